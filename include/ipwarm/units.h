@@ -27,8 +27,9 @@ ipw_status units_parse_percent(const char *s, double *pct, struct err *e);
  * Returns IPW_OK or IPW_ECONFIG. */
 ipw_status units_parse_trigger(const char *s, int *count, int64_t *period_ms, struct err *e);
 
-/* Writes the rate back in the unit that reads best ("5/min", "300/h" is shown as "5/min",
- * "0.5/min"). Returns buf. */
+/* Writes the rate back in the unit that reads best: per minute ("5/min", "7.5/min"), or per
+ * hour for rates under one a minute that are whole per hour ("0.5/min" is shown as "30/h").
+ * Returns buf. */
 char *units_format_rate(char *buf, size_t n, double per_min);
 /* Writes a duration as "2h30m", "15m", "0s". Returns buf. */
 char *units_format_duration(char *buf, size_t n, int64_t ms);
