@@ -54,7 +54,8 @@ struct plan_ramp {
     size_t n_daily_cap;
     double deferral_below_pct; /* advance_if.deferral_rate_below, 0..100; default 5 */
     double bounce_below_pct;   /* advance_if.bounce_rate_below, 0..100; default 2 */
-    unsigned set;              /* PLAN_RAMP_* bits given in the file */
+    unsigned set; /* PLAN_RAMP_* bits given in the file; for a provider's effective ramp, the
+                     keys its own entries (plan or shipped table) override */
 };
 
 struct plan_provider {
@@ -75,6 +76,7 @@ struct plan_rule {
     size_t n_providers;
     char *match;    /* the POSIX extended regex source, matched case-insensitively */
     regex_t re;     /* compiled (REG_EXTENDED | REG_ICASE | REG_NOSUB) */
+    bool re_compiled; /* re holds a compiled regex (plan_free calls regfree only then) */
     enum plan_rule_action action;
     double rate_per_min;   /* throttle: the rate to hold (default 1/min) */
     int64_t for_ms;        /* how long the action lasts; default 1h */
@@ -129,6 +131,9 @@ struct plan_dns_server {
 struct plan {
     char *path; /* absolute path of the plan file */
     char *dir;  /* its directory */
+    char *name; /* the plan path as given to plan_load: FILE in messages, plan_pos.file */
+    char *providers_name; /* plan_pos.file of table entries: "providers.yaml (shipped)" or the
+                             absolute path of providers_file */
 
     char *campaign;
     char *timezone; /* IANA name checked against /usr/share/zoneinfo; default "UTC" */
@@ -141,7 +146,7 @@ struct plan {
     char *from;          /* sender.from as written, e.g. "Example <news@example.com>" */
     char *from_name;     /* its display name (NULL if none), quotes removed */
     char *from_addr;     /* its addr-spec, e.g. "news@example.com" */
-    char *return_path;   /* addr-spec; default from_addr */
+    char *return_path;   /* addr-spec (written bare or as <addr-spec>); default from_addr */
     bool dkim;           /* sender.dkim given */
     char *dkim_domain;
     char *dkim_selector;
@@ -165,7 +170,7 @@ struct plan {
     char *text;      /* message.text inline body, or NULL */
     char *html_file; /* absolute path, or NULL */
     char *list_unsubscribe;        /* https URI template, or NULL */
-    char *list_unsubscribe_mailto; /* mailto address, or NULL */
+    char *list_unsubscribe_mailto; /* an addr-spec (a leading "mailto:" is removed), or NULL */
 
     char *recipients_file; /* absolute path */
     enum plan_recipients_mode recipients_mode; /* default once */

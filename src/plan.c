@@ -1,0 +1,2838 @@
+/*
+ * plan: the warm-up plan's schema, its validation and the merge with the shipped providers.
+ *
+ * plan_yaml.c turns the file into a tree of positioned nodes; this file walks that tree one
+ * section at a time against the keys plan.md defines, fills struct plan, and collects every
+ * problem it meets instead of stopping at the first, because a user fixing a plan wants the
+ * whole list in one go. Each problem is one line, FILE:LINE:COLUMN: key.path: expected ...,
+ * found ...; they are sorted by position and at most PLAN_MAX_SHOWN are printed. Any problem
+ * refuses the whole plan: nothing half-valid ever reaches the scheduler.
+ *
+ * Decisions worth knowing (docs/plan.md should tell users the same):
+ *  - Numbers may be quoted ("25" as well as 25): YAML authors quote defensively and the meaning
+ *    is not in doubt. Booleans likewise accept "true"/"false"/yes/no/on/off.
+ *  - An empty value (`key:` with nothing after it, ~ or null) is refused like a wrong type; it
+ *    is usually a block whose lines were commented out.
+ *  - Every string value is one line: CR, LF and NUL are refused everywhere because plan values
+ *    end up in mail headers and SMTP commands (header injection); other C0 controls except TAB
+ *    are refused too. The single exception is message.text, an inline body, which may span
+ *    lines (NUL is still refused).
+ *  - transport.relay is validated in direct mode too but only used with mode: relay, so a user
+ *    can switch modes by changing one line (plan.md's own example carries both).
+ *  - Passwords never appear in a plan: a `password` key anywhere, or user:password in the relay
+ *    URL, is refused with a pointer to password_env / password_file.
+ */
+#include "ipwarm/plan.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipwarm/plan_yaml.h"
+#include "ipwarm/units.h"
+
+#define PLAN_PATH_MAX      256
+#define PLAN_MAX_SHOWN     50  /* problem lines printed; the rest are counted */
+#define PLAN_MAX_KEPT      200 /* problem lines kept in memory for sorting */
+#define PLAN_SHOW_MAX      60  /* bytes of a value quoted in a message */
+#define PLAN_MAX_KEYS      32  /* known keys of one mapping (the top level has 15) */
+#define PLAN_SHIPPED_LABEL "providers.yaml (shipped)"
+#define PLAN_ZONEINFO      "/usr/share/zoneinfo"
+
+typedef struct plan_yaml_node plan_node;
+
+struct plan_problem {
+    int rank; /* 0: the plan, 1: the provider table; the plan's own problems print first */
+    int line;
+    int column;
+    size_t seq; /* keeps the walk order among problems at one position */
+    char *text;
+};
+
+struct plan_ctx {
+    struct plan *p;
+    const char *file; /* label of the file being walked: the plan path as given, or the table */
+    int rank;
+    const char *dir; /* relative file names are resolved against it */
+    struct plan_problem *problems;
+    size_t n_problems;
+    size_t cap_problems;
+    size_t n_total;
+    bool oom;
+};
+
+/* A provider entry as written, before the merge decides what it contributes. */
+struct plan_prov_in {
+    struct plan_provider pv; /* pv.ramp holds only the keys given, flagged in pv.ramp.set */
+    bool has_mx;
+    bool has_domains;
+    bool has_default;
+    const plan_node *node;
+    const plan_node *name_node;
+    const plan_node *default_node;
+    const plan_node *start_node;
+    const plan_node *max_node;
+    size_t index; /* in the file's list, for key paths */
+    const char *file;
+    int rank;
+};
+
+struct plan_rule_in {
+    struct plan_rule r;
+    const plan_node *provider_node; /* a scalar or a list, checked after the merge */
+    size_t index;                   /* in the file's list, for key paths */
+    const char *file;
+    int rank;
+};
+
+/* What the walk of one file yields besides the fields of struct plan. */
+struct plan_part {
+    struct plan_prov_in *provs;
+    size_t n_provs;
+    struct plan_rule_in *rules;
+    size_t n_rules;
+    const plan_node *providers_key;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory */
+
+static void *plan_alloc(struct plan_ctx *c, size_t size)
+{
+    void *m = calloc(1, size ? size : 1);
+    if (!m)
+        c->oom = true;
+    return m;
+}
+
+static char *plan_strndup(struct plan_ctx *c, const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (!d) {
+        c->oom = true;
+        return NULL;
+    }
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+static char *plan_strdup(struct plan_ctx *c, const char *s)
+{
+    return s ? plan_strndup(c, s, strlen(s)) : NULL;
+}
+
+/* Joins two strings with a separator into a new string. */
+static char *plan_concat(struct plan_ctx *c, const char *a, const char *sep, const char *b)
+{
+    size_t la = strlen(a), ls = strlen(sep), lb = strlen(b);
+    char *d = malloc(la + ls + lb + 1);
+    if (!d) {
+        c->oom = true;
+        return NULL;
+    }
+    memcpy(d, a, la);
+    memcpy(d + la, sep, ls);
+    memcpy(d + la + ls, b, lb + 1);
+    return d;
+}
+
+static void plan_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void plan_ramp_clear(struct plan_ramp *r)
+{
+    free(r->daily_cap);
+    r->daily_cap = NULL;
+    r->n_daily_cap = 0;
+}
+
+static void plan_provider_clear(struct plan_provider *pv)
+{
+    free(pv->name);
+    plan_strv_free(pv->mx, pv->n_mx);
+    plan_strv_free(pv->domains, pv->n_domains);
+    plan_ramp_clear(&pv->ramp);
+    memset(pv, 0, sizeof *pv);
+}
+
+static void plan_rule_clear(struct plan_rule *r)
+{
+    free(r->name);
+    plan_strv_free(r->providers, r->n_providers);
+    free(r->match);
+    if (r->re_compiled)
+        regfree(&r->re);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Problems */
+
+/* Quotes a value for a message: escapes controls so that the message itself stays one line
+ * and cannot be used to forge further lines, and truncates long values. */
+static const char *plan_show(const plan_node *v, char *buf, size_t size)
+{
+    if (!v)
+        return "nothing";
+    if (v->kind == PLAN_YAML_MAPPING)
+        return v->n ? "a mapping" : "an empty mapping";
+    if (v->kind == PLAN_YAML_SEQUENCE)
+        return v->n ? "a list" : "an empty list";
+    if (v->null)
+        return "an empty value";
+    size_t o = 0;
+    buf[o++] = '"';
+    for (size_t i = 0; i < v->len && o + 8 < size; i++) {
+        unsigned char ch = (unsigned char)v->text[i];
+        if (i >= PLAN_SHOW_MAX) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        const char *esc = ch == '\r'   ? "\\r"
+                          : ch == '\n' ? "\\n"
+                          : ch == '\t' ? "\\t"
+                          : ch == 0    ? "\\0"
+                          : ch == '"'  ? "\\\""
+                          : ch == '\\' ? "\\\\"
+                                       : NULL;
+        if (esc) {
+            size_t l = strlen(esc);
+            memcpy(buf + o, esc, l);
+            o += l;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02X", ch);
+        } else {
+            buf[o++] = (char)ch;
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+#define PLAN_SHOW(v) plan_show((v), (char[PLAN_SHOW_MAX * 4 + 16]){0}, PLAN_SHOW_MAX * 4 + 16)
+
+static void plan_note(struct plan_ctx *c, int rank, int line, int column, char *text)
+{
+    c->n_total++;
+    if (!text)
+        return;
+    if (c->n_problems == c->cap_problems) {
+        if (c->n_problems >= PLAN_MAX_KEPT) {
+            free(text);
+            return;
+        }
+        size_t cap = c->cap_problems ? c->cap_problems * 2 : 16;
+        struct plan_problem *np = realloc(c->problems, cap * sizeof *np);
+        if (!np) {
+            c->oom = true;
+            free(text);
+            return;
+        }
+        c->problems = np;
+        c->cap_problems = cap;
+    }
+    c->problems[c->n_problems] = (struct plan_problem){
+        .rank = rank, .line = line, .column = column, .seq = c->n_total, .text = text};
+    c->n_problems++;
+}
+
+__attribute__((format(printf, 6, 0))) static void
+plan_vfail_in(struct plan_ctx *c, const char *file, int rank, const plan_node *at, const char *path,
+              const char *fmt, va_list ap)
+{
+    char tail[1024];
+    vsnprintf(tail, sizeof tail, fmt, ap);
+    int line = at ? at->line : 1, column = at ? at->column : 1;
+    char head[PLAN_PATH_MAX + 300];
+    if (path && path[0])
+        snprintf(head, sizeof head, "%s:%d:%d: %s: ", file, line, column, path);
+    else
+        snprintf(head, sizeof head, "%s:%d:%d: ", file, line, column);
+    plan_note(c, rank, line, column, plan_concat(c, head, "", tail));
+}
+
+__attribute__((format(printf, 4, 5))) static void plan_fail(struct plan_ctx *c, const plan_node *at,
+                                                            const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    plan_vfail_in(c, c->file, c->rank, at, path, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 6, 7))) static void plan_fail_in(struct plan_ctx *c, const char *file,
+                                                               int rank, const plan_node *at,
+                                                               const char *path, const char *fmt,
+                                                               ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    plan_vfail_in(c, file, rank, at, path, fmt, ap);
+    va_end(ap);
+}
+
+static int plan_problem_cmp(const void *a, const void *b)
+{
+    const struct plan_problem *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Moves the collected problems into e, in file order, and frees them. */
+static ipw_status plan_report(struct plan_ctx *c, struct err *e)
+{
+    if (c->n_problems > 1)
+        qsort(c->problems, c->n_problems, sizeof *c->problems, plan_problem_cmp);
+    size_t shown = 0, used = strlen(e->msg);
+    bool full = false;
+    for (size_t i = 0; i < c->n_problems; i++) {
+        size_t len = strlen(c->problems[i].text);
+        /* whole lines only, leaving room for the count of the rest */
+        full = full || shown >= PLAN_MAX_SHOWN || used + len + 1 + 64 >= sizeof e->msg;
+        if (!full) {
+            err_append(e, IPW_ECONFIG, "%s", c->problems[i].text);
+            used += len + (used ? 1 : 0);
+            shown++;
+        }
+        free(c->problems[i].text);
+    }
+    free(c->problems);
+    c->problems = NULL;
+    c->n_problems = c->cap_problems = 0;
+    if (c->n_total > shown)
+        err_append(e, IPW_ECONFIG, "... and %zu more problems", c->n_total - shown);
+    return c->n_total ? IPW_ECONFIG : IPW_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Key paths and mappings */
+
+/* Writes parent, sep (only when parent is not empty) and len bytes of tail into buf, cut at
+ * PLAN_PATH_MAX; bytes that would break the message's single line become '?'. */
+static void plan_path_join(char *buf, const char *parent, const char *sep, const char *tail,
+                           size_t len)
+{
+    size_t o = 0, pl = strlen(parent);
+    if (buf != parent) {
+        o = pl < PLAN_PATH_MAX - 1 ? pl : PLAN_PATH_MAX - 1;
+        memmove(buf, parent, o);
+    } else {
+        o = pl;
+    }
+    for (const char *s = pl ? sep : ""; *s && o + 1 < PLAN_PATH_MAX; s++)
+        buf[o++] = *s;
+    for (size_t i = 0; i < len && o + 1 < PLAN_PATH_MAX; i++) {
+        unsigned char ch = (unsigned char)tail[i];
+        buf[o++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    buf[o] = '\0';
+}
+
+static void plan_path_key(char *buf, const char *parent, const plan_node *key)
+{
+    if (key->kind != PLAN_YAML_SCALAR)
+        plan_path_join(buf, parent, ".", "?", 1);
+    else
+        plan_path_join(buf, parent, ".", key->text, key->len > 64 ? 64 : key->len);
+}
+
+static void plan_path(char *buf, const char *parent, const char *key)
+{
+    plan_path_join(buf, parent, ".", key, strlen(key));
+}
+
+static void plan_path_index(char *buf, const char *parent, size_t i)
+{
+    char idx[32];
+    int n = snprintf(idx, sizeof idx, "[%zu]", i);
+    plan_path_join(buf, parent, "", idx, n > 0 ? (size_t)n : 0);
+}
+
+static bool plan_key_is(const plan_node *k, const char *name)
+{
+    return k->kind == PLAN_YAML_SCALAR && k->len == strlen(name) &&
+           memcmp(k->text, name, k->len) == 0;
+}
+
+/* The value of the first key called name in mapping m (duplicates are refused elsewhere), and
+ * the key node itself through *key_out, or NULL. */
+static const plan_node *plan_get2(const plan_node *m, const char *name, const plan_node **key_out)
+{
+    if (key_out)
+        *key_out = NULL;
+    if (!m || m->kind != PLAN_YAML_MAPPING)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        if (plan_key_is(m->keys[i], name)) {
+            if (key_out)
+                *key_out = m->keys[i];
+            return m->items[i];
+        }
+    }
+    return NULL;
+}
+
+static const plan_node *plan_get(const plan_node *m, const char *name)
+{
+    return plan_get2(m, name, NULL);
+}
+
+/* Optimal string alignment distance (Damerau-Levenshtein without repeated edits of one
+ * substring), enough to catch the usual typos: a missing, extra, wrong or swapped letter. */
+static size_t plan_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[la][lb];
+}
+
+/* The known name nearest to s within two edits, or NULL. */
+static const char *plan_nearest(const char *s, size_t len, const char *const *known)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; known[i]; i++) {
+        size_t d = plan_distance(s, len, known[i]);
+        /* a one- or two-letter word is two edits from almost anything: demand closer */
+        if (d < best_d && d < strlen(known[i])) {
+            best = known[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* "a, b, c or d" */
+static void plan_list_names(char *buf, size_t size, const char *const *names)
+{
+    size_t n = 0, o = 0;
+    while (names[n])
+        n++;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && o < size; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+        int w = snprintf(buf + o, size - o, "%s%s", sep, names[i]);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+}
+
+static bool plan_is_password_key(const plan_node *k)
+{
+    if (k->kind != PLAN_YAML_SCALAR)
+        return false;
+    char low[32];
+    if (k->len >= sizeof low)
+        return false;
+    for (size_t i = 0; i < k->len; i++)
+        low[i] = (char)tolower((unsigned char)k->text[i]);
+    low[k->len] = '\0';
+    return strstr(low, "password") || strcmp(low, "pass") == 0 || strcmp(low, "passwd") == 0 ||
+           strcmp(low, "secret") == 0 || strcmp(low, "pw") == 0;
+}
+
+/*
+ * Checks that v is a mapping whose keys are all known and given once. what describes the
+ * mapping for the message when it is something else. Returns false (reported) when v is not a
+ * mapping; unknown and duplicate keys are reported but the known ones are still walked.
+ */
+static bool plan_mapping(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                         const char *const *known)
+{
+    if (v->kind != PLAN_YAML_MAPPING) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        return false;
+    }
+    /* where each known key was first seen: duplicates are found in O(keys), not O(keys^2),
+     * so that a hostile mapping of 50,000 keys costs no more than reading it */
+    const plan_node *first[PLAN_MAX_KEYS] = {0};
+    for (size_t i = 0; i < v->n; i++) {
+        const plan_node *k = v->keys[i];
+        if (c->n_total >= PLAN_MAX_KEPT) {
+            /* enough said: count the rest without the cost of suggestions */
+            c->n_total += v->n - i;
+            break;
+        }
+        char kp[PLAN_PATH_MAX];
+        plan_path_key(kp, path, k);
+        if (k->kind != PLAN_YAML_SCALAR || k->null) {
+            plan_fail(c, k, path, "expected a key name, found %s", PLAN_SHOW(k));
+            continue;
+        }
+        size_t j = 0;
+        while (j < PLAN_MAX_KEYS && known[j] && !plan_key_is(k, known[j]))
+            j++;
+        if (j < PLAN_MAX_KEYS && known[j]) {
+            if (first[j])
+                plan_fail(c, k, kp,
+                          "duplicate key: expected it once, found it again (first at line %d, "
+                          "column %d)",
+                          first[j]->line, first[j]->column);
+            else
+                first[j] = k;
+            continue;
+        }
+        if (plan_is_password_key(k)) {
+            plan_fail(c, k, kp,
+                      "inline passwords are not allowed: use password_env or password_file "
+                      "(under transport.relay)");
+        } else {
+            const char *near = plan_nearest(k->text, k->len, known);
+            char names[512];
+            if (near) {
+                plan_fail(c, k, kp, "unknown key; did you mean \"%s\"?", near);
+            } else {
+                plan_list_names(names, sizeof names, known);
+                plan_fail(c, k, kp, "unknown key; expected one of %s", names);
+            }
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Scalars */
+
+static bool plan_scalar(struct plan_ctx *c, const plan_node *v, const char *path, const char *what)
+{
+    if (v->kind == PLAN_YAML_SCALAR && !v->null)
+        return true;
+    plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+    return false;
+}
+
+/* Refuses control characters: the plan's strings reach headers and SMTP commands. */
+static bool plan_clean(struct plan_ctx *c, const plan_node *v, const char *path, bool multiline)
+{
+    for (size_t i = 0; i < v->len; i++) {
+        unsigned char ch = (unsigned char)v->text[i];
+        if (ch == 0 || (!multiline && (ch == '\r' || ch == '\n'))) {
+            plan_fail(c, v, path,
+                      "control characters CR/LF/NUL are not allowed (they could inject mail "
+                      "headers or SMTP commands): expected %s, found %s",
+                      multiline ? "text without NUL" : "one line of text", PLAN_SHOW(v));
+            return false;
+        }
+        if ((ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f) {
+            plan_fail(c, v, path, "expected text without control characters, found %s",
+                      PLAN_SHOW(v));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A one-line string; *out is replaced. */
+static bool plan_str(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                     char **out)
+{
+    if (!plan_scalar(c, v, path, what) || !plan_clean(c, v, path, false))
+        return false;
+    if (v->len == 0) {
+        plan_fail(c, v, path, "expected %s, found an empty string", what);
+        return false;
+    }
+    free(*out);
+    *out = plan_strndup(c, v->text, v->len);
+    return true;
+}
+
+static bool plan_int(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                     int64_t min, int64_t max, int64_t *out)
+{
+    if (!plan_scalar(c, v, path, what))
+        return false;
+    const char *s = v->text;
+    char *end = NULL;
+    errno = 0;
+    long long x =
+        (isdigit((unsigned char)s[0]) || s[0] == '-' || s[0] == '+') ? strtoll(s, &end, 10) : 0;
+    if (!end || end == s || *end || (size_t)(end - s) != v->len || errno || x < min || x > max) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* A finite decimal number in the range lo..hi; lo_open/hi_open exclude the bound. */
+static bool plan_number(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                        double lo, bool lo_open, double hi, bool hi_open, double *out)
+{
+    if (!plan_scalar(c, v, path, what))
+        return false;
+    const char *s = v->text;
+    char *end = NULL;
+    double x = 0;
+    /* strtod also reads "inf", "nan" and hex floats: only plain decimals are numbers here */
+    bool plain = strspn(s, "0123456789.+-eE") == v->len && v->len > 0;
+    if (plain)
+        x = strtod(s, &end);
+    if (!plain || !end || *end || !isfinite(x) || x < lo || (lo_open && x == lo) || x > hi ||
+        (hi_open && x == hi)) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool plan_bool(struct plan_ctx *c, const plan_node *v, const char *path, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    if (!plan_scalar(c, v, path, "true or false"))
+        return false;
+    for (size_t i = 0; yes[i]; i++) {
+        if (strcasecmp(v->text, yes[i]) == 0 && strlen(yes[i]) == v->len) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(v->text, no[i]) == 0 && strlen(no[i]) == v->len) {
+            *out = false;
+            return true;
+        }
+    }
+    plan_fail(c, v, path, "expected true or false, found %s", PLAN_SHOW(v));
+    return false;
+}
+
+/* One of names (exact, lower case); *out is its index. */
+static bool plan_enum(struct plan_ctx *c, const plan_node *v, const char *path,
+                      const char *const *names, int *out)
+{
+    char list[256];
+    plan_list_names(list, sizeof list, names);
+    if (!plan_scalar(c, v, path, list))
+        return false;
+    for (int i = 0; names[i]; i++) {
+        if (plan_key_is(v, names[i])) {
+            *out = i;
+            return true;
+        }
+    }
+    const char *near = plan_nearest(v->text, v->len, names);
+    if (near)
+        plan_fail(c, v, path, "expected %s, found %s (did you mean \"%s\"?)", list, PLAN_SHOW(v),
+                  near);
+    else
+        plan_fail(c, v, path, "expected %s, found %s", list, PLAN_SHOW(v));
+    return false;
+}
+
+static bool plan_rate(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
+{
+    if (!plan_scalar(c, v, path, "a rate such as 5/min, 300/h or 2000/day") ||
+        !plan_clean(c, v, path, false))
+        return false;
+    struct err ue = {0};
+    if (units_parse_rate(v->text, out, &ue) != IPW_OK) {
+        plan_fail(c, v, path, "%s", ue.msg);
+        return false;
+    }
+    if (!(*out > 0)) {
+        plan_fail(c, v, path, "expected a rate > 0, found %s", PLAN_SHOW(v));
+        return false;
+    }
+    return true;
+}
+
+/* A duration; positive refuses zero, where zero would mean "never" or "spin". */
+static bool plan_duration(struct plan_ctx *c, const plan_node *v, const char *path, bool positive,
+                          int64_t *out)
+{
+    if (!plan_scalar(c, v, path, "a duration such as 30s, 15m, 2h or 3d") ||
+        !plan_clean(c, v, path, false))
+        return false;
+    struct err ue = {0};
+    if (units_parse_duration(v->text, out, &ue) != IPW_OK) {
+        plan_fail(c, v, path, "%s", ue.msg);
+        return false;
+    }
+    if (positive && *out <= 0) {
+        plan_fail(c, v, path, "expected a duration > 0 such as 30s, 15m, 2h or 3d, found %s",
+                  PLAN_SHOW(v));
+        return false;
+    }
+    return true;
+}
+
+static bool plan_percent(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
+{
+    if (!plan_scalar(c, v, path, "a percentage from 0 to 100 % such as 5%") ||
+        !plan_clean(c, v, path, false))
+        return false;
+    struct err ue = {0};
+    if (units_parse_percent(v->text, out, &ue) != IPW_OK) {
+        plan_fail(c, v, path, "%s", ue.msg);
+        return false;
+    }
+    return true;
+}
+
+/* The items of a list. Keys that take "one or a list of them" (schedule.hours, a rule's
+ * provider, ...) handle the single scalar themselves before calling this. */
+static bool plan_items(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                       plan_node *const **items, size_t *n)
+{
+    if (v->kind == PLAN_YAML_SEQUENCE) {
+        *items = v->items;
+        *n = v->n;
+        return true;
+    }
+    plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+    return false;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Validators of plain strings */
+
+static bool plan_ip_valid(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A host name of LDH labels (RFC 1123): 1-63 bytes each, no leading or trailing hyphen, at
+ * most 253 bytes, at least min_labels labels; alpha_tld keeps "192.0.2.1" from passing as a
+ * name. No trailing dot, no underscores: these are names mail servers will see. */
+static bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld)
+{
+    if (len == 0 || len > 253)
+        return false;
+    int labels = 0;
+    size_t i = 0;
+    bool tld_alpha = false;
+    while (i <= len) {
+        size_t start = i;
+        bool alpha = false;
+        while (i < len && s[i] != '.') {
+            unsigned char ch = (unsigned char)s[i];
+            if (!isalnum(ch) && ch != '-')
+                return false;
+            if (isalpha(ch))
+                alpha = true;
+            i++;
+        }
+        size_t l = i - start;
+        if (l == 0 || l > 63 || s[start] == '-' || s[i - 1] == '-')
+            return false;
+        labels++;
+        tld_alpha = alpha;
+        i++; /* past the dot, or past the end */
+    }
+    return labels >= min_labels && (!alpha_tld || tld_alpha);
+}
+
+static bool plan_atext(unsigned char ch)
+{
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-/=?^_`{|}~", ch));
+}
+
+/* RFC 5322 addr-spec: a dot-atom or quoted-string local part, '@', a domain name. ASCII only:
+ * an SMTPUTF8 sender is not worth the deliverability risk during a warm-up. */
+static bool plan_addr_spec_valid(const char *s, size_t len)
+{
+    const char *at = NULL;
+    for (size_t i = len; i > 0; i--) {
+        if (s[i - 1] == '@') {
+            at = s + i - 1;
+            break;
+        }
+    }
+    if (!at || len > 254)
+        return false;
+    size_t ll = (size_t)(at - s);
+    if (ll == 0 || ll > 64)
+        return false;
+    if (s[0] == '"') {
+        if (ll < 2 || s[ll - 1] != '"')
+            return false;
+        for (size_t i = 1; i + 1 < ll; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch == '\\') {
+                i++;
+                if (i + 1 >= ll || (unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+                    return false;
+            } else if (ch < 0x20 || ch > 0x7e || ch == '"') {
+                return false;
+            }
+        }
+    } else {
+        if (s[0] == '.' || s[ll - 1] == '.')
+            return false;
+        for (size_t i = 0; i < ll; i++) {
+            unsigned char ch = (unsigned char)s[i];
+            if (ch == '.' ? s[i + 1] == '.' : !plan_atext(ch))
+                return false;
+        }
+    }
+    return plan_domain_valid(at + 1, len - ll - 1, 2, true);
+}
+
+static void plan_trim(const char **s, size_t *len)
+{
+    while (*len && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
+        (*len)--;
+}
+
+/*
+ * Splits a From value, "Display Name <addr-spec>", "\"Quoted, Name\" <addr-spec>",
+ * "<addr-spec>" or a bare addr-spec, into a display name (unquoted, NULL if none) and the
+ * address. Returns false when it is none of these.
+ */
+static bool plan_mailbox_parse(struct plan_ctx *c, const char *s, size_t len, char **name,
+                               char **addr)
+{
+    *name = NULL;
+    *addr = NULL;
+    plan_trim(&s, &len);
+    if (len == 0)
+        return false;
+    if (s[len - 1] != '>') {
+        if (!plan_addr_spec_valid(s, len))
+            return false;
+        *addr = plan_strndup(c, s, len);
+        return true;
+    }
+    /* find the '<' that opens the address: the first one outside a quoted display name */
+    size_t lt = len;
+    bool quoted = false;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (quoted && s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            quoted = !quoted;
+        else if (!quoted && s[i] == '<') {
+            lt = i;
+            break;
+        }
+    }
+    if (lt == len)
+        return false;
+    const char *a = s + lt + 1;
+    size_t al = len - lt - 2;
+    if (memchr(a, '<', al) || memchr(a, '>', al) || !plan_addr_spec_valid(a, al))
+        return false;
+    const char *n = s;
+    size_t nl = lt;
+    plan_trim(&n, &nl);
+    if (nl > 0) {
+        char *d = plan_alloc(c, nl + 1);
+        if (!d)
+            return false;
+        size_t o = 0;
+        if (n[0] == '"') {
+            if (nl < 2 || n[nl - 1] != '"') {
+                free(d);
+                return false;
+            }
+            for (size_t i = 1; i + 1 < nl; i++) {
+                if (n[i] == '\\' && i + 2 < nl)
+                    i++;
+                else if (n[i] == '"') {
+                    free(d);
+                    return false;
+                }
+                d[o++] = n[i];
+            }
+        } else {
+            /* an unquoted phrase: atoms, spaces, dots (obs-phrase) and UTF-8 (RFC 6532) */
+            for (size_t i = 0; i < nl; i++) {
+                unsigned char ch = (unsigned char)n[i];
+                if (!(plan_atext(ch) || ch == ' ' || ch == '\t' || ch == '.' || ch >= 0x80)) {
+                    free(d);
+                    return false;
+                }
+                d[o++] = n[i];
+            }
+        }
+        d[o] = '\0';
+        *name = d;
+    }
+    *addr = plan_strndup(c, a, al);
+    return true;
+}
+
+/* An IANA zone name is a file under the zoneinfo tree; refusing "..", absolute names and odd
+ * bytes keeps the name from pointing anywhere else. TZDIR is honoured as the C library does. */
+static bool plan_timezone_valid(const char *name, size_t len)
+{
+    if (len == 0 || len > 100 || name[0] == '/' || strstr(name, "..") ||
+        strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/_+-") != len)
+        return false;
+    if (strcmp(name, "UTC") == 0)
+        return true; /* the C library knows UTC without any zone file */
+    const char *dir = getenv("TZDIR");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir && dir[0] ? dir : PLAN_ZONEINFO, name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* An environment variable name as POSIX shells accept it. */
+static bool plan_env_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || isdigit((unsigned char)s[0]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+            return false;
+    return true;
+}
+
+static bool plan_port_text_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 5 || strspn(s, "0123456789") != len)
+        return false;
+    long port = strtol(s, NULL, 10);
+    return port >= 1 && port <= 65535;
+}
+
+/* A relay host: an IP literal ("[v6]" in URLs) or a host name; a single label such as
+ * "localhost" is fine for a smarthost. */
+static bool plan_host_valid(const char *s, size_t len)
+{
+    char buf[256];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (buf[0] == '[') {
+        if (buf[len - 1] != ']')
+            return false;
+        buf[len - 1] = '\0';
+        unsigned char a[sizeof(struct in6_addr)];
+        return inet_pton(AF_INET6, buf + 1, a) == 1;
+    }
+    return plan_ip_valid(buf) || plan_domain_valid(buf, len, 1, true);
+}
+
+/* smtp://HOST[:PORT][/] or smtps://...; *why says what is wrong. Credentials in the URL are
+ * refused: they would be a password written into the plan. */
+static bool plan_url_valid(const char *s, const char **why)
+{
+    *why = NULL;
+    const char *rest;
+    if (strncasecmp(s, "smtp://", 7) == 0)
+        rest = s + 7;
+    else if (strncasecmp(s, "smtps://", 8) == 0)
+        rest = s + 8;
+    else
+        return false;
+    size_t alen = strcspn(rest, "/?#");
+    if (rest[alen] && strcmp(rest + alen, "/") != 0)
+        return false;
+    const char *at = memchr(rest, '@', alen);
+    if (at) {
+        *why = memchr(rest, ':', (size_t)(at - rest))
+                   ? "inline passwords are not allowed: use password_env or password_file"
+                   : "put the user name in transport.relay.username, not in the URL";
+        return false;
+    }
+    const char *colon = NULL;
+    if (rest[0] == '[') {
+        const char *rb = memchr(rest, ']', alen);
+        if (!rb)
+            return false;
+        if ((size_t)(rb - rest) + 1 < alen) {
+            if (rb[1] != ':')
+                return false;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(rest, ':', alen);
+    }
+    size_t hlen = colon ? (size_t)(colon - rest) : alen;
+    if (!plan_host_valid(rest, hlen))
+        return false;
+    return !colon || plan_port_text_valid(colon + 1, alen - hlen - 1);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Typed values built from the validators */
+
+static bool plan_domain(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                        char **out)
+{
+    char *s = NULL;
+    if (!plan_str(c, v, path, what, &s))
+        return false;
+    if (!plan_domain_valid(s, strlen(s), 2, true)) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        free(s);
+        return false;
+    }
+    for (char *q = s; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    free(*out);
+    *out = s;
+    return true;
+}
+
+static bool plan_ip(struct plan_ctx *c, const plan_node *v, const char *path, char **out)
+{
+    const char *what = "an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10";
+    char *s = NULL;
+    if (!plan_str(c, v, path, what, &s))
+        return false;
+    if (!plan_ip_valid(s)) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        free(s);
+        return false;
+    }
+    free(*out);
+    *out = s;
+    return true;
+}
+
+static bool plan_addr(struct plan_ctx *c, const plan_node *v, const char *path, char **out)
+{
+    const char *what = "an address such as user@example.com";
+    char *s = NULL;
+    if (!plan_str(c, v, path, what, &s))
+        return false;
+    const char *a = s;
+    size_t al = strlen(s);
+    /* "<user@example.com>" is how the address appears in MAIL FROM: accept it too */
+    if (al >= 2 && a[0] == '<' && a[al - 1] == '>') {
+        a++;
+        al -= 2;
+    }
+    if (!plan_addr_spec_valid(a, al)) {
+        plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
+        free(s);
+        return false;
+    }
+    free(*out);
+    *out = plan_strndup(c, a, al);
+    free(s);
+    return true;
+}
+
+/* Removes "." and "//" and folds "dir/.." in an absolute path, in place, so that names shown
+ * to users read /plans/keys/a.pem rather than /plans/good/../keys/a.pem. Lexical only: the
+ * plan's own directory is already a realpath, and symlinks below it are the user's to keep. */
+static void plan_normalize(char *path)
+{
+    size_t o = 0; /* output so far, "/seg/seg"; never longer than the input read */
+    const char *s = path;
+    for (;;) {
+        while (*s == '/')
+            s++;
+        size_t n = strcspn(s, "/");
+        if (n == 0)
+            break;
+        if (n == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && path[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else if (!(n == 1 && s[0] == '.')) {
+            path[o++] = '/';
+            memmove(path + o, s, n);
+            o += n;
+        }
+        s += n;
+    }
+    if (o == 0)
+        path[o++] = '/';
+    path[o] = '\0';
+}
+
+/* A file name resolved against the plan's directory; readable says it must exist now. */
+static bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, bool readable,
+                      char **out)
+{
+    char *s = NULL;
+    if (!plan_str(c, v, path, "a file name", &s))
+        return false;
+    char *abs = s[0] == '/' ? plan_strdup(c, s) : plan_concat(c, c->dir, "/", s);
+    free(s);
+    if (!abs)
+        return false;
+    plan_normalize(abs);
+    if (readable) {
+        int err = 0;
+        int fd = open(abs, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0)
+            err = errno;
+        else if (fstat(fd, &st) != 0)
+            err = errno;
+        else if (S_ISDIR(st.st_mode))
+            err = EISDIR;
+        if (fd >= 0)
+            close(fd);
+        if (err) {
+            plan_fail(c, v, path, "expected a readable file, found %s (%s: %s)", PLAN_SHOW(v), abs,
+                      strerror(err));
+            free(abs);
+            return false;
+        }
+    }
+    free(*out);
+    *out = abs;
+    return true;
+}
+
+/* Collects a list of strings (or one string when single) with check() judging each item. */
+static bool plan_strv(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                      bool single, bool (*check)(const char *, size_t), bool lower, char ***out,
+                      size_t *n_out)
+{
+    const plan_node *one = v;
+    plan_node *const *items;
+    size_t n;
+    if (v->kind == PLAN_YAML_SCALAR && single && !v->null) {
+        items = (plan_node *const *)&one;
+        n = 1;
+    } else if (!plan_items(c, v, path, what, &items, &n)) {
+        return false;
+    }
+    char **list = plan_alloc(c, (n ? n : 1) * sizeof *list);
+    if (!list)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        char ip[PLAN_PATH_MAX];
+        if (v->kind == PLAN_YAML_SEQUENCE)
+            plan_path_index(ip, path, i);
+        else
+            plan_path_join(ip, path, "", "", 0);
+        char *s = NULL;
+        if (!plan_str(c, items[i], ip, what, &s)) {
+            ok = false;
+            continue;
+        }
+        if (check && !check(s, strlen(s))) {
+            plan_fail(c, items[i], ip, "expected %s, found %s", what, PLAN_SHOW(items[i]));
+            free(s);
+            ok = false;
+            continue;
+        }
+        if (lower)
+            for (char *q = s; *q; q++)
+                *q = (char)tolower((unsigned char)*q);
+        list[i] = s;
+    }
+    if (!ok) {
+        plan_strv_free(list, n);
+        return false;
+    }
+    plan_strv_free(*out, *n_out);
+    *out = list;
+    *n_out = n;
+    return true;
+}
+
+static bool plan_check_domain(const char *s, size_t len)
+{
+    return plan_domain_valid(s, len, 2, true);
+}
+
+static bool plan_check_ip(const char *s, size_t len)
+{
+    (void)len;
+    return plan_ip_valid(s);
+}
+
+static bool plan_check_provider_name(const char *s, size_t len)
+{
+    return len >= 1 && len <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == len;
+}
+
+/* An MX suffix as written (".google.com" or "google.com"). */
+static bool plan_check_mx_suffix(const char *s, size_t len)
+{
+    if (len && s[0] == '.') {
+        s++;
+        len--;
+    }
+    return plan_domain_valid(s, len, 2, true);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sections */
+
+static void plan_campaign(struct plan_ctx *c, const plan_node *v)
+{
+    plan_str(c, v, "campaign", "a campaign name", &c->p->campaign);
+}
+
+static void plan_timezone(struct plan_ctx *c, const plan_node *v)
+{
+    const char *what =
+        "an IANA time zone name such as Europe/Berlin (a file under " PLAN_ZONEINFO ")";
+    char *s = NULL;
+    if (!plan_str(c, v, "timezone", what, &s))
+        return;
+    if (!plan_timezone_valid(s, strlen(s))) {
+        plan_fail(c, v, "timezone", "expected %s, found %s", what, PLAN_SHOW(v));
+        free(s);
+        return;
+    }
+    free(c->p->timezone);
+    c->p->timezone = s;
+}
+
+static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {"ip", "ips", "helo", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "source", "a mapping with ip and helo", keys))
+        return;
+    const plan_node *ip = plan_get(m, "ip"), *ips = plan_get(m, "ips"), *helo = plan_get(m, "helo");
+    if (ip && ips) {
+        plan_fail(c, ips, "source.ips", "expected source.ip or source.ips, found both");
+    } else if (ip) {
+        char *s = NULL;
+        if (plan_ip(c, ip, "source.ip", &s)) {
+            p->source_ips = plan_alloc(c, sizeof *p->source_ips);
+            if (p->source_ips) {
+                p->source_ips[0] = s;
+                p->n_source_ips = 1;
+            } else {
+                free(s);
+            }
+        }
+    } else if (ips) {
+        if (plan_strv(c, ips, "source.ips",
+                      "an IPv4 or IPv6 address such as 192.0.2.10 or 2001:db8::10", true,
+                      plan_check_ip, false, &p->source_ips, &p->n_source_ips) &&
+            p->n_source_ips == 0)
+            plan_fail(c, ips, "source.ips",
+                      "expected at least one IP address, found an empty list");
+    } else {
+        plan_fail(c, key, "source.ip", "expected the IP address to warm up, found nothing");
+    }
+    if (helo)
+        plan_domain(c, helo, "source.helo", "a domain name such as mx1.example.com", &p->helo);
+    else
+        plan_fail(c, key, "source.helo",
+                  "expected the EHLO name (a domain name such as mx1.example.com), found nothing");
+}
+
+static void plan_dkim(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {"domain", "selector", "key_file", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "sender.dkim", "a mapping with domain, selector and key_file", keys))
+        return;
+    p->dkim = true;
+    const plan_node *v;
+    if ((v = plan_get(m, "domain")))
+        plan_domain(c, v, "sender.dkim.domain", "a domain name such as example.com",
+                    &p->dkim_domain);
+    else
+        plan_fail(c, key, "sender.dkim.domain", "expected the signing domain, found nothing");
+    if ((v = plan_get(m, "selector"))) {
+        const char *what = "a DKIM selector such as s2026 (letters, digits, '-', dots)";
+        char *s = NULL;
+        if (plan_str(c, v, "sender.dkim.selector", what, &s)) {
+            if (plan_domain_valid(s, strlen(s), 1, false)) {
+                free(p->dkim_selector);
+                p->dkim_selector = s;
+            } else {
+                plan_fail(c, v, "sender.dkim.selector", "expected %s, found %s", what,
+                          PLAN_SHOW(v));
+                free(s);
+            }
+        }
+    } else {
+        plan_fail(c, key, "sender.dkim.selector", "expected the DKIM selector, found nothing");
+    }
+    if ((v = plan_get(m, "key_file")))
+        plan_file(c, v, "sender.dkim.key_file", true, &p->dkim_key_file);
+    else
+        plan_fail(c, key, "sender.dkim.key_file",
+                  "expected the private key file (ipwarm dkim keygen writes one), found nothing");
+}
+
+static void plan_sender(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {"from", "return_path", "dkim", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "sender", "a mapping with from", keys))
+        return;
+    const plan_node *v, *k;
+    if ((v = plan_get(m, "from"))) {
+        const char *what = "an address such as \"Example <news@example.com>\" or news@example.com";
+        char *s = NULL;
+        if (plan_str(c, v, "sender.from", what, &s)) {
+            char *name = NULL, *addr = NULL;
+            if (plan_mailbox_parse(c, s, strlen(s), &name, &addr)) {
+                p->from = s;
+                p->from_name = name;
+                p->from_addr = addr;
+            } else {
+                plan_fail(c, v, "sender.from", "expected %s, found %s", what, PLAN_SHOW(v));
+                free(s);
+                free(name);
+                free(addr);
+            }
+        }
+    } else {
+        plan_fail(c, key, "sender.from",
+                  "expected the From address (\"Example <news@example.com>\"), found nothing");
+    }
+    if ((v = plan_get(m, "return_path")))
+        plan_addr(c, v, "sender.return_path", &p->return_path);
+    if ((v = plan_get2(m, "dkim", &k)))
+        plan_dkim(c, k, v);
+}
+
+static void plan_relay(struct plan_ctx *c, const plan_node *m)
+{
+    static const char *const keys[] = {"url",           "username", "password_env",
+                                       "password_file", "ca_file",  NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "transport.relay", "a mapping with url", keys))
+        return;
+    const plan_node *v, *user = plan_get(m, "username"), *penv = plan_get(m, "password_env"),
+                        *pfile = plan_get(m, "password_file");
+    if ((v = plan_get(m, "url"))) {
+        const char *what = "an smtp:// or smtps:// URL with a host, such as "
+                           "smtp://smtp.example.com:587";
+        char *s = NULL;
+        const char *why = NULL;
+        if (plan_str(c, v, "transport.relay.url", what, &s)) {
+            if (plan_url_valid(s, &why)) {
+                free(p->relay_url);
+                p->relay_url = s;
+            } else if (why) {
+                /* never echo a password found in the URL into messages and logs */
+                plan_fail(c, v, "transport.relay.url",
+                          "%s: expected %s, found a URL with "
+                          "credentials",
+                          why, what);
+                free(s);
+            } else {
+                plan_fail(c, v, "transport.relay.url", "expected %s, found %s", what, PLAN_SHOW(v));
+                free(s);
+            }
+        }
+    }
+    if (user)
+        plan_str(c, user, "transport.relay.username", "a user name", &p->relay_username);
+    if (penv) {
+        const char *what = "the name of an environment variable such as IPWARM_SMTP_PASSWORD";
+        char *s = NULL;
+        if (plan_str(c, penv, "transport.relay.password_env", what, &s)) {
+            if (plan_env_name_valid(s, strlen(s))) {
+                free(p->relay_password_env);
+                p->relay_password_env = s;
+            } else {
+                plan_fail(c, penv, "transport.relay.password_env", "expected %s, found %s", what,
+                          PLAN_SHOW(penv));
+                free(s);
+            }
+        }
+    }
+    if (pfile)
+        plan_file(c, pfile, "transport.relay.password_file", true, &p->relay_password_file);
+    if ((v = plan_get(m, "ca_file")))
+        plan_file(c, v, "transport.relay.ca_file", true, &p->relay_ca_file);
+    if (penv && pfile)
+        plan_fail(c, pfile, "transport.relay.password_file",
+                  "expected password_env or password_file, found both");
+    /* a `password` key was refused above: the username's complaint would say it twice */
+    if (user && !penv && !pfile && !plan_get(m, "password"))
+        plan_fail(c, user, "transport.relay.username",
+                  "expected password_env or password_file beside a username, found neither "
+                  "(inline passwords are not allowed)");
+    if (!user && (penv || pfile))
+        plan_fail(c, penv ? penv : pfile,
+                  penv ? "transport.relay.password_env" : "transport.relay.password_file",
+                  "expected transport.relay.username beside a password, found none");
+}
+
+static void plan_tls_min(struct plan_ctx *c, const plan_node *v)
+{
+    static const char *const names[] = {"1.0", "1.1", "1.2", "1.3", NULL};
+    const char *what = "a TLS version \"1.0\", \"1.1\", \"1.2\" or \"1.3\"";
+    if (!plan_scalar(c, v, "transport.tls_min", what))
+        return;
+    for (int i = 0; names[i]; i++) {
+        if (plan_key_is(v, names[i])) {
+            c->p->tls_min = (enum plan_tls_version)(PLAN_TLS_1_0 + i);
+            return;
+        }
+    }
+    plan_fail(c, v, "transport.tls_min", "expected %s, found %s", what, PLAN_SHOW(v));
+}
+
+static void plan_transport(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {
+        "mode", "port", "tls", "tls_min", "relay", "timeouts", "connections_per_provider", NULL};
+    static const char *const modes[] = {"direct", "relay", NULL};
+    static const char *const tlss[] = {"opportunistic", "required", NULL};
+    static const char *const tkeys[] = {"connect", "command", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "transport", "a mapping with mode", keys))
+        return;
+    const plan_node *v, *mode = plan_get(m, "mode");
+    int i;
+    int64_t n;
+    if (mode && plan_enum(c, mode, "transport.mode", modes, &i))
+        p->mode = (enum plan_transport_mode)i;
+    if ((v = plan_get(m, "port")) &&
+        plan_int(c, v, "transport.port", "a port number from 1 to 65535", 1, 65535, &n))
+        p->port = (int)n;
+    if ((v = plan_get(m, "tls")) && plan_enum(c, v, "transport.tls", tlss, &i))
+        p->tls = (enum plan_tls)i;
+    if ((v = plan_get(m, "tls_min")))
+        plan_tls_min(c, v);
+    if ((v = plan_get(m, "relay")))
+        plan_relay(c, v);
+    if ((v = plan_get(m, "timeouts")) &&
+        plan_mapping(c, v, "transport.timeouts", "a mapping with connect and command", tkeys)) {
+        const plan_node *t;
+        if ((t = plan_get(v, "connect")))
+            plan_duration(c, t, "transport.timeouts.connect", true, &p->connect_timeout_ms);
+        if ((t = plan_get(v, "command")))
+            plan_duration(c, t, "transport.timeouts.command", true, &p->command_timeout_ms);
+    }
+    if ((v = plan_get(m, "connections_per_provider")) &&
+        plan_int(c, v, "transport.connections_per_provider", "a whole number from 1 to 100", 1, 100,
+                 &n))
+        p->connections_per_provider = (int)n;
+    if (p->mode == PLAN_RELAY && !plan_get(plan_get(m, "relay"), "url"))
+        plan_fail(c, mode ? mode : key, "transport.relay.url",
+                  "expected an smtp:// or smtps:// URL with mode: relay, found nothing");
+}
+
+static void plan_message(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {"subject",   "text_file",        "text",
+                                       "html_file", "list_unsubscribe", "list_unsubscribe_mailto",
+                                       NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "message", "a mapping with subject and text_file", keys))
+        return;
+    const plan_node *v, *tf = plan_get(m, "text_file"), *tx = plan_get(m, "text");
+    if ((v = plan_get(m, "subject")))
+        plan_str(c, v, "message.subject", "a subject line", &p->subject);
+    else
+        plan_fail(c, key, "message.subject", "expected a subject line, found nothing");
+    if (tf && tx)
+        plan_fail(c, tx, "message.text", "expected message.text_file or message.text, found both");
+    else if (tf)
+        plan_file(c, tf, "message.text_file", true, &p->text_file);
+    else if (tx) {
+        if (plan_scalar(c, tx, "message.text", "the text body") &&
+            plan_clean(c, tx, "message.text", true)) {
+            free(p->text);
+            p->text = plan_strndup(c, tx->text, tx->len);
+        }
+    } else {
+        plan_fail(c, key, "message.text_file",
+                  "expected a text body file (or message.text), found nothing");
+    }
+    if ((v = plan_get(m, "html_file")))
+        plan_file(c, v, "message.html_file", true, &p->html_file);
+    if ((v = plan_get(m, "list_unsubscribe"))) {
+        const char *what = "an https:// URL such as \"https://example.com/u/{{token}}\"";
+        char *s = NULL;
+        if (plan_str(c, v, "message.list_unsubscribe", what, &s)) {
+            /* the URL goes between <> in List-Unsubscribe: no spaces or brackets in it */
+            if (strncmp(s, "https://", 8) == 0 && s[8] && s[8] != '/' && !strpbrk(s, " \t<>\"")) {
+                free(p->list_unsubscribe);
+                p->list_unsubscribe = s;
+            } else {
+                plan_fail(c, v, "message.list_unsubscribe", "expected %s, found %s", what,
+                          PLAN_SHOW(v));
+                free(s);
+            }
+        }
+    }
+    if ((v = plan_get(m, "list_unsubscribe_mailto"))) {
+        /* "mailto:" is optional; the struct holds the address */
+        if (v->kind == PLAN_YAML_SCALAR && v->len > 7 && strncasecmp(v->text, "mailto:", 7) == 0) {
+            plan_node stripped = *v;
+            stripped.text += 7;
+            stripped.len -= 7;
+            if (!plan_addr(c, &stripped, "message.list_unsubscribe_mailto",
+                           &p->list_unsubscribe_mailto))
+                return;
+        } else {
+            plan_addr(c, v, "message.list_unsubscribe_mailto", &p->list_unsubscribe_mailto);
+        }
+    }
+}
+
+static void plan_recipients(struct plan_ctx *c, const plan_node *key, const plan_node *m)
+{
+    static const char *const keys[] = {"file", "mode", "column", NULL};
+    static const char *const modes[] = {"once", "cycle", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "recipients", "a mapping with file", keys))
+        return;
+    const plan_node *v;
+    int i;
+    if ((v = plan_get(m, "file")))
+        plan_file(c, v, "recipients.file", true, &p->recipients_file);
+    else
+        plan_fail(c, key, "recipients.file", "expected the recipient list file, found nothing");
+    if ((v = plan_get(m, "mode")) && plan_enum(c, v, "recipients.mode", modes, &i))
+        p->recipients_mode = (enum plan_recipients_mode)i;
+    if ((v = plan_get(m, "column")))
+        plan_str(c, v, "recipients.column", "a CSV column name", &p->recipients_column);
+}
+
+/* "mon", "monday" (any case) -> 0..6, else -1. */
+static int plan_day_index(const char *s, size_t len)
+{
+    static const char *const full[] = {"monday", "tuesday",  "wednesday", "thursday",
+                                       "friday", "saturday", "sunday"};
+    for (int d = 0; d < 7; d++) {
+        if ((len == 3 || len == strlen(full[d])) && strncasecmp(s, full[d], len) == 0)
+            return d;
+    }
+    return -1;
+}
+
+/* A day or a range of days ("mon-fri", also across the weekend: "fri-mon") as bits. */
+static unsigned plan_days_bits(const char *s, size_t len)
+{
+    const char *dash = memchr(s, '-', len);
+    if (!dash) {
+        int d = plan_day_index(s, len);
+        return d < 0 ? 0 : 1u << d;
+    }
+    int a = plan_day_index(s, (size_t)(dash - s));
+    int b = plan_day_index(dash + 1, len - (size_t)(dash - s) - 1);
+    if (a < 0 || b < 0)
+        return 0;
+    unsigned bits = 0;
+    for (int d = a;; d = (d + 1) % 7) {
+        bits |= 1u << d;
+        if (d == b)
+            break;
+    }
+    return bits;
+}
+
+/* "HH:MM" with hours up to max_hour (24 only as "24:00"); minutes after midnight or -1. */
+static int plan_clock(const char *s, size_t len, int max_hour)
+{
+    if (len < 4 || len > 5 || s[len - 3] != ':' || strspn(s, "0123456789") != len - 3 ||
+        strspn(s + len - 2, "0123456789") != 2)
+        return -1;
+    int h = (int)strtol(s, NULL, 10), m = (int)strtol(s + len - 2, NULL, 10);
+    if (h > max_hour || m > 59 || (h == 24 && m != 0))
+        return -1;
+    return h * 60 + m;
+}
+
+/* "HH:MM-HH:MM": 0 ok, 1 malformed, 2 start equals end. */
+static int plan_window_parse(const char *s, size_t len, struct plan_window *w)
+{
+    const char *dash = memchr(s, '-', len);
+    if (!dash)
+        return 1;
+    const char *a = s, *b = dash + 1;
+    size_t al = (size_t)(dash - s), bl = len - al - 1;
+    plan_trim(&a, &al);
+    plan_trim(&b, &bl);
+    int start = plan_clock(a, al, 23), end = plan_clock(b, bl, 24);
+    if (start < 0 || end < 0)
+        return 1;
+    if (start == end)
+        return 2;
+    /* "18:00-00:00" ends at midnight: the same as 24:00, not a window across midnight */
+    w->start_min = start;
+    w->end_min = end == 0 ? 1440 : end;
+    return 0;
+}
+
+static void plan_schedule(struct plan_ctx *c, const plan_node *m)
+{
+    static const char *const keys[] = {"days", "hours", NULL};
+    struct plan_schedule *s = &c->p->schedule;
+    if (!plan_mapping(c, m, "schedule", "a mapping with days and hours", keys))
+        return;
+    const plan_node *v;
+    if ((v = plan_get(m, "days"))) {
+        const char *what = "a day (mon, tue, wed, thu, fri, sat, sun) or a range such as mon-fri";
+        const plan_node *one = v;
+        plan_node *const *items = (plan_node *const *)&one;
+        size_t n = 1;
+        if (v->kind != PLAN_YAML_SCALAR &&
+            !plan_items(c, v, "schedule.days", "a list of days such as [mon, tue, wed]", &items,
+                        &n))
+            return;
+        unsigned bits = 0;
+        bool ok = true;
+        for (size_t i = 0; i < n; i++) {
+            char ip[PLAN_PATH_MAX];
+            if (v->kind == PLAN_YAML_SEQUENCE)
+                plan_path_index(ip, "schedule.days", i);
+            else
+                snprintf(ip, sizeof ip, "schedule.days");
+            unsigned b = 0;
+            if (plan_scalar(c, items[i], ip, what) && plan_clean(c, items[i], ip, false) &&
+                !(b = plan_days_bits(items[i]->text, items[i]->len))) {
+                plan_fail(c, items[i], ip, "expected %s, found %s", what, PLAN_SHOW(items[i]));
+            }
+            ok = ok && b;
+            bits |= b;
+        }
+        if (ok && n == 0)
+            plan_fail(c, v, "schedule.days", "expected at least one day, found an empty list");
+        else if (ok)
+            s->days = bits;
+    }
+    if ((v = plan_get(m, "hours"))) {
+        const char *what = "a window \"HH:MM-HH:MM\" such as \"09:00-18:00\"";
+        const plan_node *one = v;
+        plan_node *const *items = (plan_node *const *)&one;
+        size_t n = 1;
+        if (v->kind != PLAN_YAML_SCALAR &&
+            !plan_items(c, v, "schedule.hours", "a window \"HH:MM-HH:MM\" or a list of them",
+                        &items, &n))
+            return;
+        struct plan_window *w = plan_alloc(c, (n ? n : 1) * sizeof *w);
+        if (!w)
+            return;
+        bool ok = true;
+        for (size_t i = 0; i < n; i++) {
+            char ip[PLAN_PATH_MAX];
+            if (v->kind == PLAN_YAML_SEQUENCE)
+                plan_path_index(ip, "schedule.hours", i);
+            else
+                snprintf(ip, sizeof ip, "schedule.hours");
+            if (!plan_scalar(c, items[i], ip, what) || !plan_clean(c, items[i], ip, false)) {
+                ok = false;
+                continue;
+            }
+            int r = plan_window_parse(items[i]->text, items[i]->len, &w[i]);
+            if (r == 1)
+                plan_fail(c, items[i], ip, "expected %s, found %s", what, PLAN_SHOW(items[i]));
+            else if (r == 2)
+                plan_fail(c, items[i], ip,
+                          "expected a window whose end differs from its start (00:00-24:00 is "
+                          "the whole day), found %s",
+                          PLAN_SHOW(items[i]));
+            ok = ok && r == 0;
+        }
+        if (ok && n == 0)
+            plan_fail(c, v, "schedule.hours", "expected at least one window, found an empty list");
+        if (ok && n > 0) {
+            free(s->windows);
+            s->windows = w;
+            s->n_windows = n;
+        } else {
+            free(w);
+        }
+    }
+}
+
+/* Nodes of a ramp's start and max, for the max >= start message after merging. */
+struct plan_ramp_nodes {
+    const plan_node *start;
+    const plan_node *max;
+};
+
+/* Reads the ramp keys given in m into r, flagging each in r->set. */
+static void plan_ramp_parse(struct plan_ctx *c, const plan_node *m, const char *path,
+                            struct plan_ramp *r, struct plan_ramp_nodes *nodes)
+{
+    static const char *const keys[] = {"start", "growth", "max", "daily_cap", "advance_if", NULL};
+    static const char *const akeys[] = {"deferral_rate_below", "bounce_rate_below", NULL};
+    char kp[PLAN_PATH_MAX];
+    if (!plan_mapping(c, m, path, "a mapping with start, growth, max and daily_cap", keys))
+        return;
+    const plan_node *v;
+    if ((v = plan_get(m, "start"))) {
+        plan_path(kp, path, "start");
+        if (plan_rate(c, v, kp, &r->start_per_min)) {
+            r->set |= PLAN_RAMP_START;
+            nodes->start = v;
+        }
+    }
+    if ((v = plan_get(m, "growth"))) {
+        plan_path(kp, path, "growth");
+        if (plan_number(c, v, kp, "a number >= 1 (the rate is multiplied by it each sending day)",
+                        1, false, 1000, false, &r->growth))
+            r->set |= PLAN_RAMP_GROWTH;
+    }
+    if ((v = plan_get(m, "max"))) {
+        plan_path(kp, path, "max");
+        if (plan_rate(c, v, kp, &r->max_per_min)) {
+            r->set |= PLAN_RAMP_MAX;
+            nodes->max = v;
+        }
+    }
+    if ((v = plan_get(m, "daily_cap"))) {
+        plan_path(kp, path, "daily_cap");
+        const char *what = "a whole number > 0";
+        const plan_node *one = v;
+        plan_node *const *items = (plan_node *const *)&one;
+        size_t n = 1;
+        if (v->kind == PLAN_YAML_SEQUENCE) {
+            items = v->items;
+            n = v->n;
+        } else if (v->kind != PLAN_YAML_SCALAR || v->null) {
+            plan_fail(c, v, kp, "expected a whole number > 0 or a list of them, found %s",
+                      PLAN_SHOW(v));
+            return;
+        }
+        if (n == 0) {
+            plan_fail(c, v, kp, "expected a whole number > 0 or a list of them, found %s",
+                      PLAN_SHOW(v));
+        } else {
+            int64_t *caps = plan_alloc(c, n * sizeof *caps);
+            bool ok = caps != NULL;
+            for (size_t i = 0; caps && i < n; i++) {
+                char ip[PLAN_PATH_MAX];
+                if (v->kind == PLAN_YAML_SEQUENCE)
+                    plan_path_index(ip, kp, i);
+                else
+                    plan_path_join(ip, kp, "", "", 0);
+                ok = plan_int(c, items[i], ip, what, 1, INT64_C(1000000000000), &caps[i]) && ok;
+            }
+            if (ok) {
+                plan_ramp_clear(r);
+                r->daily_cap = caps;
+                r->n_daily_cap = n;
+                r->set |= PLAN_RAMP_DAILY_CAP;
+            } else {
+                free(caps);
+            }
+        }
+    }
+    if ((v = plan_get(m, "advance_if"))) {
+        plan_path(kp, path, "advance_if");
+        if (plan_mapping(c, v, kp, "a mapping with deferral_rate_below and bounce_rate_below",
+                         akeys)) {
+            const plan_node *a;
+            char ap[PLAN_PATH_MAX];
+            if ((a = plan_get(v, "deferral_rate_below"))) {
+                plan_path(ap, kp, "deferral_rate_below");
+                if (plan_percent(c, a, ap, &r->deferral_below_pct))
+                    r->set |= PLAN_RAMP_DEFERRAL_BELOW;
+            }
+            if ((a = plan_get(v, "bounce_rate_below"))) {
+                plan_path(ap, kp, "bounce_rate_below");
+                if (plan_percent(c, a, ap, &r->bounce_below_pct))
+                    r->set |= PLAN_RAMP_BOUNCE_BELOW;
+            }
+        }
+    }
+}
+
+static int64_t *plan_caps_dup(struct plan_ctx *c, const int64_t *caps, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    int64_t *d = plan_alloc(c, n * sizeof *d);
+    if (d)
+        memcpy(d, caps, n * sizeof *d);
+    return d;
+}
+
+/* Copies the keys src gives over dst (daily caps are copied, not shared). */
+static void plan_ramp_overlay(struct plan_ctx *c, struct plan_ramp *dst,
+                              const struct plan_ramp *src)
+{
+    if (src->set & PLAN_RAMP_START)
+        dst->start_per_min = src->start_per_min;
+    if (src->set & PLAN_RAMP_GROWTH)
+        dst->growth = src->growth;
+    if (src->set & PLAN_RAMP_MAX)
+        dst->max_per_min = src->max_per_min;
+    if (src->set & PLAN_RAMP_DEFERRAL_BELOW)
+        dst->deferral_below_pct = src->deferral_below_pct;
+    if (src->set & PLAN_RAMP_BOUNCE_BELOW)
+        dst->bounce_below_pct = src->bounce_below_pct;
+    if (src->set & PLAN_RAMP_DAILY_CAP) {
+        int64_t *caps = plan_caps_dup(c, src->daily_cap, src->n_daily_cap);
+        plan_ramp_clear(dst);
+        dst->daily_cap = caps;
+        dst->n_daily_cap = caps ? src->n_daily_cap : 0;
+    }
+    dst->set |= src->set;
+}
+
+static void plan_ramp_check(struct plan_ctx *c, const char *file, int rank,
+                            const struct plan_ramp *r, const struct plan_ramp_nodes *nodes,
+                            const char *path)
+{
+    if (r->max_per_min >= r->start_per_min)
+        return;
+    char kp[PLAN_PATH_MAX], a[32], b[32];
+    units_format_rate(a, sizeof a, r->start_per_min);
+    units_format_rate(b, sizeof b, r->max_per_min);
+    if (nodes->max) {
+        plan_path(kp, path, "max");
+        plan_fail_in(c, file, rank, nodes->max, kp, "expected a rate >= start (%s), found %s", a,
+                     PLAN_SHOW(nodes->max));
+    } else if (nodes->start) {
+        plan_path(kp, path, "start");
+        plan_fail_in(c, file, rank, nodes->start, kp, "expected a rate <= max (%s), found %s", b,
+                     PLAN_SHOW(nodes->start));
+    }
+}
+
+static int plan_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Orders entries by name, then by position in the file, so that names given twice are
+ * neighbours: O(n log n) where comparing every pair would let a long list take minutes. */
+static int plan_prov_cmp(const void *a, const void *b)
+{
+    const struct plan_prov_in *x = *(const struct plan_prov_in *const *)a,
+                              *y = *(const struct plan_prov_in *const *)b;
+    int d = strcmp(x->pv.name, y->pv.name);
+    return d ? d : (x < y ? -1 : x > y);
+}
+
+static void plan_providers_dups(struct plan_ctx *c, struct plan_part *part)
+{
+    const struct plan_prov_in **v = plan_alloc(c, (part->n_provs + 1) * sizeof *v);
+    if (!v)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < part->n_provs; i++)
+        if (part->provs[i].pv.name)
+            v[n++] = &part->provs[i];
+    qsort(v, n, sizeof *v, plan_prov_cmp);
+    for (size_t i = 1, first = 0; i < n; i++) {
+        if (strcmp(v[i]->pv.name, v[first]->pv.name) != 0) {
+            first = i;
+            continue;
+        }
+        char kp[PLAN_PATH_MAX], ip[PLAN_PATH_MAX];
+        plan_path_index(ip, "providers", v[i]->index);
+        plan_path(kp, ip, "name");
+        plan_fail_in(c, v[i]->file, v[i]->rank, v[i]->name_node, kp,
+                     "expected each provider name once, found \"%s\" again (first at line %d, "
+                     "column %d)",
+                     v[i]->pv.name, v[first]->name_node->line, v[first]->name_node->column);
+    }
+    free(v);
+}
+
+/* Reads one list of provider entries (the plan's or the table's). */
+static void plan_providers_parse(struct plan_ctx *c, const plan_node *v, struct plan_part *part)
+{
+    static const char *const keys[] = {"name", "mx", "domains", "default", "ramp", NULL};
+    if (v->kind != PLAN_YAML_SEQUENCE) {
+        plan_fail(c, v, "providers", "expected a list of providers (- name: ...), found %s",
+                  PLAN_SHOW(v));
+        return;
+    }
+    part->provs = plan_alloc(c, (v->n ? v->n : 1) * sizeof *part->provs);
+    if (!part->provs)
+        return;
+    const struct plan_prov_in *first_default = NULL;
+    for (size_t i = 0; i < v->n; i++) {
+        const plan_node *m = v->items[i], *x;
+        char path[PLAN_PATH_MAX], kp[PLAN_PATH_MAX];
+        plan_path_index(path, "providers", i);
+        if (!plan_mapping(c, m, path, "a mapping with name and mx", keys))
+            continue;
+        struct plan_prov_in *in = &part->provs[part->n_provs++];
+        in->node = m;
+        in->index = i;
+        in->file = c->file;
+        in->rank = c->rank;
+        in->pv.pos = (struct plan_pos){c->file, m->line, m->column};
+        if ((x = plan_get(m, "name"))) {
+            plan_path(kp, path, "name");
+            const char *what = "a provider name of lower-case letters, digits, '-' and '_'";
+            char *s = NULL;
+            if (plan_str(c, x, kp, what, &s)) {
+                if (!plan_check_provider_name(s, strlen(s))) {
+                    plan_fail(c, x, kp, "expected %s, found %s", what, PLAN_SHOW(x));
+                    free(s);
+                } else {
+                    in->pv.name = s;
+                    in->name_node = x;
+                }
+            }
+        } else {
+            plan_path(kp, path, "name");
+            plan_fail(c, m, kp, "expected a provider name, found nothing");
+        }
+        if ((x = plan_get(m, "mx"))) {
+            plan_path(kp, path, "mx");
+            in->has_mx = true;
+            if (plan_strv(c, x, kp, "an MX host suffix such as .google.com", true,
+                          plan_check_mx_suffix, true, &in->pv.mx, &in->pv.n_mx)) {
+                /* matching compares suffixes at a label boundary: store them with the dot */
+                for (size_t j = 0; j < in->pv.n_mx; j++) {
+                    if (in->pv.mx[j][0] != '.') {
+                        char *d = plan_concat(c, ".", "", in->pv.mx[j]);
+                        free(in->pv.mx[j]);
+                        in->pv.mx[j] = d;
+                    }
+                }
+            }
+        }
+        if ((x = plan_get(m, "domains"))) {
+            plan_path(kp, path, "domains");
+            in->has_domains = true;
+            plan_strv(c, x, kp, "a recipient domain such as gmail.com", true, plan_check_domain,
+                      true, &in->pv.domains, &in->pv.n_domains);
+        }
+        if ((x = plan_get(m, "default"))) {
+            plan_path(kp, path, "default");
+            if (plan_bool(c, x, kp, &in->pv.is_default)) {
+                in->has_default = true;
+                in->default_node = x;
+                if (in->pv.is_default && first_default)
+                    plan_fail(c, x, kp,
+                              "expected one provider with default: true, found a second one "
+                              "(the first is at line %d, column %d)",
+                              first_default->default_node->line,
+                              first_default->default_node->column);
+                else if (in->pv.is_default)
+                    first_default = in;
+            }
+        }
+        if ((x = plan_get(m, "ramp"))) {
+            plan_path(kp, path, "ramp");
+            struct plan_ramp_nodes rn = {0};
+            plan_ramp_parse(c, x, kp, &in->pv.ramp, &rn);
+            in->start_node = rn.start;
+            in->max_node = rn.max;
+        }
+    }
+    plan_providers_dups(c, part);
+}
+
+static void plan_rules_parse(struct plan_ctx *c, const plan_node *v, const char *base,
+                             struct plan_part *part)
+{
+    static const char *const keys[] = {"name", "provider", "match",   "action",
+                                       "rate", "for",      "trigger", NULL};
+    static const char *const actions[] = {"throttle", "suspend", "bounce", NULL};
+    if (v->kind != PLAN_YAML_SEQUENCE) {
+        plan_fail(c, v, base, "expected a list of rules (- match: ...), found %s", PLAN_SHOW(v));
+        return;
+    }
+    part->rules = plan_alloc(c, (v->n ? v->n : 1) * sizeof *part->rules);
+    if (!part->rules)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        const plan_node *m = v->items[i], *x, *rate;
+        char path[PLAN_PATH_MAX], kp[PLAN_PATH_MAX];
+        plan_path_index(path, base, i);
+        if (!plan_mapping(c, m, path, "a mapping with match and action", keys))
+            continue;
+        struct plan_rule_in *in = &part->rules[part->n_rules++];
+        struct plan_rule *r = &in->r;
+        in->index = i;
+        in->file = c->file;
+        in->rank = c->rank;
+        r->pos = (struct plan_pos){c->file, m->line, m->column};
+        r->from_plan = c->rank == 0;
+        r->for_ms = 3600 * 1000;
+        r->trigger_count = 1;
+        r->rate_per_min = 1;
+        if ((x = plan_get(m, "name"))) {
+            plan_path(kp, path, "name");
+            plan_str(c, x, kp, "a rule name", &r->name);
+        }
+        in->provider_node = plan_get(m, "provider");
+        if ((x = plan_get(m, "match"))) {
+            plan_path(kp, path, "match");
+            if (plan_str(c, x, kp, "a POSIX extended regular expression", &r->match)) {
+                int rc = regcomp(&r->re, r->match, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+                if (rc == 0) {
+                    r->re_compiled = true;
+                } else {
+                    char why[256];
+                    regerror(rc, &r->re, why, sizeof why);
+                    plan_fail(c, x, kp,
+                              "expected a POSIX extended regular expression, found %s (%s)",
+                              PLAN_SHOW(x), why);
+                }
+            }
+        } else {
+            plan_path(kp, path, "match");
+            plan_fail(c, m, kp, "expected a regular expression to match replies, found nothing");
+        }
+        int a = -1;
+        if ((x = plan_get(m, "action"))) {
+            plan_path(kp, path, "action");
+            if (plan_enum(c, x, kp, actions, &a))
+                r->action = (enum plan_rule_action)a;
+        } else {
+            plan_path(kp, path, "action");
+            plan_fail(c, m, kp, "expected throttle, suspend or bounce, found nothing");
+        }
+        if ((rate = plan_get(m, "rate"))) {
+            plan_path(kp, path, "rate");
+            if (a >= 0 && a != PLAN_ACTION_THROTTLE)
+                plan_fail(c, rate, kp,
+                          "expected no rate with action: %s (rate is only used with action: "
+                          "throttle), found %s",
+                          actions[a], PLAN_SHOW(rate));
+            else
+                plan_rate(c, rate, kp, &r->rate_per_min);
+        }
+        if ((x = plan_get(m, "for"))) {
+            plan_path(kp, path, "for");
+            plan_duration(c, x, kp, true, &r->for_ms);
+        }
+        if ((x = plan_get(m, "trigger"))) {
+            plan_path(kp, path, "trigger");
+            if (plan_scalar(c, x, kp, "immediately or N/PERIOD such as 3/1h") &&
+                plan_clean(c, x, kp, false)) {
+                struct err ue = {0};
+                if (units_parse_trigger(x->text, &r->trigger_count, &r->trigger_period_ms, &ue) !=
+                    IPW_OK)
+                    plan_fail(c, x, kp, "%s", ue.msg);
+            }
+        }
+    }
+}
+
+static void plan_backoff(struct plan_ctx *c, const plan_node *m, struct plan_part *part)
+{
+    static const char *const keys[] = {"deferral", "retry", "rules", NULL};
+    static const char *const dkeys[] = {"factor",        "pause",        "max_pause",
+                                        "recover_after", "recover_step", NULL};
+    static const char *const rkeys[] = {"first", "max", "give_up_after", NULL};
+    struct plan_backoff *b = &c->p->backoff;
+    if (!plan_mapping(c, m, "backoff", "a mapping with deferral, retry and rules", keys))
+        return;
+    const plan_node *v, *x;
+    if ((v = plan_get(m, "deferral")) &&
+        plan_mapping(c, v, "backoff.deferral", "a mapping with factor and pause", dkeys)) {
+        if ((x = plan_get(v, "factor")))
+            plan_number(c, x, "backoff.deferral.factor", "a number between 0 and 1 (exclusive)", 0,
+                        true, 1, true, &b->factor);
+        if ((x = plan_get(v, "pause")))
+            plan_duration(c, x, "backoff.deferral.pause", true, &b->pause_ms);
+        const plan_node *mp = plan_get(v, "max_pause");
+        if (mp && plan_duration(c, mp, "backoff.deferral.max_pause", true, &b->pause_max_ms) &&
+            b->pause_max_ms < b->pause_ms) {
+            char d[32];
+            plan_fail(c, mp, "backoff.deferral.max_pause",
+                      "expected a duration >= pause (%s), found %s",
+                      units_format_duration(d, sizeof d, b->pause_ms), PLAN_SHOW(mp));
+        }
+        if ((x = plan_get(v, "recover_after")))
+            plan_duration(c, x, "backoff.deferral.recover_after", true, &b->recover_after_ms);
+        if ((x = plan_get(v, "recover_step")) &&
+            plan_percent(c, x, "backoff.deferral.recover_step", &b->recover_step_pct) &&
+            b->recover_step_pct <= 0)
+            plan_fail(c, x, "backoff.deferral.recover_step",
+                      "expected a percentage > 0 and <= 100 %%, found %s", PLAN_SHOW(x));
+    }
+    if ((v = plan_get(m, "retry")) &&
+        plan_mapping(c, v, "backoff.retry", "a mapping with first, max and give_up_after", rkeys)) {
+        const plan_node *first = plan_get(v, "first"), *max = plan_get(v, "max"),
+                        *gu = plan_get(v, "give_up_after");
+        bool ok = true;
+        char d[32];
+        if (first)
+            ok = plan_duration(c, first, "backoff.retry.first", true, &b->retry_first_ms) && ok;
+        if (max)
+            ok = plan_duration(c, max, "backoff.retry.max", true, &b->retry_max_ms) && ok;
+        if (gu)
+            ok = plan_duration(c, gu, "backoff.retry.give_up_after", true, &b->retry_give_up_ms) &&
+                 ok;
+        if (ok && b->retry_max_ms < b->retry_first_ms)
+            plan_fail(c, max ? max : first, max ? "backoff.retry.max" : "backoff.retry.first",
+                      "expected first <= max, found first %s and max %s",
+                      units_format_duration(d, sizeof d, b->retry_first_ms),
+                      units_format_duration((char[32]){0}, 32, b->retry_max_ms));
+        else if (ok && b->retry_give_up_ms < b->retry_max_ms)
+            plan_fail(c, gu ? gu : max, gu ? "backoff.retry.give_up_after" : "backoff.retry.max",
+                      "expected max <= give_up_after, found max %s and give_up_after %s",
+                      units_format_duration(d, sizeof d, b->retry_max_ms),
+                      units_format_duration((char[32]){0}, 32, b->retry_give_up_ms));
+    }
+    if ((v = plan_get(m, "rules")))
+        plan_rules_parse(c, v, "backoff.rules", part);
+}
+
+static void plan_preflight(struct plan_ctx *c, const plan_node *m)
+{
+    static const char *const keys[] = {"require", "dnsbl", NULL};
+    static const char *const checks[] = {"spf",   "ptr",  "helo", "mx",   "dnsbl", "dkim",
+                                         "dmarc", "smtp", "tls",  "auth", "size",  NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "preflight", "a mapping with require and dnsbl", keys))
+        return;
+    const plan_node *v;
+    if ((v = plan_get(m, "require"))) {
+        const plan_node *one = v;
+        plan_node *const *items = (plan_node *const *)&one;
+        size_t n = 1;
+        if (v->kind != PLAN_YAML_SCALAR &&
+            !plan_items(c, v, "preflight.require", "a list of checks such as [spf, ptr, helo]",
+                        &items, &n))
+            return;
+        unsigned bits = 0;
+        bool ok = true;
+        for (size_t i = 0; i < n; i++) {
+            char ip[PLAN_PATH_MAX];
+            int idx;
+            if (v->kind == PLAN_YAML_SEQUENCE)
+                plan_path_index(ip, "preflight.require", i);
+            else
+                snprintf(ip, sizeof ip, "preflight.require");
+            if (plan_enum(c, items[i], ip, checks, &idx))
+                bits |= 1u << idx;
+            else
+                ok = false;
+        }
+        if (ok)
+            p->preflight_require = bits;
+    }
+    if ((v = plan_get(m, "dnsbl")))
+        plan_strv(c, v, "preflight.dnsbl", "a DNS block list zone such as zen.spamhaus.org", true,
+                  plan_check_domain, true, &p->dnsbl_zones, &p->n_dnsbl_zones);
+}
+
+/* "IP", "IP:PORT", "[v6]:PORT", "[v6]" or a bare IPv6 address. */
+static bool plan_dns_server_parse(struct plan_ctx *c, const char *s, struct plan_dns_server *out)
+{
+    size_t len = strlen(s);
+    const char *host = s, *port = NULL;
+    size_t hlen = len;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb)
+            return false;
+        host = s + 1;
+        hlen = (size_t)(rb - s) - 1;
+        if (rb[1] == ':')
+            port = rb + 2;
+        else if (rb[1])
+            return false;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon && !strchr(colon + 1, ':')) {
+            hlen = (size_t)(colon - s);
+            port = colon + 1;
+        }
+    }
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (hlen == 0 || hlen >= sizeof buf)
+        return false;
+    memcpy(buf, host, hlen);
+    buf[hlen] = '\0';
+    if (!plan_ip_valid(buf) || (port && !plan_port_text_valid(port, strlen(port))))
+        return false;
+    out->host = plan_strdup(c, buf);
+    out->port = port ? (int)strtol(port, NULL, 10) : 53;
+    return true;
+}
+
+static void plan_dns(struct plan_ctx *c, const plan_node *m)
+{
+    static const char *const keys[] = {"servers", "timeout", NULL};
+    struct plan *p = c->p;
+    if (!plan_mapping(c, m, "dns", "a mapping with servers and timeout", keys))
+        return;
+    const plan_node *v;
+    if ((v = plan_get(m, "servers"))) {
+        const char *what = "a DNS server \"IP\", \"IP:PORT\" or \"[IPv6]:PORT\"";
+        char **list = NULL;
+        size_t n = 0;
+        if (plan_strv(c, v, "dns.servers", what, true, NULL, false, &list, &n)) {
+            struct plan_dns_server *sv = plan_alloc(c, (n ? n : 1) * sizeof *sv);
+            for (size_t i = 0; sv && i < n; i++) {
+                if (!plan_dns_server_parse(c, list[i], &sv[i])) {
+                    char ip[PLAN_PATH_MAX];
+                    const plan_node *item = v->kind == PLAN_YAML_SEQUENCE ? v->items[i] : v;
+                    if (v->kind == PLAN_YAML_SEQUENCE)
+                        plan_path_index(ip, "dns.servers", i);
+                    else
+                        snprintf(ip, sizeof ip, "dns.servers");
+                    plan_fail(c, item, ip, "expected %s, found %s", what, PLAN_SHOW(item));
+                }
+            }
+            if (sv) {
+                p->dns_servers = sv;
+                p->n_dns_servers = n;
+            }
+        }
+        plan_strv_free(list, n);
+    }
+    if ((v = plan_get(m, "timeout")))
+        plan_duration(c, v, "dns.timeout", true, &p->dns_timeout_ms);
+}
+
+static const char *const plan_top_keys[] = {
+    "campaign",  "timezone",   "state",          "source", "sender",    "transport",
+    "message",   "recipients", "schedule",       "ramp",   "providers", "backoff",
+    "preflight", "dns",        "providers_file", NULL};
+
+/* Walks the plan's top level. Providers and rules go to part for the merge. */
+static void plan_walk(struct plan_ctx *c, const plan_node *root, struct plan_part *part,
+                      struct plan_ramp_nodes *ramp_nodes)
+{
+    struct plan *p = c->p;
+    const plan_node *v, *k;
+    if (!plan_mapping(c, root, "",
+                      "a mapping of plan keys (campaign, source, sender, message, recipients, "
+                      "...)",
+                      plan_top_keys))
+        return;
+    if ((v = plan_get(root, "campaign")))
+        plan_campaign(c, v);
+    else
+        plan_fail(c, root, "campaign", "expected a campaign name, found nothing");
+    if ((v = plan_get(root, "timezone")))
+        plan_timezone(c, v);
+    if ((v = plan_get(root, "state")))
+        plan_file(c, v, "state", false, &p->state);
+    if ((v = plan_get2(root, "source", &k)))
+        plan_source(c, k, v);
+    else
+        plan_fail(c, root, "source", "expected a mapping with ip and helo, found nothing");
+    if ((v = plan_get2(root, "sender", &k)))
+        plan_sender(c, k, v);
+    else
+        plan_fail(c, root, "sender", "expected a mapping with from, found nothing");
+    if ((v = plan_get2(root, "transport", &k)))
+        plan_transport(c, k, v);
+    if ((v = plan_get2(root, "message", &k)))
+        plan_message(c, k, v);
+    else
+        plan_fail(c, root, "message",
+                  "expected a mapping with subject and text_file, found nothing");
+    if ((v = plan_get2(root, "recipients", &k)))
+        plan_recipients(c, k, v);
+    else
+        plan_fail(c, root, "recipients", "expected a mapping with file, found nothing");
+    if ((v = plan_get(root, "schedule")))
+        plan_schedule(c, v);
+    if ((v = plan_get(root, "ramp")))
+        plan_ramp_parse(c, v, "ramp", &p->ramp, ramp_nodes);
+    if ((v = plan_get2(root, "providers", &k))) {
+        part->providers_key = k;
+        plan_providers_parse(c, v, part);
+    }
+    if ((v = plan_get(root, "backoff")))
+        plan_backoff(c, v, part);
+    if ((v = plan_get(root, "preflight")))
+        plan_preflight(c, v);
+    if ((v = plan_get(root, "dns")))
+        plan_dns(c, v);
+}
+
+/* The provider table has the same entries as the plan, without the rest. */
+static void plan_walk_table(struct plan_ctx *c, const plan_node *root, struct plan_part *part)
+{
+    static const char *const keys[] = {"providers", "rules", NULL};
+    const plan_node *v;
+    if (!root) {
+        plan_fail(c, NULL, "", "expected a mapping with providers and rules, found nothing");
+        return;
+    }
+    if (!plan_mapping(c, root, "", "a mapping with providers and rules", keys))
+        return;
+    if ((v = plan_get(root, "providers")))
+        plan_providers_parse(c, v, part);
+    if ((v = plan_get(root, "rules")))
+        plan_rules_parse(c, v, "rules", part);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Merge */
+
+static void plan_part_free(struct plan_part *part)
+{
+    for (size_t i = 0; part->provs && i < part->n_provs; i++)
+        plan_provider_clear(&part->provs[i].pv);
+    free(part->provs);
+    for (size_t i = 0; part->rules && i < part->n_rules; i++)
+        plan_rule_clear(&part->rules[i].r);
+    free(part->rules);
+    memset(part, 0, sizeof *part);
+}
+
+/* The first entry called name in byname (entries sorted by plan_prov_cmp), or NULL. */
+static struct plan_prov_in *plan_part_find(struct plan_prov_in **byname, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(byname[mid]->pv.name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && strcmp(byname[lo]->pv.name, name) == 0 ? byname[lo] : NULL;
+}
+
+/*
+ * Builds p->providers: the plan's entries in file order (taking a shipped entry's mx and
+ * domains when they give none), then the shipped entries the plan did not name. The default
+ * is the plan's when it declares one, else the table's.
+ */
+static void plan_merge_providers(struct plan_ctx *c, struct plan_part *plan,
+                                 struct plan_part *table)
+{
+    struct plan *p = c->p;
+    size_t n = plan->n_provs + table->n_provs;
+    p->providers = plan_alloc(c, (n ? n : 1) * sizeof *p->providers);
+    if (!p->providers)
+        return;
+    bool *taken = plan_alloc(c, (table->n_provs ? table->n_provs : 1) * sizeof *taken);
+    struct plan_prov_in **byname = plan_alloc(c, (table->n_provs + 1) * sizeof *byname);
+    if (!taken || !byname) {
+        free(taken);
+        free(byname);
+        return;
+    }
+    size_t n_byname = 0;
+    for (size_t i = 0; i < table->n_provs; i++)
+        if (table->provs[i].pv.name)
+            byname[n_byname++] = &table->provs[i];
+    qsort(byname, n_byname, sizeof *byname, plan_prov_cmp);
+    bool plan_default = false;
+    for (size_t i = 0; i < plan->n_provs; i++)
+        plan_default = plan_default || (plan->provs[i].has_default && plan->provs[i].pv.is_default);
+
+    for (int pass = 0; pass < 2; pass++) {
+        struct plan_part *src = pass == 0 ? plan : table;
+        for (size_t i = 0; i < src->n_provs; i++) {
+            struct plan_prov_in *in = &src->provs[i];
+            if (!in->pv.name || (pass == 1 && taken[i]))
+                continue;
+            struct plan_prov_in *ship =
+                pass == 0 ? plan_part_find(byname, n_byname, in->pv.name) : NULL;
+            if (ship)
+                taken[ship - table->provs] = true;
+            struct plan_provider *out = &p->providers[p->n_providers++];
+            out->name = in->pv.name;
+            out->pos = in->pv.pos;
+            out->from_plan = pass == 0;
+            in->pv.name = NULL;
+            struct plan_provider *lists = in->has_mx || !ship ? &in->pv : &ship->pv;
+            out->mx = lists->mx;
+            out->n_mx = lists->n_mx;
+            lists->mx = NULL;
+            lists->n_mx = 0;
+            lists = in->has_domains || !ship ? &in->pv : &ship->pv;
+            out->domains = lists->domains;
+            out->n_domains = lists->n_domains;
+            lists->domains = NULL;
+            lists->n_domains = 0;
+            if (pass == 0 && in->has_default)
+                out->is_default = in->pv.is_default;
+            else if (pass == 0)
+                out->is_default = !plan_default && ship && ship->pv.is_default;
+            else
+                out->is_default = !plan_default && in->pv.is_default;
+
+            /* the effective ramp: the plan's, then the table's keys, then the plan entry's */
+            out->ramp = p->ramp;
+            out->ramp.daily_cap = plan_caps_dup(c, p->ramp.daily_cap, p->ramp.n_daily_cap);
+            out->ramp.n_daily_cap = out->ramp.daily_cap ? p->ramp.n_daily_cap : 0;
+            out->ramp.set = 0;
+            if (ship)
+                plan_ramp_overlay(c, &out->ramp, &ship->pv.ramp);
+            plan_ramp_overlay(c, &out->ramp, &in->pv.ramp);
+            char path[PLAN_PATH_MAX];
+            plan_path_index(path, "providers", in->index);
+            struct plan_ramp_nodes rn = {in->start_node, in->max_node};
+            char rp[PLAN_PATH_MAX];
+            plan_path(rp, path, "ramp");
+            if (rn.start || rn.max)
+                plan_ramp_check(c, in->file, in->rank, &out->ramp, &rn, rp);
+            else if (ship && (ship->start_node || ship->max_node)) {
+                struct plan_ramp_nodes sn = {ship->start_node, ship->max_node};
+                plan_path_index(path, "providers", ship->index);
+                plan_path(rp, path, "ramp");
+                plan_ramp_check(c, ship->file, ship->rank, &out->ramp, &sn, rp);
+            }
+            if (pass == 0 && !ship && !in->has_mx && !in->has_domains && !out->is_default)
+                plan_fail_in(c, in->file, in->rank, in->node, path,
+                             "expected mx or domains for a provider that is not in the provider "
+                             "table, found neither (it would match no recipient)");
+        }
+    }
+    free(taken);
+    free(byname);
+
+    size_t defaults = 0;
+    for (size_t i = 0; i < p->n_providers; i++) {
+        if (p->providers[i].is_default) {
+            if (defaults++ == 0)
+                p->default_provider = i;
+        }
+    }
+    if (defaults == 0) {
+        const struct plan_prov_in *off = NULL;
+        for (size_t i = 0; i < plan->n_provs && !off; i++)
+            if (plan->provs[i].has_default && !plan->provs[i].pv.is_default)
+                off = &plan->provs[i];
+        const char *what = "expected one provider with default: true (it takes every "
+                           "recipient no other provider matches), found none";
+        if (off || plan->providers_key)
+            plan_fail(c, off ? off->default_node : plan->providers_key, "providers", "%s", what);
+        else
+            plan_fail_in(c, p->providers_name, 1, NULL, "providers", "%s", what);
+    }
+}
+
+/* Moves the rules into p->rules (the table's first) and checks the providers they name. */
+static void plan_merge_rules(struct plan_ctx *c, struct plan_part *plan, struct plan_part *table)
+{
+    struct plan *p = c->p;
+    size_t n = plan->n_rules + table->n_rules;
+    p->rules = plan_alloc(c, (n ? n : 1) * sizeof *p->rules);
+    if (!p->rules)
+        return;
+    const char **names = plan_alloc(c, (p->n_providers + 1) * sizeof *names);
+    if (!names)
+        return;
+    size_t n_names = 0;
+    for (size_t i = 0; i < p->n_providers; i++)
+        if (p->providers[i].name)
+            names[n_names++] = p->providers[i].name;
+    /* sorted for bsearch: a rule may name thousands of providers in a hostile plan */
+    qsort(names, n_names, sizeof *names, plan_name_cmp);
+    for (int pass = 0; pass < 2; pass++) {
+        struct plan_part *src = pass == 0 ? table : plan;
+        const char *base = pass == 0 ? "rules" : "backoff.rules";
+        for (size_t i = 0; i < src->n_rules; i++) {
+            struct plan_rule_in *in = &src->rules[i];
+            const plan_node *v = in->provider_node;
+            char path[PLAN_PATH_MAX];
+            plan_path_index(path, base, in->index);
+            plan_path(path, path, "provider");
+            if (v) {
+                const char *what = "a provider name or a list of them";
+                const char *file = c->file;
+                int rank = c->rank;
+                c->file = in->file;
+                c->rank = in->rank;
+                if (plan_strv(c, v, path, what, true, NULL, false, &in->r.providers,
+                              &in->r.n_providers)) {
+                    for (size_t j = 0; j < in->r.n_providers; j++) {
+                        if (bsearch(&in->r.providers[j], names, n_names, sizeof *names,
+                                    plan_name_cmp))
+                            continue;
+                        const plan_node *item = v->kind == PLAN_YAML_SEQUENCE ? v->items[j] : v;
+                        char ip[PLAN_PATH_MAX];
+                        if (v->kind == PLAN_YAML_SEQUENCE)
+                            plan_path_index(ip, path, j);
+                        else
+                            plan_path_join(ip, path, "", "", 0);
+                        const char *near = c->n_total < PLAN_MAX_KEPT
+                                               ? plan_nearest(in->r.providers[j],
+                                                              strlen(in->r.providers[j]), names)
+                                               : NULL;
+                        if (near)
+                            plan_fail(c, item, ip,
+                                      "expected the name of a provider, found %s (did you mean "
+                                      "\"%s\"?)",
+                                      PLAN_SHOW(item), near);
+                        else
+                            plan_fail(c, item, ip,
+                                      "expected the name of a provider (shipped or in the plan), "
+                                      "found %s",
+                                      PLAN_SHOW(item));
+                    }
+                }
+                c->file = file;
+                c->rank = rank;
+            }
+            p->rules[p->n_rules++] = in->r;
+            memset(&in->r, 0, sizeof in->r);
+        }
+    }
+    free(names);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public */
+
+int plan_provider_find(const struct plan *p, const char *name)
+{
+    for (size_t i = 0; p && name && i < p->n_providers; i++)
+        if (p->providers[i].name && strcmp(p->providers[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *const plan_check_names[] = {"spf",   "ptr",  "helo", "mx",   "dnsbl", "dkim",
+                                               "dmarc", "smtp", "tls",  "auth", "size"};
+
+const char *plan_check_name(unsigned bit)
+{
+    for (size_t i = 0; i < sizeof plan_check_names / sizeof *plan_check_names; i++)
+        if (bit == 1u << i)
+            return plan_check_names[i];
+    return NULL;
+}
+
+void plan_free(struct plan *p)
+{
+    if (!p)
+        return;
+    free(p->path);
+    free(p->dir);
+    free(p->name);
+    free(p->providers_name);
+    free(p->campaign);
+    free(p->timezone);
+    free(p->state);
+    plan_strv_free(p->source_ips, p->n_source_ips);
+    free(p->helo);
+    free(p->from);
+    free(p->from_name);
+    free(p->from_addr);
+    free(p->return_path);
+    free(p->dkim_domain);
+    free(p->dkim_selector);
+    free(p->dkim_key_file);
+    free(p->relay_url);
+    free(p->relay_username);
+    free(p->relay_password_env);
+    free(p->relay_password_file);
+    free(p->relay_ca_file);
+    free(p->subject);
+    free(p->text_file);
+    free(p->text);
+    free(p->html_file);
+    free(p->list_unsubscribe);
+    free(p->list_unsubscribe_mailto);
+    free(p->recipients_file);
+    free(p->recipients_column);
+    free(p->schedule.windows);
+    plan_ramp_clear(&p->ramp);
+    for (size_t i = 0; p->providers && i < p->n_providers; i++)
+        plan_provider_clear(&p->providers[i]);
+    free(p->providers);
+    for (size_t i = 0; p->rules && i < p->n_rules; i++)
+        plan_rule_clear(&p->rules[i]);
+    free(p->rules);
+    plan_strv_free(p->dnsbl_zones, p->n_dnsbl_zones);
+    for (size_t i = 0; p->dns_servers && i < p->n_dns_servers; i++)
+        free(p->dns_servers[i].host);
+    free(p->dns_servers);
+    free(p->providers_source);
+    free(p);
+}
+
+/* The defaults of every optional key (plan.h lists them next to the fields). */
+static void plan_defaults(struct plan_ctx *c)
+{
+    struct plan *p = c->p;
+    p->timezone = plan_strdup(c, "UTC");
+    p->mode = PLAN_DIRECT;
+    p->port = 25;
+    p->tls = PLAN_TLS_OPPORTUNISTIC;
+    p->tls_min = PLAN_TLS_1_2;
+    p->connect_timeout_ms = 30 * 1000;
+    p->command_timeout_ms = 5 * 60 * 1000;
+    p->connections_per_provider = 2;
+    p->recipients_mode = PLAN_RCPT_ONCE;
+    p->recipients_column = plan_strdup(c, "email");
+    p->schedule.days = 0x7f;
+    p->ramp = (struct plan_ramp){.start_per_min = 5,
+                                 .growth = 1.5,
+                                 .max_per_min = 600,
+                                 .deferral_below_pct = 5,
+                                 .bounce_below_pct = 2};
+    p->backoff = (struct plan_backoff){.factor = 0.5,
+                                       .pause_ms = 15 * 60 * 1000,
+                                       .pause_max_ms = 4 * 3600 * 1000,
+                                       .recover_after_ms = 30 * 60 * 1000,
+                                       .recover_step_pct = 25,
+                                       .retry_first_ms = 5 * 60 * 1000,
+                                       .retry_max_ms = 4 * 3600 * 1000,
+                                       .retry_give_up_ms = INT64_C(3) * 86400 * 1000};
+    p->preflight_require =
+        PLAN_CHECK_SPF | PLAN_CHECK_PTR | PLAN_CHECK_HELO | PLAN_CHECK_MX | PLAN_CHECK_DNSBL;
+    p->dns_timeout_ms = 5000;
+}
+
+/* Defaults that depend on what the walk found. */
+static void plan_defaults_after(struct plan_ctx *c)
+{
+    struct plan *p = c->p;
+    if (!p->state)
+        p->state = plan_concat(c, p->dir, "/", "ipwarm.db");
+    if (!p->return_path && p->from_addr)
+        p->return_path = plan_strdup(c, p->from_addr);
+    if (p->schedule.n_windows == 0) {
+        p->schedule.windows = plan_alloc(c, sizeof *p->schedule.windows);
+        if (p->schedule.windows) {
+            p->schedule.windows[0] = (struct plan_window){0, 1440};
+            p->schedule.n_windows = 1;
+        }
+    }
+    if (!p->dnsbl_zones) {
+        static const char *const zones[] = {"zen.spamhaus.org", "bl.spamcop.net",
+                                            "b.barracudacentral.org"};
+        p->dnsbl_zones = plan_alloc(c, 3 * sizeof *p->dnsbl_zones);
+        for (size_t i = 0; p->dnsbl_zones && i < 3; i++)
+            p->dnsbl_zones[i] = plan_strdup(c, zones[i]);
+        if (p->dnsbl_zones)
+            p->n_dnsbl_zones = 3;
+    }
+}
+
+/* Reads a whole file of at most PLAN_YAML_MAX_BYTES (one more is read to notice a larger one). */
+static ipw_status plan_read_file(const char *path, char **text, size_t *len, int *err_no)
+{
+    *text = NULL;
+    *len = 0;
+    *err_no = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err_no = errno;
+        return IPW_ENOINPUT;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    if (rc != 0 || S_ISDIR(st.st_mode)) {
+        *err_no = rc != 0 ? errno : EISDIR;
+        close(fd);
+        return IPW_ENOINPUT;
+    }
+    size_t cap = PLAN_YAML_MAX_BYTES + 2;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return IPW_ENOMEM;
+    }
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *err_no = errno;
+            free(buf);
+            close(fd);
+            return IPW_ENOINPUT;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return IPW_OK;
+}
+
+/* Parses text into a tree, turning a parse failure into a problem of the walk. */
+static plan_node *plan_parse(struct plan_ctx *c, const char *text, size_t len)
+{
+    struct err pe = {0};
+    plan_node *root = NULL;
+    ipw_status st = plan_yaml_parse(text, len, c->file, &root, &pe);
+    if (st == IPW_ENOMEM)
+        c->oom = true;
+    else if (st != IPW_OK)
+        plan_note(c, c->rank, 0, 0, plan_strdup(c, pe.msg));
+    return root;
+}
+
+/* Loads the provider table (the shipped one, or providers_file) and merges it in. */
+static void plan_load_table(struct plan_ctx *c, const plan_node *pf_node, struct plan_part *plan)
+{
+    struct plan *p = c->p;
+    char *text = NULL;
+    size_t len = 0;
+    const char *src = embedded_providers_yaml;
+    size_t src_len = embedded_providers_yaml_len;
+    if (pf_node) {
+        if (!plan_file(c, pf_node, "providers_file", true, &p->providers_source))
+            return;
+        int err_no = 0;
+        ipw_status st = plan_read_file(p->providers_source, &text, &len, &err_no);
+        if (st != IPW_OK) {
+            if (st == IPW_ENOMEM)
+                c->oom = true;
+            else
+                plan_fail(c, pf_node, "providers_file", "expected a readable file, found %s (%s)",
+                          PLAN_SHOW(pf_node), strerror(err_no));
+            return;
+        }
+        src = text;
+        src_len = len;
+        p->providers_name = plan_strdup(c, p->providers_source);
+    } else {
+        p->providers_source = plan_strdup(c, "shipped");
+        p->providers_name = plan_strdup(c, PLAN_SHIPPED_LABEL);
+    }
+    if (!p->providers_name) {
+        free(text);
+        return;
+    }
+    /* the table's own problems carry its name and print after the plan's */
+    const char *plan_file_label = c->file;
+    c->file = p->providers_name;
+    c->rank = 1;
+    struct plan_part table = {0};
+    size_t before = c->n_total;
+    plan_node *root = plan_parse(c, src, src_len);
+    if (root || c->n_total == before)
+        plan_walk_table(c, root, &table);
+    c->file = plan_file_label;
+    c->rank = 0;
+    plan_merge_providers(c, plan, &table);
+    plan_merge_rules(c, plan, &table);
+    plan_part_free(&table);
+    plan_yaml_free(root);
+    free(text);
+}
+
+ipw_status plan_load_text(const char *text, size_t len, const char *name, const char *base_dir,
+                          struct plan **out, struct err *e)
+{
+    *out = NULL;
+    err_clear(e);
+    if (!name)
+        name = "plan";
+    struct plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return err_set(e, IPW_ENOMEM, "out of memory loading %s", name);
+    struct plan_ctx c = {.p = p, .rank = 0};
+    p->name = plan_strdup(&c, name);
+    char cwd[PATH_MAX];
+    if (!base_dir)
+        base_dir = getcwd(cwd, sizeof cwd) ? cwd : ".";
+    char *real = realpath(base_dir, NULL);
+    p->dir = real ? real : plan_strdup(&c, base_dir);
+    const char *slash = strrchr(name, '/');
+    if (p->dir)
+        p->path = plan_concat(&c, p->dir, "/", slash ? slash + 1 : name);
+    if (c.oom || !p->name || !p->dir || !p->path) {
+        plan_free(p);
+        return err_set(e, IPW_ENOMEM, "out of memory loading %s", name);
+    }
+    c.file = p->name;
+    c.dir = p->dir;
+    plan_defaults(&c);
+
+    struct plan_part part = {0};
+    struct plan_ramp_nodes ramp_nodes = {0};
+    plan_node *root = plan_parse(&c, text, len);
+    if (!root && c.n_total == 0)
+        plan_fail(&c, NULL, "",
+                  "the plan is empty: expected a mapping of plan keys (campaign, source, sender, "
+                  "message, recipients, ...), found nothing");
+    if (root) {
+        plan_walk(&c, root, &part, &ramp_nodes);
+        plan_ramp_check(&c, c.file, 0, &p->ramp, &ramp_nodes, "ramp");
+        if (root->kind == PLAN_YAML_MAPPING)
+            plan_load_table(&c, plan_get(root, "providers_file"), &part);
+        plan_defaults_after(&c);
+    }
+    plan_part_free(&part);
+    plan_yaml_free(root);
+
+    if (c.oom) {
+        for (size_t i = 0; i < c.n_problems; i++)
+            free(c.problems[i].text);
+        free(c.problems);
+        plan_free(p);
+        return err_set(e, IPW_ENOMEM, "out of memory loading %s", name);
+    }
+    ipw_status st = plan_report(&c, e);
+    if (st != IPW_OK) {
+        plan_free(p);
+        return st;
+    }
+    *out = p;
+    return IPW_OK;
+}
+
+ipw_status plan_load(const char *path, struct plan **out, struct err *e)
+{
+    *out = NULL;
+    err_clear(e);
+    char *text = NULL;
+    size_t len = 0;
+    int err_no = 0;
+    ipw_status st = plan_read_file(path, &text, &len, &err_no);
+    if (st == IPW_ENOMEM)
+        return err_set(e, st, "out of memory reading %s", path);
+    if (st != IPW_OK)
+        return err_set(e, st, "cannot read the plan %s: %s", path, strerror(err_no));
+    /* relative names in the plan are relative to the plan's directory */
+    char *copy = strdup(path);
+    if (!copy) {
+        free(text);
+        return err_set(e, IPW_ENOMEM, "out of memory reading %s", path);
+    }
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".";
+    if (slash == copy)
+        dir = "/";
+    else if (slash) {
+        *slash = '\0';
+        dir = copy;
+    }
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        int saved = errno;
+        free(copy);
+        free(text);
+        return err_set(e, IPW_ENOINPUT, "cannot read the plan %s: %s", path, strerror(saved));
+    }
+    st = plan_load_text(text, len, path, real, out, e);
+    free(real);
+    free(copy);
+    free(text);
+    return st;
+}
