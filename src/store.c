@@ -1,0 +1,1820 @@
+/*
+ * store: the SQLite state file (see store.h and docs/schema.md).
+ *
+ * Everything a run must not forget lives here, so that cron ticks continue where the previous
+ * one stopped and a crash never loses a record. The file is opened in WAL mode (readers such as
+ * `status` never block the runner), with synchronous=NORMAL (a commit is durable against a
+ * process crash, and against power loss up to the last checkpoint), foreign keys on and a busy
+ * timeout. The schema version is PRAGMA user_version; MIGRATIONS below is the ordered list of
+ * forward scripts, and store_open applies each missing one in its own transaction. Every write
+ * is one short BEGIN IMMEDIATE transaction: taking the write lock up front means a transaction
+ * never has to upgrade from reader to writer halfway, which in SQLite fails without waiting.
+ * Statements are prepared once per handle and kept, since the engine runs the same few for
+ * every message. Values are always bound, never formatted into SQL.
+ */
+#include "ipwarm/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+/* PRAGMA application_id of an ipwarm state file: "IPWA". Lets open refuse other programs' files. */
+#define STORE_APP_ID 0x49505741
+
+#define HOUR_MS INT64_C(3600000)
+
+/* ---- schema ---- */
+
+/*
+ * Version 1: the whole first schema. To change the schema, append a script (version N+1 is
+ * entry N) and describe it in docs/schema.md; never edit a script that has shipped, since files
+ * written by it exist. The CHECK lists repeat the sets validated in C below on purpose: the C
+ * checks give a clear sentence, the CHECKs keep the file consistent whoever writes it.
+ */
+static const char SCHEMA_V1[] =
+    "CREATE TABLE attempts (\n"
+    "  id          INTEGER PRIMARY KEY,\n"
+    "  started_ms  INTEGER NOT NULL,\n"
+    "  finished_ms INTEGER,\n"
+    "  recipient   TEXT NOT NULL,\n"
+    "  domain      TEXT NOT NULL,\n"
+    "  provider    TEXT NOT NULL,\n"
+    "  mx          TEXT,\n"
+    "  source_ip   TEXT,\n"
+    "  message_id  TEXT,\n"
+    "  phase       TEXT CHECK (phase IN ('connect','ehlo','starttls','auth','mail','rcpt',"
+    "'data','quit')),\n"
+    "  code        INTEGER CHECK (code BETWEEN 100 AND 599),\n"
+    "  enhanced    TEXT,\n"
+    "  text        TEXT,\n"
+    "  outcome     TEXT NOT NULL DEFAULT 'in-flight' CHECK (outcome IN ('in-flight','delivered',"
+    "'deferred','bounced','failed','expired','unknown')),\n"
+    "  retry_no    INTEGER NOT NULL DEFAULT 0 CHECK (retry_no >= 0),\n"
+    "  dry_run     INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1))\n"
+    ");\n"
+    "CREATE INDEX attempts_recipient ON attempts(recipient, started_ms);\n"
+    "CREATE INDEX attempts_started ON attempts(started_ms);\n"
+    "CREATE INDEX attempts_in_flight ON attempts(outcome) WHERE outcome = 'in-flight';\n"
+    "\n"
+    "CREATE TABLE summary_hourly (\n"
+    "  provider  TEXT NOT NULL,\n"
+    "  hour_ms   INTEGER NOT NULL,\n"
+    "  attempts  INTEGER NOT NULL DEFAULT 0,\n"
+    "  delivered INTEGER NOT NULL DEFAULT 0,\n"
+    "  deferred  INTEGER NOT NULL DEFAULT 0,\n"
+    "  bounced   INTEGER NOT NULL DEFAULT 0,\n"
+    "  failed    INTEGER NOT NULL DEFAULT 0,\n"
+    "  expired   INTEGER NOT NULL DEFAULT 0,\n"
+    "  unknown   INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (provider, hour_ms)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX summary_hourly_hour ON summary_hourly(hour_ms);\n"
+    "\n"
+    "CREATE TABLE recipients (\n"
+    "  id               INTEGER PRIMARY KEY,\n"
+    "  address          TEXT NOT NULL UNIQUE,\n"
+    "  domain           TEXT NOT NULL,\n"
+    "  provider         TEXT,\n"
+    "  state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done',"
+    "'suppressed','expired')),\n"
+    "  next_at_ms       INTEGER NOT NULL,\n"
+    "  retries          INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0),\n"
+    "  reason           TEXT,\n"
+    "  first_attempt_ms INTEGER,\n"
+    "  last_attempt_ms  INTEGER,\n"
+    "  last_outcome     TEXT CHECK (last_outcome IN ('in-flight','delivered','deferred',"
+    "'bounced','failed','expired','unknown')),\n"
+    "  cycle            INTEGER NOT NULL DEFAULT 0 CHECK (cycle >= 0),\n"
+    "  added_ms         INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX recipients_due ON recipients(next_at_ms) WHERE state = 'pending';\n"
+    "CREATE INDEX recipients_due_provider ON recipients(provider, next_at_ms)"
+    " WHERE state = 'pending';\n"
+    "\n"
+    "CREATE TABLE providers (\n"
+    "  name             TEXT PRIMARY KEY,\n"
+    "  stage            INTEGER NOT NULL DEFAULT 0,\n"
+    "  sending_day      INTEGER NOT NULL DEFAULT 0,\n"
+    "  sending_day_date TEXT CHECK (sending_day_date GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),\n"
+    "  rate_per_min     REAL NOT NULL DEFAULT 0,\n"
+    "  sent_today       INTEGER NOT NULL DEFAULT 0,\n"
+    "  sent_today_date  TEXT CHECK (sent_today_date GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),\n"
+    "  paused_until_ms  INTEGER,\n"
+    "  pause_reason     TEXT,\n"
+    "  pause_level      INTEGER NOT NULL DEFAULT 0,\n"
+    "  pause_manual     INTEGER NOT NULL DEFAULT 0 CHECK (pause_manual IN (0, 1)),\n"
+    "  last_deferral_ms INTEGER,\n"
+    "  rate_changed_ms  INTEGER,\n"
+    "  last_reply       TEXT,\n"
+    "  last_reply_ms    INTEGER,\n"
+    "  next_send_ms     INTEGER,\n"
+    "  updated_ms       INTEGER NOT NULL\n"
+    ");\n"
+    "\n"
+    "CREATE TABLE rule_actions (\n"
+    "  id           INTEGER PRIMARY KEY,\n"
+    "  provider     TEXT NOT NULL,\n"
+    "  rule         TEXT NOT NULL,\n"
+    "  action       TEXT NOT NULL CHECK (action IN ('throttle','suspend','bounce','pause')),\n"
+    "  rate_per_min REAL,\n"
+    "  reason       TEXT,\n"
+    "  started_ms   INTEGER NOT NULL,\n"
+    "  expires_ms   INTEGER,\n"
+    "  manual       INTEGER NOT NULL DEFAULT 0 CHECK (manual IN (0, 1))\n"
+    ");\n"
+    "CREATE INDEX rule_actions_provider ON rule_actions(provider, expires_ms);\n"
+    "\n"
+    "CREATE TABLE mx_cache (\n"
+    "  domain     TEXT PRIMARY KEY COLLATE NOCASE,\n"
+    "  status     TEXT NOT NULL,\n"
+    "  provider   TEXT,\n"
+    "  hosts_json TEXT NOT NULL DEFAULT '[]',\n"
+    "  fetched_ms INTEGER NOT NULL,\n"
+    "  expires_ms INTEGER NOT NULL\n"
+    ");\n"
+    "\n"
+    "CREATE TABLE preflight_runs (\n"
+    "  id     INTEGER PRIMARY KEY,\n"
+    "  run_ms INTEGER NOT NULL,\n"
+    "  ok     INTEGER NOT NULL CHECK (ok IN (0, 1)),\n"
+    "  json   TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX preflight_runs_time ON preflight_runs(run_ms);\n"
+    "\n"
+    "CREATE TABLE run_lock (\n"
+    "  id          INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  pid         INTEGER NOT NULL,\n"
+    "  hostname    TEXT NOT NULL,\n"
+    "  acquired_ms INTEGER NOT NULL\n"
+    ");\n";
+
+/* Entry i migrates version i to version i + 1. */
+static const char *const MIGRATIONS[] = {
+    SCHEMA_V1,
+};
+
+#define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
+
+int store_schema_version(void)
+{
+    return N_MIGRATIONS;
+}
+
+/* ---- value sets (mirrored by the CHECK constraints above) ---- */
+
+static const char *const PHASES[] = {"connect", "ehlo", "starttls", "auth",
+                                     "mail",    "rcpt", "data",     "quit"};
+/* What an attempt can end with; in-flight is only ever written by store_attempt_begin. */
+static const char *const FINAL_OUTCOMES[] = {"delivered", "deferred", "bounced",
+                                             "failed",    "expired",  "unknown"};
+static const char *const ALL_OUTCOMES[] = {"in-flight", "delivered", "deferred", "bounced",
+                                           "failed",    "expired",   "unknown"};
+static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired"};
+static const char *const ACTIONS[] = {"throttle", "suspend", "bounce", "pause"};
+
+#define IN_SET(s, set) in_set((s), (set), sizeof(set) / sizeof((set)[0]))
+
+static int in_set(const char *s, const char *const *set, size_t n)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* A local date as the plan's days are written: "YYYY-MM-DD" (NULL is fine: none yet). */
+static int date_ok(const char *s)
+{
+    if (!s)
+        return 1;
+    for (int i = 0; i < 10; i++) {
+        int want_dash = (i == 4 || i == 7);
+        if (want_dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return 0;
+    }
+    return s[10] == '\0';
+}
+
+/* ---- prepared statements ---- */
+
+enum q {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_USER_VERSION,
+    Q_ATTEMPT_INSERT,
+    Q_ATTEMPT_STAMP_RCPT,
+    Q_ATTEMPT_FINISH,
+    Q_SUMMARY_ADD,
+    Q_RECOVER_SUMMARY,
+    Q_RECOVER_MARK,
+    Q_ATTEMPTS_OF_RCPT,
+    Q_ATTEMPT_GET,
+    Q_ATTEMPTS_COUNT_ALL,
+    Q_ATTEMPTS_COUNT,
+    Q_SUMMARY_EACH,
+    Q_RCPT_ADD,
+    Q_RCPT_SAVE,
+    Q_RCPT_GET,
+    Q_RCPT_RETRY,
+    Q_RCPT_FINAL,
+    Q_RCPT_NEXT_CYCLE,
+    Q_RCPT_DUE,
+    Q_RCPT_DUE_PROVIDER,
+    Q_RCPT_COUNT_ALL,
+    Q_RCPT_COUNT,
+    Q_PROV_SAVE,
+    Q_PROV_LOAD,
+    Q_PROV_EACH,
+    Q_RULE_ADD,
+    Q_RULES_ACTIVE,
+    Q_RULES_ACTIVE_PROVIDER,
+    Q_RULES_END,
+    Q_RULES_PURGE,
+    Q_MX_PUT,
+    Q_MX_GET,
+    Q_PREFLIGHT_ADD,
+    Q_PREFLIGHT_LATEST,
+    Q_LOCK_PUT,
+    Q_LOCK_GET,
+    Q_LOCK_CLEAR,
+    Q_COUNT
+};
+
+#define ATTEMPT_COLS                                                                               \
+    "id, started_ms, finished_ms, recipient, domain, provider, mx, source_ip, message_id, phase, " \
+    "code, enhanced, text, outcome, retry_no, dry_run"
+#define RCPT_COLS                                                                                  \
+    "id, address, domain, provider, state, next_at_ms, retries, reason, first_attempt_ms, "        \
+    "last_attempt_ms, last_outcome, cycle, added_ms"
+#define PROV_COLS                                                                                  \
+    "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
+    "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
+    "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms"
+#define RULE_COLS "id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual"
+
+static const char *const QSQL[Q_COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_USER_VERSION] = "PRAGMA user_version",
+    [Q_ATTEMPT_INSERT] =
+        "INSERT INTO attempts (started_ms, recipient, domain, provider, mx, source_ip, "
+        "message_id, phase, retry_no, dry_run, outcome) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'in-flight')",
+    [Q_ATTEMPT_STAMP_RCPT] = "UPDATE recipients SET last_attempt_ms = ?2, "
+                             "first_attempt_ms = coalesce(first_attempt_ms, ?2), "
+                             "last_outcome = 'in-flight' WHERE address = ?1",
+    [Q_ATTEMPT_FINISH] = "UPDATE attempts SET finished_ms = ?2, phase = coalesce(?3, phase), "
+                         "code = ?4, enhanced = ?5, text = ?6, outcome = ?7 "
+                         "WHERE id = ?1 AND outcome = 'in-flight' "
+                         "RETURNING provider, started_ms, dry_run, recipient",
+    [Q_SUMMARY_ADD] =
+        "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, deferred, bounced, "
+        "failed, expired, unknown) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (provider, hour_ms) DO UPDATE SET attempts = attempts + 1, "
+        "delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred, "
+        "bounced = bounced + excluded.bounced, failed = failed + excluded.failed, "
+        "expired = expired + excluded.expired, unknown = unknown + excluded.unknown",
+    [Q_RECOVER_SUMMARY] =
+        "INSERT INTO summary_hourly (provider, hour_ms, attempts, unknown) "
+        "SELECT provider, (started_ms / 3600000) * 3600000, count(*), count(*) FROM attempts "
+        "WHERE outcome = 'in-flight' AND dry_run = 0 GROUP BY 1, 2 "
+        "ON CONFLICT (provider, hour_ms) DO UPDATE SET attempts = attempts + excluded.attempts, "
+        "unknown = unknown + excluded.unknown",
+    [Q_RECOVER_MARK] =
+        "UPDATE attempts SET outcome = 'unknown', finished_ms = ?1, text = coalesce(text, "
+        "'no outcome recorded: the run stopped while this attempt was in flight') "
+        "WHERE outcome = 'in-flight'",
+    [Q_ATTEMPTS_OF_RCPT] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE recipient = ?1 "
+                           "ORDER BY started_ms, id",
+    [Q_ATTEMPT_GET] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE id = ?1",
+    [Q_ATTEMPTS_COUNT_ALL] = "SELECT count(*) FROM attempts",
+    [Q_ATTEMPTS_COUNT] = "SELECT count(*) FROM attempts WHERE outcome = ?1",
+    [Q_SUMMARY_EACH] =
+        "SELECT provider, hour_ms, attempts, delivered, deferred, bounced, failed, expired, "
+        "unknown FROM summary_hourly WHERE (?1 IS NULL OR provider = ?1) "
+        "AND hour_ms >= ?2 AND hour_ms < ?3 ORDER BY hour_ms, provider",
+    [Q_RCPT_ADD] = "INSERT INTO recipients (address, domain, provider, state, next_at_ms, "
+                   "added_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?5) "
+                   "ON CONFLICT (address) DO NOTHING",
+    [Q_RCPT_SAVE] =
+        "INSERT INTO recipients (address, domain, provider, state, next_at_ms, retries, reason, "
+        "first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
+        "provider = excluded.provider, state = excluded.state, "
+        "next_at_ms = excluded.next_at_ms, retries = excluded.retries, "
+        "reason = excluded.reason, first_attempt_ms = excluded.first_attempt_ms, "
+        "last_attempt_ms = excluded.last_attempt_ms, last_outcome = excluded.last_outcome, "
+        "cycle = excluded.cycle, added_ms = excluded.added_ms",
+    [Q_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE address = ?1",
+    [Q_RCPT_RETRY] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
+                     "retries = retries + 1, last_attempt_ms = ?3, "
+                     "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
+                     "WHERE address = ?1",
+    [Q_RCPT_FINAL] = "UPDATE recipients SET state = ?2, reason = ?5, last_attempt_ms = ?3, "
+                     "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
+                     "WHERE address = ?1",
+    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
+                          "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
+                          "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
+                          "WHERE address = ?1",
+    /* state = 'pending' literally, so that the planner can use the partial indexes. */
+    [Q_RCPT_DUE] = "SELECT " RCPT_COLS " FROM recipients WHERE state = 'pending' "
+                   "AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
+    [Q_RCPT_DUE_PROVIDER] = "SELECT " RCPT_COLS " FROM recipients WHERE state = 'pending' "
+                            "AND provider = ?3 AND next_at_ms <= ?1 "
+                            "ORDER BY next_at_ms, id LIMIT ?2",
+    [Q_RCPT_COUNT_ALL] = "SELECT count(*) FROM recipients",
+    [Q_RCPT_COUNT] = "SELECT count(*) FROM recipients WHERE state = ?1",
+    [Q_PROV_SAVE] =
+        "INSERT INTO providers (" PROV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT (name) DO UPDATE SET "
+        "stage = excluded.stage, sending_day = excluded.sending_day, "
+        "sending_day_date = excluded.sending_day_date, rate_per_min = excluded.rate_per_min, "
+        "sent_today = excluded.sent_today, sent_today_date = excluded.sent_today_date, "
+        "paused_until_ms = excluded.paused_until_ms, pause_reason = excluded.pause_reason, "
+        "pause_level = excluded.pause_level, pause_manual = excluded.pause_manual, "
+        "last_deferral_ms = excluded.last_deferral_ms, "
+        "rate_changed_ms = excluded.rate_changed_ms, last_reply = excluded.last_reply, "
+        "last_reply_ms = excluded.last_reply_ms, next_send_ms = excluded.next_send_ms, "
+        "updated_ms = excluded.updated_ms",
+    [Q_PROV_LOAD] = "SELECT " PROV_COLS " FROM providers WHERE name = ?1",
+    [Q_PROV_EACH] = "SELECT " PROV_COLS " FROM providers ORDER BY name",
+    [Q_RULE_ADD] = "INSERT INTO rule_actions (provider, rule, action, rate_per_min, reason, "
+                   "started_ms, expires_ms, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_RULES_ACTIVE] = "SELECT " RULE_COLS " FROM rule_actions WHERE started_ms <= ?1 "
+                       "AND (expires_ms IS NULL OR expires_ms > ?1) ORDER BY started_ms, id",
+    [Q_RULES_ACTIVE_PROVIDER] = "SELECT " RULE_COLS " FROM rule_actions WHERE provider = ?2 "
+                                "AND started_ms <= ?1 AND (expires_ms IS NULL OR expires_ms > ?1) "
+                                "ORDER BY started_ms, id",
+    [Q_RULES_END] = "UPDATE rule_actions SET expires_ms = ?2 WHERE provider = ?1 "
+                    "AND started_ms <= ?2 AND (expires_ms IS NULL OR expires_ms > ?2) "
+                    "AND (?3 = 0 OR manual = 1)",
+    [Q_RULES_PURGE] = "DELETE FROM rule_actions WHERE expires_ms IS NOT NULL "
+                      "AND expires_ms <= ?1",
+    [Q_MX_PUT] = "INSERT INTO mx_cache (domain, status, provider, hosts_json, fetched_ms, "
+                 "expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (domain) DO UPDATE "
+                 "SET status = excluded.status, provider = excluded.provider, "
+                 "hosts_json = excluded.hosts_json, fetched_ms = excluded.fetched_ms, "
+                 "expires_ms = excluded.expires_ms",
+    [Q_MX_GET] = "SELECT domain, status, provider, hosts_json, fetched_ms, expires_ms "
+                 "FROM mx_cache WHERE domain = ?1 AND expires_ms > ?2",
+    [Q_PREFLIGHT_ADD] = "INSERT INTO preflight_runs (run_ms, ok, json) VALUES (?1, ?2, ?3)",
+    [Q_PREFLIGHT_LATEST] = "SELECT id, run_ms, ok, json FROM preflight_runs "
+                           "ORDER BY run_ms DESC, id DESC LIMIT 1",
+    [Q_LOCK_PUT] = "INSERT OR REPLACE INTO run_lock (id, pid, hostname, acquired_ms) "
+                   "VALUES (1, ?1, ?2, ?3)",
+    [Q_LOCK_GET] = "SELECT pid, hostname, acquired_ms FROM run_lock WHERE id = 1",
+    [Q_LOCK_CLEAR] = "DELETE FROM run_lock WHERE pid = ?1 AND hostname = ?2",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    char *lock_path;
+    int busy_ms;
+    int lock_fd; /* -1 unless this handle holds the run lock */
+    long lock_pid;
+    char lock_host[256];
+    sqlite3_stmt *stmt[Q_COUNT];
+};
+
+/* ---- small helpers ---- */
+
+/* "2026-12-01T00:00:00Z": how the store names times in its sentences. */
+static const char *fmt_utc(int64_t ms, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, n, "%lld ms", (long long)ms);
+    return buf;
+}
+
+static int64_t hour_of(int64_t ms)
+{
+    /* Truncating division, the same as the SQL in Q_RECOVER_SUMMARY; times are >= 0. */
+    return (ms / HOUR_MS) * HOUR_MS;
+}
+
+/*
+ * Turns an SQLite result code into a status and a sentence naming the file and what the store
+ * was trying to do. Must run before the failing statement is reset, which may clear errmsg.
+ */
+static ipw_status db_fail(struct store *st, int rc, const char *doing, struct err *e)
+{
+    const char *msg = st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        if (st->busy_ms % 1000 == 0)
+            return err_set(e, IPW_ETEMP,
+                           "state file %s: cannot %s: database is locked by another program "
+                           "(tried for %d s)",
+                           st->path, doing, st->busy_ms / 1000);
+        return err_set(e, IPW_ETEMP,
+                       "state file %s: cannot %s: database is locked by another program "
+                       "(tried for %d ms)",
+                       st->path, doing, st->busy_ms);
+    case SQLITE_NOTADB:
+        return err_set(e, IPW_EIO, "state file %s is not an SQLite database (%s)", st->path, msg);
+    case SQLITE_CORRUPT:
+        return err_set(e, IPW_EIO, "state file %s is damaged: cannot %s: %s", st->path, doing, msg);
+    case SQLITE_FULL:
+        return err_set(e, IPW_EIO, "state file %s: cannot %s: the disk is full (%s)", st->path,
+                       doing, msg);
+    case SQLITE_CANTOPEN:
+        return err_set(e, IPW_ECANTCREAT, "state file %s: cannot %s: %s", st->path, doing, msg);
+    case SQLITE_NOMEM:
+        return err_set(e, IPW_ENOMEM, "state file %s: cannot %s: out of memory", st->path, doing);
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+    case SQLITE_AUTH:
+        return err_set(e, IPW_EIO, "state file %s: cannot %s: %s", st->path, doing, msg);
+    default:
+        return err_set(e, IPW_ESOFTWARE, "state file %s: cannot %s: %s", st->path, doing, msg);
+    }
+}
+
+/* Sets *out to the cached statement q, prepared on first use. */
+static ipw_status stmt_get(struct store *st, enum q q, const char *doing, sqlite3_stmt **out,
+                           struct err *e)
+{
+    if (!st->stmt[q]) {
+        int rc =
+            sqlite3_prepare_v3(st->db, QSQL[q], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[q], NULL);
+        if (rc != SQLITE_OK) {
+            ipw_status r = db_fail(st, rc, doing, e);
+            sqlite3_finalize(st->stmt[q]);
+            st->stmt[q] = NULL;
+            *out = NULL;
+            return r;
+        }
+    }
+    *out = st->stmt[q];
+    return IPW_OK;
+}
+
+/* Makes a cached statement ready for its next use. */
+static void stmt_done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Optional times and counts: 0 means "none" and is stored as NULL. */
+static void bind_opt(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(s, i, v);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Runs a statement that returns no rows (or whose rows do not matter). */
+static ipw_status run(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+static ipw_status run_plain(struct store *st, enum q q, const char *doing, struct err *e)
+{
+    sqlite3_stmt *s;
+    ipw_status r = stmt_get(st, q, doing, &s, e);
+    return r == IPW_OK ? run(st, s, doing, e) : r;
+}
+
+static ipw_status tx_begin(struct store *st, const char *doing, struct err *e)
+{
+    return run_plain(st, Q_BEGIN, doing, e);
+}
+
+static void tx_rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        run_plain(st, Q_ROLLBACK, "roll back", NULL);
+}
+
+static ipw_status tx_commit(struct store *st, const char *doing, struct err *e)
+{
+    ipw_status r = run_plain(st, Q_COMMIT, doing, e);
+    if (r != IPW_OK)
+        tx_rollback(st);
+    return r;
+}
+
+/* Ends a transaction: commits when r is IPW_OK, else rolls back. Returns the final status. */
+static ipw_status tx_end(struct store *st, ipw_status r, const char *doing, struct err *e)
+{
+    if (r == IPW_OK)
+        return tx_commit(st, doing, e);
+    tx_rollback(st);
+    return r;
+}
+
+/* A copy of a nullable string for an owning struct; sets *oom when out of memory. */
+static const char *dup_str(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static void free_str(const char *s)
+{
+    free((void *)(uintptr_t)s);
+}
+
+static ipw_status count_query(struct store *st, enum q q, const char *arg, int64_t *n,
+                              const char *doing, struct err *e)
+{
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, q, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    if (arg)
+        bind_text(s, 1, arg);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW)
+        *n = sqlite3_column_int64(s, 0);
+    else
+        r = db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+/* ---- opening and migrations ---- */
+
+/* Runs a one-value PRAGMA query (or any statement whose first column is an integer). */
+static ipw_status query_int(struct store *st, const char *sql, int64_t *v, const char *doing,
+                            struct err *e)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *v = sqlite3_column_int64(s, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *v = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    ipw_status r = rc == SQLITE_OK ? IPW_OK : db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
+static ipw_status exec_sql(struct store *st, const char *sql, const char *doing, struct err *e)
+{
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? IPW_OK : db_fail(st, rc, doing, e);
+}
+
+/* Applies migration number v (1-based) in its own transaction, unless another process did. */
+static ipw_status migrate_one(struct store *st, int v, struct err *e)
+{
+    char doing[64];
+    snprintf(doing, sizeof doing, "migrate to schema version %d", v);
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    /* Read again under the write lock: a concurrent opener may have migrated meanwhile. */
+    int64_t cur = 0;
+    r = query_int(st, "PRAGMA user_version", &cur, doing, e);
+    if (r != IPW_OK || cur >= v)
+        return tx_end(st, r, doing, e);
+    r = exec_sql(st, MIGRATIONS[v - 1], doing, e);
+    if (r == IPW_OK) {
+        /* PRAGMAs take no parameters; both numbers are our own constants, not input. */
+        char sql[96];
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d; PRAGMA user_version = %d",
+                 STORE_APP_ID, v);
+        r = exec_sql(st, sql, doing, e);
+    }
+    return tx_end(st, r, doing, e);
+}
+
+static ipw_status open_impl(const char *path, const struct store_options *opt, int target,
+                            struct store **out, struct err *e)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return err_set(e, IPW_EUSAGE, "no state file name given");
+    struct store *st = calloc(1, sizeof *st);
+    size_t plen = strlen(path);
+    if (st) {
+        st->lock_fd = -1;
+        st->busy_ms =
+            opt && opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : STORE_BUSY_TIMEOUT_MS;
+        st->path = strdup(path);
+        st->lock_path = malloc(plen + sizeof ".lock");
+    }
+    if (!st || !st->path || !st->lock_path) {
+        store_close(st);
+        return err_set(e, IPW_ENOMEM, "state file %s: out of memory", path);
+    }
+    memcpy(st->lock_path, path, plen);
+    memcpy(st->lock_path + plen, ".lock", sizeof ".lock");
+
+    int must_exist = opt && opt->must_exist;
+    int flags = SQLITE_OPEN_READWRITE | (must_exist ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        int sys = st->db ? sqlite3_system_errno(st->db) : 0;
+        ipw_status r;
+        if (must_exist && access(path, F_OK) != 0 && errno == ENOENT)
+            r = err_set(e, IPW_ENOINPUT, "state file %s does not exist (nothing recorded yet)",
+                        path);
+        else if ((rc & 0xff) == SQLITE_CANTOPEN)
+            r = err_set(e, IPW_ECANTCREAT, "state file %s: cannot open or create it: %s", path,
+                        sys ? strerror(sys) : sqlite3_errstr(rc));
+        else
+            r = db_fail(st, rc, "open it", e);
+        store_close(st);
+        return r;
+    }
+    sqlite3_busy_timeout(st->db, st->busy_ms);
+
+    /*
+     * Identify the file before changing anything: switching someone else's database to WAL
+     * would already modify it. A new file has no tables and application_id 0.
+     */
+    int64_t app_id = 0, version = 0, tables = 0;
+    ipw_status r = query_int(st, "PRAGMA application_id", &app_id, "read it", e);
+    if (r == IPW_OK)
+        r = query_int(st, "PRAGMA user_version", &version, "read it", e);
+    if (r == IPW_OK)
+        r = query_int(st, "SELECT count(*) FROM sqlite_master", &tables, "read it", e);
+    if (r != IPW_OK) {
+        /* r and e already say why */
+    } else if (app_id != STORE_APP_ID && !(app_id == 0 && version == 0 && tables == 0)) {
+        r = err_set(e, IPW_EIO,
+                    "state file %s is an SQLite database of another program, not an ipwarm "
+                    "state file (application_id %lld, user_version %lld)",
+                    path, (long long)app_id, (long long)version);
+    } else if (version > N_MIGRATIONS) {
+        r = err_set(e, IPW_EIO,
+                    "state file %s has schema version %lld, but this ipwarm knows versions up "
+                    "to %d: it was written by a newer ipwarm; use that version",
+                    path, (long long)version, N_MIGRATIONS);
+    } else if (version > target) {
+        r = err_set(e, IPW_EIO,
+                    "state file %s is at schema version %lld, newer than the requested %d", path,
+                    (long long)version, target);
+    }
+    if (r != IPW_OK) {
+        store_close(st);
+        return r;
+    }
+
+    sqlite3_stmt *s = NULL;
+    rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *mode = col_text(s, 0);
+        /* "memory" is what an in-memory database (":memory:") reports; fine for tools. */
+        if (!mode || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0))
+            r = err_set(e, IPW_EIO,
+                        "state file %s: cannot use the WAL journal (the file system gave "
+                        "journal mode %s)",
+                        path, mode ? mode : "none");
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        r = db_fail(st, rc, "switch it to the WAL journal", e);
+    sqlite3_finalize(s);
+    if (r == IPW_OK)
+        r = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "set its options",
+                     e);
+    for (int v = (int)version + 1; r == IPW_OK && v <= target; v++)
+        r = migrate_one(st, v, e);
+    if (r != IPW_OK) {
+        store_close(st);
+        return r;
+    }
+    *out = st;
+    return IPW_OK;
+}
+
+ipw_status store_open_opts(const char *path, const struct store_options *opt, struct store **out,
+                           struct err *e)
+{
+    return open_impl(path, opt, N_MIGRATIONS, out, e);
+}
+
+ipw_status store_open(const char *path, struct store **out, struct err *e)
+{
+    return open_impl(path, NULL, N_MIGRATIONS, out, e);
+}
+
+ipw_status store_open_at_version(const char *path, int version, struct store **out, struct err *e)
+{
+    if (version < 0 || version > N_MIGRATIONS) {
+        *out = NULL;
+        return err_set(e, IPW_EUSAGE, "schema version %d does not exist (this build knows 0 to %d)",
+                       version, N_MIGRATIONS);
+    }
+    return open_impl(path, NULL, version, out, e);
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        store_lock_release(st);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    /* Every statement is finalized, so close cannot fail for statements left open. */
+    sqlite3_close(st->db);
+    free(st->path);
+    free(st->lock_path);
+    free(st);
+}
+
+int store_version(struct store *st)
+{
+    int64_t v = 0;
+    if (count_query(st, Q_USER_VERSION, NULL, &v, "read the schema version", NULL) != IPW_OK)
+        return -1;
+    return (int)v;
+}
+
+void store_set_busy_timeout(struct store *st, int ms)
+{
+    st->busy_ms = ms > 0 ? ms : STORE_BUSY_TIMEOUT_MS;
+    sqlite3_busy_timeout(st->db, st->busy_ms);
+}
+
+const char *store_path(const struct store *st)
+{
+    return st->path;
+}
+
+struct sqlite3 *store_db(struct store *st)
+{
+    return st->db;
+}
+
+/* ---- run lock ---- */
+
+/* Reads the run_lock row; IPW_ENOTFOUND when there is none. */
+static ipw_status lock_row(struct store *st, struct store_lock_holder *h, struct err *e)
+{
+    const char *doing = "read the run lock";
+    memset(h, 0, sizeof *h);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_LOCK_GET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        h->pid = (long)sqlite3_column_int64(s, 0);
+        const char *host = col_text(s, 1);
+        snprintf(h->host, sizeof h->host, "%s", host ? host : "");
+        h->acquired_ms = sqlite3_column_int64(s, 2);
+    } else if (rc == SQLITE_DONE) {
+        r = IPW_ENOTFOUND;
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_lock_acquire(struct store *st, int64_t now_ms, struct err *e)
+{
+    if (st->lock_fd >= 0)
+        return IPW_OK;
+    int fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set(e, IPW_ECANTCREAT, "cannot create the lock file %s: %s", st->lock_path,
+                       strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        close(fd);
+        if (err != EWOULDBLOCK)
+            return err_set(e, IPW_EIO, "cannot lock %s: %s", st->lock_path, strerror(err));
+        struct store_lock_holder h;
+        struct err ignored;
+        if (lock_row(st, &h, &ignored) != IPW_OK || h.pid == 0)
+            return err_set(e, IPW_ELOCKED,
+                           "state file %s is in use by another ipwarm run (which has not "
+                           "recorded its pid yet)",
+                           st->path);
+        char when[64];
+        return err_set(e, IPW_ELOCKED,
+                       "state file %s is in use by another ipwarm run: pid %ld on host %s, "
+                       "since %s",
+                       st->path, h.pid, h.host, fmt_utc(h.acquired_ms, when, sizeof when));
+    }
+
+    long pid = (long)getpid();
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+
+    const char *doing = "record the run lock";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r == IPW_OK) {
+        sqlite3_stmt *s;
+        r = stmt_get(st, Q_LOCK_PUT, doing, &s, e);
+        if (r == IPW_OK) {
+            sqlite3_bind_int64(s, 1, pid);
+            bind_text(s, 2, host);
+            sqlite3_bind_int64(s, 3, now_ms);
+            r = run(st, s, doing, e);
+        }
+        r = tx_end(st, r, doing, e);
+    }
+    if (r != IPW_OK) {
+        close(fd);
+        return r;
+    }
+    st->lock_fd = fd;
+    st->lock_pid = pid;
+    snprintf(st->lock_host, sizeof st->lock_host, "%s", host);
+    return IPW_OK;
+}
+
+void store_lock_release(struct store *st)
+{
+    if (!st || st->lock_fd < 0)
+        return;
+    /* Clear the row while still holding the lock, so it can only be ours. */
+    const char *doing = "clear the run lock";
+    if (tx_begin(st, doing, NULL) == IPW_OK) {
+        sqlite3_stmt *s;
+        ipw_status r = stmt_get(st, Q_LOCK_CLEAR, doing, &s, NULL);
+        if (r == IPW_OK) {
+            sqlite3_bind_int64(s, 1, st->lock_pid);
+            bind_text(s, 2, st->lock_host);
+            r = run(st, s, doing, NULL);
+        }
+        tx_end(st, r, doing, NULL);
+    }
+    /* A row left behind (disk full) is harmless: store_lock_holder checks the flock. */
+    close(st->lock_fd);
+    st->lock_fd = -1;
+}
+
+int store_lock_held(const struct store *st)
+{
+    return st->lock_fd >= 0;
+}
+
+ipw_status store_lock_holder(struct store *st, struct store_lock_holder *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (st->lock_fd < 0) {
+        int fd = open(st->lock_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT)
+                return IPW_ENOTFOUND;
+            return err_set(e, IPW_EIO, "cannot open the lock file %s: %s", st->lock_path,
+                           strerror(errno));
+        }
+        int free_now = flock(fd, LOCK_SH | LOCK_NB) == 0;
+        int err = errno;
+        close(fd); /* also drops the shared lock if we got it */
+        if (free_now)
+            return IPW_ENOTFOUND;
+        if (err != EWOULDBLOCK)
+            return err_set(e, IPW_EIO, "cannot test the lock %s: %s", st->lock_path, strerror(err));
+    }
+    ipw_status r = lock_row(st, out, e);
+    if (r == IPW_ENOTFOUND) {
+        /* Held, but the holder has not written its row yet: pid 0 says "not known". */
+        memset(out, 0, sizeof *out);
+        return IPW_OK;
+    }
+    return r;
+}
+
+/* ---- attempts ---- */
+
+static void attempt_from_row(sqlite3_stmt *s, struct store_attempt *a)
+{
+    a->id = sqlite3_column_int64(s, 0);
+    a->started_ms = sqlite3_column_int64(s, 1);
+    a->finished_ms = sqlite3_column_int64(s, 2);
+    a->recipient = col_text(s, 3);
+    a->domain = col_text(s, 4);
+    a->provider = col_text(s, 5);
+    a->mx = col_text(s, 6);
+    a->source_ip = col_text(s, 7);
+    a->message_id = col_text(s, 8);
+    a->phase = col_text(s, 9);
+    a->code = sqlite3_column_int(s, 10);
+    a->enhanced = col_text(s, 11);
+    a->text = col_text(s, 12);
+    a->outcome = col_text(s, 13);
+    a->retry_no = sqlite3_column_int(s, 14);
+    a->dry_run = sqlite3_column_int(s, 15);
+}
+
+ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, int64_t *id,
+                               struct err *e)
+{
+    if (!a->recipient || !*a->recipient || !a->provider || !*a->provider)
+        return err_set(e, IPW_EUSAGE, "an attempt needs a recipient and a provider");
+    if (a->phase && !IN_SET(a->phase, PHASES))
+        return err_set(e, IPW_EUSAGE, "unknown SMTP phase \"%s\"", a->phase);
+    const char *domain = a->domain;
+    if (!domain) {
+        const char *at = strrchr(a->recipient, '@');
+        if (!at || !at[1])
+            return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", a->recipient);
+        domain = at + 1;
+    }
+    const char *doing = "record an attempt";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = stmt_get(st, Q_ATTEMPT_INSERT, doing, &s, e);
+    if (r != IPW_OK)
+        return tx_end(st, r, doing, e);
+    sqlite3_bind_int64(s, 1, a->started_ms);
+    bind_text(s, 2, a->recipient);
+    bind_text(s, 3, domain);
+    bind_text(s, 4, a->provider);
+    bind_text(s, 5, a->mx);
+    bind_text(s, 6, a->source_ip);
+    bind_text(s, 7, a->message_id);
+    bind_text(s, 8, a->phase);
+    sqlite3_bind_int(s, 9, a->retry_no > 0 ? a->retry_no : 0);
+    sqlite3_bind_int(s, 10, a->dry_run ? 1 : 0);
+    r = run(st, s, doing, e);
+    int64_t new_id = sqlite3_last_insert_rowid(st->db);
+    if (r == IPW_OK) {
+        r = stmt_get(st, Q_ATTEMPT_STAMP_RCPT, doing, &s, e);
+        if (r == IPW_OK) {
+            bind_text(s, 1, a->recipient);
+            sqlite3_bind_int64(s, 2, a->started_ms);
+            r = run(st, s, doing, e);
+        }
+    }
+    r = tx_end(st, r, doing, e);
+    if (r == IPW_OK && id)
+        *id = new_id;
+    return r;
+}
+
+/* Applies a queue step to one recipient; part of the caller's transaction. */
+static ipw_status rcpt_apply(struct store *st, const char *address, int64_t attempt_ms,
+                             const char *outcome, const struct store_recipient_update *u,
+                             const char *doing, struct err *e)
+{
+    enum q q;
+    const char *state = NULL;
+    switch (u->step) {
+    case STORE_RCPT_KEEP:
+        return IPW_OK;
+    case STORE_RCPT_RETRY:
+        q = Q_RCPT_RETRY;
+        break;
+    case STORE_RCPT_NEXT_CYCLE:
+        q = Q_RCPT_NEXT_CYCLE;
+        break;
+    case STORE_RCPT_DONE:
+        q = Q_RCPT_FINAL;
+        state = "done";
+        break;
+    case STORE_RCPT_SUPPRESS:
+        q = Q_RCPT_FINAL;
+        state = "suppressed";
+        break;
+    case STORE_RCPT_EXPIRE:
+        q = Q_RCPT_FINAL;
+        state = "expired";
+        break;
+    default:
+        return err_set(e, IPW_EUSAGE, "unknown recipient step %d", (int)u->step);
+    }
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, q, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, address);
+    if (state) {
+        bind_text(s, 2, state);
+        bind_text(s, 5, u->reason);
+    } else {
+        sqlite3_bind_int64(s, 2, u->next_at_ms);
+    }
+    sqlite3_bind_int64(s, 3, attempt_ms);
+    bind_text(s, 4, outcome);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && sqlite3_changes(st->db) == 0)
+        r = err_set(e, IPW_ENOTFOUND, "recipient %s is not in the queue of %s", address, st->path);
+    return r;
+}
+
+ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct store_outcome *o,
+                                   const struct store_recipient_update *u, struct err *e)
+{
+    if (!IN_SET(o->outcome, FINAL_OUTCOMES))
+        return err_set(e, IPW_EUSAGE, "unknown attempt outcome \"%s\"",
+                       o->outcome ? o->outcome : "(none)");
+    if (o->phase && !IN_SET(o->phase, PHASES))
+        return err_set(e, IPW_EUSAGE, "unknown SMTP phase \"%s\"", o->phase);
+    if (o->code != 0 && (o->code < 100 || o->code > 599))
+        return err_set(e, IPW_EUSAGE, "SMTP reply code %d is outside 100..599", o->code);
+
+    const char *doing = "record an attempt's outcome";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = stmt_get(st, Q_ATTEMPT_FINISH, doing, &s, e);
+    if (r != IPW_OK)
+        return tx_end(st, r, doing, e);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, o->finished_ms);
+    bind_text(s, 3, o->phase);
+    bind_opt(s, 4, o->code);
+    bind_text(s, 5, o->enhanced);
+    bind_text(s, 6, o->text);
+    bind_text(s, 7, o->outcome);
+    int rc = sqlite3_step(s);
+    char *provider = NULL, *recipient = NULL;
+    int64_t started = 0;
+    int dry_run = 0;
+    if (rc == SQLITE_ROW) {
+        provider = strdup(col_text(s, 0));
+        started = sqlite3_column_int64(s, 1);
+        dry_run = sqlite3_column_int(s, 2);
+        recipient = strdup(col_text(s, 3));
+        if (!provider || !recipient)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        else
+            rc = sqlite3_step(s); /* RETURNING has done its work; finish the statement */
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND,
+                    "attempt %lld is not in flight in %s (unknown id, or its outcome is "
+                    "already recorded)",
+                    (long long)id, st->path);
+    }
+    if (r == IPW_OK && rc != SQLITE_DONE)
+        r = db_fail(st, rc, doing, e);
+    stmt_done(s);
+
+    if (r == IPW_OK && !dry_run) {
+        r = stmt_get(st, Q_SUMMARY_ADD, doing, &s, e);
+        if (r == IPW_OK) {
+            bind_text(s, 1, provider);
+            sqlite3_bind_int64(s, 2, hour_of(started));
+            for (int i = 0; i < 6; i++)
+                sqlite3_bind_int(s, 3 + i, strcmp(o->outcome, FINAL_OUTCOMES[i]) == 0);
+            r = run(st, s, doing, e);
+        }
+    }
+    if (r == IPW_OK && u && u->step != STORE_RCPT_KEEP)
+        r = rcpt_apply(st, recipient, started, o->outcome, u, doing, e);
+    free(provider);
+    free(recipient);
+    return tx_end(st, r, doing, e);
+}
+
+ipw_status store_attempt_finish(struct store *st, int64_t id, int64_t finished_ms,
+                                const char *phase, int code, const char *enhanced, const char *text,
+                                const char *outcome, struct err *e)
+{
+    struct store_outcome o = {.finished_ms = finished_ms,
+                              .phase = phase,
+                              .code = code,
+                              .enhanced = enhanced,
+                              .text = text,
+                              .outcome = outcome};
+    return store_attempt_finish_ex(st, id, &o, NULL, e);
+}
+
+ipw_status store_attempts_recover(struct store *st, int64_t now_ms, int64_t *count, struct err *e)
+{
+    const char *doing = "mark interrupted attempts as unknown";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    /* Counters first: they select the rows that the update then changes. */
+    r = run_plain(st, Q_RECOVER_SUMMARY, doing, e);
+    int64_t n = 0;
+    if (r == IPW_OK) {
+        sqlite3_stmt *s;
+        r = stmt_get(st, Q_RECOVER_MARK, doing, &s, e);
+        if (r == IPW_OK) {
+            sqlite3_bind_int64(s, 1, now_ms);
+            r = run(st, s, doing, e);
+            n = sqlite3_changes(st->db);
+        }
+    }
+    r = tx_end(st, r, doing, e);
+    if (count)
+        *count = r == IPW_OK ? n : 0;
+    return r;
+}
+
+ipw_status store_attempts_for_recipient(struct store *st, const char *recipient,
+                                        store_attempt_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the attempts of a recipient";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_ATTEMPTS_OF_RCPT, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, recipient);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_attempt a;
+        attempt_from_row(s, &a);
+        if (cb(&a, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+void store_attempt_clear(struct store_attempt *a)
+{
+    free_str(a->recipient);
+    free_str(a->domain);
+    free_str(a->provider);
+    free_str(a->mx);
+    free_str(a->source_ip);
+    free_str(a->message_id);
+    free_str(a->phase);
+    free_str(a->enhanced);
+    free_str(a->text);
+    free_str(a->outcome);
+    memset(a, 0, sizeof *a);
+}
+
+ipw_status store_attempt_get(struct store *st, int64_t id, struct store_attempt *out, struct err *e)
+{
+    const char *doing = "read an attempt";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_ATTEMPT_GET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, id);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        struct store_attempt a;
+        int oom = 0;
+        attempt_from_row(s, &a);
+        *out = a;
+        out->recipient = dup_str(a.recipient, &oom);
+        out->domain = dup_str(a.domain, &oom);
+        out->provider = dup_str(a.provider, &oom);
+        out->mx = dup_str(a.mx, &oom);
+        out->source_ip = dup_str(a.source_ip, &oom);
+        out->message_id = dup_str(a.message_id, &oom);
+        out->phase = dup_str(a.phase, &oom);
+        out->enhanced = dup_str(a.enhanced, &oom);
+        out->text = dup_str(a.text, &oom);
+        out->outcome = dup_str(a.outcome, &oom);
+        if (oom) {
+            store_attempt_clear(out);
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "no attempt %lld in %s", (long long)id, st->path);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_attempts_count(struct store *st, const char *outcome, int64_t *n, struct err *e)
+{
+    *n = 0;
+    return count_query(st, outcome ? Q_ATTEMPTS_COUNT : Q_ATTEMPTS_COUNT_ALL, outcome, n,
+                       "count attempts", e);
+}
+
+/* ---- summary counters ---- */
+
+ipw_status store_summary_each(struct store *st, const char *provider, int64_t since_ms,
+                              int64_t until_ms, store_summary_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the hourly counters";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_SUMMARY_EACH, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
+    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_summary_row row = {
+            .provider = col_text(s, 0),
+            .hour_ms = sqlite3_column_int64(s, 1),
+            .attempts = sqlite3_column_int64(s, 2),
+            .delivered = sqlite3_column_int64(s, 3),
+            .deferred = sqlite3_column_int64(s, 4),
+            .bounced = sqlite3_column_int64(s, 5),
+            .failed = sqlite3_column_int64(s, 6),
+            .expired = sqlite3_column_int64(s, 7),
+            .unknown = sqlite3_column_int64(s, 8),
+        };
+        if (cb(&row, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+/* ---- recipient queue ---- */
+
+static void rcpt_from_row(sqlite3_stmt *s, struct store_recipient *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->address = col_text(s, 1);
+    r->domain = col_text(s, 2);
+    r->provider = col_text(s, 3);
+    r->state = col_text(s, 4);
+    r->next_at_ms = sqlite3_column_int64(s, 5);
+    r->retries = sqlite3_column_int(s, 6);
+    r->reason = col_text(s, 7);
+    r->first_attempt_ms = sqlite3_column_int64(s, 8);
+    r->last_attempt_ms = sqlite3_column_int64(s, 9);
+    r->last_outcome = col_text(s, 10);
+    r->cycle = sqlite3_column_int(s, 11);
+    r->added_ms = sqlite3_column_int64(s, 12);
+}
+
+/* The domain of an address: the given one, else the part after the last '@'; NULL if none. */
+static const char *domain_of(const char *address, const char *domain)
+{
+    if (domain)
+        return domain;
+    const char *at = strrchr(address, '@');
+    return at && at[1] ? at + 1 : NULL;
+}
+
+ipw_status store_recipient_add(struct store *st, const char *address, const char *domain,
+                               const char *provider, int64_t next_at_ms, int64_t now_ms, int *added,
+                               struct err *e)
+{
+    if (added)
+        *added = 0;
+    if (!address || !*address)
+        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
+    domain = domain_of(address, domain);
+    if (!domain)
+        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", address);
+    const char *doing = "queue a recipient";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RCPT_ADD, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, address);
+    bind_text(s, 2, domain);
+    bind_text(s, 3, provider);
+    sqlite3_bind_int64(s, 4, next_at_ms);
+    sqlite3_bind_int64(s, 5, now_ms);
+    /* One statement in autocommit mode is its own transaction. */
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && added)
+        *added = sqlite3_changes(st->db) > 0;
+    return r;
+}
+
+ipw_status store_recipient_save(struct store *st, const struct store_recipient *rc_, struct err *e)
+{
+    if (!rc_->address || !*rc_->address)
+        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
+    const char *domain = domain_of(rc_->address, rc_->domain);
+    if (!domain)
+        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", rc_->address);
+    const char *state = rc_->state ? rc_->state : "pending";
+    if (!IN_SET(state, RCPT_STATES))
+        return err_set(e, IPW_EUSAGE, "unknown recipient state \"%s\"", state);
+    if (rc_->last_outcome && !IN_SET(rc_->last_outcome, ALL_OUTCOMES))
+        return err_set(e, IPW_EUSAGE, "unknown attempt outcome \"%s\"", rc_->last_outcome);
+    const char *doing = "save a recipient";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RCPT_SAVE, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, rc_->address);
+    bind_text(s, 2, domain);
+    bind_text(s, 3, rc_->provider);
+    bind_text(s, 4, state);
+    sqlite3_bind_int64(s, 5, rc_->next_at_ms);
+    sqlite3_bind_int(s, 6, rc_->retries > 0 ? rc_->retries : 0);
+    bind_text(s, 7, rc_->reason);
+    bind_opt(s, 8, rc_->first_attempt_ms);
+    bind_opt(s, 9, rc_->last_attempt_ms);
+    bind_text(s, 10, rc_->last_outcome);
+    sqlite3_bind_int(s, 11, rc_->cycle > 0 ? rc_->cycle : 0);
+    sqlite3_bind_int64(s, 12, rc_->added_ms);
+    return run(st, s, doing, e);
+}
+
+void store_recipient_clear(struct store_recipient *r)
+{
+    free_str(r->address);
+    free_str(r->domain);
+    free_str(r->provider);
+    free_str(r->state);
+    free_str(r->reason);
+    free_str(r->last_outcome);
+    memset(r, 0, sizeof *r);
+}
+
+ipw_status store_recipient_get(struct store *st, const char *address, struct store_recipient *out,
+                               struct err *e)
+{
+    const char *doing = "read a recipient";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RCPT_GET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, address);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        struct store_recipient v;
+        int oom = 0;
+        rcpt_from_row(s, &v);
+        *out = v;
+        out->address = dup_str(v.address, &oom);
+        out->domain = dup_str(v.domain, &oom);
+        out->provider = dup_str(v.provider, &oom);
+        out->state = dup_str(v.state, &oom);
+        out->reason = dup_str(v.reason, &oom);
+        out->last_outcome = dup_str(v.last_outcome, &oom);
+        if (oom) {
+            store_recipient_clear(out);
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "recipient %s is not in the queue of %s", address, st->path);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_recipient_update(struct store *st, const char *address, int64_t attempt_ms,
+                                  const char *outcome, const struct store_recipient_update *u,
+                                  struct err *e)
+{
+    if (outcome && !IN_SET(outcome, ALL_OUTCOMES))
+        return err_set(e, IPW_EUSAGE, "unknown attempt outcome \"%s\"", outcome);
+    if (u->step == STORE_RCPT_KEEP)
+        return IPW_OK;
+    const char *doing = "update a recipient";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    r = rcpt_apply(st, address, attempt_ms, outcome, u, doing, e);
+    return tx_end(st, r, doing, e);
+}
+
+ipw_status store_recipients_due(struct store *st, int64_t now_ms, const char *provider, int limit,
+                                store_recipient_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the due recipients";
+    enum q q = provider ? Q_RCPT_DUE_PROVIDER : Q_RCPT_DUE;
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, q, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1); /* LIMIT -1: no limit */
+    if (provider)
+        bind_text(s, 3, provider);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_recipient v;
+        rcpt_from_row(s, &v);
+        if (cb(&v, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_recipients_count(struct store *st, const char *state, int64_t *n, struct err *e)
+{
+    *n = 0;
+    return count_query(st, state ? Q_RCPT_COUNT : Q_RCPT_COUNT_ALL, state, n, "count recipients",
+                       e);
+}
+
+/* ---- provider state ---- */
+
+static void prov_from_row(sqlite3_stmt *s, struct store_provider *p)
+{
+    p->name = col_text(s, 0);
+    p->stage = sqlite3_column_int(s, 1);
+    p->sending_day = sqlite3_column_int(s, 2);
+    p->sending_day_date = col_text(s, 3);
+    p->rate_per_min = sqlite3_column_double(s, 4);
+    p->sent_today = sqlite3_column_int64(s, 5);
+    p->sent_today_date = col_text(s, 6);
+    p->paused_until_ms = sqlite3_column_int64(s, 7);
+    p->pause_reason = col_text(s, 8);
+    p->pause_level = sqlite3_column_int(s, 9);
+    p->pause_manual = sqlite3_column_int(s, 10);
+    p->last_deferral_ms = sqlite3_column_int64(s, 11);
+    p->rate_changed_ms = sqlite3_column_int64(s, 12);
+    p->last_reply = col_text(s, 13);
+    p->last_reply_ms = sqlite3_column_int64(s, 14);
+    p->next_send_ms = sqlite3_column_int64(s, 15);
+    p->updated_ms = sqlite3_column_int64(s, 16);
+}
+
+ipw_status store_provider_save(struct store *st, const struct store_provider *p, struct err *e)
+{
+    if (!p->name || !*p->name)
+        return err_set(e, IPW_EUSAGE, "a provider needs a name");
+    if (!date_ok(p->sending_day_date) || !date_ok(p->sent_today_date))
+        return err_set(e, IPW_EUSAGE, "provider %s: dates must be written YYYY-MM-DD", p->name);
+    const char *doing = "save a provider's state";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_PROV_SAVE, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, p->name);
+    sqlite3_bind_int(s, 2, p->stage);
+    sqlite3_bind_int(s, 3, p->sending_day);
+    bind_text(s, 4, p->sending_day_date);
+    sqlite3_bind_double(s, 5, p->rate_per_min);
+    sqlite3_bind_int64(s, 6, p->sent_today);
+    bind_text(s, 7, p->sent_today_date);
+    bind_opt(s, 8, p->paused_until_ms);
+    bind_text(s, 9, p->pause_reason);
+    sqlite3_bind_int(s, 10, p->pause_level);
+    sqlite3_bind_int(s, 11, p->pause_manual ? 1 : 0);
+    bind_opt(s, 12, p->last_deferral_ms);
+    bind_opt(s, 13, p->rate_changed_ms);
+    bind_text(s, 14, p->last_reply);
+    bind_opt(s, 15, p->last_reply_ms);
+    bind_opt(s, 16, p->next_send_ms);
+    sqlite3_bind_int64(s, 17, p->updated_ms);
+    return run(st, s, doing, e);
+}
+
+void store_provider_clear(struct store_provider *p)
+{
+    free_str(p->name);
+    free_str(p->sending_day_date);
+    free_str(p->sent_today_date);
+    free_str(p->pause_reason);
+    free_str(p->last_reply);
+    memset(p, 0, sizeof *p);
+}
+
+ipw_status store_provider_load(struct store *st, const char *name, struct store_provider *out,
+                               struct err *e)
+{
+    const char *doing = "read a provider's state";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_PROV_LOAD, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, name);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        struct store_provider v;
+        int oom = 0;
+        prov_from_row(s, &v);
+        *out = v;
+        out->name = dup_str(v.name, &oom);
+        out->sending_day_date = dup_str(v.sending_day_date, &oom);
+        out->sent_today_date = dup_str(v.sent_today_date, &oom);
+        out->pause_reason = dup_str(v.pause_reason, &oom);
+        out->last_reply = dup_str(v.last_reply, &oom);
+        if (oom) {
+            store_provider_clear(out);
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "no state recorded for provider %s in %s", name, st->path);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_providers_each(struct store *st, store_provider_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the providers' state";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_PROV_EACH, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_provider v;
+        prov_from_row(s, &v);
+        if (cb(&v, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+struct names_ctx {
+    store_name_cb cb;
+    void *ctx;
+};
+
+static int names_each(const struct store_provider *p, void *ctx)
+{
+    struct names_ctx *n = ctx;
+    return n->cb(p->name, n->ctx);
+}
+
+ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, struct err *e)
+{
+    struct names_ctx n = {cb, ctx};
+    return store_providers_each(st, names_each, &n, e);
+}
+
+/* ---- rule actions ---- */
+
+ipw_status store_rule_add(struct store *st, const struct store_rule_action *a, int64_t *id,
+                          struct err *e)
+{
+    if (!a->provider || !*a->provider || !a->rule || !*a->rule)
+        return err_set(e, IPW_EUSAGE, "a rule action needs a provider and a rule");
+    if (!IN_SET(a->action, ACTIONS))
+        return err_set(e, IPW_EUSAGE, "unknown rule action \"%s\"",
+                       a->action ? a->action : "(none)");
+    const char *doing = "record a rule action";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RULE_ADD, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, a->provider);
+    bind_text(s, 2, a->rule);
+    bind_text(s, 3, a->action);
+    if (a->rate_per_min > 0)
+        sqlite3_bind_double(s, 4, a->rate_per_min);
+    else
+        sqlite3_bind_null(s, 4);
+    bind_text(s, 5, a->reason);
+    sqlite3_bind_int64(s, 6, a->started_ms);
+    bind_opt(s, 7, a->expires_ms);
+    sqlite3_bind_int(s, 8, a->manual ? 1 : 0);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,
+                              store_rule_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the active rule actions";
+    enum q q = provider ? Q_RULES_ACTIVE_PROVIDER : Q_RULES_ACTIVE;
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, q, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, now_ms);
+    if (provider)
+        bind_text(s, 2, provider);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_rule_action a = {
+            .id = sqlite3_column_int64(s, 0),
+            .provider = col_text(s, 1),
+            .rule = col_text(s, 2),
+            .action = col_text(s, 3),
+            .rate_per_min = sqlite3_column_double(s, 4),
+            .reason = col_text(s, 5),
+            .started_ms = sqlite3_column_int64(s, 6),
+            .expires_ms = sqlite3_column_int64(s, 7),
+            .manual = sqlite3_column_int(s, 8),
+        };
+        if (cb(&a, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_rules_end(struct store *st, const char *provider, int64_t now_ms, int manual_only,
+                           int64_t *count, struct err *e)
+{
+    if (count)
+        *count = 0;
+    if (!provider)
+        return err_set(e, IPW_EUSAGE, "ending rule actions needs a provider");
+    const char *doing = "end rule actions";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RULES_END, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, now_ms);
+    sqlite3_bind_int(s, 3, manual_only ? 1 : 0);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && count)
+        *count = sqlite3_changes(st->db);
+    return r;
+}
+
+ipw_status store_rules_purge(struct store *st, int64_t before_ms, int64_t *count, struct err *e)
+{
+    if (count)
+        *count = 0;
+    const char *doing = "delete expired rule actions";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RULES_PURGE, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, before_ms);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && count)
+        *count = sqlite3_changes(st->db);
+    return r;
+}
+
+/* ---- MX cache ---- */
+
+ipw_status store_mx_put(struct store *st, const struct store_mx *m, struct err *e)
+{
+    if (!m->domain || !*m->domain || !m->status || !*m->status)
+        return err_set(e, IPW_EUSAGE, "an MX cache entry needs a domain and a status");
+    const char *doing = "cache an MX lookup";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_MX_PUT, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, m->domain);
+    bind_text(s, 2, m->status);
+    bind_text(s, 3, m->provider);
+    bind_text(s, 4, m->hosts_json ? m->hosts_json : "[]");
+    sqlite3_bind_int64(s, 5, m->fetched_ms);
+    sqlite3_bind_int64(s, 6, m->expires_ms);
+    return run(st, s, doing, e);
+}
+
+void store_mx_clear(struct store_mx *m)
+{
+    free_str(m->domain);
+    free_str(m->status);
+    free_str(m->provider);
+    free_str(m->hosts_json);
+    memset(m, 0, sizeof *m);
+}
+
+ipw_status store_mx_get(struct store *st, const char *domain, int64_t now_ms, struct store_mx *out,
+                        struct err *e)
+{
+    const char *doing = "read the MX cache";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_MX_GET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, domain);
+    sqlite3_bind_int64(s, 2, now_ms);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        int oom = 0;
+        out->domain = dup_str(col_text(s, 0), &oom);
+        out->status = dup_str(col_text(s, 1), &oom);
+        out->provider = dup_str(col_text(s, 2), &oom);
+        out->hosts_json = dup_str(col_text(s, 3), &oom);
+        out->fetched_ms = sqlite3_column_int64(s, 4);
+        out->expires_ms = sqlite3_column_int64(s, 5);
+        if (oom) {
+            store_mx_clear(out);
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = IPW_ENOTFOUND; /* a cache miss is routine: no sentence */
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+/* ---- pre-flight results ---- */
+
+ipw_status store_preflight_add(struct store *st, int64_t run_ms, int ok, const char *json,
+                               int64_t *id, struct err *e)
+{
+    const char *doing = "record a pre-flight run";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_PREFLIGHT_ADD, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, run_ms);
+    sqlite3_bind_int(s, 2, ok ? 1 : 0);
+    bind_text(s, 3, json ? json : "{}");
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && id)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return r;
+}
+
+void store_preflight_clear(struct store_preflight *p)
+{
+    free_str(p->json);
+    memset(p, 0, sizeof *p);
+}
+
+ipw_status store_preflight_latest(struct store *st, struct store_preflight *out, struct err *e)
+{
+    const char *doing = "read the latest pre-flight run";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_PREFLIGHT_LATEST, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        int oom = 0;
+        out->id = sqlite3_column_int64(s, 0);
+        out->run_ms = sqlite3_column_int64(s, 1);
+        out->ok = sqlite3_column_int(s, 2);
+        out->json = dup_str(col_text(s, 3), &oom);
+        if (oom) {
+            store_preflight_clear(out);
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "no pre-flight run recorded in %s", st->path);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}

@@ -1,0 +1,1289 @@
+/*
+ * test_store: the SQLite state file.
+ *
+ * Migrations from an empty file and from each earlier schema version (rows written at the
+ * earlier version must survive), refusal of newer, foreign and non-SQLite files, the connection
+ * options, the attempt/outcome records and their hourly counters, crash recovery, the recipient
+ * queue, provider state, rule actions, the MX cache, pre-flight records, and the run lock
+ * between handles, processes, and after a holder is killed with SIGKILL. Processes that take
+ * the lock are this binary re-executed (see main), so that no SQLite connection crosses a fork.
+ * Every file lives in a mkdtemp directory removed at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ipwarm/store.h"
+
+/* 2026-01-01T00:00:00Z in ms: 1767225600 s (2025-01-01 is 1735689600, plus 365 days). */
+#define T0   INT64_C(1767225600000)
+#define HOUR INT64_C(3600000)
+
+static char tmpdir[64];
+static char self_exe[4096];
+
+/* A fresh path in the temporary directory for one test. */
+static const char *db_path(const char *name)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s/%s.db", tmpdir, name);
+    return buf;
+}
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ipwarm-store-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    return rmdir(tmpdir);
+}
+
+static struct store *open_ok(const char *path)
+{
+    struct store *st = NULL;
+    struct err e;
+    err_clear(&e);
+    ipw_status s = store_open(path, &st, &e);
+    if (s != IPW_OK)
+        print_error("store_open: %s\n", e.msg);
+    assert_int_equal(s, IPW_OK);
+    assert_non_null(st);
+    return st;
+}
+
+static int64_t query_i64(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static void exec_ok(struct store *st, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(store_db(st), sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        print_error("%s: %s\n", sql, msg ? msg : "?");
+    sqlite3_free(msg);
+    assert_int_equal(rc, SQLITE_OK);
+}
+
+static int table_exists(struct store *st, const char *name)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st),
+                                        "SELECT count(*) FROM sqlite_master "
+                                        "WHERE type = 'table' AND name = ?1",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int n = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* ---- migrations ---- */
+
+static const char *const TABLES[] = {"attempts",       "summary_hourly", "recipients",
+                                     "providers",      "rule_actions",   "mx_cache",
+                                     "preflight_runs", "run_lock"};
+
+static void test_migrate_from_empty(void **state)
+{
+    (void)state;
+    const char *path = db_path("empty");
+    struct store *st = open_ok(path);
+    assert_int_equal(store_schema_version(), 1);
+    assert_int_equal(store_version(st), 1);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 1);
+    assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
+    for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
+        assert_int_equal(table_exists(st, TABLES[i]), 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+                                   "AND name IN ('attempts_recipient', 'attempts_started', "
+                                   "'attempts_in_flight', 'recipients_due')"),
+                     4);
+    store_close(st);
+
+    /* Opening again changes nothing. */
+    st = open_ok(path);
+    assert_int_equal(store_version(st), 1);
+    store_close(st);
+}
+
+/*
+ * Rows written at each earlier version, in that version's schema, and a query that finds them
+ * after migrating to the newest. Entry v is for a file left at version v; a new migration adds
+ * an entry here (the count is checked, so forgetting fails the test).
+ */
+static const struct {
+    const char *seed;  /* NULL: nothing to seed (version 0 has no tables) */
+    const char *check; /* counts the seeded rows at the newest version */
+    int64_t expect;
+} EARLIER[] = {
+    {NULL, "SELECT count(*) FROM attempts", 0},
+};
+
+static void test_migrate_from_each_earlier(void **state)
+{
+    (void)state;
+    int n = (int)(sizeof EARLIER / sizeof EARLIER[0]);
+    assert_int_equal(n, store_schema_version());
+    for (int v = 0; v < n; v++) {
+        char name[32];
+        snprintf(name, sizeof name, "from-v%d", v);
+        const char *path = db_path(name);
+        struct store *st = NULL;
+        struct err e;
+        assert_int_equal(store_open_at_version(path, v, &st, &e), IPW_OK);
+        assert_int_equal(store_version(st), v);
+        if (v == 0)
+            assert_int_equal(query_i64(st, "SELECT count(*) FROM sqlite_master"), 0);
+        if (EARLIER[v].seed)
+            exec_ok(st, EARLIER[v].seed);
+        store_close(st);
+
+        st = open_ok(path);
+        assert_int_equal(store_version(st), store_schema_version());
+        for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
+            assert_int_equal(table_exists(st, TABLES[i]), 1);
+        assert_int_equal(query_i64(st, EARLIER[v].check), EARLIER[v].expect);
+        store_close(st);
+    }
+}
+
+/* A file at the newest version keeps its rows through a reopen (migration is a no-op). */
+static void test_reopen_keeps_rows(void **state)
+{
+    (void)state;
+    const char *path = db_path("reopen");
+    struct store *st = open_ok(path);
+    struct err e;
+    struct store_attempt a = {.started_ms = T0, .recipient = "a@example.org", .provider = "p"};
+    int64_t id = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    store_close(st);
+    st = open_ok(path);
+    int64_t n = 0;
+    assert_int_equal(store_attempts_count(st, NULL, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    store_close(st);
+}
+
+static void test_at_version_bounds(void **state)
+{
+    (void)state;
+    struct store *st = (struct store *)1;
+    struct err e;
+    assert_int_equal(store_open_at_version(db_path("bounds"), store_schema_version() + 1, &st, &e),
+                     IPW_EUSAGE);
+    assert_null(st);
+    assert_int_equal(store_open_at_version(db_path("bounds"), -1, &st, &e), IPW_EUSAGE);
+}
+
+static void test_refuse_newer_version(void **state)
+{
+    (void)state;
+    const char *path = db_path("newer");
+    struct store *st = open_ok(path);
+    int newer = store_schema_version() + 1;
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", newer);
+    exec_ok(st, sql);
+    store_close(st);
+
+    struct err e;
+    err_clear(&e);
+    st = (struct store *)1;
+    assert_int_equal(store_open(path, &st, &e), IPW_EIO);
+    assert_null(st);
+    assert_int_equal(e.status, IPW_EIO);
+    char want[128];
+    snprintf(want, sizeof want, "has schema version %d", newer);
+    assert_non_null(strstr(e.msg, want));
+    snprintf(want, sizeof want, "knows versions up to %d", newer - 1);
+    assert_non_null(strstr(e.msg, want));
+    assert_non_null(strstr(e.msg, path));
+}
+
+static void test_refuse_not_sqlite(void **state)
+{
+    (void)state;
+    const char *path = db_path("text");
+    char content[2048];
+    size_t len = 0;
+    for (int i = 0; i < 40; i++)
+        len += (size_t)snprintf(content + len, sizeof content - len,
+                                "line %02d: this is a plan, not a database\n", i);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    fclose(f);
+
+    struct store *st = (struct store *)1;
+    struct err e;
+    err_clear(&e);
+    assert_int_equal(store_open(path, &st, &e), IPW_EIO);
+    assert_null(st);
+    assert_non_null(strstr(e.msg, "is not an SQLite database"));
+    assert_non_null(strstr(e.msg, path));
+
+    /* Refused before anything was written: same bytes, no WAL file beside it. */
+    char back[2048];
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_int_equal(fread(back, 1, sizeof back, f), len);
+    fclose(f);
+    assert_memory_equal(back, content, len);
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    assert_int_equal(access(wal, F_OK), -1);
+
+    /* Shorter than an SQLite header. */
+    path = db_path("tiny");
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("hello\n", f);
+    fclose(f);
+    err_clear(&e);
+    assert_int_equal(store_open(path, &st, &e), IPW_EIO);
+    assert_non_null(strstr(e.msg, "is not an SQLite database"));
+}
+
+static void test_refuse_foreign_sqlite(void **state)
+{
+    (void)state;
+    const char *path = db_path("foreign");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (t TEXT)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *st = NULL;
+    struct err e;
+    assert_int_equal(store_open(path, &st, &e), IPW_EIO);
+    assert_non_null(strstr(e.msg, "another program"));
+}
+
+static void test_cannot_create(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/no-such-dir/x.db", tmpdir);
+    struct store *st = NULL;
+    struct err e;
+    assert_int_equal(store_open(path, &st, &e), IPW_ECANTCREAT);
+    assert_non_null(strstr(e.msg, path));
+
+    struct store_options opt = {.must_exist = 1};
+    assert_int_equal(store_open_opts(db_path("missing"), &opt, &st, &e), IPW_ENOINPUT);
+    assert_int_equal(access(db_path("missing"), F_OK), -1);
+}
+
+static void test_connection_options(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("options"));
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st), "PRAGMA journal_mode", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    assert_int_equal(query_i64(st, "PRAGMA foreign_keys"), 1);
+    assert_int_equal(query_i64(st, "PRAGMA synchronous"), 1); /* NORMAL */
+    assert_int_equal(query_i64(st, "PRAGMA busy_timeout"), 5000);
+    store_set_busy_timeout(st, 250);
+    assert_int_equal(query_i64(st, "PRAGMA busy_timeout"), 250);
+    store_close(st);
+
+    struct store_options opt = {.busy_timeout_ms = 1234};
+    struct err e;
+    assert_int_equal(store_open_opts(db_path("options"), &opt, &st, &e), IPW_OK);
+    assert_int_equal(query_i64(st, "PRAGMA busy_timeout"), 1234);
+    store_close(st);
+}
+
+/* Another connection holding the write lock past the busy timeout gives IPW_ETEMP. */
+static void test_busy_is_temporary(void **state)
+{
+    (void)state;
+    const char *path = db_path("busy");
+    struct store *st = open_ok(path);
+    store_set_busy_timeout(st, 100);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct store_attempt a = {.started_ms = T0, .recipient = "b@example.org", .provider = "p"};
+    struct err e;
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_ETEMP);
+    assert_non_null(strstr(e.msg, "database is locked by another program (tried for 100 ms)"));
+    assert_non_null(strstr(e.msg, path));
+
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    store_close(st);
+}
+
+/* ---- attempts ---- */
+
+static void test_attempt_round_trip(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("attempt"));
+    struct err e;
+    struct store_attempt in = {
+        .started_ms = T0 + 1234,
+        .recipient = "alice@example.jp",
+        .provider = "gmail",
+        .mx = "alt1.gmail-smtp-in.l.google.com",
+        .source_ip = "192.0.2.10",
+        .message_id = "<1.abc@example.com>",
+        .phase = "connect",
+        .retry_no = 2,
+        .code = 999,          /* ignored by begin */
+        .outcome = "bounced", /* ignored by begin */
+    };
+    int64_t id = 0;
+    assert_int_equal(store_attempt_begin(st, &in, &id, &e), IPW_OK);
+    assert_true(id > 0);
+
+    struct store_attempt a;
+    assert_int_equal(store_attempt_get(st, id, &a, &e), IPW_OK);
+    assert_int_equal(a.id, id);
+    assert_int_equal(a.started_ms, T0 + 1234);
+    assert_int_equal(a.finished_ms, 0);
+    assert_string_equal(a.recipient, "alice@example.jp");
+    assert_string_equal(a.domain, "example.jp");
+    assert_string_equal(a.provider, "gmail");
+    assert_string_equal(a.mx, "alt1.gmail-smtp-in.l.google.com");
+    assert_string_equal(a.source_ip, "192.0.2.10");
+    assert_string_equal(a.message_id, "<1.abc@example.com>");
+    assert_string_equal(a.phase, "connect");
+    assert_int_equal(a.code, 0);
+    assert_null(a.enhanced);
+    assert_null(a.text);
+    assert_string_equal(a.outcome, "in-flight");
+    assert_int_equal(a.retry_no, 2);
+    assert_int_equal(a.dry_run, 0);
+    store_attempt_clear(&a);
+
+    const char *reply = "Service unavailable, Client host [192.0.2.10] blocked using "
+                        "Spamhaus.\r\nSecond line of the reply";
+    assert_int_equal(
+        store_attempt_finish(st, id, T0 + 5678, "rcpt", 451, "4.7.500", reply, "deferred", &e),
+        IPW_OK);
+    assert_int_equal(store_attempt_get(st, id, &a, &e), IPW_OK);
+    assert_int_equal(a.finished_ms, T0 + 5678);
+    assert_string_equal(a.phase, "rcpt");
+    assert_int_equal(a.code, 451);
+    assert_string_equal(a.enhanced, "4.7.500");
+    assert_string_equal(a.text, reply);
+    assert_string_equal(a.outcome, "deferred");
+    store_attempt_clear(&a);
+
+    /* An outcome is recorded once; unknown ids and values are refused. */
+    assert_int_equal(store_attempt_finish(st, id, T0, NULL, 250, NULL, NULL, "delivered", &e),
+                     IPW_ENOTFOUND);
+    assert_int_equal(store_attempt_finish(st, id + 100, T0, NULL, 0, NULL, NULL, "failed", &e),
+                     IPW_ENOTFOUND);
+    assert_int_equal(store_attempt_finish(st, id, T0, NULL, 0, NULL, NULL, "lost", &e), IPW_EUSAGE);
+    assert_int_equal(store_attempt_finish(st, id, T0, "helo", 0, NULL, NULL, "failed", &e),
+                     IPW_EUSAGE);
+    assert_int_equal(store_attempt_finish(st, id, T0, NULL, 99, NULL, NULL, "failed", &e),
+                     IPW_EUSAGE);
+    struct store_attempt bad = {
+        .started_ms = T0, .recipient = "x@y", .provider = "p", .phase = "hello"};
+    assert_int_equal(store_attempt_begin(st, &bad, &id, &e), IPW_EUSAGE);
+    bad.phase = NULL;
+    bad.recipient = "no-domain";
+    assert_int_equal(store_attempt_begin(st, &bad, &id, &e), IPW_EUSAGE);
+
+    /* Failure without a reply: code NULL, phase kept from begin when NULL is given. */
+    struct store_attempt in2 = {.started_ms = T0 + 10,
+                                .recipient = "bob@example.jp",
+                                .provider = "other",
+                                .phase = "connect",
+                                .dry_run = 1};
+    int64_t id2 = 0;
+    assert_int_equal(store_attempt_begin(st, &in2, &id2, &e), IPW_OK);
+    assert_int_equal(store_attempt_finish(st, id2, T0 + 30010, NULL, 0, NULL,
+                                          "connect to 203.0.113.5:25: Connection refused", "failed",
+                                          &e),
+                     IPW_OK);
+    assert_int_equal(store_attempt_get(st, id2, &a, &e), IPW_OK);
+    assert_string_equal(a.phase, "connect");
+    assert_int_equal(a.code, 0);
+    assert_int_equal(a.dry_run, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM attempts WHERE code IS NULL"), 1);
+    store_attempt_clear(&a);
+    store_close(st);
+}
+
+struct seen {
+    int n;
+    int64_t started[8];
+    char outcome[8][16];
+};
+
+static int collect_attempt(const struct store_attempt *a, void *ctx)
+{
+    struct seen *s = ctx;
+    if (s->n < 8) {
+        s->started[s->n] = a->started_ms;
+        snprintf(s->outcome[s->n], sizeof s->outcome[0], "%s", a->outcome);
+    }
+    s->n++;
+    return 0;
+}
+
+static void test_attempts_for_recipient(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("trace"));
+    struct err e;
+    /* Recorded out of order; trace lists by start time. */
+    const int64_t starts[] = {T0 + 3000, T0 + 1000, T0 + 2000};
+    for (int i = 0; i < 3; i++) {
+        struct store_attempt a = {
+            .started_ms = starts[i], .recipient = "c@example.net", .provider = "p"};
+        int64_t id;
+        assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    }
+    struct store_attempt other = {.started_ms = T0, .recipient = "d@example.net", .provider = "p"};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &other, &id, &e), IPW_OK);
+
+    struct seen s = {0};
+    assert_int_equal(store_attempts_for_recipient(st, "c@example.net", collect_attempt, &s, &e),
+                     IPW_OK);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.started[0], T0 + 1000);
+    assert_int_equal(s.started[1], T0 + 2000);
+    assert_int_equal(s.started[2], T0 + 3000);
+    assert_string_equal(s.outcome[0], "in-flight");
+    store_close(st);
+}
+
+static void test_recover_in_flight(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("recover"));
+    struct err e;
+    int64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        struct store_attempt a = {.started_ms = T0 + i * HOUR,
+                                  .recipient = "e@example.com",
+                                  .provider = "microsoft",
+                                  .phase = "data"};
+        assert_int_equal(store_attempt_begin(st, &a, &ids[i], &e), IPW_OK);
+    }
+    assert_int_equal(store_attempt_finish(st, ids[0], T0 + 500, "quit", 250, "2.0.0", "OK queued",
+                                          "delivered", &e),
+                     IPW_OK);
+    store_close(st);
+
+    /* The "next run" after a crash. */
+    st = open_ok(db_path("recover"));
+    int64_t n = -1;
+    assert_int_equal(store_attempts_recover(st, T0 + 10 * HOUR, &n, &e), IPW_OK);
+    assert_int_equal(n, 2);
+    int64_t c = -1;
+    assert_int_equal(store_attempts_count(st, "in-flight", &c, &e), IPW_OK);
+    assert_int_equal(c, 0);
+    assert_int_equal(store_attempts_count(st, "unknown", &c, &e), IPW_OK);
+    assert_int_equal(c, 2);
+    assert_int_equal(store_attempts_count(st, "delivered", &c, &e), IPW_OK);
+    assert_int_equal(c, 1);
+
+    struct store_attempt a;
+    assert_int_equal(store_attempt_get(st, ids[0], &a, &e), IPW_OK);
+    assert_string_equal(a.outcome, "delivered");
+    assert_int_equal(a.finished_ms, T0 + 500);
+    store_attempt_clear(&a);
+    assert_int_equal(store_attempt_get(st, ids[2], &a, &e), IPW_OK);
+    assert_string_equal(a.outcome, "unknown");
+    assert_int_equal(a.finished_ms, T0 + 10 * HOUR);
+    assert_string_equal(a.phase, "data");
+    assert_non_null(strstr(a.text, "in flight"));
+    store_attempt_clear(&a);
+
+    /* An unknown attempt cannot be finished later, and a second recovery finds nothing. */
+    assert_int_equal(store_attempt_finish(st, ids[1], T0, NULL, 250, NULL, NULL, "delivered", &e),
+                     IPW_ENOTFOUND);
+    assert_int_equal(store_attempts_recover(st, T0 + 11 * HOUR, &n, &e), IPW_OK);
+    assert_int_equal(n, 0);
+    /* Hours T0, T0+1h, T0+2h: one delivered, one unknown, one unknown. */
+    assert_int_equal(query_i64(st, "SELECT sum(unknown) FROM summary_hourly"), 2);
+    assert_int_equal(query_i64(st, "SELECT sum(attempts) FROM summary_hourly"), 3);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM summary_hourly"), 3);
+    store_close(st);
+}
+
+/* ---- summary counters ---- */
+
+#define NPROV  3
+#define NHOURS 10
+static const char *const PROVIDERS[NPROV] = {"gmail", "microsoft", "yahoo"};
+static const char *const OUTS[6] = {"delivered", "deferred", "bounced",
+                                    "failed",    "expired",  "unknown"};
+
+struct summary_check {
+    int64_t expect[NPROV][NHOURS][7]; /* attempts, then each outcome in OUTS order */
+    int rows;
+    int mismatches;
+};
+
+static int check_summary_row(const struct store_summary_row *r, void *ctx)
+{
+    struct summary_check *c = ctx;
+    int p = -1;
+    for (int i = 0; i < NPROV; i++)
+        if (strcmp(r->provider, PROVIDERS[i]) == 0)
+            p = i;
+    int64_t h = (r->hour_ms - T0) / HOUR;
+    if (p < 0 || h < 0 || h >= NHOURS || (r->hour_ms - T0) % HOUR != 0) {
+        c->mismatches++;
+        return 0;
+    }
+    const int64_t got[7] = {r->attempts, r->delivered, r->deferred, r->bounced,
+                            r->failed,   r->expired,   r->unknown};
+    for (int k = 0; k < 7; k++)
+        if (got[k] != c->expect[p][h][k])
+            c->mismatches++;
+    c->rows++;
+    return 0;
+}
+
+static void test_summary_counters(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("summary"));
+    struct err e;
+    static struct summary_check c;
+    memset(&c, 0, sizeof c);
+    int64_t per_outcome[6] = {0};
+    int64_t dry = 0;
+    uint32_t x = 12345; /* a fixed LCG: the same mix every run */
+    for (int i = 0; i < 600; i++) {
+        x = x * 1103515245u + 12345u;
+        int p = (int)((x >> 8) % NPROV);
+        int h = (int)((x >> 12) % NHOURS);
+        int o = (int)((x >> 20) % 5); /* unknown comes from recovery only */
+        int is_dry = ((x >> 28) % 10) == 0;
+        int64_t start = T0 + h * HOUR + (int64_t)((x >> 4) % HOUR);
+        struct store_attempt a = {.started_ms = start,
+                                  .recipient = "f@example.com",
+                                  .provider = PROVIDERS[p],
+                                  .dry_run = is_dry};
+        int64_t id;
+        assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+        assert_int_equal(
+            store_attempt_finish(st, id, start + 1000, "data", 0, NULL, NULL, OUTS[o], &e), IPW_OK);
+        per_outcome[o]++;
+        if (is_dry) {
+            dry++;
+            continue;
+        }
+        c.expect[p][h][0]++;
+        c.expect[p][h][1 + o]++;
+    }
+    assert_true(dry > 0);
+    int expected_rows = 0;
+    for (int p = 0; p < NPROV; p++)
+        for (int h = 0; h < NHOURS; h++)
+            expected_rows += c.expect[p][h][0] > 0;
+
+    assert_int_equal(store_summary_each(st, NULL, 0, 0, check_summary_row, &c, &e), IPW_OK);
+    assert_int_equal(c.mismatches, 0);
+    assert_int_equal(c.rows, expected_rows);
+
+    /* Counters agree with counting the attempts themselves. */
+    for (int o = 0; o < 5; o++) {
+        int64_t n;
+        assert_int_equal(store_attempts_count(st, OUTS[o], &n, &e), IPW_OK);
+        assert_int_equal(n, per_outcome[o]);
+    }
+    assert_int_equal(query_i64(st, "SELECT sum(attempts) FROM summary_hourly"), 600 - dry);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM attempts WHERE dry_run = 0"), 600 - dry);
+
+    /* Filters: one provider, hours [T0+2h, T0+5h). */
+    c.rows = 0;
+    assert_int_equal(store_summary_each(st, "microsoft", T0 + 2 * HOUR, T0 + 5 * HOUR,
+                                        check_summary_row, &c, &e),
+                     IPW_OK);
+    int want = 0;
+    for (int h = 2; h < 5; h++)
+        want += c.expect[1][h][0] > 0;
+    assert_int_equal(c.rows, want);
+    assert_int_equal(c.mismatches, 0);
+    store_close(st);
+}
+
+/* ---- recipient queue ---- */
+
+struct due {
+    int n;
+    char addr[8][64];
+};
+
+static int collect_due(const struct store_recipient *r, void *ctx)
+{
+    struct due *d = ctx;
+    if (d->n < 8)
+        snprintf(d->addr[d->n], sizeof d->addr[0], "%s", r->address);
+    d->n++;
+    return 0;
+}
+
+static void test_recipients_due(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("queue"));
+    struct err e;
+    int added = -1;
+    /* next_at: r1 +3s, r2 +1s, r3 +2s, r4 +1h (not due), r5 +1s but suppressed */
+    assert_int_equal(
+        store_recipient_add(st, "r1@gmail.com", NULL, "gmail", T0 + 3000, T0, &added, &e), IPW_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(
+        store_recipient_add(st, "r2@outlook.com", NULL, "microsoft", T0 + 1000, T0, &added, &e),
+        IPW_OK);
+    assert_int_equal(
+        store_recipient_add(st, "r3@gmail.com", NULL, "gmail", T0 + 2000, T0, &added, &e), IPW_OK);
+    assert_int_equal(
+        store_recipient_add(st, "r4@gmail.com", NULL, "gmail", T0 + HOUR, T0, &added, &e), IPW_OK);
+    assert_int_equal(
+        store_recipient_add(st, "r5@gmail.com", NULL, "gmail", T0 + 1000, T0, &added, &e), IPW_OK);
+    struct store_recipient_update sup = {.step = STORE_RCPT_SUPPRESS,
+                                         .reason = "550 5.1.1 no such user"};
+    assert_int_equal(store_recipient_update(st, "r5@gmail.com", T0 + 500, "bounced", &sup, &e),
+                     IPW_OK);
+
+    /* Adding again keeps the progress. */
+    assert_int_equal(store_recipient_add(st, "r5@gmail.com", NULL, "gmail", T0, T0, &added, &e),
+                     IPW_OK);
+    assert_int_equal(added, 0);
+    struct store_recipient r;
+    assert_int_equal(store_recipient_get(st, "r5@gmail.com", &r, &e), IPW_OK);
+    assert_string_equal(r.state, "suppressed");
+    assert_string_equal(r.reason, "550 5.1.1 no such user");
+    assert_string_equal(r.domain, "gmail.com");
+    assert_string_equal(r.last_outcome, "bounced");
+    assert_int_equal(r.last_attempt_ms, T0 + 500);
+    assert_int_equal(r.next_at_ms, T0 + 1000);
+    store_recipient_clear(&r);
+
+    struct due d = {0};
+    assert_int_equal(store_recipients_due(st, T0 + 5000, NULL, 10, collect_due, &d, &e), IPW_OK);
+    assert_int_equal(d.n, 3);
+    assert_string_equal(d.addr[0], "r2@outlook.com");
+    assert_string_equal(d.addr[1], "r3@gmail.com");
+    assert_string_equal(d.addr[2], "r1@gmail.com");
+
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_recipients_due(st, T0 + 5000, "gmail", 1, collect_due, &d, &e), IPW_OK);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.addr[0], "r3@gmail.com");
+
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_recipients_due(st, T0 + 999, NULL, 0, collect_due, &d, &e), IPW_OK);
+    assert_int_equal(d.n, 0);
+
+    /* An attempt deferred: retry in an hour, in the same transaction as the outcome. */
+    struct store_attempt a = {
+        .started_ms = T0 + 2000, .recipient = "r3@gmail.com", .provider = "gmail"};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "r3@gmail.com", &r, &e), IPW_OK);
+    assert_string_equal(r.last_outcome, "in-flight");
+    assert_int_equal(r.first_attempt_ms, T0 + 2000);
+    store_recipient_clear(&r);
+    struct store_outcome o = {.finished_ms = T0 + 2500,
+                              .phase = "rcpt",
+                              .code = 421,
+                              .enhanced = "4.7.0",
+                              .text = "Try again later",
+                              .outcome = "deferred"};
+    struct store_recipient_update retry = {.step = STORE_RCPT_RETRY, .next_at_ms = T0 + 2 * HOUR};
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &retry, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "r3@gmail.com", &r, &e), IPW_OK);
+    assert_string_equal(r.state, "pending");
+    assert_int_equal(r.retries, 1);
+    assert_int_equal(r.next_at_ms, T0 + 2 * HOUR);
+    assert_string_equal(r.last_outcome, "deferred");
+    store_recipient_clear(&r);
+
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_recipients_due(st, T0 + 5000, NULL, 10, collect_due, &d, &e), IPW_OK);
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.addr[0], "r2@outlook.com");
+    assert_string_equal(d.addr[1], "r1@gmail.com");
+
+    /* Delivered: done, and never due again. */
+    a.recipient = "r2@outlook.com";
+    a.provider = "microsoft";
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    o.code = 250;
+    o.enhanced = "2.6.0";
+    o.text = "Queued mail for delivery";
+    o.outcome = "delivered";
+    struct store_recipient_update done = {.step = STORE_RCPT_DONE};
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &done, &e), IPW_OK);
+    int64_t n;
+    assert_int_equal(store_recipients_count(st, "done", &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_recipients_count(st, "pending", &n, &e), IPW_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(store_recipients_count(st, NULL, &n, &e), IPW_OK);
+    assert_int_equal(n, 5);
+
+    /* A recipient update for an address not queued fails and rolls back the outcome too. */
+    a.recipient = "stranger@example.com";
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &done, &e), IPW_ENOTFOUND);
+    struct store_attempt back;
+    assert_int_equal(store_attempt_get(st, id, &back, &e), IPW_OK);
+    assert_string_equal(back.outcome, "in-flight");
+    store_attempt_clear(&back);
+
+    /* The due query walks the partial index, not the table. */
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st),
+                                        "EXPLAIN QUERY PLAN SELECT id FROM recipients WHERE "
+                                        "state = 'pending' AND next_at_ms <= 1 "
+                                        "ORDER BY next_at_ms, id LIMIT 10",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    int uses_index = 0;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        if (strstr((const char *)sqlite3_column_text(s, 3), "recipients_due"))
+            uses_index = 1;
+    sqlite3_finalize(s);
+    assert_true(uses_index);
+    store_close(st);
+}
+
+static void test_recipient_save_and_cycle(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("save"));
+    struct err e;
+    struct store_recipient in = {.address = "seed@example.org",
+                                 .provider = "other",
+                                 .state = "done",
+                                 .next_at_ms = T0,
+                                 .retries = 3,
+                                 .first_attempt_ms = T0 - 5000,
+                                 .last_attempt_ms = T0 - 1000,
+                                 .last_outcome = "delivered",
+                                 .cycle = 4,
+                                 .added_ms = T0 - HOUR};
+    assert_int_equal(store_recipient_save(st, &in, &e), IPW_OK);
+    struct store_recipient r;
+    assert_int_equal(store_recipient_get(st, "seed@example.org", &r, &e), IPW_OK);
+    assert_string_equal(r.domain, "example.org");
+    assert_string_equal(r.provider, "other");
+    assert_string_equal(r.state, "done");
+    assert_int_equal(r.next_at_ms, T0);
+    assert_int_equal(r.retries, 3);
+    assert_null(r.reason);
+    assert_int_equal(r.first_attempt_ms, T0 - 5000);
+    assert_int_equal(r.last_attempt_ms, T0 - 1000);
+    assert_int_equal(r.cycle, 4);
+    assert_int_equal(r.added_ms, T0 - HOUR);
+    store_recipient_clear(&r);
+
+    struct store_recipient_update next = {.step = STORE_RCPT_NEXT_CYCLE, .next_at_ms = T0 + HOUR};
+    assert_int_equal(store_recipient_update(st, "seed@example.org", T0, "delivered", &next, &e),
+                     IPW_OK);
+    assert_int_equal(store_recipient_get(st, "seed@example.org", &r, &e), IPW_OK);
+    assert_string_equal(r.state, "pending");
+    assert_int_equal(r.cycle, 5);
+    assert_int_equal(r.retries, 0);
+    assert_int_equal(r.first_attempt_ms, 0);
+    assert_int_equal(r.next_at_ms, T0 + HOUR);
+    store_recipient_clear(&r);
+
+    in.state = "lost";
+    assert_int_equal(store_recipient_save(st, &in, &e), IPW_EUSAGE);
+    assert_int_equal(store_recipient_get(st, "nobody@example.org", &r, &e), IPW_ENOTFOUND);
+    struct store_recipient_update expire = {.step = STORE_RCPT_EXPIRE, .reason = "gave up"};
+    assert_int_equal(store_recipient_update(st, "nobody@example.org", T0, NULL, &expire, &e),
+                     IPW_ENOTFOUND);
+    store_close(st);
+}
+
+/* ---- provider state ---- */
+
+static int join_names(const char *name, void *ctx)
+{
+    char *buf = ctx; /* 64 bytes */
+    size_t len = strlen(buf);
+    snprintf(buf + len, 64 - len, "%s,", name);
+    return 0;
+}
+
+static void test_provider_round_trip(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("provider"));
+    struct err e;
+    struct store_provider in = {
+        .name = "microsoft",
+        .stage = 3,
+        .sending_day = 4,
+        .sending_day_date = "2026-01-05",
+        .rate_per_min = 7.5,
+        .sent_today = 812,
+        .sent_today_date = "2026-01-05",
+        .paused_until_ms = T0 + 15 * 60000,
+        .pause_reason = "451 4.7.500 Server busy. Please try again later [S3114]",
+        .pause_level = 2,
+        .pause_manual = 0,
+        .last_deferral_ms = T0 - 1000,
+        .rate_changed_ms = T0 - 2000,
+        .last_reply = "451 4.7.500 Server busy. Please try again later [S3114]",
+        .last_reply_ms = T0 - 1000,
+        .next_send_ms = T0 + 8000,
+        .updated_ms = T0,
+    };
+    assert_int_equal(store_provider_save(st, &in, &e), IPW_OK);
+    struct store_provider p;
+    assert_int_equal(store_provider_load(st, "microsoft", &p, &e), IPW_OK);
+    assert_string_equal(p.name, "microsoft");
+    assert_int_equal(p.stage, 3);
+    assert_int_equal(p.sending_day, 4);
+    assert_string_equal(p.sending_day_date, "2026-01-05");
+    assert_true(p.rate_per_min == 7.5);
+    assert_int_equal(p.sent_today, 812);
+    assert_string_equal(p.sent_today_date, "2026-01-05");
+    assert_int_equal(p.paused_until_ms, T0 + 900000);
+    assert_string_equal(p.pause_reason, in.pause_reason);
+    assert_int_equal(p.pause_level, 2);
+    assert_int_equal(p.pause_manual, 0);
+    assert_int_equal(p.last_deferral_ms, T0 - 1000);
+    assert_int_equal(p.rate_changed_ms, T0 - 2000);
+    assert_string_equal(p.last_reply, in.last_reply);
+    assert_int_equal(p.last_reply_ms, T0 - 1000);
+    assert_int_equal(p.next_send_ms, T0 + 8000);
+    assert_int_equal(p.updated_ms, T0);
+    store_provider_clear(&p);
+
+    /* Saving again replaces; unset optional fields read back as none. */
+    struct store_provider cleared = {
+        .name = "microsoft", .stage = 3, .rate_per_min = 5, .updated_ms = T0 + 1};
+    assert_int_equal(store_provider_save(st, &cleared, &e), IPW_OK);
+    struct store_provider g = {.name = "gmail", .updated_ms = T0};
+    assert_int_equal(store_provider_save(st, &g, &e), IPW_OK);
+    assert_int_equal(store_provider_load(st, "microsoft", &p, &e), IPW_OK);
+    assert_int_equal(p.paused_until_ms, 0);
+    assert_null(p.pause_reason);
+    assert_null(p.sending_day_date);
+    assert_true(p.rate_per_min == 5.0);
+    store_provider_clear(&p);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM providers WHERE paused_until_ms IS NULL"),
+                     2);
+
+    char names[64] = "";
+    assert_int_equal(store_provider_names(st, join_names, names, &e), IPW_OK);
+    assert_string_equal(names, "gmail,microsoft,");
+
+    assert_int_equal(store_provider_load(st, "yahoo", &p, &e), IPW_ENOTFOUND);
+    struct store_provider bad = {.name = "x", .sending_day_date = "5 Jan 2026"};
+    assert_int_equal(store_provider_save(st, &bad, &e), IPW_EUSAGE);
+    store_close(st);
+}
+
+/* ---- rule actions ---- */
+
+struct rules_seen {
+    int n;
+    int64_t ids[8];
+};
+
+static int collect_rule(const struct store_rule_action *a, void *ctx)
+{
+    struct rules_seen *r = ctx;
+    if (r->n < 8)
+        r->ids[r->n] = a->id;
+    r->n++;
+    return 0;
+}
+
+static void test_rule_actions(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("rules"));
+    struct err e;
+    struct store_rule_action throttle = {.provider = "microsoft",
+                                         .rule = "S3114",
+                                         .action = "throttle",
+                                         .rate_per_min = 1,
+                                         .reason = "451 4.7.500 [S3114]",
+                                         .started_ms = T0,
+                                         .expires_ms = T0 + 2 * HOUR};
+    struct store_rule_action suspend = {.provider = "gmail",
+                                        .rule = "TSS04",
+                                        .action = "suspend",
+                                        .started_ms = T0 + 1000,
+                                        .expires_ms = T0 + HOUR};
+    struct store_rule_action manual = {.provider = "gmail",
+                                       .rule = "manual",
+                                       .action = "pause",
+                                       .reason = "operator",
+                                       .started_ms = T0 + 2000,
+                                       .manual = 1};
+    int64_t id_t, id_s, id_m;
+    assert_int_equal(store_rule_add(st, &throttle, &id_t, &e), IPW_OK);
+    assert_int_equal(store_rule_add(st, &suspend, &id_s, &e), IPW_OK);
+    assert_int_equal(store_rule_add(st, &manual, &id_m, &e), IPW_OK);
+    struct store_rule_action bad = suspend;
+    bad.action = "explode";
+    assert_int_equal(store_rule_add(st, &bad, NULL, &e), IPW_EUSAGE);
+
+    struct rules_seen r = {0};
+    assert_int_equal(store_rules_active(st, T0 + 5000, NULL, collect_rule, &r, &e), IPW_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.ids[0], id_t);
+    assert_int_equal(r.ids[1], id_s);
+    assert_int_equal(r.ids[2], id_m);
+
+    /* At exactly expires_ms the action is over. */
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_rules_active(st, T0 + HOUR, "gmail", collect_rule, &r, &e), IPW_OK);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.ids[0], id_m);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_rules_active(st, T0 + HOUR - 1, "gmail", collect_rule, &r, &e), IPW_OK);
+    assert_int_equal(r.n, 2);
+
+    /* `resume gmail` ends the manual hold only. */
+    int64_t n = -1;
+    assert_int_equal(store_rules_end(st, "gmail", T0 + 3000, 1, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_rules_active(st, T0 + 4000, "gmail", collect_rule, &r, &e), IPW_OK);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.ids[0], id_s);
+
+    /* Purge: what expired by T0 + 1h goes (the suspend at T0+1h, the manual at T0+3s). */
+    assert_int_equal(store_rules_purge(st, T0 + HOUR, &n, &e), IPW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM rule_actions"), 1);
+    store_close(st);
+}
+
+/* ---- MX cache, pre-flight ---- */
+
+static void test_mx_cache(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("mx"));
+    struct err e;
+    const char *hosts = "[{\"preference\": 5, \"host\": \"gmail-smtp-in.l.google.com\", "
+                        "\"addresses\": [\"192.0.2.1\"]}]";
+    struct store_mx in = {.domain = "Gmail.com",
+                          .status = "ok",
+                          .provider = "gmail",
+                          .hosts_json = hosts,
+                          .fetched_ms = T0,
+                          .expires_ms = T0 + 300000};
+    assert_int_equal(store_mx_put(st, &in, &e), IPW_OK);
+    struct store_mx m;
+    assert_int_equal(store_mx_get(st, "gmail.com", T0 + 299999, &m, &e), IPW_OK);
+    assert_string_equal(m.status, "ok");
+    assert_string_equal(m.provider, "gmail");
+    assert_string_equal(m.hosts_json, hosts);
+    assert_int_equal(m.fetched_ms, T0);
+    assert_int_equal(m.expires_ms, T0 + 300000);
+    store_mx_clear(&m);
+    assert_int_equal(store_mx_get(st, "gmail.com", T0 + 300000, &m, &e), IPW_ENOTFOUND);
+    assert_int_equal(store_mx_get(st, "example.net", T0, &m, &e), IPW_ENOTFOUND);
+
+    in.domain = "gmail.com";
+    in.status = "temperror";
+    in.provider = NULL;
+    in.expires_ms = T0 + 400000;
+    assert_int_equal(store_mx_put(st, &in, &e), IPW_OK);
+    assert_int_equal(store_mx_get(st, "GMAIL.COM", T0 + 350000, &m, &e), IPW_OK);
+    assert_string_equal(m.status, "temperror");
+    assert_null(m.provider);
+    store_mx_clear(&m);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM mx_cache"), 1);
+    store_close(st);
+}
+
+static void test_preflight(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("preflight"));
+    struct err e;
+    struct store_preflight p;
+    assert_int_equal(store_preflight_latest(st, &p, &e), IPW_ENOTFOUND);
+    int64_t id1, id2;
+    assert_int_equal(store_preflight_add(st, T0 + 10, 0, "{\"ok\": false}", &id1, &e), IPW_OK);
+    assert_int_equal(store_preflight_add(st, T0 + 20, 1, "{\"ok\": true}", &id2, &e), IPW_OK);
+    assert_int_equal(store_preflight_latest(st, &p, &e), IPW_OK);
+    assert_int_equal(p.id, id2);
+    assert_int_equal(p.run_ms, T0 + 20);
+    assert_int_equal(p.ok, 1);
+    assert_string_equal(p.json, "{\"ok\": true}");
+    store_preflight_clear(&p);
+    store_close(st);
+}
+
+/* ---- run lock ---- */
+
+static void test_lock_two_handles(void **state)
+{
+    (void)state;
+    const char *path = db_path("lock");
+    struct store *a = open_ok(path);
+    struct store *b = open_ok(path);
+    struct err e;
+    struct store_lock_holder h;
+    assert_int_equal(store_lock_holder(b, &h, &e), IPW_ENOTFOUND);
+
+    assert_int_equal(store_lock_acquire(a, T0, &e), IPW_OK);
+    assert_true(store_lock_held(a));
+    assert_int_equal(store_lock_acquire(a, T0, &e), IPW_OK); /* already ours */
+
+    err_clear(&e);
+    assert_int_equal(store_lock_acquire(b, T0 + 1000, &e), IPW_ELOCKED);
+    assert_false(store_lock_held(b));
+    char want[128];
+    snprintf(want, sizeof want, "pid %ld on host ", (long)getpid());
+    assert_non_null(strstr(e.msg, want));
+    assert_non_null(strstr(e.msg, "since 2026-01-01T00:00:00Z"));
+    assert_non_null(strstr(e.msg, path));
+
+    assert_int_equal(store_lock_holder(b, &h, &e), IPW_OK);
+    assert_int_equal(h.pid, (long)getpid());
+    assert_int_equal(h.acquired_ms, T0);
+    char host[256];
+    assert_int_equal(gethostname(host, sizeof host), 0);
+    host[255] = '\0';
+    assert_string_equal(h.host, host);
+    assert_int_equal(store_lock_holder(a, &h, &e), IPW_OK);
+    assert_int_equal(h.pid, (long)getpid());
+
+    store_lock_release(a);
+    assert_false(store_lock_held(a));
+    assert_int_equal(query_i64(b, "SELECT count(*) FROM run_lock"), 0);
+    assert_int_equal(store_lock_acquire(b, T0 + 2000, &e), IPW_OK);
+    assert_int_equal(store_lock_acquire(a, T0 + 3000, &e), IPW_ELOCKED);
+    assert_int_equal(store_lock_holder(a, &h, &e), IPW_OK);
+    assert_int_equal(h.acquired_ms, T0 + 2000);
+
+    /* Closing the holder releases the lock and its row. */
+    store_close(b);
+    assert_int_equal(store_lock_holder(a, &h, &e), IPW_ENOTFOUND);
+    assert_int_equal(query_i64(a, "SELECT count(*) FROM run_lock"), 0);
+    assert_int_equal(store_lock_acquire(a, T0 + 4000, &e), IPW_OK);
+    store_close(a);
+}
+
+/*
+ * Starts this binary again as `test_store MODE PATH` with its stdout on a pipe; returns the pid
+ * and sets *out_fd to the read end.
+ */
+static pid_t spawn_child(const char *mode, const char *path, int *out_fd)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* If a failed assertion ends this test early, the child must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(self_exe, self_exe, mode, path, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *out_fd = fds[0];
+    return pid;
+}
+
+static size_t read_all(int fd, char *buf, size_t n)
+{
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < n && (r = read(fd, buf + len, n - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    return len;
+}
+
+static void test_lock_other_process_refused(void **state)
+{
+    (void)state;
+    const char *path = db_path("lock-proc");
+    struct store *st = open_ok(path);
+    struct err e;
+    assert_int_equal(store_lock_acquire(st, T0, &e), IPW_OK);
+
+    int fd;
+    pid_t pid = spawn_child("--try-lock", path, &fd);
+    char out[1024];
+    read_all(fd, out, sizeof out);
+    close(fd);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 75); /* refused */
+    char want[64];
+    snprintf(want, sizeof want, "pid %ld on host", (long)getpid());
+    assert_non_null(strstr(out, want));
+
+    store_lock_release(st);
+    pid = spawn_child("--try-lock", path, &fd);
+    read_all(fd, out, sizeof out);
+    close(fd);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0); /* acquired */
+    store_close(st);
+}
+
+static void test_lock_released_on_sigkill(void **state)
+{
+    (void)state;
+    const char *path = db_path("lock-kill");
+    struct store *st = open_ok(path);
+    int fd;
+    pid_t pid = spawn_child("--hold-lock", path, &fd);
+    char line[64];
+    size_t n = 0;
+    /* The child writes "locked\n" once it holds the lock. */
+    while (n + 1 < sizeof line && read(fd, line + n, 1) == 1 && line[n] != '\n')
+        n++;
+    line[n] = '\0';
+    assert_string_equal(line, "locked");
+
+    struct err e;
+    err_clear(&e);
+    assert_int_equal(store_lock_acquire(st, T0, &e), IPW_ELOCKED);
+    char want[64];
+    snprintf(want, sizeof want, "pid %ld on host", (long)pid);
+    assert_non_null(strstr(e.msg, want));
+    struct store_lock_holder h;
+    assert_int_equal(store_lock_holder(st, &h, &e), IPW_OK);
+    assert_int_equal(h.pid, (long)pid);
+
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    close(fd);
+
+    /* The row the killed runner left is not taken for a live holder. */
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM run_lock"), 1);
+    assert_int_equal(store_lock_holder(st, &h, &e), IPW_ENOTFOUND);
+    assert_int_equal(store_lock_acquire(st, T0 + 1000, &e), IPW_OK);
+    assert_int_equal(store_lock_holder(st, &h, &e), IPW_OK);
+    assert_int_equal(h.pid, (long)getpid());
+    assert_int_equal(h.acquired_ms, T0 + 1000);
+    store_close(st);
+}
+
+/* Child modes: exit 0 when the lock was taken, 75 when refused, 1 on anything else. */
+static int child_main(const char *mode, const char *path)
+{
+    struct store *st = NULL;
+    struct err e;
+    err_clear(&e);
+    if (store_open(path, &st, &e) != IPW_OK) {
+        printf("%s\n", e.msg);
+        return 1;
+    }
+    ipw_status s = store_lock_acquire(st, T0 + 500, &e);
+    if (strcmp(mode, "--hold-lock") == 0 && s == IPW_OK) {
+        printf("locked\n");
+        fflush(stdout);
+        alarm(120); /* a safety net: the test kills it long before */
+        for (;;)
+            pause(); /* until SIGKILL */
+    }
+    printf("%s\n", s == IPW_OK ? "locked" : e.msg);
+    store_close(st);
+    return s == IPW_OK ? 0 : s == IPW_ELOCKED ? 75 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strncmp(argv[1], "--", 2) == 0)
+        return child_main(argv[1], argv[2]);
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (n <= 0)
+        return 1;
+    self_exe[n] = '\0';
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrate_from_empty),
+        cmocka_unit_test(test_migrate_from_each_earlier),
+        cmocka_unit_test(test_reopen_keeps_rows),
+        cmocka_unit_test(test_at_version_bounds),
+        cmocka_unit_test(test_refuse_newer_version),
+        cmocka_unit_test(test_refuse_not_sqlite),
+        cmocka_unit_test(test_refuse_foreign_sqlite),
+        cmocka_unit_test(test_cannot_create),
+        cmocka_unit_test(test_connection_options),
+        cmocka_unit_test(test_busy_is_temporary),
+        cmocka_unit_test(test_attempt_round_trip),
+        cmocka_unit_test(test_attempts_for_recipient),
+        cmocka_unit_test(test_recover_in_flight),
+        cmocka_unit_test(test_summary_counters),
+        cmocka_unit_test(test_recipients_due),
+        cmocka_unit_test(test_recipient_save_and_cycle),
+        cmocka_unit_test(test_provider_round_trip),
+        cmocka_unit_test(test_rule_actions),
+        cmocka_unit_test(test_mx_cache),
+        cmocka_unit_test(test_preflight),
+        cmocka_unit_test(test_lock_two_handles),
+        cmocka_unit_test(test_lock_other_process_refused),
+        cmocka_unit_test(test_lock_released_on_sigkill),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+}
