@@ -1,0 +1,25 @@
+/*
+ * cmd: the commands of ipwarm, one cmd_<name>() each, in src/cmd_<name>.c.
+ *
+ * Each has the signature of struct cli_command.run (cli.h): the parser has already checked
+ * its options and arguments, so a command reads them with cli_args_get() and friends, does
+ * its work, writes its result to ctx->out (as JSON when ctx->json) and returns IPW_OK or a
+ * status with e set. Commands never print errors; main.c does. To add one: write the
+ * function here and in its file, and set .run in its entry of cli_commands[] (cli.c).
+ */
+#ifndef IPWARM_CMD_H
+#define IPWARM_CMD_H
+
+#include "ipwarm/cli.h"
+#include "ipwarm/err.h"
+
+/* init [FILE]: writes the example plan with O_EXCL, and message.txt and seeds.csv beside it
+ * unless they exist. Returns IPW_OK; IPW_ECANTCREAT if FILE exists or cannot be created;
+ * IPW_EIO if writing fails. */
+ipw_status cmd_init(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+
+/* validate: loads the plan and prints it normalised (human or --json). Returns IPW_OK, or what
+ * cli_load_plan() returns (IPW_ENOINPUT, IPW_ECONFIG, IPW_ENOMEM); IPW_EIO if stdout fails. */
+ipw_status cmd_validate(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+
+#endif

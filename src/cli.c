@@ -1,0 +1,1143 @@
+/*
+ * cli: the command table, the argument parser, help texts and the status-to-exit-code map
+ * (see cli.h; the contract is ../shared/spec/cli.md, the manual docs/man/ipwarm.1).
+ *
+ * The help texts live in the table next to the options they describe, so `ipwarm --help`,
+ * `ipwarm COMMAND --help` and the parser cannot disagree; tests/cli/test_cli.sh checks that
+ * every command and long option printed here also appears in ipwarm(1). Change one, change
+ * the other.
+ */
+#include "ipwarm/cli.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+
+#include <ares.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <yaml.h>
+
+#include "ipwarm/clock.h"
+#include "ipwarm/cmd.h"
+#include "ipwarm/units.h"
+
+/* The option and command tables read best one entry per line group; the formatter would put
+ * every designator on a line of its own. */
+// clang-format off
+#define CLI_END {.name = NULL}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The global options and the command table.                                                 */
+
+const struct cli_option cli_global_options[] = {
+    {.name = "plan", .short_name = 'p', .value = "FILE", .kind = CLI_NONEMPTY,
+     .help = "the warm-up plan (default $IPWARM_PLAN, else ./ipwarm.yaml)"},
+    {.name = "db", .value = "FILE", .kind = CLI_NONEMPTY,
+     .help = "the SQLite state file (default: the plan's state)"},
+    {.name = "dns", .value = "HOST[:PORT]", .kind = CLI_NONEMPTY, .repeatable = true,
+     .help = "a DNS server to ask instead of the plan's or /etc/resolv.conf"},
+    {.name = "dns-timeout", .value = "MS", .kind = CLI_INT, .min = 1, .max = 600000,
+     .help = "time limit of one DNS query, retries included (default 5000)"},
+    {.name = "now", .value = "TIME", .kind = CLI_TIME,
+     .help = "the scheduler's clock as RFC 3339, e.g. 2026-12-01T09:00:00+09:00"},
+    {.name = "json", .kind = CLI_FLAG,
+     .help = "one JSON document on stdout instead of the human table"},
+    {.name = "quiet", .short_name = 'q', .kind = CLI_FLAG, .repeatable = true,
+     .help = "less on stderr: errors only"},
+    {.name = "verbose", .short_name = 'v', .kind = CLI_FLAG, .repeatable = true,
+     .help = "more on stderr"},
+    {.name = "help", .short_name = 'h', .kind = CLI_FLAG,
+     .help = "show the help (of the command, after one)"},
+    {.name = "version", .kind = CLI_FLAG, .help = "show the version and the libraries' versions"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_none[] = {CLI_END};
+
+static const struct cli_option cli_opts_spf[] = {
+    {.name = "ip", .value = "IP", .kind = CLI_IP, .required = true,
+     .help = "the client IP address to evaluate"},
+    {.name = "sender", .value = "ADDR", .kind = CLI_STRING, .required = true,
+     .help = "the MAIL FROM address; \"\" checks postmaster@HELO"},
+    {.name = "helo", .value = "NAME", .kind = CLI_DOMAIN,
+     .help = "the HELO/EHLO name (default: the plan's source.helo)"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_dnsbl[] = {
+    {.name = "ip", .value = "IP", .kind = CLI_IP, .required = true,
+     .help = "the IP address to look up"},
+    {.name = "zone", .value = "ZONE", .kind = CLI_DOMAIN, .repeatable = true,
+     .help = "a block list zone to ask instead of the plan's preflight.dnsbl"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_run[] = {
+    {.name = "once", .kind = CLI_FLAG, .excludes = "for",
+     .help = "one cron tick: send what is due, paced, and return within 60 s"},
+    {.name = "for", .value = "DURATION", .kind = CLI_DURATION,
+     .help = "run this long (30m, 8h, 3d), then finish the message in flight"},
+    {.name = "dry-run", .kind = CLI_FLAG, .help = "decide and record, but send nothing"},
+    {.name = "force", .kind = CLI_FLAG, .help = "send even though a pre-flight check failed"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_stats[] = {
+    {.name = "by", .value = "hour|day", .kind = CLI_CHOICE, .choices = "hour|day",
+     .help = "one row per provider and hour or day (default day)"},
+    {.name = "provider", .value = "NAME", .kind = CLI_NONEMPTY,
+     .help = "only this provider"},
+    {.name = "since", .value = "TIME", .kind = CLI_TIME,
+     .help = "only attempts at or after this RFC 3339 time"},
+    {.name = "until", .value = "TIME", .kind = CLI_TIME,
+     .help = "only attempts before this RFC 3339 time"},
+    {.name = "format", .value = "table|csv|json", .kind = CLI_CHOICE,
+     .choices = "table|csv|json", .help = "the output format (default table; json as --json)"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_output_required[] = {
+    {.name = "output", .short_name = 'o', .value = "FILE", .kind = CLI_NONEMPTY,
+     .required = true, .help = "the HTML file to write"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_simulate[] = {
+    {.name = "days", .value = "N", .kind = CLI_INT, .min = 1, .max = 3650,
+     .help = "how many sending days to project (default 30)"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_pause[] = {
+    {.name = "for", .value = "DURATION", .kind = CLI_DURATION,
+     .help = "hold this long (15m, 2h, 3d); default until `ipwarm resume`"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_metrics[] = {
+    {.name = "output", .short_name = 'o', .value = "FILE", .kind = CLI_NONEMPTY,
+     .help = "write to FILE atomically instead of stdout (for a textfile collector)"},
+    CLI_END,
+};
+
+static const struct cli_option cli_opts_dkim_keygen[] = {
+    {.name = "selector", .value = "S", .kind = CLI_DOMAIN, .required = true,
+     .help = "the DKIM selector, e.g. s2026"},
+    {.name = "domain", .value = "D", .kind = CLI_DOMAIN, .required = true,
+     .help = "the signing domain (d=), e.g. example.com"},
+    {.name = "type", .value = "rsa|ed25519", .kind = CLI_CHOICE, .choices = "rsa|ed25519",
+     .help = "the key type (default rsa, 2048 bits)"},
+    {.name = "output", .short_name = 'o', .value = "FILE", .kind = CLI_NONEMPTY,
+     .help = "the private key file, mode 0600, never overwritten (default S.D.pem)"},
+    CLI_END,
+};
+
+const struct cli_command cli_commands[] = {
+    {.name = "init", .args = "[FILE]", .min_args = 0, .max_args = 1,
+     .summary = "write an annotated example plan (refuses to overwrite)",
+     .description =
+         "Writes the annotated example plan to FILE (default: the --plan path, else\n"
+         "./ipwarm.yaml), and message.txt and seeds.csv beside it unless they exist.\n"
+         "An existing FILE is never overwritten: then nothing is written and the exit\n"
+         "code is 73. Check the result with `ipwarm -p FILE validate`.",
+     .options = cli_opts_none, .run = cmd_init},
+    {.name = "validate", .max_args = 0,
+     .summary = "load and check the plan; print the normalised plan",
+     .description =
+         "Loads the plan, checks every key, and prints it normalised: the providers in\n"
+         "matching order with their MX suffixes, ramps and daily caps, the backoff, the\n"
+         "reply rules (shipped and the plan's) and the pre-flight checks. An invalid plan\n"
+         "is refused with FILE:LINE:COLUMN for each problem (exit 78).",
+     .options = cli_opts_none, .run = cmd_validate},
+    {.name = "check", .max_args = 0,
+     .summary = "run every pre-flight check the plan asks for",
+     .description =
+         "Runs the pre-flight checks of preflight.require: SPF, PTR/FCrDNS, HELO, MX,\n"
+         "DNSBL, DKIM, DMARC, SMTP reachability, TLS, AUTH and SIZE. Exits 0 when every\n"
+         "required check passed, 1 when one failed.",
+     .options = cli_opts_none},
+    {.name = "spf", .max_args = 0, .summary = "one SPF evaluation (RFC 7208)",
+     .description =
+         "Evaluates the SPF policy of the sender's domain for the IP (RFC 7208) and prints\n"
+         "the result, its explanation and the number of DNS lookups. An empty --sender \"\"\n"
+         "checks postmaster@HELO. Exits 0 whatever the result.",
+     .options = cli_opts_spf},
+    {.name = "dnsbl", .max_args = 0, .summary = "look the IP up in DNS block lists",
+     .description =
+         "Looks the IP up in each DNS block list zone (the plan's preflight.dnsbl, or\n"
+         "the --zone options) and prints whether it is listed, the answers and the TXT\n"
+         "reason. Exits 0 whatever the result.",
+     .options = cli_opts_dnsbl},
+    {.name = "mx", .args = "DOMAIN...", .min_args = 1, .max_args = -1, .arg_kind = CLI_DOMAIN,
+     .summary = "where mail for each domain goes, and which provider that is",
+     .description =
+         "Resolves the MX hosts of each domain (with implicit MX and null MX, RFC 5321\n"
+         "and RFC 7505), their addresses, and the plan's provider they match. Exits 0\n"
+         "whatever the result.",
+     .options = cli_opts_none},
+    {.name = "run", .max_args = 0, .summary = "send the warm-up",
+     .description =
+         "Sends the warm-up. --once: one cron tick (sends what is due, paced, and returns\n"
+         "within 60 s). --for: runs that long. Neither: runs until SIGTERM or SIGINT, then\n"
+         "finishes the message in flight and exits 0. Refuses to start (exit 1) when a\n"
+         "required pre-flight check fails, unless --force.",
+     .options = cli_opts_run},
+    {.name = "status", .max_args = 0, .summary = "per provider: stage, rate, today's count and cap",
+     .description =
+         "Shows per provider the ramp stage, the rate now, messages sent today and today's\n"
+         "cap, a pause and its reason, and the last reply.",
+     .options = cli_opts_none},
+    {.name = "stats", .max_args = 0, .summary = "deferral statistics",
+     .description =
+         "Counts attempts, deliveries, deferrals and bounces per provider and hour or day,\n"
+         "with the deferral and bounce rates and the most frequent replies.",
+     .options = cli_opts_stats},
+    {.name = "trace", .args = "ADDRESS", .min_args = 1, .max_args = 1,
+     .summary = "every attempt for one recipient",
+     .description =
+         "Lists every attempt for one recipient with its exact time, MX, source IP, SMTP\n"
+         "phase and the full reply.",
+     .options = cli_opts_none},
+    {.name = "report", .max_args = 0, .summary = "write an HTML report with charts",
+     .description =
+         "Writes one self-contained HTML file with charts of sends, deferrals and bounces\n"
+         "per provider over time.",
+     .options = cli_opts_output_required},
+    {.name = "simulate", .max_args = 0, .summary = "the projected ramp, day by day",
+     .description =
+         "Projects the ramp day by day per provider from the plan (and the state, if any):\n"
+         "rate, cap and planned messages, and the day each provider reaches its target.",
+     .options = cli_opts_simulate},
+    {.name = "pause", .args = "PROVIDER", .min_args = 1, .max_args = 1,
+     .summary = "hold a provider by hand",
+     .description =
+         "Stops sending to PROVIDER until `ipwarm resume` or for the --for duration. The\n"
+         "hold is recorded like an automatic one.",
+     .options = cli_opts_pause},
+    {.name = "resume", .args = "PROVIDER", .min_args = 1, .max_args = 1,
+     .summary = "end a hold of a provider",
+     .description =
+         "Ends a manual or automatic hold of PROVIDER; its rate recovers as after a pause.",
+     .options = cli_opts_none},
+    {.name = "metrics", .max_args = 0, .summary = "counters and provider state for Prometheus",
+     .description =
+         "Prints the current counters and provider state in the Prometheus text format,\n"
+         "or writes them to FILE atomically.",
+     .options = cli_opts_metrics},
+    {.name = "dkim keygen", .max_args = 0,
+     .summary = "write a DKIM private key and print its DNS record",
+     .description =
+         "Writes a new DKIM private key (mode 0600) and prints the DNS TXT record to\n"
+         "publish at S._domainkey.D.",
+     .options = cli_opts_dkim_keygen},
+    {.name = NULL},
+};
+// clang-format on
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exit codes.                                                                                */
+
+int cli_exit_code(ipw_status s)
+{
+    switch (s) {
+    case IPW_OK:
+        return EX_OK;
+    case IPW_EUSAGE:
+        return EX_USAGE;
+    case IPW_EDATA:
+        return EX_DATAERR;
+    case IPW_ENOINPUT:
+        return EX_NOINPUT;
+    case IPW_EUNAVAIL:
+        return EX_UNAVAILABLE;
+    case IPW_ESOFTWARE:
+        return EX_SOFTWARE;
+    case IPW_ENOTIMPL:
+        return EX_SOFTWARE;
+    case IPW_ENOMEM:
+        return EX_OSERR;
+    case IPW_ECANTCREAT:
+        return EX_CANTCREAT;
+    case IPW_EIO:
+        return EX_IOERR;
+    case IPW_ETEMP:
+        return EX_TEMPFAIL;
+    case IPW_ELOCKED:
+        return EX_TEMPFAIL;
+    case IPW_ECONFIG:
+        return EX_CONFIG;
+    /* A thing the user named (a provider, a recipient) does not exist: a bad parameter. */
+    case IPW_ENOTFOUND:
+        return EX_USAGE;
+    }
+    return EX_SOFTWARE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Context and arguments.                                                                     */
+
+void cli_ctx_init(struct cli_ctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    const char *env = getenv("IPWARM_PLAN");
+    if (env && *env) {
+        ctx->plan_path = env;
+        ctx->plan_given = true;
+    } else {
+        ctx->plan_path = "ipwarm.yaml";
+    }
+    ctx->dns_timeout_ms = -1;
+    ctx->out = stdout;
+    ctx->diag = stderr;
+}
+
+void cli_ctx_free(struct cli_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->n_dns; i++)
+        free(ctx->dns[i].host);
+    free(ctx->dns);
+    ctx->dns = NULL;
+    ctx->n_dns = 0;
+}
+
+void cli_args_free(struct cli_args *args)
+{
+    free(args->values);
+    free(args->argv);
+    args->values = NULL;
+    args->argv = NULL;
+    args->n_values = 0;
+    args->argc = 0;
+}
+
+const struct cli_command *cli_command_find(const char *name)
+{
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+/* True if some command's name is word followed by a space: word is a command group. */
+static bool cli_is_group(const char *word)
+{
+    size_t n = strlen(word);
+    for (const struct cli_command *c = cli_commands; c->name; c++)
+        if (strncmp(c->name, word, n) == 0 && c->name[n] == ' ')
+            return true;
+    return false;
+}
+
+/* The subcommands of a group as "keygen, x", for messages. */
+static void cli_group_members(const char *group, char *buf, size_t n)
+{
+    size_t gl = strlen(group), len = 0;
+    buf[0] = '\0';
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        if (strncmp(c->name, group, gl) != 0 || c->name[gl] != ' ')
+            continue;
+        int w = snprintf(buf + len, n - len, "%s%s", len ? ", " : "", c->name + gl + 1);
+        if (w < 0 || (size_t)w >= n - len)
+            break;
+        len += (size_t)w;
+    }
+}
+
+/* Edit distance (Levenshtein) of two short words, for "did you mean". */
+static size_t cli_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return SIZE_MAX;
+    size_t row[33];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The commands (or groups) nearest to word as "'a'" or "'a' or 'b'" in buf; false if none
+ * is near enough to be what the user meant. */
+static bool cli_suggest(const char *word, char *buf, size_t n)
+{
+    size_t best = SIZE_MAX;
+    size_t wl = strlen(word);
+    size_t dist[64];
+    size_t k = 0;
+    for (const struct cli_command *c = cli_commands; c->name && k < 64; c++, k++) {
+        char first[32];
+        size_t fl = strcspn(c->name, " ");
+        dist[k] = SIZE_MAX;
+        if (fl >= sizeof first)
+            continue;
+        memcpy(first, c->name, fl);
+        first[fl] = '\0';
+        dist[k] = cli_distance(word, first);
+        /* A prefix of three letters or more ("val") also counts as meant. */
+        if (wl >= 3 && strncmp(first, word, wl) == 0)
+            dist[k] = 1;
+        if (dist[k] < best)
+            best = dist[k];
+    }
+    /* Two edits at most, and fewer than half the word, so that "foo" suggests nothing. */
+    if (!(best <= 2 && best * 2 < wl + 1))
+        return false;
+    size_t len = 0;
+    buf[0] = '\0';
+    k = 0;
+    for (const struct cli_command *c = cli_commands; c->name && k < 64; c++, k++) {
+        int fl = (int)strcspn(c->name, " ");
+        if (dist[k] != best)
+            continue;
+        /* A group appears once even if it has several subcommands. */
+        char quoted[40];
+        snprintf(quoted, sizeof quoted, "'%.*s'", fl, c->name);
+        if (strstr(buf, quoted))
+            continue;
+        int w = snprintf(buf + len, n - len, "%s%s", len ? " or " : "", quoted);
+        if (w < 0 || (size_t)w >= n - len)
+            break;
+        len += (size_t)w;
+    }
+    return true;
+}
+
+static const struct cli_option *cli_option_long(const struct cli_option *opts, const char *name,
+                                                size_t len)
+{
+    for (const struct cli_option *o = opts; o && o->name; o++)
+        if (strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+            return o;
+    return NULL;
+}
+
+static const struct cli_option *cli_option_short(const struct cli_option *opts, char c)
+{
+    for (const struct cli_option *o = opts; o && o->name; o++)
+        if (o->short_name && o->short_name == c)
+            return o;
+    return NULL;
+}
+
+/* "(see ipwarm --help)" or "(see ipwarm stats --help)". */
+static const char *cli_see(const struct cli_command *cmd, char *buf, size_t n)
+{
+    snprintf(buf, n, "(see ipwarm %s%s--help)", cmd ? cmd->name : "", cmd ? " " : "");
+    return buf;
+}
+
+static bool cli_is_domain(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+            return false;
+    return true;
+}
+
+static bool cli_choice_ok(const char *choices, const char *v)
+{
+    size_t vl = strlen(v);
+    const char *p = choices;
+    while (*p) {
+        size_t l = strcspn(p, "|");
+        if (l == vl && strncmp(p, v, l) == 0)
+            return true;
+        p += l;
+        if (*p == '|')
+            p++;
+    }
+    return false;
+}
+
+static bool cli_parse_long(const char *s, long *v)
+{
+    if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1])))
+        return false;
+    errno = 0;
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *v = x;
+    return true;
+}
+
+/* Checks one value against its option's kind; where names the command for the message. */
+static ipw_status cli_check_value(const struct cli_command *cmd, const struct cli_option *o,
+                                  const char *label, const char *v, struct err *e)
+{
+    char see[64], prefix[80];
+    snprintf(prefix, sizeof prefix, "%s%s%s", cmd ? cmd->name : "", cmd ? ": " : "", label);
+    struct err sub;
+    err_clear(&sub);
+    switch (o->kind) {
+    case CLI_FLAG:
+    case CLI_STRING:
+        return IPW_OK;
+    case CLI_NONEMPTY:
+        if (*v)
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE, "%s: expected %s, found an empty string %s", prefix, o->value,
+                       cli_see(cmd, see, sizeof see));
+    case CLI_IP: {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1)
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE, "%s: expected an IPv4 or IPv6 address, found \"%s\"", prefix,
+                       v);
+    }
+    case CLI_DOMAIN:
+        if (cli_is_domain(v))
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE, "%s: expected a domain name, found \"%s\"", prefix, v);
+    case CLI_DURATION: {
+        int64_t ms;
+        if (units_parse_duration(v, &ms, &sub) == IPW_OK && ms > 0)
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE,
+                       "%s: expected a duration such as 30s, 15m, 2h or 3d, found \"%s\"", prefix,
+                       v);
+    }
+    case CLI_TIME: {
+        int64_t ms;
+        if (clock_parse_rfc3339(v, &ms, &sub) == IPW_OK)
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE, "%s: %s", prefix, sub.msg);
+    }
+    case CLI_CHOICE: {
+        if (cli_choice_ok(o->choices, v))
+            return IPW_OK;
+        /* "hour|day" reads as "hour or day" in a sentence. */
+        char words[128];
+        size_t len = 0;
+        const char *p = o->choices;
+        words[0] = '\0';
+        while (*p && len < sizeof words) {
+            size_t l = strcspn(p, "|");
+            bool last = p[l] == '\0';
+            int w = snprintf(words + len, sizeof words - len, "%s%.*s",
+                             len == 0 ? "" : (last ? " or " : ", "), (int)l, p);
+            if (w < 0)
+                break;
+            len += (size_t)w;
+            p += l;
+            if (*p == '|')
+                p++;
+        }
+        return err_set(e, IPW_EUSAGE, "%s: expected %s, found \"%s\"", prefix, words, v);
+    }
+    case CLI_INT: {
+        long x;
+        if (cli_parse_long(v, &x) && x >= o->min && x <= o->max)
+            return IPW_OK;
+        return err_set(e, IPW_EUSAGE, "%s: expected a whole number from %ld to %ld, found \"%s\"",
+                       prefix, o->min, o->max, v);
+    }
+    }
+    return IPW_OK;
+}
+
+/* Parses --dns HOST[:PORT]: an IPv4 address with an optional port, an IPv6 address bare or as
+ * [ADDR]:PORT. */
+static ipw_status cli_parse_dns(const char *arg, struct plan_dns_server *out, struct err *e)
+{
+    const char *s = arg;
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port = NULL;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close)
+            goto bad;
+        hl = (size_t)(close - s - 1);
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0')
+            goto bad;
+        s++;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon && strchr(colon + 1, ':') == NULL) { /* one colon: IPv4:PORT */
+            hl = (size_t)(colon - s);
+            port = colon + 1;
+        } else {
+            hl = strlen(s); /* no colon, or an IPv6 address without a port */
+        }
+    }
+    if (hl == 0 || hl >= sizeof host)
+        goto bad;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
+        goto bad;
+    long p = 53;
+    if (port && (!cli_parse_long(port, &p) || p < 1 || p > 65535))
+        goto bad;
+    out->host = strdup(host);
+    if (!out->host)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    out->port = (int)p;
+    return IPW_OK;
+bad:
+    return err_set(e, IPW_EUSAGE,
+                   "--dns: expected an IP address with an optional port (192.0.2.53, "
+                   "127.0.0.1:5353, [::1]:53), found \"%s\"",
+                   arg);
+}
+
+/* Applies one global option to ctx (the value checked already). */
+static ipw_status cli_apply_global(struct cli_ctx *ctx, struct cli_args *args,
+                                   const struct cli_option *o, const char *v, struct err *e)
+{
+    const char *n = o->name;
+    if (strcmp(n, "plan") == 0) {
+        ctx->plan_path = v;
+        ctx->plan_given = true;
+    } else if (strcmp(n, "db") == 0) {
+        ctx->db_path = v;
+    } else if (strcmp(n, "dns") == 0) {
+        struct plan_dns_server *d = realloc(ctx->dns, (ctx->n_dns + 1) * sizeof *d);
+        if (!d)
+            return err_set(e, IPW_ENOMEM, "out of memory");
+        ctx->dns = d;
+        ipw_status s = cli_parse_dns(v, &ctx->dns[ctx->n_dns], e);
+        if (s)
+            return s;
+        ctx->n_dns++;
+    } else if (strcmp(n, "dns-timeout") == 0) {
+        long x = 0;
+        cli_parse_long(v, &x);
+        ctx->dns_timeout_ms = x;
+    } else if (strcmp(n, "now") == 0) {
+        ctx->has_now = true;
+        clock_parse_rfc3339(v, &ctx->now_ms, NULL);
+    } else if (strcmp(n, "json") == 0) {
+        ctx->json = true;
+    } else if (strcmp(n, "quiet") == 0) {
+        ctx->verbosity--;
+    } else if (strcmp(n, "verbose") == 0) {
+        ctx->verbosity++;
+    } else if (strcmp(n, "help") == 0) {
+        args->action = CLI_HELP;
+    } else if (strcmp(n, "version") == 0) {
+        if (args->action != CLI_HELP)
+            args->action = CLI_VERSION;
+    }
+    return IPW_OK;
+}
+
+/* One option occurrence found while scanning; checked after the scan so that --help wins. */
+struct cli_seen {
+    const struct cli_option *opt;
+    const char *value;
+    bool global;
+};
+
+ipw_status cli_parse(struct cli_ctx *ctx, struct cli_args *args, int argc, char **argv,
+                     struct err *e)
+{
+    ipw_status s = IPW_OK;
+    char see[64];
+    memset(args, 0, sizeof *args);
+    /* Every option occurrence uses at least one character of argv ("-qv" is two), so the
+     * total length bounds their number. */
+    size_t cap = 1;
+    for (int i = 0; i < argc; i++)
+        cap += strlen(argv[i]) + 1;
+    struct cli_seen *seen = calloc(cap, sizeof *seen);
+    args->values = calloc(cap, sizeof *args->values);
+    args->argv = calloc(cap + 1, sizeof *args->argv);
+    if (!seen || !args->values || !args->argv) {
+        s = err_set(e, IPW_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t n_seen = 0;
+    const char *group = NULL; /* a command group word ("dkim") waiting for its subcommand */
+    bool only_args = false;   /* after "--" */
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_args || a[0] != '-' || a[1] == '\0') {
+            if (args->cmd) {
+                args->argv[args->argc++] = argv[i];
+            } else if (group) {
+                char name[64];
+                snprintf(name, sizeof name, "%s %s", group, a);
+                args->cmd = cli_command_find(name);
+                if (!args->cmd) {
+                    char members[128];
+                    cli_group_members(group, members, sizeof members);
+                    s = err_set(e, IPW_EUSAGE, "%s: unknown subcommand '%s'; expected %s %s", group,
+                                a, members, cli_see(NULL, see, sizeof see));
+                    goto done;
+                }
+                group = NULL;
+            } else if ((args->cmd = cli_command_find(a)) != NULL) {
+                /* found */
+            } else if (cli_is_group(a)) {
+                group = a;
+            } else {
+                char near[128];
+                if (cli_suggest(a, near, sizeof near))
+                    s = err_set(e, IPW_EUSAGE, "unknown command '%s'; did you mean %s? %s", a, near,
+                                cli_see(NULL, see, sizeof see));
+                else
+                    s = err_set(e, IPW_EUSAGE, "unknown command '%s' %s", a,
+                                cli_see(NULL, see, sizeof see));
+                goto done;
+            }
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_args = true;
+            continue;
+        }
+        const struct cli_option *cmd_opts = args->cmd ? args->cmd->options : NULL;
+        if (a[1] == '-') {
+            /* --name or --name=value */
+            const char *name = a + 2;
+            const char *eq = strchr(name, '=');
+            size_t len = eq ? (size_t)(eq - name) : strlen(name);
+            const struct cli_option *o = cli_option_long(cmd_opts, name, len);
+            bool global = false;
+            if (!o) {
+                o = cli_option_long(cli_global_options, name, len);
+                global = o != NULL;
+            }
+            if (!o) {
+                s = err_set(e, IPW_EUSAGE, "unknown option '%.*s' %s", (int)(len + 2), a,
+                            cli_see(args->cmd, see, sizeof see));
+                goto done;
+            }
+            const char *v = NULL;
+            if (o->kind == CLI_FLAG) {
+                if (eq) {
+                    s = err_set(e, IPW_EUSAGE, "option '--%s' takes no value %s", o->name,
+                                cli_see(args->cmd, see, sizeof see));
+                    goto done;
+                }
+            } else if (eq) {
+                v = eq + 1;
+            } else if (i + 1 < argc) {
+                v = argv[++i];
+            } else {
+                s = err_set(e, IPW_EUSAGE, "option '--%s' needs a value: %s %s", o->name, o->value,
+                            cli_see(args->cmd, see, sizeof see));
+                goto done;
+            }
+            seen[n_seen++] = (struct cli_seen){o, v, global};
+            continue;
+        }
+        /* Short options: -q, -v, -qv bundled; -p FILE or -pFILE. */
+        for (const char *p = a + 1; *p; p++) {
+            const struct cli_option *o = cli_option_short(cmd_opts, *p);
+            bool global = false;
+            if (!o) {
+                o = cli_option_short(cli_global_options, *p);
+                global = o != NULL;
+            }
+            if (!o) {
+                s = err_set(e, IPW_EUSAGE, "unknown option '-%c' %s", *p,
+                            cli_see(args->cmd, see, sizeof see));
+                goto done;
+            }
+            const char *v = NULL;
+            if (o->kind != CLI_FLAG) {
+                if (p[1]) {
+                    v = p + 1;
+                } else if (i + 1 < argc) {
+                    v = argv[++i];
+                } else {
+                    s = err_set(e, IPW_EUSAGE, "option '-%c' needs a value: %s %s", *p, o->value,
+                                cli_see(args->cmd, see, sizeof see));
+                    goto done;
+                }
+            }
+            seen[n_seen++] = (struct cli_seen){o, v, global};
+            if (v)
+                break;
+        }
+    }
+
+    /* Help comes before any check of the values, so that it always works. */
+    for (size_t k = 0; k < n_seen; k++) {
+        if (seen[k].global && strcmp(seen[k].opt->name, "help") == 0) {
+            args->action = CLI_HELP;
+            if (!args->cmd && group) {
+                /* `ipwarm dkim --help`: the help of its first subcommand. */
+                size_t gl = strlen(group);
+                for (const struct cli_command *c = cli_commands; c->name && !args->cmd; c++)
+                    if (strncmp(c->name, group, gl) == 0 && c->name[gl] == ' ')
+                        args->cmd = c;
+            }
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < n_seen; k++) {
+        if (seen[k].global && strcmp(seen[k].opt->name, "version") == 0) {
+            args->action = CLI_VERSION;
+            goto done;
+        }
+    }
+
+    for (size_t k = 0; k < n_seen; k++) {
+        const struct cli_option *o = seen[k].opt;
+        if (seen[k].value) {
+            /* Named by the long name in messages even if typed as -o: always right. */
+            char label[64];
+            snprintf(label, sizeof label, "--%s", o->name);
+            s = cli_check_value(seen[k].global ? NULL : args->cmd, o, label, seen[k].value, e);
+            if (s)
+                goto done;
+        }
+        if (seen[k].global) {
+            s = cli_apply_global(ctx, args, o, seen[k].value, e);
+            if (s)
+                goto done;
+        } else {
+            args->values[args->n_values++] = (struct cli_value){o, seen[k].value};
+        }
+    }
+
+    if (group) {
+        char members[128];
+        cli_group_members(group, members, sizeof members);
+        s = err_set(e, IPW_EUSAGE, "%s: expected a subcommand: %s %s", group, members,
+                    cli_see(NULL, see, sizeof see));
+        goto done;
+    }
+    if (!args->cmd) {
+        args->show_usage = true;
+        s = err_set(e, IPW_EUSAGE, "no command given");
+        goto done;
+    }
+
+    const struct cli_command *cmd = args->cmd;
+    cli_see(cmd, see, sizeof see);
+    for (const struct cli_option *o = cmd->options; o->name; o++) {
+        if (o->required && !cli_args_has(args, o->name)) {
+            s = err_set(e, IPW_EUSAGE, "%s: --%s %s is required %s", cmd->name, o->name,
+                        o->value ? o->value : "", see);
+            goto done;
+        }
+        if (o->excludes && cli_args_has(args, o->name) && cli_args_has(args, o->excludes)) {
+            s = err_set(e, IPW_EUSAGE, "%s: --%s and --%s exclude each other %s", cmd->name,
+                        o->name, o->excludes, see);
+            goto done;
+        }
+    }
+    /* "DOMAIN..." and "[FILE]" name one argument as DOMAIN and FILE in sentences. */
+    char what[64];
+    const char *aname = cmd->args ? cmd->args : "";
+    aname += strspn(aname, "[");
+    snprintf(what, sizeof what, "%.*s", (int)strcspn(aname, "].\0"), aname);
+    if (args->argc < cmd->min_args) {
+        if (cmd->max_args < 0)
+            s = err_set(e, IPW_EUSAGE, "%s: expected one %s or more %s", cmd->name, what, see);
+        else
+            s = err_set(e, IPW_EUSAGE, "%s: expected one %s %s", cmd->name, what, see);
+        goto done;
+    }
+    if (cmd->max_args >= 0 && args->argc > cmd->max_args) {
+        s = err_set(e, IPW_EUSAGE, "%s: unexpected argument '%s' %s", cmd->name,
+                    args->argv[cmd->max_args], see);
+        goto done;
+    }
+    for (int k = 0; k < args->argc; k++) {
+        if (args->argv[k][0] == '\0') {
+            s = err_set(e, IPW_EUSAGE, "%s: expected %s, found an empty argument %s", cmd->name,
+                        what, see);
+            goto done;
+        }
+        if (cmd->arg_kind != CLI_FLAG) {
+            struct cli_option as_opt = {.name = what, .value = what, .kind = cmd->arg_kind};
+            s = cli_check_value(cmd, &as_opt, what, args->argv[k], e);
+            if (s)
+                goto done;
+        }
+    }
+done:
+    free(seen);
+    return s;
+}
+
+ipw_status cli_run(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
+{
+    if (!args->cmd)
+        return err_set(e, IPW_EUSAGE, "no command given");
+    if (!args->cmd->run)
+        return err_set(e, IPW_ENOTIMPL, "%s: not implemented yet", args->cmd->name);
+    return args->cmd->run(ctx, args, e);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Option accessors.                                                                          */
+
+bool cli_args_has(const struct cli_args *a, const char *name)
+{
+    return cli_args_count(a, name) > 0;
+}
+
+const char *cli_args_get(const struct cli_args *a, const char *name)
+{
+    const char *v = NULL;
+    for (size_t i = 0; i < a->n_values; i++)
+        if (strcmp(a->values[i].opt->name, name) == 0)
+            v = a->values[i].value;
+    return v;
+}
+
+const char *cli_args_get_nth(const struct cli_args *a, const char *name, size_t n)
+{
+    for (size_t i = 0; i < a->n_values; i++)
+        if (strcmp(a->values[i].opt->name, name) == 0 && n-- == 0)
+            return a->values[i].value;
+    return NULL;
+}
+
+size_t cli_args_count(const struct cli_args *a, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_values; i++)
+        if (strcmp(a->values[i].opt->name, name) == 0)
+            n++;
+    return n;
+}
+
+int64_t cli_args_duration_ms(const struct cli_args *a, const char *name, int64_t def)
+{
+    const char *v = cli_args_get(a, name);
+    int64_t ms;
+    if (v && units_parse_duration(v, &ms, NULL) == IPW_OK)
+        return ms;
+    return def;
+}
+
+int64_t cli_args_time_ms(const struct cli_args *a, const char *name, int64_t def)
+{
+    const char *v = cli_args_get(a, name);
+    int64_t ms;
+    if (v && clock_parse_rfc3339(v, &ms, NULL) == IPW_OK)
+        return ms;
+    return def;
+}
+
+long cli_args_int(const struct cli_args *a, const char *name, long def)
+{
+    const char *v = cli_args_get(a, name);
+    long x;
+    if (v && cli_parse_long(v, &x))
+        return x;
+    return def;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Plan and effective settings.                                                               */
+
+ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct err *e)
+{
+    struct stat st;
+    if (stat(ctx->plan_path, &st) != 0 && errno == ENOENT) {
+        return err_set(e, IPW_ENOINPUT,
+                       "plan %s: no such file (write an example with `ipwarm init %s`, or name "
+                       "another with -p FILE)",
+                       ctx->plan_path, ctx->plan_path);
+    }
+    return plan_load(ctx->plan_path, out, e);
+}
+
+const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
+{
+    return ctx->db_path ? ctx->db_path : p->state;
+}
+
+const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
+                                              size_t *n)
+{
+    if (ctx->n_dns > 0) {
+        *n = ctx->n_dns;
+        return ctx->dns;
+    }
+    *n = p->n_dns_servers;
+    return p->dns_servers;
+}
+
+int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p)
+{
+    return ctx->dns_timeout_ms > 0 ? ctx->dns_timeout_ms : p->dns_timeout_ms;
+}
+
+void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+    if (ctx->verbosity < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ipwarm: ", ctx->diag);
+    vfprintf(ctx->diag, fmt, ap);
+    fputc('\n', ctx->diag);
+    va_end(ap);
+}
+
+void cli_verbose(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+    if (ctx->verbosity < 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ipwarm: ", ctx->diag);
+    vfprintf(ctx->diag, fmt, ap);
+    fputc('\n', ctx->diag);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Help and version.                                                                          */
+
+/* "-o, --output FILE" or "    --ip IP" into buf. */
+static void cli_option_synopsis(const struct cli_option *o, char *buf, size_t n)
+{
+    char sh[8] = "    ";
+    if (o->short_name)
+        snprintf(sh, sizeof sh, "-%c, ", o->short_name);
+    snprintf(buf, n, "%s--%s%s%s", sh, o->name, o->value ? " " : "", o->value ? o->value : "");
+}
+
+static void cli_print_options(FILE *f, const struct cli_option *opts, bool add_help)
+{
+    static const struct cli_option help = {
+        .name = "help", .short_name = 'h', .kind = CLI_FLAG, .help = "show this help"};
+    int width = 0;
+    char syn[96];
+    for (const struct cli_option *o = opts; o->name; o++) {
+        cli_option_synopsis(o, syn, sizeof syn);
+        if ((int)strlen(syn) > width)
+            width = (int)strlen(syn);
+    }
+    if (add_help && width < 14)
+        width = 14;
+    for (const struct cli_option *o = opts; o->name; o++) {
+        cli_option_synopsis(o, syn, sizeof syn);
+        fprintf(f, "  %-*s  %s%s%s\n", width, syn, o->help, o->required ? " (required)" : "",
+                o->repeatable && o->value ? " (repeatable)" : "");
+    }
+    if (add_help) {
+        cli_option_synopsis(&help, syn, sizeof syn);
+        fprintf(f, "  %-*s  %s\n", width, syn, help.help);
+    }
+}
+
+/* The usage line of a command: name, arguments, then the options as in cli.md, wrapped
+ * before 90 columns. */
+static void cli_print_usage(FILE *f, const struct cli_command *c)
+{
+    int col = fprintf(f, "usage: ipwarm [GLOBAL OPTIONS] %s", c->name);
+    if (c->args)
+        col += fprintf(f, " %s", c->args);
+    for (const struct cli_option *o = c->options; o->name; o++) {
+        char form[96], item[128];
+        if (o->short_name)
+            snprintf(form, sizeof form, "-%c%s%s", o->short_name, o->value ? " " : "",
+                     o->value ? o->value : "");
+        else
+            snprintf(form, sizeof form, "--%s%s%s", o->name, o->value ? " " : "",
+                     o->value ? o->value : "");
+        if (o->required)
+            snprintf(item, sizeof item, "%s", form);
+        else
+            snprintf(item, sizeof item, "[%s]%s", form, o->repeatable ? "..." : "");
+        if (col + 1 + (int)strlen(item) > 90)
+            col = fprintf(f, "\n       ") - 1;
+        col += fprintf(f, " %s", item);
+    }
+    fputc('\n', f);
+}
+
+void cli_help(FILE *f, const struct cli_command *cmd)
+{
+    if (cmd) {
+        cli_print_usage(f, cmd);
+        fprintf(f, "\n%s\n", cmd->description);
+        fputs("\nOptions:\n", f);
+        cli_print_options(f, cmd->options, true);
+        /* The global options in brief, from their table, wrapped before 90 columns. */
+        int col = fprintf(f, "\nGlobal options (see ipwarm --help):") - 1;
+        for (const struct cli_option *o = cli_global_options; o->name; o++) {
+            if (strcmp(o->name, "help") == 0)
+                continue;
+            char name[40], item[64];
+            if (o->short_name)
+                snprintf(name, sizeof name, "-%c/--%s", o->short_name, o->name);
+            else
+                snprintf(name, sizeof name, "--%s", o->name);
+            int n = snprintf(item, sizeof item, "%s%s%s", name, o->value ? " " : "",
+                             o->value ? o->value : "");
+            if (col + n + 2 > 90)
+                col = fprintf(f, "\n") - 1;
+            col += fprintf(f, "%s%s%s", col > 0 ? " " : "", item, o[1].name ? "," : ".\n");
+        }
+        return;
+    }
+    fputs("usage: ipwarm [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+          "\n"
+          "Warms up a new sending IP address: sends to a seed list at a rate that grows per\n"
+          "mailbox provider, backs off when a provider defers, and records every attempt.\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (const struct cli_command *c = cli_commands; c->name; c++) {
+        char head[64];
+        snprintf(head, sizeof head, "%s%s%s", c->name, c->args ? " " : "", c->args ? c->args : "");
+        if (strlen(head) > 18)
+            fprintf(f, "  %s\n  %-18s  %s\n", head, "", c->summary);
+        else
+            fprintf(f, "  %-18s  %s\n", head, c->summary);
+    }
+    fputs("\nGlobal options (before or after the command):\n", f);
+    cli_print_options(f, cli_global_options, false);
+    fputs("\n"
+          "Run `ipwarm COMMAND --help` for the options of a command; ipwarm(1) and\n"
+          "ipwarm-plan(5) tell more.\n"
+          "\n"
+          "Exit codes: 0 done; 1 a check failed; 64 usage; 65 bad data; 66 no input;\n"
+          "69 service unavailable; 70 internal error or not implemented yet; 71 out of memory;\n"
+          "73 cannot create a file; 74 read/write error; 75 try again later (locked, DNS);\n"
+          "78 invalid plan.\n",
+          f);
+}
+
+void cli_version(FILE *f)
+{
+    fprintf(f, "ipwarm %s\n", IPWARM_VERSION);
+    fprintf(f, "  %s\n", curl_version());
+    fprintf(f, "  SQLite %s\n", sqlite3_libversion());
+    fprintf(f, "  libyaml %s\n", yaml_get_version_string());
+    fprintf(f, "  c-ares %s\n", ares_version(NULL));
+    fprintf(f, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
+}
