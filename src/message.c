@@ -1,0 +1,1183 @@
+/*
+ * message: MIME message composition for one recipient (see message.h).
+ *
+ * Implements RFC 5322 (header fields and folding: lines kept within 78 columns where there is
+ * whitespace to fold at, never over 998 octets), RFC 2045 6.7 (quoted-printable: "=XX"
+ * escapes, soft line breaks, encoded lines of at most 76 characters, trailing whitespace
+ * escaped), RFC 2045 6.8 (base64 in 76-character lines), RFC 2046 5.1 (multipart boundaries
+ * that do not occur in the parts) and RFC 2047 (encoded-words of at most 75 characters,
+ * "B" or "Q", each holding whole UTF-8 characters, 2047 section 5 rule 3).
+ *
+ * Writing goes through a growable buffer with a sticky out-of-memory flag, checked once at
+ * the end, so that the many small appends of a header writer do not each need a check. The
+ * header writer folds only at spaces that are already part of the value (RFC 5322 2.2.3: a
+ * fold is a CRLF inserted before whitespace), so unfolding restores the value exactly.
+ */
+#include "ipwarm/message.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- growable buffer ---- */
+
+struct message_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void message_buf_put(struct message_buf *b, const void *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->oom = true;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void message_buf_str(struct message_buf *b, const char *s)
+{
+    message_buf_put(b, s, strlen(s));
+}
+
+static void message_buf_free(struct message_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---- character classes (ASCII only, independent of the locale) ---- */
+
+static bool message_is_alnum(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* RFC 5322 3.2.3 atext. */
+static bool message_is_atext(unsigned char c)
+{
+    return message_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+/* Bytes of the UTF-8 sequence that lead starts (1 for ASCII and for stray bytes). */
+static size_t message_utf8_seqlen(unsigned char lead)
+{
+    if (lead >= 0xF0 && lead <= 0xF4)
+        return 4;
+    if (lead >= 0xE0 && lead <= 0xEF)
+        return 3;
+    if (lead >= 0xC2 && lead <= 0xDF)
+        return 2;
+    return 1;
+}
+
+bool message_utf8_valid(const char *s, size_t n, size_t *bad_off)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = message_utf8_seqlen(c);
+        if (len == 1 || i + len > n)
+            goto bad;
+        /* RFC 3629 4: the second byte's range rules out overlong forms, surrogates and
+         * code points above U+10FFFF. */
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+        else if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+        if (u[i + 1] < lo || u[i + 1] > hi)
+            goto bad;
+        for (size_t k = 2; k < len; k++)
+            if (u[i + k] < 0x80 || u[i + k] > 0xBF)
+                goto bad;
+        i += len;
+    }
+    return true;
+bad:
+    if (bad_off)
+        *bad_off = i;
+    return false;
+}
+
+/* ---- base64 (RFC 4648 4) ---- */
+
+static const char message_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Writes the base64 of s[0..n) to out (4 * ceil(n / 3) characters, no NUL). */
+static size_t message_b64_encode(const unsigned char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        out[o++] = message_b64[(v >> 18) & 63];
+        out[o++] = message_b64[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? message_b64[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? message_b64[v & 63] : '=';
+    }
+    return o;
+}
+
+/* ---- header writer ---- */
+
+struct message_hw {
+    struct message_buf *b;
+    struct message_field *fields;
+    size_t n_fields, cap_fields;
+    size_t field_off; /* start of the field being written */
+    size_t line_off;  /* start of the current physical line */
+    size_t name_len;
+    int words;     /* words on the current line after the field name */
+    bool too_long; /* some line exceeded MESSAGE_LINE_MAX */
+    bool oom;
+};
+
+static size_t message_hw_col(const struct message_hw *h)
+{
+    return h->b->len - h->line_off;
+}
+
+static void message_hw_begin(struct message_hw *h, const char *name)
+{
+    h->field_off = h->b->len;
+    h->line_off = h->b->len;
+    h->name_len = strlen(name);
+    h->words = 0;
+    message_buf_str(h->b, name);
+    message_buf_put(h->b, ":", 1);
+}
+
+/* Ends the current line so that the next word starts a continuation line. */
+static void message_hw_fold(struct message_hw *h)
+{
+    if (h->words == 0)
+        return;
+    message_buf_put(h->b, "\r\n", 2);
+    h->line_off = h->b->len;
+    h->words = 0;
+}
+
+/* Appends " word", first folding when the word would pass the 78th column and the line
+ * already holds a word (a fold right after "Name:" would gain nothing). */
+static void message_hw_word(struct message_hw *h, const char *w, size_t n)
+{
+    if (n > 0 && h->words > 0 && message_hw_col(h) + 1 + n > MESSAGE_FOLD_COLUMN)
+        message_hw_fold(h);
+    message_buf_put(h->b, " ", 1);
+    message_buf_put(h->b, w, n);
+    h->words++;
+    if (message_hw_col(h) > MESSAGE_LINE_MAX)
+        h->too_long = true;
+}
+
+/* Appends text split at its spaces, each piece a word; runs of spaces are kept. */
+static void message_hw_text(struct message_hw *h, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ' ') {
+            message_hw_word(h, s + start, i - start);
+            start = i + 1;
+        }
+    }
+}
+
+static void message_hw_end(struct message_hw *h)
+{
+    message_buf_put(h->b, "\r\n", 2);
+    if (h->n_fields == h->cap_fields) {
+        size_t cap = h->cap_fields ? h->cap_fields * 2 : 16;
+        struct message_field *nf = realloc(h->fields, cap * sizeof *nf);
+        if (!nf) {
+            h->oom = true;
+            return;
+        }
+        h->fields = nf;
+        h->cap_fields = cap;
+    }
+    h->fields[h->n_fields++] = (struct message_field){
+        .off = h->field_off, .len = h->b->len - h->field_off, .name_len = h->name_len};
+}
+
+/* RFC 2047 5 rule 3: the characters a "Q" encoded-word may hold as they are, in any header
+ * position (the phrase set is the strictest, so one set serves Subject and From). */
+static bool message_q_plain(unsigned char c)
+{
+    return message_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+}
+
+static size_t message_q_cost(unsigned char c)
+{
+    return (message_q_plain(c) || c == ' ') ? 1 : 3;
+}
+
+/*
+ * Appends s[0..n) (UTF-8) as RFC 2047 encoded-words separated by folding whitespace. Each word
+ * holds whole characters and is at most 75 characters; the first is sized to fit the current
+ * line. Q is used when it is not much longer than B, since it keeps Latin text readable.
+ */
+static void message_hw_encoded(struct message_hw *h, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t qcost = 0;
+    for (size_t i = 0; i < n; i++)
+        qcost += message_q_cost(u[i]);
+    size_t bcost = (n + 2) / 3 * 4;
+    bool q = qcost * 2 <= bcost * 3;
+    const size_t overhead = strlen("=?UTF-8?B?") + strlen("?=");
+
+    size_t i = 0;
+    while (i < n) {
+        size_t col = message_hw_col(h);
+        size_t room = col + 1 < MESSAGE_FOLD_COLUMN ? MESSAGE_FOLD_COLUMN - col - 1 : 0;
+        if (room > MESSAGE_EWORD_MAX)
+            room = MESSAGE_EWORD_MAX;
+        size_t payload = room > overhead ? room - overhead : 0;
+        if (payload < 16 && h->words > 0) {
+            message_hw_fold(h);
+            continue;
+        }
+        /* Take whole characters while they fit. */
+        size_t limit = q ? payload : payload / 4 * 3;
+        size_t take = 0, cost = 0;
+        while (i + take < n) {
+            size_t len = message_utf8_seqlen(u[i + take]);
+            if (i + take + len > n)
+                len = n - i - take;
+            size_t c = 0;
+            for (size_t k = 0; k < len; k++)
+                c += q ? message_q_cost(u[i + take + k]) : 1;
+            if (cost + c > limit)
+                break;
+            cost += c;
+            take += len;
+        }
+        if (take == 0) {
+            if (h->words > 0) {
+                message_hw_fold(h);
+                continue;
+            }
+            take = message_utf8_seqlen(u[i]); /* cannot happen with our short names */
+            if (i + take > n)
+                take = n - i;
+        }
+        char word[MESSAGE_EWORD_MAX * 2 + 16];
+        size_t w = 0;
+        memcpy(word, q ? "=?UTF-8?Q?" : "=?UTF-8?B?", 10);
+        w = 10;
+        if (q) {
+            for (size_t k = 0; k < take; k++) {
+                unsigned char c = u[i + k];
+                if (message_q_plain(c)) {
+                    word[w++] = (char)c;
+                } else if (c == ' ') {
+                    word[w++] = '_';
+                } else {
+                    word[w++] = '=';
+                    word[w++] = "0123456789ABCDEF"[c >> 4];
+                    word[w++] = "0123456789ABCDEF"[c & 15];
+                }
+            }
+        } else {
+            w += message_b64_encode(u + i, take, word + w);
+        }
+        word[w++] = '?';
+        word[w++] = '=';
+        message_hw_word(h, word, w);
+        i += take;
+    }
+}
+
+/* A word that cannot go into a header as it is: non-ASCII, a control character, something a
+ * decoder would take for an encoded-word, or too long to ever fit a line. */
+static bool message_needs_encoding(const char *s, size_t n)
+{
+    if (n > MESSAGE_LINE_MAX - 100)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x7F || (c < 0x20 && c != '\t'))
+            return true;
+        if (c == '=' && i + 1 < n && s[i + 1] == '?')
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Subject (RFC 5322 3.6.5 unstructured): the words before the first and after the last word
+ * that needs encoding stay as they are; the run between, spaces included, becomes
+ * encoded-words (the spaces must be inside them: RFC 2047 6.2 drops whitespace between
+ * adjacent encoded-words).
+ */
+static void message_hw_unstructured(struct message_hw *h, const char *s)
+{
+    size_t n = strlen(s);
+    size_t run_start = n, run_end = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ' ') {
+            if (message_needs_encoding(s + start, i - start)) {
+                if (run_start == n)
+                    run_start = start;
+                run_end = i;
+            }
+            start = i + 1;
+        }
+    }
+    if (run_start == n) {
+        message_hw_text(h, s, n);
+        return;
+    }
+    if (run_start > 0)
+        message_hw_text(h, s, run_start - 1);
+    message_hw_encoded(h, s + run_start, run_end - run_start);
+    if (run_end < n)
+        message_hw_text(h, s + run_end + 1, n - run_end - 1);
+}
+
+/* A display name that can go out as atoms: RFC 5322 3.2.5 phrase, single spaces between. '='
+ * and '?' are atext but are quoted anyway so that nothing looks like an encoded-word. */
+static bool message_is_atoms(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || s[0] == ' ' || s[n - 1] == ' ')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ') {
+            if (s[i + 1] == ' ')
+                return false;
+        } else if (!message_is_atext(c) || c == '=' || c == '?') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* From: display name as atoms, a quoted-string (RFC 5322 3.2.4) or encoded-words. */
+static void message_hw_mailbox(struct message_hw *h, const char *name, const char *addr,
+                               struct message_buf *tmp)
+{
+    if (name && *name) {
+        size_t n = strlen(name);
+        if (message_needs_encoding(name, n)) {
+            message_hw_encoded(h, name, n);
+        } else if (message_is_atoms(name)) {
+            message_hw_text(h, name, n);
+        } else {
+            tmp->len = 0;
+            message_buf_put(tmp, "\"", 1);
+            for (size_t i = 0; i < n; i++) {
+                if (name[i] == '"' || name[i] == '\\')
+                    message_buf_put(tmp, "\\", 1);
+                message_buf_put(tmp, name + i, 1);
+            }
+            message_buf_put(tmp, "\"", 1);
+            /* Folding at the spaces inside the quotes is allowed (FWS in quoted-string). */
+            if (!tmp->oom)
+                message_hw_text(h, tmp->p, tmp->len);
+        }
+        tmp->len = 0;
+        message_buf_put(tmp, "<", 1);
+        message_buf_str(tmp, addr);
+        message_buf_put(tmp, ">", 1);
+        if (!tmp->oom)
+            message_hw_word(h, tmp->p, tmp->len);
+    } else {
+        message_hw_word(h, addr, strlen(addr));
+    }
+}
+
+/* ---- bodies ---- */
+
+enum message_cte { MESSAGE_7BIT = 0, MESSAGE_QP, MESSAGE_BASE64 };
+
+static const char *message_cte_name(enum message_cte c)
+{
+    switch (c) {
+    case MESSAGE_7BIT:
+        return "7bit";
+    case MESSAGE_QP:
+        return "quoted-printable";
+    case MESSAGE_BASE64:
+        return "base64";
+    }
+    return "7bit";
+}
+
+/* Makes every line end CRLF (RFC 2046 4.1.1 canonical form: CRLF, LF and a lone CR all end a
+ * line) and the text end with CRLF; empty text becomes one empty line. */
+static void message_canon(const char *s, size_t n, struct message_buf *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\r' || s[i] == '\n') {
+            message_buf_put(out, s + start, i - start);
+            message_buf_put(out, "\r\n", 2);
+            if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
+                i++;
+            start = i + 1;
+        }
+    }
+    if (start < n || n == 0) {
+        message_buf_put(out, s + start, n - start);
+        message_buf_put(out, "\r\n", 2);
+    }
+}
+
+/* Picks the transfer encoding of canonical text (see message_build in message.h). Past a third
+ * of escaped bytes quoted-printable is over 1.67 times the text and base64 (1.37 times) wins;
+ * below it quoted-printable is kept because it leaves Latin text readable in the raw. */
+static enum message_cte message_choose(const char *s, size_t n)
+{
+    size_t escapes = 0, eq = 0, line = 0, longest = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r' && i + 1 < n && s[i + 1] == '\n') {
+            if (line > longest)
+                longest = line;
+            line = 0;
+            i++;
+            continue;
+        }
+        line++;
+        if (c >= 0x7F || (c < 0x20 && c != '\t'))
+            escapes++;
+        else if (c == '=')
+            eq++;
+    }
+    if (line > longest)
+        longest = line;
+    if (escapes == 0 && longest <= MESSAGE_FOLD_COLUMN)
+        return MESSAGE_7BIT;
+    return (escapes + eq) * 3 > n ? MESSAGE_BASE64 : MESSAGE_QP;
+}
+
+/* RFC 2045 6.7: quoted-printable of canonical text, hard line breaks kept as CRLF, soft
+ * breaks ("=" CRLF) so that no encoded line passes 76 characters, an escape never split,
+ * and whitespace at a line's end escaped (rule 3) so transports cannot strip it. */
+static void message_qp(const char *s, size_t n, struct message_buf *out)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t end = i;
+        while (end < n && !(s[end] == '\r' && end + 1 < n && s[end + 1] == '\n'))
+            end++;
+        size_t col = 0;
+        for (size_t k = i; k < end; k++) {
+            unsigned char c = (unsigned char)s[k];
+            bool last = k + 1 == end;
+            bool esc = c >= 0x7F || (c < 0x20 && c != '\t') || c == '=' ||
+                       (last && (c == ' ' || c == '\t'));
+            size_t tok = esc ? 3 : 1;
+            /* Leave room for the "=" of a soft break unless this is the line's last token. */
+            size_t limit = last ? MESSAGE_ENCODED_LINE_MAX : MESSAGE_ENCODED_LINE_MAX - 1;
+            if (col + tok > limit) {
+                message_buf_put(out, "=\r\n", 3);
+                col = 0;
+            }
+            if (esc) {
+                char hex[3] = {'=', "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15]};
+                message_buf_put(out, hex, 3);
+            } else {
+                message_buf_put(out, s + k, 1);
+            }
+            col += tok;
+        }
+        message_buf_put(out, "\r\n", 2);
+        i = end + 2;
+    }
+}
+
+/* RFC 2045 6.8: base64 in lines of 76 characters. */
+static void message_base64(const char *s, size_t n, struct message_buf *out)
+{
+    const size_t per_line = MESSAGE_ENCODED_LINE_MAX / 4 * 3; /* 57 bytes in, 76 out */
+    char line[MESSAGE_ENCODED_LINE_MAX + 4];
+    for (size_t i = 0; i < n; i += per_line) {
+        size_t take = n - i < per_line ? n - i : per_line;
+        size_t w = message_b64_encode((const unsigned char *)s + i, take, line);
+        message_buf_put(out, line, w);
+        message_buf_put(out, "\r\n", 2);
+    }
+}
+
+/* One body, canonicalised and encoded, with the encoding it got. */
+struct message_body {
+    struct message_buf enc;
+    enum message_cte cte;
+};
+
+static ipw_status message_body_make(const char *s, size_t n, const char *what,
+                                    struct message_body *out, struct err *e)
+{
+    const char *nul = memchr(s, '\0', n);
+    if (nul)
+        return err_set(e, IPW_EDATA, "%s: NUL byte at byte offset %zu", what, (size_t)(nul - s));
+    size_t bad;
+    if (!message_utf8_valid(s, n, &bad))
+        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", what, bad);
+    struct message_buf canon = {0};
+    message_canon(s, n, &canon);
+    if (canon.oom) {
+        message_buf_free(&canon);
+        return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
+    }
+    out->cte = message_choose(canon.p, canon.len);
+    switch (out->cte) {
+    case MESSAGE_7BIT:
+        out->enc = canon;
+        canon = (struct message_buf){0};
+        break;
+    case MESSAGE_QP:
+        message_qp(canon.p, canon.len, &out->enc);
+        break;
+    case MESSAGE_BASE64:
+        message_base64(canon.p, canon.len, &out->enc);
+        break;
+    }
+    message_buf_free(&canon);
+    if (out->enc.oom)
+        return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
+    return IPW_OK;
+}
+
+static bool message_contains(const struct message_buf *b, const char *needle)
+{
+    size_t m = strlen(needle);
+    if (b->len < m)
+        return false;
+    for (size_t i = 0; i + m <= b->len; i++)
+        if (b->p[i] == needle[0] && memcmp(b->p + i, needle, m) == 0)
+            return true;
+    return false;
+}
+
+/* ---- argument checks ---- */
+
+/* A plausible addr-spec for a header: printable ASCII, no specials that would need quoting
+ * outside the local part, one '@' with text on both sides. recipients.c validates list
+ * addresses fully; this guards the header against whatever else a caller passes. */
+static bool message_addr_ok(const char *a)
+{
+    const char *at = a ? strrchr(a, '@') : NULL;
+    if (!at || at == a || at[1] == '\0')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7F || strchr("<>()[],;:\\\"", *p))
+            return false;
+    return true;
+}
+
+/* RFC 5322 3.2.3 dot-atom-text. */
+static bool message_dot_atom_ok(const char *s)
+{
+    if (!s || !*s || s[0] == '.')
+        return false;
+    for (const char *p = s; *p; p++) {
+        if (*p == '.') {
+            if (p[1] == '.' || p[1] == '\0')
+                return false;
+        } else if (!message_is_atext((unsigned char)*p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 5322 3.6.8 ftext: printable ASCII except ':'. */
+static bool message_field_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 76)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126 || s[i] == ':')
+            return false;
+    return true;
+}
+
+static bool message_ascii_value_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p >= 0x7F)
+            return false;
+    return true;
+}
+
+static ipw_status message_check_parts(const struct message_parts *p, struct err *e)
+{
+    if (!message_addr_ok(p->from_addr))
+        return err_set(e, IPW_EDATA, "From: \"%s\" is not an address (local@domain)",
+                       p->from_addr ? p->from_addr : "");
+    if (!message_addr_ok(p->to_addr))
+        return err_set(e, IPW_EDATA, "To: \"%s\" is not an address (local@domain)",
+                       p->to_addr ? p->to_addr : "");
+    if (!p->date || !*p->date || !message_ascii_value_ok(p->date) || strchr(p->date, '\t'))
+        return err_set(e, IPW_EUSAGE, "Date: expected an RFC 5322 date, found \"%s\"",
+                       p->date ? p->date : "");
+    if (!message_dot_atom_ok(p->id_left))
+        return err_set(e, IPW_EUSAGE,
+                       "Message-ID: the unique part \"%s\" is not RFC 5322 dot-atom-text",
+                       p->id_left ? p->id_left : "");
+    if (p->id_domain && !message_dot_atom_ok(p->id_domain))
+        return err_set(e, IPW_EUSAGE, "Message-ID: \"%s\" is not a domain", p->id_domain);
+    const char *subject = p->subject ? p->subject : "";
+    size_t bad;
+    if (!message_utf8_valid(subject, strlen(subject), &bad))
+        return err_set(e, IPW_EDATA, "Subject: invalid UTF-8 at byte offset %zu", bad);
+    if (strpbrk(subject, "\r\n"))
+        return err_set(e, IPW_EDATA, "Subject: contains a line break");
+    if (p->from_name) {
+        if (!message_utf8_valid(p->from_name, strlen(p->from_name), &bad))
+            return err_set(e, IPW_EDATA, "From: display name: invalid UTF-8 at byte offset %zu",
+                           bad);
+        if (strpbrk(p->from_name, "\r\n"))
+            return err_set(e, IPW_EDATA, "From: the display name contains a line break");
+    }
+    for (size_t i = 0; i < p->n_extra; i++) {
+        const struct message_header *x = &p->extra[i];
+        if (!x->name || !message_field_name_ok(x->name, strlen(x->name)))
+            return err_set(e, IPW_EUSAGE, "\"%s\" is not a header field name",
+                           x->name ? x->name : "");
+        if (!x->value || !message_ascii_value_ok(x->value))
+            return err_set(e, IPW_EUSAGE,
+                           "%s: the value must be printable ASCII without line breaks", x->name);
+    }
+    return IPW_OK;
+}
+
+/* ---- building ---- */
+
+void message_free(struct message *m)
+{
+    if (!m)
+        return;
+    free(m->data);
+    free(m->fields);
+    memset(m, 0, sizeof *m);
+}
+
+static void message_part_headers(struct message_buf *b, const char *type, enum message_cte cte)
+{
+    message_buf_str(b, "Content-Type: ");
+    message_buf_str(b, type);
+    message_buf_str(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
+    message_buf_str(b, message_cte_name(cte));
+    message_buf_put(b, "\r\n", 2);
+}
+
+ipw_status message_build(const struct message_parts *p, struct message *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    ipw_status s = message_check_parts(p, e);
+    if (s)
+        return s;
+
+    struct message_buf b = {0}, tmp = {0};
+    struct message_body text = {{0}, MESSAGE_7BIT}, html = {{0}, MESSAGE_7BIT};
+    struct message_hw h = {.b = &b};
+    char boundary[sizeof out->boundary] = "";
+
+    s = message_body_make(p->text ? p->text : "", p->text ? p->text_len : 0, "text body", &text, e);
+    if (s)
+        goto done;
+    if (p->html) {
+        s = message_body_make(p->html, p->html_len, "HTML body", &html, e);
+        if (s)
+            goto done;
+        /* RFC 2046 5.1.1: the boundary must not occur in the parts. "=_" cannot occur in
+         * quoted-printable or base64 output, so only a 7bit part can collide; on a collision
+         * the seed is stepped (an LCG) and the boundary tried again. */
+        uint64_t seed = p->boundary_seed;
+        for (int tries = 0;; tries++) {
+            snprintf(boundary, sizeof boundary, "=_ipwarm_%016" PRIx64, seed);
+            if (!message_contains(&text.enc, boundary) && !message_contains(&html.enc, boundary))
+                break;
+            if (tries == 64) {
+                s = err_set(e, IPW_ESOFTWARE, "no multipart boundary found outside the bodies");
+                goto done;
+            }
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+        }
+    }
+
+    message_hw_begin(&h, "Date");
+    message_hw_text(&h, p->date, strlen(p->date));
+    message_hw_end(&h);
+
+    message_hw_begin(&h, "From");
+    message_hw_mailbox(&h, p->from_name, p->from_addr, &tmp);
+    message_hw_end(&h);
+
+    message_hw_begin(&h, "To");
+    message_hw_word(&h, p->to_addr, strlen(p->to_addr));
+    message_hw_end(&h);
+
+    message_hw_begin(&h, "Subject");
+    message_hw_unstructured(&h, p->subject ? p->subject : "");
+    message_hw_end(&h);
+
+    message_hw_begin(&h, "Message-ID");
+    tmp.len = 0;
+    message_buf_put(&tmp, "<", 1);
+    message_buf_str(&tmp, p->id_left);
+    message_buf_put(&tmp, "@", 1);
+    message_buf_str(&tmp, p->id_domain ? p->id_domain : strrchr(p->from_addr, '@') + 1);
+    message_buf_put(&tmp, ">", 1);
+    if (!tmp.oom)
+        message_hw_word(&h, tmp.p, tmp.len);
+    message_hw_end(&h);
+
+    message_hw_begin(&h, "MIME-Version");
+    message_hw_word(&h, "1.0", 3);
+    message_hw_end(&h);
+
+    for (size_t i = 0; i < p->n_extra; i++) {
+        message_hw_begin(&h, p->extra[i].name);
+        message_hw_text(&h, p->extra[i].value, strlen(p->extra[i].value));
+        message_hw_end(&h);
+    }
+
+    message_hw_begin(&h, "Content-Type");
+    if (p->html) {
+        message_hw_word(&h, "multipart/alternative;", strlen("multipart/alternative;"));
+        tmp.len = 0;
+        message_buf_str(&tmp, "boundary=\"");
+        message_buf_str(&tmp, boundary);
+        message_buf_str(&tmp, "\"");
+        if (!tmp.oom)
+            message_hw_word(&h, tmp.p, tmp.len);
+        message_hw_end(&h);
+    } else {
+        message_hw_text(&h, "text/plain; charset=utf-8", strlen("text/plain; charset=utf-8"));
+        message_hw_end(&h);
+        message_hw_begin(&h, "Content-Transfer-Encoding");
+        message_hw_text(&h, message_cte_name(text.cte), strlen(message_cte_name(text.cte)));
+        message_hw_end(&h);
+    }
+
+    message_buf_put(&b, "\r\n", 2);
+    size_t body_off = b.len;
+    if (p->html) {
+        /* Each encoded body ends in CRLF, which doubles as the CRLF that begins the next
+         * delimiter line (RFC 2046 5.1.1). */
+        message_buf_str(&b, "--");
+        message_buf_str(&b, boundary);
+        message_buf_put(&b, "\r\n", 2);
+        message_part_headers(&b, "text/plain", text.cte);
+        message_buf_put(&b, "\r\n", 2);
+        message_buf_put(&b, text.enc.p, text.enc.len);
+        message_buf_str(&b, "--");
+        message_buf_str(&b, boundary);
+        message_buf_put(&b, "\r\n", 2);
+        message_part_headers(&b, "text/html", html.cte);
+        message_buf_put(&b, "\r\n", 2);
+        message_buf_put(&b, html.enc.p, html.enc.len);
+        message_buf_str(&b, "--");
+        message_buf_str(&b, boundary);
+        message_buf_str(&b, "--\r\n");
+    } else {
+        message_buf_put(&b, text.enc.p, text.enc.len);
+    }
+
+    if (b.oom || tmp.oom || h.oom) {
+        s = err_set(e, IPW_ENOMEM, "out of memory building a message");
+        goto done;
+    }
+    if (h.too_long) {
+        s = err_set(e, IPW_EDATA,
+                    "a header line of the message to %s cannot be kept within %d octets "
+                    "(RFC 5322 2.1.1)",
+                    p->to_addr, MESSAGE_LINE_MAX);
+        goto done;
+    }
+    out->data = b.p;
+    out->len = b.len;
+    out->body_off = body_off;
+    out->fields = h.fields;
+    out->n_fields = h.n_fields;
+    snprintf(out->boundary, sizeof out->boundary, "%s", boundary);
+    b.p = NULL;
+    h.fields = NULL;
+done:
+    message_buf_free(&b);
+    message_buf_free(&tmp);
+    message_buf_free(&text.enc);
+    message_buf_free(&html.enc);
+    free(h.fields);
+    return s;
+}
+
+ipw_status message_prepend_field(struct message *m, const char *field, size_t len, struct err *e)
+{
+    size_t name_len = 0;
+    while (name_len < len && field[name_len] != ':')
+        name_len++;
+    if (name_len == len || !message_field_name_ok(field, name_len))
+        return err_set(e, IPW_EUSAGE, "the field to add does not start with \"Name:\"");
+    /* Every CR must start a CRLF, and every CRLF but a final one must be followed by WSP. */
+    size_t line = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (field[i] == '\n')
+            return err_set(e, IPW_EUSAGE, "the field to add has a bare LF at offset %zu", i);
+        if (field[i] == '\r') {
+            if (i + 1 >= len || field[i + 1] != '\n')
+                return err_set(e, IPW_EUSAGE, "the field to add has a bare CR at offset %zu", i);
+            if (i + 2 < len && field[i + 2] != ' ' && field[i + 2] != '\t')
+                return err_set(e, IPW_EUSAGE,
+                               "the field to add continues without whitespace at offset %zu",
+                               i + 2);
+            i++;
+            line = 0;
+            continue;
+        }
+        if (++line > MESSAGE_LINE_MAX)
+            return err_set(e, IPW_EUSAGE, "the field to add has a line over %d octets",
+                           MESSAGE_LINE_MAX);
+    }
+    bool has_crlf = len >= 2 && field[len - 2] == '\r' && field[len - 1] == '\n';
+    size_t add = len + (has_crlf ? 0 : 2);
+    char *data = malloc(m->len + add + 1);
+    struct message_field *fields = malloc((m->n_fields + 1) * sizeof *fields);
+    if (!data || !fields) {
+        free(data);
+        free(fields);
+        return err_set(e, IPW_ENOMEM, "out of memory adding a header field");
+    }
+    memcpy(data, field, len);
+    if (!has_crlf)
+        memcpy(data + len, "\r\n", 2);
+    memcpy(data + add, m->data, m->len);
+    data[m->len + add] = '\0';
+    fields[0] = (struct message_field){.off = 0, .len = add, .name_len = name_len};
+    for (size_t i = 0; i < m->n_fields; i++) {
+        fields[i + 1] = m->fields[i];
+        fields[i + 1].off += add;
+    }
+    free(m->data);
+    free(m->fields);
+    m->data = data;
+    m->len += add;
+    m->body_off += add;
+    m->fields = fields;
+    m->n_fields++;
+    return IPW_OK;
+}
+
+long message_field_find(const struct message *m, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < m->n_fields; i++)
+        if (m->fields[i].name_len == n && strncasecmp(m->data + m->fields[i].off, name, n) == 0)
+            return (long)i;
+    return -1;
+}
+
+char *message_format_date(int64_t utc_ms, int offset_sec, char *buf, size_t n)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    if (n < MESSAGE_DATE_MAX)
+        return n ? (buf[0] = '\0', buf) : buf;
+    buf[0] = '\0';
+    if (offset_sec <= -86400 || offset_sec >= 86400)
+        return buf;
+    int64_t secs = utc_ms / 1000 - (utc_ms % 1000 < 0 ? 1 : 0) + offset_sec;
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if ((int64_t)t != secs || !gmtime_r(&t, &tm))
+        return buf;
+    if (tm.tm_year + 1900 < 1900 || tm.tm_year + 1900 > 9999)
+        return buf;
+    int off = offset_sec < 0 ? -offset_sec : offset_sec;
+    snprintf(buf, n, "%s, %02d %s %04d %02d:%02d:%02d %c%02d%02d", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             offset_sec < 0 ? '-' : '+', off / 3600, off % 3600 / 60);
+    return buf;
+}
+
+char *message_id_left(const char *campaign, int64_t seq, uint64_t rnd, char *buf, size_t n)
+{
+    if (n == 0)
+        return buf;
+    int w = snprintf(buf, n, "%s.%" PRId64 ".%016" PRIx64, campaign && *campaign ? campaign : "x",
+                     seq, rnd);
+    if (w < 0 || (size_t)w >= n) {
+        buf[0] = '\0';
+        return buf;
+    }
+    /* The campaign part is the user's name; make it atext so the ID stays dot-atom-text. */
+    size_t camp = campaign && *campaign ? strlen(campaign) : 1;
+    for (size_t i = 0; i < camp; i++)
+        if (!message_is_atext((unsigned char)buf[i]))
+            buf[i] = '-';
+    return buf;
+}
+
+/* ---- templates from the plan ---- */
+
+void message_tmpl_free(struct message_tmpl *t)
+{
+    if (!t)
+        return;
+    free(t->from_name);
+    free(t->from_addr);
+    free(t->subject);
+    free(t->subject_where);
+    free(t->text);
+    free(t->text_where);
+    free(t->html);
+    free(t->html_where);
+    free(t->list_unsubscribe);
+    free(t);
+}
+
+static char *message_strdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static char *message_where(const char *plan, const char *key)
+{
+    size_t n = strlen(plan ? plan : "plan") + strlen(key) + 3;
+    char *w = malloc(n);
+    if (w)
+        snprintf(w, n, "%s: %s", plan ? plan : "plan", key);
+    return w;
+}
+
+/* The 1-based line of byte off in s. */
+static long message_line_of(const char *s, size_t off)
+{
+    long line = 1;
+    for (size_t i = 0; i < off; i++)
+        if (s[i] == '\n')
+            line++;
+    return line;
+}
+
+/* Reads a body template file whole (they are small; bounded by MESSAGE_BODY_FILE_MAX), drops a
+ * UTF-8 BOM and refuses NUL bytes and invalid UTF-8 with the line and the file offset. */
+static ipw_status message_read_body(const char *path, char **out, struct err *e)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
+    struct message_buf b = {0};
+    char chunk[8192];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        message_buf_put(&b, chunk, got);
+        if (b.len > MESSAGE_BODY_FILE_MAX) {
+            fclose(f);
+            message_buf_free(&b);
+            return err_set(e, IPW_EDATA, "%s: larger than %u bytes", path, MESSAGE_BODY_FILE_MAX);
+        }
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        message_buf_free(&b);
+        return err_set(e, IPW_EIO, "cannot read %s", path);
+    }
+    message_buf_put(&b, "", 0); /* an empty file still gives "" */
+    if (b.oom) {
+        message_buf_free(&b);
+        return err_set(e, IPW_ENOMEM, "out of memory reading %s", path);
+    }
+    size_t bom = b.len >= 3 && memcmp(b.p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    const char *nul = memchr(b.p, '\0', b.len);
+    size_t bad;
+    ipw_status s = IPW_OK;
+    if (nul) {
+        size_t off = (size_t)(nul - b.p);
+        s = err_set(e, IPW_EDATA, "%s:%ld: NUL byte at byte offset %zu", path,
+                    message_line_of(b.p, off), off);
+    } else if (!message_utf8_valid(b.p + bom, b.len - bom, &bad)) {
+        s = err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 at byte offset %zu", path,
+                    message_line_of(b.p, bom + bad), bom + bad);
+    }
+    if (s) {
+        message_buf_free(&b);
+        return s;
+    }
+    if (bom)
+        memmove(b.p, b.p + bom, b.len - bom + 1);
+    *out = b.p;
+    return IPW_OK;
+}
+
+ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, size_t n,
+                             struct message_tmpl **out, struct err *e)
+{
+    *out = NULL;
+    if (!p->subject)
+        return err_set(e, IPW_EUSAGE, "the plan has no message.subject");
+    if (!p->text_file && !p->text)
+        return err_set(e, IPW_EUSAGE, "the plan has neither message.text_file nor message.text");
+    if (!p->from_addr)
+        return err_set(e, IPW_EUSAGE, "the plan has no sender.from address");
+    struct message_tmpl *t = calloc(1, sizeof *t);
+    if (!t)
+        return err_set(e, IPW_ENOMEM, "out of memory loading the message");
+    ipw_status s = IPW_ENOMEM;
+    t->from_name = message_strdup(p->from_name);
+    t->from_addr = message_strdup(p->from_addr);
+    t->subject = message_strdup(p->subject);
+    t->subject_where = message_where(p->path, "message.subject");
+    if (!t->from_addr || (p->from_name && !t->from_name) || !t->subject || !t->subject_where)
+        goto nomem;
+
+    size_t bad;
+    if (!message_utf8_valid(p->subject, strlen(p->subject), &bad)) {
+        s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->subject_where, bad);
+        goto fail;
+    }
+    if (strpbrk(p->subject, "\r\n")) {
+        s = err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", t->subject_where);
+        goto fail;
+    }
+    s = template_check_at(t->subject, columns, n, t->subject_where, 0, e);
+    if (s)
+        goto fail;
+
+    if (p->text_file) {
+        t->text_where = message_strdup(p->text_file);
+        if (!t->text_where)
+            goto nomem;
+        s = message_read_body(p->text_file, &t->text, e);
+        if (s)
+            goto fail;
+        s = template_check(t->text, columns, n, t->text_where, e);
+    } else {
+        t->text_where = message_where(p->path, "message.text");
+        t->text = message_strdup(p->text);
+        if (!t->text_where || !t->text)
+            goto nomem;
+        if (!message_utf8_valid(t->text, strlen(t->text), &bad)) {
+            s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->text_where, bad);
+            goto fail;
+        }
+        s = template_check_at(t->text, columns, n, t->text_where, 0, e);
+    }
+    if (s)
+        goto fail;
+
+    if (p->html_file) {
+        t->html_where = message_strdup(p->html_file);
+        if (!t->html_where)
+            goto nomem;
+        s = message_read_body(p->html_file, &t->html, e);
+        if (s)
+            goto fail;
+        s = template_check(t->html, columns, n, t->html_where, e);
+        if (s)
+            goto fail;
+    }
+
+    if (p->list_unsubscribe) {
+        char *where = message_where(p->path, "message.list_unsubscribe");
+        t->list_unsubscribe = message_strdup(p->list_unsubscribe);
+        if (!where || !t->list_unsubscribe) {
+            free(where);
+            goto nomem;
+        }
+        s = template_check_at(t->list_unsubscribe, columns, n, where, 0, e);
+        free(where);
+        if (s)
+            goto fail;
+    }
+    *out = t;
+    return IPW_OK;
+nomem:
+    s = err_set(e, IPW_ENOMEM, "out of memory loading the message");
+fail:
+    message_tmpl_free(t);
+    return s;
+}
+
+ipw_status message_compose(const struct message_tmpl *t, const struct template_vars *v,
+                           const struct message_args *a, struct message *out, struct err *e)
+{
+    char *subject = NULL, *text = NULL, *html = NULL;
+    size_t text_len = 0, html_len = 0;
+    memset(out, 0, sizeof *out);
+    ipw_status s =
+        template_expand(t->subject, v, TEMPLATE_HEADER, t->subject_where, &subject, NULL, e);
+    if (s)
+        goto done;
+    s = template_expand(t->text, v, 0, t->text_where, &text, &text_len, e);
+    if (s)
+        goto done;
+    if (t->html) {
+        s = template_expand(t->html, v, TEMPLATE_HTML, t->html_where, &html, &html_len, e);
+        if (s)
+            goto done;
+    }
+    struct message_parts parts = {
+        .from_name = t->from_name,
+        .from_addr = t->from_addr,
+        .to_addr = v->recipient,
+        .subject = subject,
+        .date = v->date,
+        .id_left = a->id_left,
+        .text = text,
+        .text_len = text_len,
+        .html = html,
+        .html_len = html_len,
+        .boundary_seed = a->boundary_seed,
+        .extra = a->extra,
+        .n_extra = a->n_extra,
+    };
+    s = message_build(&parts, out, e);
+done:
+    free(subject);
+    free(text);
+    free(html);
+    return s;
+}

@@ -1,0 +1,653 @@
+/*
+ * recipients: streaming reader of plain and CSV recipient lists (see recipients.h).
+ *
+ * Follows RFC 4180 (CSV: quoted fields, "" escapes, line breaks inside quotes, a header row),
+ * RFC 5321 4.1.2 and 4.5.3.1 (Mailbox syntax and its length limits) and RFC 3629 (UTF-8, via
+ * message_utf8_valid, because column values end up in messages).
+ *
+ * The reader is a byte-at-a-time state machine over a fixed I/O buffer, writing one record
+ * into a buffer that grows up to RECIPIENTS_RECORD_MAX and no further, so a list of a million
+ * lines streams in the same memory as a list of ten. Positions are file offsets counted by the
+ * reader itself (not ftello, which the read-ahead buffer makes useless), so the offset given
+ * after a record is exactly where the next record starts. A bad record is always read to its
+ * end before it is reported, which is what lets the caller skip it and go on.
+ */
+#include "ipwarm/recipients.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "ipwarm/message.h"
+
+struct recipients {
+    FILE *f;
+    char *path;
+    unsigned char io[RECIPIENTS_IOBUF];
+    size_t io_pos, io_len;
+    bool io_eof, io_err;
+    int64_t pos; /* file offset of the next byte to read */
+    long line;   /* its line */
+
+    bool csv;
+    char *hdr; /* the header's fields, NUL-separated; cols point into it */
+    size_t hdr_size;
+    const char **cols;
+    size_t n_cols;
+    size_t addr_col;
+    int64_t data_off;
+    long data_line;
+
+    char *rec; /* the current record, fields NUL-terminated */
+    size_t rec_len, rec_cap;
+    bool rec_overflow, oom;
+    size_t *field_off;   /* RECIPIENTS_COLUMNS_MAX + 1 field starts in rec */
+    const char **values; /* n_cols values of the current record */
+    char addr[RECIPIENTS_ADDR_MAX + 1];
+};
+
+/* ---- bytes ---- */
+
+static bool recipients_fill(struct recipients *r)
+{
+    if (r->io_pos < r->io_len)
+        return true;
+    if (r->io_eof || r->io_err)
+        return false;
+    size_t got = fread(r->io, 1, sizeof r->io, r->f);
+    if (got == 0) {
+        if (ferror(r->f))
+            r->io_err = true;
+        else
+            r->io_eof = true;
+        return false;
+    }
+    r->io_pos = 0;
+    r->io_len = got;
+    return true;
+}
+
+static int recipients_getc(struct recipients *r)
+{
+    if (!recipients_fill(r))
+        return -1;
+    int c = r->io[r->io_pos++];
+    r->pos++;
+    if (c == '\n')
+        r->line++;
+    return c;
+}
+
+static int recipients_peek(struct recipients *r)
+{
+    return recipients_fill(r) ? r->io[r->io_pos] : -1;
+}
+
+static ipw_status recipients_goto(struct recipients *r, int64_t off, long line, struct err *e)
+{
+    clearerr(r->f);
+    if (fseeko(r->f, (off_t)off, SEEK_SET) != 0)
+        return err_set(e, IPW_EIO, "%s: cannot seek to byte %lld: %s", r->path, (long long)off,
+                       strerror(errno));
+    r->io_pos = r->io_len = 0;
+    r->io_eof = r->io_err = false;
+    r->pos = off;
+    r->line = line;
+    return IPW_OK;
+}
+
+/* ---- the record buffer ---- */
+
+/* Appends one byte of the record; past RECIPIENTS_RECORD_MAX the record is marked too long and
+ * the rest is read but not kept. One more byte is always left for the final NUL. */
+static void recipients_put(struct recipients *r, char c)
+{
+    if (r->rec_len >= RECIPIENTS_RECORD_MAX) {
+        r->rec_overflow = true;
+        return;
+    }
+    if (r->rec_len + 2 > r->rec_cap) {
+        size_t cap = r->rec_cap ? r->rec_cap * 2 : 256;
+        if (cap > RECIPIENTS_RECORD_MAX + 1)
+            cap = RECIPIENTS_RECORD_MAX + 1;
+        char *np = realloc(r->rec, cap);
+        if (!np) {
+            r->oom = true;
+            r->rec_overflow = true;
+            return;
+        }
+        r->rec = np;
+        r->rec_cap = cap;
+    }
+    r->rec[r->rec_len++] = c;
+    r->rec[r->rec_len] = '\0';
+}
+
+static void recipients_rec_reset(struct recipients *r)
+{
+    r->rec_len = 0;
+    r->rec_overflow = false;
+    r->rec[0] = '\0';
+}
+
+/* ---- parsing ---- */
+
+/* Reads one physical line (to LF, CR before it dropped) as the record. Returns false at end
+ * of file with nothing read. */
+static bool recipients_read_line(struct recipients *r, const char **problem)
+{
+    int64_t start = r->pos;
+    recipients_rec_reset(r);
+    int c;
+    while ((c = recipients_getc(r)) >= 0 && c != '\n') {
+        if (c == '\0')
+            *problem = "NUL byte in the line";
+        recipients_put(r, (char)c);
+    }
+    if (r->rec_len > 0 && r->rec[r->rec_len - 1] == '\r')
+        r->rec[--r->rec_len] = '\0';
+    return r->pos != start;
+}
+
+enum recipients_csv_state { CSV_START, CSV_UNQUOTED, CSV_QUOTED, CSV_QUOTE, CSV_SKIP };
+
+/*
+ * Reads one CSV record (RFC 4180 2) as NUL-terminated fields in r->rec, their starts in
+ * r->field_off, their number in *nf (which may pass RECIPIENTS_COLUMNS_MAX; later starts are
+ * not kept). A malformed record is read to its end and *problem set; *problem_line is the
+ * line a quote was opened on when it never closed. Returns false at end of file with nothing
+ * read.
+ */
+static bool recipients_read_csv(struct recipients *r, size_t *nf, const char **problem,
+                                long *problem_line)
+{
+    int64_t start = r->pos;
+    enum recipients_csv_state st = CSV_START;
+    long quote_line = 0;
+    size_t fstart = 0;
+    *nf = 0;
+    recipients_rec_reset(r);
+    for (;;) {
+        int c = recipients_getc(r);
+        bool eol = false;
+        if (c < 0) {
+            if (st == CSV_QUOTED && !*problem) {
+                *problem = "unterminated quoted field";
+                *problem_line = quote_line;
+            }
+            eol = true;
+        } else if (st != CSV_QUOTED && c == '\n') {
+            eol = true;
+        } else if (st != CSV_QUOTED && c == '\r' && recipients_peek(r) == '\n') {
+            recipients_getc(r);
+            eol = true;
+        } else if (c == '\0' && !*problem) {
+            *problem = "NUL byte in the record";
+            st = CSV_SKIP;
+        }
+        if (eol || (c == ',' && st != CSV_QUOTED && st != CSV_SKIP)) {
+            if (st != CSV_SKIP) {
+                recipients_put(r, '\0');
+                if (*nf <= RECIPIENTS_COLUMNS_MAX)
+                    r->field_off[*nf] = fstart;
+                (*nf)++;
+                fstart = r->rec_len;
+                st = CSV_START;
+            }
+            if (eol)
+                break;
+            continue;
+        }
+        switch (st) {
+        case CSV_START:
+            if (c == '"') {
+                st = CSV_QUOTED;
+                quote_line = r->line;
+            } else {
+                recipients_put(r, (char)c);
+                st = CSV_UNQUOTED;
+            }
+            break;
+        case CSV_UNQUOTED:
+            /* A quote inside an unquoted field is kept as it is (O"Brien): RFC 4180 does not
+             * allow it, but refusing it would help nobody. */
+            recipients_put(r, (char)c);
+            break;
+        case CSV_QUOTED:
+            if (c == '"')
+                st = CSV_QUOTE;
+            else
+                recipients_put(r, (char)c);
+            break;
+        case CSV_QUOTE:
+            if (c == '"') {
+                recipients_put(r, '"');
+                st = CSV_QUOTED;
+            } else {
+                *problem = "a character after a closing quote (write \"\" for a quote inside "
+                           "a quoted field)";
+                st = CSV_SKIP;
+            }
+            break;
+        case CSV_SKIP:
+            break;
+        }
+    }
+    return r->pos != start;
+}
+
+static bool recipients_is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Trims spaces and tabs around s in place; returns the new start. */
+static char *recipients_trim(char *s)
+{
+    while (recipients_is_space(*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && recipients_is_space(s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Writes s for a message: at most 80 bytes (whole UTF-8 characters), controls as \xNN. */
+static void recipients_show(const char *s, char *out, size_t n)
+{
+    size_t o = 0, i = 0;
+    for (; s[i] && o + 5 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i >= 80 && (c & 0xC0) != 0x80) {
+            break;
+        } else if (c < 0x20 || c == 0x7F || c == '"' || c == '\\') {
+            int w = c == '"' || c == '\\' ? snprintf(out + o, n - o, "\\%c", c)
+                                          : snprintf(out + o, n - o, "\\x%02X", c);
+            if (w > 0)
+                o += (size_t)w;
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (s[i] && o + 4 < n) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < n ? o : n - 1] = '\0';
+}
+
+/* ---- addresses ---- */
+
+static bool recipients_is_atext(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+bool recipients_address(const char *s, char *out, const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    size_t n = strlen(s);
+    if (n == 0)
+        return (*why = "empty"), false;
+    /* The most helpful reason first: "Name <a@b>" is one mistake, not a space problem. */
+    if (strpbrk(s, "<>"))
+        return (*why = "write the bare address, without a display name or angle brackets"), false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80)
+            return (*why = "non-ASCII addresses need SMTPUTF8, which ipwarm does not use"), false;
+        if (c == ' ' || c == '\t')
+            return (*why = "it contains a space"), false;
+        if (c < 0x20 || c == 0x7F)
+            return (*why = "it contains a control character"), false;
+    }
+    if (n > RECIPIENTS_ADDR_MAX)
+        return (*why = "longer than 254 octets"), false;
+    const char *at = strrchr(s, '@');
+    if (!at)
+        return (*why = "no @"), false;
+    size_t local_len = (size_t)(at - s);
+    if (local_len == 0)
+        return (*why = "the local part before @ is empty"), false;
+    if (s[0] == '"')
+        return (*why = "quoted local parts are not supported"), false;
+    if (memchr(s, '@', local_len))
+        return (*why = "more than one @"), false;
+    if (local_len > 64)
+        return (*why = "the local part is longer than 64 octets"), false;
+    for (size_t i = 0; i < local_len; i++) {
+        if (s[i] == '.') {
+            if (i == 0 || i + 1 == local_len || s[i + 1] == '.')
+                return (*why = "the local part starts or ends with a dot or has two in a row"),
+                       false;
+        } else if (!recipients_is_atext((unsigned char)s[i])) {
+            return (*why = "the local part has a character that would need quoting"), false;
+        }
+    }
+    const char *d = at + 1;
+    size_t dlen = strlen(d);
+    if (dlen == 0)
+        return (*why = "the domain after @ is empty"), false;
+    if (d[0] == '[')
+        return (*why = "address literals are not supported"), false;
+    if (dlen > 253)
+        return (*why = "the domain is longer than 253 octets"), false;
+    if (d[dlen - 1] == '.')
+        return (*why = "the domain ends with a dot"), false;
+    size_t labels = 0, label_len = 0;
+    bool all_digits = true;
+    for (size_t i = 0; i <= dlen; i++) {
+        char c = d[i];
+        if (c == '.' || c == '\0') {
+            if (label_len == 0)
+                return (*why = "the domain has an empty label"), false;
+            if (d[i - 1] == '-' || d[i - label_len] == '-')
+                return (*why = "a domain label starts or ends with '-'"), false;
+            labels++;
+            if (c == '\0')
+                break;
+            label_len = 0;
+            all_digits = true;
+            continue;
+        }
+        bool digit = c >= '0' && c <= '9';
+        if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-')
+            return (*why = "the domain has a character other than letters, digits, '-' and '.'"),
+                   false;
+        all_digits = all_digits && digit;
+        if (++label_len > 63)
+            return (*why = "a domain label is longer than 63 octets"), false;
+    }
+    if (labels < 2)
+        return (*why = "the domain has no dot"), false;
+    if (all_digits)
+        return (*why = "the domain's last label is all digits"), false;
+    memcpy(out, s, local_len + 1);
+    for (size_t i = 0; i <= dlen; i++) {
+        char c = d[i];
+        out[local_len + 1 + i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    return true;
+}
+
+/* ---- opening ---- */
+
+static ipw_status recipients_header(struct recipients *r, const char *column, struct err *e)
+{
+    long line = r->line;
+    size_t nf = 0;
+    const char *problem = NULL;
+    long problem_line = 0;
+    recipients_read_csv(r, &nf, &problem, &problem_line);
+    if (r->oom)
+        return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
+    if (r->io_err)
+        return err_set(e, IPW_EIO, "%s: read error", r->path);
+    if (problem)
+        return err_set(e, IPW_EDATA, "%s:%ld: CSV header: %s", r->path,
+                       problem_line ? problem_line : line, problem);
+    if (r->rec_overflow)
+        return err_set(e, IPW_EDATA, "%s:%ld: CSV header longer than %d bytes", r->path, line,
+                       RECIPIENTS_RECORD_MAX);
+    if (nf > RECIPIENTS_COLUMNS_MAX)
+        return err_set(e, IPW_EDATA, "%s:%ld: CSV header has %zu columns, at most %d are read",
+                       r->path, line, nf, RECIPIENTS_COLUMNS_MAX);
+    size_t bad;
+    if (!message_utf8_valid(r->rec, r->rec_len, &bad))
+        return err_set(e, IPW_EDATA, "%s:%ld: CSV header: invalid UTF-8", r->path, line);
+    r->hdr = malloc(r->rec_len + 1);
+    r->cols = calloc(nf, sizeof *r->cols);
+    r->values = calloc(nf, sizeof *r->values);
+    if (!r->hdr || !r->cols || !r->values)
+        return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
+    memcpy(r->hdr, r->rec, r->rec_len + 1);
+    r->hdr_size = r->rec_len + 1;
+    r->n_cols = nf;
+    bool found = false;
+    for (size_t i = 0; i < nf; i++) {
+        r->cols[i] = recipients_trim(r->hdr + r->field_off[i]);
+        for (size_t k = 0; k < i; k++)
+            if (r->cols[i][0] && strcasecmp(r->cols[i], r->cols[k]) == 0)
+                return err_set(e, IPW_EDATA, "%s:%ld: CSV header names column \"%s\" twice",
+                               r->path, line, r->cols[i]);
+        if (!found && strcasecmp(r->cols[i], column) == 0) {
+            r->addr_col = i;
+            found = true;
+        }
+    }
+    if (!found) {
+        char list[512];
+        size_t used = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < nf; i++) {
+            int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", r->cols[i]);
+            if (w < 0 || (size_t)w >= sizeof list - used)
+                break;
+            used += (size_t)w;
+        }
+        return err_set(e, IPW_EDATA, "%s:%ld: the CSV header has no column \"%s\" (columns: %s)",
+                       r->path, line, column, list);
+    }
+    return IPW_OK;
+}
+
+/* Finds the first line that is neither blank nor a comment and decides the format: CSV when
+ * it has a comma or is the address column's name (a one-column CSV), else plain text. */
+static ipw_status recipients_detect(struct recipients *r, const char *column, struct err *e)
+{
+    for (;;) {
+        int64_t off = r->pos;
+        long line = r->line;
+        const char *problem = NULL;
+        if (!recipients_read_line(r, &problem)) {
+            r->data_off = r->pos; /* empty list */
+            r->data_line = r->line;
+            return r->io_err ? err_set(e, IPW_EIO, "%s: read error", r->path) : IPW_OK;
+        }
+        char *t = recipients_trim(r->rec);
+        if (*t == '\0' || *t == '#')
+            continue;
+        size_t n = strlen(t);
+        if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
+            t[n - 1] = '\0';
+            t++;
+        }
+        r->csv = strchr(t, ',') != NULL || strcasecmp(t, column) == 0;
+        ipw_status s = recipients_goto(r, off, line, e);
+        if (s)
+            return s;
+        if (r->csv) {
+            s = recipients_header(r, column, e);
+            if (s)
+                return s;
+        }
+        r->data_off = r->pos;
+        r->data_line = r->line;
+        return IPW_OK;
+    }
+}
+
+ipw_status recipients_open(const char *path, const char *column, struct recipients **out,
+                           struct err *e)
+{
+    *out = NULL;
+    if (!column || !*column)
+        column = "email";
+    struct recipients *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(e, IPW_ENOMEM, "out of memory opening %s", path);
+    size_t plen = strlen(path) + 1;
+    r->path = malloc(plen);
+    r->field_off = calloc(RECIPIENTS_COLUMNS_MAX + 1, sizeof *r->field_off);
+    /* The record buffer exists from the start, so an empty line is "" and never NULL. */
+    r->rec_cap = 256;
+    r->rec = calloc(1, r->rec_cap);
+    ipw_status s;
+    if (!r->path || !r->field_off || !r->rec) {
+        s = err_set(e, IPW_ENOMEM, "out of memory opening %s", path);
+        goto fail;
+    }
+    memcpy(r->path, path, plen);
+    r->line = 1;
+    r->f = fopen(path, "rb");
+    if (!r->f) {
+        s = err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    /* A UTF-8 BOM (spreadsheet exports write one) is not part of the first line. Offsets stay
+     * file offsets, so a stored position still seeks right. */
+    if (recipients_peek(r) == 0xEF && r->io_len - r->io_pos >= 3 &&
+        memcmp(r->io + r->io_pos, "\xEF\xBB\xBF", 3) == 0) {
+        r->io_pos += 3;
+        r->pos += 3;
+    }
+    s = recipients_detect(r, column, e);
+    if (s)
+        goto fail;
+    *out = r;
+    return IPW_OK;
+fail:
+    recipients_close(r);
+    return s;
+}
+
+void recipients_close(struct recipients *r)
+{
+    if (!r)
+        return;
+    if (r->f)
+        fclose(r->f);
+    free(r->path);
+    free(r->hdr);
+    free(r->cols);
+    free(r->values);
+    free(r->rec);
+    free(r->field_off);
+    free(r);
+}
+
+/* ---- records ---- */
+
+static bool recipients_blank_record(const struct recipients *r, size_t nf)
+{
+    for (size_t i = 0; i < nf && i <= RECIPIENTS_COLUMNS_MAX; i++)
+        for (const char *p = r->rec + r->field_off[i]; *p; p++)
+            if (!recipients_is_space(*p))
+                return false;
+    return true;
+}
+
+ipw_status recipients_next(struct recipients *r, struct recipients_rec *rec, struct err *e)
+{
+    for (;;) {
+        memset(rec, 0, sizeof *rec);
+        rec->offset = r->pos;
+        rec->line = r->line;
+        const char *problem = NULL;
+        long problem_line = 0;
+        size_t nf = 0;
+        bool got = r->csv ? recipients_read_csv(r, &nf, &problem, &problem_line)
+                          : recipients_read_line(r, &problem);
+        if (r->oom)
+            return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
+        if (r->io_err)
+            return err_set(e, IPW_EIO, "%s:%ld: read error", r->path, r->line);
+        if (!got)
+            return err_set(e, IPW_ENOTFOUND, "%s: end of the list", r->path);
+        rec->next_offset = r->pos;
+        rec->next_line = r->line;
+        if (problem)
+            return err_set(e, IPW_EDATA, "%s:%ld: %s", r->path,
+                           problem_line ? problem_line : rec->line, problem);
+        if (r->rec_overflow)
+            return err_set(e, IPW_EDATA, "%s:%ld: record longer than %d bytes", r->path, rec->line,
+                           RECIPIENTS_RECORD_MAX);
+
+        char *addr;
+        if (r->csv) {
+            if (recipients_blank_record(r, nf))
+                continue;
+            if (nf != r->n_cols)
+                return err_set(e, IPW_EDATA, "%s:%ld: %zu field%s, but the header has %zu%s",
+                               r->path, rec->line, nf, nf == 1 ? "" : "s", r->n_cols,
+                               nf > r->n_cols ? " (a comma inside a value needs quotes)" : "");
+            for (size_t i = 0; i < nf; i++) {
+                const char *v = r->rec + r->field_off[i];
+                if (!message_utf8_valid(v, strlen(v), NULL))
+                    return err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 in column \"%s\"", r->path,
+                                   rec->line, r->cols[i]);
+            }
+            addr = recipients_trim(r->rec + r->field_off[r->addr_col]);
+            for (size_t i = 0; i < nf; i++)
+                r->values[i] = i == r->addr_col ? addr : r->rec + r->field_off[i];
+            rec->values = r->values;
+            rec->n_values = r->n_cols;
+        } else {
+            addr = recipients_trim(r->rec);
+            if (*addr == '\0' || *addr == '#')
+                continue;
+            size_t bad;
+            if (!message_utf8_valid(addr, strlen(addr), &bad))
+                return err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 at byte %zu of the line",
+                               r->path, rec->line, bad + 1);
+        }
+        const char *why = NULL;
+        if (!recipients_address(addr, r->addr, &why)) {
+            char shown[400];
+            recipients_show(addr, shown, sizeof shown);
+            return err_set(e, IPW_EDATA, "%s:%ld: \"%s\" is not an e-mail address: %s", r->path,
+                           rec->line, shown, why);
+        }
+        rec->address = r->addr;
+        rec->domain = strchr(r->addr, '@') + 1;
+        return IPW_OK;
+    }
+}
+
+ipw_status recipients_seek(struct recipients *r, int64_t offset, long line, struct err *e)
+{
+    if (offset < r->data_off)
+        return err_set(e, IPW_EUSAGE,
+                       "%s: cannot resume at byte %lld, before the first record (byte %lld)",
+                       r->path, (long long)offset, (long long)r->data_off);
+    return recipients_goto(r, offset, line > 0 ? line : r->data_line, e);
+}
+
+ipw_status recipients_rewind(struct recipients *r, struct err *e)
+{
+    return recipients_goto(r, r->data_off, r->data_line, e);
+}
+
+const char *const *recipients_columns(const struct recipients *r, size_t *n)
+{
+    *n = r->csv ? r->n_cols : 0;
+    return r->csv ? r->cols : NULL;
+}
+
+bool recipients_is_csv(const struct recipients *r)
+{
+    return r->csv;
+}
+
+int64_t recipients_data_offset(const struct recipients *r)
+{
+    return r->data_off;
+}
+
+long recipients_data_line(const struct recipients *r)
+{
+    return r->data_line;
+}
+
+size_t recipients_memory(const struct recipients *r)
+{
+    return sizeof *r + strlen(r->path) + 1 + r->rec_cap + r->hdr_size +
+           (RECIPIENTS_COLUMNS_MAX + 1) * sizeof *r->field_off +
+           r->n_cols * (sizeof *r->cols + sizeof *r->values);
+}
