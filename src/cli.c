@@ -163,81 +163,81 @@ const struct cli_command cli_commands[] = {
          "Runs the pre-flight checks of preflight.require: SPF, PTR/FCrDNS, HELO, MX,\n"
          "DNSBL, DKIM, DMARC, SMTP reachability, TLS, AUTH and SIZE. Exits 0 when every\n"
          "required check passed, 1 when one failed.",
-     .options = cli_opts_none},
+     .options = cli_opts_none, .run = cmd_check},
     {.name = "spf", .max_args = 0, .summary = "one SPF evaluation (RFC 7208)",
      .description =
          "Evaluates the SPF policy of the sender's domain for the IP (RFC 7208) and prints\n"
          "the result, its explanation and the number of DNS lookups. An empty --sender \"\"\n"
          "checks postmaster@HELO. Exits 0 whatever the result.",
-     .options = cli_opts_spf},
+     .options = cli_opts_spf, .run = cmd_spf},
     {.name = "dnsbl", .max_args = 0, .summary = "look the IP up in DNS block lists",
      .description =
          "Looks the IP up in each DNS block list zone (the plan's preflight.dnsbl, or\n"
          "the --zone options) and prints whether it is listed, the answers and the TXT\n"
          "reason. Exits 0 whatever the result.",
-     .options = cli_opts_dnsbl},
+     .options = cli_opts_dnsbl, .run = cmd_dnsbl},
     {.name = "mx", .args = "DOMAIN...", .min_args = 1, .max_args = -1, .arg_kind = CLI_DOMAIN,
      .summary = "where mail for each domain goes, and which provider that is",
      .description =
          "Resolves the MX hosts of each domain (with implicit MX and null MX, RFC 5321\n"
          "and RFC 7505), their addresses, and the plan's provider they match. Exits 0\n"
          "whatever the result.",
-     .options = cli_opts_none},
+     .options = cli_opts_none, .run = cmd_mx},
     {.name = "run", .max_args = 0, .summary = "send the warm-up",
      .description =
          "Sends the warm-up. --once: one cron tick (sends what is due, paced, and returns\n"
          "within 60 s). --for: runs that long. Neither: runs until SIGTERM or SIGINT, then\n"
          "finishes the message in flight and exits 0. Refuses to start (exit 1) when a\n"
          "required pre-flight check fails, unless --force.",
-     .options = cli_opts_run},
+     .options = cli_opts_run, .run = cmd_run},
     {.name = "status", .max_args = 0, .summary = "per provider: stage, rate, today's count and cap",
      .description =
          "Shows per provider the ramp stage, the rate now, messages sent today and today's\n"
          "cap, a pause and its reason, and the last reply.",
-     .options = cli_opts_none},
+     .options = cli_opts_none, .run = cmd_status},
     {.name = "stats", .max_args = 0, .summary = "deferral statistics",
      .description =
          "Counts attempts, deliveries, deferrals and bounces per provider and hour or day,\n"
          "with the deferral and bounce rates and the most frequent replies.",
-     .options = cli_opts_stats},
+     .options = cli_opts_stats, .run = cmd_stats},
     {.name = "trace", .args = "ADDRESS", .min_args = 1, .max_args = 1,
      .summary = "every attempt for one recipient",
      .description =
          "Lists every attempt for one recipient with its exact time, MX, source IP, SMTP\n"
          "phase and the full reply.",
-     .options = cli_opts_none},
+     .options = cli_opts_none, .run = cmd_trace},
     {.name = "report", .max_args = 0, .summary = "write an HTML report with charts",
      .description =
          "Writes one self-contained HTML file with charts of sends, deferrals and bounces\n"
          "per provider over time.",
-     .options = cli_opts_output_required},
+     .options = cli_opts_output_required, .run = cmd_report},
     {.name = "simulate", .max_args = 0, .summary = "the projected ramp, day by day",
      .description =
          "Projects the ramp day by day per provider from the plan (and the state, if any):\n"
          "rate, cap and planned messages, and the day each provider reaches its target.",
-     .options = cli_opts_simulate},
+     .options = cli_opts_simulate, .run = cmd_simulate},
     {.name = "pause", .args = "PROVIDER", .min_args = 1, .max_args = 1,
      .summary = "hold a provider by hand",
      .description =
          "Stops sending to PROVIDER until `ipwarm resume` or for the --for duration. The\n"
          "hold is recorded like an automatic one.",
-     .options = cli_opts_pause},
+     .options = cli_opts_pause, .run = cmd_pause},
     {.name = "resume", .args = "PROVIDER", .min_args = 1, .max_args = 1,
      .summary = "end a hold of a provider",
      .description =
          "Ends a manual or automatic hold of PROVIDER; its rate recovers as after a pause.",
-     .options = cli_opts_none},
+     .options = cli_opts_none, .run = cmd_resume},
     {.name = "metrics", .max_args = 0, .summary = "counters and provider state for Prometheus",
      .description =
          "Prints the current counters and provider state in the Prometheus text format,\n"
          "or writes them to FILE atomically.",
-     .options = cli_opts_metrics},
+     .options = cli_opts_metrics, .run = cmd_metrics},
     {.name = "dkim keygen", .max_args = 0,
      .summary = "write a DKIM private key and print its DNS record",
      .description =
          "Writes a new DKIM private key (mode 0600) and prints the DNS TXT record to\n"
          "publish at S._domainkey.D.",
-     .options = cli_opts_dkim_keygen},
+     .options = cli_opts_dkim_keygen, .run = cmd_dkim_keygen},
     {.name = NULL},
 };
 // clang-format on
@@ -277,6 +277,10 @@ int cli_exit_code(ipw_status s)
     /* A thing the user named (a provider, a recipient) does not exist: a bad parameter. */
     case IPW_ENOTFOUND:
         return EX_USAGE;
+    /* cli.md: `check` exits 1 when a required check failed, and so does `run` refusing to
+     * start because of it. */
+    case IPW_ECHECK:
+        return 1;
     }
     return EX_SOFTWARE;
 }

@@ -70,6 +70,7 @@ const char *err_status_name(ipw_status s)
     case IPW_ELOCKED: return "locked by another run";
     case IPW_ECONFIG: return "invalid plan";
     case IPW_ENOTFOUND: return "not found";
+    case IPW_ECHECK: return "a required check failed";
     }
     return "unknown status";
 }

@@ -22,4 +22,20 @@ ipw_status cmd_init(struct cli_ctx *ctx, const struct cli_args *args, struct err
  * cli_load_plan() returns (IPW_ENOINPUT, IPW_ECONFIG, IPW_ENOMEM); IPW_EIO if stdout fails. */
 ipw_status cmd_validate(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 
+/* The commands below follow cli.md; each returns IPW_OK or a status with e set. */
+ipw_status cmd_check(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_spf(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_mx(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_status(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_stats(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_dkim_keygen(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+
 #endif

@@ -26,6 +26,7 @@ typedef enum ipw_status {
     IPW_ELOCKED,   /* another runner holds the state lock (exit 75) */
     IPW_ECONFIG,   /* the plan is invalid (exit 78) */
     IPW_ENOTFOUND, /* a looked-up thing does not exist (not an error for every caller) */
+    IPW_ECHECK,    /* a required pre-flight check failed: check, or run without --force (exit 1) */
 } ipw_status;
 
 /* Long enough for a plan refusal that lists many problems, one per line. */

@@ -1,0 +1,11 @@
+/*
+ * cmd_dkim_keygen: `ipwarm dkim keygen` (see cli.md). Not implemented yet: its issue is still open.
+ */
+#include "ipwarm/cmd.h"
+
+ipw_status cmd_dkim_keygen(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
+{
+    (void)ctx;
+    (void)args;
+    return err_set(e, IPW_ENOTIMPL, "dkim keygen: not implemented yet");
+}

@@ -1,0 +1,11 @@
+/*
+ * cmd_trace: `ipwarm trace` (see cli.md). Not implemented yet: its issue is still open.
+ */
+#include "ipwarm/cmd.h"
+
+ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
+{
+    (void)ctx;
+    (void)args;
+    return err_set(e, IPW_ENOTIMPL, "trace: not implemented yet");
+}
