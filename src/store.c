@@ -61,6 +61,7 @@ static const char SCHEMA_V1[] =
     "CREATE INDEX attempts_recipient ON attempts(recipient, started_ms);\n"
     "CREATE INDEX attempts_started ON attempts(started_ms);\n"
     "CREATE INDEX attempts_in_flight ON attempts(outcome) WHERE outcome = 'in-flight';\n"
+    "CREATE INDEX attempts_provider ON attempts(provider, started_ms);\n"
     "\n"
     "CREATE TABLE summary_hourly (\n"
     "  provider  TEXT NOT NULL,\n"
@@ -82,7 +83,7 @@ static const char SCHEMA_V1[] =
     "  domain           TEXT NOT NULL,\n"
     "  provider         TEXT,\n"
     "  state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done',"
-    "'suppressed','expired')),\n"
+    "'suppressed','expired','held')),\n"
     "  next_at_ms       INTEGER NOT NULL,\n"
     "  retries          INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0),\n"
     "  reason           TEXT,\n"
@@ -91,7 +92,9 @@ static const char SCHEMA_V1[] =
     "  last_outcome     TEXT CHECK (last_outcome IN ('in-flight','delivered','deferred',"
     "'bounced','failed','expired','unknown')),\n"
     "  cycle            INTEGER NOT NULL DEFAULT 0 CHECK (cycle >= 0),\n"
-    "  added_ms         INTEGER NOT NULL\n"
+    "  added_ms         INTEGER NOT NULL,\n"
+    "  list_offset      INTEGER,\n"
+    "  list_line        INTEGER\n"
     ");\n"
     "CREATE INDEX recipients_due ON recipients(next_at_ms) WHERE state = 'pending';\n"
     "CREATE INDEX recipients_due_provider ON recipients(provider, next_at_ms)"
@@ -116,7 +119,10 @@ static const char SCHEMA_V1[] =
     "  last_reply       TEXT,\n"
     "  last_reply_ms    INTEGER,\n"
     "  next_send_ms     INTEGER,\n"
-    "  updated_ms       INTEGER NOT NULL\n"
+    "  updated_ms       INTEGER NOT NULL,\n"
+    "  pace_anchor_ms   INTEGER,\n"
+    "  pace_n           INTEGER NOT NULL DEFAULT 0,\n"
+    "  pace_rate        REAL NOT NULL DEFAULT 0\n"
     ");\n"
     "\n"
     "CREATE TABLE rule_actions (\n"
@@ -149,6 +155,11 @@ static const char SCHEMA_V1[] =
     ");\n"
     "CREATE INDEX preflight_runs_time ON preflight_runs(run_ms);\n"
     "\n"
+    "CREATE TABLE meta (\n"
+    "  key   TEXT PRIMARY KEY,\n"
+    "  value TEXT\n"
+    ");\n"
+    "\n"
     "CREATE TABLE run_lock (\n"
     "  id          INTEGER PRIMARY KEY CHECK (id = 1),\n"
     "  pid         INTEGER NOT NULL,\n"
@@ -177,7 +188,7 @@ static const char *const FINAL_OUTCOMES[] = {"delivered", "deferred", "bounced",
                                              "failed",    "expired",  "unknown"};
 static const char *const ALL_OUTCOMES[] = {"in-flight", "delivered", "deferred", "bounced",
                                            "failed",    "expired",   "unknown"};
-static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired"};
+static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired", "held"};
 static const char *const ACTIONS[] = {"throttle", "suspend", "bounce", "pause"};
 
 #define IN_SET(s, set) in_set((s), (set), sizeof(set) / sizeof((set)[0]))
@@ -248,6 +259,11 @@ enum q {
     Q_LOCK_PUT,
     Q_LOCK_GET,
     Q_LOCK_CLEAR,
+    Q_RCPT_QUEUE,
+    Q_RECOVER_HOLD,
+    Q_ATTEMPTS_SINCE,
+    Q_META_GET,
+    Q_META_SET,
     Q_COUNT
 };
 
@@ -256,11 +272,12 @@ enum q {
     "code, enhanced, text, outcome, retry_no, dry_run"
 #define RCPT_COLS                                                                                  \
     "id, address, domain, provider, state, next_at_ms, retries, reason, first_attempt_ms, "        \
-    "last_attempt_ms, last_outcome, cycle, added_ms"
+    "last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line"
 #define PROV_COLS                                                                                  \
     "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
     "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
-    "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms"
+    "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, pace_anchor_ms, "      \
+    "pace_n, pace_rate"
 #define RULE_COLS "id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual"
 
 static const char *const QSQL[Q_COUNT] = {
@@ -310,14 +327,15 @@ static const char *const QSQL[Q_COUNT] = {
                    "ON CONFLICT (address) DO NOTHING",
     [Q_RCPT_SAVE] =
         "INSERT INTO recipients (address, domain, provider, state, next_at_ms, retries, reason, "
-        "first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+        "first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms, list_offset, "
+        "list_line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
         "ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
         "provider = excluded.provider, state = excluded.state, "
         "next_at_ms = excluded.next_at_ms, retries = excluded.retries, "
         "reason = excluded.reason, first_attempt_ms = excluded.first_attempt_ms, "
         "last_attempt_ms = excluded.last_attempt_ms, last_outcome = excluded.last_outcome, "
-        "cycle = excluded.cycle, added_ms = excluded.added_ms",
+        "cycle = excluded.cycle, added_ms = excluded.added_ms, "
+        "list_offset = excluded.list_offset, list_line = excluded.list_line",
     [Q_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE address = ?1",
     [Q_RCPT_RETRY] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
                      "retries = retries + 1, last_attempt_ms = ?3, "
@@ -340,7 +358,7 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_RCPT_COUNT] = "SELECT count(*) FROM recipients WHERE state = ?1",
     [Q_PROV_SAVE] =
         "INSERT INTO providers (" PROV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-        "?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT (name) DO UPDATE SET "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (name) DO UPDATE SET "
         "stage = excluded.stage, sending_day = excluded.sending_day, "
         "sending_day_date = excluded.sending_day_date, rate_per_min = excluded.rate_per_min, "
         "sent_today = excluded.sent_today, sent_today_date = excluded.sent_today_date, "
@@ -349,7 +367,8 @@ static const char *const QSQL[Q_COUNT] = {
         "last_deferral_ms = excluded.last_deferral_ms, "
         "rate_changed_ms = excluded.rate_changed_ms, last_reply = excluded.last_reply, "
         "last_reply_ms = excluded.last_reply_ms, next_send_ms = excluded.next_send_ms, "
-        "updated_ms = excluded.updated_ms",
+        "updated_ms = excluded.updated_ms, pace_anchor_ms = excluded.pace_anchor_ms, "
+        "pace_n = excluded.pace_n, pace_rate = excluded.pace_rate",
     [Q_PROV_LOAD] = "SELECT " PROV_COLS " FROM providers WHERE name = ?1",
     [Q_PROV_EACH] = "SELECT " PROV_COLS " FROM providers ORDER BY name",
     [Q_RULE_ADD] = "INSERT INTO rule_actions (provider, rule, action, rate_per_min, reason, "
@@ -378,6 +397,21 @@ static const char *const QSQL[Q_COUNT] = {
                    "VALUES (1, ?1, ?2, ?3)",
     [Q_LOCK_GET] = "SELECT pid, hostname, acquired_ms FROM run_lock WHERE id = 1",
     [Q_LOCK_CLEAR] = "DELETE FROM run_lock WHERE pid = ?1 AND hostname = ?2",
+    [Q_RCPT_QUEUE] = "INSERT INTO recipients (address, domain, provider, state, next_at_ms, "
+                     "reason, added_ms, list_offset, list_line, cycle) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                     "ON CONFLICT (address) DO NOTHING",
+    /* Recipients whose last attempt was in flight when the run stopped: the message may have
+     * been delivered, so they are held rather than sent again blindly. */
+    [Q_RECOVER_HOLD] = "UPDATE recipients SET state = 'held', last_outcome = 'unknown', "
+                       "reason = 'the run stopped while a message to this recipient was in "
+                       "flight; it may have been delivered, so it is not sent again' "
+                       "WHERE state = 'pending' AND last_outcome = 'in-flight'",
+    [Q_ATTEMPTS_SINCE] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE provider = ?1 "
+                         "AND started_ms >= ?2 AND code >= 400 ORDER BY started_ms, id",
+    [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
 struct store {
@@ -389,6 +423,7 @@ struct store {
     long lock_pid;
     char lock_host[256];
     sqlite3_stmt *stmt[Q_COUNT];
+    int batch; /* inside store_batch_begin(): writes join its transaction */
 };
 
 /* ---- small helpers ---- */
@@ -521,6 +556,8 @@ static ipw_status run_plain(struct store *st, enum q q, const char *doing, struc
 
 static ipw_status tx_begin(struct store *st, const char *doing, struct err *e)
 {
+    if (st->batch)
+        return IPW_OK;
     return run_plain(st, Q_BEGIN, doing, e);
 }
 
@@ -541,6 +578,9 @@ static ipw_status tx_commit(struct store *st, const char *doing, struct err *e)
 /* Ends a transaction: commits when r is IPW_OK, else rolls back. Returns the final status. */
 static ipw_status tx_end(struct store *st, ipw_status r, const char *doing, struct err *e)
 {
+    /* Inside a batch the batch's end commits or rolls back everything at once. */
+    if (st->batch)
+        return r;
     if (r == IPW_OK)
         return tx_commit(st, doing, e);
     tx_rollback(st);
@@ -1140,6 +1180,8 @@ ipw_status store_attempts_recover(struct store *st, int64_t now_ms, int64_t *cou
         return r;
     /* Counters first: they select the rows that the update then changes. */
     r = run_plain(st, Q_RECOVER_SUMMARY, doing, e);
+    if (r == IPW_OK)
+        r = run_plain(st, Q_RECOVER_HOLD, doing, e);
     int64_t n = 0;
     if (r == IPW_OK) {
         sqlite3_stmt *s;
@@ -1293,6 +1335,8 @@ static void rcpt_from_row(sqlite3_stmt *s, struct store_recipient *r)
     r->last_outcome = col_text(s, 10);
     r->cycle = sqlite3_column_int(s, 11);
     r->added_ms = sqlite3_column_int64(s, 12);
+    r->list_offset = sqlite3_column_type(s, 13) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 13);
+    r->list_line = sqlite3_column_int64(s, 14);
 }
 
 /* The domain of an address: the given one, else the part after the last '@'; NULL if none. */
@@ -1361,6 +1405,11 @@ ipw_status store_recipient_save(struct store *st, const struct store_recipient *
     bind_text(s, 10, rc_->last_outcome);
     sqlite3_bind_int(s, 11, rc_->cycle > 0 ? rc_->cycle : 0);
     sqlite3_bind_int64(s, 12, rc_->added_ms);
+    if (rc_->list_offset >= 0)
+        sqlite3_bind_int64(s, 13, rc_->list_offset);
+    else
+        sqlite3_bind_null(s, 13);
+    sqlite3_bind_int64(s, 14, rc_->list_line);
     return run(st, s, doing, e);
 }
 
@@ -1482,6 +1531,9 @@ static void prov_from_row(sqlite3_stmt *s, struct store_provider *p)
     p->last_reply_ms = sqlite3_column_int64(s, 14);
     p->next_send_ms = sqlite3_column_int64(s, 15);
     p->updated_ms = sqlite3_column_int64(s, 16);
+    p->pace_anchor_ms = sqlite3_column_int64(s, 17);
+    p->pace_n = sqlite3_column_int64(s, 18);
+    p->pace_rate = sqlite3_column_double(s, 19);
 }
 
 ipw_status store_provider_save(struct store *st, const struct store_provider *p, struct err *e)
@@ -1512,6 +1564,9 @@ ipw_status store_provider_save(struct store *st, const struct store_provider *p,
     bind_opt(s, 15, p->last_reply_ms);
     bind_opt(s, 16, p->next_send_ms);
     sqlite3_bind_int64(s, 17, p->updated_ms);
+    bind_opt(s, 18, p->pace_anchor_ms);
+    sqlite3_bind_int64(s, 19, p->pace_n);
+    sqlite3_bind_double(s, 20, p->pace_rate);
     return run(st, s, doing, e);
 }
 
@@ -1817,4 +1872,122 @@ ipw_status store_preflight_latest(struct store *st, struct store_preflight *out,
     }
     stmt_done(s);
     return r;
+}
+
+/* ---- batches, recipients queued from the list, recent replies, meta ---- */
+
+ipw_status store_batch_begin(struct store *st, struct err *e)
+{
+    if (st->batch)
+        return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
+    ipw_status r = run_plain(st, Q_BEGIN, "begin a batch", e);
+    if (r == IPW_OK)
+        st->batch = 1;
+    return r;
+}
+
+ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
+{
+    if (!st->batch)
+        return r;
+    st->batch = 0;
+    return tx_end(st, r, "commit a batch", e);
+}
+
+ipw_status store_recipient_queue(struct store *st, const struct store_recipient *rc_, int *added,
+                                 struct err *e)
+{
+    if (added)
+        *added = 0;
+    if (!rc_->address || !*rc_->address)
+        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
+    const char *domain = domain_of(rc_->address, rc_->domain);
+    if (!domain)
+        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", rc_->address);
+    const char *state = rc_->state ? rc_->state : "pending";
+    if (!IN_SET(state, RCPT_STATES))
+        return err_set(e, IPW_EUSAGE, "unknown recipient state \"%s\"", state);
+    const char *doing = "queue a recipient";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RCPT_QUEUE, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, rc_->address);
+    bind_text(s, 2, domain);
+    bind_text(s, 3, rc_->provider);
+    bind_text(s, 4, state);
+    sqlite3_bind_int64(s, 5, rc_->next_at_ms);
+    bind_text(s, 6, rc_->reason);
+    sqlite3_bind_int64(s, 7, rc_->added_ms);
+    if (rc_->list_offset >= 0)
+        sqlite3_bind_int64(s, 8, rc_->list_offset);
+    else
+        sqlite3_bind_null(s, 8);
+    sqlite3_bind_int64(s, 9, rc_->list_line);
+    sqlite3_bind_int(s, 10, rc_->cycle > 0 ? rc_->cycle : 0);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && added)
+        *added = sqlite3_changes(st->db) > 0;
+    return r;
+}
+
+ipw_status store_attempts_since(struct store *st, const char *provider, int64_t since_ms,
+                                store_attempt_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read recent replies";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_ATTEMPTS_SINCE, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, since_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_attempt a;
+        attempt_from_row(s, &a);
+        if (cb(&a, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_meta_get(struct store *st, const char *key, char **value, struct err *e)
+{
+    *value = NULL;
+    const char *doing = "read a setting";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_META_GET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, key);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        const char *v = col_text(s, 0);
+        *value = strdup(v ? v : "");
+        if (!*value)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "no setting %s in %s", key, st->path);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_meta_set(struct store *st, const char *key, const char *value, struct err *e)
+{
+    const char *doing = "save a setting";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_META_SET, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, key);
+    bind_text(s, 2, value);
+    return run(st, s, doing, e);
 }

@@ -191,7 +191,8 @@ ipw_status store_attempt_finish(struct store *st, int64_t id, int64_t finished_m
 ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct store_outcome *o,
                                    const struct store_recipient_update *u, struct err *e);
 /*
- * At start, before sending: marks every in-flight attempt (left by a run that crashed or was
+ * At start, before sending: marks every in-flight attempt (and holds their recipients: state
+ * held, see struct store_recipient) (left by a run that crashed or was
  * killed) as unknown with finished_ms = now_ms, counts them in summary_hourly, and sets *count
  * (may be NULL). The recipients stay as they are: whether to send again is the engine's call.
  * Needs nothing else to run concurrently; call it while holding the run lock.
@@ -225,7 +226,8 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
 
 /* ---- recipient queue ---- */
 
-/* state: pending, done, suppressed or expired. */
+/* state: pending, done, suppressed, expired or held (its last attempt was in flight when a run
+ * stopped, so it may have been delivered: not sent again without an operator). */
 struct store_recipient {
     int64_t id;
     const char *address;
@@ -240,6 +242,8 @@ struct store_recipient {
     const char *last_outcome; /* NULL = none */
     int cycle;
     int64_t added_ms;
+    int64_t list_offset; /* byte offset of its record in the recipient list; -1 = unknown */
+    int64_t list_line;   /* its line there (for messages and template columns); 0 = unknown */
 };
 
 /*
@@ -299,6 +303,9 @@ struct store_provider {
     int64_t last_reply_ms;
     int64_t next_send_ms; /* when the even sequence sends next; 0 = as soon as allowed */
     int64_t updated_ms;
+    int64_t pace_anchor_ms; /* the even sequence (pace.h struct pace_seq): planned time of its */
+    int64_t pace_n;         /* message 0, messages committed since, */
+    double pace_rate;       /* and the rate it is spaced at */
 };
 
 /* Loads provider name into *out (owned strings: store_provider_clear); IPW_ENOTFOUND. */
@@ -385,5 +392,30 @@ ipw_status store_preflight_add(struct store *st, int64_t run_ms, int ok, const c
 /* Loads the latest run (by run_ms, then id) into *out (store_preflight_clear); IPW_ENOTFOUND. */
 ipw_status store_preflight_latest(struct store *st, struct store_preflight *out, struct err *e);
 void store_preflight_clear(struct store_preflight *p);
+
+/* ---- batches, queueing from the list, recent replies, settings ---- */
+
+/*
+ * Opens one transaction that the following writes join (each keeps its own statement), so a
+ * tick can queue thousands of recipients at the cost of one commit. store_batch_end() commits
+ * when r is IPW_OK, else rolls everything back, and returns the final status.
+ */
+ipw_status store_batch_begin(struct store *st, struct err *e);
+ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e);
+/*
+ * Queues r (address, domain, provider, state, next_at_ms, reason, added_ms, list_offset,
+ * list_line, cycle) unless the address is already queued; *added (may be NULL) is 1 when a row
+ * was inserted.
+ */
+ipw_status store_recipient_queue(struct store *st, const struct store_recipient *r, int *added,
+                                 struct err *e);
+/* Calls cb for every attempt of provider started at or after since_ms that got a 4xx or 5xx
+ * reply, oldest first (rebuilds the rule trigger counts at start). */
+ipw_status store_attempts_since(struct store *st, const char *provider, int64_t since_ms,
+                                store_attempt_cb cb, void *ctx, struct err *e);
+/* A small key/value setting (the recipient list's read position, ...). store_meta_get: *value
+ * is malloc'd; IPW_ENOTFOUND when unset. */
+ipw_status store_meta_get(struct store *st, const char *key, char **value, struct err *e);
+ipw_status store_meta_set(struct store *st, const char *key, const char *value, struct err *e);
 
 #endif
