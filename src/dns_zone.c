@@ -162,6 +162,32 @@ ipw_status dns_zone_add(struct dns_zone *z, const char *name, enum dns_type type
     return IPW_OK;
 }
 
+ipw_status dns_zone_add_txt(struct dns_zone *z, const char *name, uint32_t ttl, const char *data,
+                            size_t len, struct err *e)
+{
+    if (!name || (!data && len))
+        return err_set(e, IPW_EUSAGE, "zone record: a name and data are required");
+    /* Added as an empty record, then given its bytes: the answer copies len + 1 bytes. */
+    ipw_status st = dns_zone_add(z, name, DNS_T_TXT, ttl, "", e);
+    if (st != IPW_OK)
+        return st;
+    struct dns_rr *rr = &z->recs[z->n_recs - 1].rr;
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        free(z->recs[z->n_recs - 1].owner);
+        free(rr->data);
+        z->n_recs--;
+        return err_set(e, IPW_ENOMEM, "out of memory adding a zone record");
+    }
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = '\0';
+    free(rr->data);
+    rr->data = copy;
+    rr->len = len;
+    return IPW_OK;
+}
+
 ipw_status dns_zone_fail(struct dns_zone *z, const char *name, enum dns_type type,
                          enum dns_status status, struct err *e)
 {

@@ -160,6 +160,11 @@ void dns_zone_free(struct dns_zone *z);
  */
 ipw_status dns_zone_add(struct dns_zone *z, const char *name, enum dns_type type, uint32_t ttl,
                         const char *data, struct err *e);
+/* Adds a TXT record of len bytes, which may hold NUL bytes (dns_zone_add stops at the first):
+ * the RFC 7208 suite has records with a NUL that must reach the SPF parser. Returns IPW_OK,
+ * IPW_EUSAGE (no name), IPW_ENOMEM. */
+ipw_status dns_zone_add_txt(struct dns_zone *z, const char *name, uint32_t ttl, const char *data,
+                            size_t len, struct err *e);
 /* Makes queries for name and type (DNS_T_ANY: all types) end with status, e.g. DNS_TIMEOUT or
  * DNS_SERVFAIL. Returns IPW_OK, IPW_EUSAGE (status DNS_OK), IPW_ENOMEM. */
 ipw_status dns_zone_fail(struct dns_zone *z, const char *name, enum dns_type type,

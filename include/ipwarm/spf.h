@@ -48,4 +48,21 @@ const char *spf_result_name(enum spf_outcome r);
 ipw_status spf_check(struct dns *dns, const char *ip, const char *sender, const char *helo,
                      struct spf_result *out, struct err *e);
 
+/* The limits of RFC 7208 section 4.6.4, in one place. */
+#define SPF_MAX_LOOKUPS 10 /* DNS-querying terms (include, a, mx, ptr, exists, redirect) */
+#define SPF_MAX_VOID    2  /* of those, lookups answered NXDOMAIN or with no records */
+#define SPF_MAX_NAMES   10 /* MX names per mx (more: permerror), PTR names per ptr (rest ignored) */
+
+/* What a receiver may choose (RFC 7208 6.2, 7.3); a NULL field takes the default. */
+struct spf_options {
+    /* The explanation of a fail when the record has no exp= or it cannot be used; taken as
+     * written (no macros). Default: "IP is not permitted by MECHANISM in DOMAIN". */
+    const char *default_explanation;
+    const char *receiver; /* %{r}, the checking host's name; default "unknown" */
+};
+
+/* spf_check with options (opt may be NULL); the same returns. */
+ipw_status spf_check_opts(struct dns *dns, const char *ip, const char *sender, const char *helo,
+                          const struct spf_options *opt, struct spf_result *out, struct err *e);
+
 #endif
