@@ -967,6 +967,7 @@ void message_tmpl_free(struct message_tmpl *t)
     free(t->html);
     free(t->html_where);
     free(t->list_unsubscribe);
+    free(t->list_unsubscribe_mailto);
     free(t);
 }
 
@@ -1132,6 +1133,11 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         if (s)
             goto fail;
     }
+    if (p->list_unsubscribe_mailto) {
+        t->list_unsubscribe_mailto = message_strdup(p->list_unsubscribe_mailto);
+        if (!t->list_unsubscribe_mailto)
+            goto nomem;
+    }
     *out = t;
     return IPW_OK;
 nomem:
@@ -1141,14 +1147,76 @@ fail:
     return s;
 }
 
+/* The RFC 8058 fields of one recipient into extra[0..*n) (values in *unsub, malloc'd), then
+ * a->extra after them; *all is extra or a->extra. See message_compose in message.h. */
+static ipw_status message_unsubscribe(const struct message_tmpl *t, const struct template_vars *v,
+                                      const struct message_args *a, char **unsub,
+                                      struct message_header **all, size_t *n_all, struct err *e)
+{
+    *unsub = NULL;
+    *all = NULL;
+    *n_all = 0;
+    if (!t->list_unsubscribe && !t->list_unsubscribe_mailto)
+        return IPW_OK;
+    char *url = NULL;
+    if (t->list_unsubscribe) {
+        ipw_status s = template_expand(t->list_unsubscribe, v, TEMPLATE_URL | TEMPLATE_HEADER,
+                                       "message.list_unsubscribe", &url, NULL, e);
+        if (s)
+            return s;
+    }
+    struct message_buf b = {0};
+    if (url) {
+        message_buf_put(&b, "<", 1);
+        message_buf_str(&b, url);
+        message_buf_put(&b, ">", 1);
+    }
+    if (t->list_unsubscribe_mailto) {
+        if (url)
+            message_buf_str(&b, ", ");
+        message_buf_str(&b, "<mailto:");
+        message_buf_str(&b, t->list_unsubscribe_mailto);
+        /* The token in the subject tells the mailbox which recipient asked (RFC 6068: the
+         * space is %20 in a mailto hfvalue). */
+        if (v->token && *v->token) {
+            message_buf_str(&b, "?subject=unsubscribe%20");
+            message_buf_str(&b, v->token);
+        }
+        message_buf_put(&b, ">", 1);
+    }
+    free(url);
+    size_t n = (t->list_unsubscribe ? 2 : 1) + a->n_extra;
+    struct message_header *h = calloc(n, sizeof *h);
+    if (b.oom || !h) {
+        message_buf_free(&b);
+        free(h);
+        return err_set(e, IPW_ENOMEM, "out of memory building a message");
+    }
+    size_t k = 0;
+    h[k++] = (struct message_header){"List-Unsubscribe", b.p};
+    if (t->list_unsubscribe)
+        h[k++] = (struct message_header){"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"};
+    for (size_t i = 0; i < a->n_extra; i++)
+        h[k++] = a->extra[i];
+    *unsub = b.p;
+    *all = h;
+    *n_all = n;
+    return IPW_OK;
+}
+
 ipw_status message_compose(const struct message_tmpl *t, const struct template_vars *v,
                            const struct message_args *a, struct message *out, struct err *e)
 {
-    char *subject = NULL, *text = NULL, *html = NULL;
+    char *subject = NULL, *text = NULL, *html = NULL, *unsub = NULL;
+    struct message_header *extra = NULL;
+    size_t n_extra = 0;
     size_t text_len = 0, html_len = 0;
     memset(out, 0, sizeof *out);
     ipw_status s =
         template_expand(t->subject, v, TEMPLATE_HEADER, t->subject_where, &subject, NULL, e);
+    if (s)
+        goto done;
+    s = message_unsubscribe(t, v, a, &unsub, &extra, &n_extra, e);
     if (s)
         goto done;
     s = template_expand(t->text, v, 0, t->text_where, &text, &text_len, e);
@@ -1171,11 +1239,13 @@ ipw_status message_compose(const struct message_tmpl *t, const struct template_v
         .html = html,
         .html_len = html_len,
         .boundary_seed = a->boundary_seed,
-        .extra = a->extra,
-        .n_extra = a->n_extra,
+        .extra = extra ? extra : a->extra,
+        .n_extra = extra ? n_extra : a->n_extra,
     };
     s = message_build(&parts, out, e);
 done:
+    free(unsub);
+    free(extra);
     free(subject);
     free(text);
     free(html);

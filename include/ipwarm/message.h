@@ -140,7 +140,8 @@ struct message_tmpl {
     char *text_where;    /* its file, or "PLAN: message.text" */
     char *html;          /* or NULL */
     char *html_where;
-    char *list_unsubscribe; /* checked here; used by the later List-Unsubscribe work */
+    char *list_unsubscribe;        /* https URI template ({{token}} etc.), or NULL */
+    char *list_unsubscribe_mailto; /* addr-spec for a mailto: unsubscribe, or NULL */
 };
 
 /*
@@ -167,7 +168,17 @@ struct message_args {
 /*
  * Expands t for the recipient of v (v->recipient is the To address, v->date the Date header)
  * and builds the message into *out. The subject is expanded with TEMPLATE_HEADER, the HTML
- * body with TEMPLATE_HTML. Returns what template_expand() and message_build() return.
+ * body with TEMPLATE_HTML.
+ *
+ * RFC 8058 one-click unsubscribe: when t->list_unsubscribe is set, it is expanded with
+ * TEMPLATE_URL | TEMPLATE_HEADER (v->token is the recipient's token, token.h) and the message
+ * gets, before a->extra,
+ *     List-Unsubscribe: <https://...>, <mailto:ADDR?subject=unsubscribe%20TOKEN>
+ *     List-Unsubscribe-Post: List-Unsubscribe=One-Click
+ * (the mailto only with t->list_unsubscribe_mailto; its subject only when v->token is set).
+ * A mailto without an https URI gives List-Unsubscribe alone: RFC 8058 3.1 defines the Post
+ * field only for an HTTPS URI. The DKIM signer must sign both fields (RFC 8058 4); dkim_sign
+ * does by default. Returns what template_expand() and message_build() return.
  */
 ipw_status message_compose(const struct message_tmpl *t, const struct template_vars *v,
                            const struct message_args *a, struct message *out, struct err *e);

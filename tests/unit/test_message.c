@@ -620,6 +620,67 @@ static void test_message_compose_refuses_header_injection(void **state)
     message_free(&m);
 }
 
+/* RFC 8058: the one-click fields, per recipient, in order after MIME-Version and before the
+ * caller's extra fields; the token is percent-encoded where it goes into the URI. */
+static void test_message_compose_list_unsubscribe(void **state)
+{
+    (void)state;
+    struct message_tmpl t = {
+        .from_addr = "news@example.com",
+        .subject = "Hi",
+        .subject_where = "plan.yaml: message.subject",
+        .text = "Hi\n",
+        .text_where = "message.txt",
+        .list_unsubscribe = "https://example.com/u/{{token}}?c={{campaign}}",
+        .list_unsubscribe_mailto = "unsub@example.com",
+    };
+    struct template_vars v = {.recipient = "bob@example.org",
+                              .date = "Tue, 01 Dec 2026 09:00:00 +0900",
+                              .campaign = "spring 2026",
+                              .token = "OCzFBWD0DvVxXdBdEO_-qg"};
+    struct message_header extra[] = {{"X-Test", "one"}};
+    struct message_args a = {.id_left = "c.1.1", .extra = extra, .n_extra = 1};
+    struct message m;
+    struct err e;
+    assert_int_equal(message_compose(&t, &v, &a, &m, &e), IPW_OK);
+    long lu = message_field_find(&m, "List-Unsubscribe");
+    long lup = message_field_find(&m, "List-Unsubscribe-Post");
+    long mv = message_field_find(&m, "MIME-Version");
+    long xt = message_field_find(&m, "X-Test");
+    assert_true(mv >= 0 && lu == mv + 1 && lup == lu + 1 && xt == lup + 1);
+    const char want_lu[] =
+        "List-Unsubscribe: "
+        "<https://example.com/u/OCzFBWD0DvVxXdBdEO_-qg?c=spring%202026>,\r\n"
+        " <mailto:unsub@example.com?subject=unsubscribe%20OCzFBWD0DvVxXdBdEO_-qg>"
+        "\r\n";
+    assert_int_equal(m.fields[lu].len, strlen(want_lu));
+    assert_memory_equal(m.data + m.fields[lu].off, want_lu, strlen(want_lu));
+    const char want_lup[] = "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+    assert_int_equal(m.fields[lup].len, strlen(want_lup));
+    assert_memory_equal(m.data + m.fields[lup].off, want_lup, strlen(want_lup));
+    message_free(&m);
+
+    /* A mailto alone: List-Unsubscribe without the Post field (RFC 8058 3.1 needs HTTPS). */
+    t.list_unsubscribe = NULL;
+    assert_int_equal(message_compose(&t, &v, &a, &m, &e), IPW_OK);
+    assert_true(message_field_find(&m, "List-Unsubscribe") >= 0);
+    assert_int_equal(message_field_find(&m, "List-Unsubscribe-Post"), -1);
+    message_free(&m);
+
+    /* Neither: no such fields, the caller's extra fields as before. */
+    t.list_unsubscribe_mailto = NULL;
+    assert_int_equal(message_compose(&t, &v, &a, &m, &e), IPW_OK);
+    assert_int_equal(message_field_find(&m, "List-Unsubscribe"), -1);
+    assert_true(message_field_find(&m, "X-Test") >= 0);
+    message_free(&m);
+
+    /* A URI template that needs the token, with no token: a caller bug, refused. */
+    t.list_unsubscribe = "https://example.com/u/{{token}}";
+    v.token = NULL;
+    assert_int_equal(message_compose(&t, &v, &a, &m, &e), IPW_EUSAGE);
+    assert_null(m.data);
+}
+
 static void test_message_prepend_field(void **state)
 {
     (void)state;
@@ -715,11 +776,14 @@ static void test_message_tmpl_load(void **state)
     plan.subject = "Hi {{first_name}}";
     plan.text_file = good_path;
     plan.list_unsubscribe = "https://example.com/u/{{token}}";
+    plan.list_unsubscribe_mailto = "unsub@example.com";
     struct message_tmpl *t = NULL;
     struct err e;
     assert_int_equal(message_tmpl_load(&plan, names, 2, &t, &e), IPW_OK);
     assert_string_equal(t->text, "Hello {{first_name}},\nseq {{seq}}\n"); /* BOM dropped */
     assert_null(t->html);
+    assert_string_equal(t->list_unsubscribe, "https://example.com/u/{{token}}");
+    assert_string_equal(t->list_unsubscribe_mailto, "unsub@example.com");
     message_tmpl_free(t);
 
     plan.text_file = bad_path;
@@ -782,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_message_line_ends_normalised),
         cmocka_unit_test(test_message_refusals),
         cmocka_unit_test(test_message_compose_refuses_header_injection),
+        cmocka_unit_test(test_message_compose_list_unsubscribe),
         cmocka_unit_test(test_message_prepend_field),
         cmocka_unit_test(test_message_format_date),
         cmocka_unit_test(test_message_utf8_and_id),
