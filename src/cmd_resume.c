@@ -1,11 +1,265 @@
 /*
- * cmd_resume: `ipwarm resume` (see cli.md). Not implemented yet: its issue is still open.
+ * cmd_resume: `ipwarm resume PROVIDER` ends every hold of a provider.
+ *
+ * It ends the provider's active rule actions, manual and automatic alike (a suspend after
+ * [TSS04], a throttle after "Server busy"): the operator who resumes takes responsibility for
+ * sending again, so resume does not second-guess them. Ending sets the actions' expiry to now,
+ * so the history stays in the state file. It also clears the pause in the provider's row (a
+ * backoff pause or the row side of `ipwarm pause`). The rate is left as backoff set it: it climbs
+ * back in recover_step steps, as after any pause, rather than snapping back to full speed.
+ *
+ * Like pause, resume works while a run is going: no run lock, short transactions. It prints what
+ * it ended, so that the operator sees which automatic action they overrode.
  */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipwarm/cli.h"
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/json.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/store.h"
+
+/* One ended action, copied out of the store's callback. */
+struct resume_action {
+    char *rule;
+    char *action;
+    char *reason;
+    double rate_per_min;
+    int64_t expires_ms;
+    bool manual;
+};
+
+struct resume_list {
+    struct resume_action *v;
+    size_t n;
+    bool nomem;
+};
+
+static void resume_list_free(struct resume_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].rule);
+        free(l->v[i].action);
+        free(l->v[i].reason);
+    }
+    free(l->v);
+}
+
+static char *resume_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* store_rules_active() callback: keeps a copy of each action (the strings die on return). */
+static int resume_collect(const struct store_rule_action *a, void *vctx)
+{
+    struct resume_list *l = vctx;
+    struct resume_action *grown = realloc(l->v, (l->n + 1) * sizeof *grown);
+    if (!grown) {
+        l->nomem = true;
+        return 1;
+    }
+    l->v = grown;
+    struct resume_action *x = &l->v[l->n++];
+    x->rule = resume_strdup(a->rule);
+    x->action = resume_strdup(a->action);
+    x->reason = resume_strdup(a->reason);
+    x->rate_per_min = a->rate_per_min;
+    x->expires_ms = a->expires_ms;
+    x->manual = a->manual != 0;
+    if ((a->rule && !x->rule) || (a->action && !x->action) || (a->reason && !x->reason)) {
+        l->nomem = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* As pause_find_provider() in cmd_pause.c: IPW_OK with *index, or IPW_EUSAGE naming the
+ * known providers. */
+static ipw_status resume_find_provider(const struct plan *p, const char *name, size_t *index,
+                                       struct err *e)
+{
+    int i = plan_provider_find(p, name);
+    if (i >= 0) {
+        *index = (size_t)i;
+        return IPW_OK;
+    }
+    char known[1024];
+    size_t len = 0;
+    known[0] = '\0';
+    for (size_t k = 0; k < p->n_providers; k++) {
+        int w =
+            snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", p->providers[k].name);
+        if (w < 0 || (size_t)w >= sizeof known - len)
+            break;
+        len += (size_t)w;
+    }
+    return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
+}
+
+/* "pause (manual)", "suspend by rule yahoo-tss04 until T", "throttle to 1/min by rule x". */
+static void resume_describe(const struct resume_action *a, const char *tz, char *buf, size_t n)
+{
+    char t[CLOCK_RFC3339_MAX] = "";
+    char until[CLOCK_RFC3339_MAX + 8] = "";
+    if (a->expires_ms > 0)
+        snprintf(until, sizeof until, " until %s",
+                 clock_format_rfc3339_local(a->expires_ms, tz, t, sizeof t));
+    else
+        snprintf(until, sizeof until, " until resumed");
+    const char *act = a->action ? a->action : "?";
+    if (a->manual)
+        snprintf(buf, n, "manual %s%s", act, until);
+    else if (strcmp(act, "throttle") == 0)
+        snprintf(buf, n, "throttle to %g/min by rule %s%s", a->rate_per_min,
+                 a->rule ? a->rule : "?", until);
+    else
+        snprintf(buf, n, "%s by rule %s%s", act, a->rule ? a->rule : "?", until);
+}
 
 ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
-    (void)ctx;
-    (void)args;
-    return err_set(e, IPW_ENOTIMPL, "resume: not implemented yet");
+    struct plan *p = NULL;
+    struct store *st = NULL;
+    struct resume_list ended = {0};
+    struct store_provider row;
+    memset(&row, 0, sizeof row);
+    bool have_row = false;
+    int64_t cleared_until = 0; /* the row's pause that was cleared; 0 = none */
+    bool was_manual = false;   /* that pause was `ipwarm pause`'s */
+    char *cleared_reason = NULL;
+    const char *name = args->argv[0];
+
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    size_t idx;
+    r = resume_find_provider(p, name, &idx, e);
+    if (r != IPW_OK)
+        goto done;
+    name = p->providers[idx].name;
+    const char *tz = p->timezone;
+    int64_t now = clock_now_ms();
+
+    /* No state file: nothing was ever paused; do not create one just to say so. */
+    const struct store_options opt = {.must_exist = 1};
+    r = store_open_opts(cli_state_path(ctx, p), &opt, &st, e);
+    if (r == IPW_ENOINPUT) {
+        err_clear(e);
+        r = IPW_OK;
+    } else if (r != IPW_OK) {
+        goto done;
+    }
+
+    if (st) {
+        /* What is active now, to say what was ended; then end exactly that (same now). */
+        r = store_rules_active(st, now, name, resume_collect, &ended, e);
+        if (r == IPW_OK && ended.nomem)
+            r = err_set(e, IPW_ENOMEM, "resume: out of memory");
+        if (r != IPW_OK)
+            goto done;
+        int64_t count = 0;
+        r = store_rules_end(st, name, now, 0, &count, e);
+        if (r != IPW_OK)
+            goto done;
+
+        r = store_provider_load(st, name, &row, e);
+        if (r == IPW_OK) {
+            have_row = true;
+        } else if (r == IPW_ENOTFOUND) {
+            err_clear(e);
+            r = IPW_OK;
+        } else {
+            goto done;
+        }
+    }
+    if (have_row && (row.pause_manual || row.paused_until_ms != 0 || row.pause_reason)) {
+        if (row.paused_until_ms > now) {
+            cleared_until = row.paused_until_ms;
+            cleared_reason = resume_strdup(row.pause_reason);
+            if (row.pause_reason && !cleared_reason) {
+                r = err_set(e, IPW_ENOMEM, "resume: out of memory");
+                goto done;
+            }
+        }
+        was_manual = row.pause_manual != 0;
+        const char *old_reason = row.pause_reason;
+        row.pause_manual = 0;
+        row.paused_until_ms = 0;
+        row.pause_reason = NULL;
+        row.updated_ms = now;
+        r = store_provider_save(st, &row, e);
+        row.pause_reason = old_reason;
+        if (r != IPW_OK)
+            goto done;
+    }
+
+    char line[1024], t[CLOCK_RFC3339_MAX];
+    if (ctx->json) {
+        struct json j;
+        json_init(&j, ctx->out, true);
+        json_object_begin(&j);
+        json_kv_string(&j, "provider", name);
+        json_kv_bool(&j, "resumed", ended.n > 0 || cleared_until > 0);
+        json_key(&j, "ended");
+        json_array_begin(&j);
+        for (size_t i = 0; i < ended.n; i++) {
+            const struct resume_action *a = &ended.v[i];
+            json_object_begin(&j);
+            json_kv_string(&j, "action", a->action);
+            json_kv_string(&j, "rule", a->rule);
+            json_kv_bool(&j, "manual", a->manual);
+            json_kv_string(&j, "reason", a->reason);
+            if (a->expires_ms > 0)
+                json_kv_string(&j, "expires",
+                               clock_format_rfc3339_local(a->expires_ms, tz, t, sizeof t));
+            else
+                json_kv_null(&j, "expires");
+            json_object_end(&j);
+        }
+        json_array_end(&j);
+        if (cleared_until > 0)
+            json_kv_string(&j, "cleared_pause_until",
+                           clock_format_rfc3339_local(cleared_until, tz, t, sizeof t));
+        else
+            json_kv_null(&j, "cleared_pause_until");
+        json_object_end(&j);
+        r = json_finish(&j, e);
+        goto done;
+    }
+
+    if (ended.n == 0 && cleared_until == 0) {
+        fprintf(ctx->out, "%s was not paused: nothing to end\n", name);
+    } else {
+        fprintf(ctx->out, "resumed %s\n", name);
+        for (size_t i = 0; i < ended.n; i++) {
+            resume_describe(&ended.v[i], tz, line, sizeof line);
+            fprintf(ctx->out, "  ended %s%s%s\n", line, ended.v[i].reason ? ": " : "",
+                    ended.v[i].reason ? ended.v[i].reason : "");
+        }
+        /* A timed manual hold is both an action and the row's pause: report it once. */
+        bool manual_said = false;
+        for (size_t i = 0; i < ended.n; i++)
+            manual_said = manual_said || ended.v[i].manual;
+        if (cleared_until > 0 && !(was_manual && manual_said))
+            fprintf(ctx->out, "  cleared the %s pause until %s%s%s\n",
+                    was_manual ? "manual" : "backoff",
+                    clock_format_rfc3339_local(cleared_until, tz, t, sizeof t),
+                    cleared_reason ? ": " : "", cleared_reason ? cleared_reason : "");
+    }
+    if (fflush(ctx->out) != 0 || ferror(ctx->out))
+        r = err_set(e, IPW_EIO, "resume: cannot write the output");
+
+done:
+    free(cleared_reason);
+    resume_list_free(&ended);
+    if (have_row)
+        store_provider_clear(&row);
+    store_close(st);
+    plan_free(p);
+    return r;
 }
