@@ -994,7 +994,47 @@ const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const s
 
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p)
 {
-    return ctx->dns_timeout_ms > 0 ? ctx->dns_timeout_ms : p->dns_timeout_ms;
+    if (ctx->dns_timeout_ms > 0)
+        return ctx->dns_timeout_ms;
+    return p && p->dns_timeout_ms > 0 ? p->dns_timeout_ms : 5000;
+}
+
+struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
+{
+    size_t n = 0;
+    const struct plan_dns_server *sv = NULL;
+    if (ctx->n_dns > 0) {
+        sv = ctx->dns;
+        n = ctx->n_dns;
+    } else if (p) {
+        sv = cli_dns_servers(ctx, p, &n);
+    }
+    char **names = calloc(n ? n : 1, sizeof *names);
+    if (!names) {
+        err_set(e, IPW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(sv[i].host) + 16;
+        names[i] = malloc(len);
+        if (!names[i])
+            break;
+        bool v6 = strchr(sv[i].host, ':') != NULL;
+        snprintf(names[i], len, "%s%s%s:%d", v6 ? "[" : "", sv[i].host, v6 ? "]" : "",
+                 sv[i].port > 0 ? sv[i].port : 53);
+    }
+    struct dns_config cfg = {
+        .servers = (const char *const *)names,
+        .n_servers = n,
+        .timeout_ms = cli_dns_timeout_ms(ctx, p),
+    };
+    struct dns *d = dns_new(&cfg, e);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (!d && e->status == IPW_OK)
+        err_set(e, IPW_ETEMP, "the DNS resolver could not be set up");
+    return d;
 }
 
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)

@@ -1,11 +1,148 @@
 /*
- * cmd_run: `ipwarm run` (see cli.md). Not implemented yet: its issue is still open.
+ * cmd_run: `ipwarm run [--once] [--for DURATION] [--dry-run] [--force]` (see cli.md).
+ *
+ * Thin: it loads the plan, opens the state file, takes the run lock (a second runner exits 75
+ * at once), checks the last pre-flight result, installs the signal handlers that let the
+ * message in flight finish, and hands over to engine_run().
  */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/engine.h"
+#include "ipwarm/json.h"
+#include "ipwarm/store.h"
+
+static volatile sig_atomic_t cmd_run_stop;
+
+static void cmd_run_on_signal(int sig)
+{
+    (void)sig;
+    cmd_run_stop = 1;
+}
+
+/* The gate of issue 4: a required pre-flight check that failed keeps the warm-up from
+ * starting, since the first messages of a new IP are the ones that count most. */
+static ipw_status cmd_run_preflight_gate(const struct cli_ctx *ctx, const struct plan *p,
+                                         struct store *st, bool force, struct err *e)
+{
+    struct store_preflight pf;
+    ipw_status r = store_preflight_latest(st, &pf, e);
+    if (r == IPW_ENOTFOUND) {
+        err_clear(e);
+        if (p->preflight_require && !force)
+            cli_info(ctx, "no pre-flight check is recorded for this state file: run `ipwarm "
+                          "check` before the first messages");
+        return IPW_OK;
+    }
+    if (r != IPW_OK)
+        return r;
+    bool ok = pf.ok;
+    char when[CLOCK_RFC3339_MAX];
+    clock_format_rfc3339_local(pf.run_ms, p->timezone, when, sizeof when);
+    store_preflight_clear(&pf);
+    if (ok)
+        return IPW_OK;
+    if (force) {
+        cli_info(ctx, "the pre-flight check of %s failed; sending anyway (--force)", when);
+        return IPW_OK;
+    }
+    return err_set(e, IPW_ECHECK,
+                   "run: the pre-flight check of %s failed: run `ipwarm check`, fix what it "
+                   "names, or pass --force to send anyway",
+                   when);
+}
+
+static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s,
+                          bool dry_run)
+{
+    if (ctx->json) {
+        struct json j;
+        json_init(&j, ctx->out, true);
+        json_object_begin(&j);
+        json_kv_int(&j, "attempts", s->attempts);
+        json_kv_int(&j, "delivered", s->delivered);
+        json_kv_int(&j, "deferred", s->deferred);
+        json_kv_int(&j, "bounced", s->bounced);
+        json_kv_int(&j, "failed", s->failed);
+        json_kv_int(&j, "expired", s->expired);
+        json_kv_int(&j, "queued", s->queued);
+        json_kv_int(&j, "undeliverable", s->undeliverable);
+        json_kv_int(&j, "recovered_unknown", s->recovered);
+        json_kv_bool(&j, "all_done", s->all_done);
+        json_kv_bool(&j, "dry_run", dry_run);
+        json_object_end(&j);
+        struct err je;
+        json_finish(&j, &je);
+        return;
+    }
+    if (s->recovered > 0)
+        cli_info(ctx,
+                 "%lld attempts of an earlier run were in flight when it stopped: marked unknown, "
+                 "their recipients held (see `ipwarm trace`)",
+                 (long long)s->recovered);
+    if (s->undeliverable > 0)
+        cli_info(ctx, "%lld recipients set aside: their domains cannot receive mail",
+                 (long long)s->undeliverable);
+    cli_info(ctx,
+             "%s%lld attempts: %lld delivered, %lld deferred, %lld bounced, %lld failed, "
+             "%lld expired%s",
+             dry_run ? "dry run: " : "", (long long)s->attempts, (long long)s->delivered,
+             (long long)s->deferred, (long long)s->bounced, (long long)s->failed,
+             (long long)s->expired, s->all_done ? "; every recipient is done" : "");
+}
 
 ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
-    (void)ctx;
-    (void)args;
-    return err_set(e, IPW_ENOTIMPL, "run: not implemented yet");
+    struct plan *p = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    struct engine_opts o = {
+        .once = cli_args_has(args, "once"),
+        .for_ms = cli_args_duration_ms(args, "for", 0),
+        .dry_run = cli_args_has(args, "dry-run"),
+        .stop = &cmd_run_stop,
+    };
+    bool force = cli_args_has(args, "force");
+    /* A progress line on a terminal; under cron (no terminal) nothing but errors. */
+    bool tty = isatty(fileno(ctx->diag));
+    if (tty && ctx->verbosity >= 0 && !ctx->json)
+        o.progress = ctx->diag;
+    if (ctx->verbosity > 0)
+        o.log = ctx->diag;
+
+    struct store *st = NULL;
+    struct dns *dns = NULL;
+    const char *path = cli_state_path(ctx, p);
+    r = store_open(path, &st, e);
+    if (r == IPW_OK)
+        r = store_lock_acquire(st, clock_now_ms(), e);
+    if (r == IPW_OK)
+        r = cmd_run_preflight_gate(ctx, p, st, force, e);
+    if (r == IPW_OK) {
+        dns = cli_dns_open(ctx, p, e);
+        if (!dns)
+            r = e->status != IPW_OK ? e->status : IPW_ETEMP;
+    }
+    if (r == IPW_OK) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = cmd_run_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        struct engine_summary sum;
+        r = engine_run(p, st, dns, &o, &sum, e);
+        if (r == IPW_OK && (tty || ctx->verbosity > 0 || ctx->json))
+            cmd_run_print(ctx, &sum, o.dry_run);
+    }
+    dns_free(dns);
+    store_close(st);
+    plan_free(p);
+    return r;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ipwarm/dns.h"
 #include "ipwarm/err.h"
 #include "ipwarm/plan.h"
 
@@ -163,6 +164,9 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
 const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
                                               size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
+/* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
+ * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
+struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
 
 /* An informational line "ipwarm: ..." on ctx->diag, unless --quiet. */
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)

@@ -25,7 +25,7 @@ Behaviour keys (per listener):
   delay_ms            {"greeting": N, "mail": N, "rcpt": N, "data": N}: tarpit before replying
   mode_file           a file whose content (a key of "modes") switches behaviour at run time
   modes               {"blocklist": {"mail": "550 5.7.1 ... (S3150)"}}: per-mode overrides of
-                      the reply to "mail", "rcpt" or "data"
+                      the reply to "mail", "rcpt" or "data", and of "delay_ms"
 """
 import asyncio
 import base64
@@ -106,7 +106,7 @@ class Session:
         log(kw)
 
     async def delay(self, what):
-        ms = self.l.spec.get("delay_ms", {}).get(what, 0)
+        ms = self.l.mode().get("delay_ms", self.l.spec.get("delay_ms", {})).get(what, 0)
         if ms:
             await asyncio.sleep(ms / 1000)
 

@@ -1,0 +1,58 @@
+/*
+ * engine: the warm-up loop behind `ipwarm run`.
+ *
+ * It turns a plan into paced SMTP deliveries: it queues recipients from the list (resolving
+ * their MX and provider as it goes), asks the pure decision modules when each provider may
+ * send next (ramp.c for the day's stage and cap, backoff.c for pauses, throttles and rule
+ * actions, pace.c for even spacing and the schedule's windows), records every attempt in the
+ * store before the transaction that could deliver it and its outcome after, and reacts to
+ * every reply. All the state it needs between cron ticks lives in the store, so `run --once`
+ * every minute continues one even sequence. The clock is clock_now_ms() (which honours --now).
+ */
+#ifndef IPWARM_ENGINE_H
+#define IPWARM_ENGINE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ipwarm/dns.h"
+#include "ipwarm/err.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/store.h"
+
+/* A `run --once` tick stops starting messages after this long, so that it ends within 60 s. */
+#define ENGINE_TICK_SEND_MS 50000
+/* ... and gives the messages in flight until this long to finish. */
+#define ENGINE_TICK_MAX_MS 58000
+
+struct engine_opts {
+    bool once;          /* one cron tick */
+    int64_t for_ms;     /* run this long; 0 = until stopped (or a `once` list is done) */
+    bool dry_run;       /* decide and record, send nothing */
+    volatile sig_atomic_t *stop; /* set by a signal handler: finish what is in flight, return */
+    FILE *progress;     /* a progress line is drawn here (a terminal), or NULL */
+    FILE *log;          /* one line per attempt (-v), or NULL */
+};
+
+struct engine_summary {
+    int64_t attempts, delivered, deferred, bounced, failed, expired;
+    int64_t queued;         /* recipients added to the queue */
+    int64_t undeliverable;  /* of them, refused at once (null MX, no such domain) */
+    int64_t recovered;      /* attempts a previous run left in flight, now marked unknown */
+    bool all_done;          /* mode once: every recipient is done and nothing is pending */
+};
+
+/*
+ * Runs the warm-up of p with the state in st (whose run lock the caller holds) and the
+ * resolver dns. Returns IPW_OK when the tick, the duration or the list ended, or a stop was
+ * requested; IPW_ECONFIG for a relay password that cannot be read; IPW_EUNAVAIL when the relay
+ * does not answer at start; IPW_EDATA/IPW_ENOINPUT for a bad message template or recipient
+ * list; a store status when the state file fails (nothing is lost: every attempt is recorded
+ * before it is sent).
+ */
+ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
+                      const struct engine_opts *o, struct engine_summary *sum, struct err *e);
+
+#endif

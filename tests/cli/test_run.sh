@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Integration test of `ipwarm run` against real servers on loopback, started and stopped here:
+# dnsmasq answers the MX lookups, tests/servers/smtpd.py plays four providers. One throttles past
+# a rate (Microsoft's "451 4.7.500 Server busy"), one defers with Yahoo's [TSS04] (the shipped
+# rule suspends it for 2 h), two accept. The test asserts even pacing from the server's own
+# timestamps, the pause and the suspension in the store, the SMTP dialogue the server saw, that
+# the store's counts equal the server's, the run lock, and that kill -9 loses no record.
+set -u
+: "${IPWARM:?}" "${SRCDIR:?}"
+work=$(mktemp -d /tmp/ipwarm-run-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+py=/usr/bin/python3
+
+# Addresses and ports of our own, so that parallel tests do not meet.
+net=127.0.$((20 + RANDOM % 200))
+dport=$((30000 + RANDOM % 20000))
+sport=$((30000 + RANDOM % 20000))
+dnsmasq=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+
+cat >"$work/dnsmasq.conf" <<EOF
+no-resolv
+no-hosts
+port=$dport
+listen-address=127.0.0.1
+bind-interfaces
+local=/test/
+mx-host=gmail.test,gmail-smtp-in.l.google.com,10
+host-record=gmail-smtp-in.l.google.com,$net.2
+mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
+host-record=outlook-test.mail.protection.outlook.com,$net.3
+mx-host=yahoo.test,mta5.am0.yahoodns.net,10
+host-record=mta5.am0.yahoodns.net,$net.4
+mx-host=other.test,mx.other.test,10
+host-record=mx.other.test,$net.5
+mx-host=nullmx.test,.,0
+EOF
+"$dnsmasq" --conf-file="$work/dnsmasq.conf" --keep-in-foreground --pid-file="$work/dnsmasq.pid" \
+  2>"$work/dnsmasq.log" &
+pids+=($!)
+
+cat >"$work/smtpd.json" <<EOF
+{"log": "$work/dialogue.jsonl", "maildir": "$work/mail", "ready_file": "$work/ready",
+ "listeners": [
+  {"name": "gmail", "host": "$net.2", "port": $sport, "size": 10485760,
+   "mode_file": "$work/gmail.mode", "modes": {"slow": {"delay_ms": {"data": 2500}}}},
+  {"name": "microsoft", "host": "$net.3", "port": $sport, "rate_per_min": 3,
+   "throttle": "451 4.7.500 Server busy. Please try again later from [$net.1]. (S77714)"},
+  {"name": "yahoo", "host": "$net.4", "port": $sport, "rate_per_min": 2,
+   "throttle": "421 4.7.0 [TSS04] Messages from $net.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"},
+  {"name": "other", "host": "$net.5", "port": $sport,
+   "recipients": {"^nobody@": "550 5.1.1 <nobody@other.test>: Recipient address rejected: User unknown"}}
+ ]}
+EOF
+$py "$SRCDIR/tests/servers/smtpd.py" "$work/smtpd.json" 2>"$work/smtpd.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -f "$work/ready" ] && break; sleep 0.1; done
+check "the SMTP server started" test -f "$work/ready"
+
+{
+  echo "email,first_name"
+  for i in $(seq 1 12); do echo "g$i@gmail.test,G$i"; done
+  for i in $(seq 1 8); do echo "m$i@outlook.test,M$i"; done
+  for i in $(seq 1 6); do echo "y$i@yahoo.test,Y$i"; done
+  echo "o1@other.test,O1"
+  echo "nobody@other.test,Nobody"
+  echo "x@nullmx.test,X"
+} >"$work/seeds.csv"
+printf 'Hello {{first_name}},\n\nthis is message {{seq}} of {{campaign}}.\n.a line that starts with a dot\n' >"$work/message.txt"
+cat >"$work/plan.yaml" <<EOF
+campaign: run-test
+timezone: Asia/Tokyo
+source: {ip: $net.1, helo: mx1.example.com}
+sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
+transport:
+  mode: direct
+  port: $sport
+  timeouts: {connect: 5s, command: 10s}
+  connections_per_provider: 1
+message: {subject: "Hello {{first_name}}", text_file: message.txt}
+recipients: {file: seeds.csv, mode: once}
+ramp: {start: 30/min, growth: 1.5, max: 600/min}
+preflight: {require: []}
+dns: {servers: ["127.0.0.1:$dport"], timeout: 2s}
+EOF
+db=$work/ipwarm.db
+
+# 1. A run of 14 s: gmail (30/min: one message every 2 s) keeps its pace while Microsoft is
+#    throttled and Yahoo suspended.
+start=$(date +%s)
+"$IPWARM" -p "$work/plan.yaml" run --for 14s >"$work/run1.out" 2>"$work/run1.err"
+rc=$?
+check "run --for 14s exits 0 (got $rc: $(tail -2 "$work/run1.err"))" test "$rc" -eq 0
+elapsed=$(($(date +%s) - start))
+check "run --for 14s took about 14 s (took $elapsed s)" test "$elapsed" -ge 13 -a "$elapsed" -le 20
+
+$py - "$work/dialogue.jsonl" "$db" >"$work/check1.out" 2>&1 <<'EOF'
+import json, sqlite3, statistics, sys
+log, db = sys.argv[1], sys.argv[2]
+mail = {}
+seen = {}
+accepted = {}
+for line in open(log):
+    d = json.loads(line)
+    name = d["listener"]
+    if d["ev"] == "cmd":
+        seen.setdefault(name, []).append(d["line"])
+        if d["line"].startswith("MAIL FROM"):
+            mail.setdefault(name, []).append(d["t"])
+    if d["ev"] == "message" and d["accepted"]:
+        accepted[name] = accepted.get(name, 0) + 1
+fails = []
+def expect(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        fails.append(what)
+g = mail.get("gmail", [])
+gaps = [b - a for a, b in zip(g, g[1:])]
+expect(len(g) >= 6, "gmail got at least 6 messages in 14 s at 30/min (got %d)" % len(g))
+expect(all(1.8 <= x <= 2.2 for x in gaps), "gmail messages are 2 s apart (gaps %s)" % [round(x, 3) for x in gaps])
+m = mail.get("microsoft", [])
+expect(len(m) == 4, "microsoft saw 3 accepted messages and one refused, then nothing (saw %d MAIL)" % len(m))
+y = mail.get("yahoo", [])
+expect(len(y) == 3, "yahoo saw 2 accepted messages and the [TSS04] refusal, then nothing (saw %d MAIL)" % len(y))
+cmds = seen.get("gmail", [])
+expect("EHLO mx1.example.com" in cmds, "the EHLO name is source.helo")
+expect(any(c.startswith("MAIL FROM:<bounces@example.com> SIZE=") for c in cmds), "MAIL FROM is the return path, with SIZE")
+expect("RCPT TO:<g1@gmail.test>" in cmds, "one RCPT per message, g1 first")
+expect(sum(1 for c in cmds if c.startswith("RCPT")) == len(g), "one recipient per message")
+con = sqlite3.connect(db)
+q = lambda sql, *a: con.execute(sql, a).fetchall()
+for prov, name in (("gmail", "gmail"), ("microsoft365", "microsoft"), ("yahoo", "yahoo"), ("other", "other")):
+    # Attempts that reached MAIL are what the server saw as MAIL commands.
+    n = q("SELECT count(*) FROM attempts WHERE provider = ? AND phase IN ('mail','rcpt','data')", prov)[0][0]
+    expect(n == len(mail.get(name, [])), "%s: attempts recorded (%d) equal MAIL commands the server saw (%d)" % (prov, n, len(mail.get(name, []))))
+    d = q("SELECT count(*) FROM attempts WHERE provider = ? AND outcome = 'delivered'", prov)[0][0]
+    expect(d == accepted.get(name, 0), "%s: delivered in the store (%d) equals messages the server accepted (%d)" % (prov, d, accepted.get(name, 0)))
+row = q("SELECT rate_per_min, paused_until_ms, pause_reason, last_deferral_ms FROM providers WHERE name = 'microsoft365'")[0]
+expect(row[0] == 15.0, "microsoft365 rate cut from 30/min to 15/min (x0.5), got %s" % row[0])
+expect(row[1] - row[3] == 15 * 60000, "microsoft365 paused for 15 min after the deferral")
+expect("4.7.500 Server busy" in (row[2] or ""), "the pause says why: %s" % row[2])
+act = q("SELECT rule, action, expires_ms - started_ms, reason FROM rule_actions WHERE provider = 'yahoo'")
+expect(len(act) == 1 and act[0][0] == "yahoo-tss04" and act[0][1] == "suspend" and act[0][2] == 2 * 3600000,
+       "yahoo suspended for 2 h by the shipped [TSS04] rule: %s" % act)
+r = q("SELECT state, reason FROM recipients WHERE address = 'nobody@other.test'")[0]
+expect(r[0] == "suppressed" and "5.1.1" in r[1], "a 550 5.1.1 on RCPT suppresses the recipient for good")
+r = q("SELECT state, reason FROM recipients WHERE address = 'x@nullmx.test'")[0]
+expect(r[0] == "suppressed" and "null MX" in r[1], "a null-MX domain is set aside before any mail")
+expect(q("SELECT count(*) FROM attempts WHERE recipient = 'x@nullmx.test'")[0][0] == 0, "no attempt for the null-MX domain")
+r = q("SELECT r.state, r.retries, r.next_at_ms - a.finished_ms FROM recipients r JOIN attempts a ON a.recipient = r.address WHERE a.provider = 'microsoft365' AND a.outcome = 'deferred'")[0]
+expect(r[0] == "pending" and r[1] == 1 and r[2] == 5 * 60000, "the deferred recipient retries 5 min after the deferral: %s" % (r,))
+t = q("SELECT phase, code, enhanced, text, mx, source_ip FROM attempts WHERE provider = 'yahoo' AND outcome = 'deferred'")[0]
+expect(t[0] == "mail" and t[1] == 421 and t[2] == "4.7.0" and "[TSS04]" in t[3] and t[4] == "mta5.am0.yahoodns.net",
+       "the deferral is recorded with phase, code, enhanced code, full text and MX: %s" % (t,))
+sys.exit(1 if fails else 0)
+EOF
+rc=$?
+cat "$work/check1.out"
+pass=$((pass + $(grep -c '^ok:' "$work/check1.out")))
+fail=$((fail + $(grep -c '^FAIL:' "$work/check1.out")))
+[ "$rc" -eq 0 ] || [ "$(grep -c '^FAIL:' "$work/check1.out")" -gt 0 ] || bad "the store check script failed: $(tail -3 "$work/check1.out")"
+
+# 2. The message arrived intact: the dot line survived, the subject was expanded.
+msg=$(ls "$work"/mail/gmail-*.eml 2>/dev/null | head -1)
+check "a message was saved by the server" test -n "$msg"
+check "a body line that starts with a dot arrives unchanged" grep -q '^\.a line that starts with a dot' "$msg"
+check "the subject is expanded from the recipient list" grep -q '^Subject: Hello G1' "$(grep -l '^To: g1@gmail.test' "$work"/mail/*.eml | head -1)"
+
+# 3. A cron tick sends what is due (the rest of gmail), then a tick with nothing due before
+#    its end (Microsoft paused, Yahoo suspended, retries in 5 min) returns at once.
+"$IPWARM" -p "$work/plan.yaml" run --once 2>"$work/once.err"
+rc=$?
+check "run --once exits 0 (got $rc)" test "$rc" -eq 0
+check "the first tick sent the rest of gmail" test "$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE provider = 'gmail' AND state = 'done'")" -eq 12
+t0=$(date +%s%N)
+"$IPWARM" -p "$work/plan.yaml" run --once 2>"$work/once2.err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a tick with nothing due exits 0 (got $rc)" test "$rc" -eq 0
+check "a tick with nothing due returns at once (took $ms ms)" test "$ms" -lt 1500
+
+# 4. Two runs at once: the second exits 75 within a second or two. New recipients appended to
+#    the list are picked up where the last run stopped reading.
+for i in $(seq 13 22); do echo "g$i@gmail.test,G$i" >>"$work/seeds.csv"; done
+"$IPWARM" -p "$work/plan.yaml" run --for 6s >/dev/null 2>&1 &
+first=$!
+sleep 1
+t0=$(date +%s%N)
+"$IPWARM" -p "$work/plan.yaml" run --once >"$work/second.out" 2>"$work/second.err"
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a second run exits 75 (got $rc)" test "$rc" -eq 75
+check "a second run is refused within 2 s (took $ms ms)" test "$ms" -lt 2000
+check "the refusal names the holder: $(cat "$work/second.err")" grep -q "pid $first" "$work/second.err"
+wait "$first"
+
+# 5. kill -9 in the middle of a run: the next run marks what was in flight unknown, holds its
+#    recipient, and the records still equal what the server saw.
+# The gmail server now takes 2.5 s to accept a message, so the kill lands with one in flight.
+echo slow >"$work/gmail.mode"
+"$IPWARM" -p "$work/plan.yaml" run --for 20s >/dev/null 2>&1 &
+victim=$!
+sleep 3.5
+kill -9 "$victim"
+wait "$victim" 2>/dev/null
+rm -f "$work/gmail.mode"
+"$IPWARM" -v -p "$work/plan.yaml" run --once >"$work/after.out" 2>"$work/after.err"
+rc=$?
+check "the run after kill -9 exits 0 (got $rc)" test "$rc" -eq 0
+$py - "$work/dialogue.jsonl" "$db" >"$work/check2.out" 2>&1 <<'EOF'
+import json, sqlite3, sys
+log, db = sys.argv[1], sys.argv[2]
+mail = 0
+accepted = 0
+for line in open(log):
+    d = json.loads(line)
+    if d["ev"] == "cmd" and d["line"].startswith("MAIL FROM"):
+        mail += 1
+    if d["ev"] == "message" and d["accepted"]:
+        accepted += 1
+con = sqlite3.connect(db)
+n = con.execute("SELECT count(*) FROM attempts WHERE phase IN ('mail','rcpt','data') OR outcome = 'unknown'").fetchone()[0]
+inflight = con.execute("SELECT count(*) FROM attempts WHERE outcome = 'in-flight'").fetchone()[0]
+delivered = con.execute("SELECT count(*) FROM attempts WHERE outcome = 'delivered'").fetchone()[0]
+unknown = con.execute("SELECT count(*) FROM attempts WHERE outcome = 'unknown'").fetchone()[0]
+held = con.execute("SELECT count(*) FROM recipients WHERE state = 'held'").fetchone()[0]
+ok = True
+def expect(c, w):
+    global ok
+    print(("ok: " if c else "FAIL: ") + w)
+    ok = ok and c
+expect(inflight == 0, "no attempt is left in flight after the restart")
+expect(abs(n - mail) <= 1, "attempts recorded (%d) equal the server's MAIL commands (%d), give or take the one in flight" % (n, mail))
+expect(delivered <= accepted <= delivered + unknown, "delivered in the store (%d) + unknown (%d) cover what the server accepted (%d)" % (delivered, unknown, accepted))
+expect(unknown >= 1, "the attempt in flight at the kill is recorded as unknown (%d)" % unknown)
+expect(held == unknown, "each unknown attempt holds its recipient (%d held, %d unknown)" % (held, unknown))
+h = con.execute("SELECT count(*) FROM attempts a JOIN recipients r ON r.address = a.recipient WHERE r.state = 'held' AND a.outcome NOT IN ('unknown')").fetchone()[0]
+expect(h == 0, "a held recipient was not sent again after the restart")
+sys.exit(0 if ok else 1)
+EOF
+cat "$work/check2.out"
+pass=$((pass + $(grep -c '^ok:' "$work/check2.out")))
+fail=$((fail + $(grep -c '^FAIL:' "$work/check2.out")))
+
+# 6. --dry-run decides and records without sending, and leaves the queue alone.
+before=$(grep -c '"ev": "connect"' "$work/dialogue.jsonl")
+pending_before=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
+"$IPWARM" -p "$work/plan.yaml" run --dry-run --for 3s >/dev/null 2>"$work/dry.err"
+rc=$?
+after=$(grep -c '"ev": "connect"' "$work/dialogue.jsonl")
+pending_after=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
+check "run --dry-run exits 0 (got $rc)" test "$rc" -eq 0
+check "run --dry-run opens no connection" test "$before" -eq "$after"
+check "run --dry-run leaves the queue as it was" test "$pending_before" -eq "$pending_after"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
