@@ -1,0 +1,207 @@
+# shellcheck shell=bash
+# Real servers on loopback for ipwarm's CLI and integration tests: dnsmasq (DNS) with a config
+# of the test's own on a free port, tests/servers/smtpd.py (SMTP) with a JSON config, and a UDP
+# socket that never answers (DNS timeouts). Everything started here is stopped by
+# servers_stop_all, which servers_init installs as the EXIT trap, so nothing is left running
+# even when a test fails or is interrupted. Source it from a test:
+#
+#     . "$SRCDIR/tests/lib/servers.sh"
+#     servers_init "$work"               # $work: the test's temp dir (removed on exit too)
+#     dnsmasq_start <<'EOF'              # config lines on stdin; base lines are added
+#     mx-host=example.test,mx.example.test,10
+#     host-record=mx.example.test,127.0.0.1
+#     EOF
+#     "$IPWARM" --dns "$DNS_SERVER" mx example.test
+#
+# Functions (each returns non-zero and says why on stderr when it cannot do its job):
+#   servers_init DIR        Sets SERVERS_DIR=DIR (created if missing) and the EXIT/INT/TERM trap
+#                           that stops every server and removes DIR. Call it once, first.
+#                           To run more at exit, define servers_on_exit() before calling it.
+#   free_port               Prints a port free for both TCP and UDP on 127.0.0.1.
+#   dnsmasq_start [NAME]    Starts dnsmasq (dnsmasq-base: the binary only, never the system
+#                           service) with the config lines read from stdin plus:
+#                             port, listen-address=127.0.0.1, bind-interfaces, no-resolv,
+#                             no-hosts, local=/test/ (names under .test not configured answer
+#                             NXDOMAIN), local-ttl=60, no pid file, foreground.
+#                           Waits until it answers, then sets DNS_PORT and DNS_SERVER
+#                           ("127.0.0.1:PORT"). NAME (default "dns") names its files in DIR.
+#   silent_udp_start        Binds a UDP socket on 127.0.0.1 that reads nothing and answers
+#                           nothing; sets SILENT_PORT. Point a zone at it for timeouts:
+#                             server=/slow.test/127.0.0.1#$SILENT_PORT
+#   smtpd_start NAME LISTENERS_JSON
+#                           Starts tests/servers/smtpd.py with {"listeners": LISTENERS_JSON}
+#                           (a JSON array; see the docstring of smtpd.py for the keys), logs
+#                           to DIR/NAME.jsonl (SMTPD_LOG) and mail to DIR/NAME.mail; waits for
+#                           its ready file.
+#   make_cert DIR [CN]      Writes DIR/cert.pem and DIR/key.pem: a self-signed certificate for
+#                           CN (default localhost) with subjectAltName DNS:CN, IP:127.0.0.1;
+#                           usable as its own CA (transport.relay.ca_file).
+#   dns_query NAME [TYPE]   Asks DNS_SERVER once (A by default); prints the rcode, exits 0 when
+#                           an answer came. For readiness checks; tests use ipwarm itself.
+#   servers_stop_all        Stops every server started (TERM, then KILL after 2 s).
+#
+# Python: /usr/bin/python3 (Debian's; the python3 on PATH may be a build without Debian
+# modules).
+
+SERVERS_PY=/usr/bin/python3
+[ -x "$SERVERS_PY" ] || SERVERS_PY=python3
+SERVERS_PIDS=()
+SERVERS_DIR=
+SERVERS_SRC=${SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+
+servers_stop_all() {
+  local pid i
+  for pid in "${SERVERS_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for pid in "${SERVERS_PIDS[@]}"; do
+    for ((i = 0; i < 40; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  SERVERS_PIDS=()
+}
+
+servers_init() {
+  SERVERS_DIR=$1
+  mkdir -p "$SERVERS_DIR" || return 1
+  # shellcheck disable=SC2064 # expand the directory now
+  trap "declare -F servers_on_exit >/dev/null && servers_on_exit; servers_stop_all; rm -rf '$SERVERS_DIR'" EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+free_port() {
+  "$SERVERS_PY" - <<'EOF'
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        u.close()
+        continue
+    t.close()
+    u.close()
+    print(port)
+    break
+EOF
+}
+
+dns_query() {
+  "$SERVERS_PY" - "${DNS_SERVER%:*}" "${DNS_SERVER##*:}" "$1" "${2:-A}" <<'EOF'
+import socket, struct, sys
+host, port, name, qtype = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+types = {"A": 1, "MX": 15, "TXT": 16, "PTR": 12, "AAAA": 28}
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+for label in name.rstrip(".").split("."):
+    q += bytes([len(label)]) + label.encode()
+q += b"\0" + struct.pack(">HH", types.get(qtype, 1), 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.3)
+try:
+    s.sendto(q, (host, port))
+    data, _ = s.recvfrom(4096)
+except OSError:
+    sys.exit(1)
+print({0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}.get(data[3] & 15, data[3] & 15))
+EOF
+}
+
+dnsmasq_start() {
+  local name=${1:-dns} bin attempt i pid
+  for bin in /usr/sbin/dnsmasq /sbin/dnsmasq /usr/bin/dnsmasq ""; do
+    [ -n "$bin" ] && [ -x "$bin" ] && break
+  done
+  if [ -z "$bin" ]; then
+    echo "servers.sh: dnsmasq is not installed (Debian: dnsmasq-base; scripts/deps test)" >&2
+    return 1
+  fi
+  cat >"$SERVERS_DIR/$name.extra.conf"
+  # A port free a moment ago may be taken by the time dnsmasq binds it: try again.
+  for attempt in 1 2 3 4 5; do
+    DNS_PORT=$(free_port)
+    {
+      printf 'port=%s\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n' "$DNS_PORT"
+      printf 'local=/test/\nlocal-ttl=60\n'
+      cat "$SERVERS_DIR/$name.extra.conf"
+    } >"$SERVERS_DIR/$name.conf"
+    "$bin" --conf-file="$SERVERS_DIR/$name.conf" --pid-file= --keep-in-foreground \
+      --log-facility="$SERVERS_DIR/$name.log" 2>>"$SERVERS_DIR/$name.log" &
+    pid=$!
+    SERVERS_PIDS+=("$pid")
+    DNS_SERVER=127.0.0.1:$DNS_PORT
+    for ((i = 0; i < 60; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      if dns_query ready.probe.test >/dev/null 2>&1; then
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  echo "servers.sh: dnsmasq did not start; its log:" >&2
+  sed 's/^/    /' "$SERVERS_DIR/$name.log" >&2
+  return 1
+}
+
+silent_udp_start() {
+  local f=$SERVERS_DIR/silent.port.$RANDOM
+  "$SERVERS_PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(3600)
+' "$f" &
+  SERVERS_PIDS+=("$!")
+  local i
+  for ((i = 0; i < 100; i++)); do
+    if [ -s "$f" ]; then
+      SILENT_PORT=$(cat "$f")
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "servers.sh: the silent UDP socket did not start" >&2
+  return 1
+}
+
+smtpd_start() {
+  local name=$1 listeners=$2 i pid
+  SMTPD_LOG=$SERVERS_DIR/$name.jsonl
+  rm -f "$SERVERS_DIR/$name.ready"
+  printf '{"log": "%s", "maildir": "%s", "ready_file": "%s", "listeners": %s}\n' \
+    "$SMTPD_LOG" "$SERVERS_DIR/$name.mail" "$SERVERS_DIR/$name.ready" "$listeners" \
+    >"$SERVERS_DIR/$name.json"
+  "$SERVERS_PY" "$SERVERS_SRC/tests/servers/smtpd.py" "$SERVERS_DIR/$name.json" \
+    2>>"$SERVERS_DIR/$name.err" &
+  pid=$!
+  SERVERS_PIDS+=("$pid")
+  for ((i = 0; i < 100; i++)); do
+    [ -e "$SERVERS_DIR/$name.ready" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "servers.sh: smtpd.py ($name) did not start:" >&2
+  sed 's/^/    /' "$SERVERS_DIR/$name.err" >&2
+  return 1
+}
+
+make_cert() {
+  local dir=$1 cn=${2:-localhost}
+  mkdir -p "$dir" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$cn" \
+      -addext "subjectAltName=DNS:$cn,IP:127.0.0.1" -addext "basicConstraints=critical,CA:TRUE" \
+      -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
+}
