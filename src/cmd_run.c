@@ -3,10 +3,11 @@
  *
  * Thin: it loads the plan, opens the state file, takes the run lock (a second runner exits 75
  * at once), checks the last pre-flight result, installs the signal handlers that let the
- * message in flight finish, and hands over to engine_run().
+ * message in flight finish, and hands over to engine_run(). The pre-flight gate is here too.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "ipwarm/cmd.h"
 #include "ipwarm/engine.h"
 #include "ipwarm/json.h"
+#include "ipwarm/preflight.h"
 #include "ipwarm/store.h"
 
 static volatile sig_atomic_t cmd_run_stop;
@@ -24,36 +26,80 @@ static void cmd_run_on_signal(int sig)
     cmd_run_stop = 1;
 }
 
-/* The gate of issue 4: a required pre-flight check that failed keeps the warm-up from
- * starting, since the first messages of a new IP are the ones that count most. */
+/* A recorded pre-flight result older than this is checked again before a run sends. */
+#define CMD_RUN_PREFLIGHT_MAX_AGE_MS (24 * 3600000LL)
+
+/*
+ * The pre-flight gate: a required check that fails keeps the warm-up from starting, since the
+ * first messages of a new IP are the ones that count most. The latest `check` result recorded
+ * in the state file is used while it is less than a day old; otherwise the checks run now
+ * (the SMTP probes only when the plan requires one of smtp, tls, auth or size) and their
+ * result is recorded like `check`'s. A plan that requires nothing is not gated.
+ */
 static ipw_status cmd_run_preflight_gate(const struct cli_ctx *ctx, const struct plan *p,
-                                         struct store *st, bool force, struct err *e)
+                                         struct store *st, struct dns *dns, bool force,
+                                         struct err *e)
 {
+    if (!p->preflight_require)
+        return IPW_OK;
+    int64_t now = clock_now_ms();
     struct store_preflight pf;
     ipw_status r = store_preflight_latest(st, &pf, e);
-    if (r == IPW_ENOTFOUND) {
+    bool ok;
+    char failed[512] = "";
+    int64_t when_ms;
+    if (r == IPW_OK && now - pf.run_ms < CMD_RUN_PREFLIGHT_MAX_AGE_MS) {
+        ok = pf.ok;
+        when_ms = pf.run_ms;
+        store_preflight_clear(&pf);
+    } else if (r == IPW_OK || r == IPW_ENOTFOUND) {
+        if (r == IPW_OK)
+            store_preflight_clear(&pf);
         err_clear(e);
-        if (p->preflight_require && !force)
-            cli_info(ctx, "no pre-flight check is recorded for this state file: run `ipwarm "
-                          "check` before the first messages");
-        return IPW_OK;
-    }
-    if (r != IPW_OK)
+        cli_info(ctx, "running the pre-flight checks (no recent `ipwarm check` result)");
+        unsigned smtp = PLAN_CHECK_SMTP | PLAN_CHECK_TLS | PLAN_CHECK_AUTH | PLAN_CHECK_SIZE;
+        struct preflight_options po = {.no_smtp = !(p->preflight_require & smtp)};
+        struct preflight_report rep;
+        preflight_report_init(&rep);
+        r = preflight_run(p, dns, &po, &rep, e);
+        if (r != IPW_OK) {
+            preflight_report_clear(&rep);
+            return r;
+        }
+        ok = rep.ok;
+        when_ms = now;
+        size_t len = 0;
+        for (size_t i = 0; i < rep.n_checks; i++) {
+            if (!rep.checks[i].required || rep.checks[i].status != PREFLIGHT_FAIL)
+                continue;
+            int w = snprintf(failed + len, sizeof failed - len, "%s%s%s%s", len ? ", " : "",
+                             rep.checks[i].name, rep.checks[i].subject ? " " : "",
+                             rep.checks[i].subject ? rep.checks[i].subject : "");
+            if (w > 0 && (size_t)w < sizeof failed - len)
+                len += (size_t)w;
+        }
+        char *doc = preflight_report_json_string(&rep);
+        if (doc)
+            r = store_preflight_add(st, now, rep.ok, doc, NULL, e);
+        free(doc);
+        preflight_report_clear(&rep);
+        if (r != IPW_OK)
+            return r;
+    } else {
         return r;
-    bool ok = pf.ok;
-    char when[CLOCK_RFC3339_MAX];
-    clock_format_rfc3339_local(pf.run_ms, p->timezone, when, sizeof when);
-    store_preflight_clear(&pf);
+    }
     if (ok)
         return IPW_OK;
+    char when[CLOCK_RFC3339_MAX];
+    clock_format_rfc3339_local(when_ms / 1000 * 1000, p->timezone, when, sizeof when);
     if (force) {
         cli_info(ctx, "the pre-flight check of %s failed; sending anyway (--force)", when);
         return IPW_OK;
     }
     return err_set(e, IPW_ECHECK,
-                   "run: the pre-flight check of %s failed: run `ipwarm check`, fix what it "
-                   "names, or pass --force to send anyway",
-                   when);
+                   "run: a required pre-flight check failed (%s%s%s): run `ipwarm check` to see "
+                   "each problem and its fix, or pass --force to send anyway",
+                   when, failed[0] ? ": " : "", failed);
 }
 
 static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s,
@@ -121,13 +167,13 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
     r = store_open(path, &st, e);
     if (r == IPW_OK)
         r = store_lock_acquire(st, clock_now_ms(), e);
-    if (r == IPW_OK)
-        r = cmd_run_preflight_gate(ctx, p, st, force, e);
     if (r == IPW_OK) {
         dns = cli_dns_open(ctx, p, e);
         if (!dns)
             r = e->status != IPW_OK ? e->status : IPW_ETEMP;
     }
+    if (r == IPW_OK)
+        r = cmd_run_preflight_gate(ctx, p, st, dns, force, e);
     if (r == IPW_OK) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);

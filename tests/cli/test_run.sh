@@ -7,33 +7,18 @@
 # the store's counts equal the server's, the run lock, and that kill -9 loses no record.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-run-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+servers_init "$work"
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 py=/usr/bin/python3
 
-# Addresses and ports of our own, so that parallel tests do not meet.
+# Addresses of our own, so that parallel tests do not meet.
 net=127.0.$((20 + RANDOM % 200))
-dport=$((30000 + RANDOM % 20000))
-sport=$((30000 + RANDOM % 20000))
-dnsmasq=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
-
-cat >"$work/dnsmasq.conf" <<EOF
-no-resolv
-no-hosts
-port=$dport
-listen-address=127.0.0.1
-bind-interfaces
-local=/test/
+dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
 host-record=gmail-smtp-in.l.google.com,$net.2
 mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
@@ -44,27 +29,19 @@ mx-host=other.test,mx.other.test,10
 host-record=mx.other.test,$net.5
 mx-host=nullmx.test,.,0
 EOF
-"$dnsmasq" --conf-file="$work/dnsmasq.conf" --keep-in-foreground --pid-file="$work/dnsmasq.pid" \
-  2>"$work/dnsmasq.log" &
-pids+=($!)
-
-cat >"$work/smtpd.json" <<EOF
-{"log": "$work/dialogue.jsonl", "maildir": "$work/mail", "ready_file": "$work/ready",
- "listeners": [
-  {"name": "gmail", "host": "$net.2", "port": $sport, "size": 10485760,
-   "mode_file": "$work/gmail.mode", "modes": {"slow": {"delay_ms": {"data": 2500}}}},
-  {"name": "microsoft", "host": "$net.3", "port": $sport, "rate_per_min": 3,
-   "throttle": "451 4.7.500 Server busy. Please try again later from [$net.1]. (S77714)"},
-  {"name": "yahoo", "host": "$net.4", "port": $sport, "rate_per_min": 2,
-   "throttle": "421 4.7.0 [TSS04] Messages from $net.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"},
-  {"name": "other", "host": "$net.5", "port": $sport,
-   "recipients": {"^nobody@": "550 5.1.1 <nobody@other.test>: Recipient address rejected: User unknown"}}
- ]}
-EOF
-$py "$SRCDIR/tests/servers/smtpd.py" "$work/smtpd.json" 2>"$work/smtpd.log" &
-pids+=($!)
-for _ in $(seq 50); do [ -f "$work/ready" ] && break; sleep 0.1; done
-check "the SMTP server started" test -f "$work/ready"
+sport=$(free_port)
+smtpd_start providers "[
+  {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $sport, \"size\": 10485760,
+   \"mode_file\": \"$work/gmail.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 2500}}}},
+  {\"name\": \"microsoft\", \"host\": \"$net.3\", \"port\": $sport, \"rate_per_min\": 3,
+   \"throttle\": \"451 4.7.500 Server busy. Please try again later from [$net.1]. (S77714)\"},
+  {\"name\": \"yahoo\", \"host\": \"$net.4\", \"port\": $sport, \"rate_per_min\": 2,
+   \"throttle\": \"421 4.7.0 [TSS04] Messages from $net.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes\"},
+  {\"name\": \"other\", \"host\": \"$net.5\", \"port\": $sport,
+   \"recipients\": {\"^nobody@\": \"550 5.1.1 <nobody@other.test>: Recipient address rejected: User unknown\"}}
+]"
+dialogue=$SMTPD_LOG
+mail=$SERVERS_DIR/providers.mail
 
 {
   echo "email,first_name"
@@ -90,7 +67,7 @@ message: {subject: "Hello {{first_name}}", text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 30/min, growth: 1.5, max: 600/min}
 preflight: {require: []}
-dns: {servers: ["127.0.0.1:$dport"], timeout: 2s}
+dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 
@@ -103,15 +80,18 @@ check "run --for 14s exits 0 (got $rc: $(tail -2 "$work/run1.err"))" test "$rc" 
 elapsed=$(($(date +%s) - start))
 check "run --for 14s took about 14 s (took $elapsed s)" test "$elapsed" -ge 13 -a "$elapsed" -le 20
 
-$py - "$work/dialogue.jsonl" "$db" >"$work/check1.out" 2>&1 <<'EOF'
-import json, sqlite3, statistics, sys
-log, db = sys.argv[1], sys.argv[2]
+$py - "$dialogue" "$db" "$net.1" >"$work/check1.out" 2>&1 <<'EOF'
+import json, sqlite3, sys
+log, db, source = sys.argv[1], sys.argv[2], sys.argv[3]
+peers = set()
 mail = {}
 seen = {}
 accepted = {}
 for line in open(log):
     d = json.loads(line)
     name = d["listener"]
+    if d["ev"] == "connect":
+        peers.add(d["peer"].rsplit(":", 1)[0])
     if d["ev"] == "cmd":
         seen.setdefault(name, []).append(d["line"])
         if d["line"].startswith("MAIL FROM"):
@@ -133,6 +113,9 @@ y = mail.get("yahoo", [])
 expect(len(y) == 3, "yahoo saw 2 accepted messages and the [TSS04] refusal, then nothing (saw %d MAIL)" % len(y))
 cmds = seen.get("gmail", [])
 expect("EHLO mx1.example.com" in cmds, "the EHLO name is source.helo")
+expect(peers == {source}, "every connection comes from the bound source IP %s: %s" % (source, peers))
+conns = sum(1 for l in open(log) if '"ev": "connect"' in l and '"gmail"' in l)
+expect(conns == 1, "gmail's messages share one connection (%d connections)" % conns)
 expect(any(c.startswith("MAIL FROM:<bounces@example.com> SIZE=") for c in cmds), "MAIL FROM is the return path, with SIZE")
 expect("RCPT TO:<g1@gmail.test>" in cmds, "one RCPT per message, g1 first")
 expect(sum(1 for c in cmds if c.startswith("RCPT")) == len(g), "one recipient per message")
@@ -170,10 +153,10 @@ fail=$((fail + $(grep -c '^FAIL:' "$work/check1.out")))
 [ "$rc" -eq 0 ] || [ "$(grep -c '^FAIL:' "$work/check1.out")" -gt 0 ] || bad "the store check script failed: $(tail -3 "$work/check1.out")"
 
 # 2. The message arrived intact: the dot line survived, the subject was expanded.
-msg=$(ls "$work"/mail/gmail-*.eml 2>/dev/null | head -1)
+msg=$(ls "$mail"/gmail-*.eml 2>/dev/null | head -1)
 check "a message was saved by the server" test -n "$msg"
 check "a body line that starts with a dot arrives unchanged" grep -q '^\.a line that starts with a dot' "$msg"
-check "the subject is expanded from the recipient list" grep -q '^Subject: Hello G1' "$(grep -l '^To: g1@gmail.test' "$work"/mail/*.eml | head -1)"
+check "the subject is expanded from the recipient list" grep -q '^Subject: Hello G1' "$(grep -l '^To: g1@gmail.test' "$mail"/*.eml | head -1)"
 
 # 3. A cron tick sends what is due (the rest of gmail), then a tick with nothing due before
 #    its end (Microsoft paused, Yahoo suspended, retries in 5 min) returns at once.
@@ -216,7 +199,7 @@ rm -f "$work/gmail.mode"
 "$IPWARM" -v -p "$work/plan.yaml" run --once >"$work/after.out" 2>"$work/after.err"
 rc=$?
 check "the run after kill -9 exits 0 (got $rc)" test "$rc" -eq 0
-$py - "$work/dialogue.jsonl" "$db" >"$work/check2.out" 2>&1 <<'EOF'
+$py - "$dialogue" "$db" >"$work/check2.out" 2>&1 <<'EOF'
 import json, sqlite3, sys
 log, db = sys.argv[1], sys.argv[2]
 mail = 0
@@ -252,11 +235,11 @@ pass=$((pass + $(grep -c '^ok:' "$work/check2.out")))
 fail=$((fail + $(grep -c '^FAIL:' "$work/check2.out")))
 
 # 6. --dry-run decides and records without sending, and leaves the queue alone.
-before=$(grep -c '"ev": "connect"' "$work/dialogue.jsonl")
+before=$(grep -c '"ev": "connect"' "$dialogue")
 pending_before=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
 "$IPWARM" -p "$work/plan.yaml" run --dry-run --for 3s >/dev/null 2>"$work/dry.err"
 rc=$?
-after=$(grep -c '"ev": "connect"' "$work/dialogue.jsonl")
+after=$(grep -c '"ev": "connect"' "$dialogue")
 pending_after=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
 check "run --dry-run exits 0 (got $rc)" test "$rc" -eq 0
 check "run --dry-run opens no connection" test "$before" -eq "$after"

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# `ipwarm run` through a relay (STARTTLS required, the certificate checked against the plan's
+# CA file, AUTH with the password from the environment), a `once` list that ends the run by
+# itself, SIGTERM that lets the message in flight finish, a relay that does not answer (exit
+# 69), a missing password (exit 78), and in direct mode the fallback to the next MX when the
+# first does not answer. Real servers on loopback: dnsmasq and tests/servers/smtpd.py.
+set -u
+: "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/servers.sh"
+work=$(mktemp -d /tmp/ipwarm-relay-XXXXXX)
+servers_init "$work"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+py=/usr/bin/python3
+net=127.0.$((20 + RANDOM % 200))
+
+dnsmasq_start <<EOF
+local=/in-addr.arpa/
+mx-host=gmail.test,gmail-smtp-in.l.google.com,10
+host-record=gmail-smtp-in.l.google.com,$net.2
+mx-host=fb.test,dead.fb.test,10
+mx-host=fb.test,live.fb.test,20
+host-record=dead.fb.test,$net.9
+host-record=live.fb.test,$net.10
+EOF
+
+mkdir -p "$work/tls"
+make_cert "$work/tls" localhost
+rport=$(free_port)
+dport=$(free_port)
+smtpd_start relay "[
+  {\"name\": \"relay\", \"host\": \"127.0.0.1\", \"port\": $rport, \"size\": 10485760,
+   \"starttls\": {\"cert\": \"$work/tls/cert.pem\", \"key\": \"$work/tls/key.pem\"},
+   \"require_tls\": true, \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"},
+   \"delay_ms\": {\"data\": 1200}},
+  {\"name\": \"live\", \"host\": \"$net.10\", \"port\": $dport}
+]"
+log=$SMTPD_LOG
+
+printf 'Hello,\n\nwarm-up message {{seq}}.\n' >"$work/message.txt"
+printf 'r1@gmail.test\nr2@gmail.test\nr3@gmail.test\n' >"$work/seeds.txt"
+relay_plan() { # relay_plan FILE PORT
+  cat >"$1" <<EOF
+campaign: relay-test
+timezone: UTC
+source: {ip: 192.0.2.10, helo: mx1.example.com}
+sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
+transport:
+  mode: relay
+  tls: required
+  tls_min: "1.2"
+  relay:
+    url: smtp://localhost:$2
+    username: warmup
+    password_env: IPWARM_TEST_RELAY_PW
+    ca_file: tls/cert.pem
+  timeouts: {connect: 3s, command: 10s}
+message: {subject: "Warm-up {{seq}}", text_file: message.txt}
+recipients: {file: seeds.txt, mode: once}
+ramp: {start: 60/min, growth: 1.5, max: 600/min}
+preflight: {require: []}
+dns: {servers: ["$DNS_SERVER"], timeout: 2s}
+EOF
+}
+relay_plan "$work/relay.yaml" "$rport"
+
+# A password that is not in the environment: a plan problem, before anything is sent.
+unset IPWARM_TEST_RELAY_PW
+"$IPWARM" -p "$work/relay.yaml" run --once >"$work/nopw.out" 2>"$work/nopw.err"
+rc=$?
+check "no relay password: exit 78 (got $rc)" test "$rc" -eq 78
+check "no relay password: the message names the variable" grep -q "IPWARM_TEST_RELAY_PW" "$work/nopw.err"
+
+# A relay that does not answer at start: service unavailable.
+export IPWARM_TEST_RELAY_PW='s3cret-Pw'
+relay_plan "$work/dead.yaml" "$(free_port)"
+"$IPWARM" -p "$work/dead.yaml" --db "$work/dead.db" run --once >"$work/dead.out" 2>"$work/dead.err"
+rc=$?
+check "relay does not answer: exit 69 (got $rc)" test "$rc" -eq 69
+check "relay does not answer: says which host and port" grep -q "relay localhost port" "$work/dead.err"
+
+# The whole list through the relay: the run ends by itself when every recipient is done.
+t0=$(date +%s)
+"$IPWARM" -v -p "$work/relay.yaml" run >"$work/run.out" 2>"$work/run.err"
+rc=$?
+took=$(($(date +%s) - t0))
+check "relay run of a once list ends by itself with exit 0 (got $rc in $took s)" test "$rc" -eq 0 -a "$took" -lt 30
+db=$work/ipwarm.db
+check "all three delivered" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" -eq 3
+check "every recipient is done" test "$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'done'")" -eq 3
+$py - "$log" >"$work/dialogue.out" <<'EOF'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if '"relay"' in l]
+cmds = [e["line"] for e in ev if e["ev"] == "cmd"]
+def expect(c, w):
+    print(("ok: " if c else "FAIL: ") + w)
+expect(cmds[:2] == ["EHLO mx1.example.com", "STARTTLS"], "the relay dialogue starts EHLO, STARTTLS: %s" % cmds[:3])
+tls = [e for e in ev if e["ev"] == "tls"]
+expect(bool(tls) and tls[0]["version"] in ("TLSv1.2", "TLSv1.3"), "TLS 1.2 or later was negotiated: %s" % tls[:1])
+auth = [c for c in cmds if c.startswith("AUTH")]
+expect(len(auth) >= 1 and cmds.index(auth[0]) > cmds.index("STARTTLS"), "AUTH comes after STARTTLS")
+expect(any(e["ev"] == "reply" and e["text"].startswith("235") for e in ev), "the relay accepted the credentials")
+expect(sum(1 for c in cmds if c.startswith("MAIL FROM:<bounces@example.com>")) == 3, "three transactions")
+EOF
+cat "$work/dialogue.out"
+pass=$((pass + $(grep -c '^ok:' "$work/dialogue.out")))
+fail=$((fail + $(grep -c '^FAIL:' "$work/dialogue.out")))
+check "the password never appears in ipwarm's output" sh -c "! grep -q 's3cret-Pw' '$work/run.out' '$work/run.err'"
+check "the password never appears in the state file" sh -c "! grep -aq 's3cret-Pw' '$db'"
+check "the attempts name the relay as MX" test "$(sqlite3 "$db" "SELECT DISTINCT mx FROM attempts")" = localhost
+
+# SIGTERM while a message is in flight: it finishes, nothing is left unknown, exit 0.
+printf 'r4@gmail.test\nr5@gmail.test\nr6@gmail.test\n' >>"$work/seeds.txt"
+"$IPWARM" -p "$work/relay.yaml" run >"$work/term.out" 2>"$work/term.err" &
+runner=$!
+for _ in $(seq 100); do
+  grep -q '"line": "RCPT TO:<r4@gmail.test>"' "$log" && break
+  sleep 0.05
+done
+sleep 0.2 # inside the server's 1.2 s pause before it accepts the message
+kill -TERM "$runner"
+wait "$runner"
+rc=$?
+check "SIGTERM: exit 0 (got $rc)" test "$rc" -eq 0
+check "SIGTERM: the message in flight finished as delivered" test "$(sqlite3 "$db" "SELECT outcome FROM attempts WHERE recipient = 'r4@gmail.test'")" = delivered
+check "SIGTERM: no attempt left in flight or unknown" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome IN ('in-flight', 'unknown')")" -eq 0
+check "SIGTERM: nothing new was started after it" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE recipient IN ('r5@gmail.test', 'r6@gmail.test')")" -eq 0
+
+# Direct mode: the first MX does not answer, the next one takes the message.
+cat >"$work/direct.yaml" <<EOF
+campaign: fallback-test
+timezone: UTC
+source: {ip: $net.1, helo: mx1.example.com}
+sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
+transport: {mode: direct, port: $dport, timeouts: {connect: 2s, command: 5s}}
+message: {subject: "Fallback", text_file: message.txt}
+recipients: {file: fb.txt, mode: once}
+preflight: {require: []}
+dns: {servers: ["$DNS_SERVER"], timeout: 2s}
+EOF
+echo "f1@fb.test" >"$work/fb.txt"
+"$IPWARM" -p "$work/direct.yaml" --db "$work/fb.db" run >"$work/fb.out" 2>"$work/fb.err"
+rc=$?
+check "MX fallback run exits 0 (got $rc)" test "$rc" -eq 0
+rows=$(sqlite3 "$work/fb.db" "SELECT mx || ' ' || phase || ' ' || outcome FROM attempts ORDER BY id" | tr '\n' '|')
+check "first MX failed at connect, the second delivered: $rows" test "$rows" = "dead.fb.test connect failed|live.fb.test data delivered|"
+check "the recipient is done" test "$(sqlite3 "$work/fb.db" "SELECT state FROM recipients")" = done
+
+# The pre-flight gate: a required check that fails (no PTR for the source IP) keeps run from
+# sending, exit 1, unless --force; the result is recorded like `check`'s.
+sed 's/preflight: {require: \[\]}/preflight: {require: [ptr]}/' "$work/direct.yaml" >"$work/gate.yaml"
+echo "f2@fb.test" >"$work/fb.txt"
+"$IPWARM" -p "$work/gate.yaml" --db "$work/gate.db" run --once >"$work/gate.out" 2>"$work/gate.err"
+rc=$?
+check "a failed required pre-flight check refuses the run: exit 1 (got $rc)" test "$rc" -eq 1
+check "the refusal names the check: $(tail -1 "$work/gate.err")" grep -q "pre-flight check failed.*ptr" "$work/gate.err"
+check "nothing was sent" test "$(sqlite3 "$work/gate.db" "SELECT count(*) FROM attempts")" -eq 0
+check "the pre-flight result is recorded" test "$(sqlite3 "$work/gate.db" "SELECT count(*) FROM preflight_runs WHERE ok = 0")" -eq 1
+"$IPWARM" -p "$work/gate.yaml" --db "$work/gate.db" run --force >"$work/force.out" 2>"$work/force.err"
+rc=$?
+check "--force sends anyway: exit 0 (got $rc)" test "$rc" -eq 0
+check "--force: the message was delivered" test "$(sqlite3 "$work/gate.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" -eq 1
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
