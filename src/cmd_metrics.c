@@ -1,11 +1,299 @@
 /*
- * cmd_metrics: `ipwarm metrics` (see cli.md). Not implemented yet: its issue is still open.
+ * cmd_metrics: `ipwarm metrics [-o FILE]` writes the current counters and provider state in the
+ * Prometheus text exposition format (version 0.0.4: "# HELP" and "# TYPE" lines, then one
+ * sample a line, label values escaped as \\, \" and \n).
+ *
+ * It is meant to run from cron next to `run --once`, writing into node_exporter's textfile
+ * collector directory. The collector reads whatever is in the file when it is scraped, so the
+ * file is replaced atomically: the text goes to FILE.tmp (a name the collector ignores, as it
+ * reads only *.prom), is flushed to disk, and is renamed over FILE. Counters come from the
+ * store's hourly summary rows (their sum over all time), so the cost does not grow with the
+ * attempts. Samples carry no time stamps: the collector's scrape time is the right one.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipwarm/cli.h"
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/ramp.h"
+#include "ipwarm/stats.h"
+#include "ipwarm/store.h"
+#include "ipwarm/tz.h"
+
+static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced",
+                                       "failed",    "expired",  "unknown"};
+#define N_OUTCOMES 6
+static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired", "held"};
+
+struct totals {
+    char *provider;
+    int64_t n[N_OUTCOMES];
+};
+
+struct metrics_ctx {
+    struct totals *t;
+    size_t n;
+    int oom;
+};
+
+static int add_summary(const struct store_summary_row *r, void *arg)
+{
+    struct metrics_ctx *m = arg;
+    struct totals *t = NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->t[i].provider, r->provider) == 0)
+            t = &m->t[i];
+    if (!t) {
+        struct totals *nt = realloc(m->t, (m->n + 1) * sizeof *nt);
+        if (!nt) {
+            m->oom = 1;
+            return 1;
+        }
+        m->t = nt;
+        t = &nt[m->n];
+        memset(t, 0, sizeof *t);
+        t->provider = strdup(r->provider);
+        if (!t->provider) {
+            m->oom = 1;
+            return 1;
+        }
+        m->n++;
+    }
+    int64_t v[N_OUTCOMES] = {r->delivered, r->deferred, r->bounced,
+                             r->failed,    r->expired,  r->unknown};
+    for (int i = 0; i < N_OUTCOMES; i++)
+        t->n[i] += v[i];
+    return 0;
+}
+
+/* A label value: backslash, double quote and line feed escaped. */
+static void label(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\\')
+            fputs("\\\\", f);
+        else if (*s == '"')
+            fputs("\\\"", f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct prov_ctx {
+    FILE *f;
+    const struct plan *p;
+    const char *today;
+    int64_t now_ms;
+    int which;
+};
+
+/* One gauge per stored provider; which selects the metric. */
+static int prov_sample(const struct store_provider *sp, void *arg)
+{
+    struct prov_ctx *c = arg;
+    FILE *f = c->f;
+    bool today = sp->sent_today_date && strcmp(sp->sent_today_date, c->today) == 0;
+    int idx = plan_provider_find(c->p, sp->name);
+    int64_t cap = -1;
+    if (c->which == 5) {
+        if (idx < 0)
+            return 0;
+        /* Today's sending day: the stored one if it is today's, else the one about to begin. */
+        bool same = sp->sending_day_date && strcmp(sp->sending_day_date, c->today) == 0;
+        cap = ramp_cap_today(&c->p->providers[idx].ramp,
+                             same ? sp->sending_day : sp->sending_day + 1);
+        if (cap < 0)
+            return 0;
+    }
+    if (c->which == 7 && !sp->last_reply_ms)
+        return 0;
+    static const char *const names[] = {
+        "ipwarm_provider_stage",
+        "ipwarm_provider_sending_day",
+        "ipwarm_provider_rate_per_min",
+        "ipwarm_provider_sent_today",
+        "ipwarm_provider_paused",
+        "ipwarm_provider_cap_today",
+        "ipwarm_provider_paused_until_seconds",
+        "ipwarm_provider_last_reply_timestamp_seconds",
+    };
+    fprintf(f, "%s{provider=\"", names[c->which]);
+    label(f, sp->name);
+    fputs("\"} ", f);
+    bool paused = sp->paused_until_ms > c->now_ms;
+    switch (c->which) {
+    case 0:
+        fprintf(f, "%d\n", sp->stage);
+        break;
+    case 1:
+        fprintf(f, "%d\n", sp->sending_day);
+        break;
+    case 2:
+        fprintf(f, "%.6g\n", sp->rate_per_min);
+        break;
+    case 3:
+        fprintf(f, "%lld\n", (long long)(today ? sp->sent_today : 0));
+        break;
+    case 4:
+        fprintf(f, "%d\n", paused ? 1 : 0);
+        break;
+    case 5:
+        fprintf(f, "%lld\n", (long long)cap);
+        break;
+    case 6:
+        fprintf(f, "%.3f\n", paused ? (double)sp->paused_until_ms / 1000.0 : 0.0);
+        break;
+    default:
+        fprintf(f, "%.3f\n", (double)sp->last_reply_ms / 1000.0);
+        break;
+    }
+    return 0;
+}
+
+/* Writes the whole exposition to f. */
+static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p, int64_t now_ms,
+                                struct err *e)
+{
+    struct metrics_ctx m = {0};
+    ipw_status r = store_summary_each(st, NULL, 0, 0, add_summary, &m, e);
+    if (r == IPW_OK && m.oom)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    struct tz_local now;
+    if (r == IPW_OK)
+        r = tz_local(now_ms, p->timezone ? p->timezone : "UTC", &now, e);
+    if (r == IPW_OK) {
+        head(f, "ipwarm_info", "gauge", "The campaign and its time zone (always 1).");
+        fputs("ipwarm_info{campaign=\"", f);
+        label(f, p->campaign);
+        fputs("\",timezone=\"", f);
+        label(f, p->timezone ? p->timezone : "UTC");
+        fputs("\"} 1\n", f);
+        head(f, "ipwarm_attempts_total", "counter",
+             "SMTP attempts with a recorded outcome, by provider and outcome (dry runs excluded).");
+        for (size_t i = 0; i < m.n; i++)
+            for (int k = 0; k < N_OUTCOMES; k++) {
+                fputs("ipwarm_attempts_total{provider=\"", f);
+                label(f, m.t[i].provider);
+                fprintf(f, "\",outcome=\"%s\"} %lld\n", OUTCOMES[k], (long long)m.t[i].n[k]);
+            }
+    }
+    static const struct {
+        const char *name, *help;
+    } GAUGES[] = {
+        {"ipwarm_provider_stage", "The provider's ramp stage (0 = the first day's)."},
+        {"ipwarm_provider_sending_day", "Sending days so far (days on which mail went out)."},
+        {"ipwarm_provider_rate_per_min", "The provider's rate now, messages a minute."},
+        {"ipwarm_provider_sent_today", "Messages sent on today's local date."},
+        {"ipwarm_provider_paused", "1 while the provider is paused or suspended."},
+        {"ipwarm_provider_cap_today", "Today's daily cap (absent when there is none)."},
+        {"ipwarm_provider_paused_until_seconds",
+         "End of the pause as a Unix time (0 when not paused)."},
+        {"ipwarm_provider_last_reply_timestamp_seconds",
+         "When the provider last replied, as a Unix time."},
+    };
+    for (int k = 0; r == IPW_OK && k < 8; k++) {
+        head(f, GAUGES[k].name, "gauge", GAUGES[k].help);
+        struct prov_ctx c = {f, p, now.date, now_ms, k};
+        r = store_providers_each(st, prov_sample, &c, e);
+    }
+    if (r == IPW_OK)
+        head(f, "ipwarm_recipients", "gauge", "Recipients in the queue, by state.");
+    for (size_t k = 0; r == IPW_OK && k < sizeof RCPT_STATES / sizeof RCPT_STATES[0]; k++) {
+        int64_t n = 0;
+        r = store_recipients_count(st, RCPT_STATES[k], &n, e);
+        if (r == IPW_OK)
+            fprintf(f, "ipwarm_recipients{state=\"%s\"} %lld\n", RCPT_STATES[k], (long long)n);
+    }
+    for (size_t i = 0; i < m.n; i++)
+        free(m.t[i].provider);
+    free(m.t);
+    return r;
+}
+
+/* Writes text to path atomically: path.tmp, fsync, rename. */
+static ipw_status write_atomic(const char *path, const char *text, size_t len, struct err *e)
+{
+    size_t n = strlen(path);
+    char *tmp = malloc(n + sizeof ".tmp");
+    if (!tmp)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", sizeof ".tmp");
+    ipw_status r = IPW_OK;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        r = err_set(e, IPW_ECANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return r;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (r == IPW_OK && fsync(fd) != 0)
+        r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && r == IPW_OK)
+        r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    if (r == IPW_OK && rename(tmp, path) != 0)
+        r = err_set(e, IPW_ECANTCREAT, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (r != IPW_OK)
+        unlink(tmp);
+    free(tmp);
+    return r;
+}
 
 ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
-    (void)ctx;
-    (void)args;
-    return err_set(e, IPW_ENOTIMPL, "metrics: not implemented yet");
+    struct plan *p = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    struct store *st = NULL;
+    r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = NULL;
+    if (r == IPW_OK) {
+        mem = open_memstream(&buf, &len);
+        if (!mem)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    if (r == IPW_OK)
+        r = write_metrics(mem, st, p, clock_now_ms(), e);
+    if (mem && fclose(mem) != 0 && r == IPW_OK)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    const char *out = cli_args_get(args, "output");
+    if (r == IPW_OK) {
+        if (out) {
+            r = write_atomic(out, buf, len, e);
+        } else {
+            fwrite(buf, 1, len, ctx->out);
+            if (fflush(ctx->out) != 0 || ferror(ctx->out))
+                r = err_set(e, IPW_EIO, "metrics: cannot write the output");
+        }
+    }
+    free(buf);
+    store_close(st);
+    plan_free(p);
+    return r;
 }

@@ -1,11 +1,197 @@
 /*
- * cmd_simulate: `ipwarm simulate` (see cli.md). Not implemented yet: its issue is still open.
+ * cmd_simulate: `ipwarm simulate [--days N]` projects the ramp day by day per provider.
+ *
+ * The projection is ramp_simulate() (ramp.c), the same stage, rate, cap and pacing arithmetic
+ * the engine applies, on the assumption that every sending day is clean and recipients never
+ * run out. It starts at sending day 1 on today's local date in the plan's zone (the --now
+ * clock), or the first date after it whose schedule opens a window; so it answers "what does
+ * this plan do from a fresh start". When the state file has a provider already under way, its
+ * current sending day and stage are shown beside the projection rather than folded into it:
+ * the past days were not necessarily clean. The schedule is plan-wide, so day N has the same
+ * date for every provider, and the day's total is the sum of the providers' planned messages.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipwarm/cli.h"
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/json.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/ramp.h"
+#include "ipwarm/stats.h"
+#include "ipwarm/store.h"
+#include "ipwarm/tz.h"
+
+#define SIMULATE_DEFAULT_DAYS 30
+
+/* What a provider has reached so far, from the state file (sending_day 0: not started). */
+struct sim_current {
+    int sending_day;
+    int stage;
+};
+
+/* The first projected day (1-based) at the ramp's max, or 0 if none within the days. */
+static int first_max_day(const struct ramp_sim_day *d, int days)
+{
+    for (int i = 0; i < days; i++)
+        if (d[i].at_max)
+            return i + 1;
+    return 0;
+}
+
+static void write_json(FILE *f, const struct plan *p, const char *start, int days,
+                       const struct ramp_sim_day *sim, const struct sim_current *cur)
+{
+    struct json j;
+    json_init(&j, f, true);
+    json_object_begin(&j);
+    json_kv_string(&j, "start", start);
+    json_kv_string(&j, "timezone", p->timezone ? p->timezone : "UTC");
+    json_key(&j, "days");
+    json_array_begin(&j);
+    for (int d = 0; d < days; d++) {
+        json_object_begin(&j);
+        json_kv_int(&j, "day", d + 1);
+        json_kv_string(&j, "date", sim[d].date);
+        json_key(&j, "providers");
+        json_array_begin(&j);
+        int64_t total = 0;
+        for (size_t i = 0; i < p->n_providers; i++) {
+            const struct ramp_sim_day *s = &sim[i * (size_t)days + (size_t)d];
+            json_object_begin(&j);
+            json_kv_string(&j, "name", p->providers[i].name);
+            json_kv_double(&j, "rate_per_min", s->rate_per_min);
+            if (s->cap >= 0)
+                json_kv_int(&j, "cap", s->cap);
+            else
+                json_kv_null(&j, "cap");
+            json_kv_int(&j, "planned", s->planned);
+            json_kv_int(&j, "stage", s->stage);
+            json_kv_bool(&j, "at_max", s->at_max);
+            json_object_end(&j);
+            total += s->planned;
+        }
+        json_array_end(&j);
+        json_kv_int(&j, "total", total);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_key(&j, "providers");
+    json_array_begin(&j);
+    for (size_t i = 0; i < p->n_providers; i++) {
+        const struct plan_ramp *r = &p->providers[i].ramp;
+        const struct ramp_sim_day *s = &sim[i * (size_t)days];
+        int md = first_max_day(s, days);
+        json_object_begin(&j);
+        json_kv_string(&j, "name", p->providers[i].name);
+        json_kv_double(&j, "start_per_min", r->start_per_min);
+        json_kv_double(&j, "max_per_min", r->max_per_min);
+        json_kv_int(&j, "max_day", ramp_max_day(r));
+        if (md)
+            json_kv_string(&j, "max_date", s[md - 1].date);
+        else
+            json_kv_null(&j, "max_date");
+        json_kv_int(&j, "current_sending_day", cur[i].sending_day);
+        json_kv_int(&j, "current_stage", cur[i].stage);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_object_end(&j);
+    struct err ignored;
+    (void)json_finish(&j, &ignored);
+}
+
+static void write_human(FILE *f, const struct plan *p, const char *start, int days,
+                        const struct ramp_sim_day *sim, const struct sim_current *cur)
+{
+    fprintf(f, "Projected ramp from %s (%s), %d sending day%s, every day clean.\n\n", start,
+            p->timezone ? p->timezone : "UTC", days, days == 1 ? "" : "s");
+    fprintf(f, "%-14s %9s %9s  %s\n", "PROVIDER", "START/MIN", "MAX/MIN", "REACHES MAX");
+    for (size_t i = 0; i < p->n_providers; i++) {
+        const struct plan_ramp *r = &p->providers[i].ramp;
+        const struct ramp_sim_day *s = &sim[i * (size_t)days];
+        int md = first_max_day(s, days);
+        char when[64];
+        if (md)
+            snprintf(when, sizeof when, "day %d (%s)", md, s[md - 1].date);
+        else
+            snprintf(when, sizeof when, "day %d, after this projection", ramp_max_day(r));
+        fprintf(f, "%-14s %9.1f %9.1f  %s", p->providers[i].name, r->start_per_min, r->max_per_min,
+                when);
+        if (cur[i].sending_day > 0)
+            fprintf(f, "; now on day %d, stage %d", cur[i].sending_day, cur[i].stage);
+        fputc('\n', f);
+    }
+    fprintf(f, "\n%4s  %-10s  %-14s %8s %8s %10s\n", "DAY", "DATE", "PROVIDER", "RATE/MIN", "CAP",
+            "PLANNED");
+    for (int d = 0; d < days; d++) {
+        int64_t total = 0;
+        for (size_t i = 0; i < p->n_providers; i++) {
+            const struct ramp_sim_day *s = &sim[i * (size_t)days + (size_t)d];
+            char cap[24] = "-";
+            if (s->cap >= 0)
+                snprintf(cap, sizeof cap, "%lld", (long long)s->cap);
+            /* "*" marks the day a provider first reaches its max. */
+            bool first = s->at_max && (d == 0 || !sim[i * (size_t)days + (size_t)d - 1].at_max);
+            if (i == 0)
+                fprintf(f, "%4d  %-10s  ", d + 1, s->date);
+            else
+                fprintf(f, "%4s  %-10s  ", "", "");
+            fprintf(f, "%-14s %8.1f %8s %10lld%s\n", p->providers[i].name, s->rate_per_min, cap,
+                    (long long)s->planned, first ? " *max" : "");
+            total += s->planned;
+        }
+        fprintf(f, "%4s  %-10s  %-14s %8s %8s %10lld\n", "", "", "total", "", "", (long long)total);
+    }
+}
 
 ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
-    (void)ctx;
-    (void)args;
-    return err_set(e, IPW_ENOTIMPL, "simulate: not implemented yet");
+    int days = (int)cli_args_int(args, "days", SIMULATE_DEFAULT_DAYS);
+    struct plan *p = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    const char *zone = p->timezone ? p->timezone : "UTC";
+    struct tz_local now;
+    r = tz_local(clock_now_ms(), zone, &now, e);
+    struct ramp_sim_day *sim = NULL;
+    struct sim_current *cur = NULL;
+    struct store *st = NULL;
+    if (r == IPW_OK) {
+        sim = calloc(p->n_providers * (size_t)days, sizeof *sim);
+        cur = calloc(p->n_providers, sizeof *cur);
+        if (!sim || !cur)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++)
+        r = ramp_simulate(p, i, now.date, days, &sim[i * (size_t)days], e);
+    if (r == IPW_OK)
+        r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++) {
+        struct store_provider sp;
+        ipw_status lr = store_provider_load(st, p->providers[i].name, &sp, e);
+        if (lr == IPW_OK) {
+            cur[i].sending_day = sp.sending_day;
+            cur[i].stage = sp.stage;
+            store_provider_clear(&sp);
+        } else if (lr != IPW_ENOTFOUND) {
+            r = lr;
+        }
+    }
+    if (r == IPW_OK) {
+        if (ctx->json)
+            write_json(ctx->out, p, now.date, days, sim, cur);
+        else
+            write_human(ctx->out, p, now.date, days, sim, cur);
+        if (fflush(ctx->out) != 0 || ferror(ctx->out))
+            r = err_set(e, IPW_EIO, "simulate: cannot write the output");
+    }
+    store_close(st);
+    free(sim);
+    free(cur);
+    plan_free(p);
+    return r;
 }

@@ -1,11 +1,134 @@
 /*
- * cmd_trace: `ipwarm trace` (see cli.md). Not implemented yet: its issue is still open.
+ * cmd_trace: `ipwarm trace ADDRESS` lists every attempt for one recipient, oldest first.
+ *
+ * Each attempt shows when it started in the plan's time zone with its UTC offset and in UTC
+ * (cli.md: times shown to people carry their offset), the MX host or relay, the source IP,
+ * the SMTP phase it ended in, the reply code, enhanced code (RFC 3463) and the full reply text
+ * as received, and the outcome. An address without attempts is an empty answer (exit 0): the
+ * question was fine, there is just nothing to show.
  */
+#include <stdio.h>
+#include <string.h>
+
+#include "ipwarm/cli.h"
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/json.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/stats.h"
+#include "ipwarm/store.h"
+
+struct trace_ctx {
+    const char *zone;
+    FILE *out;
+    struct json *j; /* NULL: human output */
+    size_t n;
+};
+
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+static int trace_one(const struct store_attempt *a, void *arg)
+{
+    struct trace_ctx *t = arg;
+    char local[CLOCK_RFC3339_MAX], utc[CLOCK_RFC3339_MAX];
+    clock_format_rfc3339_local(a->started_ms, t->zone, local, sizeof local);
+    clock_format_rfc3339_utc(a->started_ms, utc, sizeof utc);
+    t->n++;
+    if (t->j) {
+        struct json *j = t->j;
+        json_object_begin(j);
+        json_kv_string(j, "time", local);
+        json_kv_string(j, "time_utc", utc);
+        json_kv_string(j, "recipient", a->recipient);
+        json_kv_string(j, "provider", a->provider);
+        json_kv_string(j, "mx", a->mx);
+        json_kv_string(j, "source_ip", a->source_ip);
+        json_kv_string(j, "phase", a->phase);
+        if (a->code)
+            json_kv_int(j, "code", a->code);
+        else
+            json_kv_null(j, "code");
+        json_kv_string(j, "enhanced", a->enhanced);
+        json_kv_string(j, "text", a->text);
+        json_kv_string(j, "outcome", a->outcome);
+        json_kv_int(j, "attempt_id", a->id);
+        json_kv_int(j, "retry_no", a->retry_no);
+        if (a->finished_ms) {
+            char fin[CLOCK_RFC3339_MAX];
+            json_kv_string(j, "finished",
+                           clock_format_rfc3339_local(a->finished_ms, t->zone, fin, sizeof fin));
+        } else {
+            json_kv_null(j, "finished");
+        }
+        json_kv_string(j, "message_id", a->message_id);
+        json_kv_bool(j, "dry_run", a->dry_run != 0);
+        json_object_end(j);
+        return 0;
+    }
+    FILE *f = t->out;
+    if (t->n > 1)
+        fputc('\n', f);
+    fprintf(f, "%s (%s)  %s%s\n", local, utc, a->outcome, a->dry_run ? " (dry run)" : "");
+    fprintf(f, "  provider %s  mx %s  source %s\n", a->provider, or_dash(a->mx),
+            or_dash(a->source_ip));
+    fprintf(f, "  phase %s  retry %d\n", or_dash(a->phase), a->retry_no);
+    char code[8] = "-";
+    if (a->code)
+        snprintf(code, sizeof code, "%d", a->code);
+    const char *text = a->text && *a->text ? a->text : "(none)";
+    /* The full reply, each of its lines indented under the attempt; the code and enhanced code
+     * in front unless the text already starts with them, as a reply as received does. */
+    if (a->code && strncmp(text, code, 3) == 0)
+        fputs("  reply ", f);
+    else
+        fprintf(f, "  reply %s %s ", code, or_dash(a->enhanced));
+    for (const char *p = text; *p; p++) {
+        if (*p == '\r')
+            continue;
+        fputc(*p, f);
+        if (*p == '\n' && p[1])
+            fputs("        ", f);
+    }
+    fputc('\n', f);
+    return 0;
+}
 
 ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
-    (void)ctx;
-    (void)args;
-    return err_set(e, IPW_ENOTIMPL, "trace: not implemented yet");
+    const char *address = args->argv[0];
+    struct plan *p = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    struct store *st = NULL;
+    r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    if (r != IPW_OK) {
+        plan_free(p);
+        return r;
+    }
+    struct json j;
+    struct trace_ctx t = {.zone = p->timezone ? p->timezone : "UTC", .out = ctx->out};
+    if (ctx->json) {
+        json_init(&j, ctx->out, true);
+        json_array_begin(&j);
+        t.j = &j;
+    }
+    r = store_attempts_for_recipient(st, address, trace_one, &t, e);
+    if (ctx->json) {
+        json_array_end(&j);
+        ipw_status jr = json_finish(&j, e);
+        if (r == IPW_OK)
+            r = jr;
+    } else if (r == IPW_OK) {
+        if (t.n == 0)
+            fprintf(ctx->out, "no attempts recorded for %s\n", address);
+        if (fflush(ctx->out) != 0 || ferror(ctx->out))
+            r = err_set(e, IPW_EIO, "trace: cannot write the output");
+    }
+    store_close(st);
+    plan_free(p);
+    return r;
 }

@@ -13,6 +13,7 @@
  * every message. Values are always bound, never formatted into SQL.
  */
 #include "ipwarm/store.h"
+#include "ipwarm/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +77,18 @@ static const char SCHEMA_V1[] =
     "  PRIMARY KEY (provider, hour_ms)\n"
     ") WITHOUT ROWID;\n"
     "CREATE INDEX summary_hourly_hour ON summary_hourly(hour_ms);\n"
+    "\n"
+    "CREATE TABLE summary_reasons (\n"
+    "  provider  TEXT NOT NULL,\n"
+    "  hour_ms   INTEGER NOT NULL,\n"
+    "  outcome   TEXT NOT NULL CHECK (outcome IN ('deferred','bounced','failed')),\n"
+    "  code      INTEGER NOT NULL DEFAULT 0,\n"
+    "  enhanced  TEXT NOT NULL DEFAULT '',\n"
+    "  text      TEXT NOT NULL DEFAULT '',\n"
+    "  count     INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (provider, hour_ms, outcome, code, enhanced, text)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX summary_reasons_hour ON summary_reasons(hour_ms);\n"
     "\n"
     "CREATE TABLE recipients (\n"
     "  id               INTEGER PRIMARY KEY,\n"
@@ -188,6 +201,8 @@ static const char *const FINAL_OUTCOMES[] = {"delivered", "deferred", "bounced",
                                              "failed",    "expired",  "unknown"};
 static const char *const ALL_OUTCOMES[] = {"in-flight", "delivered", "deferred", "bounced",
                                            "failed",    "expired",   "unknown"};
+/* The outcomes whose replies summary_reasons counts (the reasons `stats` ranks). */
+static const char *const REASON_OUTCOMES[] = {"deferred", "bounced", "failed"};
 static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired", "held"};
 static const char *const ACTIONS[] = {"throttle", "suspend", "bounce", "pause"};
 
@@ -264,6 +279,9 @@ enum q {
     Q_ATTEMPTS_SINCE,
     Q_META_GET,
     Q_META_SET,
+    Q_REASON_ADD,
+    Q_REASONS_EACH,
+    Q_RULES_EACH,
     Q_COUNT
 };
 
@@ -276,7 +294,7 @@ enum q {
 #define PROV_COLS                                                                                  \
     "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
     "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
-    "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, pace_anchor_ms, "      \
+    "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, pace_anchor_ms, "       \
     "pace_n, pace_rate"
 #define RULE_COLS "id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual"
 
@@ -412,6 +430,16 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [Q_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [Q_REASON_ADD] =
+        "INSERT INTO summary_reasons (provider, hour_ms, outcome, code, enhanced, text, count) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1) ON CONFLICT (provider, hour_ms, outcome, code, "
+        "enhanced, text) DO UPDATE SET count = count + 1",
+    [Q_REASONS_EACH] =
+        "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
+        "WHERE (?1 IS NULL OR provider = ?1) AND hour_ms >= ?2 AND hour_ms < ?3 "
+        "ORDER BY hour_ms, provider",
+    [Q_RULES_EACH] = "SELECT " RULE_COLS " FROM rule_actions WHERE (?1 IS NULL OR provider = ?1) "
+                     "AND started_ms >= ?2 AND started_ms < ?3 ORDER BY started_ms, id",
 };
 
 struct store {
@@ -1093,6 +1121,29 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
     return r;
 }
 
+/*
+ * Adds one to the summary_reasons row of the reply, its text masked (stats_mask_reason) so
+ * that replies differing only in IP addresses, queue IDs, host names and numbers share a row.
+ * Part of the caller's transaction.
+ */
+static ipw_status reason_add(struct store *st, const char *provider, int64_t hour_ms,
+                             const struct store_outcome *o, const char *doing, struct err *e)
+{
+    char masked[STATS_REASON_MAX];
+    stats_mask_reason(o->text, masked, sizeof masked);
+    sqlite3_stmt *s;
+    ipw_status r = stmt_get(st, Q_REASON_ADD, doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, hour_ms);
+    bind_text(s, 3, o->outcome);
+    sqlite3_bind_int(s, 4, o->code);
+    bind_text(s, 5, o->enhanced ? o->enhanced : "");
+    bind_text(s, 6, masked);
+    return run(st, s, doing, e);
+}
+
 ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct store_outcome *o,
                                    const struct store_recipient_update *u, struct err *e)
 {
@@ -1152,6 +1203,8 @@ ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct st
             r = run(st, s, doing, e);
         }
     }
+    if (r == IPW_OK && !dry_run && IN_SET(o->outcome, REASON_OUTCOMES))
+        r = reason_add(st, provider, hour_of(started), o, doing, e);
     if (r == IPW_OK && u && u->step != STORE_RCPT_KEEP)
         r = rcpt_apply(st, recipient, started, o->outcome, u, doing, e);
     free(provider);
@@ -1307,6 +1360,39 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
             .failed = sqlite3_column_int64(s, 6),
             .expired = sqlite3_column_int64(s, 7),
             .unknown = sqlite3_column_int64(s, 8),
+        };
+        if (cb(&row, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_reasons_each(struct store *st, const char *provider, int64_t since_ms,
+                              int64_t until_ms, store_reason_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the reply counters";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_REASONS_EACH, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
+    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *enh = col_text(s, 4);
+        struct store_reason_row row = {
+            .provider = col_text(s, 0),
+            .hour_ms = sqlite3_column_int64(s, 1),
+            .outcome = col_text(s, 2),
+            .code = sqlite3_column_int(s, 3),
+            .enhanced = enh && *enh ? enh : NULL,
+            .text = col_text(s, 5),
+            .count = sqlite3_column_int64(s, 6),
         };
         if (cb(&row, ctx)) {
             rc = SQLITE_DONE;
@@ -1685,6 +1771,19 @@ ipw_status store_rule_add(struct store *st, const struct store_rule_action *a, i
     return r;
 }
 
+static void rule_from_row(sqlite3_stmt *s, struct store_rule_action *a)
+{
+    a->id = sqlite3_column_int64(s, 0);
+    a->provider = col_text(s, 1);
+    a->rule = col_text(s, 2);
+    a->action = col_text(s, 3);
+    a->rate_per_min = sqlite3_column_double(s, 4);
+    a->reason = col_text(s, 5);
+    a->started_ms = sqlite3_column_int64(s, 6);
+    a->expires_ms = sqlite3_column_int64(s, 7);
+    a->manual = sqlite3_column_int(s, 8);
+}
+
 ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,
                               store_rule_cb cb, void *ctx, struct err *e)
 {
@@ -1699,17 +1798,33 @@ ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *prov
         bind_text(s, 2, provider);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_rule_action a = {
-            .id = sqlite3_column_int64(s, 0),
-            .provider = col_text(s, 1),
-            .rule = col_text(s, 2),
-            .action = col_text(s, 3),
-            .rate_per_min = sqlite3_column_double(s, 4),
-            .reason = col_text(s, 5),
-            .started_ms = sqlite3_column_int64(s, 6),
-            .expires_ms = sqlite3_column_int64(s, 7),
-            .manual = sqlite3_column_int(s, 8),
-        };
+        struct store_rule_action a;
+        rule_from_row(s, &a);
+        if (cb(&a, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_rules_each(struct store *st, const char *provider, int64_t since_ms,
+                            int64_t until_ms, store_rule_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the rule actions";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RULES_EACH, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
+    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_rule_action a;
+        rule_from_row(s, &a);
         if (cb(&a, ctx)) {
             rc = SQLITE_DONE;
             break;

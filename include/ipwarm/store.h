@@ -175,7 +175,8 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
                                struct err *e);
 /*
  * Records the outcome of in-flight attempt id and adds it to the summary_hourly counters of its
- * provider and start hour (dry-run attempts are not counted), in one transaction.
+ * provider and start hour, and (deferred, bounced, failed) its reply to summary_reasons
+ * (dry-run attempts are not counted), in one transaction.
  * Returns IPW_OK, IPW_EUSAGE on an unknown outcome/phase or a code outside 100..599,
  * IPW_ENOTFOUND when id is not an in-flight attempt (unknown id or already finished), or a
  * database status.
@@ -223,6 +224,29 @@ typedef int (*store_summary_cb)(const struct store_summary_row *r, void *ctx);
  */
 ipw_status store_summary_each(struct store *st, const char *provider, int64_t since_ms,
                               int64_t until_ms, store_summary_cb cb, void *ctx, struct err *e);
+
+/*
+ * The replies of deferred, bounced and failed attempts, counted per provider, UTC hour,
+ * outcome, code, enhanced code and masked text (stats_mask_reason()), maintained with the
+ * hourly counters in the outcome's transaction (dry-run attempts are not counted).
+ */
+struct store_reason_row {
+    const char *provider;
+    int64_t hour_ms;
+    const char *outcome;  /* deferred, bounced or failed */
+    int code;             /* 0 = no SMTP reply */
+    const char *enhanced; /* NULL = none */
+    const char *text;     /* the masked reply text ("" when there was none) */
+    int64_t count;
+};
+typedef int (*store_reason_cb)(const struct store_reason_row *r, void *ctx);
+/*
+ * Calls cb for each reason row with since_ms <= hour_ms < until_ms (0: unbounded), of provider
+ * (NULL: every provider), ordered by hour then provider (order within one provider/hour is
+ * unspecified). The cost follows the number of rows in the range, never the attempts.
+ */
+ipw_status store_reasons_each(struct store *st, const char *provider, int64_t since_ms,
+                              int64_t until_ms, store_reason_cb cb, void *ctx, struct err *e);
 
 /* ---- recipient queue ---- */
 
@@ -346,6 +370,12 @@ typedef int (*store_rule_cb)(const struct store_rule_action *a, void *ctx);
  */
 ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,
                               store_rule_cb cb, void *ctx, struct err *e);
+/*
+ * Calls cb for every action (active or not) of provider (NULL: all) that started at
+ * since_ms <= started_ms < until_ms (0: unbounded), oldest first: the history `stats` shows.
+ */
+ipw_status store_rules_each(struct store *st, const char *provider, int64_t since_ms,
+                            int64_t until_ms, store_rule_cb cb, void *ctx, struct err *e);
 /*
  * Ends the active actions of provider at now_ms (sets expires_ms; history is kept), only
  * manual ones when manual_only; *count (may be NULL) says how many. For `resume`.

@@ -221,9 +221,12 @@ t "run --once without a plan" 66 -p nowhere.yaml run --once
 err_has "run --once without a plan: names the file" "nowhere.yaml"
 t "run --once with --for" 64 -p x.yaml run --once --for 2h
 t "check without a plan" 66 -p nowhere.yaml check
-t "spf: null sender without HELO or plan" 64 -p nowhere.yaml spf --ip 192.0.2.10 --sender ""
-t "spf --opt=value with a DNS server that does not answer" 0 -p nowhere.yaml --dns 127.0.0.1:9 --dns-timeout 300 spf --ip=2001:db8::1 --sender=a@example.com --helo=mx1.example.com
+# spf needs no plan: run it where there is none.
+mkdir -p "$work/noplan" && cd "$work/noplan" || exit 1
+t "spf: null sender without HELO or plan" 64 spf --ip 192.0.2.10 --sender ""
+t "spf --opt=value with a DNS server that does not answer" 0 --dns 127.0.0.1:9 --dns-timeout 300 spf --ip=2001:db8::1 --sender=a@example.com --helo=mx1.example.com
 out_has "spf: temperror when DNS does not answer" "temperror"
+cd "$work" || exit 1
 t "dnsbl with a DNS server that does not answer" 0 -p nowhere.yaml --dns 127.0.0.1:9 --dns-timeout 300 dnsbl --ip 192.0.2.10 --zone zen.spamhaus.org --zone bl.spamcop.net
 t "mx with a DNS server that does not answer" 0 -p nowhere.yaml --dns 127.0.0.1:9 --dns-timeout 300 mx gmail.com example.com
 out_has "mx: temperror when DNS does not answer" "temperror"

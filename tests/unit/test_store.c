@@ -119,9 +119,9 @@ static int table_exists(struct store *st, const char *name)
 
 /* ---- migrations ---- */
 
-static const char *const TABLES[] = {"attempts",       "summary_hourly", "recipients",
-                                     "providers",      "rule_actions",   "mx_cache",
-                                     "preflight_runs", "run_lock"};
+static const char *const TABLES[] = {
+    "attempts",     "summary_hourly", "summary_reasons", "recipients", "providers",
+    "rule_actions", "mx_cache",       "preflight_runs",  "meta",       "run_lock"};
 
 static void test_migrate_from_empty(void **state)
 {
@@ -591,6 +591,113 @@ static int check_summary_row(const struct store_summary_row *r, void *ctx)
             c->mismatches++;
     c->rows++;
     return 0;
+}
+
+/* One reply counter row, as store_reasons_each gives it. */
+struct reason_seen {
+    int rows;
+    int64_t total;
+    int64_t busy; /* the Server busy row's count */
+    int no_reply; /* rows with code 0 and no enhanced code */
+};
+
+static int count_reason(const struct store_reason_row *r, void *ctx)
+{
+    struct reason_seen *c = ctx;
+    c->rows++;
+    c->total += r->count;
+    if (r->code == 451 && r->enhanced && strcmp(r->enhanced, "4.7.500") == 0 &&
+        strcmp(r->text, "Server busy. Please try again later from [<ip>]. (S77714)") == 0 &&
+        strcmp(r->outcome, "deferred") == 0)
+        c->busy = r->count;
+    if (r->code == 0 && !r->enhanced)
+        c->no_reply++;
+    return 0;
+}
+
+/* Replies of deferred, bounced and failed attempts are counted masked, in the outcome's
+ * transaction; deliveries and dry runs are not. */
+static void test_summary_reasons(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("reasons"));
+    struct err e;
+    static const char *const busy[] = {
+        "451 4.7.500 Server busy. Please try again later from [1.2.3.4]. (S77714)",
+        "451 4.7.500 Server busy. Please try again later from [203.0.113.9]. (S77714)",
+        "451 4.7.500 Server busy. Please try again later from [198.51.100.20]. (S77714)",
+    };
+    for (int i = 0; i < 7; i++) {
+        struct store_attempt a = {.started_ms = T0 + i * 60000,
+                                  .recipient = "r@outlook.example",
+                                  .provider = "microsoft",
+                                  .dry_run = i == 6};
+        int64_t id;
+        assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+        assert_int_equal(store_attempt_finish(st, id, T0 + i * 60000 + 10, "rcpt", 451, "4.7.500",
+                                              busy[i % 3], "deferred", &e),
+                         IPW_OK);
+    }
+    struct store_attempt a = {
+        .started_ms = T0 + HOUR, .recipient = "r@outlook.example", .provider = "microsoft"};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    assert_int_equal(store_attempt_finish(st, id, T0 + HOUR + 5, "connect", 0, NULL,
+                                          "connect to 192.0.2.1:25: timed out", "failed", &e),
+                     IPW_OK);
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    assert_int_equal(store_attempt_finish(st, id, T0 + HOUR + 9, "data", 250, "2.0.0", "250 OK",
+                                          "delivered", &e),
+                     IPW_OK);
+
+    struct reason_seen c = {0};
+    assert_int_equal(store_reasons_each(st, NULL, 0, 0, count_reason, &c, &e), IPW_OK);
+    assert_int_equal(c.rows, 2);     /* one masked Server busy row, one failure */
+    assert_int_equal(c.busy, 6);     /* the dry run is not counted */
+    assert_int_equal(c.total, 7);    /* the delivery is not a reason */
+    assert_int_equal(c.no_reply, 1); /* no code: stored as 0 and "", given back as 0 and NULL */
+
+    /* The hour filter and the provider filter. */
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_reasons_each(st, "microsoft", T0 + HOUR, 0, count_reason, &c, &e),
+                     IPW_OK);
+    assert_int_equal(c.rows, 1);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_reasons_each(st, "gmail", 0, 0, count_reason, &c, &e), IPW_OK);
+    assert_int_equal(c.rows, 0);
+    store_close(st);
+}
+
+static int count_rule(const struct store_rule_action *a, void *ctx)
+{
+    (void)a;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* store_rules_each: the history in a time range, ended and active alike. */
+static void test_rules_each(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("rules-each"));
+    struct err e;
+    for (int i = 0; i < 4; i++) {
+        struct store_rule_action ra = {.provider = i < 3 ? "microsoft" : "gmail",
+                                       .rule = "busy",
+                                       .action = "throttle",
+                                       .rate_per_min = 1,
+                                       .started_ms = T0 + i * HOUR,
+                                       .expires_ms = T0 + i * HOUR + 60000};
+        assert_int_equal(store_rule_add(st, &ra, NULL, &e), IPW_OK);
+    }
+    int n = 0;
+    assert_int_equal(store_rules_each(st, NULL, 0, 0, count_rule, &n, &e), IPW_OK);
+    assert_int_equal(n, 4);
+    n = 0;
+    assert_int_equal(
+        store_rules_each(st, "microsoft", T0 + HOUR, T0 + 3 * HOUR, count_rule, &n, &e), IPW_OK);
+    assert_int_equal(n, 2);
+    store_close(st);
 }
 
 static void test_summary_counters(void **state)
@@ -1275,6 +1382,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_attempts_for_recipient),
         cmocka_unit_test(test_recover_in_flight),
         cmocka_unit_test(test_summary_counters),
+        cmocka_unit_test(test_summary_reasons),
+        cmocka_unit_test(test_rules_each),
         cmocka_unit_test(test_recipients_due),
         cmocka_unit_test(test_recipient_save_and_cycle),
         cmocka_unit_test(test_provider_round_trip),

@@ -1,0 +1,152 @@
+/*
+ * stats: deferral statistics of a campaign, from the store's summary counters.
+ *
+ * `stats`, `report` and `metrics` read the per provider/UTC hour counters (summary_hourly) and
+ * reply counters (summary_reasons) that the store keeps with every outcome, never the attempts
+ * themselves, so their cost follows the number of provider-hours in the range, not the number
+ * of attempts. Hours are grouped into periods of the plan's time zone: an hour belongs to the
+ * local day (or is the local hour) in which it starts. Replies are grouped by code, enhanced
+ * code (RFC 3463) and text with its variable parts masked (stats_mask_reason), so that one
+ * throttling reply that carried a thousand different IP addresses and queue IDs is one row.
+ *
+ * The outputs: an aligned table for people (80 columns), CSV (RFC 4180: a header row, CRLF line
+ * ends, fields with commas, quotes or line breaks quoted) and JSON (RFC 8259; cli.md's keys).
+ */
+#ifndef IPWARM_STATS_H
+#define IPWARM_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ipwarm/err.h"
+
+struct store;
+
+/* Room for a masked reply text and its NUL; longer replies are cut at a character boundary. */
+#define STATS_REASON_MAX 512
+/* How many reasons each row keeps, most frequent first. */
+#define STATS_TOP_REASONS 5
+
+/*
+ * Writes text with its variable parts replaced into out (always NUL-terminated when n > 0) and
+ * returns the length written. Pure: depends on text only. Line breaks and the reply code and
+ * enhanced code that start each line of a multi-line reply ("451-4.7.500 ") are removed (they
+ * are stored in their own columns) and runs of white space become one space. Then, token by
+ * token: IPv4 and IPv6 addresses become "<ip>", mail addresses "<addr>", host names (two or
+ * more labels, the last alphabetic) "<host>", tokens of 8 or more characters mixing letters and
+ * digits (queue IDs, message IDs, time stamps) "<id>", and every other number "#". Short codes
+ * that name a reason, such as Microsoft's "S77714" or Yahoo's "TSS04", are kept. NULL text
+ * gives "".
+ */
+size_t stats_mask_reason(const char *text, char *out, size_t n);
+
+enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR };
+
+struct stats_reason {
+    char *outcome;  /* deferred, bounced or failed */
+    int code;       /* 0 = no SMTP reply */
+    char *enhanced; /* NULL = none */
+    char *text;     /* masked */
+    int64_t count;
+};
+
+/* One provider in one period. */
+struct stats_row {
+    char period[40];  /* "2026-12-01" (day) or "2026-12-01T09:00:00+09:00" (hour) */
+    int64_t start_ms; /* the period's first instant (UTC ms) */
+    int64_t end_ms;   /* the next period's first instant */
+    char *provider;
+    int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
+    struct stats_reason *reasons; /* most frequent first, at most STATS_TOP_REASONS */
+    size_t n_reasons;
+};
+
+/* A rule that acted in the range: how often, and the last time. */
+struct stats_rule {
+    char *provider;
+    char *rule;
+    char *action;
+    int64_t count;
+    int64_t last_ms;
+};
+
+/* A pause or suspension (automatic or manual) that started in the range. */
+struct stats_pause {
+    char *provider;
+    char *rule;
+    char *action; /* pause or suspend */
+    char *reason; /* NULL = none recorded */
+    int64_t started_ms;
+    int64_t expires_ms; /* 0 = until resumed */
+    bool manual;
+};
+
+struct stats_query {
+    enum stats_by by;
+    const char *zone;     /* the plan's IANA zone; NULL = UTC */
+    const char *provider; /* NULL = every provider */
+    int64_t since_ms;     /* hours starting at or after; 0 = unbounded */
+    int64_t until_ms;     /* hours starting before; 0 = unbounded */
+};
+
+struct stats_result {
+    struct stats_row *rows; /* by period, then provider name */
+    size_t n_rows;
+    struct stats_rule *rules; /* by provider, then count (most first) */
+    size_t n_rules;
+    struct stats_pause *pauses; /* oldest first */
+    size_t n_pauses;
+};
+
+/*
+ * Fills out from the store for q: one row per period and provider that has counts. Returns
+ * IPW_OK; IPW_ECONFIG for an unknown zone; IPW_ENOMEM; or a store status. out is empty (and
+ * needs no free) on failure.
+ */
+ipw_status stats_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
+                         struct err *e);
+void stats_result_free(struct stats_result *r);
+
+/*
+ * The period of the UTC hour hour_ms in zone: its label and its [start, end) in UTC ms. For
+ * days, the local date on which the hour starts, and that date's first instant and the next
+ * date's; for hours, the hour itself labelled with its local time and offset. The cache lets a
+ * caller walking hours in order ask the time zone database once per local day; zero it first.
+ * Returns IPW_OK, IPW_ECONFIG for an unknown zone.
+ */
+struct stats_day_cache {
+    char zone[128];
+    char date[16];
+    int64_t start_ms, end_ms;
+    int offset_start, offset_end; /* seconds east of UTC at the day's first and last instant */
+    bool valid;
+};
+ipw_status stats_period_of(int64_t hour_ms, enum stats_by by, const char *zone,
+                           struct stats_day_cache *cache, char label[40], int64_t *start_ms,
+                           int64_t *end_ms, struct err *e);
+
+/* The deferral and bounce rates of a row: deferred / attempts and bounced / attempts, 0..1
+ * (0 when there were no attempts). */
+double stats_deferral_rate(const struct stats_row *r);
+double stats_bounce_rate(const struct stats_row *r);
+
+/*
+ * Writers. Each returns IPW_OK, or IPW_EIO when writing to f fails. The table fits 80 columns
+ * for counts below a million (columns widen beyond); reasons are cut at 80 columns.
+ */
+ipw_status stats_write_table(const struct stats_result *r, const char *zone, FILE *f,
+                             struct err *e);
+ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e);
+ipw_status stats_write_json(const struct stats_result *r, const struct stats_query *q, FILE *f,
+                            bool pretty, struct err *e);
+
+/*
+ * Opens the state file at path for reading. When it does not exist, *out is an empty
+ * in-memory store instead (nothing recorded yet is an empty answer, and a read command never
+ * creates the file) and *missing (may be NULL) is set. Returns what store_open_opts() returns.
+ */
+ipw_status stats_store_open(const char *path, struct store **out, bool *missing, struct err *e);
+
+#endif

@@ -1,0 +1,825 @@
+/*
+ * report: the HTML report of a campaign (see report.h).
+ *
+ * The page is HTML5 with one <style> and inline SVG 1.1 charts, written in one pass to a FILE.
+ * Nothing refers to another resource (no scripts, fonts, images or style sheets), so the file
+ * works offline and leaks nothing when opened. The data comes from stats_collect() by hour
+ * (the store's hourly summary rows) and is grouped here into local days of the plan's zone, or
+ * kept per hour when the history spans two days or less; empty days and hours between the
+ * first and the last are drawn as empty, so the x axis is time. The planned rate of a day is
+ * what the ramp gives the provider's k-th sending day if every earlier day was clean (stage k);
+ * the state file keeps no history of stages, so this is the plan, not a record, and the legend
+ * says so. The achieved rate is the busiest hour's attempts divided by 60: the pace the engine
+ * really kept while it was sending, unaffected by the hours its schedule was closed.
+ */
+#include "ipwarm/report.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipwarm/clock.h"
+#include "ipwarm/ramp.h"
+#include "ipwarm/stats.h"
+#include "ipwarm/store.h"
+#include "ipwarm/tz.h"
+
+#define HOUR_MS INT64_C(3600000)
+/* Beyond this many days the x axis leaves empty days out instead of drawing them. */
+#define REPORT_MAX_PERIODS 800
+/* Reasons listed per provider. */
+#define REPORT_TOP_REASONS 8
+
+enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_OTHER, N_C };
+static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced", "failed",
+                                         "expired or unknown"};
+static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828", "#6d4c41", "#90a4ae"};
+
+struct period {
+    char label[40];
+    char day[16]; /* the local date it belongs to */
+    int64_t start_ms;
+};
+
+struct cell {
+    int64_t c[N_C];
+    int64_t peak_hour; /* attempts in the busiest hour */
+};
+
+struct rep {
+    const struct plan *p;
+    const char *zone;
+    bool by_hour;
+    struct period *per;
+    size_t n_per;
+    char **prov;
+    size_t n_prov;
+    struct cell *cells;            /* [period * n_prov + provider] */
+    struct stats_reason **reasons; /* per provider */
+    size_t *n_reasons;
+};
+
+void report_html_escape(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static ipw_status add_name(struct rep *r, const char *name, struct err *e)
+{
+    for (size_t i = 0; i < r->n_prov; i++)
+        if (strcmp(r->prov[i], name) == 0)
+            return IPW_OK;
+    char **np = realloc(r->prov, (r->n_prov + 1) * sizeof *np);
+    if (!np)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    r->prov = np;
+    np[r->n_prov] = strdup(name);
+    if (!np[r->n_prov])
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    r->n_prov++;
+    return IPW_OK;
+}
+
+static int prov_index(const struct rep *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_prov; i++)
+        if (strcmp(r->prov[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+struct name_ctx {
+    struct rep *r;
+    ipw_status status;
+    struct err *e;
+};
+
+static int stored_name(const char *name, void *arg)
+{
+    struct name_ctx *c = arg;
+    c->status = add_name(c->r, name, c->e);
+    return c->status != IPW_OK;
+}
+
+/* The period containing ms (the last starting at or before it). */
+static size_t period_at(const struct rep *r, int64_t ms)
+{
+    size_t lo = 0, hi = r->n_per;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->per[mid].start_ms <= ms)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static ipw_status add_period(struct rep *r, const char *label, const char *day, int64_t start,
+                             size_t *cap, struct err *e)
+{
+    if (r->n_per == *cap) {
+        size_t nc = *cap ? *cap * 2 : 64;
+        struct period *np = realloc(r->per, nc * sizeof *np);
+        if (!np)
+            return err_set(e, IPW_ENOMEM, "out of memory");
+        r->per = np;
+        *cap = nc;
+    }
+    struct period *x = &r->per[r->n_per++];
+    snprintf(x->label, sizeof x->label, "%s", label);
+    snprintf(x->day, sizeof x->day, "%s", day);
+    x->start_ms = start;
+    return IPW_OK;
+}
+
+/* Builds the periods, the provider list and the cells from the hourly rows. */
+static ipw_status build(struct rep *r, struct store *st, const struct stats_result *hr,
+                        struct err *e)
+{
+    ipw_status s = IPW_OK;
+    for (size_t i = 0; s == IPW_OK && i < hr->n_rows; i++)
+        s = add_name(r, hr->rows[i].provider, e);
+    struct name_ctx nc = {r, IPW_OK, e};
+    if (s == IPW_OK)
+        s = store_provider_names(st, stored_name, &nc, e);
+    if (s == IPW_OK)
+        s = nc.status;
+    if (s != IPW_OK)
+        return s;
+    if (r->n_prov > 1)
+        qsort(r->prov, r->n_prov, sizeof *r->prov, name_cmp);
+    if (hr->n_rows == 0)
+        return IPW_OK;
+
+    /* The local days the history touches, and whether it spans more than two. */
+    struct stats_day_cache dc;
+    memset(&dc, 0, sizeof dc);
+    char label[40], first_day[40], last_day[40];
+    int64_t ds, de;
+    s = stats_period_of(hr->rows[0].start_ms, STATS_BY_DAY, r->zone, &dc, label, &ds, &de, e);
+    if (s != IPW_OK)
+        return s;
+    snprintf(first_day, sizeof first_day, "%s", label);
+    int64_t first_day_start = ds;
+    s = stats_period_of(hr->rows[hr->n_rows - 1].start_ms, STATS_BY_DAY, r->zone, &dc, label, &ds,
+                        &de, e);
+    if (s != IPW_OK)
+        return s;
+    snprintf(last_day, sizeof last_day, "%s", label);
+    char second[TZ_DATE_MAX];
+    s = tz_next_day(first_day, second, e);
+    if (s != IPW_OK)
+        return s;
+    r->by_hour = strcmp(last_day, second) <= 0;
+
+    size_t cap = 0;
+    if (r->by_hour) {
+        int64_t h0 = hr->rows[0].start_ms, h1 = hr->rows[hr->n_rows - 1].start_ms;
+        for (int64_t h = h0; s == IPW_OK && h <= h1; h += HOUR_MS) {
+            int64_t a, b;
+            char day[40];
+            s = stats_period_of(h, STATS_BY_HOUR, r->zone, &dc, label, &a, &b, e);
+            if (s == IPW_OK)
+                s = stats_period_of(h, STATS_BY_DAY, r->zone, &dc, day, &a, &b, e);
+            if (s == IPW_OK)
+                s = add_period(r, label, day, h, &cap, e);
+        }
+    } else {
+        char d[40];
+        snprintf(d, sizeof d, "%s", first_day);
+        int64_t start = first_day_start;
+        while (s == IPW_OK && strcmp(d, last_day) <= 0 && r->n_per < REPORT_MAX_PERIODS) {
+            s = add_period(r, d, d, start, &cap, e);
+            if (s == IPW_OK)
+                s = tz_next_day(d, d, e);
+            if (s == IPW_OK)
+                s = tz_local_midnight_utc(r->zone, d, &start, e);
+        }
+        if (s == IPW_OK && strcmp(d, last_day) <= 0) {
+            /* Too long to draw every day: only the days with attempts. */
+            r->n_per = 0;
+            for (size_t i = 0; s == IPW_OK && i < hr->n_rows; i++) {
+                s = stats_period_of(hr->rows[i].start_ms, STATS_BY_DAY, r->zone, &dc, label, &ds,
+                                    &de, e);
+                if (s == IPW_OK && (r->n_per == 0 || r->per[r->n_per - 1].start_ms != ds))
+                    s = add_period(r, label, label, ds, &cap, e);
+            }
+        }
+    }
+    if (s != IPW_OK)
+        return s;
+    r->cells = calloc(r->n_per * (r->n_prov ? r->n_prov : 1), sizeof *r->cells);
+    if (!r->cells)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    for (size_t i = 0; i < hr->n_rows; i++) {
+        const struct stats_row *w = &hr->rows[i];
+        int pi = prov_index(r, w->provider);
+        if (pi < 0)
+            continue;
+        struct cell *c = &r->cells[period_at(r, w->start_ms) * r->n_prov + (size_t)pi];
+        c->c[C_DELIVERED] += w->delivered;
+        c->c[C_DEFERRED] += w->deferred;
+        c->c[C_BOUNCED] += w->bounced;
+        c->c[C_FAILED] += w->failed;
+        c->c[C_OTHER] += w->expired + w->unknown;
+        if (w->attempts > c->peak_hour)
+            c->peak_hour = w->attempts;
+    }
+    return IPW_OK;
+}
+
+struct reason_ctx {
+    struct rep *r;
+    int oom;
+};
+
+static int reason_row(const struct store_reason_row *s, void *arg)
+{
+    struct reason_ctx *c = arg;
+    int pi = prov_index(c->r, s->provider);
+    if (pi < 0)
+        return 0;
+    struct stats_reason **list = &c->r->reasons[pi];
+    size_t *n = &c->r->n_reasons[pi];
+    for (size_t i = 0; i < *n; i++) {
+        struct stats_reason *x = &(*list)[i];
+        if (x->code == s->code && strcmp(x->outcome, s->outcome) == 0 &&
+            strcmp(x->text, s->text ? s->text : "") == 0 &&
+            ((!x->enhanced && !s->enhanced) ||
+             (x->enhanced && s->enhanced && strcmp(x->enhanced, s->enhanced) == 0))) {
+            x->count += s->count;
+            return 0;
+        }
+    }
+    struct stats_reason *nl = realloc(*list, (*n + 1) * sizeof *nl);
+    if (!nl) {
+        c->oom = 1;
+        return 1;
+    }
+    *list = nl;
+    struct stats_reason *x = &nl[(*n)++];
+    memset(x, 0, sizeof *x);
+    x->outcome = strdup(s->outcome);
+    x->text = strdup(s->text ? s->text : "");
+    x->enhanced = s->enhanced ? strdup(s->enhanced) : NULL;
+    x->code = s->code;
+    x->count = s->count;
+    if (!x->outcome || !x->text || (s->enhanced && !x->enhanced)) {
+        c->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int reason_cmp(const void *a, const void *b)
+{
+    const struct stats_reason *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->text, y->text);
+}
+
+/* ---- drawing ---- */
+
+/* A round number at or above v for the top of an axis: 1, 2 or 5 times a power of ten. */
+static double nice_ceiling(double v)
+{
+    if (v <= 0)
+        return 1;
+    double p = 1;
+    while (p * 10 <= v)
+        p *= 10;
+    while (p > v)
+        p /= 10;
+    if (v <= p)
+        return p;
+    if (v <= 2 * p)
+        return 2 * p;
+    if (v <= 5 * p)
+        return 5 * p;
+    return 10 * p;
+}
+
+#define SVG_W 640.0
+#define SVG_H 220.0
+#define PAD_L 52.0
+#define PAD_R 10.0
+#define PAD_T 12.0
+#define PAD_B 42.0
+
+/* A short x-axis label: "12-01" for a day, "12-01 09h" for an hour. */
+static void x_label(const struct rep *r, size_t i, char *buf, size_t n)
+{
+    const char *l = r->per[i].label;
+    if (r->by_hour && strlen(l) >= 13)
+        snprintf(buf, n, "%.5s %.2sh", l + 5, l + 11);
+    else if (strlen(l) >= 10)
+        snprintf(buf, n, "%.5s", l + 5);
+    else
+        snprintf(buf, n, "%s", l);
+}
+
+static void axes(FILE *f, const struct rep *r, double ymax, const char *unit)
+{
+    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
+    for (int k = 0; k <= 4; k++) {
+        double y = PAD_T + ph - ph * k / 4.0;
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" "
+                "fill=\"#555\">%g</text>\n",
+                PAD_L, y, PAD_L + pw, y, PAD_L - 4, y + 4, ymax * k / 4.0);
+    }
+    fprintf(f,
+            "<text x=\"12\" y=\"%.1f\" font-size=\"11\" fill=\"#555\" "
+            "transform=\"rotate(-90 12 %.1f)\" text-anchor=\"middle\">%s</text>\n",
+            PAD_T + ph / 2, PAD_T + ph / 2, unit);
+    size_t step = r->n_per / 8 + 1;
+    double bw = pw / (double)r->n_per;
+    for (size_t i = 0; i < r->n_per; i += step) {
+        char l[24];
+        x_label(r, i, l, sizeof l);
+        fprintf(f,
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\" "
+                "fill=\"#555\">%s</text>\n",
+                PAD_L + bw * ((double)i + 0.5), SVG_H - PAD_B + 16, l);
+    }
+}
+
+static void bars_svg(FILE *f, const struct rep *r, size_t pi)
+{
+    int64_t max = 0;
+    for (size_t i = 0; i < r->n_per; i++) {
+        const struct cell *c = &r->cells[i * r->n_prov + pi];
+        int64_t t = 0;
+        for (int k = 0; k < N_C; k++)
+            t += c->c[k];
+        if (t > max)
+            max = t;
+    }
+    double ymax = nice_ceiling((double)max);
+    fprintf(f,
+            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"attempts of %s per %s\" "
+            "xmlns=\"http://www.w3.org/2000/svg\">\n",
+            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
+    axes(f, r, ymax, r->by_hour ? "attempts per hour" : "attempts per day");
+    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
+    double bw = pw / (double)r->n_per;
+    for (size_t i = 0; i < r->n_per; i++) {
+        const struct cell *c = &r->cells[i * r->n_prov + pi];
+        double y = PAD_T + ph;
+        for (int k = 0; k < N_C; k++) {
+            if (c->c[k] == 0)
+                continue;
+            double h = ph * (double)c->c[k] / ymax;
+            y -= h;
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s %s: %lld</title></rect>\n",
+                    PAD_L + bw * (double)i + bw * 0.1, y, bw * 0.8, h, C_COLORS[k], r->per[i].label,
+                    C_NAMES[k], (long long)c->c[k]);
+        }
+    }
+    fputs("</svg>\n", f);
+}
+
+static void rates_svg(FILE *f, const struct rep *r, size_t pi)
+{
+    int idx = plan_provider_find(r->p, r->prov[pi]);
+    const struct plan_ramp *ramp = idx >= 0 ? &r->p->providers[idx].ramp : NULL;
+    double *planned = calloc(r->n_per, sizeof *planned);
+    double *achieved = calloc(r->n_per, sizeof *achieved);
+    if (!planned || !achieved) {
+        free(planned);
+        free(achieved);
+        return;
+    }
+    /* The k-th local day with attempts is sending day k + 1: stage k on clean days. */
+    int k = -1;
+    const char *day = "";
+    double max = 0;
+    for (size_t i = 0; i < r->n_per; i++) {
+        const struct cell *c = &r->cells[i * r->n_prov + pi];
+        if (strcmp(r->per[i].day, day) != 0) {
+            /* A new day: it is a sending day if any of its periods had attempts. */
+            bool sent = false;
+            for (size_t j = i; j < r->n_per && strcmp(r->per[j].day, r->per[i].day) == 0; j++)
+                sent |= r->cells[j * r->n_prov + pi].peak_hour > 0;
+            if (sent)
+                k++;
+            day = r->per[i].day;
+        }
+        planned[i] = ramp && k >= 0 ? ramp_rate_for_stage(ramp, k) : 0;
+        achieved[i] = (double)c->peak_hour / 60.0;
+        if (planned[i] > max)
+            max = planned[i];
+        if (achieved[i] > max)
+            max = achieved[i];
+    }
+    double ymax = nice_ceiling(max);
+    fprintf(f,
+            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"planned and achieved rate "
+            "of %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+            SVG_W, SVG_H, r->prov[pi]);
+    axes(f, r, ymax, "messages a minute");
+    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
+    double bw = pw / (double)r->n_per;
+    for (int line = 0; line < 2; line++) {
+        const double *v = line == 0 ? planned : achieved;
+        if (line == 0 && !ramp)
+            continue;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
+                line == 0 ? "#1565c0" : "#6a1b9a", line == 0 ? " stroke-dasharray=\"6 4\"" : "");
+        for (size_t i = 0; i < r->n_per; i++)
+            fprintf(f, "%s%.1f,%.1f", i ? " " : "", PAD_L + bw * ((double)i + 0.5),
+                    PAD_T + ph - ph * v[i] / ymax);
+        fputs("\"/>\n", f);
+        if (line == 1)
+            for (size_t i = 0; i < r->n_per; i++)
+                if (v[i] > 0)
+                    fprintf(f,
+                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#6a1b9a\"><title>%s "
+                            "achieved %.2f/min, planned %.2f/min</title></circle>\n",
+                            PAD_L + bw * ((double)i + 0.5), PAD_T + ph - ph * v[i] / ymax,
+                            r->per[i].label, v[i], planned[i]);
+    }
+    fputs("</svg>\n", f);
+    free(planned);
+    free(achieved);
+}
+
+/* ---- page ---- */
+
+static const char CSS[] =
+    "*{box-sizing:border-box}"
+    "body{margin:0;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',"
+    "Arial,sans-serif;color:#1b1b1b;background:#fff;line-height:1.4}"
+    "main{max-width:1120px;margin:0 auto;padding:1rem}"
+    "h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.2rem;margin:1.6rem 0 .5rem;"
+    "border-bottom:2px solid #1565c0;padding-bottom:.2rem}h3{font-size:1.05rem;margin:.8rem 0 "
+    ".3rem}"
+    ".meta{color:#555;font-size:.9rem}"
+    ".wrap{overflow-x:auto}"
+    "table{border-collapse:collapse;width:100%;font-size:.88rem}"
+    "th,td{padding:.3rem .45rem;border-bottom:1px solid #e0e0e0;text-align:left;"
+    "vertical-align:top}th{background:#f3f6fa}"
+    ".n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    ".txt{word-break:break-word}"
+    ".charts{display:grid;grid-template-columns:1fr 1fr;gap:1rem}"
+    ".chart{border:1px solid #e0e0e0;border-radius:6px;padding:.5rem;break-inside:avoid}"
+    "svg{width:100%;height:auto;display:block}"
+    ".legend{font-size:.8rem;color:#444;margin:.3rem 0 0}"
+    ".sw{display:inline-block;width:.8em;height:.8em;margin:0 .25em 0 .6em;"
+    "vertical-align:-.05em;border-radius:2px}"
+    ".ok{color:#2e7d32;font-weight:600}.bad{color:#c62828;font-weight:600}"
+    ".warn{color:#8d6e00;font-weight:600}"
+    "pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f7;padding:.5rem;"
+    "font-size:.8rem}"
+    "@media (max-width:760px){.charts{grid-template-columns:1fr}main{padding:.5rem}"
+    "table{font-size:.78rem}h1{font-size:1.25rem}}"
+    "@media print{main{max-width:none;padding:0}th{background:none}"
+    ".chart,table,tr{break-inside:avoid}h2{break-after:avoid}"
+    "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
+
+static void time_cell(FILE *f, int64_t ms, const char *zone)
+{
+    char buf[CLOCK_RFC3339_MAX];
+    if (!ms) {
+        fputs("<td>-</td>", f);
+        return;
+    }
+    fputs("<td>", f);
+    report_html_escape(f, clock_format_rfc3339_local(ms, zone, buf, sizeof buf));
+    fputs("</td>", f);
+}
+
+static void text_cell(FILE *f, const char *cls, const char *s)
+{
+    fprintf(f, "<td class=\"%s\">", cls);
+    report_html_escape(f, s && *s ? s : "-");
+    fputs("</td>", f);
+}
+
+struct state_ctx {
+    FILE *f;
+    const struct rep *r;
+    int64_t now_ms;
+    const char *today;
+    int n;
+};
+
+static int state_row(const struct store_provider *sp, void *arg)
+{
+    struct state_ctx *c = arg;
+    FILE *f = c->f;
+    bool today = sp->sent_today_date && strcmp(sp->sent_today_date, c->today) == 0;
+    bool same_day = sp->sending_day_date && strcmp(sp->sending_day_date, c->today) == 0;
+    int idx = plan_provider_find(c->r->p, sp->name);
+    int64_t cap = idx >= 0 ? ramp_cap_today(&c->r->p->providers[idx].ramp,
+                                            same_day ? sp->sending_day : sp->sending_day + 1)
+                           : -1;
+    bool paused = sp->paused_until_ms > c->now_ms;
+    c->n++;
+    fputs("<tr>", f);
+    text_cell(f, "", sp->name);
+    fprintf(f, "<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.1f/min</td>",
+            sp->stage, sp->sending_day, sp->rate_per_min);
+    fprintf(f, "<td class=\"n\">%lld</td>", (long long)(today ? sp->sent_today : 0));
+    if (cap >= 0)
+        fprintf(f, "<td class=\"n\">%lld</td>", (long long)cap);
+    else
+        fputs("<td class=\"n\">none</td>", f);
+    if (paused) {
+        fputs("<td><span class=\"bad\">paused</span> until ", f);
+        char buf[CLOCK_RFC3339_MAX];
+        report_html_escape(
+            f, clock_format_rfc3339_local(sp->paused_until_ms, c->r->zone, buf, sizeof buf));
+        if (sp->pause_manual)
+            fputs(" (manual)", f);
+        if (sp->pause_reason) {
+            fputs(": ", f);
+            report_html_escape(f, sp->pause_reason);
+        }
+        fputs("</td>", f);
+    } else {
+        fputs("<td><span class=\"ok\">sending</span></td>", f);
+    }
+    text_cell(f, "txt", sp->last_reply);
+    time_cell(f, sp->last_reply_ms, c->r->zone);
+    fputs("</tr>\n", f);
+    return 0;
+}
+
+static void write_page(FILE *f, struct rep *r, struct store *st, const struct stats_result *hr,
+                       int64_t now_ms, const char *today, ipw_status *status, struct err *e)
+{
+    const struct plan *p = r->p;
+    char now_s[CLOCK_RFC3339_MAX];
+    clock_format_rfc3339_local(now_ms, r->zone, now_s, sizeof now_s);
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
+          f);
+    fputs("Warm-up report: ", f);
+    report_html_escape(f, p->campaign);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<main>\n<h1>Warm-up report: ", CSS);
+    report_html_escape(f, p->campaign);
+    fputs("</h1>\n<p class=\"meta\">Generated ", f);
+    report_html_escape(f, now_s);
+    fputs(" &middot; time zone ", f);
+    report_html_escape(f, r->zone);
+    if (r->n_per > 0) {
+        fputs(" &middot; history ", f);
+        report_html_escape(f, r->per[0].day);
+        fputs(" to ", f);
+        report_html_escape(f, r->per[r->n_per - 1].day);
+    }
+    fputs("</p>\n", f);
+
+    /* Totals. */
+    fputs("<section>\n<h2>Totals</h2>\n<div class=\"wrap\"><table>\n<tr><th>provider</th>"
+          "<th class=\"n\">attempts</th><th class=\"n\">delivered</th><th class=\"n\">deferred"
+          "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">deferral "
+          "rate</th><th class=\"n\">bounce rate</th></tr>\n",
+          f);
+    for (size_t pi = 0; pi < r->n_prov; pi++) {
+        int64_t t[N_C] = {0};
+        for (size_t i = 0; i < r->n_per; i++)
+            for (int k = 0; k < N_C; k++)
+                t[k] += r->cells[i * r->n_prov + pi].c[k];
+        int64_t all = t[0] + t[1] + t[2] + t[3] + t[4];
+        fputs("<tr>", f);
+        text_cell(f, "", r->prov[pi]);
+        fprintf(f,
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
+                "<td class=\"n\">%.1f%%</td></tr>\n",
+                (long long)all, (long long)t[C_DELIVERED], (long long)t[C_DEFERRED],
+                (long long)t[C_BOUNCED], (long long)t[C_FAILED],
+                all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
+                all ? 100.0 * (double)t[C_BOUNCED] / (double)all : 0.0);
+    }
+    if (r->n_prov == 0)
+        fputs("<tr><td colspan=\"8\">Nothing recorded yet.</td></tr>\n", f);
+    fputs("</table></div>\n</section>\n", f);
+
+    /* State now. */
+    fputs("<section>\n<h2>Providers now</h2>\n<div class=\"wrap\"><table>\n<tr><th>provider</th>"
+          "<th class=\"n\">stage</th><th class=\"n\">sending day</th><th class=\"n\">rate</th>"
+          "<th class=\"n\">sent today</th><th class=\"n\">cap today</th><th>state</th>"
+          "<th>last reply</th><th>at</th></tr>\n",
+          f);
+    struct state_ctx sc = {f, r, now_ms, today, 0};
+    ipw_status s = store_providers_each(st, state_row, &sc, e);
+    if (s != IPW_OK && *status == IPW_OK)
+        *status = s;
+    if (sc.n == 0)
+        fputs("<tr><td colspan=\"9\">No provider has been sent to yet.</td></tr>\n", f);
+    fputs("</table></div>\n</section>\n", f);
+
+    /* Charts. */
+    fprintf(f, "<section>\n<h2>Attempts and rates per %s</h2>\n", r->by_hour ? "hour" : "day");
+    if (r->n_per == 0)
+        fputs("<p>No attempts recorded yet: nothing to chart.</p>\n", f);
+    for (size_t pi = 0; r->n_per > 0 && pi < r->n_prov; pi++) {
+        fputs("<h3>", f);
+        report_html_escape(f, r->prov[pi]);
+        fputs("</h3>\n<div class=\"charts\">\n<div class=\"chart\">\n", f);
+        bars_svg(f, r, pi);
+        fputs("<p class=\"legend\">", f);
+        for (int k = 0; k < N_C; k++)
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", C_COLORS[k],
+                    C_NAMES[k]);
+        fputs("</p>\n</div>\n<div class=\"chart\">\n", f);
+        rates_svg(f, r, pi);
+        fputs("<p class=\"legend\"><span class=\"sw\" style=\"background:#1565c0\"></span>planned: "
+              "the ramp's rate for that sending day had every earlier day been clean (stage "
+              "history is not stored)<span class=\"sw\" style=\"background:#6a1b9a\"></span>"
+              "achieved: attempts in the busiest hour &divide; 60</p>\n</div>\n</div>\n",
+              f);
+    }
+    fputs("</section>\n", f);
+
+    /* Reasons. */
+    fputs("<section>\n<h2>Top deferral and bounce reasons</h2>\n<p class=\"meta\">Replies "
+          "grouped by code, enhanced code and text with IP addresses, host names, IDs and "
+          "numbers masked.</p>\n",
+          f);
+    bool any = false;
+    for (size_t pi = 0; pi < r->n_prov; pi++) {
+        if (r->n_reasons[pi] == 0)
+            continue;
+        any = true;
+        fputs("<h3>", f);
+        report_html_escape(f, r->prov[pi]);
+        fputs("</h3>\n<div class=\"wrap\"><table>\n<tr><th class=\"n\">count</th><th>outcome</th>"
+              "<th>code</th><th>reply</th></tr>\n",
+              f);
+        for (size_t k = 0; k < r->n_reasons[pi] && k < REPORT_TOP_REASONS; k++) {
+            const struct stats_reason *x = &r->reasons[pi][k];
+            fprintf(f, "<tr><td class=\"n\">%lld</td>", (long long)x->count);
+            text_cell(f, "", x->outcome);
+            char code[32];
+            if (x->code)
+                snprintf(code, sizeof code, "%d %s", x->code, x->enhanced ? x->enhanced : "");
+            else
+                snprintf(code, sizeof code, "no reply");
+            text_cell(f, "", code);
+            text_cell(f, "txt", x->text);
+            fputs("</tr>\n", f);
+        }
+        fputs("</table></div>\n", f);
+    }
+    if (!any)
+        fputs("<p>No deferrals, bounces or failures recorded.</p>\n", f);
+    fputs("</section>\n", f);
+
+    /* Rules and pauses. */
+    fputs("<section>\n<h2>Rules and pauses</h2>\n", f);
+    if (hr->n_rules == 0) {
+        fputs("<p>No rule has acted.</p>\n", f);
+    } else {
+        fputs("<div class=\"wrap\"><table>\n<tr><th>provider</th><th>rule</th><th>action</th>"
+              "<th class=\"n\">times</th><th>last</th></tr>\n",
+              f);
+        for (size_t i = 0; i < hr->n_rules; i++) {
+            const struct stats_rule *w = &hr->rules[i];
+            fputs("<tr>", f);
+            text_cell(f, "", w->provider);
+            text_cell(f, "", w->rule);
+            text_cell(f, "", w->action);
+            fprintf(f, "<td class=\"n\">%lld</td>", (long long)w->count);
+            time_cell(f, w->last_ms, r->zone);
+            fputs("</tr>\n", f);
+        }
+        fputs("</table></div>\n", f);
+    }
+    if (hr->n_pauses > 0) {
+        fputs("<h3>Pauses and suspensions</h3>\n<div class=\"wrap\"><table>\n<tr><th>provider"
+              "</th><th>action</th><th>from</th><th>until</th><th>reason</th></tr>\n",
+              f);
+        for (size_t i = 0; i < hr->n_pauses; i++) {
+            const struct stats_pause *w = &hr->pauses[i];
+            fputs("<tr>", f);
+            text_cell(f, "", w->provider);
+            char act[64];
+            snprintf(act, sizeof act, "%s%s", w->action, w->manual ? " (manual)" : "");
+            text_cell(f, "", act);
+            time_cell(f, w->started_ms, r->zone);
+            if (w->expires_ms)
+                time_cell(f, w->expires_ms, r->zone);
+            else
+                fputs("<td>until resumed</td>", f);
+            text_cell(f, "txt", w->reason);
+            fputs("</tr>\n", f);
+        }
+        fputs("</table></div>\n", f);
+    }
+    fputs("</section>\n", f);
+
+    /* Pre-flight. */
+    fputs("<section>\n<h2>Pre-flight</h2>\n", f);
+    struct store_preflight pf;
+    struct err ignored;
+    s = store_preflight_latest(st, &pf, &ignored);
+    if (s == IPW_OK) {
+        char when[CLOCK_RFC3339_MAX];
+        clock_format_rfc3339_local(pf.run_ms, r->zone, when, sizeof when);
+        fprintf(f, "<p>Latest run ");
+        report_html_escape(f, when);
+        fprintf(f,
+                ": <span class=\"%s\">%s</span></p>\n<details><summary>The check --json "
+                "document</summary><pre>",
+                pf.ok ? "ok" : "bad",
+                pf.ok ? "every required check passed" : "a required check failed");
+        report_html_escape(f, pf.json);
+        fputs("</pre></details>\n", f);
+        store_preflight_clear(&pf);
+    } else if (s == IPW_ENOTFOUND) {
+        fputs("<p>No pre-flight result recorded (run <code>ipwarm check</code>).</p>\n", f);
+    } else if (*status == IPW_OK) {
+        *status = s;
+        *e = ignored;
+    }
+    fputs("</section>\n</main>\n</body>\n</html>\n", f);
+}
+
+ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, FILE *f,
+                        struct err *e)
+{
+    struct rep r;
+    memset(&r, 0, sizeof r);
+    r.p = p;
+    r.zone = p->timezone ? p->timezone : "UTC";
+    struct stats_query q = {.by = STATS_BY_HOUR, .zone = r.zone};
+    struct stats_result hr;
+    ipw_status s = stats_collect(st, &q, &hr, e);
+    if (s != IPW_OK)
+        return s;
+    s = build(&r, st, &hr, e);
+    if (s == IPW_OK) {
+        r.reasons = calloc(r.n_prov ? r.n_prov : 1, sizeof *r.reasons);
+        r.n_reasons = calloc(r.n_prov ? r.n_prov : 1, sizeof *r.n_reasons);
+        if (!r.reasons || !r.n_reasons)
+            s = err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    if (s == IPW_OK) {
+        struct reason_ctx rc = {&r, 0};
+        s = store_reasons_each(st, NULL, 0, 0, reason_row, &rc, e);
+        if (s == IPW_OK && rc.oom)
+            s = err_set(e, IPW_ENOMEM, "out of memory");
+        for (size_t i = 0; s == IPW_OK && i < r.n_prov; i++)
+            if (r.n_reasons[i] > 1)
+                qsort(r.reasons[i], r.n_reasons[i], sizeof *r.reasons[i], reason_cmp);
+    }
+    struct tz_local now;
+    if (s == IPW_OK)
+        s = tz_local(now_ms, r.zone, &now, e);
+    if (s == IPW_OK) {
+        write_page(f, &r, st, &hr, now_ms, now.date, &s, e);
+        if ((fflush(f) != 0 || ferror(f)) && s == IPW_OK)
+            s = err_set(e, IPW_EIO, "cannot write the report");
+    }
+    for (size_t i = 0; i < r.n_prov; i++) {
+        for (size_t k = 0; r.n_reasons && k < r.n_reasons[i]; k++) {
+            free(r.reasons[i][k].outcome);
+            free(r.reasons[i][k].enhanced);
+            free(r.reasons[i][k].text);
+        }
+        if (r.reasons)
+            free(r.reasons[i]);
+        free(r.prov[i]);
+    }
+    free(r.reasons);
+    free(r.n_reasons);
+    free(r.prov);
+    free(r.per);
+    free(r.cells);
+    stats_result_free(&hr);
+    return s;
+}

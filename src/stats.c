@@ -1,0 +1,1000 @@
+/*
+ * stats: deferral statistics from the store's summary counters (see stats.h).
+ *
+ * Nothing here reads the attempts table: the store adds every outcome to a provider/UTC-hour
+ * row of summary_hourly and every deferred, bounced or failed reply, masked, to a row of
+ * summary_reasons, in the outcome's own transaction. Aggregating is then a walk over those rows
+ * in hour order, which groups them into local days (or hours) of the plan's time zone while
+ * asking the time zone database once per local day. Reply codes follow RFC 5321 section 4.2,
+ * enhanced codes RFC 3463; CSV follows RFC 4180, JSON RFC 8259.
+ */
+#include "ipwarm/stats.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ipwarm/clock.h"
+#include "ipwarm/json.h"
+#include "ipwarm/store.h"
+#include "ipwarm/tz.h"
+
+#define HOUR_MS INT64_C(3600000)
+
+/* ---- masking ---- */
+
+/* A bounded writer that never cuts a UTF-8 sequence in two. */
+struct mbuf {
+    char *out;
+    size_t n, len;
+    bool full;
+};
+
+static void mput(struct mbuf *b, const char *s, size_t len)
+{
+    if (b->full || b->n == 0)
+        return;
+    if (b->len + len >= b->n) {
+        size_t room = b->n - 1 - b->len;
+        /* Back off to the start of a character: continuation bytes are 10xxxxxx. */
+        while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80)
+            room--;
+        len = room;
+        b->full = true;
+    }
+    memcpy(b->out + b->len, s, len);
+    b->len += len;
+    b->out[b->len] = '\0';
+}
+
+static void mputs(struct mbuf *b, const char *s)
+{
+    mput(b, s, strlen(s));
+}
+
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_alnum(int c)
+{
+    return is_digit(c) || is_alpha(c);
+}
+
+static bool is_hex(int c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The characters a variable part (address, name, ID, number) is made of. */
+static bool is_tok(int c)
+{
+    return is_alnum(c) || c == '.' || c == ':' || c == '-' || c == '_' || c == '@' || c == '+';
+}
+
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/* Dotted quad, each part 1 to 3 digits. */
+static bool tok_ipv4(const char *t, size_t n)
+{
+    int parts = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t d = 0;
+        while (i < n && is_digit(t[i]) && d < 4) {
+            i++;
+            d++;
+        }
+        if (d == 0 || d > 3)
+            return false;
+        parts++;
+        if (i == n)
+            break;
+        if (t[i] != '.')
+            return false;
+        i++;
+        if (i == n)
+            return false;
+    }
+    return parts == 4;
+}
+
+/*
+ * Hex groups and colons, with "::", a hex letter or seven colons, so that a time of day
+ * ("10:00:00") is not taken for an address.
+ */
+static bool tok_ipv6(const char *t, size_t n)
+{
+    int colons = 0;
+    bool letter = false, dbl = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == ':') {
+            colons++;
+            if (i + 1 < n && t[i + 1] == ':')
+                dbl = true;
+        } else if (!is_hex(c) && c != '.') {
+            return false;
+        } else if (is_alpha(c)) {
+            letter = true;
+        }
+    }
+    return colons >= 2 && (dbl || letter || colons >= 7);
+}
+
+/* Two or more labels of letters, digits and '-', the last all letters and two or more long. */
+static bool tok_host(const char *t, size_t n)
+{
+    int labels = 0;
+    size_t i = 0, last_start = 0;
+    while (i <= n) {
+        size_t s = i;
+        while (i < n && (is_alnum(t[i]) || t[i] == '-' || t[i] == '_'))
+            i++;
+        if (i == s)
+            return false;
+        labels++;
+        last_start = s;
+        if (i == n)
+            break;
+        if (t[i] != '.')
+            return false;
+        i++;
+    }
+    if (labels < 2 || n - last_start < 2)
+        return false;
+    for (size_t k = last_start; k < n; k++)
+        if (!is_alpha(t[k]))
+            return false;
+    return true;
+}
+
+static bool tok_addr(const char *t, size_t n)
+{
+    const char *at = memchr(t, '@', n);
+    if (!at || at == t)
+        return false;
+    size_t dn = n - (size_t)(at + 1 - t);
+    return dn > 0 && tok_host(at + 1, dn);
+}
+
+/* Writes one token, masked. */
+static void mask_token(struct mbuf *b, const char *t, size_t n)
+{
+    if (tok_addr(t, n)) {
+        mputs(b, "<addr>");
+        return;
+    }
+    if (tok_ipv4(t, n) || tok_ipv6(t, n)) {
+        mputs(b, "<ip>");
+        return;
+    }
+    if (tok_host(t, n)) {
+        mputs(b, "<host>");
+        return;
+    }
+    bool digit = false, letter = false;
+    for (size_t i = 0; i < n; i++) {
+        digit |= is_digit(t[i]);
+        letter |= is_alpha(t[i]);
+    }
+    if (n >= 8 && digit && letter) {
+        mputs(b, "<id>");
+        return;
+    }
+    /* Numbers standing on their own become '#'; digits inside a word ("S77714") stay. */
+    size_t i = 0;
+    while (i < n) {
+        if (is_digit(t[i])) {
+            size_t s = i;
+            while (i < n && is_digit(t[i]))
+                i++;
+            bool inside = (s > 0 && is_alpha(t[s - 1])) || (i < n && is_alpha(t[i]));
+            if (inside)
+                mput(b, t + s, i - s);
+            else
+                mputs(b, "#");
+        } else {
+            mput(b, t + i, 1);
+            i++;
+        }
+    }
+}
+
+/* The length of a leading "451" + '-' or ' ' (or the end) in s, else 0. */
+static size_t lead_code(const char *s, size_t n)
+{
+    if (n >= 3 && s[0] >= '2' && s[0] <= '5' && is_digit(s[1]) && is_digit(s[2]) &&
+        (n == 3 || s[3] == '-' || s[3] == ' '))
+        return n == 3 ? 3 : 4;
+    return 0;
+}
+
+/* The length of a leading enhanced code "4.7.500" followed by a space (or the end), else 0. */
+static size_t lead_enhanced(const char *s, size_t n)
+{
+    if (n < 5 || !(s[0] == '2' || s[0] == '4' || s[0] == '5') || s[1] != '.')
+        return 0;
+    size_t i = 2, d = 0;
+    while (i < n && is_digit(s[i]) && d < 4) {
+        i++;
+        d++;
+    }
+    if (d == 0 || d > 3 || i >= n || s[i] != '.')
+        return 0;
+    i++;
+    d = 0;
+    while (i < n && is_digit(s[i]) && d < 4) {
+        i++;
+        d++;
+    }
+    if (d == 0 || d > 3 || (i < n && s[i] != ' '))
+        return 0;
+    return i;
+}
+
+size_t stats_mask_reason(const char *text, char *out, size_t n)
+{
+    struct mbuf b = {out, n, 0, false};
+    if (n > 0)
+        out[0] = '\0';
+    if (!text)
+        return 0;
+    bool need_space = false;
+    const char *line = text;
+    while (*line) {
+        const char *end = line;
+        while (*end && *end != '\n' && *end != '\r')
+            end++;
+        const char *p = line;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        size_t k = lead_code(p, (size_t)(end - p));
+        p += k;
+        if (k) {
+            while (p < end && *p == ' ')
+                p++;
+        }
+        k = lead_enhanced(p, (size_t)(end - p));
+        p += k;
+        while (p < end) {
+            if (is_space(*p)) {
+                p++;
+                need_space = b.len > 0;
+                continue;
+            }
+            if (need_space) {
+                mputs(&b, " ");
+                need_space = false;
+            }
+            if (!is_tok((unsigned char)*p)) {
+                /* A whole UTF-8 character at once, so that a cut never splits one. */
+                const char *c = p++;
+                while (p < end && ((unsigned char)*p & 0xC0) == 0x80)
+                    p++;
+                mput(&b, c, (size_t)(p - c));
+                continue;
+            }
+            const char *s = p;
+            while (p < end && is_tok((unsigned char)*p))
+                p++;
+            size_t tn = (size_t)(p - s);
+            if (tok_ipv6(s, tn)) {
+                mputs(&b, "<ip>");
+                continue;
+            }
+            /* Punctuation around a token ("busy." "later:") is text, not part of it. */
+            while (tn > 0 && strchr(".:-_+@", *s)) {
+                mput(&b, s, 1);
+                s++;
+                tn--;
+            }
+            size_t tail = 0;
+            while (tn > tail && strchr(".:-_+@", s[tn - 1 - tail]))
+                tail++;
+            if (tn > tail)
+                mask_token(&b, s, tn - tail);
+            mput(&b, s + tn - tail, tail);
+        }
+        need_space = b.len > 0;
+        line = end;
+        while (*line == '\n' || *line == '\r')
+            line++;
+    }
+    return b.len;
+}
+
+/* ---- periods ---- */
+
+/* Writes ms shifted by off seconds as "YYYY-MM-DDTHH:MM:SS+hh:mm". */
+static void format_local(int64_t ms, int off, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000 + off);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, n, "%lld", (long long)ms);
+        return;
+    }
+    int a = off < 0 ? -off : off;
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', a / 3600,
+             a / 60 % 60);
+}
+
+static ipw_status day_fill(struct stats_day_cache *c, const char *zone, int64_t ms, struct err *e)
+{
+    struct tz_local l;
+    ipw_status r = tz_local(ms, zone, &l, e);
+    if (r != IPW_OK)
+        return r;
+    char next[TZ_DATE_MAX];
+    int64_t start = 0, end = 0;
+    r = tz_local_midnight_utc(zone, l.date, &start, e);
+    if (r == IPW_OK)
+        r = tz_next_day(l.date, next, e);
+    if (r == IPW_OK)
+        r = tz_local_midnight_utc(zone, next, &end, e);
+    if (r != IPW_OK)
+        return r;
+    snprintf(c->zone, sizeof c->zone, "%s", zone);
+    snprintf(c->date, sizeof c->date, "%s", l.date);
+    c->start_ms = start;
+    c->end_ms = end;
+    c->offset_start = clock_utc_offset(start, zone);
+    c->offset_end = clock_utc_offset(end - 1, zone);
+    c->valid = true;
+    return IPW_OK;
+}
+
+ipw_status stats_period_of(int64_t hour_ms, enum stats_by by, const char *zone,
+                           struct stats_day_cache *cache, char label[40], int64_t *start_ms,
+                           int64_t *end_ms, struct err *e)
+{
+    if (!zone)
+        zone = "UTC";
+    if (!cache->valid || strcmp(cache->zone, zone) != 0 || hour_ms < cache->start_ms ||
+        hour_ms >= cache->end_ms) {
+        ipw_status r = day_fill(cache, zone, hour_ms, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    if (by == STATS_BY_DAY) {
+        snprintf(label, 40, "%s", cache->date);
+        *start_ms = cache->start_ms;
+        *end_ms = cache->end_ms;
+        return IPW_OK;
+    }
+    /* The day's offset holds all day unless the day has a DST change: then ask per hour. */
+    int off = cache->offset_start == cache->offset_end ? cache->offset_start
+                                                       : clock_utc_offset(hour_ms, zone);
+    format_local(hour_ms, off / 60 * 60, label, 40);
+    *start_ms = hour_ms;
+    *end_ms = hour_ms + HOUR_MS;
+    return IPW_OK;
+}
+
+/* ---- collecting ---- */
+
+struct collect {
+    const struct stats_query *q;
+    struct stats_result *res;
+    size_t cap;
+    size_t period_first; /* index of the first row of the current period */
+    struct stats_day_cache cache;
+    ipw_status status;
+    struct err *e;
+};
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* The row of (period starting start_ms, provider) among rows[from..n), or NULL. */
+static struct stats_row *find_row(struct stats_result *res, size_t from, int64_t start_ms,
+                                  const char *provider)
+{
+    for (size_t i = from; i < res->n_rows && res->rows[i].start_ms == start_ms; i++)
+        if (strcmp(res->rows[i].provider, provider) == 0)
+            return &res->rows[i];
+    return NULL;
+}
+
+static int collect_summary(const struct store_summary_row *s, void *ctx)
+{
+    struct collect *c = ctx;
+    char label[40];
+    int64_t start = 0, end = 0;
+    c->status =
+        stats_period_of(s->hour_ms, c->q->by, c->q->zone, &c->cache, label, &start, &end, c->e);
+    if (c->status != IPW_OK)
+        return 1;
+    struct stats_result *res = c->res;
+    if (res->n_rows == 0 || res->rows[res->n_rows - 1].start_ms != start)
+        c->period_first = res->n_rows;
+    struct stats_row *row = find_row(res, c->period_first, start, s->provider);
+    if (!row) {
+        if (res->n_rows == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 64;
+            struct stats_row *nr = realloc(res->rows, ncap * sizeof *nr);
+            if (!nr) {
+                c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
+                return 1;
+            }
+            res->rows = nr;
+            c->cap = ncap;
+        }
+        row = &res->rows[res->n_rows];
+        memset(row, 0, sizeof *row);
+        row->provider = strdup(s->provider);
+        if (!row->provider) {
+            c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
+            return 1;
+        }
+        snprintf(row->period, sizeof row->period, "%s", label);
+        row->start_ms = start;
+        row->end_ms = end;
+        res->n_rows++;
+    }
+    row->attempts += s->attempts;
+    row->delivered += s->delivered;
+    row->deferred += s->deferred;
+    row->bounced += s->bounced;
+    row->failed += s->failed;
+    row->expired += s->expired;
+    row->unknown += s->unknown;
+    return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct stats_row *x = a, *y = b;
+    if (x->start_ms != y->start_ms)
+        return x->start_ms < y->start_ms ? -1 : 1;
+    return strcmp(x->provider, y->provider);
+}
+
+/* The first row of the period starting at start_ms (rows are sorted), or res->n_rows. */
+static size_t first_of_period(const struct stats_result *res, int64_t start_ms)
+{
+    size_t lo = 0, hi = res->n_rows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (res->rows[mid].start_ms < start_ms)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static void reason_free(struct stats_reason *r)
+{
+    free(r->outcome);
+    free(r->enhanced);
+    free(r->text);
+}
+
+/* Adds count of (outcome, code, enhanced, text) to a reason list; false when out of memory. */
+static bool reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
+                       const char *enhanced, const char *text, int64_t count)
+{
+    for (size_t i = 0; i < *n; i++) {
+        struct stats_reason *r = &(*list)[i];
+        if (r->code == code && str_eq(r->outcome, outcome) && str_eq(r->enhanced, enhanced) &&
+            str_eq(r->text, text)) {
+            r->count += count;
+            return true;
+        }
+    }
+    struct stats_reason *nl = realloc(*list, (*n + 1) * sizeof *nl);
+    if (!nl)
+        return false;
+    *list = nl;
+    struct stats_reason *r = &nl[*n];
+    memset(r, 0, sizeof *r);
+    r->outcome = xstrdup(outcome);
+    r->enhanced = xstrdup(enhanced);
+    r->text = xstrdup(text ? text : "");
+    r->code = code;
+    r->count = count;
+    (*n)++;
+    if ((outcome && !r->outcome) || (enhanced && !r->enhanced) || !r->text)
+        return false;
+    return true;
+}
+
+static int collect_reason(const struct store_reason_row *s, void *ctx)
+{
+    struct collect *c = ctx;
+    char label[40];
+    int64_t start = 0, end = 0;
+    c->status =
+        stats_period_of(s->hour_ms, c->q->by, c->q->zone, &c->cache, label, &start, &end, c->e);
+    if (c->status != IPW_OK)
+        return 1;
+    struct stats_row *row = find_row(c->res, first_of_period(c->res, start), start, s->provider);
+    if (!row)
+        return 0; /* counters without a summary row cannot happen; nothing to attach to */
+    if (!reason_add(&row->reasons, &row->n_reasons, s->outcome, s->code, s->enhanced, s->text,
+                    s->count)) {
+        c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+/* Most frequent first; ties by code, then text, so that the order is stable. */
+static int reason_cmp(const void *a, const void *b)
+{
+    const struct stats_reason *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->code != y->code)
+        return x->code < y->code ? -1 : 1;
+    return strcmp(x->text ? x->text : "", y->text ? y->text : "");
+}
+
+static int collect_rule(const struct store_rule_action *a, void *ctx)
+{
+    struct collect *c = ctx;
+    struct stats_result *res = c->res;
+    struct stats_rule *found = NULL;
+    for (size_t i = 0; i < res->n_rules; i++) {
+        struct stats_rule *r = &res->rules[i];
+        if (strcmp(r->provider, a->provider) == 0 && strcmp(r->rule, a->rule) == 0 &&
+            strcmp(r->action, a->action) == 0)
+            found = r;
+    }
+    if (!found) {
+        struct stats_rule *nr = realloc(res->rules, (res->n_rules + 1) * sizeof *nr);
+        if (!nr)
+            goto oom;
+        res->rules = nr;
+        found = &nr[res->n_rules++];
+        memset(found, 0, sizeof *found);
+        found->provider = strdup(a->provider);
+        found->rule = strdup(a->rule);
+        found->action = strdup(a->action);
+        if (!found->provider || !found->rule || !found->action)
+            goto oom;
+    }
+    found->count++;
+    if (a->started_ms > found->last_ms)
+        found->last_ms = a->started_ms;
+    if (strcmp(a->action, "pause") == 0 || strcmp(a->action, "suspend") == 0) {
+        struct stats_pause *np = realloc(res->pauses, (res->n_pauses + 1) * sizeof *np);
+        if (!np)
+            goto oom;
+        res->pauses = np;
+        struct stats_pause *p = &np[res->n_pauses++];
+        memset(p, 0, sizeof *p);
+        p->provider = strdup(a->provider);
+        p->rule = strdup(a->rule);
+        p->action = strdup(a->action);
+        p->reason = xstrdup(a->reason);
+        p->started_ms = a->started_ms;
+        p->expires_ms = a->expires_ms;
+        p->manual = a->manual != 0;
+        if (!p->provider || !p->rule || !p->action || (a->reason && !p->reason))
+            goto oom;
+    }
+    return 0;
+oom:
+    c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
+    return 1;
+}
+
+static int rule_cmp(const void *a, const void *b)
+{
+    const struct stats_rule *x = a, *y = b;
+    int k = strcmp(x->provider, y->provider);
+    if (k)
+        return k;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->rule, y->rule);
+}
+
+ipw_status stats_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
+                         struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *zone = q->zone ? q->zone : "UTC";
+    ipw_status r = tz_zone_check(zone, e);
+    if (r != IPW_OK)
+        return r;
+    /* Counters are hourly: every hour that overlaps [since, until) is in. */
+    int64_t since = q->since_ms ? (q->since_ms / HOUR_MS) * HOUR_MS : 0;
+    if (q->since_ms && since == 0)
+        since = 1; /* 0 means unbounded to the store */
+    struct collect c = {.q = q, .res = out, .e = e, .status = IPW_OK};
+    r = store_summary_each(st, q->provider, since, q->until_ms, collect_summary, &c, e);
+    if (r == IPW_OK)
+        r = c.status;
+    if (r == IPW_OK) {
+        if (out->n_rows > 1)
+            qsort(out->rows, out->n_rows, sizeof *out->rows, row_cmp);
+        r = store_reasons_each(st, q->provider, since, q->until_ms, collect_reason, &c, e);
+        if (r == IPW_OK)
+            r = c.status;
+    }
+    for (size_t i = 0; r == IPW_OK && i < out->n_rows; i++) {
+        struct stats_row *row = &out->rows[i];
+        if (row->n_reasons > 1)
+            qsort(row->reasons, row->n_reasons, sizeof *row->reasons, reason_cmp);
+        while (row->n_reasons > STATS_TOP_REASONS)
+            reason_free(&row->reasons[--row->n_reasons]);
+    }
+    if (r == IPW_OK) {
+        r = store_rules_each(st, q->provider, q->since_ms, q->until_ms, collect_rule, &c, e);
+        if (r == IPW_OK)
+            r = c.status;
+        if (r == IPW_OK && out->n_rules > 1)
+            qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
+    }
+    if (r != IPW_OK)
+        stats_result_free(out);
+    return r;
+}
+
+void stats_result_free(struct stats_result *r)
+{
+    for (size_t i = 0; i < r->n_rows; i++) {
+        free(r->rows[i].provider);
+        for (size_t k = 0; k < r->rows[i].n_reasons; k++)
+            reason_free(&r->rows[i].reasons[k]);
+        free(r->rows[i].reasons);
+    }
+    free(r->rows);
+    for (size_t i = 0; i < r->n_rules; i++) {
+        free(r->rules[i].provider);
+        free(r->rules[i].rule);
+        free(r->rules[i].action);
+    }
+    free(r->rules);
+    for (size_t i = 0; i < r->n_pauses; i++) {
+        free(r->pauses[i].provider);
+        free(r->pauses[i].rule);
+        free(r->pauses[i].action);
+        free(r->pauses[i].reason);
+    }
+    free(r->pauses);
+    memset(r, 0, sizeof *r);
+}
+
+double stats_deferral_rate(const struct stats_row *r)
+{
+    return r->attempts > 0 ? (double)r->deferred / (double)r->attempts : 0.0;
+}
+
+double stats_bounce_rate(const struct stats_row *r)
+{
+    return r->attempts > 0 ? (double)r->bounced / (double)r->attempts : 0.0;
+}
+
+/* ---- output ---- */
+
+static ipw_status write_done(FILE *f, struct err *e)
+{
+    if (fflush(f) != 0 || ferror(f))
+        return err_set(e, IPW_EIO, "cannot write the statistics: output error");
+    return IPW_OK;
+}
+
+/* Rates rounded to 4 decimals (0.1234 = 12.34%): enough for people and scripts alike. */
+static double round4(double v)
+{
+    return (double)(int64_t)(v * 10000.0 + 0.5) / 10000.0;
+}
+
+static int digits_of(int64_t v)
+{
+    int d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+static int max_int(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+/* The number of characters (UTF-8 code points) of s. */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            w++;
+    return w;
+}
+
+/* Writes s cut to width characters (the last one "~" when cut). */
+static void put_cut(FILE *f, const char *s, size_t width)
+{
+    if (text_width(s) <= width) {
+        fputs(s, f);
+        return;
+    }
+    size_t w = 0;
+    const char *p = s;
+    while (*p && w + 1 < width) {
+        p++;
+        while (*p && ((unsigned char)*p & 0xC0) == 0x80)
+            p++;
+        w++;
+    }
+    fwrite(s, 1, (size_t)(p - s), f);
+    fputc('~', f);
+}
+
+static void reason_label(const struct stats_reason *r, char *buf, size_t n)
+{
+    char code[8] = "-";
+    if (r->code)
+        snprintf(code, sizeof code, "%d", r->code);
+    snprintf(buf, n, "%s %s %s", code, r->enhanced ? r->enhanced : "-",
+             r->text && *r->text ? r->text : "(no reply text)");
+}
+
+/* Local time with its offset, seconds left out when they are 0: "2026-12-01T14:00+09:00". */
+static char *short_time(int64_t ms, const char *zone, char *buf, size_t n)
+{
+    clock_format_rfc3339_local(ms, zone ? zone : "UTC", buf, n);
+    /* "YYYY-MM-DDTHH:MM:SS" then the offset: drop ":00" at 16..18 when nothing finer follows. */
+    if (strlen(buf) >= 19 && strncmp(buf + 16, ":00", 3) == 0 && buf[19] != '.')
+        memmove(buf + 16, buf + 19, strlen(buf + 19) + 1);
+    return buf;
+}
+
+ipw_status stats_write_table(const struct stats_result *r, const char *zone, FILE *f, struct err *e)
+{
+    if (r->n_rows == 0) {
+        fputs("No attempts recorded in this range.\n", f);
+    } else {
+        int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4;
+        for (size_t i = 0; i < r->n_rows; i++) {
+            const struct stats_row *w = &r->rows[i];
+            wp = max_int(wp, (int)strlen(w->period));
+            wn = max_int(wn, (int)text_width(w->provider));
+            wa = max_int(wa, digits_of(w->attempts));
+            wd = max_int(wd, digits_of(w->delivered));
+            wf = max_int(wf, digits_of(w->deferred));
+            wb = max_int(wb, digits_of(w->bounced));
+            wx = max_int(wx, digits_of(w->failed));
+        }
+        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s %6s %6s\n", wp, "PERIOD", wn, "PROVIDER", wa,
+                "TRIED", wd, "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL", "DEFER%", "BNCE%");
+        for (size_t i = 0; i < r->n_rows; i++) {
+            const struct stats_row *w = &r->rows[i];
+            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld %5.1f%% %5.1f%%\n", wp, w->period,
+                    wn, w->provider, wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
+                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed,
+                    100.0 * stats_deferral_rate(w), 100.0 * stats_bounce_rate(w));
+            /* The three most frequent replies under their row, cut to 80 columns. */
+            for (size_t k = 0; k < w->n_reasons && k < 3; k++) {
+                char label[STATS_REASON_MAX + 32];
+                reason_label(&w->reasons[k], label, sizeof label);
+                char head[32];
+                int hn = snprintf(head, sizeof head, "  %6lld x ", (long long)w->reasons[k].count);
+                fputs(head, f);
+                put_cut(f, label, hn < 80 ? (size_t)(80 - hn) : 10);
+                fputc('\n', f);
+            }
+        }
+    }
+    if (r->n_rules > 0) {
+        fputs("\nRules that acted:\n", f);
+        for (size_t i = 0; i < r->n_rules; i++) {
+            const struct stats_rule *w = &r->rules[i];
+            char when[CLOCK_RFC3339_MAX];
+            short_time(w->last_ms, zone, when, sizeof when);
+            char line[600];
+            snprintf(line, sizeof line, "  %-10s %-8s %4lld x %s, last %s", w->provider, w->action,
+                     (long long)w->count, w->rule, when);
+            put_cut(f, line, 80);
+            fputc('\n', f);
+        }
+    }
+    if (r->n_pauses > 0) {
+        fputs("\nPauses and suspensions:\n", f);
+        for (size_t i = 0; i < r->n_pauses; i++) {
+            const struct stats_pause *p = &r->pauses[i];
+            char from[CLOCK_RFC3339_MAX], to[CLOCK_RFC3339_MAX + 8];
+            short_time(p->started_ms, zone, from, sizeof from);
+            if (p->expires_ms) {
+                char t[CLOCK_RFC3339_MAX];
+                snprintf(to, sizeof to, "to %s", short_time(p->expires_ms, zone, t, sizeof t));
+            } else {
+                snprintf(to, sizeof to, "until resumed");
+            }
+            fprintf(f, "  %s %s%s from %s %s\n", p->provider, p->action,
+                    p->manual ? " (manual)" : "", from, to);
+            char line[STATS_REASON_MAX + 600];
+            snprintf(line, sizeof line, "    rule %s: %s", p->rule,
+                     p->reason ? p->reason : "(no reason recorded)");
+            put_cut(f, line, 80);
+            fputc('\n', f);
+        }
+    }
+    return write_done(f, e);
+}
+
+/* One CSV field (RFC 4180 section 2): quoted when it holds a comma, a quote or a line break. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!s)
+        return;
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
+{
+    fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
+          "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
+          "top_reason_count\r\n",
+          f);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const struct stats_row *w = &r->rows[i];
+        csv_field(f, w->period);
+        fputc(',', f);
+        csv_field(f, w->provider);
+        fprintf(f, ",%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.4f,", (long long)w->attempts,
+                (long long)w->delivered, (long long)w->deferred, (long long)w->bounced,
+                (long long)w->failed, (long long)w->expired, (long long)w->unknown,
+                round4(stats_deferral_rate(w)), round4(stats_bounce_rate(w)));
+        if (w->n_reasons > 0) {
+            const struct stats_reason *t = &w->reasons[0];
+            if (t->code)
+                fprintf(f, "%d", t->code);
+            fputc(',', f);
+            csv_field(f, t->enhanced);
+            fputc(',', f);
+            csv_field(f, t->text);
+            fprintf(f, ",%lld", (long long)t->count);
+        } else {
+            fputs(",,,", f);
+        }
+        fputs("\r\n", f);
+    }
+    return write_done(f, e);
+}
+
+static void json_time(struct json *j, const char *key, int64_t ms, const char *zone)
+{
+    char buf[CLOCK_RFC3339_MAX];
+    json_kv_string(j, key, clock_format_rfc3339_local(ms, zone, buf, sizeof buf));
+}
+
+ipw_status stats_write_json(const struct stats_result *r, const struct stats_query *q, FILE *f,
+                            bool pretty, struct err *e)
+{
+    const char *zone = q->zone ? q->zone : "UTC";
+    struct json j;
+    json_init(&j, f, pretty);
+    json_object_begin(&j);
+    json_kv_string(&j, "by", q->by == STATS_BY_HOUR ? "hour" : "day");
+    json_kv_string(&j, "timezone", zone);
+    if (q->since_ms)
+        json_time(&j, "since", q->since_ms, zone);
+    else
+        json_kv_null(&j, "since");
+    if (q->until_ms)
+        json_time(&j, "until", q->until_ms, zone);
+    else
+        json_kv_null(&j, "until");
+    json_key(&j, "rows");
+    json_array_begin(&j);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const struct stats_row *w = &r->rows[i];
+        json_object_begin(&j);
+        json_kv_string(&j, "period", w->period);
+        json_time(&j, "start", w->start_ms, zone);
+        json_time(&j, "end", w->end_ms, zone);
+        json_kv_string(&j, "provider", w->provider);
+        json_kv_int(&j, "attempts", w->attempts);
+        json_kv_int(&j, "delivered", w->delivered);
+        json_kv_int(&j, "deferred", w->deferred);
+        json_kv_int(&j, "bounced", w->bounced);
+        json_kv_int(&j, "failed", w->failed);
+        json_kv_int(&j, "expired", w->expired);
+        json_kv_int(&j, "unknown", w->unknown);
+        json_kv_double(&j, "deferral_rate", round4(stats_deferral_rate(w)));
+        json_kv_double(&j, "bounce_rate", round4(stats_bounce_rate(w)));
+        json_key(&j, "top_reasons");
+        json_array_begin(&j);
+        for (size_t k = 0; k < w->n_reasons; k++) {
+            const struct stats_reason *t = &w->reasons[k];
+            json_object_begin(&j);
+            if (t->code)
+                json_kv_int(&j, "code", t->code);
+            else
+                json_kv_null(&j, "code");
+            json_kv_string(&j, "enhanced", t->enhanced);
+            json_kv_string(&j, "text", t->text);
+            json_kv_int(&j, "count", t->count);
+            json_kv_string(&j, "outcome", t->outcome);
+            json_object_end(&j);
+        }
+        json_array_end(&j);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_key(&j, "rules");
+    json_array_begin(&j);
+    for (size_t i = 0; i < r->n_rules; i++) {
+        const struct stats_rule *w = &r->rules[i];
+        json_object_begin(&j);
+        json_kv_string(&j, "provider", w->provider);
+        json_kv_string(&j, "rule", w->rule);
+        json_kv_string(&j, "action", w->action);
+        json_kv_int(&j, "count", w->count);
+        json_time(&j, "last", w->last_ms, zone);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_key(&j, "pauses");
+    json_array_begin(&j);
+    for (size_t i = 0; i < r->n_pauses; i++) {
+        const struct stats_pause *p = &r->pauses[i];
+        json_object_begin(&j);
+        json_kv_string(&j, "provider", p->provider);
+        json_kv_string(&j, "action", p->action);
+        json_kv_string(&j, "rule", p->rule);
+        json_kv_string(&j, "reason", p->reason);
+        json_time(&j, "started", p->started_ms, zone);
+        if (p->expires_ms)
+            json_time(&j, "expires", p->expires_ms, zone);
+        else
+            json_kv_null(&j, "expires");
+        json_kv_bool(&j, "manual", p->manual);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
+    json_object_end(&j);
+    return json_finish(&j, e);
+}
+
+ipw_status stats_store_open(const char *path, struct store **out, bool *missing, struct err *e)
+{
+    if (missing)
+        *missing = false;
+    struct store_options opt = {.must_exist = 1};
+    ipw_status r = store_open_opts(path, &opt, out, e);
+    if (r != IPW_ENOINPUT)
+        return r;
+    if (missing)
+        *missing = true;
+    return store_open(":memory:", out, e);
+}

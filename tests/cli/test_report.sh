@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# report -o FILE.html on the test_stats scenario (tests/unit/test_stats.c --fill), Asia/Tokyo:
+# the file is self-contained (no http:// or https:// resource: no src=, stylesheet href=,
+# @import or url() pointing out), holds an inline SVG chart per provider, the masked reasons,
+# the provider state and the pre-flight; and headless Chromium (Debian's chromium) renders it
+# to a screenshot that is not blank (many distinct colours, the chart colours among them).
+# Skips the rendering (not the rest) when chromium is not installed: scripts/deps test adds it.
+# Environment: IPWARM, SRCDIR, BUILDDIR.
+set -u
+: "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+work=$(mktemp -d)
+chrome_pid=
+cleanup() {
+  [ -n "$chrome_pid" ] && kill "$chrome_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work" || exit 1
+unset IPWARM_PLAN
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+has() { if grep -qF -- "$2" "$3"; then ok "$1"; else bad "$1: $3 lacks '$2'"; fi; }
+
+cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" .
+cat >plan.yaml <<'YAML'
+campaign: report-test
+timezone: Asia/Tokyo
+source: {ip: 192.0.2.10, helo: mx.example.com}
+sender: {from: "News <news@example.com>"}
+message: {subject: Hi, text_file: message.txt}
+recipients: {file: seeds.csv}
+state: state.db
+YAML
+if "$BUILDDIR/test_stats" --fill state.db >/dev/null 2>&1; then ok "fill the scenario"; else bad "fill the scenario"; fi
+
+if "$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 report -o report.html 2>err; then ok "report: exit 0"; else bad "report: exit $?"; cat err; fi
+[ -s report.html ] && ok "report written" || bad "report written"
+[ ! -e report.html.tmp ] && ok "no temporary file left" || bad "no temporary file left"
+has "title" "<title>Warm-up report: report-test</title>" report.html
+has "inline style" "<style>" report.html
+has "an SVG chart" "<svg viewBox=" report.html
+n_svg=$(grep -o '<svg ' report.html | wc -l)
+[ "$n_svg" -eq 4 ] && ok "two charts per provider (4)" || bad "two charts per provider: $n_svg"
+has "masked reason, HTML-escaped" "Server busy. Please try again later from [&lt;ip&gt;]. (S77714) [&lt;host&gt;]" report.html
+has "provider state" "paused</span> until 2100-01-01T09:00:00+09:00 (manual): checking the DNS" report.html
+has "pre-flight" "every required check passed" report.html
+has "planned vs achieved legend" "achieved: attempts in the busiest hour" report.html
+has "narrow screens" "@media (max-width:760px)" report.html
+has "print" "@media print" report.html
+if "$PY" - report.html <<'PYEOF'
+import re, sys
+html = open(sys.argv[1], encoding="utf-8").read()
+bad = []
+for m in re.finditer(r'(?i)\b(src|href)\s*=\s*["\']?\s*([a-z][a-z0-9+.-]*:)?//', html):
+    bad.append(m.group(0))
+for m in re.finditer(r'(?i)(@import|url\s*\()', html):
+    bad.append(m.group(0))
+for m in re.finditer(r'(?i)<(script|link|img|iframe|object|embed)\b', html):
+    bad.append(m.group(0))
+# Every http(s) URL in the file must be the SVG namespace name, which loads nothing.
+for m in re.finditer(r'https?://[^\s"\'<>]+', html):
+    if m.group(0) != "http://www.w3.org/2000/svg":
+        bad.append(m.group(0))
+sys.exit(1 if bad else 0)
+PYEOF
+then ok "no network resources"; else bad "no network resources"; fi
+
+# An empty state: still a valid page.
+if "$IPWARM" -p plan.yaml --db "$work/none.db" report -o empty.html 2>/dev/null; then ok "report of nothing: exit 0"; else bad "report of nothing"; fi
+has "report of nothing says so" "No attempts recorded yet" empty.html
+"$IPWARM" -p plan.yaml report -o "$work/no/such/dir/r.html" 2>/dev/null
+rc=$?
+[ "$rc" -eq 73 ] && ok "unwritable report: exit 73" || bad "unwritable report: exit $rc"
+
+# --- rendering in headless Chromium --------------------------------------------------------
+chrome=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$chrome" ]; then
+  echo "skip: chromium is not installed (scripts/deps test installs it)"
+else
+  profile=$(mktemp -d "$work/profile.XXXXXX")
+  timeout 90 "$chrome" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --screenshot="$work/shot.png" --window-size=1200,2000 "file://$work/report.html" \
+    >"$work/chrome.log" 2>&1 &
+  chrome_pid=$!
+  wait "$chrome_pid"
+  chrome_pid=
+  [ -s shot.png ] && ok "screenshot taken" || { bad "screenshot taken"; tail -5 chrome.log; }
+  if "$PY" - shot.png <<'PYEOF'
+# A tiny PNG decoder (zlib from the standard library): 8-bit RGB or RGBA, non-interlaced.
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n"
+pos, idat, w = 8, b"", 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        w, h, depth, ctype, _, _, inter = struct.unpack(">IIBBBBB", body)
+        assert depth == 8 and ctype in (2, 6) and inter == 0, (depth, ctype, inter)
+        bpp = 3 if ctype == 2 else 4
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+raw = zlib.decompress(idat)
+stride = w * bpp
+prev = bytearray(stride)
+colours, nonwhite = set(), 0
+for y in range(h):
+    f = raw[y * (stride + 1)]
+    line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b = prev[i]
+        c = prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    if y % 2 == 0:
+        for x in range(0, w, 2):
+            px = bytes(line[x * bpp:x * bpp + 3])
+            colours.add(px)
+            if px != b"\xff\xff\xff":
+                nonwhite += 1
+    prev = line
+# The delivered green (#2e7d32) and deferred amber (#f9a825) of the bars must be on screen.
+need = {bytes.fromhex("2e7d32"), bytes.fromhex("f9a825")}
+print("colours", len(colours), "non-white samples", nonwhite, "chart colours", need <= colours)
+sys.exit(0 if len(colours) > 50 and nonwhite > 10000 and need <= colours else 1)
+PYEOF
+  then ok "screenshot is not blank and shows the chart colours"; else bad "screenshot is not blank"; fi
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
