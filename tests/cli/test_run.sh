@@ -152,6 +152,37 @@ pass=$((pass + $(grep -c '^ok:' "$work/check1.out")))
 fail=$((fail + $(grep -c '^FAIL:' "$work/check1.out")))
 [ "$rc" -eq 0 ] || [ "$(grep -c '^FAIL:' "$work/check1.out")" -gt 0 ] || bad "the store check script failed: $(tail -3 "$work/check1.out")"
 
+# Statistics of this warm-up: the throttled provider's deferral under its masked reason, and the
+# trace of the deferred recipient in the plan's zone (Asia/Tokyo, +09:00).
+"$IPWARM" -p "$work/plan.yaml" stats --json >"$work/stats.json" 2>"$work/stats.err"
+check "stats --json exits 0" test $? -eq 0
+deferred_rcpt=$(sqlite3 "$db" "SELECT recipient FROM attempts WHERE provider = 'microsoft365' AND outcome = 'deferred'")
+"$IPWARM" -p "$work/plan.yaml" trace --json "$deferred_rcpt" >"$work/trace.json" 2>"$work/trace.err"
+check "trace --json exits 0" test $? -eq 0
+$py - "$work/stats.json" "$work/trace.json" "$net.1" >"$work/check3.out" 2>&1 <<'EOF'
+import json, sys
+stats = json.load(open(sys.argv[1]))
+trace = json.load(open(sys.argv[2]))
+ip = sys.argv[3]
+def expect(c, w):
+    print(("ok: " if c else "FAIL: ") + w)
+ms = [r for r in stats["rows"] if r["provider"] == "microsoft365"]
+expect(len(ms) == 1 and ms[0]["deferred"] == 1 and ms[0]["attempts"] == 4 and ms[0]["delivered"] == 3,
+       "stats: microsoft365 4 attempts, 3 delivered, 1 deferred: %s" % [(r["attempts"], r["delivered"], r["deferred"]) for r in ms])
+reasons = ms[0]["top_reasons"] if ms else []
+expect(len(reasons) == 1 and reasons[0]["code"] == 451 and reasons[0]["enhanced"] == "4.7.500" and reasons[0]["count"] == 1,
+       "stats: one reason 451 4.7.500 counted once: %s" % reasons)
+expect(bool(reasons) and ip not in reasons[0]["text"] and "Server busy" in reasons[0]["text"],
+       "stats: the reason's IP address is masked: %s" % (reasons[0]["text"] if reasons else None))
+expect(len(trace) >= 1 and trace[0]["outcome"] == "deferred" and trace[0]["time"].endswith("+09:00"),
+       "trace: the deferral with its local time in +09:00: %s" % (trace[0]["time"] if trace else None))
+expect(bool(trace) and trace[0]["code"] == 451 and trace[0]["phase"] == "mail" and trace[0]["mx"] == "outlook-test.mail.protection.outlook.com" and trace[0]["source_ip"] == ip,
+       "trace: code, phase, MX and source IP of the attempt")
+EOF
+cat "$work/check3.out"
+pass=$((pass + $(grep -c '^ok:' "$work/check3.out")))
+fail=$((fail + $(grep -c '^FAIL:' "$work/check3.out")))
+
 # 2. The message arrived intact: the dot line survived, the subject was expanded.
 msg=$(ls "$mail"/gmail-*.eml 2>/dev/null | head -1)
 check "a message was saved by the server" test -n "$msg"
