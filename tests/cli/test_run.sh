@@ -141,6 +141,11 @@ expect(r[0] == "suppressed" and "null MX" in r[1], "a null-MX domain is set asid
 expect(q("SELECT count(*) FROM attempts WHERE recipient = 'x@nullmx.test'")[0][0] == 0, "no attempt for the null-MX domain")
 r = q("SELECT r.state, r.retries, r.next_at_ms - a.finished_ms FROM recipients r JOIN attempts a ON a.recipient = r.address WHERE a.provider = 'microsoft365' AND a.outcome = 'deferred'")[0]
 expect(r[0] == "pending" and r[1] == 1 and r[2] == 5 * 60000, "the deferred recipient retries 5 min after the deferral: %s" % (r,))
+m = q("SELECT status, provider, hosts_json, expires_ms > fetched_ms FROM mx_cache WHERE domain = 'gmail.test'")
+expect(len(m) == 1 and m[0][0] == "ok" and m[0][1] == "gmail" and "gmail-smtp-in.l.google.com" in m[0][2] and m[0][3] == 1,
+       "the MX answer is cached in the store with its provider and expiry: %s" % m)
+m = q("SELECT status FROM mx_cache WHERE domain = 'nullmx.test'")
+expect(m == [("null-mx",)], "the null MX is cached as such: %s" % m)
 t = q("SELECT phase, code, enhanced, text, mx, source_ip FROM attempts WHERE provider = 'yahoo' AND outcome = 'deferred'")[0]
 expect(t[0] == "mail" and t[1] == 421 and t[2] == "4.7.0" and "[TSS04]" in t[3] and t[4] == "mta5.am0.yahoodns.net",
        "the deferral is recorded with phase, code, enhanced code, full text and MX: %s" % (t,))
