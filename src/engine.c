@@ -1332,6 +1332,13 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
                 return r;
             }
         }
+        /* In force at once, not only from the next refresh: a suspension that lets one more
+         * message through would defeat it. */
+        struct backoff_action *na = realloc(v->actions, (v->n_actions + 1) * sizeof *na);
+        if (na) {
+            v->actions = na;
+            v->actions[v->n_actions++] = fired[i];
+        }
         if (g->o->log)
             fprintf(g->o->log, "ipwarm: %s: rule %s fired: %s\n", v->pp->name, rname,
                     sa.action);

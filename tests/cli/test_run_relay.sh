@@ -24,6 +24,8 @@ mx-host=fb.test,dead.fb.test,10
 mx-host=fb.test,live.fb.test,20
 host-record=dead.fb.test,$net.9
 host-record=live.fb.test,$net.10
+mx-host=outlook.test,blocked-test.mail.protection.outlook.com,10
+host-record=blocked-test.mail.protection.outlook.com,$net.11
 EOF
 
 mkdir -p "$work/tls"
@@ -35,7 +37,10 @@ smtpd_start relay "[
    \"starttls\": {\"cert\": \"$work/tls/cert.pem\", \"key\": \"$work/tls/key.pem\"},
    \"require_tls\": true, \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"},
    \"delay_ms\": {\"data\": 1200}},
-  {\"name\": \"live\", \"host\": \"$net.10\", \"port\": $dport}
+  {\"name\": \"live\", \"host\": \"$net.10\", \"port\": $dport},
+  {\"name\": \"blocked\", \"host\": \"$net.11\", \"port\": $dport,
+   \"mode_file\": \"$work/blocked.mode\",
+   \"modes\": {\"blocklist\": {\"mail\": \"550 5.7.1 Unfortunately, messages from [$net.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).\"}}}
 ]"
 log=$SMTPD_LOG
 
@@ -147,6 +152,17 @@ check "MX fallback run exits 0 (got $rc)" test "$rc" -eq 0
 rows=$(sqlite3 "$work/fb.db" "SELECT mx || ' ' || phase || ' ' || outcome FROM attempts ORDER BY id" | tr '\n' '|')
 check "first MX failed at connect, the second delivered: $rows" test "$rows" = "dead.fb.test connect failed|live.fb.test data delivered|"
 check "the recipient is done" test "$(sqlite3 "$work/fb.db" "SELECT state FROM recipients")" = done
+
+# A block-list reply (5xx, no backoff pause) fires the shipped suspend rule at once: the next
+# message to that provider does not go out, not even before the next refresh.
+echo blocklist >"$work/blocked.mode"
+printf 'b1@outlook.test\nb2@outlook.test\nb3@outlook.test\n' >"$work/fb.txt"
+{ cat "$work/direct.yaml"; echo "ramp: {start: 120/min, growth: 1.5, max: 600/min}"; } >"$work/block.yaml"
+"$IPWARM" -p "$work/block.yaml" --db "$work/block.db" run --for 4s >/dev/null 2>"$work/block.err"
+rc=$?
+check "block-list run exits 0 (got $rc)" test "$rc" -eq 0
+check "only the first message met the block list" test "$(grep -c 'MAIL FROM.*"listener": "blocked"' "$log")" -eq 1
+check "microsoft365 suspended for 24 h by the shipped rule" test "$(sqlite3 "$work/block.db" "SELECT rule || ' ' || action || ' ' || (expires_ms - started_ms) FROM rule_actions WHERE provider = 'microsoft365'")" = "microsoft-block-list suspend 86400000"
 
 # The pre-flight gate: a required check that fails (no PTR for the source IP) keeps run from
 # sending, exit 1, unless --force; the result is recorded like `check`'s.
