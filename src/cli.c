@@ -1170,7 +1170,7 @@ void cli_help(FILE *f, const struct cli_command *cmd)
           "ipwarm-plan(5) tell more.\n"
           "\n"
           "Exit codes: 0 done; 1 a check failed; 64 usage; 65 bad data; 66 no input;\n"
-          "69 service unavailable; 70 internal error or not implemented yet; 71 out of memory;\n"
+          "69 service unavailable; 70 internal error; 71 out of memory;\n"
           "73 cannot create a file; 74 read/write error; 75 try again later (locked, DNS);\n"
           "78 invalid plan.\n",
           f);
