@@ -223,6 +223,36 @@ struct raw_rr {
     size_t rdoff, rdlen;
 };
 
+/*
+ * True when the name at buf+off has a label holding a NUL octet. ares_expand_name() (c-ares
+ * 1.18) copies such an octet into its C string unescaped, which cuts the text there: the owner
+ * "example.com<NUL>.evil.test" would read as "example.com" and match the question, an MX or
+ * PTR target would name another host. Found by tests/fuzz/fuzz_dns.c. Such a name is read as
+ * malformed. Follows compression pointers (at most as many as the message has octets, so a
+ * loop ends); only called on a name c-ares has already expanded.
+ */
+static bool name_has_nul(const unsigned char *buf, size_t len, size_t off)
+{
+    for (size_t hops = 0; off < len && hops <= len;) {
+        unsigned c = buf[off];
+        if (c == 0)
+            return false;
+        if ((c & 0xc0) == 0xc0) {
+            if (off + 1 >= len)
+                return false;
+            off = ((c & 0x3f) << 8) | buf[off + 1];
+            hops++;
+            continue;
+        }
+        if (off + 1 + c > len)
+            return false;
+        if (memchr(buf + off + 1, 0, c))
+            return true;
+        off += 1 + c;
+    }
+    return false;
+}
+
 /* Expands the name at buf+off; returns its encoded length, or 0 when malformed. */
 static size_t expand_at(const unsigned char *buf, size_t len, size_t off, char **out)
 {
@@ -230,7 +260,8 @@ static size_t expand_at(const unsigned char *buf, size_t len, size_t off, char *
     *out = NULL;
     if (off >= len)
         return 0;
-    if (ares_expand_name(buf + off, buf, (int)len, out, &enclen) != ARES_SUCCESS || enclen <= 0) {
+    if (ares_expand_name(buf + off, buf, (int)len, out, &enclen) != ARES_SUCCESS || enclen <= 0 ||
+        name_has_nul(buf, len, off)) {
         if (*out)
             ares_free_string(*out);
         *out = NULL;
@@ -404,6 +435,14 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
         return IPW_OK;
     }
     out->rcode = buf[3] & 0x0f;
+    if (buf[2] & 0x02) {
+        /* TC: the server cut the answer short. c-ares asks again over TCP when a UDP answer is
+         * truncated, so one that still arrives here (over TCP) is incomplete: its missing
+         * records must not read as NODATA ("no MX" would suppress the domain's recipients).
+         * Found by tests/cli/test_faults_dns.sh. */
+        set_error(out, "a truncated answer (TC set) even over TCP");
+        return IPW_OK;
+    }
     size_t qd = rd16(buf + 4), an = rd16(buf + 6), ns = rd16(buf + 8);
 
     for (size_t i = 0; i < qd; i++) {

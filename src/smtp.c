@@ -10,16 +10,23 @@
  */
 #include "ipwarm/smtp.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 /* A reply longer than this is cut (a hostile or broken server may send 10,000 lines). */
 #define SMTP_REPLY_MAX 16384
+/* Sockets libcurl has open at once that we keep track of (see struct smtp). */
+#define SMTP_SOCKS_MAX 1024
+/* libcurl's own reply timeout is set this much later than ours, as a backstop only. */
+#define SMTP_CURL_TIMEOUT_SLACK_S 30
 
 struct smtp_xfer {
     CURL *easy;
@@ -30,6 +37,12 @@ struct smtp_xfer {
     size_t len, off;
     void *user;
     enum smtp_phase phase;      /* phase of the last command sent */
+    enum smtp_phase cmd_phase;  /* phase of the last command sent other than QUIT */
+    int64_t command_ms;         /* the longest wait for one reply (0: none) */
+    int64_t deadline_ms;        /* wall clock by which the server must say something */
+    curl_socket_t fd;           /* the connection's socket, when known */
+    char local_ip[64];          /* local end of a reused connection (CURLOPT_PREREQFUNCTION) */
+    long local_port;
     bool saw_354;               /* DATA was accepted: the next reply is the final one */
     char *cur;                  /* reply being received */
     size_t cur_len;
@@ -43,13 +56,23 @@ struct smtp_xfer {
     char tls_version[16];
     char errbuf[CURL_ERROR_SIZE];
     int64_t started_ms;
+    struct smtp *pool;
     struct smtp_xfer *next;
 };
 
+/*
+ * The sockets libcurl opened and has not closed yet. When a server stops answering, we end the
+ * transaction ourselves (smtp_perform), and must first shut its socket down: libcurl 7.88, asked
+ * to drop a transfer or to close a connection whose reply timed out, politely sends the end of
+ * the message or QUIT and then waits, blocking every other transaction, for one more reply
+ * timeout. A socket that is shut down makes that write fail at once.
+ */
 struct smtp {
     CURLM *multi;
     struct smtp_xfer *xfers;
     int running;
+    curl_socket_t socks[SMTP_SOCKS_MAX];
+    size_t n_socks;
 };
 
 static int64_t smtp_wall_ms(void)
@@ -169,7 +192,10 @@ static void smtp_reply_line(struct smtp_xfer *x, const char *line, size_t n)
         x->cur = grown;
         if (x->cur_len > 0)
             x->cur[x->cur_len++] = '\n';
-        memcpy(x->cur + x->cur_len, line, n);
+        /* A NUL byte in a reply would end the C string early and lose the lines after it
+         * (the final one with the code): keep it as '?', which reply_parse shows anyway. */
+        for (size_t i = 0; i < n; i++)
+            x->cur[x->cur_len + i] = line[i] ? line[i] : '?';
         x->cur_len += n;
         x->cur[x->cur_len] = '\0';
     }
@@ -210,8 +236,14 @@ static int smtp_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size
 {
     (void)easy;
     struct smtp_xfer *x = arg;
+    /* Anything sent or received proves the server is alive: the reply clock starts again. */
+    if (x->command_ms > 0 && (type == CURLINFO_HEADER_OUT || type == CURLINFO_HEADER_IN ||
+                              type == CURLINFO_DATA_OUT || type == CURLINFO_SSL_DATA_IN))
+        x->deadline_ms = smtp_wall_ms() + x->command_ms;
     if (type == CURLINFO_HEADER_OUT) {
         x->phase = smtp_command_phase(data, size, x->phase);
+        if (x->phase != SMTP_PHASE_QUIT)
+            x->cmd_phase = x->phase;
     } else if (type == CURLINFO_HEADER_IN) {
         /* One call usually holds one line, but split defensively. */
         size_t start = 0;
@@ -254,6 +286,77 @@ static size_t smtp_read_cb(char *buf, size_t size, size_t nitems, void *arg)
     return n;
 }
 
+/* Socket bookkeeping (see struct smtp). */
+static curl_socket_t smtp_open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct smtp_xfer *x = arg;
+    struct smtp *s = x->pool;
+    (void)purpose;
+    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    x->fd = fd;
+    if (s->n_socks < SMTP_SOCKS_MAX)
+        s->socks[s->n_socks++] = fd;
+    return fd;
+}
+
+static int smtp_close_cb(void *arg, curl_socket_t fd)
+{
+    struct smtp *s = arg;
+    for (size_t i = 0; i < s->n_socks; i++) {
+        if (s->socks[i] == fd) {
+            s->socks[i] = s->socks[--s->n_socks];
+            break;
+        }
+    }
+    for (struct smtp_xfer *x = s->xfers; x; x = x->next)
+        if (x->fd == fd)
+            x->fd = CURL_SOCKET_BAD;
+    return close(fd);
+}
+
+/* Called once the connection is set up or reused: a reused one is found by its local end. */
+static int smtp_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port,
+                          int local_port)
+{
+    struct smtp_xfer *x = arg;
+    (void)primary_ip;
+    (void)primary_port;
+    snprintf(x->local_ip, sizeof x->local_ip, "%s", local_ip ? local_ip : "");
+    x->local_port = local_port;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* The socket of x's connection, or CURL_SOCKET_BAD. */
+static curl_socket_t smtp_xfer_socket(struct smtp *s, const struct smtp_xfer *x)
+{
+    if (x->fd != CURL_SOCKET_BAD)
+        return x->fd;
+    if (x->local_port <= 0)
+        return CURL_SOCKET_BAD;
+    for (size_t i = 0; i < s->n_socks; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char ip[64] = "";
+        int port = 0;
+        if (getsockname(s->socks[i], (struct sockaddr *)&ss, &sl) != 0)
+            continue;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+            port = ntohs(in6->sin6_port);
+        }
+        if (port == x->local_port && strcmp(ip, x->local_ip) == 0)
+            return s->socks[i];
+    }
+    return CURL_SOCKET_BAD;
+}
+
 static char *smtp_bracket(const char *addr)
 {
     size_t n = strlen(addr) + 3;
@@ -273,6 +376,13 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     x->len = job->len;
     x->started_ms = smtp_wall_ms();
     x->job_implicit_tls = job->implicit_tls;
+    x->pool = s;
+    x->fd = CURL_SOCKET_BAD;
+    x->command_ms = job->command_timeout_ms;
+    /* Until the greeting, the connect timeout comes on top of the reply timeout. */
+    if (x->command_ms > 0)
+        x->deadline_ms = x->started_ms + x->command_ms +
+                         (job->connect_timeout_ms > 0 ? job->connect_timeout_ms : 300000);
     x->easy = curl_easy_init();
     if (!x->easy) {
         smtp_xfer_free(x);
@@ -340,9 +450,17 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     if (job->connect_timeout_ms > 0)
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
     if (job->command_timeout_ms > 0) {
-        long secs = (long)((job->command_timeout_ms + 999) / 1000);
+        /* smtp_perform enforces the command timeout itself (see struct smtp); libcurl's own
+         * timer is only a backstop, since when it fires libcurl blocks for another one. */
+        long secs = (long)((job->command_timeout_ms + 999) / 1000) + SMTP_CURL_TIMEOUT_SLACK_S;
         curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
     }
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, smtp_open_cb);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, smtp_close_cb);
+    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, s);
+    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, smtp_prereq_cb);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, x);
     if (!job->implicit_tls)
         curl_easy_setopt(c, CURLOPT_USE_SSL,
                          job->tls == PLAN_TLS_REQUIRED ? (long)CURLUSESSL_ALL
@@ -391,6 +509,10 @@ static void smtp_finish(struct smtp *s, struct smtp_xfer *x, CURLcode rc, smtp_d
 {
     struct smtp_result r;
     memset(&r, 0, sizeof r);
+    /* A failure after curl sent QUIT (it does so when a reply times out or is refused) belongs
+     * to the command that was waiting, not to QUIT. */
+    if (x->phase == SMTP_PHASE_QUIT && x->cmd_phase != SMTP_PHASE_QUIT && !x->delivered)
+        x->phase = x->cmd_phase;
     r.user = x->user;
     r.curl_code = (int)rc;
     r.started_ms = x->started_ms;
@@ -439,6 +561,24 @@ int smtp_perform(struct smtp *s, int timeout_ms, smtp_done_fn done, void *arg)
     }
     CURLMsg *m;
     int left;
+    /* Transactions whose server stopped answering: shut the socket down so that libcurl's
+     * goodbye fails at once, then finish them as timed out. One at a time, since done() may
+     * start a new transaction (the next MX) and change the list. */
+    for (;;) {
+        int64_t now = smtp_wall_ms();
+        struct smtp_xfer *late = NULL;
+        for (struct smtp_xfer *x = s->xfers; x && !late; x = x->next)
+            if (x->command_ms > 0 && x->deadline_ms > 0 && now >= x->deadline_ms)
+                late = x;
+        if (!late)
+            break;
+        curl_socket_t fd = smtp_xfer_socket(s, late);
+        if (fd != CURL_SOCKET_BAD)
+            shutdown(fd, SHUT_RDWR);
+        snprintf(late->errbuf, sizeof late->errbuf, "no reply within the command timeout (%lld ms)",
+                 (long long)late->command_ms);
+        smtp_finish(s, late, CURLE_OPERATION_TIMEDOUT, done, arg);
+    }
     while ((m = curl_multi_info_read(s->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;

@@ -26,6 +26,18 @@ Behaviour keys (per listener):
   mode_file           a file whose content (a key of "modes") switches behaviour at run time
   modes               {"blocklist": {"mail": "550 5.7.1 ... (S3150)"}}: per-mode overrides of
                       the reply to "mail", "rcpt" or "data", and of "delay_ms"
+Fault keys (per listener; for ipwarm's fault-injection tests, tests/cli/test_faults_*.sh):
+  raw_reply           {"greeting"|"ehlo"|"mail"|"rcpt"|"data": "bytes"}: sent instead of the
+                      reply, byte for byte (each character U+0000..U+00FF is one byte, so
+                      "\u00ff" sends 0xFF; no line end is added: write "\r\n" yourself).
+                      The session goes on if the last line starts with "2" or "3".
+  long_reply          {"greeting"|"ehlo"|"mail"|"rcpt"|"data": {"lines": N, "width": W,
+                      "final": "451 4.7.1 end"}}: N - 1 continuation lines of W characters
+                      ("CODE-" and filler), then the final line. The session goes on as above.
+  close_in_data       N: after the 354, read N lines of the message and close the connection
+                      without a reply (0: close right after the 354).
+  tls_break           "close" | "garbage": answer STARTTLS with 220, then close the connection
+                      or send plain-text garbage instead of a TLS handshake.
 """
 import asyncio
 import base64
@@ -128,8 +140,15 @@ class Session:
         self.ev("connect")
         try:
             await self.delay("greeting")
-            greeting = spec.get("greeting", "220 %s ESMTP ipwarm-test" % spec.get("hostname", "mx.test"))
-            await self.reply(greeting)
+            handled = await self.fault_reply("greeting")
+            if handled is not None:
+                if not handled:
+                    return
+                greeting = "220"
+            else:
+                greeting = spec.get("greeting", "220 %s ESMTP ipwarm-test" % spec.get("hostname", "mx.test"))
+            if handled is None:
+                await self.reply(greeting)
             if not greeting.startswith("2"):
                 return
             while True:
@@ -170,6 +189,9 @@ class Session:
         verb = line.split(" ", 1)[0].upper()
         mode = self.l.mode()
         if verb in ("EHLO", "HELO"):
+            handled = await self.fault_reply("ehlo")
+            if handled is not None:
+                return handled
             helo = line[5:].strip()
             await self.reply(self.ehlo_lines(helo) if verb == "EHLO" else "250 %s" % spec.get("hostname", "mx.test"))
         elif verb == "STARTTLS":
@@ -177,6 +199,8 @@ class Session:
                 await self.reply("454 4.7.0 TLS not available")
                 return True
             await self.reply("220 2.0.0 Ready to start TLS")
+            if spec.get("tls_break"):
+                return await self.break_tls(spec["tls_break"])
             try:
                 await self.w.start_tls(self.l.ssl_ctx)
             except (ssl.SSLError, ConnectionError, OSError) as exc:
@@ -195,6 +219,9 @@ class Session:
                 await self.reply("530 5.7.0 Authentication required")
                 return True
             await self.delay("mail")
+            handled = await self.fault_reply("mail")
+            if handled is not None:
+                return handled
             if "mail" in mode:
                 await self.reply(mode["mail"])
                 return True
@@ -211,6 +238,9 @@ class Session:
             await self.delay("rcpt")
             m = re.search(r"<([^>]*)>", line)
             addr = m.group(1) if m else ""
+            handled = await self.fault_reply("rcpt")
+            if handled is not None:
+                return handled
             if "rcpt" in mode:
                 await self.reply(mode["rcpt"])
                 return True
@@ -225,6 +255,8 @@ class Session:
                 await self.reply("503 5.5.1 RCPT first")
                 return True
             await self.reply("354 Go ahead")
+            if "close_in_data" in spec:
+                return await self.close_in_data(spec["close_in_data"])
             data = []
             while True:
                 raw = await self.r.readline()
@@ -236,6 +268,13 @@ class Session:
                 data.append(raw[1:] if raw.startswith(b"..") else raw)
             body = b"".join(data)
             await self.delay("data")
+            handled = await self.fault_reply("data")
+            if handled is not None:
+                self.ev("message", mail_from=self.mail_from, rcpts=self.rcpts, size=len(body),
+                        accepted=False)
+                self.mail_from = None
+                self.rcpts = []
+                return handled
             reply = mode.get("data", spec.get("data_reply", "250 2.0.0 OK queued"))
             if reply.startswith("2"):
                 self.l.accepted.append(time.time())
@@ -257,6 +296,49 @@ class Session:
         else:
             await self.reply("502 5.5.2 Command not recognised")
         return True
+
+    # ---- fault keys: replies no well-behaved server sends ----
+
+    async def fault_reply(self, what):
+        """Sends the raw_reply or long_reply configured for `what`, if any. Returns None when
+        none is configured, else whether the session goes on."""
+        spec = self.l.spec
+        raw = spec.get("raw_reply", {}).get(what)
+        if raw is not None:
+            data = raw.encode("latin-1")
+        else:
+            lr = spec.get("long_reply", {}).get(what)
+            if lr is None:
+                return None
+            final = lr.get("final", "451 4.7.1 end of a long reply")
+            code = final[:3]
+            width = int(lr.get("width", 80))
+            filler = ("x" * width)[: max(0, width - 4)]
+            body = b"".join(("%s-%s\r\n" % (code, filler)).encode()
+                            for _ in range(max(0, int(lr.get("lines", 1)) - 1)))
+            data = body + final.encode() + b"\r\n"
+        self.w.write(data)
+        await self.w.drain()
+        self.ev("reply", text=data[:2000].decode("latin-1"), raw_len=len(data))
+        last = data.rstrip(b"\r\n").rsplit(b"\n", 1)[-1]
+        return last[:1] in (b"2", b"3")
+
+    async def close_in_data(self, n):
+        """Reads n lines of the message, then drops the connection without a reply."""
+        for _ in range(int(n)):
+            if not await self.r.readline():
+                break
+        self.ev("close-in-data", lines=int(n))
+        self.w.transport.abort()
+        return False
+
+    async def break_tls(self, how):
+        """After "220 Ready to start TLS": no handshake, just a close or plain text."""
+        if how == "garbage":
+            self.w.write(b"this is not a TLS handshake\r\n" * 4)
+            await self.w.drain()
+        self.ev("tls-broken", how=how)
+        return False
 
     async def auth(self, line):
         creds = self.l.spec.get("auth")
