@@ -283,6 +283,8 @@ struct engine_flight {
     char source_ip[64];
     char message_id[256];
     bool deferral_counted;
+    struct engine_flight *lnext, *lprev; /* in engine.flights while submitted */
+    bool linked;
 };
 
 struct engine {
@@ -317,6 +319,7 @@ struct engine {
     int64_t hard_end_real_ms; /* real time by which everything must be over; 0 = none */
     struct dkim_key *dkim;     /* sender.dkim's key, loaded once */
     struct token_secret token; /* for {{token}} and List-Unsubscribe */
+    struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
     bool have_token;
 };
 
@@ -964,6 +967,14 @@ static void engine_flight_free(struct engine_flight *f)
 {
     if (!f)
         return;
+    if (f->linked) {
+        if (f->lprev)
+            f->lprev->lnext = f->lnext;
+        else
+            f->eng->flights = f->lnext;
+        if (f->lnext)
+            f->lnext->lprev = f->lprev;
+    }
     engine_qrec_free(&f->rec);
     message_free(&f->msg);
     for (size_t i = 0; i < f->n_mx; i++) {
@@ -1070,6 +1081,15 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
     if (r != IPW_OK)
         return r;
     v->inflight++;
+    if (!f->linked) {
+        /* Kept in a list so that a run that stops on an error frees what is still in flight. */
+        f->linked = true;
+        f->lprev = NULL;
+        f->lnext = g->flights;
+        if (g->flights)
+            g->flights->lprev = f;
+        g->flights = f;
+    }
     g->inflight++;
     return IPW_OK;
 }
@@ -1654,6 +1674,8 @@ static void engine_teardown(struct engine *g)
 {
     if (g->tr.free)
         g->tr.free(g->tr.impl);
+    while (g->flights)
+        engine_flight_free(g->flights);
     for (size_t i = 0; i < g->n_prov; i++) {
         struct engine_prov *v = &g->prov[i];
         for (size_t k = 0; k < v->q_n; k++)
@@ -1941,9 +1963,14 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
         if (stopping)
             timeout = 100;
         if (g.inflight > 0 || o->dry_run) {
+            int before = g.inflight;
             g.tr.perform(g.tr.impl, timeout, engine_done_cb, &dc);
             if (dc.r != IPW_OK)
                 r = dc.r;
+            /* The last message in flight ended with the list read: look now whether all is
+             * done, so that a once-list run ends at once rather than at the next refresh. */
+            if (before > 0 && g.inflight == 0 && g.list_eof)
+                next_refresh = 0;
         } else if (timeout > 0) {
             struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
             nanosleep(&ts, NULL);
