@@ -137,7 +137,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
     ipw_status r = cli_load_plan(ctx, &p, e);
     if (r != IPW_OK)
         return r;
-    size_t idx;
+    size_t idx = 0;
     r = resume_find_provider(p, name, &idx, e);
     if (r != IPW_OK)
         goto done;

@@ -325,10 +325,11 @@ static void format_local(int64_t ms, int off, char *buf, size_t n)
         snprintf(buf, n, "%lld", (long long)ms);
         return;
     }
-    int a = off < 0 ? -off : off;
-    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+', a / 3600,
-             a / 60 % 60);
+    /* Offsets are within +-24 h (tz data); the modulo keeps the compiler sure of the width. */
+    int a = (off < 0 ? -off : off) % 86400;
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", (tm.tm_year + 1900) % 10000,
+             (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100, off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
 }
 
 static ipw_status day_fill(struct stats_day_cache *c, const char *zone, int64_t ms, struct err *e)

@@ -264,7 +264,7 @@ static void test_dkim_signed_messages_verify_with_python_dkim(void **state)
             .domain = "example.com", .selector = selectors[k], .expire_s = 7 * 86400};
         assert_int_equal(dkim_sign(keys[k], &o, &msgs[i], now_ms, &e), IPW_OK);
 
-        char mid[160], lu[256];
+        char mid[160], lu[512];
         snprintf(mid, sizeof mid, "<%s@example.com>", id);
         snprintf(lu, sizeof lu,
                  "<https://example.com/u/%s>, <mailto:unsub@example.com?subject=unsubscribe%%20%s>",
