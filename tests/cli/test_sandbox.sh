@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# The sandbox (scripts/sandbox, config/sandbox/) end to end: starts it from a copy of the shipped
+# config on addresses and ports of this test's own, runs `ipwarm check` and a 20 s warm-up of
+# the shipped demo plan against it, and asserts what the demo promises: even pacing, Microsoft's
+# "451 4.7.500 Server busy" cutting the rate and pausing it, Yahoo's [TSS04] suspending it for
+# 2 h, Gmail's multi-line 421-4.7.28, per-recipient 550 5.1.1 and 452 4.2.2, STARTTLS, the
+# tarpit, the switch of Microsoft to the block-list reply; then stops it and asserts that no
+# process of it is left and its ports are free again.
+# Environment: IPWARM (the binary), SRCDIR (the source tree).
+set -u
+: "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+unset IPWARM_PLAN
+. "$SRCDIR/tests/lib/servers.sh" # free_port and SERVERS_PY only: the sandbox starts its own
+py=$SERVERS_PY
+work=$(mktemp -d /tmp/ipwarm-sandbox-XXXXXX)
+sb=$work/sb
+sandbox=$SRCDIR/scripts/sandbox
+# Whatever happens, nothing of the sandbox outlives the test.
+trap '"$sandbox" stop --dir "$sb" >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pass=0 fail=0
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+# json_true WHAT FILE EXPR: EXPR (python, d = the document) holds for the JSON in FILE.
+json_true() {
+  if "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" "$2" \
+    2>"$work/pyerr"; then
+    ok "$1"
+  else
+    bad "$1: ($3) is false $(tail -1 "$work/pyerr")"
+  fi
+}
+
+# The shipped config and demo plan, moved to addresses and ports of our own so that a demo or
+# another test running at the same time does not meet this one. Gmail throttles past 5 a minute
+# here (30 in the shipped file) so that its 421-4.7.28 shows within 20 s.
+net=127.0.$((20 + RANDOM % 200))
+sport=$(free_port)
+dport=$(free_port)
+sed -e "s/127\.0\.25\./$net./g" -e "s/smtp_port: 2525/smtp_port: $sport/" \
+  -e "s/\(dns: $net\.53\):5300/\1:$dport/" \
+  -e '/^  gmail:/,/^  microsoft:/s/rate_per_min: 30/rate_per_min: 5/' \
+  "$SRCDIR/config/sandbox/sandbox.yaml" >"$work/sandbox.yaml"
+sed -e "s/127\.0\.25\./$net./g" -e "s/port: 2525/port: $sport/" -e "s/:5300/:$dport/" \
+  -e "s|key_file: .*|key_file: $sb/dkim.pem|" -e "s|^state: .*|state: $work/ipwarm.db|" \
+  "$SRCDIR/config/sandbox/demo.yaml" >"$work/demo.yaml"
+cp "$SRCDIR/config/sandbox/message.txt" "$SRCDIR/config/sandbox/recipients.csv" "$work/"
+check "the test's config moved the DNS server" grep -q "dns: $net.53:$dport" "$work/sandbox.yaml"
+check "the test's plan moved the port" grep -q "port: $sport" "$work/demo.yaml"
+check "the test's plan points at the test's DKIM key" grep -q "key_file: $sb/dkim.pem" "$work/demo.yaml"
+
+# --- start -----------------------------------------------------------------------------------
+"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start.out" 2>"$work/start.err"
+rc=$?
+check "sandbox start exits 0 (got $rc: $(tail -3 "$work/start.err"))" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+check "start names the DNS server to use" grep -qF -- "--dns $net.53:$dport" "$work/start.out"
+check "start names the SMTP port" grep -qF "transport.port: $sport" "$work/start.out"
+check "start lists the Microsoft-like MX" grep -qE "microsoft +$net\.3:$sport +MX sandbox-test\.olc\.protection\.outlook\.com" "$work/start.out"
+pids=$(cat "$sb/dnsmasq.pid" "$sb/smtpd.pid" 2>/dev/null | tr '\n' ' ')
+check "two pids recorded ($pids)" test "$(wc -w <<<"$pids")" -eq 2
+alive=0
+for p in $pids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
+check "both servers are running" test "$alive" -eq 2
+"$sandbox" status --dir "$sb" >"$work/status.out" 2>&1
+check "sandbox status exits 0 while running" test $? -eq 0
+check "status shows the modes" grep -qE "microsoft .*mode normal .*blocklist" "$work/status.out"
+"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >/dev/null 2>"$work/again.err"
+rc=$?
+check "a second start in the same directory is refused (exit $rc)" test "$rc" -eq 1
+check "the refusal says it is running" grep -q "already running" "$work/again.err"
+"$sandbox" mode microsoft nonsense --dir "$sb" >/dev/null 2>"$work/mode.err"
+check "an unknown mode is refused" test $? -eq 1
+check "the refusal lists the modes" grep -q "modes: normal,blocklist,tarpit" "$work/mode.err"
+
+# --- ipwarm check passes against the sandbox's DNS and MX hosts -------------------------------
+"$IPWARM" -p "$work/demo.yaml" --json check >"$work/check.json" 2>"$work/check.err"
+rc=$?
+check "ipwarm check exits 0 (got $rc: $(tail -2 "$work/check.err"))" test "$rc" -eq 0
+json_true "check: ok" "$work/check.json" 'd["ok"] is True'
+json_true "check: spf, ptr, helo, mx, dnsbl, dkim, dmarc, smtp, tls all pass" "$work/check.json" \
+  'all(any(c["name"] == n and c["status"] == "pass" for c in d["checks"]) for n in ["spf","ptr","helo","mx","dnsbl","dkim","dmarc","smtp","tls"])'
+json_true "check: mx sees the four providers" "$work/check.json" \
+  'any("gmail 1, microsoft 1, yahoo 1, other 1" in c["detail"] for c in d["checks"] if c["name"] == "mx")'
+
+# --- the tarpit answers, slowly ----------------------------------------------------------------
+"$py" - "$net.6" "$sport" <<'EOF'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+s.settimeout(1.0)
+t = time.time()
+try:
+    data = s.recv(100)
+    print("FAIL: the tarpit greeted after %.2f s: %r" % (time.time() - t, data))
+    sys.exit(1)
+except socket.timeout:
+    print("ok: the tarpit accepts the connection and says nothing for 1 s")
+EOF
+if [ $? -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+
+# --- a 20 s warm-up -------------------------------------------------------------------------------
+start=$(date +%s)
+"$IPWARM" -p "$work/demo.yaml" run --for 20s >"$work/run.out" 2>"$work/run.err"
+rc=$?
+elapsed=$(($(date +%s) - start))
+check "run --for 20s exits 0 (got $rc: $(tail -2 "$work/run.err"))" test "$rc" -eq 0
+check "run --for 20s took about 20 s (took $elapsed s)" test "$elapsed" -ge 19 -a "$elapsed" -le 26
+"$IPWARM" -p "$work/demo.yaml" --json status >"$work/status.json" 2>"$work/status.err"
+check "ipwarm status --json exits 0" test $? -eq 0
+# The plan: 20/min for everyone, deferral factor 0.5. The sandbox: Microsoft busy past 4 a
+# minute, Yahoo [TSS04] past 2, Gmail 421-4.7.28 past 5 (here).
+P='[p for p in d["providers"] if p["name"] == "%s"][0]'
+json_true "microsoft: rate cut from 20/min to 10/min" "$work/status.json" "${P/\%s/microsoft}[\"rate_per_min\"] == 10"
+json_true "microsoft: paused" "$work/status.json" "${P/\%s/microsoft}[\"paused_until\"] is not None"
+json_true "microsoft: the pause says Server busy" "$work/status.json" \
+  "'451 4.7.500 Server busy' in ${P/\%s/microsoft}[\"pause_reason\"]"
+json_true "microsoft: 4 accepted before the refusal" "$work/status.json" "${P/\%s/microsoft}[\"sent_today\"] == 5"
+json_true "yahoo: suspended for 2 h by the shipped [TSS04] rule" "$work/status.json" \
+  "any(a['action'] == 'suspend' and a['rule'] == 'yahoo-tss04' for a in ${P/\%s/yahoo}['actions'])"
+json_true "yahoo: paused until 2 h after the [TSS04] reply" "$work/status.json" \
+  "${P/\%s/yahoo}['paused_until'] == [a['expires'] for a in ${P/\%s/yahoo}['actions'] if a['rule'] == 'yahoo-tss04'][0]"
+json_true "yahoo: the suspension says why" "$work/status.json" "'[TSS04]' in ${P/\%s/yahoo}['pause_reason']"
+json_true "gmail: the 421-4.7.28 throttle cut its rate" "$work/status.json" "${P/\%s/gmail}[\"rate_per_min\"] == 10"
+json_true "other: never pushed back, still 20/min" "$work/status.json" \
+  "${P/\%s/other}['rate_per_min'] == 20 and ${P/\%s/other}['paused_until'] is None"
+
+# The server's own log and the store agree, and show what the sandbox promises.
+"$py" - "$sb/smtpd.jsonl" "$work/ipwarm.db" "$net.1" >"$work/log.out" 2>&1 <<'EOF'
+import json, sqlite3, sys
+log, db, source = sys.argv[1], sys.argv[2], sys.argv[3]
+events = [json.loads(line) for line in open(log)]
+fails = []
+def expect(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what)
+    if not cond:
+        fails.append(what)
+mail = {}
+for e in events:
+    if e["ev"] == "cmd" and e["line"].startswith("MAIL FROM"):
+        mail.setdefault(e["listener"], []).append(e["t"])
+accepted = sum(1 for e in events if e["ev"] == "message" and e["accepted"])
+peers = {e["peer"].rsplit(":", 1)[0] for e in events if e["ev"] == "connect" and e["listener"] != "tarpit"}
+expect(peers == {source}, "every connection came from the sandbox sender %s: %s" % (source, peers))
+tls = [e for e in events if e["ev"] == "tls"]
+sessions = {e["conn"] for e in events if e["ev"] == "cmd" and e["line"].startswith("MAIL")}
+tls_conns = {e["conn"] for e in tls}
+expect(sessions and sessions <= tls_conns, "every session that sent MAIL did STARTTLS first (%d of %d)" % (len(sessions & tls_conns), len(sessions)))
+# The first MAIL of a connection comes after TCP, EHLO and STARTTLS (slow under a sanitizer on
+# a busy machine), the others on the same connection right at their planned time: the server
+# sees the pace from the second message on.
+g = mail.get("gmail", [])
+gaps = [b - a for a, b in zip(g[1:], g[2:6])]
+expect(len(gaps) == 4 and all(2.8 <= x <= 3.2 for x in gaps), "gmail's messages are 3 s apart (20/min): %s" % [round(x, 2) for x in gaps])
+o = mail.get("other", [])
+gaps = [b - a for a, b in zip(o[1:], o[2:])]
+expect(len(o) >= 6 and all(2.8 <= x <= 3.2 for x in gaps), "the accept-all MX gets one message every 3 s: %s" % [round(x, 2) for x in gaps])
+replies = [e["text"] for e in events if e["ev"] == "reply" and e["listener"] == "gmail"]
+multi = [r for r in replies if r.startswith("421-4.7.28")]
+expect(len(multi) == 1 and len(multi[0].split("\n")) == 4, "gmail answered the 6th message with the 4-line 421-4.7.28 reply")
+con = sqlite3.connect(db)
+q = lambda sql, *a: con.execute(sql, a).fetchall()
+# The store's start times, first message included, are the plan's: 3000 ms apart.
+st = [r[0] for r in q("SELECT started_ms FROM attempts WHERE provider = 'other' ORDER BY id")]
+gaps = [b - a for a, b in zip(st, st[1:])]
+expect(len(st) >= 6 and all(2900 <= x <= 3100 for x in gaps), "the store's attempts to other start 3000 ms apart: %s" % gaps)
+delivered = q("SELECT count(*) FROM attempts WHERE outcome = 'delivered'")[0][0]
+expect(delivered == accepted, "delivered in the store (%d) equals messages the servers accepted (%d)" % (delivered, accepted))
+t = q("SELECT code, enhanced, text FROM attempts WHERE provider = 'gmail' AND outcome = 'deferred'")
+expect(len(t) == 1 and t[0][0] == 421 and t[0][1] == "4.7.28" and "unusual rate" in t[0][2] and "rate limited" in t[0][2],
+       "gmail's deferral is stored with its lines joined: %s" % (t,))
+r = q("SELECT state, reason FROM recipients WHERE address = 'unknown@example.test'")
+expect(r and r[0][0] == "suppressed" and "5.1.1" in r[0][1], "550 5.1.1 suppresses unknown@: %s" % (r,))
+r = q("SELECT r.state, a.code, a.enhanced FROM recipients r JOIN attempts a ON a.recipient = r.address WHERE r.address = 'full@example.test'")
+expect(r and r[0][0] == "pending" and r[0][1] == 452 and r[0][2] == "4.2.2", "452 4.2.2 defers full@ for a retry: %s" % (r,))
+y = q("SELECT count(*) FROM attempts WHERE provider = 'yahoo'")[0][0]
+expect(y == 3, "yahoo got 2 messages and the [TSS04] refusal, then nothing (%d attempts)" % y)
+sys.exit(1 if fails else 0)
+EOF
+cat "$work/log.out"
+pass=$((pass + $(grep -c '^ok:' "$work/log.out")))
+fail=$((fail + $(grep -c '^FAIL:' "$work/log.out")))
+grep -q '^ok:\|^FAIL:' "$work/log.out" || bad "the log check did not run: $(tail -3 "$work/log.out")"
+
+# --- Microsoft switched to the block-list reply ----------------------------------------------------
+"$sandbox" mode microsoft blocklist --dir "$sb" >"$work/mode.out" 2>&1
+check "sandbox mode microsoft blocklist exits 0" test $? -eq 0
+check "the mode file says blocklist" test "$(cat "$sb/microsoft.mode" 2>/dev/null)" = blocklist
+"$IPWARM" -p "$work/demo.yaml" resume microsoft >/dev/null 2>"$work/resume.err"
+check "ipwarm resume microsoft exits 0 ($(tail -1 "$work/resume.err"))" test $? -eq 0
+"$IPWARM" -p "$work/demo.yaml" run --for 4s >/dev/null 2>"$work/run2.err"
+check "a second run exits 0 ($(tail -1 "$work/run2.err"))" test $? -eq 0
+"$IPWARM" -p "$work/demo.yaml" --json status >"$work/status2.json" 2>/dev/null
+json_true "microsoft: suspended for 24 h by the block-list rule after the S3150 reply" "$work/status2.json" \
+  "any(a['action'] == 'suspend' and a['rule'] == 'microsoft-block-list' and '(S3150)' in a['reason'] for a in ${P/\%s/microsoft}['actions'])"
+"$sandbox" mode microsoft normal --dir "$sb" >/dev/null 2>&1
+check "mode normal removes the mode file" test ! -e "$sb/microsoft.mode"
+
+# --- stop: nothing left -------------------------------------------------------------------------------
+"$sandbox" stop --dir "$sb" >"$work/stop.out" 2>&1
+check "sandbox stop exits 0 ($(tail -1 "$work/stop.out"))" test $? -eq 0
+# A process that has exited but is not yet reaped by init (a zombie, state Z) runs nothing.
+running_pid() {
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+left=""
+for p in $pids; do running_pid "$p" && left+="$p "; done
+check "no pid of the sandbox is alive after stop (left: $left)" test -z "$left"
+# Anything at all whose command line names the sandbox directory (pgrep -f, by the directory).
+others=$(pgrep -f -- "$sb/" | tr '\n' ' ')
+check "no process names the sandbox directory after stop (found: $others)" test -z "$others"
+"$py" - "$net" "$sport" "$dport" <<'EOF'
+import socket, sys
+net, sport, dport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bad = []
+for host in ("%s.%d" % (net, i) for i in range(2, 7)):
+    s = socket.socket()
+    # Connections just closed linger in TIME_WAIT; only a listener still there is a failure.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, sport))
+    except OSError as exc:
+        bad.append("%s:%d %s" % (host, sport, exc))
+    s.close()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    u.bind((net + ".53", dport))
+except OSError as exc:
+    bad.append("%s.53:%d %s" % (net, dport, exc))
+print(("ok: every sandbox port is free again" if not bad else "FAIL: still bound: %s" % bad))
+sys.exit(1 if bad else 0)
+EOF
+if [ $? -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+"$sandbox" status --dir "$sb" >"$work/status3.out" 2>&1
+check "sandbox status exits non-zero when stopped" test $? -ne 0
+check "status says stopped" grep -q "smtpd: stopped" "$work/status3.out"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
