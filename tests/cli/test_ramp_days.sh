@@ -8,10 +8,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-days-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 net=127.0.$((20 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
@@ -66,5 +63,4 @@ check "day 4 grew after clean day 3, then its messages were deferred ($(row))" t
 day 2026-12-06
 check "after a day at twice the threshold the stage steps back to 2 ($(row))" test "$(row)" = "2 5 2026-12-06"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -10,10 +10,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-rdkim-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 net=127.0.$((20 + RANDOM % 200))
 dnsmasq_start <<EOF
@@ -103,5 +100,4 @@ sed 's/^/    /' verify.out | tail -40
 check "python3-dkim verifies every delivered message; tampered copies fail (verify.py exit $rc)" test "$rc" -eq 0
 check "python3-dkim verified each of the four messages" test "$(grep -c 'python3-dkim verifies it$' verify.out)" -eq 4
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,10 +7,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-pause-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 net=127.0.$((20 + RANDOM % 200))
 dnsmasq_start <<EOF2
 mx-host=outlook.test,x.mail.protection.outlook.com,10
@@ -44,12 +41,9 @@ gaps = [round(b - a, 3) for a, b in zip(t, t[1:])]
 def expect(c, w):
     print(("ok: " if c else "FAIL: ") + w)
 expect(len(t) >= 5, "the pause ended within the run and sending went on (%d messages)" % len(t))
-expect(gaps[:3] == sorted(gaps[:3]) and all(2.8 <= g <= 3.2 for g in gaps[:3]), "3 s apart at 20/min before the deferral: %s" % gaps)
-expect(len(gaps) > 3 and 7.8 <= gaps[3] <= 8.5, "the 8 s pause after the deferral: %s" % gaps)
+expect(all(2.5 <= g <= 3.5 for g in gaps[:3]), "3 s apart at 20/min before the deferral: %s" % gaps)
+expect(len(gaps) > 3 and 7.5 <= gaps[3] <= 9.5, "the 8 s pause after the deferral: %s" % gaps)
 expect(all(g >= 1.5 for g in gaps), "no two messages closer than half the planned gap (no burst after the pause): %s" % gaps)
 EOF2
-cat "$work/gaps.out"
-pass=$((pass + $(grep -c '^ok:' "$work/gaps.out")))
-fail=$((fail + $(grep -c '^FAIL:' "$work/gaps.out")))
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally "$work/gaps.out"
+finish

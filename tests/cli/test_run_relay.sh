@@ -9,10 +9,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-relay-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 net=127.0.$((20 + RANDOM % 200))
 
@@ -109,9 +106,7 @@ expect(len(auth) >= 1 and cmds.index(auth[0]) > cmds.index("STARTTLS"), "AUTH co
 expect(any(e["ev"] == "reply" and e["text"].startswith("235") for e in ev), "the relay accepted the credentials")
 expect(sum(1 for c in cmds if c.startswith("MAIL FROM:<bounces@example.com>")) == 3, "three transactions")
 EOF
-cat "$work/dialogue.out"
-pass=$((pass + $(grep -c '^ok:' "$work/dialogue.out")))
-fail=$((fail + $(grep -c '^FAIL:' "$work/dialogue.out")))
+tally "$work/dialogue.out"
 check "the password never appears in ipwarm's output" sh -c "! grep -q 's3cret-Pw' '$work/run.out' '$work/run.err'"
 check "the password never appears in the state file" sh -c "! grep -aq 's3cret-Pw' '$db'"
 check "the attempts name the relay as MX" test "$(sqlite3 "$db" "SELECT DISTINCT mx FROM attempts")" = localhost
@@ -179,5 +174,4 @@ rc=$?
 check "--force sends anyway: exit 0 (got $rc)" test "$rc" -eq 0
 check "--force: the message was delivered" test "$(sqlite3 "$work/gate.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" -eq 1
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
