@@ -14,6 +14,8 @@
  */
 #include "ipwarm/dkim.h"
 
+#include "ipwarm/buf.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -52,54 +54,6 @@ const char *const dkim_default_headers[] = {
     "List-Unsubscribe-Post",
     NULL,
 };
-
-/* ---- a small growable buffer (sticky out-of-memory flag, checked once) ---- */
-
-struct dkim_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void dkim_buf_put(struct dkim_buf *b, const void *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void dkim_buf_str(struct dkim_buf *b, const char *s)
-{
-    dkim_buf_put(b, s, strlen(s));
-}
-
-/* Hands the buffer's string to the caller, or NULL (and frees it) when it ran out of memory. */
-static char *dkim_buf_take(struct dkim_buf *b, size_t *len)
-{
-    if (!b->oom && !b->p)
-        dkim_buf_put(b, "", 0);
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    if (len)
-        *len = b->len;
-    return b->p;
-}
 
 /* OpenSSL's last reason, for a sentence; clears its error queue. */
 static const char *dkim_ossl_reason(char *buf, size_t n)
@@ -360,13 +314,13 @@ ipw_status dkim_record(const struct dkim_key *k, char **txt, struct err *e)
     char *p = dkim_key_public_b64(k, e);
     if (!p)
         return e ? e->status : IPW_ESOFTWARE;
-    struct dkim_buf b = {0};
-    dkim_buf_str(&b, "v=DKIM1; k=");
-    dkim_buf_str(&b, dkim_key_type_name(k->type));
-    dkim_buf_str(&b, "; p=");
-    dkim_buf_str(&b, p);
+    struct buf b = {0};
+    buf_str(&b, "v=DKIM1; k=");
+    buf_str(&b, dkim_key_type_name(k->type));
+    buf_str(&b, "; p=");
+    buf_str(&b, p);
     free(p);
-    *txt = dkim_buf_take(&b, NULL);
+    *txt = buf_take(&b, NULL);
     return *txt ? IPW_OK : err_set(e, IPW_ENOMEM, "out of memory");
 }
 
@@ -424,7 +378,7 @@ static bool dkim_wsp(char c)
 
 char *dkim_canon_header(const char *field, size_t len, size_t *out_len)
 {
-    struct dkim_buf b = {0};
+    struct buf b = {0};
     size_t colon = 0;
     while (colon < len && field[colon] != ':')
         colon++;
@@ -435,9 +389,9 @@ char *dkim_canon_header(const char *field, size_t len, size_t *out_len)
         char c = field[i];
         if (c >= 'A' && c <= 'Z')
             c = (char)(c - 'A' + 'a');
-        dkim_buf_put(&b, &c, 1);
+        buf_put(&b, &c, 1);
     }
-    dkim_buf_put(&b, ":", 1);
+    buf_put(&b, ":", 1);
     /* The value: drop the CRLF of each fold, make WSP runs one space, drop the WSP after the
      * colon and at the end. A pending space is written only before the next other byte. */
     bool space = false, started = false;
@@ -452,18 +406,18 @@ char *dkim_canon_header(const char *field, size_t len, size_t *out_len)
             continue;
         }
         if (space && started)
-            dkim_buf_put(&b, " ", 1);
+            buf_put(&b, " ", 1);
         space = false;
         started = true;
-        dkim_buf_put(&b, &c, 1);
+        buf_put(&b, &c, 1);
     }
-    return dkim_buf_take(&b, out_len);
+    return buf_take(&b, out_len);
 }
 
 /* The body canonicaliser writes through a sink: to a buffer for dkim_canon_body, into a digest
  * for dkim_body_hash, so that hashing a large body needs no copy of it. */
 struct dkim_sink {
-    struct dkim_buf *buf;
+    struct buf *buf;
     EVP_MD_CTX *md;
     bool failed;
 };
@@ -473,7 +427,7 @@ static void dkim_sink_put(struct dkim_sink *s, const char *p, size_t n)
     if (n == 0)
         return;
     if (s->buf)
-        dkim_buf_put(s->buf, p, n);
+        buf_put(s->buf, p, n);
     if (s->md && EVP_DigestUpdate(s->md, p, n) != 1)
         s->failed = true;
 }
@@ -514,10 +468,10 @@ static void dkim_canon_body_to(const char *body, size_t len, struct dkim_sink *s
 
 char *dkim_canon_body(const char *body, size_t len, size_t *out_len)
 {
-    struct dkim_buf b = {0};
+    struct buf b = {0};
     struct dkim_sink s = {.buf = &b};
     dkim_canon_body_to(body, len, &s);
-    return dkim_buf_take(&b, out_len);
+    return buf_take(&b, out_len);
 }
 
 ipw_status dkim_body_hash(const char *body, size_t len, char out[DKIM_BH_LEN + 1], struct err *e)
@@ -613,7 +567,7 @@ static bool dkim_name_ok(const char *s)
 /* The field writer: appends words separated by sep, folding (CRLF SP) before a word that would
  * pass the 78th column. A fold is only ever put where the grammar allows FWS. */
 struct dkim_fw {
-    struct dkim_buf *b;
+    struct buf *b;
     size_t line_off;
 };
 
@@ -626,13 +580,13 @@ static void dkim_fw_add(struct dkim_fw *w, const char *sep, const char *word, si
         size_t keep = seplen;
         while (keep > 0 && sep[keep - 1] == ' ')
             keep--;
-        dkim_buf_put(w->b, sep, keep);
-        dkim_buf_put(w->b, "\r\n ", 3);
+        buf_put(w->b, sep, keep);
+        buf_put(w->b, "\r\n ", 3);
         w->line_off = w->b->len - 1;
     } else {
-        dkim_buf_put(w->b, sep, seplen);
+        buf_put(w->b, sep, seplen);
     }
-    dkim_buf_put(w->b, word, n);
+    buf_put(w->b, word, n);
 }
 
 /* Lower-cases an ASCII header name into buf (for h=; RFC 6376 3.5: names are compared without
@@ -688,7 +642,7 @@ ipw_status dkim_sign(const struct dkim_key *k, const struct dkim_sign_opts *opts
     if (s)
         return s;
 
-    struct dkim_buf field = {0}, data = {0};
+    struct buf field = {0}, data = {0};
     bool *used = calloc(m->n_fields + 1, sizeof *used);
     char *sig = NULL, *canon = NULL;
     if (!used) {
@@ -699,22 +653,22 @@ ipw_status dkim_sign(const struct dkim_key *k, const struct dkim_sign_opts *opts
     /* The tags, in the order most signers use; b= last so that folding it is simple. */
     int64_t t = now_ms / 1000 - (now_ms % 1000 < 0 ? 1 : 0);
     char num[32];
-    dkim_buf_str(&field, "DKIM-Signature:");
+    buf_str(&field, "DKIM-Signature:");
     struct dkim_fw w = {.b = &field, .line_off = 0};
     dkim_fw_add(&w, " ", "v=1;", 4);
     const char *alg = k->type == DKIM_ED25519 ? "a=ed25519-sha256;" : "a=rsa-sha256;";
     dkim_fw_add(&w, " ", alg, strlen(alg));
     dkim_fw_add(&w, " ", "c=relaxed/relaxed;", strlen("c=relaxed/relaxed;"));
-    struct dkim_buf tag = {0};
-    dkim_buf_str(&tag, "d=");
-    dkim_buf_str(&tag, opts->domain);
-    dkim_buf_str(&tag, ";");
+    struct buf tag = {0};
+    buf_str(&tag, "d=");
+    buf_str(&tag, opts->domain);
+    buf_str(&tag, ";");
     if (!tag.oom)
         dkim_fw_add(&w, " ", tag.p, tag.len);
     tag.len = 0;
-    dkim_buf_str(&tag, "s=");
-    dkim_buf_str(&tag, opts->selector);
-    dkim_buf_str(&tag, ";");
+    buf_str(&tag, "s=");
+    buf_str(&tag, opts->selector);
+    buf_str(&tag, ";");
     if (!tag.oom)
         dkim_fw_add(&w, " ", tag.p, tag.len);
     if (tag.oom)
@@ -746,8 +700,8 @@ ipw_status dkim_sign(const struct dkim_key *k, const struct dkim_sign_opts *opts
                 s = err_set(e, IPW_ENOMEM, "out of memory signing");
                 goto done;
             }
-            dkim_buf_put(&data, c, clen);
-            dkim_buf_put(&data, "\r\n", 2);
+            buf_put(&data, c, clen);
+            buf_put(&data, "\r\n", 2);
             free(c);
             dkim_hw_add(&hw, lower);
         }
@@ -773,7 +727,7 @@ ipw_status dkim_sign(const struct dkim_key *k, const struct dkim_sign_opts *opts
         s = err_set(e, IPW_ENOMEM, "out of memory signing");
         goto done;
     }
-    dkim_buf_put(&data, canon, clen);
+    buf_put(&data, canon, clen);
     if (data.oom) {
         s = err_set(e, IPW_ENOMEM, "out of memory signing");
         goto done;
@@ -788,15 +742,15 @@ ipw_status dkim_sign(const struct dkim_key *k, const struct dkim_sign_opts *opts
         size_t col = field.len - w.line_off;
         size_t room = col < MESSAGE_FOLD_COLUMN ? MESSAGE_FOLD_COLUMN - col : 0;
         if (room < 8) {
-            dkim_buf_put(&field, "\r\n ", 3);
+            buf_put(&field, "\r\n ", 3);
             w.line_off = field.len - 1;
             continue;
         }
         size_t take = sl - off < room ? sl - off : room;
-        dkim_buf_put(&field, sig + off, take);
+        buf_put(&field, sig + off, take);
         off += take;
     }
-    dkim_buf_put(&field, "\r\n", 2);
+    buf_put(&field, "\r\n", 2);
     if (field.oom) {
         s = err_set(e, IPW_ENOMEM, "out of memory signing");
         goto done;

@@ -15,6 +15,8 @@
  */
 #include "ipwarm/message.h"
 
+#include "ipwarm/buf.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,51 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-/* ---- growable buffer ---- */
-
-struct message_buf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void message_buf_put(struct message_buf *b, const void *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->oom = true;
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void message_buf_str(struct message_buf *b, const char *s)
-{
-    message_buf_put(b, s, strlen(s));
-}
-
-static void message_buf_free(struct message_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ---- character classes (ASCII only, independent of the locale) ---- */
 
@@ -157,7 +114,7 @@ static size_t message_b64_encode(const unsigned char *s, size_t n, char *out)
 /* ---- header writer ---- */
 
 struct message_hw {
-    struct message_buf *b;
+    struct buf *b;
     struct message_field *fields;
     size_t n_fields, cap_fields;
     size_t field_off; /* start of the field being written */
@@ -179,8 +136,8 @@ static void message_hw_begin(struct message_hw *h, const char *name)
     h->line_off = h->b->len;
     h->name_len = strlen(name);
     h->words = 0;
-    message_buf_str(h->b, name);
-    message_buf_put(h->b, ":", 1);
+    buf_str(h->b, name);
+    buf_put(h->b, ":", 1);
 }
 
 /* Ends the current line so that the next word starts a continuation line. */
@@ -188,7 +145,7 @@ static void message_hw_fold(struct message_hw *h)
 {
     if (h->words == 0)
         return;
-    message_buf_put(h->b, "\r\n", 2);
+    buf_put(h->b, "\r\n", 2);
     h->line_off = h->b->len;
     h->words = 0;
 }
@@ -199,8 +156,8 @@ static void message_hw_word(struct message_hw *h, const char *w, size_t n)
 {
     if (n > 0 && h->words > 0 && message_hw_col(h) + 1 + n > MESSAGE_FOLD_COLUMN)
         message_hw_fold(h);
-    message_buf_put(h->b, " ", 1);
-    message_buf_put(h->b, w, n);
+    buf_put(h->b, " ", 1);
+    buf_put(h->b, w, n);
     h->words++;
     if (message_hw_col(h) > MESSAGE_LINE_MAX)
         h->too_long = true;
@@ -220,7 +177,7 @@ static void message_hw_text(struct message_hw *h, const char *s, size_t n)
 
 static void message_hw_end(struct message_hw *h)
 {
-    message_buf_put(h->b, "\r\n", 2);
+    buf_put(h->b, "\r\n", 2);
     if (h->n_fields == h->cap_fields) {
         size_t cap = h->cap_fields ? h->cap_fields * 2 : 16;
         struct message_field *nf = realloc(h->fields, cap * sizeof *nf);
@@ -393,7 +350,7 @@ static bool message_is_atoms(const char *s)
 
 /* From: display name as atoms, a quoted-string (RFC 5322 3.2.4) or encoded-words. */
 static void message_hw_mailbox(struct message_hw *h, const char *name, const char *addr,
-                               struct message_buf *tmp)
+                               struct buf *tmp)
 {
     if (name && *name) {
         size_t n = strlen(name);
@@ -403,21 +360,21 @@ static void message_hw_mailbox(struct message_hw *h, const char *name, const cha
             message_hw_text(h, name, n);
         } else {
             tmp->len = 0;
-            message_buf_put(tmp, "\"", 1);
+            buf_put(tmp, "\"", 1);
             for (size_t i = 0; i < n; i++) {
                 if (name[i] == '"' || name[i] == '\\')
-                    message_buf_put(tmp, "\\", 1);
-                message_buf_put(tmp, name + i, 1);
+                    buf_put(tmp, "\\", 1);
+                buf_put(tmp, name + i, 1);
             }
-            message_buf_put(tmp, "\"", 1);
+            buf_put(tmp, "\"", 1);
             /* Folding at the spaces inside the quotes is allowed (FWS in quoted-string). */
             if (!tmp->oom)
                 message_hw_text(h, tmp->p, tmp->len);
         }
         tmp->len = 0;
-        message_buf_put(tmp, "<", 1);
-        message_buf_str(tmp, addr);
-        message_buf_put(tmp, ">", 1);
+        buf_put(tmp, "<", 1);
+        buf_str(tmp, addr);
+        buf_put(tmp, ">", 1);
         if (!tmp->oom)
             message_hw_word(h, tmp->p, tmp->len);
     } else {
@@ -444,21 +401,21 @@ static const char *message_cte_name(enum message_cte c)
 
 /* Makes every line end CRLF (RFC 2046 4.1.1 canonical form: CRLF, LF and a lone CR all end a
  * line) and the text end with CRLF; empty text becomes one empty line. */
-static void message_canon(const char *s, size_t n, struct message_buf *out)
+static void message_canon(const char *s, size_t n, struct buf *out)
 {
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\r' || s[i] == '\n') {
-            message_buf_put(out, s + start, i - start);
-            message_buf_put(out, "\r\n", 2);
+            buf_put(out, s + start, i - start);
+            buf_put(out, "\r\n", 2);
             if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
                 i++;
             start = i + 1;
         }
     }
     if (start < n || n == 0) {
-        message_buf_put(out, s + start, n - start);
-        message_buf_put(out, "\r\n", 2);
+        buf_put(out, s + start, n - start);
+        buf_put(out, "\r\n", 2);
     }
 }
 
@@ -493,7 +450,7 @@ static enum message_cte message_choose(const char *s, size_t n)
 /* RFC 2045 6.7: quoted-printable of canonical text, hard line breaks kept as CRLF, soft
  * breaks ("=" CRLF) so that no encoded line passes 76 characters, an escape never split,
  * and whitespace at a line's end escaped (rule 3) so transports cannot strip it. */
-static void message_qp(const char *s, size_t n, struct message_buf *out)
+static void message_qp(const char *s, size_t n, struct buf *out)
 {
     size_t i = 0;
     while (i < n) {
@@ -510,38 +467,38 @@ static void message_qp(const char *s, size_t n, struct message_buf *out)
             /* Leave room for the "=" of a soft break unless this is the line's last token. */
             size_t limit = last ? MESSAGE_ENCODED_LINE_MAX : MESSAGE_ENCODED_LINE_MAX - 1;
             if (col + tok > limit) {
-                message_buf_put(out, "=\r\n", 3);
+                buf_put(out, "=\r\n", 3);
                 col = 0;
             }
             if (esc) {
                 char hex[3] = {'=', "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15]};
-                message_buf_put(out, hex, 3);
+                buf_put(out, hex, 3);
             } else {
-                message_buf_put(out, s + k, 1);
+                buf_put(out, s + k, 1);
             }
             col += tok;
         }
-        message_buf_put(out, "\r\n", 2);
+        buf_put(out, "\r\n", 2);
         i = end + 2;
     }
 }
 
 /* RFC 2045 6.8: base64 in lines of 76 characters. */
-static void message_base64(const char *s, size_t n, struct message_buf *out)
+static void message_base64(const char *s, size_t n, struct buf *out)
 {
     const size_t per_line = MESSAGE_ENCODED_LINE_MAX / 4 * 3; /* 57 bytes in, 76 out */
     char line[MESSAGE_ENCODED_LINE_MAX + 4];
     for (size_t i = 0; i < n; i += per_line) {
         size_t take = n - i < per_line ? n - i : per_line;
         size_t w = message_b64_encode((const unsigned char *)s + i, take, line);
-        message_buf_put(out, line, w);
-        message_buf_put(out, "\r\n", 2);
+        buf_put(out, line, w);
+        buf_put(out, "\r\n", 2);
     }
 }
 
 /* One body, canonicalised and encoded, with the encoding it got. */
 struct message_body {
-    struct message_buf enc;
+    struct buf enc;
     enum message_cte cte;
 };
 
@@ -554,17 +511,17 @@ static ipw_status message_body_make(const char *s, size_t n, const char *what,
     size_t bad;
     if (!message_utf8_valid(s, n, &bad))
         return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", what, bad);
-    struct message_buf canon = {0};
+    struct buf canon = {0};
     message_canon(s, n, &canon);
     if (canon.oom) {
-        message_buf_free(&canon);
+        buf_free(&canon);
         return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
     }
     out->cte = message_choose(canon.p, canon.len);
     switch (out->cte) {
     case MESSAGE_7BIT:
         out->enc = canon;
-        canon = (struct message_buf){0};
+        canon = (struct buf){0};
         break;
     case MESSAGE_QP:
         message_qp(canon.p, canon.len, &out->enc);
@@ -573,13 +530,13 @@ static ipw_status message_body_make(const char *s, size_t n, const char *what,
         message_base64(canon.p, canon.len, &out->enc);
         break;
     }
-    message_buf_free(&canon);
+    buf_free(&canon);
     if (out->enc.oom)
         return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
     return IPW_OK;
 }
 
-static bool message_contains(const struct message_buf *b, const char *needle)
+static bool message_contains(const struct buf *b, const char *needle)
 {
     size_t m = strlen(needle);
     if (b->len < m)
@@ -694,13 +651,13 @@ void message_free(struct message *m)
     memset(m, 0, sizeof *m);
 }
 
-static void message_part_headers(struct message_buf *b, const char *type, enum message_cte cte)
+static void message_part_headers(struct buf *b, const char *type, enum message_cte cte)
 {
-    message_buf_str(b, "Content-Type: ");
-    message_buf_str(b, type);
-    message_buf_str(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
-    message_buf_str(b, message_cte_name(cte));
-    message_buf_put(b, "\r\n", 2);
+    buf_str(b, "Content-Type: ");
+    buf_str(b, type);
+    buf_str(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
+    buf_str(b, message_cte_name(cte));
+    buf_put(b, "\r\n", 2);
 }
 
 ipw_status message_build(const struct message_parts *p, struct message *out, struct err *e)
@@ -710,7 +667,7 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     if (s)
         return s;
 
-    struct message_buf b = {0}, tmp = {0};
+    struct buf b = {0}, tmp = {0};
     struct message_body text = {{0}, MESSAGE_7BIT}, html = {{0}, MESSAGE_7BIT};
     struct message_hw h = {.b = &b};
     char boundary[sizeof out->boundary] = "";
@@ -756,11 +713,11 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
 
     message_hw_begin(&h, "Message-ID");
     tmp.len = 0;
-    message_buf_put(&tmp, "<", 1);
-    message_buf_str(&tmp, p->id_left);
-    message_buf_put(&tmp, "@", 1);
-    message_buf_str(&tmp, p->id_domain ? p->id_domain : strrchr(p->from_addr, '@') + 1);
-    message_buf_put(&tmp, ">", 1);
+    buf_put(&tmp, "<", 1);
+    buf_str(&tmp, p->id_left);
+    buf_put(&tmp, "@", 1);
+    buf_str(&tmp, p->id_domain ? p->id_domain : strrchr(p->from_addr, '@') + 1);
+    buf_put(&tmp, ">", 1);
     if (!tmp.oom)
         message_hw_word(&h, tmp.p, tmp.len);
     message_hw_end(&h);
@@ -779,9 +736,9 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     if (p->html) {
         message_hw_word(&h, "multipart/alternative;", strlen("multipart/alternative;"));
         tmp.len = 0;
-        message_buf_str(&tmp, "boundary=\"");
-        message_buf_str(&tmp, boundary);
-        message_buf_str(&tmp, "\"");
+        buf_str(&tmp, "boundary=\"");
+        buf_str(&tmp, boundary);
+        buf_str(&tmp, "\"");
         if (!tmp.oom)
             message_hw_word(&h, tmp.p, tmp.len);
         message_hw_end(&h);
@@ -793,28 +750,28 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         message_hw_end(&h);
     }
 
-    message_buf_put(&b, "\r\n", 2);
+    buf_put(&b, "\r\n", 2);
     size_t body_off = b.len;
     if (p->html) {
         /* Each encoded body ends in CRLF, which doubles as the CRLF that begins the next
          * delimiter line (RFC 2046 5.1.1). */
-        message_buf_str(&b, "--");
-        message_buf_str(&b, boundary);
-        message_buf_put(&b, "\r\n", 2);
+        buf_str(&b, "--");
+        buf_str(&b, boundary);
+        buf_put(&b, "\r\n", 2);
         message_part_headers(&b, "text/plain", text.cte);
-        message_buf_put(&b, "\r\n", 2);
-        message_buf_put(&b, text.enc.p, text.enc.len);
-        message_buf_str(&b, "--");
-        message_buf_str(&b, boundary);
-        message_buf_put(&b, "\r\n", 2);
+        buf_put(&b, "\r\n", 2);
+        buf_put(&b, text.enc.p, text.enc.len);
+        buf_str(&b, "--");
+        buf_str(&b, boundary);
+        buf_put(&b, "\r\n", 2);
         message_part_headers(&b, "text/html", html.cte);
-        message_buf_put(&b, "\r\n", 2);
-        message_buf_put(&b, html.enc.p, html.enc.len);
-        message_buf_str(&b, "--");
-        message_buf_str(&b, boundary);
-        message_buf_str(&b, "--\r\n");
+        buf_put(&b, "\r\n", 2);
+        buf_put(&b, html.enc.p, html.enc.len);
+        buf_str(&b, "--");
+        buf_str(&b, boundary);
+        buf_str(&b, "--\r\n");
     } else {
-        message_buf_put(&b, text.enc.p, text.enc.len);
+        buf_put(&b, text.enc.p, text.enc.len);
     }
 
     if (b.oom || tmp.oom || h.oom) {
@@ -837,10 +794,10 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     b.p = NULL;
     h.fields = NULL;
 done:
-    message_buf_free(&b);
-    message_buf_free(&tmp);
-    message_buf_free(&text.enc);
-    message_buf_free(&html.enc);
+    buf_free(&b);
+    buf_free(&tmp);
+    buf_free(&text.enc);
+    buf_free(&html.enc);
     free(h.fields);
     return s;
 }
@@ -1009,26 +966,26 @@ static ipw_status message_read_body(const char *path, char **out, struct err *e)
     FILE *f = fopen(path, "rb");
     if (!f)
         return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
-    struct message_buf b = {0};
+    struct buf b = {0};
     char chunk[8192];
     size_t got;
     while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        message_buf_put(&b, chunk, got);
+        buf_put(&b, chunk, got);
         if (b.len > MESSAGE_BODY_FILE_MAX) {
             fclose(f);
-            message_buf_free(&b);
+            buf_free(&b);
             return err_set(e, IPW_EDATA, "%s: larger than %u bytes", path, MESSAGE_BODY_FILE_MAX);
         }
     }
     bool failed = ferror(f);
     fclose(f);
     if (failed) {
-        message_buf_free(&b);
+        buf_free(&b);
         return err_set(e, IPW_EIO, "cannot read %s", path);
     }
-    message_buf_put(&b, "", 0); /* an empty file still gives "" */
+    buf_put(&b, "", 0); /* an empty file still gives "" */
     if (b.oom) {
-        message_buf_free(&b);
+        buf_free(&b);
         return err_set(e, IPW_ENOMEM, "out of memory reading %s", path);
     }
     size_t bom = b.len >= 3 && memcmp(b.p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
@@ -1044,7 +1001,7 @@ static ipw_status message_read_body(const char *path, char **out, struct err *e)
                     message_line_of(b.p, bom + bad), bom + bad);
     }
     if (s) {
-        message_buf_free(&b);
+        buf_free(&b);
         return s;
     }
     if (bom)
@@ -1165,30 +1122,30 @@ static ipw_status message_unsubscribe(const struct message_tmpl *t, const struct
         if (s)
             return s;
     }
-    struct message_buf b = {0};
+    struct buf b = {0};
     if (url) {
-        message_buf_put(&b, "<", 1);
-        message_buf_str(&b, url);
-        message_buf_put(&b, ">", 1);
+        buf_put(&b, "<", 1);
+        buf_str(&b, url);
+        buf_put(&b, ">", 1);
     }
     if (t->list_unsubscribe_mailto) {
         if (url)
-            message_buf_str(&b, ", ");
-        message_buf_str(&b, "<mailto:");
-        message_buf_str(&b, t->list_unsubscribe_mailto);
+            buf_str(&b, ", ");
+        buf_str(&b, "<mailto:");
+        buf_str(&b, t->list_unsubscribe_mailto);
         /* The token in the subject tells the mailbox which recipient asked (RFC 6068: the
          * space is %20 in a mailto hfvalue). */
         if (v->token && *v->token) {
-            message_buf_str(&b, "?subject=unsubscribe%20");
-            message_buf_str(&b, v->token);
+            buf_str(&b, "?subject=unsubscribe%20");
+            buf_str(&b, v->token);
         }
-        message_buf_put(&b, ">", 1);
+        buf_put(&b, ">", 1);
     }
     free(url);
     size_t n = (t->list_unsubscribe ? 2 : 1) + a->n_extra;
     struct message_header *h = calloc(n, sizeof *h);
     if (b.oom || !h) {
-        message_buf_free(&b);
+        buf_free(&b);
         free(h);
         return err_set(e, IPW_ENOMEM, "out of memory building a message");
     }

@@ -16,6 +16,8 @@
  */
 #include "ipwarm/spf.h"
 
+#include "ipwarm/buf.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
@@ -46,42 +48,6 @@ const char *spf_result_name(enum spf_outcome r)
         return "permerror";
     }
     return "unknown";
-}
-
-/* ---- a growable string, for macro expansions that may exceed a domain's 253 octets ---- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 128;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_free(struct sbuf *b)
-{
-    free(b->p);
-    *b = (struct sbuf){0};
 }
 
 /* ---- evaluation state ---- */
@@ -298,11 +264,11 @@ static bool domain_spec_ok(const char *s, size_t len)
 
 /* %{p}: a validated name of the client IP, preferring domain itself, then a subdomain of it
  * (RFC 7208 7.3); "unknown" when none. Its lookups count against no limit. */
-static void macro_p(struct spf_eval *ev, const char *domain, struct sbuf *out);
+static void macro_p(struct spf_eval *ev, const char *domain, struct buf *out);
 
 /* Appends value transformed per RFC 7208 7.3: split on delims (default "."), reversed if
  * asked, the rightmost keep parts (0: all), joined with "."; URL-escaped for upper case. */
-static void macro_transform(struct sbuf *out, const char *value, long keep, bool reverse,
+static void macro_transform(struct buf *out, const char *value, long keep, bool reverse,
                             const char *delims, size_t n_delims, bool escape)
 {
     const char *parts[256];
@@ -332,49 +298,49 @@ static void macro_transform(struct sbuf *out, const char *value, long keep, bool
         }
     }
     size_t first = keep > 0 && (size_t)keep < n ? n - (size_t)keep : 0;
-    struct sbuf joined = {0};
+    struct buf joined = {0};
     for (size_t i = first; i < n; i++) {
         if (i > first)
-            sb_add(&joined, ".", 1);
-        sb_add(&joined, parts[i], lens[i]);
+            buf_put(&joined, ".", 1);
+        buf_put(&joined, parts[i], lens[i]);
     }
     if (joined.oom) {
         out->oom = true;
     } else if (!escape) {
-        sb_add(out, joined.p ? joined.p : "", joined.len);
+        buf_put(out, joined.p ? joined.p : "", joined.len);
     } else {
         /* RFC 3986 unreserved characters stay; every other octet becomes %XX. */
         for (size_t i = 0; i < joined.len; i++) {
             unsigned char c = (unsigned char)joined.p[i];
             if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-                sb_add(out, (const char *)&c, 1);
+                buf_put(out, (const char *)&c, 1);
             } else {
                 char hex[4];
                 snprintf(hex, sizeof hex, "%%%02X", c);
-                sb_add(out, hex, 3);
+                buf_put(out, hex, 3);
             }
         }
     }
-    sb_free(&joined);
+    buf_free(&joined);
 }
 
 /* Expands s[0..len), whose syntax was checked for ctx, with domain as %{d}. Returns false
  * only when memory ran out (ev->fatal is then set). */
 static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const char *domain,
-                         struct sbuf *out)
+                         struct buf *out)
 {
     for (size_t i = 0; i < len;) {
         if (s[i] != '%') {
             size_t j = i;
             while (j < len && s[j] != '%')
                 j++;
-            sb_add(out, s + i, j - i);
+            buf_put(out, s + i, j - i);
             i = j;
             continue;
         }
         char n = s[i + 1];
         if (n == '%' || n == '_' || n == '-') {
-            sb_add(out, n == '%' ? "%" : n == '_' ? " " : "%20", n == '-' ? 3 : 1);
+            buf_put(out, n == '%' ? "%" : n == '_' ? " " : "%20", n == '-' ? 3 : 1);
             i += 2;
             continue;
         }
@@ -399,7 +365,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
 
         char tbuf[32];
         const char *value = "";
-        struct sbuf pv = {0};
+        struct buf pv = {0};
         switch (tolower((unsigned char)letter)) {
         case 's':
             value = ev->sender;
@@ -435,7 +401,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
         case 'p':
             macro_p(ev, domain, &pv);
             if (pv.oom) {
-                sb_free(&pv);
+                buf_free(&pv);
                 out->oom = true;
                 break;
             }
@@ -444,14 +410,14 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
         }
         macro_transform(out, value, keep, reverse, delims, n_delims,
                         isupper((unsigned char)letter) != 0);
-        sb_free(&pv);
+        buf_free(&pv);
     }
     if (out->oom) {
         ev->fatal = err_set(ev->e, IPW_ENOMEM, "spf: out of memory expanding a macro");
         return false;
     }
     if (!out->p)
-        sb_add(out, "", 0);
+        buf_put(out, "", 0);
     if (out->oom) {
         ev->fatal = err_set(ev->e, IPW_ENOMEM, "spf: out of memory expanding a macro");
         return false;
@@ -560,7 +526,7 @@ static void free_names(char **names, int n)
         free(names[i]);
 }
 
-static void macro_p(struct spf_eval *ev, const char *domain, struct sbuf *out)
+static void macro_p(struct spf_eval *ev, const char *domain, struct buf *out)
 {
     char *names[SPF_MAX_NAMES];
     int n = validated_names(ev, names, NULL);
@@ -577,7 +543,7 @@ static void macro_p(struct spf_eval *ev, const char *domain, struct sbuf *out)
             best = names[i];
     if (!best && n > 0)
         best = names[0];
-    sb_add(out, best ? best : "unknown", strlen(best ? best : "unknown"));
+    buf_put(out, best ? best : "unknown", strlen(best ? best : "unknown"));
     free_names(names, n > 0 ? n : 0);
 }
 
@@ -902,15 +868,15 @@ static bool term_target(struct spf_eval *ev, const char *spec, size_t spec_len, 
         *ok = true;
         return true;
     }
-    struct sbuf b = {0};
+    struct buf b = {0};
     if (!macro_expand(ev, spec, spec_len, domain, &b)) {
-        sb_free(&b);
+        buf_free(&b);
         return false;
     }
     domain_finish(b.p);
     *ok = strlen(b.p) < size && query_name_ok(b.p);
     copy_n(target, size, b.p, strlen(b.p));
-    sb_free(&b);
+    buf_free(&b);
     return true;
 }
 
@@ -1163,7 +1129,7 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
  * problem leaves the explanation as it is. Returns false when memory ran out. */
 static bool explain(struct spf_eval *ev, const struct spf_level *lv, char *dst, size_t size)
 {
-    struct sbuf name = {0}, text = {0};
+    struct buf name = {0}, text = {0};
     struct dns_result r = {0};
     bool ok = true;
     if (!macro_expand(ev, lv->exp, strlen(lv->exp), lv->exp_domain, &name)) {
@@ -1189,8 +1155,8 @@ static bool explain(struct spf_eval *ev, const struct spf_level *lv, char *dst, 
     copy_n(dst, size, text.p, text.len);
 done:
     dns_result_clear(&r);
-    sb_free(&name);
-    sb_free(&text);
+    buf_free(&name);
+    buf_free(&text);
     return ok;
 }
 
