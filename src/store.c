@@ -62,7 +62,10 @@ static const char SCHEMA_V1[] =
     "CREATE INDEX attempts_recipient ON attempts(recipient, started_ms);\n"
     "CREATE INDEX attempts_started ON attempts(started_ms);\n"
     "CREATE INDEX attempts_in_flight ON attempts(outcome) WHERE outcome = 'in-flight';\n"
-    "CREATE INDEX attempts_provider ON attempts(provider, started_ms);\n"
+    /* Only refused replies: store_attempts_since() reads nothing else, so a tick reads the
+     * last hour's refusals, not the last hour's attempts (bench/scale.sh: 1,537 pages read by
+     * an idle tick, 77 with it), and a delivered message writes one index less. */
+    "CREATE INDEX attempts_provider ON attempts(provider, started_ms) WHERE code >= 400;\n"
     "\n"
     "CREATE TABLE summary_hourly (\n"
     "  provider  TEXT NOT NULL,\n"
@@ -451,7 +454,8 @@ struct store {
     long lock_pid;
     char lock_host[256];
     sqlite3_stmt *stmt[Q_COUNT];
-    int batch; /* inside store_batch_begin(): writes join its transaction */
+    int batch;     /* inside store_batch_begin(): writes join its transaction */
+    int wal_pages; /* pages in the WAL after this handle's last commit (wal_hook) */
 };
 
 /* ---- small helpers ---- */
@@ -703,6 +707,33 @@ static ipw_status migrate_one(struct store *st, int v, struct err *e)
     return tx_end(st, r, doing, e);
 }
 
+/*
+ * Checkpoints (copying the WAL into the database file) cost two fsyncs each, and bench/ showed
+ * them on both hot paths:
+ *  - the runner writes about 15 pages per message; at SQLite's default of a checkpoint every
+ *    1,000 pages it spent a quarter of its time in them (bench/throughput.sh). A commit now
+ *    checkpoints at STORE_WAL_CHECKPOINT_PAGES (a WAL of up to 32 MB);
+ *  - by default the last connection to close checkpoints and deletes the WAL, and the next
+ *    process creates it again: four fsyncs, half of an idle cron tick (bench/scale.sh). Now a
+ *    small WAL stays as it is at close. A large one is still emptied then, because the first
+ *    process to open the file rebuilds the WAL index by reading the whole WAL (18 ms for 24 MB).
+ * Durability is the same either way: every commit is in the WAL (synchronous=NORMAL), and a
+ * plain copy of the .db alone was never a backup (docs/operations.md: use .backup).
+ */
+#define STORE_WAL_CHECKPOINT_PAGES 8192
+#define STORE_WAL_CLOSE_PAGES      1024
+
+/* After every commit: remembers the WAL's size and checkpoints a large one, as SQLite's own
+ * autocheckpoint (itself a WAL hook, which this one replaces) does at 1,000 pages. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *st = arg;
+    st->wal_pages = pages;
+    if (pages >= STORE_WAL_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 static ipw_status open_impl(const char *path, const struct store_options *opt, int target,
                             struct store **out, struct err *e)
 {
@@ -794,6 +825,14 @@ static ipw_status open_impl(const char *path, const struct store_options *opt, i
     if (r == IPW_OK)
         r = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "set its options",
                      e);
+    /* Checkpoints: see wal_hook() and store_close(). The WAL is kept between processes (not
+     * deleted and created again), and closing checkpoints only a large one. */
+    if (r == IPW_OK) {
+        int on = 1;
+        sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+        sqlite3_wal_hook(st->db, wal_hook, st);
+    }
     for (int v = (int)version + 1; r == IPW_OK && v <= target; v++)
         r = migrate_one(st, v, e);
     if (r != IPW_OK) {
@@ -831,6 +870,12 @@ void store_close(struct store *st)
         return;
     if (st->db)
         store_lock_release(st);
+    if (st->db && st->wal_pages >= STORE_WAL_CLOSE_PAGES) {
+        /* Emptied, not just copied: the next process would otherwise read all of it again.
+         * Readers are not waited for long; the next close or commit tries again. */
+        sqlite3_busy_timeout(st->db, 200);
+        sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     /* Every statement is finalized, so close cannot fail for statements left open. */

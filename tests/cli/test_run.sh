@@ -271,5 +271,13 @@ pending_after=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pe
 check "run --dry-run exits 0 (got $rc)" test "$rc" -eq 0
 check "run --dry-run opens no connection" test "$before" -eq "$after"
 check "run --dry-run leaves the queue as it was" test "$pending_before" -eq "$pending_after"
+# A dry run on a new state file decides from the list: attempts recorded as dry runs, no
+# connection, every recipient still pending for the real run.
+"$IPWARM" -p "$work/plan.yaml" --db "$work/dry.db" run --dry-run --for 3s >/dev/null 2>"$work/dry2.err"
+rc=$?
+check "run --dry-run on a new state file exits 0 (got $rc)" test "$rc" -eq 0
+check "run --dry-run on a new state file records dry-run attempts" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM attempts WHERE dry_run = 1")" -ge 3
+check "run --dry-run on a new state file opens no connection" test "$after" -eq "$(grep -c '"ev": "connect"' "$dialogue")"
+check "run --dry-run leaves every recipient pending" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM recipients WHERE state NOT IN ('pending', 'suppressed')")" -eq 0
 
 finish

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Throughput once warm (issue 8, part 2): N messages of about 1 KB over C connections to
+# Postfix's smtp-sink on loopback, sent three ways in the same run, interleaved round by round
+# so that the machine's noise hits all three alike:
+#   ipwarm     `ipwarm run` (recipients.mode once: it ends when the list is done) with one
+#              provider whose ramp starts at 1,000,000/min, connections_per_provider C, MX from
+#              dnsmasq; every attempt recorded before and after, as always;
+#   curl       bench/curl_sender.c, a bare libcurl multi sender (the ceiling for a
+#              libcurl-based sender: no scheduling, no recording);
+#   smtp-source Postfix's own client, `smtp-source -d -s C` (not libcurl: for scale).
+# Rates are messages per second of wall time of the whole process (start-up included), the
+# best of ROUNDS rounds for each sender. Also prints CPU time per message of ipwarm and curl.
+# Environment: N (20000), C (10), ROUNDS (2), SINK_ADDR (127.0.0.51); see bench/lib.sh.
+set -u
+. "$(dirname "$0")/lib.sh"
+N=${N:-20000} C=${C:-10} ROUNDS=${ROUNDS:-2} SINK_ADDR=${SINK_ADDR:-127.0.0.51}
+bench_init throughput
+
+port=$(free_port)
+sink_start "$SINK_ADDR" "$port" || exit 1
+dnsmasq_start <<EOF || exit 1
+mx-host=sink.test,mx.sink.test,10
+host-record=mx.sink.test,$SINK_ADDR
+EOF
+seq 1 "$N" | sed 's/.*/r&@sink.test/' >"$WORK/rcpts.txt"
+# About 1 KB on the wire with ipwarm's headers (Date, Message-ID, MIME, ...): ~780 bytes of text.
+{ printf 'Hello,\n\n'; head -c 760 /dev/zero | tr '\0' 'x' | fold -w 76; echo; } >"$WORK/message.txt"
+cat >"$WORK/plan.yaml" <<EOF
+campaign: bench
+timezone: UTC
+source: {ip: 127.0.0.1, helo: bench.example.com}
+sender: {from: "Bench <bench@example.com>", return_path: bounces@example.com}
+transport:
+  mode: direct
+  port: $port
+  timeouts: {connect: 5s, command: 10s}
+  connections_per_provider: $C
+message: {subject: "bench {{seq}}", text_file: message.txt}
+recipients: {file: rcpts.txt, mode: once}
+ramp: {start: 1000000/min, growth: 1, max: 1000000/min}
+providers:
+  - {name: sink, mx: [.sink.test]}
+  - {name: other, default: true}
+preflight: {require: []}
+dns: {servers: ["$DNS_SERVER"], timeout: 2s}
+EOF
+
+# Prints "wall user sys" seconds of one command (its output goes to $WORK/last.out).
+timed() {
+  /usr/bin/time -f '%e %U %S' -o "$WORK/time.out" "$@" >"$WORK/last.out" 2>&1
+  local rc=$?
+  cat "$WORK/time.out"
+  return $rc
+}
+
+best_ipw=0 best_curl=0 best_src=0 ipw_cpu='' curl_cpu='' recorded=0
+for ((round = 1; round <= ROUNDS; round++)); do
+  read -r w u s < <(timed "$BENCH_BIN/curl_sender" "$SINK_ADDR" "$port" "$N" "$C" 1024)
+  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
+  echo "round $round: curl_sender $N in $w s ($r/s, cpu ${u}+${s} s)"
+  [ "$r" -gt "$best_curl" ] && best_curl=$r curl_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+
+  read -r w u s < <(timed /usr/sbin/smtp-source -d -s "$C" -m "$N" -l 1024 \
+    -f bench@example.com -t rcpt@example.com "$SINK_ADDR:$port")
+  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
+  echo "round $round: smtp-source $N in $w s ($r/s)"
+  [ "$r" -gt "$best_src" ] && best_src=$r
+
+  rm -f "$WORK"/ipwarm.db*
+  read -r w u s < <(timed "$IPWARM" -q -p "$WORK/plan.yaml" --db "$WORK/ipwarm.db" run)
+  n=$(sqlite3 "$WORK/ipwarm.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND finished_ms IS NOT NULL")
+  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
+  echo "round $round: ipwarm $n recorded and delivered of $N in $w s ($r/s, cpu ${u}+${s} s)"
+  if [ "$r" -gt "$best_ipw" ]; then
+    best_ipw=$r recorded=$n
+    ipw_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+  fi
+done
+
+figure throughput.ipwarm "${best_ipw}/s" "-" info "ipwarm run: $N messages, $C connections, every attempt recorded ($recorded of $N delivered and finished in the store)"
+figure throughput.curl "${best_curl}/s" "-" info "bare libcurl multi sender (bench/curl_sender.c), same sink, same run"
+figure throughput.smtp-source "${best_src}/s" "-" info "Postfix smtp-source -d -s $C -l 1024, same sink, same run"
+rat=$(ratio "$best_ipw" "$best_curl")
+figure throughput.ratio "${rat}x" ">= 0.9x" "$(verdict "$rat" ">=" 0.9)" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us"
+figure throughput.vs-smtp-source "$(ratio "$best_ipw" "$best_src")x" "-" info "ipwarm / smtp-source (a non-libcurl client written for speed)"
+figure throughput.recorded "$recorded/$N" "$N/$N" "$(verdict "$recorded" ">=" "$N")" "attempts recorded delivered with their outcome"
