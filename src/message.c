@@ -753,21 +753,22 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     buf_put(&b, "\r\n", 2);
     size_t body_off = b.len;
     if (p->html) {
-        /* Each encoded body ends in CRLF, which doubles as the CRLF that begins the next
-         * delimiter line (RFC 2046 5.1.1). */
+        /* RFC 2046 5.1.1: the CRLF before a delimiter line belongs to the delimiter, so each
+         * part (which ends in its own CRLF) gets one more; without it a part would decode
+         * without its last line break. */
         buf_str(&b, "--");
         buf_str(&b, boundary);
         buf_put(&b, "\r\n", 2);
         message_part_headers(&b, "text/plain", text.cte);
         buf_put(&b, "\r\n", 2);
         buf_put(&b, text.enc.p, text.enc.len);
-        buf_str(&b, "--");
+        buf_str(&b, "\r\n--");
         buf_str(&b, boundary);
         buf_put(&b, "\r\n", 2);
         message_part_headers(&b, "text/html", html.cte);
         buf_put(&b, "\r\n", 2);
         buf_put(&b, html.enc.p, html.enc.len);
-        buf_str(&b, "--");
+        buf_str(&b, "\r\n--");
         buf_str(&b, boundary);
         buf_str(&b, "--\r\n");
     } else {

@@ -296,11 +296,13 @@ static void test_message_build_exact_multipart(void **state)
                          "Content-Transfer-Encoding: 7bit\r\n"
                          "\r\n"
                          "Hi Bob\r\n"
+                         "\r\n" /* RFC 2046 5.1.1: this CRLF belongs to the delimiter */
                          "--=_ipwarm_0123456789abcdef\r\n"
                          "Content-Type: text/html; charset=utf-8\r\n"
                          "Content-Transfer-Encoding: 7bit\r\n"
                          "\r\n"
                          "<p>Hi Bob</p>\r\n"
+                         "\r\n"
                          "--=_ipwarm_0123456789abcdef--\r\n";
     assert_int_equal(m.len, strlen(expect));
     assert_memory_equal(m.data, expect, m.len);
