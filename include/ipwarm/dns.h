@@ -68,7 +68,7 @@ struct dns_rr {
     /* A/AAAA: the address as text; MX: the exchange; PTR, CNAME, NS: the target name;
      * TXT: the character-strings of one record joined without separator (RFC 7208 3.3). */
     char *data;
-    size_t len; /* strlen(data), except TXT, which may hold NUL bytes */
+    size_t len; /* strlen(data), except TXT (may hold NUL bytes) and types kept raw (SOA) */
 };
 
 struct dns_result {
