@@ -999,6 +999,27 @@ int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p)
     return p && p->dns_timeout_ms > 0 ? p->dns_timeout_ms : 5000;
 }
 
+ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index,
+                             struct err *e)
+{
+    int i = plan_provider_find(p, name);
+    if (i >= 0) {
+        *index = (size_t)i;
+        return IPW_OK;
+    }
+    char known[1024];
+    size_t len = 0;
+    known[0] = '\0';
+    for (size_t k = 0; k < p->n_providers; k++) {
+        int w =
+            snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", p->providers[k].name);
+        if (w < 0 || (size_t)w >= sizeof known - len)
+            break;
+        len += (size_t)w;
+    }
+    return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
+}
+
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
 {
     size_t n = 0;

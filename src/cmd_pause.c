@@ -29,31 +29,6 @@
 #include "ipwarm/store.h"
 
 /*
- * Refuses a provider the plan does not know, naming the ones it does. Returns IPW_OK and sets
- * *index, or IPW_EUSAGE.
- */
-static ipw_status pause_find_provider(const struct plan *p, const char *name, size_t *index,
-                                      struct err *e)
-{
-    int i = plan_provider_find(p, name);
-    if (i >= 0) {
-        *index = (size_t)i;
-        return IPW_OK;
-    }
-    char known[1024];
-    size_t len = 0;
-    known[0] = '\0';
-    for (size_t k = 0; k < p->n_providers; k++) {
-        int w =
-            snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", p->providers[k].name);
-        if (w < 0 || (size_t)w >= sizeof known - len)
-            break;
-        len += (size_t)w;
-    }
-    return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
-}
-
-/*
  * Who is pausing, for the record: the user behind sudo if root was reached through it, else
  * the account of the effective uid, else $USER, else "uid N".
  */
@@ -87,7 +62,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     if (r != IPW_OK)
         return r;
     size_t idx = 0;
-    r = pause_find_provider(p, name, &idx, e);
+    r = cli_find_provider(p, name, &idx, e);
     if (r != IPW_OK)
         goto done;
     name = p->providers[idx].name;

@@ -78,29 +78,6 @@ static int resume_collect(const struct store_rule_action *a, void *vctx)
     return 0;
 }
 
-/* As pause_find_provider() in cmd_pause.c: IPW_OK with *index, or IPW_EUSAGE naming the
- * known providers. */
-static ipw_status resume_find_provider(const struct plan *p, const char *name, size_t *index,
-                                       struct err *e)
-{
-    int i = plan_provider_find(p, name);
-    if (i >= 0) {
-        *index = (size_t)i;
-        return IPW_OK;
-    }
-    char known[1024];
-    size_t len = 0;
-    known[0] = '\0';
-    for (size_t k = 0; k < p->n_providers; k++) {
-        int w =
-            snprintf(known + len, sizeof known - len, "%s%s", k ? ", " : "", p->providers[k].name);
-        if (w < 0 || (size_t)w >= sizeof known - len)
-            break;
-        len += (size_t)w;
-    }
-    return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
-}
-
 /* "pause (manual)", "suspend by rule yahoo-tss04 until T", "throttle to 1/min by rule x". */
 static void resume_describe(const struct resume_action *a, const char *tz, char *buf, size_t n)
 {
@@ -138,7 +115,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
     if (r != IPW_OK)
         return r;
     size_t idx = 0;
-    r = resume_find_provider(p, name, &idx, e);
+    r = cli_find_provider(p, name, &idx, e);
     if (r != IPW_OK)
         goto done;
     name = p->providers[idx].name;
