@@ -780,11 +780,17 @@ static ipw_status open_impl(const char *path, const struct store_options *opt, i
      * would already modify it. A new file has no tables and application_id 0.
      */
     int64_t app_id = 0, version = 0, tables = 0;
-    ipw_status r = query_int(st, "PRAGMA application_id", &app_id, "read it", e);
+    /* One read transaction, so the three values come from one moment: two processes that open
+     * a new file at once (two cron ticks) must not see the other's migration half done. */
+    ipw_status r = exec_sql(st, "BEGIN", "read it", e);
+    if (r == IPW_OK)
+        r = query_int(st, "PRAGMA application_id", &app_id, "read it", e);
     if (r == IPW_OK)
         r = query_int(st, "PRAGMA user_version", &version, "read it", e);
     if (r == IPW_OK)
         r = query_int(st, "SELECT count(*) FROM sqlite_master", &tables, "read it", e);
+    if (!sqlite3_get_autocommit(st->db))
+        exec_sql(st, "COMMIT", "read it", NULL);
     if (r != IPW_OK) {
         /* r and e already say why */
     } else if (app_id != STORE_APP_ID && !(app_id == 0 && version == 0 && tables == 0)) {
@@ -808,8 +814,22 @@ static ipw_status open_impl(const char *path, const struct store_options *opt, i
     }
 
     sqlite3_stmt *s = NULL;
-    rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    /* Switching a new file to WAL needs it to itself, and SQLite does not wait for that with
+     * the busy handler: when another process opens the same new file at the same moment, try
+     * again until the busy timeout. */
+    for (int waited = 0;; waited += 20) {
+        rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(s);
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+            waited >= st->busy_ms)
+            break;
+        sqlite3_finalize(s);
+        s = NULL;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == SQLITE_ROW) {
         const char *mode = col_text(s, 0);
         /* "memory" is what an in-memory database (":memory:") reports; fine for tools. */
         if (!mode || (strcmp(mode, "wal") != 0 && strcmp(mode, "memory") != 0))
