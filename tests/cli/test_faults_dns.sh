@@ -11,10 +11,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-dns-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 tally() {
   cat "$1"
@@ -129,5 +126,4 @@ check "every recipient is done once DNS answers ($n of 10)" test "$n" -eq 10
 n=$($py -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if json.loads(l)["ev"] == "message"))' "$log")
 check "the server received each recipient exactly once ($n messages)" test "$n" -eq 10
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -13,10 +13,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-smtp-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 # Counts the ok:/FAIL: lines of a python check into pass/fail.
 tally() {
@@ -243,5 +240,4 @@ expect(any(d["ev"] == "tls-broken" for d in ev), "the server did break the hands
 EOF
 tally "$work/check2.out"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

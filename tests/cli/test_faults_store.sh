@@ -10,10 +10,7 @@ set -u
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-store-XXXXXX)
 servers_init "$work"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 tally() {
   cat "$1"
@@ -147,5 +144,4 @@ check "the error says locked" grep -q "locked" "$work/lock.err"
 check "it gave up after the busy timeout, not at once and not never (took $ms ms)" test "$ms" -ge 4000 -a "$ms" -lt 9000
 check "nothing was sent while the state file was locked" test "$(grep -c '"ev": "connect"' "$log")" -eq "$conns"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

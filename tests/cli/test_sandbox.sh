@@ -20,10 +20,7 @@ trap '"$sandbox" stop --dir "$sb" >/dev/null 2>&1; rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 # json_true WHAT FILE EXPR: EXPR (python, d = the document) holds for the JSON in FILE.
 json_true() {
   if "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($3) else 1)" "$2" \
@@ -179,9 +176,7 @@ y = q("SELECT count(*) FROM attempts WHERE provider = 'yahoo'")[0][0]
 expect(y == 3, "yahoo got 2 messages and the [TSS04] refusal, then nothing (%d attempts)" % y)
 sys.exit(1 if fails else 0)
 EOF
-cat "$work/log.out"
-pass=$((pass + $(grep -c '^ok:' "$work/log.out")))
-fail=$((fail + $(grep -c '^FAIL:' "$work/log.out")))
+tally "$work/log.out"
 grep -q '^ok:\|^FAIL:' "$work/log.out" || bad "the log check did not run: $(tail -3 "$work/log.out")"
 
 # --- Microsoft switched to the block-list reply ----------------------------------------------------
@@ -239,5 +234,4 @@ if [ $? -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 check "sandbox status exits non-zero when stopped" test $? -ne 0
 check "status says stopped" grep -q "smtpd: stopped" "$work/status3.out"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
