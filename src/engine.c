@@ -563,6 +563,9 @@ static void engine_mx_record(struct engine *g, const struct dns_mx_result *m, in
     struct err je;
     json_finish(&j, &je);
     fclose(f);
+    /* The writer ends a document with a line break; a column holds just the array. */
+    if (buf && len > 0 && buf[len - 1] == '\n')
+        buf[len - 1] = '\0';
     size_t pi = provider_for_mx(g->p, m);
     struct store_mx row = {
         .domain = m->domain,
