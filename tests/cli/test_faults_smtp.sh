@@ -16,15 +16,6 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 # Counts the ok:/FAIL: lines of a python check into pass/fail.
-tally() {
-  cat "$1"
-  pass=$((pass + $(grep -c '^ok:' "$1")))
-  fail=$((fail + $(grep -c '^FAIL:' "$1")))
-  grep -q '^Traceback' "$1" && bad "the check script $1 crashed"
-  return 0
-}
-# No sanitizer report and no crash in a run's stderr.
-clean() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|Aborted' "$1"; }
 
 net=127.0.$((20 + RANDOM % 200))
 faults="greet middata silent garbage overlong huge good"

@@ -12,14 +12,6 @@ work=$(mktemp -d /tmp/ipwarm-faults-store-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-tally() {
-  cat "$1"
-  pass=$((pass + $(grep -c '^ok:' "$1")))
-  fail=$((fail + $(grep -c '^FAIL:' "$1")))
-  grep -q '^Traceback' "$1" && bad "the check script $1 crashed"
-  return 0
-}
-clean() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|Aborted' "$1"; }
 
 net=127.0.$((20 + RANDOM % 200))
 dnsmasq_start <<EOF || exit 1

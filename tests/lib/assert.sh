@@ -3,7 +3,9 @@
 # closing "N passed, M failed" line that ctest's log and CI read. Source it, then:
 #   ok TEXT / bad TEXT        count a result
 #   check TEXT COMMAND...     ok when COMMAND succeeds, else bad
-#   tally FILE                print FILE (lines from a checker script) and count its ok:/FAIL:
+#   tally FILE                print FILE (lines from a checker script), count its ok:/FAIL:,
+#                             and count a crash of the checker itself (a Traceback) as a failure
+#   clean FILE                true when FILE (a run's stderr) holds no sanitizer report or crash
 #   finish                    print the closing line; returns non-zero on any failure
 pass=0
 fail=0
@@ -18,7 +20,10 @@ tally() {
   cat "$1"
   pass=$((pass + $(grep -c '^ok:' "$1")))
   fail=$((fail + $(grep -c '^FAIL:' "$1")))
+  if grep -q '^Traceback' "$1"; then bad "the check script $1 crashed"; fi
+  return 0
 }
+clean() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|Segmentation|Aborted' "$1"; }
 finish() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
