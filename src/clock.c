@@ -48,6 +48,59 @@ bool clock_has_override(void)
     return clock_overridden;
 }
 
+static int64_t clock_system_now(void *ctx)
+{
+    (void)ctx;
+    return clock_now_ms();
+}
+
+static int64_t clock_system_real(void *ctx)
+{
+    (void)ctx;
+    return clock_real_ms();
+}
+
+static void clock_system_sleep(void *ctx, int64_t ms)
+{
+    (void)ctx;
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const struct clock_src *clock_system(void)
+{
+    static const struct clock_src sys = {clock_system_now, clock_system_real, clock_system_sleep,
+                                         NULL};
+    return &sys;
+}
+
+static int64_t clock_manual_now(void *ctx)
+{
+    return ((struct clock_manual *)ctx)->now_ms;
+}
+
+static void clock_manual_sleep(void *ctx, int64_t ms)
+{
+    clock_manual_advance(ctx, ms);
+}
+
+void clock_manual_init(struct clock_manual *c, int64_t start_ms)
+{
+    c->src.now_ms = clock_manual_now;
+    c->src.real_ms = clock_manual_now;
+    c->src.sleep_ms = clock_manual_sleep;
+    c->src.ctx = c;
+    c->now_ms = start_ms;
+}
+
+void clock_manual_advance(struct clock_manual *c, int64_t ms)
+{
+    if (ms > 0)
+        c->now_ms += ms;
+}
+
 int64_t clock_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;

@@ -44,6 +44,7 @@
 #include "ipwarm/smtp.h"
 #include "ipwarm/template.h"
 #include "ipwarm/token.h"
+#include "ipwarm/transport.h"
 #include "ipwarm/tz.h"
 #include "ipwarm/units.h"
 
@@ -161,79 +162,6 @@ static void engine_map_free(struct engine_map *m)
     memset(m, 0, sizeof *m);
 }
 
-/* ---- transports: libcurl, or the dry-run stand-in ---- */
-
-struct engine_transport {
-    ipw_status (*submit)(void *impl, const struct smtp_job *job, struct err *e);
-    int (*perform)(void *impl, int timeout_ms, smtp_done_fn done, void *arg);
-    void (*free)(void *impl);
-    void *impl;
-};
-
-static ipw_status engine_curl_submit(void *impl, const struct smtp_job *job, struct err *e)
-{
-    return smtp_submit(impl, job, e);
-}
-
-static int engine_curl_perform(void *impl, int timeout_ms, smtp_done_fn done, void *arg)
-{
-    return smtp_perform(impl, timeout_ms, done, arg);
-}
-
-static void engine_curl_free(void *impl)
-{
-    smtp_free(impl);
-}
-
-/* The dry run accepts each message at once, without a connection. */
-struct engine_dry {
-    void **users;
-    size_t n, cap;
-};
-
-static ipw_status engine_dry_submit(void *impl, const struct smtp_job *job, struct err *e)
-{
-    struct engine_dry *d = impl;
-    if (d->n == d->cap) {
-        size_t ncap = d->cap ? d->cap * 2 : 16;
-        void **nu = realloc(d->users, ncap * sizeof *nu);
-        if (!nu)
-            return err_set(e, IPW_ENOMEM, "out of memory");
-        d->users = nu;
-        d->cap = ncap;
-    }
-    d->users[d->n++] = job->user;
-    return IPW_OK;
-}
-
-static int engine_dry_perform(void *impl, int timeout_ms, smtp_done_fn done, void *arg)
-{
-    struct engine_dry *d = impl;
-    if (d->n == 0 && timeout_ms > 0) {
-        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    while (d->n > 0) {
-        struct smtp_result r;
-        memset(&r, 0, sizeof r);
-        r.user = d->users[--d->n];
-        r.phase = SMTP_PHASE_DATA;
-        r.code = 250;
-        r.reply = (char *)"250 2.0.0 dry run: accepted without connecting";
-        r.delivered = true;
-        r.started_ms = r.finished_ms = clock_real_ms();
-        done(&r, arg);
-    }
-    return 0;
-}
-
-static void engine_dry_free(void *impl)
-{
-    struct engine_dry *d = impl;
-    free(d->users);
-    free(d);
-}
-
 /* ---- the run's state ---- */
 
 /* A due recipient waiting in a provider's queue. */
@@ -293,7 +221,9 @@ struct engine {
     struct dns *dns;
     const struct engine_opts *o;
     struct engine_summary *sum;
-    struct engine_transport tr;
+    struct transport tr; /* the opts' transport, or one of ours (own_tr) */
+    bool own_tr;
+    const struct clock_src *clk;
     struct engine_prov *prov;
     size_t n_prov;
     struct message_tmpl *tmpl;
@@ -316,12 +246,23 @@ struct engine {
     bool relay_tls;
     char *relay_password;
     int inflight;
-    int64_t hard_end_real_ms; /* real time by which everything must be over; 0 = none */
-    struct dkim_key *dkim;     /* sender.dkim's key, loaded once */
-    struct token_secret token; /* for {{token}} and List-Unsubscribe */
+    int64_t hard_end_real_ms;      /* real time by which everything must be over; 0 = none */
+    struct dkim_key *dkim;         /* sender.dkim's key, loaded once */
+    struct token_secret token;     /* for {{token}} and List-Unsubscribe */
     struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
     bool have_token;
 };
+
+/* The run's clocks (engine_opts.clock): the scheduler's time, and real time for deadlines. */
+static int64_t engine_now(const struct engine *g)
+{
+    return g->clk->now_ms(g->clk->ctx);
+}
+
+static int64_t engine_real(const struct engine *g)
+{
+    return g->clk->real_ms(g->clk->ctx);
+}
 
 /* ---- providers: loading and saving their state ---- */
 
@@ -374,13 +315,12 @@ static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int6
         .pause_level = v->bo.pause_level,
         .pause_manual = v->pause_manual,
         .last_deferral_ms = v->bo.last_deferral_ms,
-        .rate_changed_ms = v->bo.last_recover_ms > v->bo.last_deferral_ms
-                               ? v->bo.last_recover_ms
-                               : v->bo.last_deferral_ms,
+        .rate_changed_ms = v->bo.last_recover_ms > v->bo.last_deferral_ms ? v->bo.last_recover_ms
+                                                                          : v->bo.last_deferral_ms,
         .last_reply = v->last_reply[0] ? v->last_reply : NULL,
         .last_reply_ms = v->last_reply_ms,
-        .next_send_ms = v->seq.rate_per_min > 0 ? pace_seq_due(&v->seq, v->seq.rate_per_min, now)
-                                                 : 0,
+        .next_send_ms =
+            v->seq.rate_per_min > 0 ? pace_seq_due(&v->seq, v->seq.rate_per_min, now) : 0,
         .updated_ms = now,
         .pace_anchor_ms = v->seq.anchor_ms,
         .pace_n = v->seq.n,
@@ -399,8 +339,7 @@ static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int6
  * pick changed (pace step, count of the day) when it is not saved yet. One commit per message
  * instead of two: bench/ showed the commits, not the SMTP dialogue, bounding the send rate. */
 static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, int64_t now,
-                                       const struct store_attempt *a, int64_t *id,
-                                       struct err *e)
+                                       const struct store_attempt *a, int64_t *id, struct err *e)
 {
     if (!v->dirty || g->o->dry_run)
         return store_attempt_begin(g->st, a, id, e);
@@ -634,8 +573,8 @@ static struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int
 }
 
 /* Resolves the domains of a batch in parallel, so that the first sends need not wait. */
-static ipw_status engine_mx_prefetch(struct engine *g, const char **domains, size_t n,
-                                     int64_t now, struct err *e)
+static ipw_status engine_mx_prefetch(struct engine *g, const char **domains, size_t n, int64_t now,
+                                     struct err *e)
 {
     const char **todo = calloc(n ? n : 1, sizeof *todo);
     if (!todo)
@@ -951,8 +890,7 @@ static int engine_fill_cb(const struct store_recipient *r, void *arg)
     return 0;
 }
 
-static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t now,
-                              struct err *e)
+static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t now, struct err *e)
 {
     if (v->q_n > 0 || now < v->refill_after_ms)
         return IPW_OK;
@@ -1056,7 +994,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
     int64_t connect_ms = p->connect_timeout_ms;
     if (g->hard_end_real_ms) {
         /* A cron tick or a --for run must end on time, whatever the server does. */
-        int64_t left = g->hard_end_real_ms - clock_real_ms();
+        int64_t left = g->hard_end_real_ms - engine_real(g);
         if (left < 1000)
             left = 1000;
         if (command_ms > left)
@@ -1085,7 +1023,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .len = f->msg.len,
         .user = f,
     };
-    r = g->tr.submit(g->tr.impl, &job, e);
+    r = g->tr.ops->submit(g->tr.impl, &job, e);
     if (r != IPW_OK)
         return r;
     v->inflight++;
@@ -1193,8 +1131,7 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             .seq = seq,
             .date = date,
             .campaign = p->campaign,
-            .token = g->have_token ? token_make(&g->token, p->campaign, f->rec.address, tok)
-                                   : "",
+            .token = g->have_token ? token_make(&g->token, p->campaign, f->rec.address, tok) : "",
             .names = g->columns,
             .values = values,
             .n = n_values,
@@ -1275,14 +1212,22 @@ struct engine_done_ctx {
 static enum reply_phase engine_reply_phase(enum smtp_phase p)
 {
     switch (p) {
-    case SMTP_PHASE_CONNECT: return REPLY_PHASE_CONNECT;
-    case SMTP_PHASE_EHLO: return REPLY_PHASE_EHLO;
-    case SMTP_PHASE_STARTTLS: return REPLY_PHASE_STARTTLS;
-    case SMTP_PHASE_AUTH: return REPLY_PHASE_AUTH;
-    case SMTP_PHASE_MAIL: return REPLY_PHASE_MAIL;
-    case SMTP_PHASE_RCPT: return REPLY_PHASE_RCPT;
-    case SMTP_PHASE_DATA: return REPLY_PHASE_DATA;
-    case SMTP_PHASE_QUIT: return REPLY_PHASE_QUIT;
+    case SMTP_PHASE_CONNECT:
+        return REPLY_PHASE_CONNECT;
+    case SMTP_PHASE_EHLO:
+        return REPLY_PHASE_EHLO;
+    case SMTP_PHASE_STARTTLS:
+        return REPLY_PHASE_STARTTLS;
+    case SMTP_PHASE_AUTH:
+        return REPLY_PHASE_AUTH;
+    case SMTP_PHASE_MAIL:
+        return REPLY_PHASE_MAIL;
+    case SMTP_PHASE_RCPT:
+        return REPLY_PHASE_RCPT;
+    case SMTP_PHASE_DATA:
+        return REPLY_PHASE_DATA;
+    case SMTP_PHASE_QUIT:
+        return REPLY_PHASE_QUIT;
     }
     return REPLY_PHASE_CONNECT;
 }
@@ -1292,7 +1237,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
 {
     const struct plan *p = g->p;
     struct engine_prov *v = &g->prov[f->prov];
-    int64_t now = clock_now_ms();
+    int64_t now = engine_now(g);
     v->inflight--;
     g->inflight--;
 
@@ -1333,8 +1278,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         fired = calloc(p->n_rules, sizeof *fired);
         if (!fired)
             return err_set(e, IPW_ENOMEM, "out of memory");
-        n_fired = backoff_rules_match(p->rules, p->n_rules, v->pp->name, full, now, v->hits,
-                                      fired);
+        n_fired = backoff_rules_match(p->rules, p->n_rules, v->pp->name, full, now, v->hits, fired);
     }
     for (size_t i = 0; i < n_fired; i++) {
         if (fired[i].action == PLAN_ACTION_BOUNCE) {
@@ -1368,8 +1312,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
             v->actions[v->n_actions++] = fired[i];
         }
         if (g->o->log)
-            fprintf(g->o->log, "ipwarm: %s: rule %s fired: %s\n", v->pp->name, rname,
-                    sa.action);
+            fprintf(g->o->log, "ipwarm: %s: rule %s fired: %s\n", v->pp->name, rname, sa.action);
     }
     free(fired);
 
@@ -1411,8 +1354,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     } else {
         int64_t first = f->rec.first_attempt_ms ? f->rec.first_attempt_ms : now;
         int64_t next = 0;
-        if (backoff_retry_next(&p->backoff, f->rec.retries, first, now, &next) ==
-            BACKOFF_EXPIRE) {
+        if (backoff_retry_next(&p->backoff, f->rec.retries, first, now, &next) == BACKOFF_EXPIRE) {
             snprintf(reason, sizeof reason, "retries gave up: %.570s", full);
             u.step = STORE_RCPT_EXPIRE;
             u.reason = reason;
@@ -1456,9 +1398,8 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         g->sum->failed++;
     if (g->o->log)
         fprintf(g->o->log, "ipwarm: %s via %s (%s): %s [%s] %s\n", f->rec.address,
-                p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i], v->pp->name,
-                outcome, smtp_phase_name(res->phase), full);
-
+                p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i], v->pp->name, outcome,
+                smtp_phase_name(res->phase), full);
 
     if (next_mx) {
         /* The same message (same Message-ID) to the next address, as its own attempt. */
@@ -1581,8 +1522,9 @@ static ipw_status engine_relay_probe(struct engine *g, struct err *e)
             if (pr == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
                 r = IPW_OK;
             else
-                snprintf(why, sizeof why, "%s", pr == 0 ? "no answer within the connect timeout"
-                                                        : strerror(soerr ? soerr : errno));
+                snprintf(why, sizeof why, "%s",
+                         pr == 0 ? "no answer within the connect timeout"
+                                 : strerror(soerr ? soerr : errno));
         } else {
             snprintf(why, sizeof why, "%s", strerror(errno));
         }
@@ -1649,18 +1591,13 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
             return r;
     }
     g->seq = engine_last_attempt_id(g);
-    if (g->o->dry_run) {
-        struct engine_dry *d = calloc(1, sizeof *d);
-        if (!d)
-            return err_set(e, IPW_ENOMEM, "out of memory");
-        g->tr = (struct engine_transport){engine_dry_submit, engine_dry_perform,
-                                          engine_dry_free, d};
+    if (g->o->transport) {
+        g->tr = *g->o->transport;
     } else {
-        struct smtp *s = smtp_new(0, e);
-        if (!s)
-            return e->status;
-        g->tr = (struct engine_transport){engine_curl_submit, engine_curl_perform,
-                                          engine_curl_free, s};
+        r = g->o->dry_run ? transport_dry_new(&g->tr, e) : transport_curl_new(0, NULL, &g->tr, e);
+        if (r != IPW_OK)
+            return r;
+        g->own_tr = true;
     }
     r = engine_list_open(g, e);
     if (r != IPW_OK)
@@ -1694,8 +1631,8 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
 
 static void engine_teardown(struct engine *g)
 {
-    if (g->tr.free)
-        g->tr.free(g->tr.impl);
+    if (g->own_tr)
+        transport_free(&g->tr);
     while (g->flights)
         engine_flight_free(g->flights);
     for (size_t i = 0; i < g->n_prov; i++) {
@@ -1753,8 +1690,7 @@ static int64_t engine_next_retry(struct engine *g, int64_t now)
 /* The provider's ramp state for today: its stored one, or the one its first send of today
  * will begin (growth earned by yesterday's counts). */
 static ipw_status engine_ramp_today(struct engine *g, struct engine_prov *v, const char *today,
-                                    struct ramp_state *out, enum ramp_change *why,
-                                    struct err *e)
+                                    struct ramp_state *out, enum ramp_change *why, struct err *e)
 {
     *why = RAMP_SAME_DAY;
     if (strcmp(v->ramp.day_date, today) == 0) {
@@ -1773,11 +1709,11 @@ static void engine_progress(struct engine *g, int64_t now)
     FILE *out = g->o->progress;
     if (!out)
         return;
-    fprintf(out, "\r\033[Kipwarm: %lld sent: %lld delivered, %lld deferred, %lld bounced, %lld "
-                 "failed; %d in flight",
-            (long long)g->sum->attempts, (long long)g->sum->delivered,
-            (long long)g->sum->deferred, (long long)g->sum->bounced,
-            (long long)g->sum->failed, g->inflight);
+    fprintf(out,
+            "\r\033[Kipwarm: %lld sent: %lld delivered, %lld deferred, %lld bounced, %lld "
+            "failed; %d in flight",
+            (long long)g->sum->attempts, (long long)g->sum->delivered, (long long)g->sum->deferred,
+            (long long)g->sum->bounced, (long long)g->sum->failed, g->inflight);
     for (size_t i = 0; i < g->n_prov; i++) {
         struct engine_prov *v = &g->prov[i];
         if (!v->loaded)
@@ -1787,8 +1723,8 @@ static void engine_progress(struct engine *g, int64_t now)
             fprintf(out, " | %s paused", v->pp->name);
         else
             fprintf(out, " | %s %s", v->pp->name,
-                    units_format_rate(rate, sizeof rate, backoff_effective_rate(
-                                                             &v->bo, &g->p->backoff, now)));
+                    units_format_rate(rate, sizeof rate,
+                                      backoff_effective_rate(&v->bo, &g->p->backoff, now)));
     }
     fflush(out);
 }
@@ -1804,7 +1740,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
     g.dns = dns;
     g.o = o;
     g.sum = sum;
-    int64_t start_real = clock_real_ms();
+    g.clk = o->clock ? o->clock : clock_system();
+    int64_t start_real = engine_real(&g);
     int64_t send_until_real = 0;
     if (o->once) {
         send_until_real = start_real + ENGINE_TICK_SEND_MS;
@@ -1812,7 +1749,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
     } else if (o->for_ms > 0) {
         send_until_real = start_real + o->for_ms;
     }
-    int64_t now = clock_now_ms();
+    int64_t now = engine_now(&g);
     ipw_status r = engine_setup(&g, now, e);
     if (r == IPW_OK)
         r = engine_import(&g, ENGINE_IMPORT_CHUNK, now, e);
@@ -1826,17 +1763,33 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
     struct pace_frame fr;
     memset(&fr, 0, sizeof fr);
     int64_t frame_valid = 0, next_refresh = 0, import_after = 0;
-    bool stopping = false;
+    bool stopping = false, aborted = false;
+    int64_t stop_real = 0; /* when stopping began */
     struct engine_done_ctx dc = {.g = &g, .r = IPW_OK, .e = e};
     while (r == IPW_OK) {
-        now = clock_now_ms();
-        int64_t real = clock_real_ms();
-        if (!stopping && ((o->stop && *o->stop) || (send_until_real && real >= send_until_real)))
+        now = engine_now(&g);
+        int64_t real = engine_real(&g);
+        bool signalled = o->stop && *o->stop;
+        if (!stopping && (signalled || (send_until_real && real >= send_until_real))) {
             stopping = true;
-        if (g.hard_end_real_ms && real >= g.hard_end_real_ms)
-            break;
+            stop_real = real;
+        }
+        /* What is in flight when the run must end is ended: at once after a short grace on
+         * a signal (an operator or systemd waits), at the tick's hard end, or after a longer
+         * grace at the end of --for. A transaction whose final dot had gone comes back
+         * unknown and its recipient is held; the others are requeued. */
+        if (stopping && !aborted && g.inflight > 0 &&
+            ((signalled && real - stop_real >= ENGINE_STOP_GRACE_MS) ||
+             (g.hard_end_real_ms && real >= g.hard_end_real_ms) ||
+             real - stop_real >= ENGINE_DRAIN_MS)) {
+            g.tr.ops->abort(g.tr.impl);
+            aborted = true;
+            stop_real = real;
+        }
         if (stopping && g.inflight == 0)
             break;
+        if (aborted && real - stop_real >= ENGINE_ABORT_WAIT_MS)
+            break; /* never expected: what is left in flight is held by the next run */
         int64_t wait_until = now + ENGINE_REFRESH_MS;
         if (!stopping) {
             if (now >= frame_valid) {
@@ -1968,7 +1921,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             if (o->once && g.inflight == 0 && g.list_eof) {
                 /* A cron tick with nothing to send before its end returns at once, so that
                  * an idle minute costs milliseconds. */
-                int64_t tick_end = now + (send_until_real - clock_real_ms());
+                int64_t tick_end = now + (send_until_real - engine_real(&g));
                 int64_t next = pk.at_ms;
                 int64_t retry = o->dry_run ? INT64_MAX : engine_next_retry(&g, now);
                 if (retry < next)
@@ -1988,9 +1941,9 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             timeout = ENGINE_REFRESH_MS;
         if (stopping)
             timeout = 100;
-        if (g.inflight > 0 || o->dry_run) {
+        if (g.inflight > 0) {
             int before = g.inflight;
-            g.tr.perform(g.tr.impl, timeout, engine_done_cb, &dc);
+            g.tr.ops->perform(g.tr.impl, timeout, engine_done_cb, &dc);
             if (dc.r != IPW_OK)
                 r = dc.r;
             /* The last message in flight ended with the list read: look now whether all is
@@ -1998,12 +1951,11 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             if (before > 0 && g.inflight == 0 && g.list_eof)
                 next_refresh = 0;
         } else if (timeout > 0) {
-            struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            g.clk->sleep_ms(g.clk->ctx, timeout);
         }
     }
     if (o->progress) {
-        engine_progress(&g, clock_now_ms());
+        engine_progress(&g, engine_now(&g));
         fputc('\n', o->progress);
     }
     free(slots);

@@ -1,18 +1,36 @@
 /*
- * smtp: one-recipient SMTP transactions over libcurl's multi interface (see smtp.h).
+ * smtp: one-recipient SMTP transactions over libcurl, many at once (see smtp.h).
  *
  * RFC 5321 (SMTP), RFC 3207 (STARTTLS), RFC 4954 (AUTH), RFC 1870 (SIZE), RFC 2034 and
  * RFC 3463 (enhanced status codes). libcurl runs the dialogue; its debug callback shows every
  * command we send (CURLINFO_HEADER_OUT) and every reply line we receive (CURLINFO_HEADER_IN).
  * From those we keep the phase (the last command sent decides which phase a reply answers) and
  * the text of the last complete reply, which is the one that decided the transaction's fate.
- * The message body (CURLINFO_DATA_OUT) is never copied, and neither is anything after AUTH.
+ * The message body (CURLINFO_DATA_OUT) is only counted, never copied, and nothing we send after
+ * AUTH is kept.
+ *
+ * Threads. A connection is a worker thread with one easy handle (struct smtp_conn); it runs one
+ * transaction at a time with curl_easy_perform() and keeps the connection for the next message
+ * with the same destination (host, address, port, source address, TLS and login). The caller's
+ * thread owns the queue: it hands jobs to idle connections (or starts new ones, up to the
+ * limit), collects results, closes connections that stayed idle, and enforces deadlines. One
+ * mutex guards everything the two sides share; a pipe wakes the caller when a result is ready.
+ *
+ * Deadlines. The reply to each command must arrive within the command timeout counted from when
+ * the command went out (or the last piece of the message did); a reply that trickles in line by
+ * line does not buy more time. When a deadline passes, the caller's thread shuts the
+ * connection's socket down: whatever libcurl is waiting for (including the reply to the final
+ * dot, which libcurl 7.88 waits for in a blocking call) fails at once.
  */
 #include "ipwarm/smtp.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,56 +41,85 @@
 
 /* A reply longer than this is cut (a hostile or broken server may send 10,000 lines). */
 #define SMTP_REPLY_MAX 16384
-/* Sockets libcurl has open at once that we keep track of (see struct smtp). */
-#define SMTP_SOCKS_MAX 1024
+/* Connections open at once when the caller sets no lower limit. */
+#define SMTP_CONNECTIONS_MAX 256
+/* An idle connection is kept this long for the next message to the same destination. */
+#define SMTP_IDLE_MS 60000
+/* Closing a connection (QUIT and its reply) may take this long. */
+#define SMTP_QUIT_MS 5000
 /* libcurl's own reply timeout is set this much later than ours, as a backstop only. */
 #define SMTP_CURL_TIMEOUT_SLACK_S 30
 
+enum smtp_conn_state {
+    SMTP_CONN_IDLE = 0, /* connected (or not yet), waiting for a job */
+    SMTP_CONN_BUSY,     /* running a transaction */
+    SMTP_CONN_CLOSING,  /* told to close: QUIT under way */
+    SMTP_CONN_DEAD,     /* the thread has ended: join and free it */
+};
+
+struct smtp_conn;
+
 struct smtp_xfer {
-    CURL *easy;
+    /* The job, copied. */
+    char *key; /* the destination: jobs with equal keys may share a connection */
+    char *url, *mail_from, *interface, *username, *password, *ca_file;
     struct curl_slist *rcpts;
     struct curl_slist *connect_to;
-    char *url, *mail_from, *interface, *username, *password, *ca_file;
+    bool implicit_tls;
+    enum plan_tls tls;
+    enum plan_tls_version tls_min;
+    bool verify_peer;
+    int64_t connect_ms, command_ms;
     const char *data;
     size_t len, off;
     void *user;
-    enum smtp_phase phase;      /* phase of the last command sent */
-    enum smtp_phase cmd_phase;  /* phase of the last command sent other than QUIT */
-    int64_t command_ms;         /* the longest wait for one reply (0: none) */
-    int64_t deadline_ms;        /* wall clock by which the server must say something */
-    curl_socket_t fd;           /* the connection's socket, when known */
-    char local_ip[64];          /* local end of a reused connection (CURLOPT_PREREQFUNCTION) */
-    long local_port;
-    bool saw_354;               /* DATA was accepted: the next reply is the final one */
-    char *cur;                  /* reply being received */
+    /* What the worker captures during the transfer. */
+    struct smtp_conn *conn;
+    enum smtp_phase phase;     /* phase of the last command sent */
+    enum smtp_phase cmd_phase; /* phase of the last command sent other than QUIT */
+    bool saw_354;              /* DATA was accepted: the next reply is the final one */
+    size_t body_out;           /* bytes of the message libcurl wrote to the socket */
+    bool any_reply;            /* a reply line arrived in this transaction */
+    char *cur;                 /* reply being received */
     size_t cur_len;
-    bool cur_cut;
     enum smtp_phase last_phase; /* phase and text of the last complete reply */
     int last_code;
     char *last;
     bool delivered;
-    bool tls;
-    bool job_implicit_tls;
+    bool tls_on;
     char tls_version[16];
     char errbuf[CURL_ERROR_SIZE];
-    int64_t started_ms;
-    struct smtp *pool;
-    struct smtp_xfer *next;
+    CURLcode rc;
+    int64_t started_ms, finished_ms;
+    /* Set by the caller's thread under the mutex. */
+    bool timed_out, aborted;
+    struct smtp_xfer *next; /* in the queue or the done list */
 };
 
-/*
- * The sockets libcurl opened and has not closed yet. When a server stops answering, we end the
- * transaction ourselves (smtp_perform), and must first shut its socket down: libcurl 7.88, asked
- * to drop a transfer or to close a connection whose reply timed out, politely sends the end of
- * the message or QUIT and then waits, blocking every other transaction, for one more reply
- * timeout. A socket that is shut down makes that write fail at once.
- */
+struct smtp_conn {
+    struct smtp *pool;
+    pthread_t thread;
+    pthread_cond_t cv;
+    enum smtp_conn_state state;
+    char *key;
+    CURL *easy;
+    struct smtp_xfer *job;       /* BUSY: the transaction it runs */
+    curl_socket_t fd;            /* the open socket, under the mutex */
+    _Atomic int64_t deadline_ms; /* when the awaited reply must have come; 0: none */
+    int64_t idle_since_ms;
+    bool quit; /* told to close and end */
+    struct smtp_conn *next;
+};
+
 struct smtp {
-    CURLM *multi;
-    struct smtp_xfer *xfers;
+    pthread_mutex_t mu;
+    int wake[2]; /* a worker writes a byte when a result is ready or a thread ended */
+    struct smtp_conn *conns;
+    int n_conns, max_conns;
+    struct smtp_xfer *queue, **queue_tail; /* submitted, waiting for a connection */
+    struct smtp_xfer *done, **done_tail;   /* finished, to report */
     int running;
-    curl_socket_t socks[SMTP_SOCKS_MAX];
-    size_t n_socks;
+    smtp_mask_fn mask;
 };
 
 static int64_t smtp_wall_ms(void)
@@ -91,6 +138,14 @@ const char *smtp_phase_name(enum smtp_phase p)
     return names[p];
 }
 
+static void smtp_wake(struct smtp *s)
+{
+    char b = 1;
+    /* The pipe is non-blocking: when it is full the caller is woken anyway. */
+    if (write(s->wake[1], &b, 1) < 0 && errno != EAGAIN)
+        return;
+}
+
 struct smtp *smtp_new(int max_connections, struct err *e)
 {
     static int global_done;
@@ -106,70 +161,69 @@ struct smtp *smtp_new(int max_connections, struct err *e)
         err_set(e, IPW_ENOMEM, "out of memory");
         return NULL;
     }
-    s->multi = curl_multi_init();
-    if (!s->multi) {
+    if (pipe(s->wake) != 0) {
+        err_set(e, IPW_ESOFTWARE, "cannot create the SMTP pool's wake-up pipe: %s",
+                strerror(errno));
         free(s);
-        err_set(e, IPW_ESOFTWARE, "libcurl could not create a multi handle");
         return NULL;
     }
-    if (max_connections > 0)
-        curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)max_connections);
+    for (int i = 0; i < 2; i++) {
+        fcntl(s->wake[i], F_SETFL, fcntl(s->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(s->wake[i], F_SETFD, FD_CLOEXEC);
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    s->max_conns = max_connections > 0 && max_connections < SMTP_CONNECTIONS_MAX
+                       ? max_connections
+                       : SMTP_CONNECTIONS_MAX;
+    s->queue_tail = &s->queue;
+    s->done_tail = &s->done;
     return s;
+}
+
+void smtp_set_masker(struct smtp *s, smtp_mask_fn fn)
+{
+    s->mask = fn;
+}
+
+static void smtp_wipe_free(char *p)
+{
+    if (!p)
+        return;
+    /* The relay password must not linger in freed memory. */
+    volatile char *v = p;
+    while (*v)
+        *v++ = '\0';
+    free(p);
 }
 
 static void smtp_xfer_free(struct smtp_xfer *x)
 {
     if (!x)
         return;
-    if (x->easy)
-        curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->rcpts);
     curl_slist_free_all(x->connect_to);
+    free(x->key);
     free(x->url);
     free(x->mail_from);
     free(x->interface);
     free(x->username);
-    if (x->password) {
-        /* The relay password must not linger in freed memory. */
-        volatile char *p = x->password;
-        while (*p)
-            *p++ = '\0';
-        free(x->password);
-    }
+    smtp_wipe_free(x->password);
     free(x->ca_file);
     free(x->cur);
     free(x->last);
     free(x);
 }
 
-void smtp_free(struct smtp *s)
-{
-    if (!s)
-        return;
-    struct smtp_xfer *x = s->xfers;
-    while (x) {
-        struct smtp_xfer *n = x->next;
-        curl_multi_remove_handle(s->multi, x->easy);
-        smtp_xfer_free(x);
-        x = n;
-    }
-    /* Cleaning up the multi handle closes the cached connections (with QUIT). */
-    curl_multi_cleanup(s->multi);
-    free(s);
-}
-
 /* The phase a command we sent starts. */
 static enum smtp_phase smtp_command_phase(const char *cmd, size_t n, enum smtp_phase cur)
 {
-    struct {
+    static const struct {
         const char *verb;
         enum smtp_phase phase;
     } verbs[] = {
-        {"EHLO", SMTP_PHASE_EHLO},         {"HELO", SMTP_PHASE_EHLO},
-        {"STARTTLS", SMTP_PHASE_STARTTLS}, {"AUTH", SMTP_PHASE_AUTH},
-        {"MAIL", SMTP_PHASE_MAIL},         {"RCPT", SMTP_PHASE_RCPT},
-        {"DATA", SMTP_PHASE_DATA},         {"QUIT", SMTP_PHASE_QUIT},
-        {"RSET", SMTP_PHASE_MAIL},
+        {"EHLO", SMTP_PHASE_EHLO}, {"HELO", SMTP_PHASE_EHLO}, {"STARTTLS", SMTP_PHASE_STARTTLS},
+        {"AUTH", SMTP_PHASE_AUTH}, {"MAIL", SMTP_PHASE_MAIL}, {"RCPT", SMTP_PHASE_RCPT},
+        {"DATA", SMTP_PHASE_DATA}, {"QUIT", SMTP_PHASE_QUIT}, {"RSET", SMTP_PHASE_MAIL},
     };
     for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
         size_t vl = strlen(verbs[i].verb);
@@ -179,13 +233,18 @@ static enum smtp_phase smtp_command_phase(const char *cmd, size_t n, enum smtp_p
     return cur; /* AUTH continuation lines and the like keep the phase */
 }
 
+static bool smtp_line_has_code(const char *line, size_t n)
+{
+    return n >= 3 && isdigit((unsigned char)line[0]) && isdigit((unsigned char)line[1]) &&
+           isdigit((unsigned char)line[2]);
+}
+
 /* Appends one received line (without CRLF) to the reply being built; when the line ends the
  * reply (no '-' after the code), the reply becomes the last complete one. */
 static void smtp_reply_line(struct smtp_xfer *x, const char *line, size_t n)
 {
-    if (x->cur_len + n + 2 > SMTP_REPLY_MAX) {
-        x->cur_cut = true;
-    } else {
+    x->any_reply = true;
+    if (x->cur_len + n + 2 <= SMTP_REPLY_MAX) {
         char *grown = realloc(x->cur, x->cur_len + n + 2);
         if (!grown)
             return;
@@ -199,29 +258,23 @@ static void smtp_reply_line(struct smtp_xfer *x, const char *line, size_t n)
         x->cur_len += n;
         x->cur[x->cur_len] = '\0';
     }
-    bool continued = n >= 4 && isdigit((unsigned char)line[0]) &&
-                     isdigit((unsigned char)line[1]) && isdigit((unsigned char)line[2]) &&
-                     line[3] == '-';
-    if (continued)
+    if (smtp_line_has_code(line, n) && n >= 4 && line[3] == '-')
         return;
-    int code = 0;
-    if (n >= 3 && isdigit((unsigned char)line[0]) && isdigit((unsigned char)line[1]) &&
-        isdigit((unsigned char)line[2]))
-        code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+    int code = smtp_line_has_code(line, n)
+                   ? (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0')
+                   : 0;
     /* The reply that decided the transaction is the last one before QUIT, and the first
      * failure: once a reply has refused something, curl's RSET or QUIT replies do not count. */
     if (x->phase == SMTP_PHASE_QUIT || x->last_code >= 400) {
         free(x->cur);
         x->cur = NULL;
         x->cur_len = 0;
-        x->cur_cut = false;
         return;
     }
     free(x->last);
     x->last = x->cur ? x->cur : strdup("");
     x->cur = NULL;
     x->cur_len = 0;
-    x->cur_cut = false;
     x->last_code = code;
     x->last_phase = x->phase;
     if (x->phase == SMTP_PHASE_DATA) {
@@ -232,19 +285,31 @@ static void smtp_reply_line(struct smtp_xfer *x, const char *line, size_t n)
     }
 }
 
+static void smtp_deadline_from_now(struct smtp_xfer *x)
+{
+    if (x->command_ms > 0)
+        atomic_store(&x->conn->deadline_ms, smtp_wall_ms() + x->command_ms);
+}
+
 static int smtp_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *arg)
 {
     (void)easy;
     struct smtp_xfer *x = arg;
-    /* Anything sent or received proves the server is alive: the reply clock starts again. */
-    if (x->command_ms > 0 && (type == CURLINFO_HEADER_OUT || type == CURLINFO_HEADER_IN ||
-                              type == CURLINFO_DATA_OUT || type == CURLINFO_SSL_DATA_IN))
-        x->deadline_ms = smtp_wall_ms() + x->command_ms;
-    if (type == CURLINFO_HEADER_OUT) {
+    switch (type) {
+    case CURLINFO_HEADER_OUT:
+        /* A command went out: its reply is due within the command timeout. */
+        smtp_deadline_from_now(x);
         x->phase = smtp_command_phase(data, size, x->phase);
         if (x->phase != SMTP_PHASE_QUIT)
             x->cmd_phase = x->phase;
-    } else if (type == CURLINFO_HEADER_IN) {
+        break;
+    case CURLINFO_DATA_OUT:
+        /* The message is moving: the final reply is due a command timeout after the last of
+         * it went out. */
+        smtp_deadline_from_now(x);
+        x->body_out += size;
+        break;
+    case CURLINFO_HEADER_IN: {
         /* One call usually holds one line, but split defensively. */
         size_t start = 0;
         for (size_t i = 0; i <= size; i++) {
@@ -252,17 +317,19 @@ static int smtp_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size
                 size_t end = i;
                 while (end > start && (data[end - 1] == '\r' || data[end - 1] == '\n'))
                     end--;
-                if (end > start || (i < size))
+                if (end > start || i < size)
                     smtp_reply_line(x, data + start, end - start);
                 start = i + 1;
             }
         }
-    } else if (type == CURLINFO_TEXT) {
+        break;
+    }
+    case CURLINFO_TEXT: {
         /* libcurl announces the TLS handshake's outcome as text:
          * "SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384". */
         static const char tag[] = "SSL connection using ";
         if (size > sizeof tag - 1 && memcmp(data, tag, sizeof tag - 1) == 0) {
-            x->tls = true;
+            x->tls_on = true;
             size_t i = 0;
             const char *v = data + sizeof tag - 1;
             size_t vmax = size - (sizeof tag - 1);
@@ -271,6 +338,10 @@ static int smtp_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size
             memcpy(x->tls_version, v, i);
             x->tls_version[i] = '\0';
         }
+        break;
+    }
+    default:
+        break;
     }
     return 0;
 }
@@ -286,75 +357,36 @@ static size_t smtp_read_cb(char *buf, size_t size, size_t nitems, void *arg)
     return n;
 }
 
-/* Socket bookkeeping (see struct smtp). */
+/* Socket bookkeeping: the caller's thread shuts a connection's socket down on a deadline, so
+ * the worker records it under the mutex, and closes it under the mutex too, so that a number
+ * the kernel gives to a new socket is never shut down by mistake. */
 static curl_socket_t smtp_open_cb(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    struct smtp_xfer *x = arg;
-    struct smtp *s = x->pool;
+    struct smtp_conn *c = arg;
+    struct smtp *s = c->pool;
     (void)purpose;
-    curl_socket_t fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (fd == CURL_SOCKET_BAD)
-        return fd;
-    x->fd = fd;
-    if (s->n_socks < SMTP_SOCKS_MAX)
-        s->socks[s->n_socks++] = fd;
+    pthread_mutex_lock(&s->mu);
+    bool stop = c->job && (c->job->aborted || c->job->timed_out);
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (!stop) {
+        fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+        if (fd != CURL_SOCKET_BAD)
+            c->fd = fd;
+    }
+    pthread_mutex_unlock(&s->mu);
     return fd;
 }
 
 static int smtp_close_cb(void *arg, curl_socket_t fd)
 {
-    struct smtp *s = arg;
-    for (size_t i = 0; i < s->n_socks; i++) {
-        if (s->socks[i] == fd) {
-            s->socks[i] = s->socks[--s->n_socks];
-            break;
-        }
-    }
-    for (struct smtp_xfer *x = s->xfers; x; x = x->next)
-        if (x->fd == fd)
-            x->fd = CURL_SOCKET_BAD;
-    return close(fd);
-}
-
-/* Called once the connection is set up or reused: a reused one is found by its local end. */
-static int smtp_prereq_cb(void *arg, char *primary_ip, char *local_ip, int primary_port,
-                          int local_port)
-{
-    struct smtp_xfer *x = arg;
-    (void)primary_ip;
-    (void)primary_port;
-    snprintf(x->local_ip, sizeof x->local_ip, "%s", local_ip ? local_ip : "");
-    x->local_port = local_port;
-    return CURL_PREREQFUNC_OK;
-}
-
-/* The socket of x's connection, or CURL_SOCKET_BAD. */
-static curl_socket_t smtp_xfer_socket(struct smtp *s, const struct smtp_xfer *x)
-{
-    if (x->fd != CURL_SOCKET_BAD)
-        return x->fd;
-    if (x->local_port <= 0)
-        return CURL_SOCKET_BAD;
-    for (size_t i = 0; i < s->n_socks; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        char ip[64] = "";
-        int port = 0;
-        if (getsockname(s->socks[i], (struct sockaddr *)&ss, &sl) != 0)
-            continue;
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-            port = ntohs(in->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-            port = ntohs(in6->sin6_port);
-        }
-        if (port == x->local_port && strcmp(ip, x->local_ip) == 0)
-            return s->socks[i];
-    }
-    return CURL_SOCKET_BAD;
+    struct smtp_conn *c = arg;
+    struct smtp *s = c->pool;
+    pthread_mutex_lock(&s->mu);
+    if (c->fd == fd)
+        c->fd = CURL_SOCKET_BAD;
+    int r = close(fd);
+    pthread_mutex_unlock(&s->mu);
+    return r;
 }
 
 static char *smtp_bracket(const char *addr)
@@ -366,6 +398,11 @@ static char *smtp_bracket(const char *addr)
     return s;
 }
 
+static char *smtp_strdup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
 ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e)
 {
     struct smtp_xfer *x = calloc(1, sizeof *x);
@@ -374,20 +411,12 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     x->user = job->user;
     x->data = job->data;
     x->len = job->len;
-    x->started_ms = smtp_wall_ms();
-    x->job_implicit_tls = job->implicit_tls;
-    x->pool = s;
-    x->fd = CURL_SOCKET_BAD;
+    x->implicit_tls = job->implicit_tls;
+    x->tls = job->tls;
+    x->tls_min = job->tls_min;
+    x->verify_peer = job->verify_peer;
+    x->connect_ms = job->connect_timeout_ms;
     x->command_ms = job->command_timeout_ms;
-    /* Until the greeting, the connect timeout comes on top of the reply timeout. */
-    if (x->command_ms > 0)
-        x->deadline_ms = x->started_ms + x->command_ms +
-                         (job->connect_timeout_ms > 0 ? job->connect_timeout_ms : 300000);
-    x->easy = curl_easy_init();
-    if (!x->easy) {
-        smtp_xfer_free(x);
-        return err_set(e, IPW_ESOFTWARE, "libcurl could not create a transfer");
-    }
     /* The EHLO name travels as the URL path: smtp://host:port/helo.name. */
     bool v6 = strchr(job->host, ':') != NULL;
     size_t ul = strlen(job->host) + strlen(job->helo ? job->helo : "") + 32;
@@ -396,16 +425,10 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
         snprintf(x->url, ul, "%s://%s%s%s:%d/%s", job->implicit_tls ? "smtps" : "smtp",
                  v6 ? "[" : "", job->host, v6 ? "]" : "", job->port, job->helo ? job->helo : "");
     x->mail_from = smtp_bracket(job->mail_from ? job->mail_from : "");
-    struct curl_slist *r = NULL;
     char *rcpt = smtp_bracket(job->rcpt);
     if (rcpt) {
-        r = curl_slist_append(NULL, rcpt);
+        x->rcpts = curl_slist_append(NULL, rcpt);
         free(rcpt);
-    }
-    x->rcpts = r;
-    if (!x->url || !x->mail_from || !x->rcpts) {
-        smtp_xfer_free(x);
-        return err_set(e, IPW_ENOMEM, "out of memory");
     }
     if (job->connect_ip) {
         /* Pin the address we resolved ourselves (MX order, address family) while keeping the
@@ -422,173 +445,478 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
         if (x->interface)
             snprintf(x->interface, il, "host!%s", job->source_ip);
     }
-    if (job->username)
-        x->username = strdup(job->username);
-    if (job->password)
-        x->password = strdup(job->password);
-    if (job->ca_file)
-        x->ca_file = strdup(job->ca_file);
-
-    CURL *c = x->easy;
-    curl_easy_setopt(c, CURLOPT_URL, x->url);
-    curl_easy_setopt(c, CURLOPT_MAIL_FROM, x->mail_from);
-    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, x->rcpts);
-    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, smtp_read_cb);
-    curl_easy_setopt(c, CURLOPT_READDATA, x);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)job->len);
-    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
-    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, smtp_debug_cb);
-    curl_easy_setopt(c, CURLOPT_DEBUGDATA, x);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    if (x->connect_to)
-        curl_easy_setopt(c, CURLOPT_CONNECT_TO, x->connect_to);
-    if (x->interface)
-        curl_easy_setopt(c, CURLOPT_INTERFACE, x->interface);
-    if (job->connect_timeout_ms > 0)
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)job->connect_timeout_ms);
-    if (job->command_timeout_ms > 0) {
-        /* smtp_perform enforces the command timeout itself (see struct smtp); libcurl's own
-         * timer is only a backstop, since when it fires libcurl blocks for another one. */
-        long secs = (long)((job->command_timeout_ms + 999) / 1000) + SMTP_CURL_TIMEOUT_SLACK_S;
-        curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
-    }
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, smtp_open_cb);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, x);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, smtp_close_cb);
-    curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, s);
-    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, smtp_prereq_cb);
-    curl_easy_setopt(c, CURLOPT_PREREQDATA, x);
-    if (!job->implicit_tls)
-        curl_easy_setopt(c, CURLOPT_USE_SSL,
-                         job->tls == PLAN_TLS_REQUIRED ? (long)CURLUSESSL_ALL
-                                                       : (long)CURLUSESSL_TRY);
-    long ver = CURL_SSLVERSION_TLSv1_2;
-    switch (job->tls_min) {
-    case PLAN_TLS_1_0: ver = CURL_SSLVERSION_TLSv1_0; break;
-    case PLAN_TLS_1_1: ver = CURL_SSLVERSION_TLSv1_1; break;
-    case PLAN_TLS_1_2: ver = CURL_SSLVERSION_TLSv1_2; break;
-    case PLAN_TLS_1_3: ver = CURL_SSLVERSION_TLSv1_3; break;
-    }
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, ver);
-    /* MX hosts are reached with opportunistic TLS (RFC 3207 says a public MX's certificate is
-     * not checked); a relay is a known host whose certificate must verify. */
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, job->verify_peer ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, job->verify_peer ? 2L : 0L);
-    if (x->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, x->ca_file);
-    if (x->username)
-        curl_easy_setopt(c, CURLOPT_USERNAME, x->username);
-    if (x->password)
-        curl_easy_setopt(c, CURLOPT_PASSWORD, x->password);
-
-    if (curl_multi_add_handle(s->multi, c) != CURLM_OK) {
+    x->username = smtp_strdup_or_null(job->username);
+    x->password = smtp_strdup_or_null(job->password);
+    x->ca_file = smtp_strdup_or_null(job->ca_file);
+    /* What makes two jobs able to share a connection: everything libcurl matches a cached
+     * connection on, and what we set per connection. */
+    size_t kl = ul + 512 + (job->username ? strlen(job->username) : 0);
+    x->key = malloc(kl);
+    if (x->key)
+        snprintf(x->key, kl, "%s|%s|%s|%d|%d|%d|%s|%s", x->url,
+                 job->connect_ip ? job->connect_ip : "", job->source_ip ? job->source_ip : "",
+                 (int)job->tls, (int)job->tls_min, (int)job->verify_peer,
+                 job->ca_file ? job->ca_file : "", job->username ? job->username : "");
+    if (!x->url || !x->mail_from || !x->rcpts || !x->key || (job->connect_ip && !x->connect_to) ||
+        (job->source_ip && !x->interface) || (job->username && !x->username) ||
+        (job->password && !x->password) || (job->ca_file && !x->ca_file)) {
         smtp_xfer_free(x);
-        return err_set(e, IPW_ESOFTWARE, "libcurl refused a new transfer");
+        return err_set(e, IPW_ENOMEM, "out of memory");
     }
-    x->next = s->xfers;
-    s->xfers = x;
+    x->started_ms = smtp_wall_ms();
+    pthread_mutex_lock(&s->mu);
+    *s->queue_tail = x;
+    s->queue_tail = &x->next;
     s->running++;
+    pthread_mutex_unlock(&s->mu);
+    /* The caller's next smtp_perform() hands it to a connection. */
+    smtp_wake(s);
     return IPW_OK;
 }
 
-static void smtp_unlink(struct smtp *s, struct smtp_xfer *x)
+/* Sets the options of one transaction on the connection's easy handle. */
+static void smtp_xfer_options(struct smtp_conn *c, struct smtp_xfer *x)
 {
-    for (struct smtp_xfer **p = &s->xfers; *p; p = &(*p)->next) {
-        if (*p == x) {
-            *p = x->next;
-            return;
-        }
+    CURL *h = c->easy;
+    curl_easy_setopt(h, CURLOPT_URL, x->url);
+    curl_easy_setopt(h, CURLOPT_MAIL_FROM, x->mail_from);
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT, x->rcpts);
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, smtp_read_cb);
+    curl_easy_setopt(h, CURLOPT_READDATA, x);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->len);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, smtp_debug_cb);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, x);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (x->connect_to)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, x->connect_to);
+    if (x->interface)
+        curl_easy_setopt(h, CURLOPT_INTERFACE, x->interface);
+    if (x->connect_ms > 0)
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)x->connect_ms);
+    if (x->command_ms > 0) {
+        /* The deadlines are ours (see the top of this file); libcurl's own timer is only a
+         * backstop. */
+        long secs = (long)((x->command_ms + 999) / 1000) + SMTP_CURL_TIMEOUT_SLACK_S;
+        curl_easy_setopt(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, secs);
     }
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, smtp_open_cb);
+    curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, smtp_close_cb);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
+    /* A password never goes out in clear: with a login, STARTTLS is required whatever the
+     * plan's tls says for plain delivery. */
+    if (!x->implicit_tls)
+        curl_easy_setopt(h, CURLOPT_USE_SSL,
+                         x->tls == PLAN_TLS_REQUIRED || x->username ? (long)CURLUSESSL_ALL
+                                                                    : (long)CURLUSESSL_TRY);
+    long ver = CURL_SSLVERSION_TLSv1_2;
+    switch (x->tls_min) {
+    case PLAN_TLS_1_0:
+        ver = CURL_SSLVERSION_TLSv1_0;
+        break;
+    case PLAN_TLS_1_1:
+        ver = CURL_SSLVERSION_TLSv1_1;
+        break;
+    case PLAN_TLS_1_2:
+        ver = CURL_SSLVERSION_TLSv1_2;
+        break;
+    case PLAN_TLS_1_3:
+        ver = CURL_SSLVERSION_TLSv1_3;
+        break;
+    }
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, ver);
+    /* MX hosts are reached with opportunistic TLS (RFC 3207 says a public MX's certificate is
+     * not checked); a relay is a known host whose certificate must verify. */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, x->verify_peer ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, x->verify_peer ? 2L : 0L);
+    if (x->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, x->ca_file);
+    if (x->username)
+        curl_easy_setopt(h, CURLOPT_USERNAME, x->username);
+    if (x->password)
+        curl_easy_setopt(h, CURLOPT_PASSWORD, x->password);
 }
 
-static void smtp_finish(struct smtp *s, struct smtp_xfer *x, CURLcode rc, smtp_done_fn done,
-                        void *arg)
+/* Forgets what a failed try captured, for a second try on a new connection. */
+static void smtp_xfer_restart(struct smtp_xfer *x)
 {
-    struct smtp_result r;
-    memset(&r, 0, sizeof r);
-    /* A failure after curl sent QUIT (it does so when a reply times out or is refused) belongs
-     * to the command that was waiting, not to QUIT. */
-    if (x->phase == SMTP_PHASE_QUIT && x->cmd_phase != SMTP_PHASE_QUIT && !x->delivered)
-        x->phase = x->cmd_phase;
-    r.user = x->user;
-    r.curl_code = (int)rc;
-    r.started_ms = x->started_ms;
-    r.finished_ms = smtp_wall_ms();
-    r.delivered = x->delivered && rc == CURLE_OK;
-    r.tls = x->tls;
-    if (x->cur && x->cur_len > 0 && x->last_code == 0) {
-        /* The server closed in the middle of a multi-line reply: keep what arrived. */
-        free(x->last);
-        x->last = x->cur;
-        x->cur = NULL;
+    free(x->cur);
+    free(x->last);
+    x->cur = x->last = NULL;
+    x->cur_len = 0;
+    x->off = 0;
+    x->body_out = 0;
+    x->phase = x->cmd_phase = x->last_phase = SMTP_PHASE_CONNECT;
+    x->last_code = 0;
+    x->saw_354 = x->delivered = x->any_reply = x->tls_on = false;
+    x->tls_version[0] = '\0';
+    x->errbuf[0] = '\0';
+}
+
+static bool smtp_xfer_stopped(struct smtp *s, const struct smtp_xfer *x)
+{
+    pthread_mutex_lock(&s->mu);
+    bool stopped = x->aborted || x->timed_out;
+    pthread_mutex_unlock(&s->mu);
+    return stopped;
+}
+
+/* Runs one transaction on the worker's thread. */
+static void smtp_xfer_run(struct smtp_conn *c, struct smtp_xfer *x)
+{
+    struct smtp *s = c->pool;
+    /* Until the greeting, the connect timeout comes on top of the reply timeout. */
+    if (x->command_ms > 0)
+        atomic_store(&c->deadline_ms,
+                     smtp_wall_ms() + x->command_ms + (x->connect_ms > 0 ? x->connect_ms : 300000));
+    smtp_xfer_options(c, x);
+    x->rc = curl_easy_perform(c->easy);
+    long fresh = -1;
+    curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &fresh);
+    if (x->rc != CURLE_OK && fresh == 0 && !x->any_reply && !x->saw_354 &&
+        !smtp_xfer_stopped(s, x)) {
+        /* The connection kept from the previous message had been closed by the server while
+         * it was idle, which servers may do at any time: that says nothing about this message
+         * or the provider. Once more on a new connection. */
+        smtp_xfer_restart(x);
+        curl_easy_setopt(c->easy, CURLOPT_FRESH_CONNECT, 1L);
+        x->rc = curl_easy_perform(c->easy);
     }
-    r.reply = x->last;
-    r.code = x->last_code;
-    r.phase = x->last ? x->last_phase : x->phase;
-    if (rc != CURLE_OK) {
+    /* The handle keeps the connection but must not keep pointers into x, which is freed once
+     * reported: a later QUIT would call the debug callback with it. */
+    curl_easy_reset(c->easy);
+    if (s->mask && (x->username || x->password)) {
+        if (x->last)
+            s->mask(x->last, x->username, x->password);
+        if (x->cur)
+            s->mask(x->cur, x->username, x->password);
+    }
+    x->finished_ms = smtp_wall_ms();
+}
+
+static void *smtp_conn_main(void *arg)
+{
+    struct smtp_conn *c = arg;
+    struct smtp *s = c->pool;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!c->job && !c->quit)
+            pthread_cond_wait(&c->cv, &s->mu);
+        if (!c->job)
+            break;
+        struct smtp_xfer *x = c->job;
+        pthread_mutex_unlock(&s->mu);
+        smtp_xfer_run(c, x);
+        pthread_mutex_lock(&s->mu);
+        c->job = NULL;
+        atomic_store(&c->deadline_ms, 0);
+        c->state = c->quit ? SMTP_CONN_CLOSING : SMTP_CONN_IDLE;
+        c->idle_since_ms = smtp_wall_ms();
+        x->next = NULL;
+        *s->done_tail = x;
+        s->done_tail = &x->next;
+        smtp_wake(s);
+    }
+    c->state = SMTP_CONN_CLOSING;
+    atomic_store(&c->deadline_ms, smtp_wall_ms() + SMTP_QUIT_MS);
+    pthread_mutex_unlock(&s->mu);
+    /* QUIT and its reply, bounded by the deadline above. */
+    curl_easy_cleanup(c->easy);
+    pthread_mutex_lock(&s->mu);
+    c->easy = NULL;
+    c->state = SMTP_CONN_DEAD;
+    smtp_wake(s);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Starts a connection thread for x's destination, with x as its first job. Under the mutex. */
+static bool smtp_conn_start(struct smtp *s, struct smtp_xfer *x)
+{
+    struct smtp_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return false;
+    c->pool = s;
+    c->fd = CURL_SOCKET_BAD;
+    c->key = strdup(x->key);
+    c->easy = curl_easy_init();
+    if (!c->key || !c->easy || pthread_cond_init(&c->cv, NULL) != 0) {
+        if (c->easy)
+            curl_easy_cleanup(c->easy);
+        free(c->key);
+        free(c);
+        return false;
+    }
+    c->job = x;
+    x->conn = c;
+    c->state = SMTP_CONN_BUSY;
+    if (pthread_create(&c->thread, NULL, smtp_conn_main, c) != 0) {
+        x->conn = NULL;
+        pthread_cond_destroy(&c->cv);
+        curl_easy_cleanup(c->easy);
+        free(c->key);
+        free(c);
+        return false;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    s->n_conns++;
+    return true;
+}
+
+/* Moves x to the done list as ended without contact. Under the mutex. */
+static void smtp_xfer_fail_now(struct smtp *s, struct smtp_xfer *x, CURLcode rc, const char *why)
+{
+    x->rc = rc;
+    snprintf(x->errbuf, sizeof x->errbuf, "%s", why);
+    x->finished_ms = smtp_wall_ms();
+    x->next = NULL;
+    *s->done_tail = x;
+    s->done_tail = &x->next;
+}
+
+/* Everything the caller's thread looks after, under the mutex: ended threads, idle
+ * connections, deadlines, and the queue. Returns the earliest time it needs to look again. */
+static int64_t smtp_housekeep(struct smtp *s, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (struct smtp_conn **pc = &s->conns; *pc;) {
+        struct smtp_conn *c = *pc;
+        if (c->state == SMTP_CONN_DEAD) {
+            *pc = c->next;
+            pthread_mutex_unlock(&s->mu);
+            pthread_join(c->thread, NULL);
+            pthread_mutex_lock(&s->mu);
+            pthread_cond_destroy(&c->cv);
+            free(c->key);
+            free(c);
+            s->n_conns--;
+            continue;
+        }
+        if (c->state == SMTP_CONN_IDLE && now - c->idle_since_ms >= SMTP_IDLE_MS) {
+            c->quit = true;
+            c->state = SMTP_CONN_CLOSING;
+            pthread_cond_signal(&c->cv);
+        } else if (c->state == SMTP_CONN_IDLE && c->idle_since_ms + SMTP_IDLE_MS < next) {
+            next = c->idle_since_ms + SMTP_IDLE_MS;
+        }
+        int64_t d = atomic_load(&c->deadline_ms);
+        if (d > 0 && now >= d) {
+            /* The awaited reply is late: end the wait (see the top of this file). */
+            if (c->job)
+                c->job->timed_out = true;
+            if (c->fd != CURL_SOCKET_BAD)
+                shutdown(c->fd, SHUT_RDWR);
+            /* Look again soon: the socket may not be open yet. */
+            if (now + 100 < next)
+                next = now + 100;
+        } else if (d > 0 && d < next) {
+            next = d;
+        }
+        pc = &c->next;
+    }
+    /* Hand queued jobs to idle connections with the same destination, or to new ones. */
+    int waiting = 0;
+    for (struct smtp_xfer **px = &s->queue; *px;) {
+        struct smtp_xfer *x = *px;
+        struct smtp_conn *idle = NULL;
+        for (struct smtp_conn *c = s->conns; c && !idle; c = c->next)
+            if (c->state == SMTP_CONN_IDLE && !c->quit && strcmp(c->key, x->key) == 0)
+                idle = c;
+        bool taken = false;
+        if (idle) {
+            idle->job = x;
+            x->conn = idle;
+            idle->state = SMTP_CONN_BUSY;
+            pthread_cond_signal(&idle->cv);
+            taken = true;
+        } else if (s->n_conns < s->max_conns) {
+            taken = smtp_conn_start(s, x);
+            if (!taken) {
+                *px = x->next;
+                if (!*px)
+                    s->queue_tail = px;
+                smtp_xfer_fail_now(s, x, CURLE_OUT_OF_MEMORY,
+                                   "could not start a connection thread");
+                continue;
+            }
+        }
+        if (taken) {
+            *px = x->next;
+            if (!*px)
+                s->queue_tail = px;
+            continue;
+        }
+        waiting++;
+        px = &x->next;
+    }
+    /* At the limit with jobs waiting: close idle connections to other destinations. */
+    for (struct smtp_conn *c = s->conns; c && waiting > 0; c = c->next) {
+        if (c->state == SMTP_CONN_IDLE && !c->quit) {
+            c->quit = true;
+            c->state = SMTP_CONN_CLOSING;
+            pthread_cond_signal(&c->cv);
+            waiting--;
+        }
+    }
+    return next;
+}
+
+/* Fills the result of a finished transaction. */
+static void smtp_result_fill(const struct smtp_xfer *x, struct smtp_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->user = x->user;
+    r->curl_code = (int)x->rc;
+    r->started_ms = x->started_ms;
+    r->finished_ms = x->finished_ms;
+    r->delivered = x->delivered;
+    r->aborted = x->aborted;
+    r->tls = x->tls_on;
+    snprintf(r->tls_version, sizeof r->tls_version, "%s", x->tls_version);
+    /* The whole message went out after the 354 and no final reply came: the server may have
+     * taken it (RFC 5321 section 6.1: the transaction's fate is decided by that reply). */
+    r->unknown =
+        !x->delivered && x->saw_354 && x->off >= x->len && x->body_out > 0 && x->last_code == 354;
+    enum smtp_phase phase = x->phase;
+    /* A failure after curl sent QUIT belongs to the command that was waiting, not to QUIT. */
+    if (phase == SMTP_PHASE_QUIT && x->cmd_phase != SMTP_PHASE_QUIT && !x->delivered)
+        phase = x->cmd_phase;
+    r->reply = x->last;
+    r->code = x->last_code;
+    r->phase = x->last ? x->last_phase : phase;
+    if (!x->last && x->cur && x->cur_len > 0) {
+        /* The server closed in the middle of a multi-line reply: keep what arrived. */
+        r->reply = x->cur;
+        r->phase = phase;
+    }
+    if (x->rc != CURLE_OK && !x->delivered) {
         /* When the last reply was positive, no reply decided the failure: the connection broke,
          * a reply never came (timeout) or the TLS handshake failed. The attempt then has no
          * code and belongs to the phase of the command that was pending. */
-        if (x->last_code < 400 && !r.delivered) {
-            r.code = 0;
-            r.reply = NULL;
-            r.phase = x->phase == SMTP_PHASE_QUIT ? x->last_phase : x->phase;
-            if (rc == CURLE_USE_SSL_FAILED ||
-                (rc == CURLE_SSL_CONNECT_ERROR && !x->job_implicit_tls))
-                r.phase = SMTP_PHASE_STARTTLS;
+        if (x->last_code < 400) {
+            r->code = 0;
+            r->reply = NULL;
+            r->phase = phase == SMTP_PHASE_QUIT ? x->last_phase : phase;
+            if (x->rc == CURLE_USE_SSL_FAILED ||
+                (x->rc == CURLE_SSL_CONNECT_ERROR && !x->implicit_tls))
+                r->phase = SMTP_PHASE_STARTTLS;
         }
-        snprintf(r.error, sizeof r.error, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+        if (x->aborted)
+            snprintf(r->error, sizeof r->error, "the run was stopped during the transaction");
+        else if (x->timed_out)
+            snprintf(r->error, sizeof r->error, "no reply within the command timeout (%lld ms)",
+                     (long long)x->command_ms);
+        else if (x->rc == CURLE_USE_SSL_FAILED && x->username)
+            snprintf(r->error, sizeof r->error,
+                     "the server offers no STARTTLS, and the login is never sent in clear");
+        else if (x->rc == CURLE_USE_SSL_FAILED)
+            snprintf(r->error, sizeof r->error,
+                     "the server offers no STARTTLS and the plan requires TLS");
+        else
+            snprintf(r->error, sizeof r->error, "%s",
+                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->rc));
     }
-    snprintf(r.tls_version, sizeof r.tls_version, "%s", x->tls_version);
-    done(&r, arg);
-    curl_multi_remove_handle(s->multi, x->easy);
-    smtp_unlink(s, x);
-    smtp_xfer_free(x);
-    s->running--;
 }
 
 int smtp_perform(struct smtp *s, int timeout_ms, smtp_done_fn done, void *arg)
 {
-    int still = 0;
-    curl_multi_perform(s->multi, &still);
-    if (still > 0 && timeout_ms > 0) {
-        int numfds = 0;
-        curl_multi_poll(s->multi, NULL, 0, timeout_ms, &numfds);
-        curl_multi_perform(s->multi, &still);
-    }
-    CURLMsg *m;
-    int left;
-    /* Transactions whose server stopped answering: shut the socket down so that libcurl's
-     * goodbye fails at once, then finish them as timed out. One at a time, since done() may
-     * start a new transaction (the next MX) and change the list. */
+    int64_t until = smtp_wall_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         int64_t now = smtp_wall_ms();
-        struct smtp_xfer *late = NULL;
-        for (struct smtp_xfer *x = s->xfers; x && !late; x = x->next)
-            if (x->command_ms > 0 && x->deadline_ms > 0 && now >= x->deadline_ms)
-                late = x;
-        if (!late)
-            break;
-        curl_socket_t fd = smtp_xfer_socket(s, late);
-        if (fd != CURL_SOCKET_BAD)
-            shutdown(fd, SHUT_RDWR);
-        snprintf(late->errbuf, sizeof late->errbuf, "no reply within the command timeout (%lld ms)",
-                 (long long)late->command_ms);
-        smtp_finish(s, late, CURLE_OPERATION_TIMEDOUT, done, arg);
+        pthread_mutex_lock(&s->mu);
+        int64_t next = smtp_housekeep(s, now);
+        struct smtp_xfer *list = s->done;
+        s->done = NULL;
+        s->done_tail = &s->done;
+        pthread_mutex_unlock(&s->mu);
+        if (list) {
+            while (list) {
+                struct smtp_xfer *x = list;
+                list = x->next;
+                struct smtp_result r;
+                smtp_result_fill(x, &r);
+                pthread_mutex_lock(&s->mu);
+                s->running--;
+                pthread_mutex_unlock(&s->mu);
+                done(&r, arg);
+                smtp_xfer_free(x);
+            }
+            return s->running;
+        }
+        if (now >= until)
+            return s->running;
+        int64_t wait = (next < until ? next : until) - now;
+        if (wait < 1)
+            wait = 1;
+        struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
+        if (poll(&p, 1, (int)wait) > 0) {
+            char buf[64];
+            while (read(s->wake[0], buf, sizeof buf) > 0)
+                ;
+        }
     }
-    while ((m = curl_multi_info_read(s->multi, &left))) {
-        if (m->msg != CURLMSG_DONE)
+}
+
+void smtp_abort(struct smtp *s)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->queue) {
+        struct smtp_xfer *x = s->queue;
+        s->queue = x->next;
+        x->aborted = true;
+        smtp_xfer_fail_now(s, x, CURLE_ABORTED_BY_CALLBACK, "the run was stopped");
+    }
+    s->queue_tail = &s->queue;
+    for (struct smtp_conn *c = s->conns; c; c = c->next) {
+        if (!c->job)
             continue;
-        struct smtp_xfer *x = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        CURLcode rc = m->data.result;
-        if (x)
-            smtp_finish(s, x, rc, done, arg);
+        c->job->aborted = true;
+        if (c->fd != CURL_SOCKET_BAD)
+            shutdown(c->fd, SHUT_RDWR);
     }
-    return s->running;
+    pthread_mutex_unlock(&s->mu);
+    smtp_wake(s);
+}
+
+void smtp_free(struct smtp *s)
+{
+    if (!s)
+        return;
+    smtp_abort(s);
+    pthread_mutex_lock(&s->mu);
+    for (struct smtp_conn *c = s->conns; c; c = c->next) {
+        c->quit = true;
+        pthread_cond_signal(&c->cv);
+    }
+    /* Wait for every thread, still enforcing the deadlines of their QUITs. */
+    while (s->conns) {
+        int64_t next = smtp_housekeep(s, smtp_wall_ms());
+        if (!s->conns)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        int64_t wait = next - smtp_wall_ms();
+        struct pollfd p = {.fd = s->wake[0], .events = POLLIN};
+        if (poll(&p, 1, (int)(wait < 1 ? 1 : wait > 100 ? 100 : wait)) > 0) {
+            char buf[64];
+            while (read(s->wake[0], buf, sizeof buf) > 0)
+                ;
+        }
+        pthread_mutex_lock(&s->mu);
+    }
+    while (s->done) {
+        struct smtp_xfer *x = s->done;
+        s->done = x->next;
+        smtp_xfer_free(x);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    close(s->wake[0]);
+    close(s->wake[1]);
+    free(s);
 }
 
 int smtp_running(const struct smtp *s)

@@ -1164,6 +1164,10 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
         q = Q_RCPT_FINAL;
         state = "expired";
         break;
+    case STORE_RCPT_HOLD:
+        q = Q_RCPT_FINAL;
+        state = "held";
+        break;
     default:
         return err_set(e, IPW_EUSAGE, "unknown recipient step %d", (int)u->step);
     }

@@ -32,6 +32,32 @@ void clock_clear_override(void);
 bool clock_has_override(void);
 
 /*
+ * A clock to run on, for the engine: the system's (clock_system()), or a test's that only
+ * moves when told to, so that days of warm-up replay in milliseconds.
+ *   now_ms:   the scheduler's time (the system clock honours --now, as clock_now_ms()).
+ *   real_ms:  elapsed-time measurements: how long a cron tick or --for has run.
+ *   sleep_ms: waits ms (a test clock moves on by ms instead).
+ */
+struct clock_src {
+    int64_t (*now_ms)(void *ctx);
+    int64_t (*real_ms)(void *ctx);
+    void (*sleep_ms)(void *ctx, int64_t ms);
+    void *ctx;
+};
+/* The system clock as a clock_src. */
+const struct clock_src *clock_system(void);
+
+/* A clock for tests and replays that stands still until advanced. */
+struct clock_manual {
+    struct clock_src src; /* hand &clock.src to whoever takes a clock_src */
+    int64_t now_ms;
+};
+/* Sets c to stand at start_ms. */
+void clock_manual_init(struct clock_manual *c, int64_t start_ms);
+/* Moves c on by ms (>= 0). */
+void clock_manual_advance(struct clock_manual *c, int64_t ms);
+
+/*
  * Parses an RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+hh:mm|-hh:mm). 't', 'z' and
  * a space for 'T' are accepted (RFC 3339 section 5.6 notes); fractions beyond milliseconds
  * are truncated; a leap second (:60) counts as the next second. Returns IPW_OK, or

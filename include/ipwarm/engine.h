@@ -17,31 +17,43 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ipwarm/clock.h"
 #include "ipwarm/dns.h"
 #include "ipwarm/err.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/store.h"
+#include "ipwarm/transport.h"
 
 /* A `run --once` tick stops starting messages after this long, so that it ends within 60 s. */
 #define ENGINE_TICK_SEND_MS 50000
 /* ... and gives the messages in flight until this long to finish. */
 #define ENGINE_TICK_MAX_MS 58000
+/* After SIGTERM or SIGINT, the messages in flight get this long to finish before they are
+ * ended (a message whose final dot went out is then held, never sent twice). */
+#define ENGINE_STOP_GRACE_MS 1500
+/* At the end of --for (or of a list), the messages in flight get this long. */
+#define ENGINE_DRAIN_MS 30000
+/* Ended transactions report back within this long (a safety net; see engine_run). */
+#define ENGINE_ABORT_WAIT_MS 10000
 
 struct engine_opts {
-    bool once;          /* one cron tick */
-    int64_t for_ms;     /* run this long; 0 = until stopped (or a `once` list is done) */
-    bool dry_run;       /* decide and record, send nothing */
-    volatile sig_atomic_t *stop; /* set by a signal handler: finish what is in flight, return */
-    FILE *progress;     /* a progress line is drawn here (a terminal), or NULL */
-    FILE *log;          /* one line per attempt (-v), or NULL */
+    bool once;                     /* one cron tick */
+    int64_t for_ms;                /* run this long; 0 = until stopped (or a `once` list is done) */
+    bool dry_run;                  /* decide and record, send nothing */
+    volatile sig_atomic_t *stop;   /* set by a signal handler: finish what is in flight, return */
+    FILE *progress;                /* a progress line is drawn here (a terminal), or NULL */
+    FILE *log;                     /* one line per attempt (-v), or NULL */
+    const struct clock_src *clock; /* the run's clocks; NULL: the system's (honours --now) */
+    struct transport *transport;   /* how messages go out; NULL: libcurl, or the dry run's
+                                      stand-in with dry_run. A given one stays the caller's. */
 };
 
 struct engine_summary {
     int64_t attempts, delivered, deferred, bounced, failed, expired;
-    int64_t queued;         /* recipients added to the queue */
-    int64_t undeliverable;  /* of them, refused at once (null MX, no such domain) */
-    int64_t recovered;      /* attempts a previous run left in flight, now marked unknown */
-    bool all_done;          /* mode once: every recipient is done and nothing is pending */
+    int64_t queued;        /* recipients added to the queue */
+    int64_t undeliverable; /* of them, refused at once (null MX, no such domain) */
+    int64_t recovered;     /* attempts a previous run left in flight, now marked unknown */
+    bool all_done;         /* mode once: every recipient is done and nothing is pending */
 };
 
 /*

@@ -155,6 +155,9 @@ enum store_recipient_step {
     STORE_RCPT_SUPPRESS,   /* state suppressed for good, with reason */
     STORE_RCPT_EXPIRE,     /* state expired (retries gave up), with reason */
     STORE_RCPT_NEXT_CYCLE, /* `cycle` mode: pending at next_at_ms, cycle + 1, retries 0 */
+    STORE_RCPT_HOLD,       /* state held, with reason: the message may have been delivered
+                              (its final dot went out, no reply came), so it is not sent again
+                              without an operator (`ipwarm release`) */
 };
 
 struct store_recipient_update {

@@ -38,6 +38,9 @@ Fault keys (per listener; for ipwarm's fault-injection tests, tests/cli/test_fau
                       without a reply (0: close right after the 354).
   tls_break           "close" | "garbage": answer STARTTLS with 220, then close the connection
                       or send plain-text garbage instead of a TLS handshake.
+  close_on_reuse      true: a MAIL after the connection's first transaction closes the
+                      connection without a reply (a server that dropped an idle connection
+                      just as the client reused it).
 """
 import asyncio
 import base64
@@ -112,6 +115,7 @@ class Session:
         self.authed = False
         self.mail_from = None
         self.rcpts = []
+        self.transactions = 0
 
     def ev(self, kind, **kw):
         kw.update({"listener": self.l.name, "conn": self.conn, "peer": self.peer, "ev": kind})
@@ -212,6 +216,10 @@ class Session:
         elif verb == "AUTH":
             await self.auth(line)
         elif verb == "MAIL":
+            if spec.get("close_on_reuse") and self.transactions > 0:
+                # As a server that dropped an idle connection just as the client reused it.
+                self.ev("close-on-reuse")
+                return False
             if spec.get("require_tls") and not self.tls:
                 await self.reply("530 5.7.0 Must issue a STARTTLS command first")
                 return True
@@ -282,6 +290,7 @@ class Session:
             self.ev("message", mail_from=self.mail_from, rcpts=self.rcpts, size=len(body),
                     accepted=reply.startswith("2"))
             await self.reply(reply)
+            self.transactions += 1
             self.mail_from = None
             self.rcpts = []
         elif verb == "RSET":

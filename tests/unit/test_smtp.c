@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +50,23 @@ static int free_port(void)
     return 20000 + (int)(getpid() % 20000);
 }
 
-/* Starts smtpd.py with the listener JSON given; waits for its ready file. */
+static void server_start_listeners(struct fixture *f, const char *listeners);
+
+/* Starts smtpd.py with one listener (keys given) on f->port; waits for its ready file. */
 static void server_start(struct fixture *f, const char *listener_json)
+{
+    f->port = free_port();
+    size_t n = strlen(listener_json) + 128;
+    char *l = malloc(n);
+    assert_non_null(l);
+    snprintf(l, n, "[{\"name\": \"t\", \"host\": \"127.0.0.1\", \"port\": %d, %s}]", f->port,
+             listener_json);
+    server_start_listeners(f, l);
+    free(l);
+}
+
+/* Starts smtpd.py with the listeners JSON array given; waits for its ready file. */
+static void server_start_listeners(struct fixture *f, const char *listeners)
 {
     snprintf(f->dir, sizeof f->dir, "/tmp/ipwarm-smtp-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
@@ -58,13 +74,12 @@ static void server_start(struct fixture *f, const char *listener_json)
     char cfg[256], ready[128];
     snprintf(cfg, sizeof cfg, "%s/config.json", f->dir);
     snprintf(ready, sizeof ready, "%s/ready", f->dir);
-    f->port = free_port();
     FILE *c = fopen(cfg, "w");
     assert_non_null(c);
     fprintf(c,
             "{\"log\": \"%s\", \"maildir\": \"%s/mail\", \"ready_file\": \"%s\",\n"
-            " \"listeners\": [{\"name\": \"t\", \"host\": \"127.0.0.1\", \"port\": %d, %s}]}\n",
-            f->log, f->dir, ready, f->port, listener_json);
+            " \"listeners\": %s}\n",
+            f->log, f->dir, ready, listeners);
     fclose(c);
     f->pid = fork();
     assert_true(f->pid >= 0);
@@ -321,6 +336,214 @@ static void test_smtp_tls_version_too_old(void **state)
     free(log);
 }
 
+/* Results in the order they arrived. */
+struct arrivals {
+    int n;
+    struct smtp_result r[8];
+    char reply[8][512];
+    char rcpt[8][64];
+};
+
+static void arrive(const struct smtp_result *r, void *arg)
+{
+    struct arrivals *a = arg;
+    if (!a || a->n >= 8)
+        return;
+    a->r[a->n] = *r;
+    snprintf(a->reply[a->n], sizeof a->reply[a->n], "%s", r->reply ? r->reply : "");
+    a->r[a->n].reply = a->reply[a->n];
+    snprintf(a->rcpt[a->n], sizeof a->rcpt[a->n], "%s", (const char *)r->user);
+    a->n++;
+}
+
+static struct smtp_job job_to(int port, const char *rcpt, int64_t command_ms)
+{
+    struct smtp_job job = {
+        .host = "localhost",
+        .port = port,
+        .connect_ip = "127.0.0.1",
+        .helo = "mx1.example.com",
+        .tls = PLAN_TLS_OPPORTUNISTIC,
+        .tls_min = PLAN_TLS_1_2,
+        .connect_timeout_ms = 5000,
+        .command_timeout_ms = command_ms,
+        .mail_from = "bounces@example.com",
+        .rcpt = rcpt,
+        .data = message,
+        .len = sizeof message - 1,
+        .user = (void *)rcpt,
+    };
+    return job;
+}
+
+/* Drives s until want results arrived (or 60 s passed, which fails the test). */
+static void collect_n(struct smtp *s, struct arrivals *a, int want)
+{
+    time_t t0 = time(NULL);
+    while (a->n < want && time(NULL) - t0 < 60)
+        smtp_perform(s, 200, arrive, a);
+    assert_int_equal(a->n, want);
+}
+
+/* A server that stalls after the final dot stalls only its own transaction (libcurl 7.88
+ * waits for that reply in a blocking call); when it never answers, the message's fate is
+ * unknown, not failed, since the server may have taken it. */
+static void test_smtp_tarpit_after_dot_blocks_nobody(void **state)
+{
+    struct fixture *f = *state;
+    f->port = free_port();
+    char listeners[512];
+    snprintf(listeners, sizeof listeners,
+             "[{\"name\": \"slow\", \"host\": \"127.0.0.1\", \"port\": %d, "
+             "\"delay_ms\": {\"data\": 60000}},"
+             " {\"name\": \"quick\", \"host\": \"127.0.0.1\", \"port\": %d}]",
+             f->port, f->port + 1);
+    server_start_listeners(f, listeners);
+    struct err e;
+    struct smtp *s = smtp_new(4, &e);
+    assert_non_null(s);
+    struct smtp_job slow = job_to(f->port, "slow@example.net", 6000);
+    assert_int_equal(smtp_submit(s, &slow, &e), IPW_OK);
+    /* The quick one starts once the slow one is waiting for its final reply. */
+    time_t t0 = time(NULL);
+    for (;;) {
+        char *log = slurp(f->log);
+        bool dot = strstr(log, "\"text\": \"354") != NULL;
+        free(log);
+        if (dot || time(NULL) - t0 > 30)
+            break;
+        smtp_perform(s, 50, arrive, NULL);
+    }
+    struct smtp_job quick = job_to(f->port + 1, "quick@example.net", 6000);
+    assert_int_equal(smtp_submit(s, &quick, &e), IPW_OK);
+    struct arrivals a = {0};
+    collect_n(s, &a, 2);
+    smtp_free(s);
+    assert_string_equal(a.rcpt[0], "quick@example.net");
+    assert_true(a.r[0].delivered);
+    assert_string_equal(a.rcpt[1], "slow@example.net");
+    assert_false(a.r[1].delivered);
+    assert_true(a.r[1].unknown);
+    assert_int_equal(a.r[1].code, 0);
+    assert_string_equal(smtp_phase_name(a.r[1].phase), "data");
+    assert_non_null(strstr(a.r[1].error, "command timeout"));
+}
+
+/* A server that drops a kept connection just as it is reused costs nothing: the message goes
+ * out on a new connection and nobody sees a failure. */
+static void test_smtp_reused_connection_dropped(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"close_on_reuse\": true");
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct arrivals a = {0};
+    struct smtp_job j1 = job_to(f->port, "one@example.net", 5000);
+    assert_int_equal(smtp_submit(s, &j1, &e), IPW_OK);
+    collect_n(s, &a, 1);
+    struct smtp_job j2 = job_to(f->port, "two@example.net", 5000);
+    assert_int_equal(smtp_submit(s, &j2, &e), IPW_OK);
+    collect_n(s, &a, 2);
+    smtp_free(s);
+    assert_true(a.r[0].delivered);
+    assert_true(a.r[1].delivered);
+    char *log = slurp(f->log);
+    /* The second message did try the kept connection first. */
+    assert_non_null(strstr(log, "close-on-reuse"));
+    size_t connects = 0;
+    for (const char *p = log; (p = strstr(p, "\"ev\": \"connect\"")); p++)
+        connects++;
+    assert_int_equal(connects, 2);
+    free(log);
+}
+
+/* The same destination reuses one connection: two messages, one EHLO. */
+static void test_smtp_connection_reused(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"hostname\": \"mx.test\"");
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct arrivals a = {0};
+    struct smtp_job j1 = job_to(f->port, "one@example.net", 5000);
+    assert_int_equal(smtp_submit(s, &j1, &e), IPW_OK);
+    collect_n(s, &a, 1);
+    struct smtp_job j2 = job_to(f->port, "two@example.net", 5000);
+    assert_int_equal(smtp_submit(s, &j2, &e), IPW_OK);
+    collect_n(s, &a, 2);
+    smtp_free(s);
+    assert_true(a.r[0].delivered && a.r[1].delivered);
+    char *log = slurp(f->log);
+    size_t ehlo = 0;
+    for (const char *p = log; (p = strstr(p, "\"line\": \"EHLO")); p++)
+        ehlo++;
+    assert_int_equal(ehlo, 1);
+    /* smtp_free said goodbye. */
+    assert_non_null(strstr(log, "\"line\": \"QUIT\""));
+    free(log);
+}
+
+/* A login never goes out in clear: a server that offers AUTH without STARTTLS gets neither the
+ * AUTH command nor the message, and the reason says why. */
+static void test_smtp_auth_never_in_clear(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-pw\"}");
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct smtp_job j = job_to(f->port, "one@example.net", 5000);
+    j.username = "warmup";
+    j.password = "s3cret-pw";
+    assert_int_equal(smtp_submit(s, &j, &e), IPW_OK);
+    struct arrivals a = {0};
+    collect_n(s, &a, 1);
+    smtp_free(s);
+    assert_false(a.r[0].delivered);
+    assert_int_equal(a.r[0].code, 0);
+    assert_string_equal(smtp_phase_name(a.r[0].phase), "starttls");
+    assert_non_null(strstr(a.r[0].error, "never sent in clear"));
+    char *log = slurp(f->log);
+    assert_null(strstr(log, "AUTH"));
+    assert_null(strstr(log, "MAIL FROM"));
+    free(log);
+}
+
+/* smtp_abort ends a transaction at once, whatever the server does; one that never reached
+ * DATA is not unknown. */
+static void test_smtp_abort(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"delay_ms\": {\"greeting\": 60000}");
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct smtp_job j = job_to(f->port, "one@example.net", 120000);
+    assert_int_equal(smtp_submit(s, &j, &e), IPW_OK);
+    /* Connected and waiting for the greeting. */
+    time_t t0 = time(NULL);
+    for (;;) {
+        char *log = slurp(f->log);
+        bool connected = strstr(log, "\"ev\": \"connect\"") != NULL;
+        free(log);
+        if (connected || time(NULL) - t0 > 30)
+            break;
+        smtp_perform(s, 50, arrive, NULL);
+    }
+    smtp_abort(s);
+    struct arrivals a = {0};
+    time_t t1 = time(NULL);
+    collect_n(s, &a, 1);
+    assert_true(time(NULL) - t1 < 30);
+    smtp_free(s);
+    assert_true(a.r[0].aborted);
+    assert_false(a.r[0].unknown);
+    assert_false(a.r[0].delivered);
+    assert_int_equal(a.r[0].code, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,9 +554,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_smtp_greeting_refused, setup, server_stop),
         cmocka_unit_test_setup_teardown(test_smtp_connection_refused, setup, server_stop),
         cmocka_unit_test_setup_teardown(test_smtp_starttls_opportunistic, setup, server_stop),
-        cmocka_unit_test_setup_teardown(test_smtp_tls_required_but_not_offered, setup,
-                                        server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_tls_required_but_not_offered, setup, server_stop),
         cmocka_unit_test_setup_teardown(test_smtp_tls_version_too_old, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_tarpit_after_dot_blocks_nobody, setup,
+                                        server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_reused_connection_dropped, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_connection_reused, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_auth_never_in_clear, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_abort, setup, server_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
