@@ -102,8 +102,7 @@ static ipw_status cmd_run_preflight_gate(const struct cli_ctx *ctx, const struct
                    when, failed[0] ? ": " : "", failed);
 }
 
-static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s,
-                          bool dry_run)
+static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s, bool dry_run)
 {
     if (ctx->json) {
         struct json j;
@@ -115,6 +114,7 @@ static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary
         json_kv_int(&j, "bounced", s->bounced);
         json_kv_int(&j, "failed", s->failed);
         json_kv_int(&j, "expired", s->expired);
+        json_kv_int(&j, "unknown", s->unknown);
         json_kv_int(&j, "queued", s->queued);
         json_kv_int(&j, "undeliverable", s->undeliverable);
         json_kv_int(&j, "recovered_unknown", s->recovered);
@@ -133,6 +133,11 @@ static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary
     if (s->undeliverable > 0)
         cli_info(ctx, "%lld recipients set aside: their domains cannot receive mail",
                  (long long)s->undeliverable);
+    if (s->unknown > 0)
+        cli_info(ctx,
+                 "%lld messages went out whole but got no reply: their recipients are held "
+                 "(see `ipwarm trace`; `ipwarm release` once the server's log shows them)",
+                 (long long)s->unknown);
     cli_info(ctx,
              "%s%lld attempts: %lld delivered, %lld deferred, %lld bounced, %lld failed, "
              "%lld expired%s",

@@ -1257,9 +1257,17 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     }
     enum reply_phase phase = engine_reply_phase(res->phase);
     struct reply_class cls;
+    bool unfinished = !res->delivered && (res->unknown || res->aborted);
     if (res->delivered) {
         memset(&cls, 0, sizeof cls);
         cls.outcome = REPLY_DELIVERED;
+    } else if (unfinished) {
+        /* Ended without a decisive reply: by our stop (nobody's fault), or silence after the
+         * dot past the command timeout (the provider's trouble, like any timeout). */
+        memset(&cls, 0, sizeof cls);
+        cls.outcome = REPLY_FAILED;
+        cls.scope = REPLY_SCOPE_PROVIDER;
+        cls.throttle = !res->aborted;
     } else {
         cls = reply_classify(phase, code, rp.enhanced, rp.text);
         if (cls.outcome == REPLY_PENDING || cls.outcome == REPLY_DELIVERED) {
@@ -1274,7 +1282,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     /* Rules see every reply that refused something. */
     struct backoff_action *fired = NULL;
     size_t n_fired = 0;
-    if (!res->delivered && p->n_rules > 0) {
+    if (!res->delivered && !unfinished && p->n_rules > 0) {
         fired = calloc(p->n_rules, sizeof *fired);
         if (!fired)
             return err_set(e, IPW_ENOMEM, "out of memory");
@@ -1318,7 +1326,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
 
     /* A connection that failed tries the next MX address at once; the provider counts one
      * deferral for the message, not one per host. */
-    bool next_mx = p->mode == PLAN_DIRECT && cls.outcome == REPLY_FAILED &&
+    bool next_mx = p->mode == PLAN_DIRECT && cls.outcome == REPLY_FAILED && !unfinished &&
                    res->phase == SMTP_PHASE_CONNECT && code == 0 && f->mx_i + 1 < f->n_mx;
 
     if (cls.throttle && !f->deferral_counted) {
@@ -1331,6 +1339,19 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     char reason[600];
     if (next_mx) {
         u.step = STORE_RCPT_KEEP;
+    } else if (res->unknown && !res->delivered) {
+        /* The server may have taken it: as after kill -9, never sent again blindly. */
+        snprintf(reason, sizeof reason,
+                 "the whole message went out but no reply came (%.400s): it may have been "
+                 "delivered; held until released with `ipwarm release`",
+                 full);
+        u.step = STORE_RCPT_HOLD;
+        u.reason = reason;
+        outcome = "unknown";
+    } else if (res->aborted && !res->delivered) {
+        /* Stopped before its dot: it was not delivered, and it was not its fault. */
+        u.step = STORE_RCPT_RETRY;
+        u.next_at_ms = now;
     } else if (cls.outcome == REPLY_DELIVERED) {
         if (p->recipients_mode == PLAN_RCPT_CYCLE) {
             u.step = STORE_RCPT_NEXT_CYCLE;
@@ -1388,6 +1409,8 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     g->sum->attempts++;
     if (cls.outcome == REPLY_DELIVERED)
         g->sum->delivered++;
+    else if (strcmp(outcome, "unknown") == 0)
+        g->sum->unknown++;
     else if (strcmp(outcome, "expired") == 0)
         g->sum->expired++;
     else if (cls.outcome == REPLY_DEFERRED)

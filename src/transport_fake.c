@@ -21,7 +21,7 @@ struct transport_fake_job {
     enum smtp_phase phase;
     char *reply;
     char *error;
-    bool delivered, unknown;
+    bool delivered, unknown, aborted, dot_sent;
 };
 
 struct transport_fake {
@@ -66,6 +66,7 @@ static ipw_status transport_fake_submit(void *impl, const struct smtp_job *job, 
     j->user = job->user;
     j->phase = rep.phase;
     j->delivered = rep.delivered;
+    j->dot_sent = rep.dot_sent;
     int64_t delay = rep.delay_ms > 0 ? rep.delay_ms : 0;
     if (job->command_timeout_ms > 0 && delay > job->command_timeout_ms) {
         /* The real transport gives up on a silent server at the command timeout. */
@@ -93,17 +94,17 @@ static ipw_status transport_fake_submit(void *impl, const struct smtp_job *job, 
 }
 
 /* Reports job i (taken out of the list first: done() may submit). */
-static void transport_fake_finish(struct transport_fake *f, size_t i, bool aborted,
-                                  smtp_done_fn done, void *arg)
+static void transport_fake_finish(struct transport_fake *f, size_t i, smtp_done_fn done, void *arg)
 {
     struct transport_fake_job j = f->jobs[i];
+    bool aborted = j.aborted;
     f->jobs[i] = f->jobs[--f->n_jobs];
     struct smtp_result r;
     memset(&r, 0, sizeof r);
     r.user = j.user;
     r.phase = j.phase;
     r.delivered = j.delivered && !aborted;
-    r.unknown = aborted ? j.phase == SMTP_PHASE_DATA : j.unknown;
+    r.unknown = j.unknown;
     r.aborted = aborted;
     r.finished_ms = f->clock->now_ms;
     if (!aborted && j.reply) {
@@ -150,7 +151,7 @@ static int transport_fake_perform(void *impl, int timeout_ms, smtp_done_fn done,
                 best = i;
         if (best == f->n_jobs)
             break;
-        transport_fake_finish(f, best, false, done, arg);
+        transport_fake_finish(f, best, done, arg);
     }
     return (int)f->n_jobs;
 }
@@ -163,12 +164,13 @@ static void transport_fake_abort(void *impl)
         struct transport_fake_job *j = &f->jobs[i];
         if (j->end_ms > f->clock->now_ms) {
             j->end_ms = f->clock->now_ms;
+            j->aborted = true;
             j->delivered = false;
             free(j->reply);
             j->reply = NULL;
             free(j->error);
             j->error = strdup("the run was stopped during the transaction");
-            j->unknown = j->phase == SMTP_PHASE_DATA;
+            j->unknown = j->dot_sent;
         }
     }
 }

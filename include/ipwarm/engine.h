@@ -50,6 +50,7 @@ struct engine_opts {
 
 struct engine_summary {
     int64_t attempts, delivered, deferred, bounced, failed, expired;
+    int64_t unknown;       /* the message went out whole, no reply came: recipient held */
     int64_t queued;        /* recipients added to the queue */
     int64_t undeliverable; /* of them, refused at once (null MX, no such domain) */
     int64_t recovered;     /* attempts a previous run left in flight, now marked unknown */

@@ -1,0 +1,503 @@
+/*
+ * Replays of the engine (engine_run) on a manual clock: the real loop, store, plan, ramp,
+ * pacing, backoff and rules, with the network replaced by the scripted transport
+ * (transport_fake) and an in-memory DNS zone, so that hours and days of warm-up run in
+ * milliseconds. Each test scripts what the providers answer and asserts when each message went
+ * out (fake time), what the store recorded, and what the recipients became.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipwarm/clock.h"
+#include "ipwarm/dns.h"
+#include "ipwarm/engine.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/store.h"
+#include "ipwarm/transport.h"
+
+/* 2026-12-01T09:00:00Z, a Tuesday. */
+#define T0   1796115600000LL
+#define MIN  60000LL
+#define HOUR 3600000LL
+#define DAY  (24 * HOUR)
+
+/* What the scripted providers answer: the first rule whose recipient prefix matches and whose
+ * from..to window of its nth message (counted per rule, from 1) holds. */
+struct rule {
+    const char *prefix; /* recipient prefix, "" for any */
+    int from, to;       /* the matching messages it applies to (to 0: no end) */
+    struct transport_fake_reply reply;
+    int seen;
+};
+
+struct world {
+    char dir[64];
+    struct dns_zone *zone;
+    struct dns *dns;
+    struct plan *plan;
+    struct store *st;
+    struct clock_manual clk;
+    struct transport tr;
+    struct rule rules[8];
+    size_t n_rules;
+    volatile sig_atomic_t stop;
+    int stop_at_submit; /* set stop when this many transactions were submitted (0: never) */
+    int submitted;
+    struct engine_summary sum;
+};
+
+static void script(const struct smtp_job *job, int64_t now, struct transport_fake_reply *out,
+                   void *ctx)
+{
+    struct world *w = ctx;
+    (void)now;
+    w->submitted++;
+    if (w->stop_at_submit && w->submitted == w->stop_at_submit)
+        w->stop = 1;
+    for (size_t i = 0; i < w->n_rules; i++) {
+        struct rule *r = &w->rules[i];
+        if (strncmp(job->rcpt, r->prefix, strlen(r->prefix)) != 0)
+            continue;
+        r->seen++;
+        if (r->seen >= r->from && (r->to == 0 || r->seen <= r->to)) {
+            *out = r->reply;
+            return;
+        }
+    }
+    /* Everyone else: accepted after a second. */
+    out->delay_ms = 1000;
+    out->phase = SMTP_PHASE_DATA;
+    out->reply = "250 2.0.0 OK queued";
+    out->delivered = true;
+}
+
+static void add_rule(struct world *w, const char *prefix, int from, int to, int64_t delay,
+                     enum smtp_phase phase, const char *reply)
+{
+    struct rule *r = &w->rules[w->n_rules++];
+    memset(r, 0, sizeof *r);
+    r->prefix = prefix;
+    r->from = from;
+    r->to = to;
+    r->reply.delay_ms = delay;
+    r->reply.phase = phase;
+    r->reply.reply = reply;
+    r->reply.delivered = reply && reply[0] == '2' && phase == SMTP_PHASE_DATA;
+    r->reply.dot_sent = phase == SMTP_PHASE_DATA;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/*
+ * A world with one sender, four providers' MX in DNS (gmail.test, outlook.test, yahoo.test,
+ * example.test), the recipients given (one address per line) and the plan's extra YAML
+ * (ramp, backoff, ... at top level).
+ */
+static void world_open(struct world *w, const char *recipients, const char *extra)
+{
+    memset(w, 0, sizeof *w);
+    snprintf(w->dir, sizeof w->dir, "/tmp/ipwarm-engine-XXXXXX");
+    assert_non_null(mkdtemp(w->dir));
+    write_file(w->dir, "message.txt", "Hello {{recipient}}.\n");
+    write_file(w->dir, "recipients.txt", recipients);
+    char plan[4096];
+    snprintf(plan, sizeof plan,
+             "campaign: replay\n"
+             "timezone: UTC\n"
+             "source: {ip: 192.0.2.10, helo: mx1.example.com}\n"
+             "sender: {from: \"News <news@example.com>\", return_path: bounces@example.com}\n"
+             "transport: {mode: direct, port: 25, connections_per_provider: 1,\n"
+             "            timeouts: {connect: 30s, command: 5m}}\n"
+             "message: {subject: \"Hello\", text_file: message.txt}\n"
+             "recipients: {file: recipients.txt, mode: once}\n"
+             "preflight: {require: []}\n"
+             "%s",
+             extra);
+    struct err e;
+    ipw_status r = plan_load_text(plan, strlen(plan), "replay.yaml", w->dir, &w->plan, &e);
+    if (r != IPW_OK)
+        fail_msg("plan: %s", e.msg);
+    w->zone = dns_zone_new();
+    assert_non_null(w->zone);
+    static const char *const records[][3] = {
+        {"gmail.test", "MX", "5 gmail-smtp-in.l.google.com"},
+        {"gmail-smtp-in.l.google.com", "A", "127.0.0.2"},
+        {"outlook.test", "MX", "10 outlook-test.olc.protection.outlook.com"},
+        {"outlook-test.olc.protection.outlook.com", "A", "127.0.0.3"},
+        {"yahoo.test", "MX", "1 mta5.am0.yahoodns.net"},
+        {"mta5.am0.yahoodns.net", "A", "127.0.0.4"},
+        {"example.test", "MX", "10 mx.example.test"},
+        {"mx.example.test", "A", "127.0.0.5"},
+    };
+    for (size_t i = 0; i < sizeof records / sizeof records[0]; i++)
+        assert_int_equal(dns_zone_add(w->zone, records[i][0],
+                                      strcmp(records[i][1], "MX") == 0 ? DNS_T_MX : DNS_T_A, 3600,
+                                      records[i][2], &e),
+                         IPW_OK);
+    w->dns = dns_new_zone(w->zone, NULL, &e);
+    assert_non_null(w->dns);
+    char db[128];
+    snprintf(db, sizeof db, "%s/state.db", w->dir);
+    assert_int_equal(store_open(db, &w->st, &e), IPW_OK);
+    clock_manual_init(&w->clk, T0);
+    assert_int_equal(transport_fake_new(&w->clk, script, w, &w->tr, &e), IPW_OK);
+}
+
+static void world_close(struct world *w)
+{
+    transport_free(&w->tr);
+    store_close(w->st);
+    dns_free(w->dns);
+    dns_zone_free(w->zone);
+    plan_free(w->plan);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", w->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", w->dir);
+}
+
+/* Runs the engine like `run --for for_ms` (0: until stopped or the list is done). */
+static ipw_status world_run(struct world *w, int64_t for_ms, struct err *e)
+{
+    struct engine_opts o = {
+        .for_ms = for_ms,
+        .stop = &w->stop,
+        .clock = &w->clk.src,
+        .transport = &w->tr,
+    };
+    return engine_run(w->plan, w->st, w->dns, &o, &w->sum, e);
+}
+
+static void world_run_ok(struct world *w, int64_t for_ms)
+{
+    struct err e;
+    ipw_status r = world_run(w, for_ms, &e);
+    if (r != IPW_OK)
+        fail_msg("engine_run: %s", e.msg);
+}
+
+/* When the transactions to recipients starting with prefix were submitted, in order. */
+static size_t sends(const struct world *w, const char *prefix, int64_t *at, size_t max)
+{
+    size_t n_log, k = 0;
+    const struct transport_fake_sent *log = transport_fake_log(&w->tr, &n_log);
+    for (size_t i = 0; i < n_log && k < max; i++)
+        if (strncmp(log[i].rcpt, prefix, strlen(prefix)) == 0)
+            at[k++] = log[i].submitted_ms;
+    return k;
+}
+
+static int64_t sql_int(struct world *w, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(w->st), sql, -1, &s, NULL), SQLITE_OK);
+    int64_t v = -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static char *sql_text(struct world *w, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(w->st), sql, -1, &s, NULL), SQLITE_OK);
+    char *v = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        v = strdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return v ? v : strdup("");
+}
+
+/* "PREFIX01@DOMAIN\n" ... for n recipients (numbers two digits wide, three from 100). */
+static char *numbered(const char *prefix, const char *domain, int n)
+{
+    size_t cap = (size_t)n * 64 + 1, len = 0;
+    char *s = calloc(1, cap);
+    for (int i = 1; i <= n; i++)
+        len += (size_t)snprintf(s + len, cap - len, n < 100 ? "%s%02d@%s\n" : "%s%03d@%s\n", prefix,
+                                i, domain);
+    return s;
+}
+
+/* ---- pacing ---- */
+
+static void test_engine_paces_evenly(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("g", "gmail.test", 30);
+    world_open(&w, list, "ramp: {start: 6/min}\n");
+    free(list);
+    world_run_ok(&w, 2 * MIN);
+    int64_t at[64];
+    size_t n = sends(&w, "g", at, 64);
+    /* 6 a minute: one every 10 s from the start, for two minutes. */
+    assert_int_equal(n, 12);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(at[i], T0 + (int64_t)i * 10000);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE outcome = 'delivered'"), 12);
+    world_close(&w);
+}
+
+static void test_engine_interleaves_providers(void **state)
+{
+    (void)state;
+    struct world w;
+    char *a = numbered("g", "gmail.test", 20), *b = numbered("m", "outlook.test", 20);
+    char list[4096];
+    snprintf(list, sizeof list, "%s%s", a, b);
+    free(a);
+    free(b);
+    world_open(&w, list,
+               "ramp: {start: 6/min}\n"
+               "providers:\n"
+               "  - {name: microsoft, ramp: {start: 3/min}}\n");
+    world_run_ok(&w, MIN);
+    int64_t g[16], m[16];
+    assert_int_equal(sends(&w, "g", g, 16), 6);
+    assert_int_equal(sends(&w, "m", m, 16), 3);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(g[i], T0 + i * 10000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(m[i], T0 + i * 20000);
+    world_close(&w);
+}
+
+/* ---- backoff, retries and rules ---- */
+
+static void test_engine_deferral_halves_and_pauses(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("m", "outlook.test", 6);
+    world_open(&w, list, "ramp: {start: 6/min}\n");
+    free(list);
+    add_rule(&w, "m", 3, 3, 500, SMTP_PHASE_MAIL,
+             "451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)");
+    world_run_ok(&w, 20 * MIN);
+    int64_t at[64];
+    size_t n = sends(&w, "m", at, 64);
+    assert_true(n >= 4);
+    assert_int_equal(at[2], T0 + 20000);
+    /* Paused 15 min from the deferral, then at half the rate: one every 20 s. */
+    assert_int_equal(at[3], T0 + 20000 + 500 + 15 * MIN);
+    if (n >= 5)
+        assert_int_equal(at[4] - at[3], 20000);
+    char *reason = sql_text(&w, "SELECT pause_reason FROM providers WHERE name = 'microsoft'");
+    assert_non_null(strstr(reason, "4.7.500"));
+    free(reason);
+    /* The deferred recipient is tried again, after the others (retry.first is 5 min, the pause
+     * longer). */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE recipient = "
+                                 "'m03@outlook.test'"),
+                     2);
+    world_close(&w);
+}
+
+static void test_engine_mailbox_full_retries_without_throttling(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("g", "gmail.test", 9);
+    char full[1024];
+    snprintf(full, sizeof full, "full@gmail.test\n%s", list);
+    free(list);
+    world_open(&w, full, "ramp: {start: 6/min}\n");
+    add_rule(&w, "full", 1, 1, 500, SMTP_PHASE_RCPT,
+             "452 4.2.2 The email account that you tried to reach is over quota");
+    world_run_ok(&w, 7 * MIN);
+    /* The provider's pace never broke: the ten first messages 10 s apart. */
+    int64_t g[64];
+    size_t n = sends(&w, "", g, 64);
+    assert_int_equal(n, 11);
+    for (size_t i = 1; i < 10; i++)
+        assert_int_equal(g[i] - g[i - 1], 10000);
+    /* The full mailbox is tried again on the first slot 5 min (retry.first) after its reply. */
+    int64_t at[8];
+    assert_int_equal(sends(&w, "full", at, 8), 2);
+    assert_true(at[1] >= T0 + 500 + 5 * MIN);
+    assert_true(at[1] < T0 + 500 + 5 * MIN + 10000);
+    assert_int_equal(sql_int(&w, "SELECT coalesce(paused_until_ms, 0) FROM providers "
+                                 "WHERE name = 'gmail'"),
+                     0);
+    world_close(&w);
+}
+
+static void test_engine_rule_suspends(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("y", "yahoo.test", 40);
+    world_open(&w, list, "ramp: {start: 6/min}\n");
+    free(list);
+    add_rule(&w, "y", 2, 2, 500, SMTP_PHASE_MAIL,
+             "421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to "
+             "unexpected volume or user complaints");
+    world_run_ok(&w, 3 * HOUR);
+    int64_t at[64];
+    size_t n = sends(&w, "y", at, 64);
+    assert_true(n >= 3);
+    /* The shipped rule suspends Yahoo 2 h from the reply. */
+    assert_true(at[2] >= T0 + 10000 + 500 + 2 * HOUR);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE provider = 'yahoo' "
+                                 "AND rule = 'yahoo-tss04' AND action = 'suspend'"),
+                     1);
+    world_close(&w);
+}
+
+/* ---- stopping, and messages whose fate is unknown ---- */
+
+static void test_engine_stop_with_message_in_flight(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("g", "gmail.test", 30);
+    world_open(&w, list, "ramp: {start: 60/min}\n");
+    free(list);
+    /* The third message stalls after its dot; the stop arrives as it is submitted. */
+    add_rule(&w, "g03", 1, 0, 10 * MIN, SMTP_PHASE_DATA, NULL);
+    w.stop_at_submit = 3;
+    world_run_ok(&w, 0);
+    size_t n_log;
+    const struct transport_fake_sent *log = transport_fake_log(&w.tr, &n_log);
+    /* Nothing new started after the stop. */
+    assert_int_equal(n_log, 3);
+    /* The stalled one was ended after the grace, not waited for. */
+    assert_true(w.clk.now_ms - log[2].submitted_ms <= ENGINE_STOP_GRACE_MS + 1000);
+    assert_true(log[2].aborted);
+    /* Its dot had gone: unknown, and its recipient held, never sent twice blindly. */
+    char *outcome = sql_text(&w, "SELECT outcome FROM attempts WHERE recipient = "
+                                 "'g03@gmail.test'");
+    assert_string_equal(outcome, "unknown");
+    free(outcome);
+    char *rstate = sql_text(&w, "SELECT state FROM recipients WHERE address = 'g03@gmail.test'");
+    assert_string_equal(rstate, "held");
+    free(rstate);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE outcome = 'in-flight'"), 0);
+    world_close(&w);
+}
+
+static void test_engine_tarpit_after_dot_holds(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("g", "gmail.test", 20);
+    world_open(&w, list, "ramp: {start: 6/min}\n");
+    free(list);
+    add_rule(&w, "g02", 1, 0, HOUR, SMTP_PHASE_DATA, NULL);
+    world_run_ok(&w, 10 * MIN);
+    char *outcome = sql_text(&w, "SELECT outcome FROM attempts WHERE recipient = "
+                                 "'g02@gmail.test'");
+    assert_string_equal(outcome, "unknown");
+    free(outcome);
+    char *rstate = sql_text(&w, "SELECT state FROM recipients WHERE address = 'g02@gmail.test'");
+    assert_string_equal(rstate, "held");
+    free(rstate);
+    /* Sent once only. */
+    int64_t at[8];
+    assert_int_equal(sends(&w, "g02", at, 8), 1);
+    world_close(&w);
+}
+
+/* ---- restarts ---- */
+
+static void test_engine_restart_holds_what_was_in_flight(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("g", "gmail.test", 20);
+    world_open(&w, list, "ramp: {start: 6/min}\n");
+    free(list);
+    world_run_ok(&w, MIN);
+    /* A run killed with a message in flight leaves its attempt in-flight. */
+    struct err e;
+    struct store_attempt a = {.started_ms = T0 + MIN,
+                              .recipient = "g07@gmail.test",
+                              .provider = "gmail",
+                              .phase = "data"};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(w.st, &a, &id, &e), IPW_OK);
+    clock_manual_advance(&w.clk, MIN);
+    world_run_ok(&w, MIN);
+    assert_int_equal(w.sum.recovered, 1);
+    char *rstate = sql_text(&w, "SELECT state FROM recipients WHERE address = 'g07@gmail.test'");
+    assert_string_equal(rstate, "held");
+    free(rstate);
+    int64_t at[8];
+    assert_int_equal(sends(&w, "g07", at, 8), 0);
+    /* The even sequence went on across the restart: no burst, no gap beyond the pause. */
+    int64_t g[64];
+    size_t n = sends(&w, "g", g, 64);
+    assert_true(n >= 10);
+    world_close(&w);
+}
+
+/* ---- days ---- */
+
+static void test_engine_days_grow_hold_and_step_back(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("m", "outlook.test", 200);
+    world_open(&w, list, "ramp: {start: 6/min, growth: 2, daily_cap: [5]}\n");
+    free(list);
+    int64_t at[256];
+    /* Day 1: five messages 10 s apart. */
+    world_run_ok(&w, HOUR);
+    assert_int_equal(sends(&w, "m", at, 256), 5);
+    assert_int_equal(at[4] - at[3], 10000);
+    /* Day 2: a clean day 1 earned growth: 12/min, one every 5 s. One deferral in five. */
+    w.clk.now_ms = T0 + DAY;
+    add_rule(&w, "m", 3, 3, 500, SMTP_PHASE_RCPT, "450 4.7.1 Try again later");
+    world_run_ok(&w, HOUR);
+    size_t n = sends(&w, "m", at, 256);
+    assert_true(n >= 10);
+    assert_int_equal(at[6] - at[5], 5000);
+    assert_int_equal(sql_int(&w, "SELECT stage FROM providers WHERE name = 'microsoft'"), 1);
+    /* Day 3: 20 % deferred on day 2 is over twice the 5 % threshold: one stage back. */
+    w.clk.now_ms = T0 + 2 * DAY;
+    size_t before = n;
+    world_run_ok(&w, HOUR);
+    n = sends(&w, "m", at, 256);
+    assert_true(n > before + 1);
+    assert_int_equal(at[before + 1] - at[before], 10000);
+    assert_int_equal(sql_int(&w, "SELECT stage FROM providers WHERE name = 'microsoft'"), 0);
+    assert_int_equal(sql_int(&w, "SELECT sending_day FROM providers WHERE name = 'microsoft'"), 3);
+    world_close(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engine_paces_evenly),
+        cmocka_unit_test(test_engine_interleaves_providers),
+        cmocka_unit_test(test_engine_deferral_halves_and_pauses),
+        cmocka_unit_test(test_engine_mailbox_full_retries_without_throttling),
+        cmocka_unit_test(test_engine_rule_suspends),
+        cmocka_unit_test(test_engine_stop_with_message_in_flight),
+        cmocka_unit_test(test_engine_tarpit_after_dot_holds),
+        cmocka_unit_test(test_engine_restart_holds_what_was_in_flight),
+        cmocka_unit_test(test_engine_days_grow_hold_and_step_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
