@@ -2043,9 +2043,10 @@ static void plan_rules_parse(struct plan_ctx *c, const plan_node *v, const char 
 
 static void plan_backoff(struct plan_ctx *c, const plan_node *m, struct plan_part *part)
 {
-    static const char *const keys[] = {"deferral", "retry", "rules", NULL};
+    static const char *const keys[] = {"deferral", "retry", "blocked", "rules", NULL};
     static const char *const dkeys[] = {"factor",        "pause",        "max_pause",
                                         "recover_after", "recover_step", NULL};
+    static const char *const bkeys[] = {"pause", "max_pause", NULL};
     static const char *const rkeys[] = {"first", "max", "give_up_after", NULL};
     struct plan_backoff *b = &c->p->backoff;
     if (!plan_mapping(c, m, "backoff", "a mapping with deferral, retry and rules", keys))
@@ -2073,6 +2074,22 @@ static void plan_backoff(struct plan_ctx *c, const plan_node *m, struct plan_par
             b->recover_step_pct <= 0)
             plan_fail(c, x, "backoff.deferral.recover_step",
                       "expected a percentage > 0 and <= 100 %%, found %s", PLAN_SHOW(x));
+    }
+    /* A receiver that refuses the sender (a block list, an authentication policy) suspends
+     * the provider this long, doubling while it goes on refusing. */
+    if ((v = plan_get(m, "blocked")) &&
+        plan_mapping(c, v, "backoff.blocked", "a mapping with pause and max_pause", bkeys)) {
+        if ((x = plan_get(v, "pause")))
+            plan_duration(c, x, "backoff.blocked.pause", true, &b->blocked_pause_ms);
+        const plan_node *mp = plan_get(v, "max_pause");
+        if (mp &&
+            plan_duration(c, mp, "backoff.blocked.max_pause", true, &b->blocked_pause_max_ms) &&
+            b->blocked_pause_max_ms < b->blocked_pause_ms) {
+            char d[32];
+            plan_fail(c, mp, "backoff.blocked.max_pause",
+                      "expected a duration >= pause (%s), found %s",
+                      units_format_duration(d, sizeof d, b->blocked_pause_ms), PLAN_SHOW(mp));
+        }
     }
     if ((v = plan_get(m, "retry")) &&
         plan_mapping(c, v, "backoff.retry", "a mapping with first, max and give_up_after", rkeys)) {
@@ -2595,7 +2612,9 @@ static void plan_defaults(struct plan_ctx *c)
                                        .recover_step_pct = 25,
                                        .retry_first_ms = 5 * 60 * 1000,
                                        .retry_max_ms = 4 * 3600 * 1000,
-                                       .retry_give_up_ms = INT64_C(3) * 86400 * 1000};
+                                       .retry_give_up_ms = INT64_C(3) * 86400 * 1000,
+                                       .blocked_pause_ms = 3600 * 1000,
+                                       .blocked_pause_max_ms = 24 * 3600 * 1000};
     p->preflight_require =
         PLAN_CHECK_SPF | PLAN_CHECK_PTR | PLAN_CHECK_HELO | PLAN_CHECK_MX | PLAN_CHECK_DNSBL;
     p->dns_timeout_ms = 5000;

@@ -95,6 +95,8 @@ struct plan_backoff {
     int64_t retry_first_ms;    /* retry.first; default 5m */
     int64_t retry_max_ms;      /* retry.max; default 4h */
     int64_t retry_give_up_ms;  /* retry.give_up_after; default 3d */
+    int64_t blocked_pause_ms;     /* blocked.pause: the receiver refuses us; default 1h */
+    int64_t blocked_pause_max_ms; /* blocked.max_pause: it doubles up to this; default 24h */
 };
 
 struct plan_window {
