@@ -183,9 +183,139 @@ static const char SCHEMA_V1[] =
     "  acquired_ms INTEGER NOT NULL\n"
     ");\n";
 
+/*
+ * Version 2. SQLite cannot change a CHECK constraint or a column's collation in place, so the
+ * tables whose CHECK lists outcomes or states are rebuilt the documented way (create the new
+ * table, copy the rows, drop the old one, rename the new one, create its indexes again), all in
+ * the migration's transaction. The schema has no foreign keys, triggers or views that a rename
+ * would have to follow.
+ *  - attempts: outcome 'blocked' (refused because of the sender: our IP or domain); recipient
+ *    compared without regard to case, so `trace` finds an address however it is written.
+ *  - summary_hourly: a blocked counter; summary_reasons: outcome 'blocked'.
+ *  - recipients: one row per address compared without regard to case (case duplicates merged:
+ *    the row with the most progress is kept); states 'removed' (no longer in the recipient list)
+ *    and 'skipped' (set aside for a local reason); last_outcome 'blocked'; list_scan,
+ *    list_digest and removed_state for reading a list that changed. Rows that version 1 left
+ *    wrong are repaired: a recipient held (or marked in flight) only because of a dry-run
+ *    attempt gets its last real outcome back and is pending again, and one suppressed for a
+ *    local reason (no SMTP reply: a bad list value or a domain that cannot receive mail) is
+ *    skipped instead, so that it comes back when its list line changes.
+ */
+static const char SCHEMA_V2[] =
+    "CREATE TABLE attempts_v2 (\n"
+    "  id          INTEGER PRIMARY KEY,\n"
+    "  started_ms  INTEGER NOT NULL,\n"
+    "  finished_ms INTEGER,\n"
+    "  recipient   TEXT NOT NULL COLLATE NOCASE,\n"
+    "  domain      TEXT NOT NULL,\n"
+    "  provider    TEXT NOT NULL,\n"
+    "  mx          TEXT,\n"
+    "  source_ip   TEXT,\n"
+    "  message_id  TEXT,\n"
+    "  phase       TEXT CHECK (phase IN ('connect','ehlo','starttls','auth','mail','rcpt',"
+    "'data','quit')),\n"
+    "  code        INTEGER CHECK (code BETWEEN 100 AND 599),\n"
+    "  enhanced    TEXT,\n"
+    "  text        TEXT,\n"
+    "  outcome     TEXT NOT NULL DEFAULT 'in-flight' CHECK (outcome IN ('in-flight','delivered',"
+    "'deferred','bounced','failed','expired','unknown','blocked')),\n"
+    "  retry_no    INTEGER NOT NULL DEFAULT 0 CHECK (retry_no >= 0),\n"
+    "  dry_run     INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1))\n"
+    ");\n"
+    "INSERT INTO attempts_v2 (id, started_ms, finished_ms, recipient, domain, provider, mx, "
+    "source_ip, message_id, phase, code, enhanced, text, outcome, retry_no, dry_run) "
+    "SELECT id, started_ms, finished_ms, recipient, domain, provider, mx, source_ip, message_id, "
+    "phase, code, enhanced, text, outcome, retry_no, dry_run FROM attempts;\n"
+    "DROP TABLE attempts;\n"
+    "ALTER TABLE attempts_v2 RENAME TO attempts;\n"
+    "CREATE INDEX attempts_recipient ON attempts(recipient, started_ms);\n"
+    "CREATE INDEX attempts_started ON attempts(started_ms);\n"
+    "CREATE INDEX attempts_in_flight ON attempts(outcome) WHERE outcome = 'in-flight';\n"
+    "CREATE INDEX attempts_provider ON attempts(provider, started_ms) WHERE code >= 400;\n"
+    "\n"
+    "ALTER TABLE summary_hourly ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;\n"
+    "\n"
+    "CREATE TABLE summary_reasons_v2 (\n"
+    "  provider  TEXT NOT NULL,\n"
+    "  hour_ms   INTEGER NOT NULL,\n"
+    "  outcome   TEXT NOT NULL CHECK (outcome IN ('deferred','bounced','failed','blocked')),\n"
+    "  code      INTEGER NOT NULL DEFAULT 0,\n"
+    "  enhanced  TEXT NOT NULL DEFAULT '',\n"
+    "  text      TEXT NOT NULL DEFAULT '',\n"
+    "  count     INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (provider, hour_ms, outcome, code, enhanced, text)\n"
+    ") WITHOUT ROWID;\n"
+    "INSERT INTO summary_reasons_v2 (provider, hour_ms, outcome, code, enhanced, text, count) "
+    "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons;\n"
+    "DROP TABLE summary_reasons;\n"
+    "ALTER TABLE summary_reasons_v2 RENAME TO summary_reasons;\n"
+    "CREATE INDEX summary_reasons_hour ON summary_reasons(hour_ms);\n"
+    "\n"
+    "CREATE TABLE recipients_v2 (\n"
+    "  id               INTEGER PRIMARY KEY,\n"
+    "  address          TEXT NOT NULL COLLATE NOCASE UNIQUE,\n"
+    "  domain           TEXT NOT NULL,\n"
+    "  provider         TEXT,\n"
+    "  state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done',"
+    "'suppressed','expired','held','removed','skipped')),\n"
+    "  next_at_ms       INTEGER NOT NULL,\n"
+    "  retries          INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0),\n"
+    "  reason           TEXT,\n"
+    "  first_attempt_ms INTEGER,\n"
+    "  last_attempt_ms  INTEGER,\n"
+    "  last_outcome     TEXT CHECK (last_outcome IN ('in-flight','delivered','deferred',"
+    "'bounced','failed','expired','unknown','blocked')),\n"
+    "  cycle            INTEGER NOT NULL DEFAULT 0 CHECK (cycle >= 0),\n"
+    "  added_ms         INTEGER NOT NULL,\n"
+    "  list_offset      INTEGER,\n"
+    "  list_line        INTEGER,\n"
+    "  list_scan        INTEGER,\n"
+    "  list_digest      INTEGER,\n"
+    "  removed_state    TEXT CHECK (removed_state IN ('pending','held'))\n"
+    ");\n"
+    /* Of addresses that differ only in case, the row with the most progress stays: a final
+     * state (done, suppressed, expired) before held before one that was tried before one
+     * never tried; then the first queued. Its spelling is the one its attempts used. */
+    "INSERT INTO recipients_v2 (id, address, domain, provider, state, next_at_ms, retries, "
+    "reason, first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms, list_offset, "
+    "list_line) "
+    "SELECT id, address, domain, provider, state, next_at_ms, retries, reason, "
+    "first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line "
+    "FROM (SELECT *, row_number() OVER (PARTITION BY lower(address) ORDER BY "
+    "CASE state WHEN 'done' THEN 5 WHEN 'suppressed' THEN 4 WHEN 'expired' THEN 3 "
+    "WHEN 'held' THEN 2 ELSE 1 END DESC, last_attempt_ms IS NOT NULL DESC, retries DESC, id) "
+    "AS k FROM recipients) WHERE k = 1;\n"
+    "DROP TABLE recipients;\n"
+    "ALTER TABLE recipients_v2 RENAME TO recipients;\n"
+    "CREATE INDEX recipients_due ON recipients(next_at_ms) WHERE state = 'pending';\n"
+    "CREATE INDEX recipients_due_provider ON recipients(provider, next_at_ms)"
+    " WHERE state = 'pending';\n"
+    /* Version 1 stamped dry-run attempts on the queue, so a later real run held recipients
+     * that nothing was ever sent to. Where a recipient's latest attempt is a dry run, its
+     * last attempt and outcome become those of its latest real attempt (none: cleared), and
+     * a hold goes. */
+    "UPDATE recipients SET "
+    "state = CASE WHEN state = 'held' THEN 'pending' ELSE state END, "
+    "reason = CASE WHEN state = 'held' THEN NULL ELSE reason END, "
+    "last_outcome = (SELECT a.outcome FROM attempts a WHERE a.recipient = recipients.address "
+    "AND a.dry_run = 0 ORDER BY a.started_ms DESC, a.id DESC LIMIT 1), "
+    "last_attempt_ms = (SELECT a.started_ms FROM attempts a WHERE a.recipient = "
+    "recipients.address AND a.dry_run = 0 ORDER BY a.started_ms DESC, a.id DESC LIMIT 1), "
+    "first_attempt_ms = CASE WHEN EXISTS (SELECT 1 FROM attempts a WHERE a.recipient = "
+    "recipients.address AND a.dry_run = 0) THEN first_attempt_ms END "
+    "WHERE state IN ('pending','held') AND (SELECT a.dry_run FROM attempts a WHERE "
+    "a.recipient = recipients.address ORDER BY a.started_ms DESC, a.id DESC LIMIT 1) = 1;\n"
+    /* Suppressed without any SMTP reply (at import, or by a local attempt: no MX host, no
+     * code): a local reason, which a fixed list line or DNS cures. */
+    "UPDATE recipients SET state = 'skipped' WHERE state = 'suppressed' AND coalesce(("
+    "SELECT a.mx IS NULL AND a.code IS NULL AND a.outcome = 'bounced' FROM attempts a "
+    "WHERE a.recipient = recipients.address AND a.dry_run = 0 "
+    "ORDER BY a.started_ms DESC, a.id DESC LIMIT 1), 1);\n";
+
 /* Entry i migrates version i to version i + 1. */
 static const char *const MIGRATIONS[] = {
     SCHEMA_V1,
+    SCHEMA_V2,
 };
 
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -200,13 +330,15 @@ int store_schema_version(void)
 static const char *const PHASES[] = {"connect", "ehlo", "starttls", "auth",
                                      "mail",    "rcpt", "data",     "quit"};
 /* What an attempt can end with; in-flight is only ever written by store_attempt_begin. */
-static const char *const FINAL_OUTCOMES[] = {"delivered", "deferred", "bounced",
-                                             "failed",    "expired",  "unknown"};
+/* In the order of summary_hourly's counter columns (Q_SUMMARY_ADD binds one per entry). */
+static const char *const FINAL_OUTCOMES[] = {"delivered", "deferred", "bounced", "failed",
+                                             "expired",   "unknown",  "blocked"};
 static const char *const ALL_OUTCOMES[] = {"in-flight", "delivered", "deferred", "bounced",
-                                           "failed",    "expired",   "unknown"};
+                                           "failed",    "expired",   "unknown",  "blocked"};
 /* The outcomes whose replies summary_reasons counts (the reasons `stats` ranks). */
-static const char *const REASON_OUTCOMES[] = {"deferred", "bounced", "failed"};
-static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired", "held"};
+static const char *const REASON_OUTCOMES[] = {"deferred", "bounced", "failed", "blocked"};
+static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
+                                          "held",    "removed", "skipped"};
 static const char *const ACTIONS[] = {"throttle", "suspend", "bounce", "pause"};
 
 #define IN_SET(s, set) in_set((s), (set), sizeof(set) / sizeof((set)[0]))
@@ -258,6 +390,7 @@ enum q {
     Q_RCPT_RETRY,
     Q_RCPT_FINAL,
     Q_RCPT_NEXT_CYCLE,
+    Q_RCPT_REQUEUE,
     Q_RCPT_DUE,
     Q_RCPT_DUE_PROVIDER,
     Q_RCPT_COUNT_ALL,
@@ -310,8 +443,9 @@ static const char *const QSQL[Q_COUNT] = {
         "INSERT INTO attempts (started_ms, recipient, domain, provider, mx, source_ip, "
         "message_id, phase, retry_no, dry_run, outcome) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'in-flight')",
+    /* first_attempt_ms is set by the outcome (Q_RCPT_RETRY, Q_RCPT_FINAL), not here: an
+     * attempt that ends blocked or requeued does not start the recipient's give-up clock. */
     [Q_ATTEMPT_STAMP_RCPT] = "UPDATE recipients SET last_attempt_ms = ?2, "
-                             "first_attempt_ms = coalesce(first_attempt_ms, ?2), "
                              "last_outcome = 'in-flight' WHERE address = ?1",
     [Q_ATTEMPT_FINISH] = "UPDATE attempts SET finished_ms = ?2, phase = coalesce(?3, phase), "
                          "code = ?4, enhanced = ?5, text = ?6, outcome = ?7 "
@@ -319,11 +453,12 @@ static const char *const QSQL[Q_COUNT] = {
                          "RETURNING provider, started_ms, dry_run, recipient",
     [Q_SUMMARY_ADD] =
         "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, deferred, bounced, "
-        "failed, expired, unknown) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "failed, expired, unknown, blocked) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
         "ON CONFLICT (provider, hour_ms) DO UPDATE SET attempts = attempts + 1, "
         "delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred, "
         "bounced = bounced + excluded.bounced, failed = failed + excluded.failed, "
-        "expired = expired + excluded.expired, unknown = unknown + excluded.unknown",
+        "expired = expired + excluded.expired, unknown = unknown + excluded.unknown, "
+        "blocked = blocked + excluded.blocked",
     [Q_RECOVER_SUMMARY] =
         "INSERT INTO summary_hourly (provider, hour_ms, attempts, unknown) "
         "SELECT provider, (started_ms / 3600000) * 3600000, count(*), count(*) FROM attempts "
@@ -341,7 +476,7 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_ATTEMPTS_COUNT] = "SELECT count(*) FROM attempts WHERE outcome = ?1",
     [Q_SUMMARY_EACH] =
         "SELECT provider, hour_ms, attempts, delivered, deferred, bounced, failed, expired, "
-        "unknown FROM summary_hourly WHERE (?1 IS NULL OR provider = ?1) "
+        "unknown, blocked FROM summary_hourly WHERE (?1 IS NULL OR provider = ?1) "
         "AND hour_ms >= ?2 AND hour_ms < ?3 ORDER BY hour_ms, provider",
     [Q_RCPT_ADD] = "INSERT INTO recipients (address, domain, provider, state, next_at_ms, "
                    "added_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?5) "
@@ -365,6 +500,13 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_RCPT_FINAL] = "UPDATE recipients SET state = ?2, reason = ?5, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
+    /* Not the recipient's fault (the sender was refused, the run could not set up): its retry
+     * count and give-up clock stay as they were. */
+    [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN 'removed' "
+                       "ELSE 'pending' END, next_at_ms = ?2, "
+                       "last_attempt_ms = coalesce(?3, last_attempt_ms), "
+                       "last_outcome = coalesce(?4, last_outcome), reason = ?5 "
+                       "WHERE address = ?1",
     [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
                           "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
                           "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
@@ -821,8 +963,7 @@ static ipw_status open_impl(const char *path, const struct store_options *opt, i
         rc = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
         if (rc == SQLITE_OK)
             rc = sqlite3_step(s);
-        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
-            waited >= st->busy_ms)
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || waited >= st->busy_ms)
             break;
         sqlite3_finalize(s);
         s = NULL;
@@ -1152,6 +1293,9 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
     case STORE_RCPT_NEXT_CYCLE:
         q = Q_RCPT_NEXT_CYCLE;
         break;
+    case STORE_RCPT_REQUEUE:
+        q = Q_RCPT_REQUEUE;
+        break;
     case STORE_RCPT_DONE:
         q = Q_RCPT_FINAL;
         state = "done";
@@ -1182,7 +1326,13 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
     } else {
         sqlite3_bind_int64(s, 2, u->next_at_ms);
     }
-    sqlite3_bind_int64(s, 3, attempt_ms);
+    if (q == Q_RCPT_REQUEUE) {
+        /* Without an attempt (a local failure) the last attempt stays as it was. */
+        bind_opt(s, 3, attempt_ms);
+        bind_text(s, 5, u->reason);
+    } else {
+        sqlite3_bind_int64(s, 3, attempt_ms);
+    }
     bind_text(s, 4, outcome);
     ipw_status r = run(st, s, doing, e);
     if (r == IPW_OK && sqlite3_changes(st->db) == 0)
@@ -1267,8 +1417,8 @@ ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct st
         if (r == IPW_OK) {
             bind_text(s, 1, provider);
             sqlite3_bind_int64(s, 2, hour_of(started));
-            for (int i = 0; i < 6; i++)
-                sqlite3_bind_int(s, 3 + i, strcmp(o->outcome, FINAL_OUTCOMES[i]) == 0);
+            for (size_t i = 0; i < sizeof FINAL_OUTCOMES / sizeof FINAL_OUTCOMES[0]; i++)
+                sqlite3_bind_int(s, 3 + (int)i, strcmp(o->outcome, FINAL_OUTCOMES[i]) == 0);
             r = run(st, s, doing, e);
         }
     }
@@ -1429,6 +1579,7 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
             .failed = sqlite3_column_int64(s, 6),
             .expired = sqlite3_column_int64(s, 7),
             .unknown = sqlite3_column_int64(s, 8),
+            .blocked = sqlite3_column_int64(s, 9),
         };
         if (cb(&row, ctx)) {
             rc = SQLITE_DONE;

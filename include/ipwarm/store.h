@@ -115,8 +115,10 @@ ipw_status store_lock_holder(struct store *st, struct store_lock_holder *out, st
 /*
  * One SMTP attempt, as `trace` shows it. phase is one of connect, ehlo, starttls, auth, mail,
  * rcpt, data, quit (NULL = not known yet). outcome is one of delivered, deferred, bounced,
- * failed, expired, or in-flight (recorded, outcome not yet known) and unknown (the run stopped
- * while it was in flight). code 0 = no SMTP reply; enhanced/text NULL = none.
+ * failed, expired, blocked (refused because of the sender, our IP or domain, not the
+ * recipient), or in-flight (recorded, outcome not yet known) and unknown (the run stopped
+ * while it was in flight). code 0 = no SMTP reply; enhanced/text NULL = none. recipient is
+ * compared without regard to case (store_attempts_for_recipient finds any spelling).
  */
 struct store_attempt {
     int64_t id;
@@ -144,7 +146,7 @@ struct store_outcome {
     int code;             /* 0 = no SMTP reply */
     const char *enhanced; /* NULL = none */
     const char *text;     /* the full reply text, or why there was none; NULL = none */
-    const char *outcome;  /* delivered, deferred, bounced, failed or expired */
+    const char *outcome;  /* delivered, deferred, bounced, failed, expired or blocked */
 };
 
 /* What to do with the attempt's recipient in the queue, in the same transaction. */
@@ -155,6 +157,11 @@ enum store_recipient_step {
     STORE_RCPT_SUPPRESS,   /* state suppressed for good, with reason */
     STORE_RCPT_EXPIRE,     /* state expired (retries gave up), with reason */
     STORE_RCPT_NEXT_CYCLE, /* `cycle` mode: pending at next_at_ms, cycle + 1, retries 0 */
+    /* Pending again at next_at_ms with retries and first_attempt_ms unchanged: not the
+     * recipient's fault (the sender was refused, the run's set-up failed). last_outcome is the
+     * outcome given (unchanged when NULL), reason is u->reason (why it waits; NULL clears),
+     * and a recipient removed from the list meanwhile stays removed. */
+    STORE_RCPT_REQUEUE,
     STORE_RCPT_HOLD,       /* state held, with reason: the message may have been delivered
                               (its final dot went out, no reply came), so it is not sent again
                               without an operator (`ipwarm release`) */
@@ -162,8 +169,8 @@ enum store_recipient_step {
 
 struct store_recipient_update {
     enum store_recipient_step step;
-    int64_t next_at_ms; /* RETRY and NEXT_CYCLE */
-    const char *reason; /* SUPPRESS and EXPIRE; NULL = none */
+    int64_t next_at_ms; /* RETRY, NEXT_CYCLE and REQUEUE */
+    const char *reason; /* SUPPRESS, EXPIRE and REQUEUE; NULL = none */
 };
 
 /*
@@ -178,7 +185,7 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
                                struct err *e);
 /*
  * Records the outcome of in-flight attempt id and adds it to the summary_hourly counters of its
- * provider and start hour, and (deferred, bounced, failed) its reply to summary_reasons
+ * provider and start hour, and (deferred, bounced, failed, blocked) its reply to summary_reasons
  * (dry-run attempts are not counted), in one transaction.
  * Returns IPW_OK, IPW_EUSAGE on an unknown outcome/phase or a code outside 100..599,
  * IPW_ENOTFOUND when id is not an in-flight attempt (unknown id or already finished), or a
@@ -218,7 +225,7 @@ ipw_status store_attempts_count(struct store *st, const char *outcome, int64_t *
 struct store_summary_row {
     const char *provider;
     int64_t hour_ms; /* start of the UTC hour */
-    int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
+    int64_t attempts, delivered, deferred, bounced, failed, expired, unknown, blocked;
 };
 typedef int (*store_summary_cb)(const struct store_summary_row *r, void *ctx);
 /*
@@ -229,14 +236,14 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
                               int64_t until_ms, store_summary_cb cb, void *ctx, struct err *e);
 
 /*
- * The replies of deferred, bounced and failed attempts, counted per provider, UTC hour,
+ * The replies of deferred, bounced, failed and blocked attempts, counted per provider, UTC hour,
  * outcome, code, enhanced code and masked text (stats_mask_reason()), maintained with the
  * hourly counters in the outcome's transaction (dry-run attempts are not counted).
  */
 struct store_reason_row {
     const char *provider;
     int64_t hour_ms;
-    const char *outcome;  /* deferred, bounced or failed */
+    const char *outcome;  /* deferred, bounced, failed or blocked */
     int code;             /* 0 = no SMTP reply */
     const char *enhanced; /* NULL = none */
     const char *text;     /* the masked reply text ("" when there was none) */
@@ -253,8 +260,12 @@ ipw_status store_reasons_each(struct store *st, const char *provider, int64_t si
 
 /* ---- recipient queue ---- */
 
-/* state: pending, done, suppressed, expired or held (its last attempt was in flight when a run
- * stopped, so it may have been delivered: not sent again without an operator). */
+/* state: pending, done, suppressed, expired, held (its last attempt was in flight when a run
+ * stopped, so it may have been delivered: not sent again without an operator), removed (no
+ * longer in the recipient list: not sent; back in its earlier state if it reappears) or skipped
+ * (set aside for a local reason, such as a list value that cannot make a message: not sent, and
+ * never counted against a provider). Addresses are compared without regard to case: one
+ * recipient per address, spelled as first queued. */
 struct store_recipient {
     int64_t id;
     const char *address;
@@ -263,8 +274,8 @@ struct store_recipient {
     const char *state;
     int64_t next_at_ms;
     int retries;
-    const char *reason;       /* why suppressed or expired; NULL = none */
-    int64_t first_attempt_ms; /* of this cycle; 0 = none */
+    const char *reason;       /* why it is not pending, or why it waits; NULL = none */
+    int64_t first_attempt_ms; /* of this cycle, whose outcome counted (not blocked); 0 = none */
     int64_t last_attempt_ms;  /* 0 = none */
     const char *last_outcome; /* NULL = none */
     int cycle;

@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 1);
-    assert_int_equal(store_version(st), 1);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 1);
+    assert_int_equal(store_schema_version(), 2);
+    assert_int_equal(store_version(st), 2);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 2);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 1);
+    assert_int_equal(store_version(st), 2);
     store_close(st);
 }
 
@@ -157,6 +157,14 @@ static const struct {
     int64_t expect;
 } EARLIER[] = {
     {NULL, "SELECT count(*) FROM attempts", 0},
+    /* Version 1: one attempt and one queued recipient (test_migrate_v1_rows checks more). */
+    {"INSERT INTO attempts (started_ms, recipient, domain, provider, outcome) "
+     "VALUES (1, 'a@example.org', 'example.org', 'other', 'delivered');"
+     "INSERT INTO recipients (address, domain, provider, state, next_at_ms, added_ms) "
+     "VALUES ('a@example.org', 'example.org', 'other', 'done', 0, 1);",
+     "SELECT count(*) FROM attempts a JOIN recipients r ON r.address = a.recipient "
+     "WHERE r.state = 'done' AND a.outcome = 'delivered'",
+     1},
 };
 
 static void test_migrate_from_each_earlier(void **state)
@@ -558,16 +566,184 @@ static void test_recover_in_flight(void **state)
     store_close(st);
 }
 
+/* Every row of a query, columns joined by '|' and rows by '\n', into a malloc'd string. */
+static char *dump(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st), sql, -1, &s, NULL), SQLITE_OK);
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    out[0] = '\0';
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(s); i++) {
+            const char *v = (const char *)sqlite3_column_text(s, i);
+            size_t need = len + (v ? strlen(v) : 4) + 3;
+            if (need > cap) {
+                cap = need * 2;
+                out = realloc(out, cap);
+                assert_non_null(out);
+            }
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "|" : "", v ? v : "NULL");
+        }
+        out[len++] = '\n';
+        out[len] = '\0';
+    }
+    sqlite3_finalize(s);
+    return out;
+}
+
+/* The tables version 2 copies unchanged, with version 1's columns, in a fixed order. */
+static const char *const V1_UNCHANGED[] = {
+    "SELECT id, started_ms, finished_ms, recipient, domain, provider, mx, source_ip, message_id, "
+    "phase, code, enhanced, text, outcome, retry_no, dry_run FROM attempts ORDER BY id",
+    "SELECT provider, hour_ms, attempts, delivered, deferred, bounced, failed, expired, unknown "
+    "FROM summary_hourly ORDER BY provider, hour_ms",
+    "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
+    "ORDER BY provider, hour_ms, outcome, code, enhanced, text",
+    "SELECT * FROM providers ORDER BY name",
+    "SELECT * FROM rule_actions ORDER BY id",
+    "SELECT * FROM mx_cache ORDER BY domain",
+    "SELECT * FROM preflight_runs ORDER BY id",
+    "SELECT * FROM meta ORDER BY key",
+    "SELECT * FROM run_lock",
+};
+
+/* Rows in every table of a version 1 file survive version 2's table rebuilds; the recipients
+ * version 1 got wrong are repaired, and addresses differing only in case are merged. */
+static void test_migrate_v1_rows(void **state)
+{
+    (void)state;
+    const char *path = db_path("v1-rows");
+    struct store *st = NULL;
+    struct err e;
+    assert_int_equal(store_open_at_version(path, 1, &st, &e), IPW_OK);
+    exec_ok(st,
+            /* attempts: a delivery, a 550, a dry run, a local "bounce" (no MX host, no code),
+             * a real deferral then a dry run, an attempt the run lost */
+            "INSERT INTO attempts VALUES (1, 1000, 1100, 'Mixed@Example.org', 'example.org', "
+            "'gmail', 'mx.google.com', '192.0.2.1', '<1@x>', 'data', 250, '2.0.0', 'OK', "
+            "'delivered', 0, 0);"
+            "INSERT INTO attempts VALUES (2, 2000, 2100, 'bounce@example.org', 'example.org', "
+            "'gmail', 'mx.google.com', '192.0.2.1', '<2@x>', 'rcpt', 550, '5.1.1', 'no such user',"
+            " 'bounced', 0, 0);"
+            "INSERT INTO attempts VALUES (3, 3000, 3000, 'dry@example.org', 'example.org', "
+            "'gmail', NULL, '192.0.2.1', '<3@x>', 'data', 250, NULL, 'dry run', 'unknown', 0, 1);"
+            "INSERT INTO attempts VALUES (4, 4000, 4000, 'local@example.org', 'example.org', "
+            "'gmail', NULL, '192.0.2.1', '<4@x>', 'connect', NULL, NULL, 'list changed', "
+            "'bounced', 0, 0);"
+            "INSERT INTO attempts VALUES (5, 5000, 5100, 'dry2@example.org', 'example.org', "
+            "'gmail', 'mx.google.com', '192.0.2.1', '<5@x>', 'rcpt', 451, '4.7.0', 'later', "
+            "'deferred', 0, 0);"
+            "INSERT INTO attempts VALUES (6, 6000, 6000, 'dry2@example.org', 'example.org', "
+            "'gmail', NULL, '192.0.2.1', '<6@x>', 'data', 250, NULL, 'dry run', 'delivered', 1, "
+            "1);"
+            "INSERT INTO attempts VALUES (7, 7000, 7500, 'held@example.org', 'example.org', "
+            "'gmail', 'mx.google.com', '192.0.2.1', '<7@x>', 'data', NULL, NULL, 'lost', "
+            "'unknown', 0, 0);"
+            "INSERT INTO summary_hourly VALUES ('gmail', 0, 5, 1, 1, 2, 0, 0, 1);"
+            "INSERT INTO summary_reasons VALUES ('gmail', 0, 'bounced', 550, '5.1.1', "
+            "'no such user', 1);"
+            /* recipients (id, address, domain, provider, state, next_at_ms, retries, reason,
+             * first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms, list_offset,
+             * list_line) */
+            "INSERT INTO recipients VALUES (1, 'mixed@example.org', 'example.org', 'gmail', "
+            "'pending', 0, 0, NULL, NULL, NULL, NULL, 0, 10, 6, 2);"
+            "INSERT INTO recipients VALUES (2, 'Mixed@Example.org', 'example.org', 'gmail', "
+            "'done', 0, 0, NULL, 1000, 1000, 'delivered', 0, 10, 30, 3);"
+            "INSERT INTO recipients VALUES (3, 'bounce@example.org', 'example.org', 'gmail', "
+            "'suppressed', 0, 0, '550 5.1.1 no such user', 2000, 2000, 'bounced', 0, 10, 50, 4);"
+            "INSERT INTO recipients VALUES (4, 'dry@example.org', 'example.org', 'gmail', "
+            "'held', 0, 0, 'the run stopped', 3000, 3000, 'unknown', 0, 10, 70, 5);"
+            "INSERT INTO recipients VALUES (5, 'local@example.org', 'example.org', 'gmail', "
+            "'suppressed', 0, 0, 'list changed', 4000, 4000, 'bounced', 0, 10, 90, 6);"
+            "INSERT INTO recipients VALUES (6, 'dry2@example.org', 'example.org', 'gmail', "
+            "'pending', 9000, 1, NULL, 5000, 6000, 'in-flight', 0, 10, 110, 7);"
+            "INSERT INTO recipients VALUES (7, 'held@example.org', 'example.org', 'gmail', "
+            "'held', 0, 0, 'the run stopped', 7000, 7000, 'unknown', 0, 10, 130, 8);"
+            "INSERT INTO recipients VALUES (8, 'x@null.example', 'null.example', 'other', "
+            "'suppressed', 0, 0, 'null.example cannot receive mail: it publishes a null MX', "
+            "NULL, NULL, NULL, 0, 10, 150, 9);"
+            "INSERT INTO recipients VALUES (9, 'p@example.org', 'example.org', 'gmail', "
+            "'pending', 123, 2, NULL, 50, 60, 'deferred', 3, 10, 170, 10);"
+            "INSERT INTO providers VALUES ('gmail', 2, 3, '2026-01-02', 7.5, 40, '2026-01-02', "
+            "99, 'busy', 1, 0, 98, 97, '451 busy', 96, 95, 94, 93, 4, 7.5);"
+            "INSERT INTO rule_actions VALUES (1, 'gmail', 'busy', 'throttle', 1.0, '451 busy', "
+            "10, 20, 0);"
+            "INSERT INTO mx_cache VALUES ('example.org', 'ok', 'gmail', '[]', 1, 2);"
+            "INSERT INTO preflight_runs VALUES (1, 5, 1, '{\"ok\": true}');"
+            "INSERT INTO meta VALUES ('list.offset', '190');"
+            "INSERT INTO run_lock VALUES (1, 4242, 'mx1', 77);");
+    size_t n_tables = sizeof V1_UNCHANGED / sizeof V1_UNCHANGED[0];
+    char *before[sizeof V1_UNCHANGED / sizeof V1_UNCHANGED[0]];
+    for (size_t i = 0; i < n_tables; i++)
+        before[i] = dump(st, V1_UNCHANGED[i]);
+    store_close(st);
+
+    st = open_ok(path);
+    assert_int_equal(store_version(st), 2);
+    for (size_t i = 0; i < n_tables; i++) {
+        char *after = dump(st, V1_UNCHANGED[i]);
+        assert_true(strchr(before[i], '\n') != NULL); /* every table had a row */
+        assert_string_equal(after, before[i]);
+        free(after);
+        free(before[i]);
+    }
+    assert_int_equal(query_i64(st, "SELECT blocked FROM summary_hourly"), 0);
+
+    /* Recipients: the case duplicates became the one row with progress, spelled as it was
+     * sent; the others as described in the migration. */
+    char *rows = dump(st, "SELECT id, address, state, coalesce(reason, '-'), retries, "
+                          "next_at_ms, coalesce(first_attempt_ms, '-'), "
+                          "coalesce(last_attempt_ms, '-'), coalesce(last_outcome, '-'), cycle, "
+                          "added_ms, list_offset, list_line, coalesce(list_scan, '-') "
+                          "FROM recipients ORDER BY id");
+    assert_string_equal(rows,
+                        "2|Mixed@Example.org|done|-|0|0|1000|1000|delivered|0|10|30|3|-\n"
+                        "3|bounce@example.org|suppressed|550 5.1.1 no such user|0|0|2000|2000|"
+                        "bounced|0|10|50|4|-\n"
+                        "4|dry@example.org|pending|-|0|0|-|-|-|0|10|70|5|-\n"
+                        "5|local@example.org|skipped|list changed|0|0|4000|4000|bounced|0|10|90|"
+                        "6|-\n"
+                        "6|dry2@example.org|pending|-|1|9000|5000|5000|deferred|0|10|110|7|-\n"
+                        "7|held@example.org|held|the run stopped|0|0|7000|7000|unknown|0|10|130|"
+                        "8|-\n"
+                        "8|x@null.example|skipped|null.example cannot receive mail: it publishes "
+                        "a null MX|0|0|-|-|-|0|10|150|9|-\n"
+                        "9|p@example.org|pending|-|2|123|50|60|deferred|3|10|170|10|-\n");
+    free(rows);
+
+    /* One row per address in any case from now on, and trace's query finds any spelling. */
+    int added = -1;
+    assert_int_equal(store_recipient_add(st, "MIXED@example.ORG", NULL, "gmail", 0, 20, &added, &e),
+                     IPW_OK);
+    assert_int_equal(added, 0);
+    struct seen sn = {0};
+    assert_int_equal(
+        store_attempts_for_recipient(st, "mixed@EXAMPLE.org", collect_attempt, &sn, &e), IPW_OK);
+    assert_int_equal(sn.n, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                                   "name IN ('attempts_recipient', 'attempts_started', "
+                                   "'attempts_in_flight', 'attempts_provider', "
+                                   "'summary_reasons_hour', 'summary_hourly_hour', "
+                                   "'recipients_due', 'recipients_due_provider')"),
+                     8);
+    char *ok = dump(st, "PRAGMA integrity_check");
+    assert_string_equal(ok, "ok\n");
+    free(ok);
+    store_close(st);
+}
+
 /* ---- summary counters ---- */
 
 #define NPROV  3
 #define NHOURS 10
 static const char *const PROVIDERS[NPROV] = {"gmail", "microsoft", "yahoo"};
-static const char *const OUTS[6] = {"delivered", "deferred", "bounced",
-                                    "failed",    "expired",  "unknown"};
+static const char *const OUTS[7] = {"delivered", "deferred", "bounced", "failed",
+                                    "expired",   "unknown",  "blocked"};
 
 struct summary_check {
-    int64_t expect[NPROV][NHOURS][7]; /* attempts, then each outcome in OUTS order */
+    int64_t expect[NPROV][NHOURS][8]; /* attempts, then each outcome in OUTS order */
     int rows;
     int mismatches;
 };
@@ -584,9 +760,9 @@ static int check_summary_row(const struct store_summary_row *r, void *ctx)
         c->mismatches++;
         return 0;
     }
-    const int64_t got[7] = {r->attempts, r->delivered, r->deferred, r->bounced,
-                            r->failed,   r->expired,   r->unknown};
-    for (int k = 0; k < 7; k++)
+    const int64_t got[8] = {r->attempts, r->delivered, r->deferred, r->bounced,
+                            r->failed,   r->expired,   r->unknown,  r->blocked};
+    for (int k = 0; k < 8; k++)
         if (got[k] != c->expect[p][h][k])
             c->mismatches++;
     c->rows++;
@@ -707,14 +883,16 @@ static void test_summary_counters(void **state)
     struct err e;
     static struct summary_check c;
     memset(&c, 0, sizeof c);
-    int64_t per_outcome[6] = {0};
+    int64_t per_outcome[7] = {0};
     int64_t dry = 0;
     uint32_t x = 12345; /* a fixed LCG: the same mix every run */
     for (int i = 0; i < 600; i++) {
         x = x * 1103515245u + 12345u;
         int p = (int)((x >> 8) % NPROV);
         int h = (int)((x >> 12) % NHOURS);
-        int o = (int)((x >> 20) % 5); /* unknown comes from recovery only */
+        int o = (int)((x >> 20) % 6); /* unknown (5) comes from recovery only */
+        if (o == 5)
+            o = 6;
         int is_dry = ((x >> 28) % 10) == 0;
         int64_t start = T0 + h * HOUR + (int64_t)((x >> 4) % HOUR);
         struct store_attempt a = {.started_ms = start,
@@ -744,7 +922,7 @@ static void test_summary_counters(void **state)
     assert_int_equal(c.rows, expected_rows);
 
     /* Counters agree with counting the attempts themselves. */
-    for (int o = 0; o < 5; o++) {
+    for (int o = 0; o < 7; o++) {
         int64_t n;
         assert_int_equal(store_attempts_count(st, OUTS[o], &n, &e), IPW_OK);
         assert_int_equal(n, per_outcome[o]);
@@ -842,7 +1020,9 @@ static void test_recipients_due(void **state)
     assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
     assert_int_equal(store_recipient_get(st, "r3@gmail.com", &r, &e), IPW_OK);
     assert_string_equal(r.last_outcome, "in-flight");
-    assert_int_equal(r.first_attempt_ms, T0 + 2000);
+    assert_int_equal(r.last_attempt_ms, T0 + 2000);
+    /* The give-up clock starts with the first outcome that counts, not at begin. */
+    assert_int_equal(r.first_attempt_ms, 0);
     store_recipient_clear(&r);
     struct store_outcome o = {.finished_ms = T0 + 2500,
                               .phase = "rcpt",
@@ -857,6 +1037,7 @@ static void test_recipients_due(void **state)
     assert_int_equal(r.retries, 1);
     assert_int_equal(r.next_at_ms, T0 + 2 * HOUR);
     assert_string_equal(r.last_outcome, "deferred");
+    assert_int_equal(r.first_attempt_ms, T0 + 2000);
     store_recipient_clear(&r);
 
     memset(&d, 0, sizeof d);
@@ -906,6 +1087,114 @@ static void test_recipients_due(void **state)
             uses_index = 1;
     sqlite3_finalize(s);
     assert_true(uses_index);
+    store_close(st);
+}
+
+static int sum_blocked(const struct store_summary_row *r, void *ctx)
+{
+    int64_t *v = ctx; /* attempts, blocked, deferred */
+    v[0] += r->attempts;
+    v[1] += r->blocked;
+    v[2] += r->deferred;
+    return 0;
+}
+
+static int find_blocked_reason(const struct store_reason_row *r, void *ctx)
+{
+    int64_t *n = ctx;
+    if (strcmp(r->outcome, "blocked") == 0 && r->code == 554 && r->enhanced &&
+        strcmp(r->enhanced, "5.7.1") == 0 &&
+        strncmp(r->text, "Client host [<ip>] blocked using ", 33) == 0)
+        *n += r->count;
+    return 0;
+}
+
+/* An attempt refused because of the sender: outcome blocked, counted on its own, and the
+ * recipient requeued without a retry or a start of its give-up clock. */
+static void test_blocked_requeue(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("blocked"));
+    struct err e;
+    assert_int_equal(store_recipient_add(st, "r@example.net", NULL, "other", 0, T0, NULL, &e),
+                     IPW_OK);
+    struct store_attempt a = {.started_ms = T0, .recipient = "r@example.net", .provider = "other"};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    struct store_outcome o = {.finished_ms = T0 + 100,
+                              .phase = "rcpt",
+                              .code = 554,
+                              .enhanced = "5.7.1",
+                              .text = "Client host [192.0.2.1] blocked using zen.spamhaus.org",
+                              .outcome = "blocked"};
+    struct store_recipient_update rq = {
+        .step = STORE_RCPT_REQUEUE, .next_at_ms = T0 + HOUR, .reason = "our IP is listed"};
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &rq, &e), IPW_OK);
+
+    struct store_attempt back;
+    assert_int_equal(store_attempt_get(st, id, &back, &e), IPW_OK);
+    assert_string_equal(back.outcome, "blocked");
+    store_attempt_clear(&back);
+    struct store_recipient r;
+    assert_int_equal(store_recipient_get(st, "r@example.net", &r, &e), IPW_OK);
+    assert_string_equal(r.state, "pending");
+    assert_int_equal(r.retries, 0);
+    assert_int_equal(r.next_at_ms, T0 + HOUR);
+    assert_int_equal(r.first_attempt_ms, 0);
+    assert_int_equal(r.last_attempt_ms, T0);
+    assert_string_equal(r.last_outcome, "blocked");
+    assert_string_equal(r.reason, "our IP is listed");
+    store_recipient_clear(&r);
+
+    /* A deferral counts: retries 1, and the give-up clock starts at its attempt. */
+    a.started_ms = T0 + HOUR;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    struct store_outcome d = {
+        .finished_ms = T0 + HOUR + 5, .code = 451, .text = "later", .outcome = "deferred"};
+    struct store_recipient_update rt = {.step = STORE_RCPT_RETRY, .next_at_ms = T0 + 2 * HOUR};
+    assert_int_equal(store_attempt_finish_ex(st, id, &d, &rt, &e), IPW_OK);
+    /* Blocked again: retries and first attempt stay. */
+    a.started_ms = T0 + 2 * HOUR;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    o.finished_ms = T0 + 2 * HOUR + 5;
+    rq.next_at_ms = T0 + 3 * HOUR;
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &rq, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "r@example.net", &r, &e), IPW_OK);
+    assert_int_equal(r.retries, 1);
+    assert_int_equal(r.first_attempt_ms, T0 + HOUR);
+    assert_int_equal(r.last_attempt_ms, T0 + 2 * HOUR);
+    assert_int_equal(r.next_at_ms, T0 + 3 * HOUR);
+    store_recipient_clear(&r);
+
+    /* A requeue without an attempt (a local failure) keeps the last attempt and outcome. */
+    struct store_recipient_update local = {.step = STORE_RCPT_REQUEUE, .next_at_ms = T0 + 4 * HOUR};
+    assert_int_equal(store_recipient_update(st, "r@example.net", 0, NULL, &local, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "r@example.net", &r, &e), IPW_OK);
+    assert_string_equal(r.state, "pending");
+    assert_int_equal(r.next_at_ms, T0 + 4 * HOUR);
+    assert_int_equal(r.last_attempt_ms, T0 + 2 * HOUR);
+    assert_string_equal(r.last_outcome, "blocked");
+    assert_null(r.reason);
+    assert_int_equal(r.retries, 1);
+    store_recipient_clear(&r);
+
+    /* A blocked dry run is not counted. */
+    a.started_ms = T0 + 3 * HOUR;
+    a.dry_run = 1;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, NULL, &e), IPW_OK);
+
+    int64_t v[3] = {0, 0, 0};
+    assert_int_equal(store_summary_each(st, "other", 0, 0, sum_blocked, v, &e), IPW_OK);
+    assert_int_equal(v[0], 3);
+    assert_int_equal(v[1], 2);
+    assert_int_equal(v[2], 1);
+    int64_t reasons = 0;
+    assert_int_equal(store_reasons_each(st, NULL, 0, 0, find_blocked_reason, &reasons, &e), IPW_OK);
+    assert_int_equal(reasons, 2);
+    int64_t n = 0;
+    assert_int_equal(store_attempts_count(st, "blocked", &n, &e), IPW_OK);
+    assert_int_equal(n, 3);
     store_close(st);
 }
 
@@ -1370,6 +1659,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_empty),
         cmocka_unit_test(test_migrate_from_each_earlier),
+        cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_reopen_keeps_rows),
         cmocka_unit_test(test_at_version_bounds),
         cmocka_unit_test(test_refuse_newer_version),
@@ -1385,6 +1675,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_summary_reasons),
         cmocka_unit_test(test_rules_each),
         cmocka_unit_test(test_recipients_due),
+        cmocka_unit_test(test_blocked_requeue),
         cmocka_unit_test(test_recipient_save_and_cycle),
         cmocka_unit_test(test_provider_round_trip),
         cmocka_unit_test(test_rule_actions),
