@@ -102,6 +102,31 @@ static ipw_status cmd_run_preflight_gate(const struct cli_ctx *ctx, const struct
                    when, failed[0] ? ": " : "", failed);
 }
 
+/* What an operator must hear about even under cron (where stderr becomes mail): messages whose
+ * fate is unknown, refusals of the sender, domains set aside. -q silences them. */
+static void cmd_run_warn(const struct cli_ctx *ctx, const struct engine_summary *s)
+{
+    if (s->recovered > 0)
+        cli_info(ctx,
+                 "%lld attempts of an earlier run were in flight when it stopped: marked unknown, "
+                 "their recipients held (see `ipwarm trace`)",
+                 (long long)s->recovered);
+    if (s->undeliverable > 0)
+        cli_info(ctx, "%lld recipients set aside: their domains cannot receive mail",
+                 (long long)s->undeliverable);
+    if (s->blocked > 0)
+        cli_info(ctx,
+                 "%lld messages were refused because of the sender (a block list, an "
+                 "authentication policy): their providers are suspended and the recipients "
+                 "kept (see `ipwarm status`)",
+                 (long long)s->blocked);
+    if (s->unknown > 0)
+        cli_info(ctx,
+                 "%lld messages went out whole but got no reply: their recipients are held "
+                 "(see `ipwarm trace`; `ipwarm release` once the server's log shows them)",
+                 (long long)s->unknown);
+}
+
 static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s, bool dry_run)
 {
     if (ctx->json) {
@@ -115,6 +140,7 @@ static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary
         json_kv_int(&j, "failed", s->failed);
         json_kv_int(&j, "expired", s->expired);
         json_kv_int(&j, "unknown", s->unknown);
+        json_kv_int(&j, "blocked", s->blocked);
         json_kv_int(&j, "queued", s->queued);
         json_kv_int(&j, "undeliverable", s->undeliverable);
         json_kv_int(&j, "recovered_unknown", s->recovered);
@@ -125,19 +151,6 @@ static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary
         json_finish(&j, &je);
         return;
     }
-    if (s->recovered > 0)
-        cli_info(ctx,
-                 "%lld attempts of an earlier run were in flight when it stopped: marked unknown, "
-                 "their recipients held (see `ipwarm trace`)",
-                 (long long)s->recovered);
-    if (s->undeliverable > 0)
-        cli_info(ctx, "%lld recipients set aside: their domains cannot receive mail",
-                 (long long)s->undeliverable);
-    if (s->unknown > 0)
-        cli_info(ctx,
-                 "%lld messages went out whole but got no reply: their recipients are held "
-                 "(see `ipwarm trace`; `ipwarm release` once the server's log shows them)",
-                 (long long)s->unknown);
     cli_info(ctx,
              "%s%lld attempts: %lld delivered, %lld deferred, %lld bounced, %lld failed, "
              "%lld expired%s",
@@ -189,6 +202,8 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
         signal(SIGPIPE, SIG_IGN);
         struct engine_summary sum;
         r = engine_run(p, st, dns, &o, &sum, e);
+        if (!ctx->json)
+            cmd_run_warn(ctx, &sum);
         if (r == IPW_OK && (tty || ctx->verbosity > 0 || ctx->json))
             cmd_run_print(ctx, &sum, o.dry_run);
     }

@@ -47,6 +47,7 @@
 #include "ipwarm/transport.h"
 #include "ipwarm/tz.h"
 #include "ipwarm/units.h"
+#include "ipwarm/verdict.h"
 
 /* Recipients read from the list per import step, and the queue depth that triggers one. */
 #define ENGINE_IMPORT_CHUNK 2000
@@ -188,6 +189,7 @@ struct engine_prov {
     int pause_manual;
     char last_reply[512];
     int64_t last_reply_ms;
+    int refusals; /* sender refusals in a row (recent suspensions): the next one is longer */
     struct backoff_rule_hits *hits; /* one per plan rule */
     struct backoff_action *actions; /* active ones, from the store */
     size_t n_actions;
@@ -251,6 +253,8 @@ struct engine {
     struct token_secret token;     /* for {{token}} and List-Unsubscribe */
     struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
     bool have_token;
+    ipw_status fatal; /* a set-up failure stops the run once what is in flight is ended */
+    char fatal_msg[1024];
 };
 
 /* The run's clocks (engine_opts.clock): the scheduler's time, and real time for deadlines. */
@@ -422,7 +426,8 @@ static int engine_day_cb(const struct store_summary_row *row, void *arg)
 {
     struct engine_day_ctx *c = arg;
     c->c.attempts += row->attempts;
-    c->c.deferred += row->deferred + row->failed;
+    /* A day the receivers refused the sender was not a clean day either. */
+    c->c.deferred += row->deferred + row->failed + row->blocked;
     c->c.bounced += row->bounced;
     return 0;
 }
@@ -1232,6 +1237,85 @@ static enum reply_phase engine_reply_phase(enum smtp_phase p)
     return REPLY_PHASE_CONNECT;
 }
 
+/* Records the suspension of a provider whose receiver refuses the sender, in force at once. */
+static ipw_status engine_suspend(struct engine *g, struct engine_prov *v, int64_t now, int64_t ms,
+                                 const char *reply, struct err *e)
+{
+    char reason[700];
+    snprintf(reason, sizeof reason, "the receiver refuses the sender: %.600s", reply);
+    struct store_rule_action sa = {
+        .provider = v->pp->name,
+        .rule = ENGINE_RULE_REFUSED,
+        .action = "suspend",
+        .reason = reason,
+        .started_ms = now,
+        .expires_ms = now + ms,
+    };
+    if (!g->o->dry_run) {
+        ipw_status r = store_rule_add(g->st, &sa, NULL, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    struct backoff_action *na = realloc(v->actions, (v->n_actions + 1) * sizeof *na);
+    if (!na)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    v->actions = na;
+    struct backoff_action *b = &v->actions[v->n_actions++];
+    memset(b, 0, sizeof *b);
+    b->name = ENGINE_RULE_REFUSED;
+    b->action = PLAN_ACTION_SUSPEND;
+    b->started_ms = now;
+    b->expires_ms = now + ms;
+    v->refusals++;
+    if (g->o->log)
+        fprintf(g->o->log, "ipwarm: %s: suspended for %lld min: %s\n", v->pp->name,
+                (long long)(ms / 60000), reason);
+    return IPW_OK;
+}
+
+/* The sentence that stops a run whose own set-up the server refused: what, and what to fix. */
+static void engine_setup_failed(struct engine *g, const struct engine_flight *f,
+                                enum smtp_phase phase, const char *reply)
+{
+    const struct plan *p = g->p;
+    const char *who = p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i];
+    const char *fix;
+    char buf[256];
+    switch (phase) {
+    case SMTP_PHASE_AUTH:
+        if (p->relay_password_env)
+            snprintf(buf, sizeof buf, "check transport.relay.username (%s) and the password in $%s",
+                     p->relay_username ? p->relay_username : "none", p->relay_password_env);
+        else
+            snprintf(buf, sizeof buf, "check transport.relay.username (%s) and the password in %s",
+                     p->relay_username ? p->relay_username : "none",
+                     p->relay_password_file ? p->relay_password_file : "password_file");
+        fix = buf;
+        break;
+    case SMTP_PHASE_STARTTLS:
+    case SMTP_PHASE_EHLO:
+    case SMTP_PHASE_CONNECT:
+        fix = p->mode == PLAN_RELAY
+                  ? "enable STARTTLS on the relay, or use its smtps:// port (transport.relay.url); "
+                    "ipwarm never sends a password in clear"
+                  : "check transport.tls";
+        break;
+    case SMTP_PHASE_MAIL:
+        fix = "check sender.return_path: the server refuses it";
+        break;
+    default:
+        fix = p->mode == PLAN_RELAY ? "the relay does not let this account send to this "
+                                      "recipient: check the relay's settings for it"
+                                    : "check the plan's transport and sender";
+        break;
+    }
+    g->fatal = IPW_EUNAVAIL;
+    snprintf(g->fatal_msg, sizeof g->fatal_msg,
+             "run stopped: %s refused our set-up at %s: %s; %s. Nothing more was sent; the "
+             "recipients stay pending",
+             who ? who : "the server", smtp_phase_name(phase), reply, fix);
+}
+
 static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
                                   const struct smtp_result *res, struct err *e)
 {
@@ -1255,34 +1339,13 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         snprintf(full, sizeof full, "no reply: %s", res->error[0] ? res->error : "no answer");
         text = full;
     }
-    enum reply_phase phase = engine_reply_phase(res->phase);
-    struct reply_class cls;
-    bool unfinished = !res->delivered && (res->unknown || res->aborted);
-    if (res->delivered) {
-        memset(&cls, 0, sizeof cls);
-        cls.outcome = REPLY_DELIVERED;
-    } else if (unfinished) {
-        /* Ended without a decisive reply: by our stop (nobody's fault), or silence after the
-         * dot past the command timeout (the provider's trouble, like any timeout). */
-        memset(&cls, 0, sizeof cls);
-        cls.outcome = REPLY_FAILED;
-        cls.scope = REPLY_SCOPE_PROVIDER;
-        cls.throttle = !res->aborted;
-    } else {
-        cls = reply_classify(phase, code, rp.enhanced, rp.text);
-        if (cls.outcome == REPLY_PENDING || cls.outcome == REPLY_DELIVERED) {
-            /* A positive last reply without delivery: the connection broke afterwards. */
-            cls.outcome = REPLY_FAILED;
-            cls.scope = REPLY_SCOPE_PROVIDER;
-            cls.throttle = true;
-            cls.retry = true;
-        }
-    }
+    bool decisive = !res->delivered && !res->unknown && !res->aborted;
 
     /* Rules see every reply that refused something. */
+    bool rule_bounce = false, rule_suspend = false;
     struct backoff_action *fired = NULL;
     size_t n_fired = 0;
-    if (!res->delivered && !unfinished && p->n_rules > 0) {
+    if (decisive && p->n_rules > 0) {
         fired = calloc(p->n_rules, sizeof *fired);
         if (!fired)
             return err_set(e, IPW_ENOMEM, "out of memory");
@@ -1290,9 +1353,11 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     }
     for (size_t i = 0; i < n_fired; i++) {
         if (fired[i].action == PLAN_ACTION_BOUNCE) {
-            backoff_bounce(&cls);
+            rule_bounce = true;
             continue;
         }
+        if (fired[i].action == PLAN_ACTION_SUSPEND)
+            rule_suspend = true;
         const struct plan_rule *rule = &p->rules[fired[i].rule];
         char rname[128];
         snprintf(rname, sizeof rname, "%s", rule->name ? rule->name : rule->match);
@@ -1324,67 +1389,46 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     }
     free(fired);
 
-    /* A connection that failed tries the next MX address at once; the provider counts one
-     * deferral for the message, not one per host. */
-    bool next_mx = p->mode == PLAN_DIRECT && cls.outcome == REPLY_FAILED && !unfinished &&
-                   res->phase == SMTP_PHASE_CONNECT && code == 0 && f->mx_i + 1 < f->n_mx;
+    struct verdict_input vin = {
+        .delivered = res->delivered,
+        .unknown = res->unknown,
+        .aborted = res->aborted,
+        .tls_unavailable = res->tls_unavailable,
+        .phase = engine_reply_phase(res->phase),
+        .code = code,
+        .enhanced = rp.enhanced[0] ? rp.enhanced : NULL,
+        .text = code ? rp.text : text,
+        .full = full,
+        .relay = p->mode == PLAN_RELAY,
+        .more_mx = p->mode == PLAN_DIRECT && f->mx_i + 1 < f->n_mx,
+        .default_provider = v->pp->is_default,
+        .rule_bounce = rule_bounce,
+        .mode = p->recipients_mode,
+        .retries = f->rec.retries,
+        .first_attempt_ms = f->rec.first_attempt_ms,
+        .refusals = v->refusals,
+        .backoff = &p->backoff,
+        .now_ms = now,
+    };
+    struct verdict vd;
+    verdict_decide(&vin, &vd);
 
-    if (cls.throttle && !f->deferral_counted) {
+    /* The provider counts one deferral for the message, not one per MX host. */
+    if (vd.throttle && !f->deferral_counted) {
         backoff_on_deferral(&v->bo, &p->backoff, now, full);
         f->deferral_counted = true;
     }
-
-    const char *outcome = reply_outcome_name(cls.outcome);
-    struct store_recipient_update u = {.step = STORE_RCPT_KEEP};
-    char reason[600];
-    if (next_mx) {
-        u.step = STORE_RCPT_KEEP;
-    } else if (res->unknown && !res->delivered) {
-        /* The server may have taken it: as after kill -9, never sent again blindly. */
-        snprintf(reason, sizeof reason,
-                 "the whole message went out but no reply came (%.400s): it may have been "
-                 "delivered; held until released with `ipwarm release`",
-                 full);
-        u.step = STORE_RCPT_HOLD;
-        u.reason = reason;
-        outcome = "unknown";
-    } else if (res->aborted && !res->delivered) {
-        /* Stopped before its dot: it was not delivered, and it was not its fault. */
-        u.step = STORE_RCPT_RETRY;
-        u.next_at_ms = now;
-    } else if (cls.outcome == REPLY_DELIVERED) {
-        if (p->recipients_mode == PLAN_RCPT_CYCLE) {
-            u.step = STORE_RCPT_NEXT_CYCLE;
-            u.next_at_ms = now;
-        } else {
-            u.step = STORE_RCPT_DONE;
-        }
-    } else if (cls.suppress) {
-        snprintf(reason, sizeof reason, "%.590s", full);
-        u.step = STORE_RCPT_SUPPRESS;
-        u.reason = reason;
-    } else if (cls.outcome == REPLY_BOUNCED) {
-        snprintf(reason, sizeof reason, "%.590s", full);
-        u.reason = reason;
-        if (p->recipients_mode == PLAN_RCPT_CYCLE) {
-            u.step = STORE_RCPT_NEXT_CYCLE;
-            u.next_at_ms = now;
-        } else {
-            u.step = STORE_RCPT_DONE;
-        }
-    } else {
-        int64_t first = f->rec.first_attempt_ms ? f->rec.first_attempt_ms : now;
-        int64_t next = 0;
-        if (backoff_retry_next(&p->backoff, f->rec.retries, first, now, &next) == BACKOFF_EXPIRE) {
-            snprintf(reason, sizeof reason, "retries gave up: %.570s", full);
-            u.step = STORE_RCPT_EXPIRE;
-            u.reason = reason;
-            outcome = "expired";
-        } else {
-            u.step = STORE_RCPT_RETRY;
-            u.next_at_ms = next;
-        }
+    if (vd.suspend_ms > 0 && !rule_suspend) {
+        ipw_status r = engine_suspend(g, v, now, vd.suspend_ms, full, e);
+        if (r != IPW_OK)
+            return r;
+    } else if (vd.suspend_ms > 0) {
+        v->refusals++;
     }
+    if (res->delivered)
+        v->refusals = 0;
+    if (vd.stop && !g->fatal)
+        engine_setup_failed(g, f, res->phase, full);
 
     struct store_outcome o = {
         .finished_ms = now,
@@ -1392,14 +1436,14 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         .code = code,
         .enhanced = rp.enhanced[0] ? rp.enhanced : NULL,
         .text = text,
-        .outcome = outcome,
+        .outcome = vd.outcome,
     };
     /* The outcome and the provider's state it changed (last reply, backoff) in one commit. */
     snprintf(v->last_reply, sizeof v->last_reply, "%.500s", full);
     v->last_reply_ms = now;
     ipw_status r = g->o->dry_run ? IPW_OK : store_batch_begin(g->st, e);
     if (r == IPW_OK)
-        r = store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &u, e);
+        r = store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
     if (r == IPW_OK)
         r = engine_prov_save(g, v, now, e);
     r = store_batch_end(g->st, r, e);
@@ -1407,24 +1451,26 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         return r;
 
     g->sum->attempts++;
-    if (cls.outcome == REPLY_DELIVERED)
+    if (strcmp(vd.outcome, "delivered") == 0)
         g->sum->delivered++;
-    else if (strcmp(outcome, "unknown") == 0)
+    else if (strcmp(vd.outcome, "unknown") == 0)
         g->sum->unknown++;
-    else if (strcmp(outcome, "expired") == 0)
+    else if (strcmp(vd.outcome, "expired") == 0)
         g->sum->expired++;
-    else if (cls.outcome == REPLY_DEFERRED)
+    else if (strcmp(vd.outcome, "deferred") == 0)
         g->sum->deferred++;
-    else if (cls.outcome == REPLY_BOUNCED)
+    else if (strcmp(vd.outcome, "bounced") == 0)
         g->sum->bounced++;
+    else if (strcmp(vd.outcome, "blocked") == 0)
+        g->sum->blocked++;
     else
         g->sum->failed++;
     if (g->o->log)
         fprintf(g->o->log, "ipwarm: %s via %s (%s): %s [%s] %s\n", f->rec.address,
-                p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i], v->pp->name, outcome,
-                smtp_phase_name(res->phase), full);
+                p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i], v->pp->name,
+                vd.outcome, smtp_phase_name(res->phase), full);
 
-    if (next_mx) {
+    if (vd.next_mx) {
         /* The same message (same Message-ID) to the next address, as its own attempt. */
         f->mx_i++;
         r = engine_submit(g, f, now, e);
@@ -1560,6 +1606,22 @@ static ipw_status engine_relay_probe(struct engine *g, struct err *e)
     return IPW_OK;
 }
 
+/* Sender refusals of the last day count toward the next suspension's length: a receiver that
+ * still refuses after an hour is asked again after two, then four... (backoff.blocked). */
+#define ENGINE_REFUSALS_WINDOW_MS (24 * 3600000LL)
+
+struct engine_refusals_ctx {
+    struct engine_prov *v;
+};
+
+static int engine_refusals_cb(const struct store_rule_action *a, void *arg)
+{
+    struct engine_refusals_ctx *c = arg;
+    if (a->rule && strcmp(a->rule, ENGINE_RULE_REFUSED) == 0)
+        c->v->refusals++;
+    return 0;
+}
+
 static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
 {
     const struct plan *p = g->p;
@@ -1610,6 +1672,11 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
                 return r;
         }
         r = engine_prov_refresh(g, v, now, e);
+        if (r != IPW_OK)
+            return r;
+        struct engine_refusals_ctx rc = {.v = v};
+        r = store_rules_each(g->st, v->pp->name, now - ENGINE_REFUSALS_WINDOW_MS, 0,
+                             engine_refusals_cb, &rc, e);
         if (r != IPW_OK)
             return r;
     }
@@ -1792,7 +1859,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
     while (r == IPW_OK) {
         now = engine_now(&g);
         int64_t real = engine_real(&g);
-        bool signalled = o->stop && *o->stop;
+        bool signalled = (o->stop && *o->stop) || g.fatal;
         if (!stopping && (signalled || (send_until_real && real >= send_until_real))) {
             stopping = true;
             stop_real = real;
@@ -1802,7 +1869,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
          * grace at the end of --for. A transaction whose final dot had gone comes back
          * unknown and its recipient is held; the others are requeued. */
         if (stopping && !aborted && g.inflight > 0 &&
-            ((signalled && real - stop_real >= ENGINE_STOP_GRACE_MS) ||
+            (g.fatal || (signalled && real - stop_real >= ENGINE_STOP_GRACE_MS) ||
              (g.hard_end_real_ms && real >= g.hard_end_real_ms) ||
              real - stop_real >= ENGINE_DRAIN_MS)) {
             g.tr.ops->abort(g.tr.impl);
@@ -1977,6 +2044,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             g.clk->sleep_ms(g.clk->ctx, timeout);
         }
     }
+    if (r == IPW_OK && g.fatal)
+        r = err_set(e, g.fatal, "%s", g.fatal_msg);
     if (o->progress) {
         engine_progress(&g, engine_now(&g));
         fputc('\n', o->progress);

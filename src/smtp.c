@@ -775,6 +775,7 @@ static void smtp_result_fill(const struct smtp_xfer *x, struct smtp_result *r)
     r->finished_ms = x->finished_ms;
     r->delivered = x->delivered;
     r->aborted = x->aborted;
+    r->tls_unavailable = x->rc == CURLE_USE_SSL_FAILED;
     r->tls = x->tls_on;
     snprintf(r->tls_version, sizeof r->tls_version, "%s", x->tls_version);
     /* The whole message went out after the 354 and no final reply came: the server may have

@@ -72,6 +72,17 @@ void verdict_decide(const struct verdict_input *in, struct verdict *v)
         return;
     }
 
+    if (in->tls_unavailable && in->relay) {
+        /* Our relay cannot protect the login: a set-up to fix, not a provider's hiccup. */
+        v->cls.outcome = REPLY_FAILED;
+        v->cls.fault = REPLY_FAULT_SETUP;
+        v->cls.stop = true;
+        v->outcome = "failed";
+        v->stop = true;
+        verdict_requeue(v, in->now_ms);
+        return;
+    }
+
     struct reply_input ri = {
         .phase = in->phase,
         .code = in->code,
@@ -130,8 +141,7 @@ void verdict_decide(const struct verdict_input *in, struct verdict *v)
     }
     int64_t first = in->first_attempt_ms ? in->first_attempt_ms : in->now_ms;
     int64_t next = 0;
-    if (backoff_retry_next(in->backoff, in->retries, first, in->now_ms, &next) ==
-        BACKOFF_EXPIRE) {
+    if (backoff_retry_next(in->backoff, in->retries, first, in->now_ms, &next) == BACKOFF_EXPIRE) {
         snprintf(v->reason, sizeof v->reason, "retries gave up: %.570s", full);
         v->step.step = STORE_RCPT_EXPIRE;
         v->step.reason = v->reason;

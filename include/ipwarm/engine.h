@@ -33,6 +33,8 @@
 #define ENGINE_STOP_GRACE_MS 1500
 /* At the end of --for (or of a list), the messages in flight get this long. */
 #define ENGINE_DRAIN_MS 30000
+/* The rule name of the suspension recorded when a receiver refuses the sender. */
+#define ENGINE_RULE_REFUSED "sender-refused"
 /* Ended transactions report back within this long (a safety net; see engine_run). */
 #define ENGINE_ABORT_WAIT_MS 10000
 
@@ -51,6 +53,7 @@ struct engine_opts {
 struct engine_summary {
     int64_t attempts, delivered, deferred, bounced, failed, expired;
     int64_t unknown;       /* the message went out whole, no reply came: recipient held */
+    int64_t blocked;       /* refused because of the sender: provider suspended, kept */
     int64_t queued;        /* recipients added to the queue */
     int64_t undeliverable; /* of them, refused at once (null MX, no such domain) */
     int64_t recovered;     /* attempts a previous run left in flight, now marked unknown */

@@ -32,7 +32,12 @@ struct plan_pos {
 enum plan_transport_mode { PLAN_DIRECT = 0, PLAN_RELAY };
 enum plan_tls { PLAN_TLS_OPPORTUNISTIC = 0, PLAN_TLS_REQUIRED };
 /* TLS versions as 10 * major.minor: 10 = "1.0" ... 13 = "1.3". */
-enum plan_tls_version { PLAN_TLS_1_0 = 10, PLAN_TLS_1_1 = 11, PLAN_TLS_1_2 = 12, PLAN_TLS_1_3 = 13 };
+enum plan_tls_version {
+    PLAN_TLS_1_0 = 10,
+    PLAN_TLS_1_1 = 11,
+    PLAN_TLS_1_2 = 12,
+    PLAN_TLS_1_3 = 13
+};
 enum plan_recipients_mode { PLAN_RCPT_ONCE = 0, PLAN_RCPT_CYCLE };
 enum plan_rule_action { PLAN_ACTION_THROTTLE = 0, PLAN_ACTION_SUSPEND, PLAN_ACTION_BOUNCE };
 
@@ -47,10 +52,10 @@ enum {
 };
 
 struct plan_ramp {
-    double start_per_min;  /* > 0; default 5/min */
-    double growth;         /* >= 1; default 1.5 */
-    double max_per_min;    /* >= start; default 600/min */
-    int64_t *daily_cap;    /* per sending day, the last repeats; NULL/0 entries = no cap */
+    double start_per_min; /* > 0; default 5/min */
+    double growth;        /* >= 1; default 1.5 */
+    double max_per_min;   /* >= start; default 600/min */
+    int64_t *daily_cap;   /* per sending day, the last repeats; NULL/0 entries = no cap */
     size_t n_daily_cap;
     double deferral_below_pct; /* advance_if.deferral_rate_below, 0..100; default 5 */
     double bounce_below_pct;   /* advance_if.bounce_rate_below, 0..100; default 2 */
@@ -71,30 +76,30 @@ struct plan_provider {
 };
 
 struct plan_rule {
-    char *name;     /* optional label, else NULL */
+    char *name;       /* optional label, else NULL */
     char **providers; /* applies to these providers only; none = every provider */
     size_t n_providers;
-    char *match;    /* the POSIX extended regex source, matched case-insensitively */
-    regex_t re;     /* compiled (REG_EXTENDED | REG_ICASE | REG_NOSUB) */
+    char *match;      /* the POSIX extended regex source, matched case-insensitively */
+    regex_t re;       /* compiled (REG_EXTENDED | REG_ICASE | REG_NOSUB) */
     bool re_compiled; /* re holds a compiled regex (plan_free calls regfree only then) */
     enum plan_rule_action action;
-    double rate_per_min;   /* throttle: the rate to hold (default 1/min) */
-    int64_t for_ms;        /* how long the action lasts; default 1h */
-    int trigger_count;     /* 1 with period 0 = "immediately" */
+    double rate_per_min; /* throttle: the rate to hold (default 1/min) */
+    int64_t for_ms;      /* how long the action lasts; default 1h */
+    int trigger_count;   /* 1 with period 0 = "immediately" */
     int64_t trigger_period_ms;
     bool from_plan;
     struct plan_pos pos;
 };
 
 struct plan_backoff {
-    double factor;             /* deferral.factor, 0 < f < 1; default 0.5 */
-    int64_t pause_ms;          /* deferral.pause; default 15m */
-    int64_t pause_max_ms;      /* deferral.max_pause; default 4h */
-    int64_t recover_after_ms;  /* deferral.recover_after; default 30m */
-    double recover_step_pct;   /* deferral.recover_step, 0 < p <= 100; default 25 */
-    int64_t retry_first_ms;    /* retry.first; default 5m */
-    int64_t retry_max_ms;      /* retry.max; default 4h */
-    int64_t retry_give_up_ms;  /* retry.give_up_after; default 3d */
+    double factor;                /* deferral.factor, 0 < f < 1; default 0.5 */
+    int64_t pause_ms;             /* deferral.pause; default 15m */
+    int64_t pause_max_ms;         /* deferral.max_pause; default 4h */
+    int64_t recover_after_ms;     /* deferral.recover_after; default 30m */
+    double recover_step_pct;      /* deferral.recover_step, 0 < p <= 100; default 25 */
+    int64_t retry_first_ms;       /* retry.first; default 5m */
+    int64_t retry_max_ms;         /* retry.max; default 4h */
+    int64_t retry_give_up_ms;     /* retry.give_up_after; default 3d */
     int64_t blocked_pause_ms;     /* blocked.pause: the receiver refuses us; default 1h */
     int64_t blocked_pause_max_ms; /* blocked.max_pause: it doubles up to this; default 24h */
 };
@@ -105,7 +110,7 @@ struct plan_window {
 };
 
 struct plan_schedule {
-    unsigned days;   /* bit 0 = Monday ... bit 6 = Sunday; default all seven */
+    unsigned days;               /* bit 0 = Monday ... bit 6 = Sunday; default all seven */
     struct plan_window *windows; /* default one window 00:00-24:00 */
     size_t n_windows;
 };
@@ -131,9 +136,9 @@ struct plan_dns_server {
 };
 
 struct plan {
-    char *path; /* absolute path of the plan file */
-    char *dir;  /* its directory */
-    char *name; /* the plan path as given to plan_load: FILE in messages, plan_pos.file */
+    char *path;           /* absolute path of the plan file */
+    char *dir;            /* its directory */
+    char *name;           /* the plan path as given to plan_load: FILE in messages, plan_pos.file */
     char *providers_name; /* plan_pos.file of table entries: "providers.yaml (shipped)" or the
                              absolute path of providers_file */
 
@@ -145,38 +150,38 @@ struct plan {
     size_t n_source_ips;
     char *helo; /* source.helo: a domain name */
 
-    char *from;          /* sender.from as written, e.g. "Example <news@example.com>" */
-    char *from_name;     /* its display name (NULL if none), quotes removed */
-    char *from_addr;     /* its addr-spec, e.g. "news@example.com" */
-    char *return_path;   /* addr-spec (written bare or as <addr-spec>); default from_addr */
-    bool dkim;           /* sender.dkim given */
+    char *from;        /* sender.from as written, e.g. "Example <news@example.com>" */
+    char *from_name;   /* its display name (NULL if none), quotes removed */
+    char *from_addr;   /* its addr-spec, e.g. "news@example.com" */
+    char *return_path; /* addr-spec (written bare or as <addr-spec>); default from_addr */
+    bool dkim;         /* sender.dkim given */
     char *dkim_domain;
     char *dkim_selector;
     char *dkim_key_file; /* absolute path */
 
     enum plan_transport_mode mode;
-    int port;                  /* direct mode MX port; default 25 */
-    enum plan_tls tls;         /* default opportunistic */
+    int port;                      /* direct mode MX port; default 25 */
+    enum plan_tls tls;             /* default opportunistic */
     enum plan_tls_version tls_min; /* default 1.2 */
-    char *relay_url;           /* relay mode: smtp:// or smtps:// URL */
+    char *relay_url;               /* relay mode: smtp:// or smtps:// URL */
     char *relay_username;
-    char *relay_password_env;  /* name of the environment variable holding the password */
-    char *relay_password_file; /* absolute path of a file holding it */
-    char *relay_ca_file;       /* absolute path, or NULL */
-    int64_t connect_timeout_ms;  /* transport.timeouts.connect; default 30s */
-    int64_t command_timeout_ms;  /* transport.timeouts.command; default 5m */
+    char *relay_password_env;     /* name of the environment variable holding the password */
+    char *relay_password_file;    /* absolute path of a file holding it */
+    char *relay_ca_file;          /* absolute path, or NULL */
+    int64_t connect_timeout_ms;   /* transport.timeouts.connect; default 30s */
+    int64_t command_timeout_ms;   /* transport.timeouts.command; default 5m */
     int connections_per_provider; /* default 2 */
 
     char *subject;
-    char *text_file; /* absolute path; message.text_file (required unless message.text) */
-    char *text;      /* message.text inline body, or NULL */
-    char *html_file; /* absolute path, or NULL */
-    char *list_unsubscribe;        /* https URI template, or NULL */
+    char *text_file;        /* absolute path; message.text_file (required unless message.text) */
+    char *text;             /* message.text inline body, or NULL */
+    char *html_file;        /* absolute path, or NULL */
+    char *list_unsubscribe; /* https URI template, or NULL */
     char *list_unsubscribe_mailto; /* an addr-spec (a leading "mailto:" is removed), or NULL */
 
-    char *recipients_file; /* absolute path */
+    char *recipients_file;                     /* absolute path */
     enum plan_recipients_mode recipients_mode; /* default once */
-    char *recipients_column; /* CSV column with the address; default "email" */
+    char *recipients_column;                   /* CSV column with the address; default "email" */
 
     struct plan_schedule schedule;
     struct plan_ramp ramp; /* the plan-wide ramp with defaults filled in */
@@ -190,7 +195,7 @@ struct plan {
     size_t n_rules;
 
     unsigned preflight_require; /* PLAN_CHECK_* bits; default spf|ptr|helo|mx|dnsbl */
-    char **dnsbl_zones;         /* default zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org */
+    char **dnsbl_zones; /* default zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org */
     size_t n_dnsbl_zones;
 
     struct plan_dns_server *dns_servers; /* empty: /etc/resolv.conf */

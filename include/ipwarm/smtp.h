@@ -75,6 +75,8 @@ struct smtp_result {
                               came (the connection broke or the reply timed out): the server
                               may have taken it, so it must not be sent again blindly */
     bool aborted;          /* ended by smtp_abort() before it finished */
+    bool tls_unavailable;  /* TLS was required (or a login was to be sent) and the server
+                              offers no STARTTLS */
     bool tls;              /* the session was encrypted */
     char tls_version[16];  /* "TLSv1.3" etc. when known */
     int curl_code;         /* CURLcode of the transfer */

@@ -26,14 +26,16 @@
 
 struct verdict_input {
     /* What the transport reported. */
-    bool delivered;        /* a 2xx after DATA */
-    bool unknown;          /* the whole message went out, no final reply came */
-    bool aborted;          /* ended by the run's own stop */
+    bool delivered;       /* a 2xx after DATA */
+    bool unknown;         /* the whole message went out, no final reply came */
+    bool aborted;         /* ended by the run's own stop */
+    bool tls_unavailable; /* TLS was required (or a login was to be sent) and the server
+                             offers no STARTTLS */
     enum reply_phase phase;
-    int code;              /* the decisive reply's code, 0 for none */
-    const char *enhanced;  /* its RFC 3463 code, or NULL */
-    const char *text;      /* its text (reply_parse), or why there was none */
-    const char *full;      /* "CODE TEXT" as rules and people read it, or "no reply: why" */
+    int code;             /* the decisive reply's code, 0 for none */
+    const char *enhanced; /* its RFC 3463 code, or NULL */
+    const char *text;     /* its text (reply_parse), or why there was none */
+    const char *full;     /* "CODE TEXT" as rules and people read it, or "no reply: why" */
     /* Around it. */
     bool relay;            /* through the smarthost */
     bool more_mx;          /* direct mode: another MX address is left for this message */
@@ -42,7 +44,7 @@ struct verdict_input {
     enum plan_recipients_mode mode;
     int retries;              /* of the recipient, in this cycle */
     int64_t first_attempt_ms; /* of the recipient in this cycle, 0: this is the first */
-    int refusals;          /* sender refusals of the provider in a row before this one */
+    int refusals;             /* sender refusals of the provider in a row before this one */
     const struct plan_backoff *backoff;
     int64_t now_ms;
 };

@@ -134,13 +134,18 @@ expect(r[0] == "pending" and r[1] == 1 and a and r[2] - a[0][6] == 5 * 60000,
 expect(paused_15m("f-greet"), "421 greeting: the provider is paused for 15 min: %s" % (prov("f-greet"),))
 expect(mails.get("greet", 0) == 0, "421 greeting: no MAIL was sent")
 
-# Closed in the middle of DATA: failed, no reply, phase data; retried later; provider backoff.
+# Closed in the middle of DATA, after our side had handed over the whole (small) message and
+# its final dot: from the sender's side nobody can tell whether the server took it, so the
+# attempt is unknown and the recipient held, never sent twice blindly (issue: a server that
+# takes the whole message and closes without replying led to three copies over retries); the
+# provider is backed off. A close before the dot could go out is a plain failure, retried: see
+# tests/unit/test_smtp.c (a message too big to have been handed over).
 a = attempts("middata")
-expect(len(a) == 1 and a[0][0] == "failed" and a[0][1] == "data" and a[0][2] is None,
-       "closed mid-DATA: failed, phase data, no code: %s" % ([x[:3] for x in a],))
+expect(len(a) == 1 and a[0][0] == "unknown" and a[0][1] == "data" and a[0][2] is None,
+       "closed mid-DATA: unknown, phase data, no code: %s" % ([x[:3] for x in a],))
 expect(a and a[0][4].startswith("no reply"), "closed mid-DATA: the text says there was no reply: %r" % (a[0][4] if a else None))
 r = rcpt("a1@middata.test")
-expect(r[0] == "pending" and r[1] == 1 and r[2] > a[0][6], "closed mid-DATA: the recipient is retried later: %s" % (r[:3],))
+expect(r[0] == "held" and r[1] == 0, "closed mid-DATA: the recipient is held, not retried: %s" % (r[:3],))
 expect(paused_15m("f-middata"), "closed mid-DATA: the provider is paused: %s" % (prov("f-middata"),))
 expect(not any(d["ev"] == "message" and d["listener"] == "middata" for d in ev),
        "closed mid-DATA: the server accepted nothing")

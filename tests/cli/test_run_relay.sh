@@ -29,11 +29,14 @@ mkdir -p "$work/tls"
 make_cert "$work/tls" localhost
 rport=$(free_port)
 dport=$(free_port)
+cport=$(free_port)
 smtpd_start relay "[
   {\"name\": \"relay\", \"host\": \"127.0.0.1\", \"port\": $rport, \"size\": 10485760,
    \"starttls\": {\"cert\": \"$work/tls/cert.pem\", \"key\": \"$work/tls/key.pem\"},
    \"require_tls\": true, \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"},
    \"delay_ms\": {\"data\": 1200}},
+  {\"name\": \"cleartext\", \"host\": \"127.0.0.1\", \"port\": $cport,
+   \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"}},
   {\"name\": \"live\", \"host\": \"$net.10\", \"port\": $dport},
   {\"name\": \"blocked\", \"host\": \"$net.11\", \"port\": $dport,
    \"mode_file\": \"$work/blocked.mode\",
@@ -83,6 +86,36 @@ rc=$?
 check "relay does not answer: exit 69 (got $rc)" test "$rc" -eq 69
 check "relay does not answer: says which host and port" grep -q "relay localhost port" "$work/dead.err"
 
+# A wrong password: the relay refuses the login; the run stops at once with a clear error
+# instead of bouncing the list, the recipients stay pending, the password shows nowhere.
+export IPWARM_TEST_RELAY_PW='wrong-Pw-42'
+"$IPWARM" -p "$work/relay.yaml" --db "$work/badpw.db" run >"$work/badpw.out" 2>"$work/badpw.err"
+rc=$?
+check "wrong relay password: exit 69 (got $rc)" test "$rc" -eq 69
+check "wrong relay password: says the relay refused the login and what to check" \
+  grep -q "refused our set-up at auth.*IPWARM_TEST_RELAY_PW" "$work/badpw.err"
+check "wrong relay password: one attempt, then stopped" \
+  test "$(sqlite3 "$work/badpw.db" "SELECT count(*) FROM attempts")" -eq 1
+check "wrong relay password: every recipient still pending" \
+  test "$(sqlite3 "$work/badpw.db" "SELECT count(*) FROM recipients WHERE state = 'pending'")" -eq 3
+check "wrong relay password: nothing counted as bounced" \
+  test "$(sqlite3 "$work/badpw.db" "SELECT count(*) FROM attempts WHERE outcome = 'bounced'")" -eq 0
+check "wrong relay password: the password shows nowhere" \
+  sh -c "! grep -aq 'wrong-Pw-42' '$work/badpw.out' '$work/badpw.err' '$work/badpw.db'"
+
+# A relay that offers AUTH but no STARTTLS never gets the password, whatever transport.tls says.
+export IPWARM_TEST_RELAY_PW='s3cret-Pw'
+relay_plan "$work/clear.yaml" "$cport"
+sed -i 's/tls: required/tls: opportunistic/; /ca_file/d' "$work/clear.yaml"
+"$IPWARM" -p "$work/clear.yaml" --db "$work/clear.db" run >"$work/clear.out" 2>"$work/clear.err"
+rc=$?
+check "relay without STARTTLS: exit 69 (got $rc)" test "$rc" -eq 69
+check "relay without STARTTLS: says why" grep -q "never sends a password in clear" "$work/clear.err"
+check "relay without STARTTLS: no AUTH reached the server" \
+  sh -c "! grep '\"cleartext\"' '$log' | grep -q '\"line\": \"AUTH'"
+check "relay without STARTTLS: the recipients stay pending" \
+  test "$(sqlite3 "$work/clear.db" "SELECT count(*) FROM recipients WHERE state = 'pending'")" -eq 3
+
 # The whole list through the relay: the run ends by itself when every recipient is done.
 t0=$(date +%s)
 "$IPWARM" -v -p "$work/relay.yaml" run >"$work/run.out" 2>"$work/run.err"
@@ -111,22 +144,27 @@ check "the password never appears in ipwarm's output" sh -c "! grep -q 's3cret-P
 check "the password never appears in the state file" sh -c "! grep -aq 's3cret-Pw' '$db'"
 check "the attempts name the relay as MX" test "$(sqlite3 "$db" "SELECT DISTINCT mx FROM attempts")" = localhost
 
-# SIGTERM while a message is in flight: it finishes, nothing is left unknown, exit 0.
+# SIGTERM while a message is in flight: the run ends within seconds with exit 0, and the
+# message is accounted for (delivered, or held when its final reply had not come within the
+# grace), never left in flight. That nothing new starts after the signal is checked without
+# real-time margins by the engine's replay test (tests/unit/test_engine.c).
 printf 'r4@gmail.test\nr5@gmail.test\nr6@gmail.test\n' >>"$work/seeds.txt"
 "$IPWARM" -p "$work/relay.yaml" run >"$work/term.out" 2>"$work/term.err" &
 runner=$!
-for _ in $(seq 100); do
+for _ in $(seq 200); do
   grep -q '"line": "RCPT TO:<r4@gmail.test>"' "$log" && break
   sleep 0.05
 done
-sleep 0.2 # inside the server's 1.2 s pause before it accepts the message
+t0=$(date +%s)
 kill -TERM "$runner"
 wait "$runner"
 rc=$?
+took=$(($(date +%s) - t0))
 check "SIGTERM: exit 0 (got $rc)" test "$rc" -eq 0
-check "SIGTERM: the message in flight finished as delivered" test "$(sqlite3 "$db" "SELECT outcome FROM attempts WHERE recipient = 'r4@gmail.test'")" = delivered
-check "SIGTERM: no attempt left in flight or unknown" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome IN ('in-flight', 'unknown')")" -eq 0
-check "SIGTERM: nothing new was started after it" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE recipient IN ('r5@gmail.test', 'r6@gmail.test')")" -eq 0
+check "SIGTERM: the run ended within 10 s (took $took s)" test "$took" -le 10
+r4=$(sqlite3 "$db" "SELECT outcome || '/' || (SELECT state FROM recipients WHERE address = 'r4@gmail.test') FROM attempts WHERE recipient = 'r4@gmail.test'")
+check "SIGTERM: the message in flight is delivered, or unknown and held (got $r4)" sh -c "[ '$r4' = delivered/done ] || [ '$r4' = unknown/held ]"
+check "SIGTERM: no attempt left in flight" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome = 'in-flight'")" -eq 0
 
 # Direct mode: the first MX does not answer, the next one takes the message.
 cat >"$work/direct.yaml" <<EOF
