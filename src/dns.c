@@ -996,6 +996,71 @@ ipw_status dns_query(struct dns *dns, const char *name, enum dns_type type, stru
     return IPW_OK;
 }
 
+/* ---- host addresses ---- */
+
+ipw_status dns_host_addresses(struct dns *dns, const char *host, char ***out, size_t *n_out,
+                              struct err *e)
+{
+    *out = NULL;
+    *n_out = 0;
+    unsigned char bin[16];
+    if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
+        char **a = calloc(1, sizeof *a);
+        if (a)
+            a[0] = strdup(host);
+        if (!a || !a[0]) {
+            free(a);
+            return err_set(e, IPW_ENOMEM, "out of memory");
+        }
+        *out = a;
+        *n_out = 1;
+        return IPW_OK;
+    }
+    struct dns_result r[2];
+    static const enum dns_type types[2] = {DNS_T_A, DNS_T_AAAA};
+    bool temporary = false;
+    size_t n = 0;
+    for (int k = 0; k < 2; k++) {
+        ipw_status st = dns_query(dns, host, types[k], &r[k], e);
+        if (st != IPW_OK) {
+            if (k == 1)
+                dns_result_clear(&r[0]);
+            return st;
+        }
+        if (r[k].status == DNS_OK)
+            n += r[k].n_rrs;
+        else if (dns_status_is_temporary(r[k].status))
+            temporary = true;
+    }
+    char **a = n ? calloc(n, sizeof *a) : NULL;
+    size_t k = 0;
+    for (int t = 0; t < 2 && (a || !n); t++)
+        for (size_t i = 0; r[t].status == DNS_OK && i < r[t].n_rrs && a; i++)
+            if ((a[k] = strdup(r[t].rrs[i].data)) != NULL)
+                k++;
+    enum dns_status st4 = r[0].status, st6 = r[1].status;
+    dns_result_clear(&r[0]);
+    dns_result_clear(&r[1]);
+    if (n && k < n) {
+        dns_addresses_free(a, k);
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    if (n == 0)
+        return err_set(e, temporary ? IPW_ETEMP : IPW_ENOTFOUND,
+                       "%s has no address in DNS (A: %s, AAAA: %s)", host, dns_status_name(st4),
+                       dns_status_name(st6));
+    *out = a;
+    *n_out = n;
+    return IPW_OK;
+}
+
+void dns_addresses_free(char **a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++)
+        free(a[i]);
+    free(a);
+}
+
 /* ---- MX resolution ---- */
 
 /* The address lookups of one host name, shared by every domain whose MX names it. */

@@ -244,6 +244,7 @@ struct engine {
     int64_t seq;
     size_t source_rr;
     char *relay_host;
+    char *relay_ip; /* its address, resolved at start */
     int relay_port;
     bool relay_tls;
     char *relay_password;
@@ -1010,7 +1011,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
     struct smtp_job job = {
         .host = host,
         .port = p->mode == PLAN_RELAY ? g->relay_port : p->port,
-        .connect_ip = p->mode == PLAN_RELAY ? NULL : f->mx_addrs[f->mx_i],
+        .connect_ip = p->mode == PLAN_RELAY ? g->relay_ip : f->mx_addrs[f->mx_i],
         .implicit_tls = p->mode == PLAN_RELAY && g->relay_tls,
         .helo = p->helo,
         .source_ip = p->mode == PLAN_RELAY ? NULL : f->source_ip,
@@ -1516,30 +1517,34 @@ static int64_t engine_last_attempt_id(struct engine *g)
     return id;
 }
 
-/* Reads the relay password from its environment variable or file; never logged. */
+/*
+ * The relay: its address, resolved through ipwarm's own resolver (dns.servers, --dns) like every
+ * other name, so that a plan pointing at a local resolver reaches its relay (libcurl then
+ * connects to that address and keeps the name for TLS); and its password, read from its
+ * environment variable or file, never logged.
+ */
 static ipw_status engine_relay_setup(struct engine *g, struct err *e)
 {
     const struct plan *p = g->p;
-    const char *url = p->relay_url;
-    const char *rest;
-    if (strncasecmp(url, "smtps://", 8) == 0) {
-        g->relay_tls = true;
-        g->relay_port = 465;
-        rest = url + 8;
-    } else {
-        g->relay_port = 587;
-        rest = url + 7;
-    }
-    size_t hl = strcspn(rest, ":/");
-    if (rest[0] == '[') {
-        const char *close = strchr(rest, ']');
-        hl = close ? (size_t)(close - rest) + 1 : strlen(rest);
-    }
-    g->relay_host = strndup(rest[0] == '[' ? rest + 1 : rest, rest[0] == '[' ? hl - 2 : hl);
+    g->relay_host = strdup(p->relay_host);
     if (!g->relay_host)
         return err_set(e, IPW_ENOMEM, "out of memory");
-    if (rest[hl] == ':')
-        g->relay_port = (int)strtol(rest + hl + 1, NULL, 10);
+    g->relay_port = p->relay_port;
+    g->relay_tls = p->relay_implicit_tls;
+    char **addrs = NULL;
+    size_t n_addrs = 0;
+    struct err de;
+    ipw_status r = dns_host_addresses(g->dns, g->relay_host, &addrs, &n_addrs, &de);
+    if (r == IPW_ENOMEM)
+        return err_set(e, r, "out of memory");
+    if (r != IPW_OK)
+        return err_set(e, r == IPW_ETEMP ? IPW_ETEMP : IPW_EUNAVAIL,
+                       "relay %s (transport.relay.url): cannot resolve it: %s", g->relay_host,
+                       de.msg);
+    g->relay_ip = strdup(addrs[0]);
+    dns_addresses_free(addrs, n_addrs);
+    if (!g->relay_ip)
+        return err_set(e, IPW_ENOMEM, "out of memory");
     if (p->relay_password_env) {
         const char *pw = getenv(p->relay_password_env);
         if (!pw || !*pw)
@@ -1572,11 +1577,11 @@ static ipw_status engine_relay_probe(struct engine *g, struct err *e)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", g->relay_port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-    int gr = getaddrinfo(g->relay_host, port, &hints, &ai);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai = NULL;
+    int gr = getaddrinfo(g->relay_ip, port, &hints, &ai);
     if (gr != 0)
-        return err_set(e, IPW_EUNAVAIL, "relay %s: cannot resolve it: %s", g->relay_host,
-                       gai_strerror(gr));
+        return err_set(e, IPW_EUNAVAIL, "relay %s: cannot use its address %s: %s", g->relay_host,
+                       g->relay_ip, gai_strerror(gr));
     ipw_status r = IPW_EUNAVAIL;
     char why[256] = "no address";
     for (struct addrinfo *a = ai; a && r != IPW_OK; a = a->ai_next) {
@@ -1749,6 +1754,7 @@ static void engine_teardown(struct engine *g)
     dkim_key_free(g->dkim);
     token_secret_clear(&g->token);
     free(g->relay_host);
+    free(g->relay_ip);
     if (g->relay_password) {
         volatile char *pw = g->relay_password;
         while (*pw)

@@ -1329,6 +1329,35 @@ static void plan_sender(struct plan_ctx *c, const plan_node *key, const plan_nod
         plan_dkim(c, k, v);
 }
 
+/*
+ * The relay's host, port and TLS from a URL plan_url_valid() accepted, read once here for every
+ * command: smtps:// is TLS from the start (port 465 unless given), smtp:// uses STARTTLS (587
+ * unless given); an IPv6 literal loses its brackets.
+ */
+static void plan_relay_split(struct plan *p)
+{
+    const char *url = p->relay_url;
+    const char *rest = url;
+    p->relay_implicit_tls = strncasecmp(url, "smtps://", 8) == 0;
+    p->relay_port = p->relay_implicit_tls ? 465 : 587;
+    rest = url + (p->relay_implicit_tls ? 8 : 7);
+    const char *h = rest;
+    size_t hl;
+    if (rest[0] == '[') {
+        const char *close = strchr(rest, ']');
+        h = rest + 1;
+        hl = close ? (size_t)(close - h) : strlen(h);
+        rest = close ? close + 1 : h + hl;
+    } else {
+        hl = strcspn(rest, ":/");
+        rest += hl;
+    }
+    free(p->relay_host);
+    p->relay_host = strndup(h, hl);
+    if (*rest == ':')
+        p->relay_port = (int)strtol(rest + 1, NULL, 10);
+}
+
 static void plan_relay(struct plan_ctx *c, const plan_node *m)
 {
     static const char *const keys[] = {"url",           "username", "password_env",
@@ -1347,6 +1376,7 @@ static void plan_relay(struct plan_ctx *c, const plan_node *m)
             if (plan_url_valid(s, &why)) {
                 free(p->relay_url);
                 p->relay_url = s;
+                plan_relay_split(p);
             } else if (why) {
                 /* never echo a password found in the URL into messages and logs */
                 plan_fail(c, v, "transport.relay.url",
@@ -2557,6 +2587,7 @@ void plan_free(struct plan *p)
     free(p->dkim_selector);
     free(p->dkim_key_file);
     free(p->relay_url);
+    free(p->relay_host);
     free(p->relay_username);
     free(p->relay_password_env);
     free(p->relay_password_file);

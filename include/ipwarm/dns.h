@@ -218,6 +218,17 @@ void dns_process(struct dns *dns, const struct pollfd *fds, size_t n);
 ipw_status dns_query(struct dns *dns, const char *name, enum dns_type type, struct dns_result *out,
                      struct err *e);
 
+/*
+ * The addresses of host, IPv4 ones first, as malloc'd strings (release with
+ * dns_addresses_free); an address literal is its own address. For names ipwarm connects to
+ * itself (the relay): resolved through the plan's DNS servers like every other name.
+ * Returns IPW_OK with *n_out >= 1; IPW_ENOTFOUND when the name has no address; IPW_ETEMP when
+ * a lookup failed for now; IPW_ENOMEM; or dns_query's status.
+ */
+ipw_status dns_host_addresses(struct dns *dns, const char *host, char ***out, size_t *n_out,
+                              struct err *e);
+void dns_addresses_free(char **a, size_t n);
+
 /* ---- MX resolution (RFC 5321 5.1, RFC 7505) ---- */
 
 enum dns_mx_status {

@@ -164,6 +164,9 @@ struct plan {
     enum plan_tls tls;             /* default opportunistic */
     enum plan_tls_version tls_min; /* default 1.2 */
     char *relay_url;               /* relay mode: smtp:// or smtps:// URL */
+    char *relay_host;              /* its host (no brackets), port and TLS, read from the URL */
+    int relay_port;                /* 587 for smtp://, 465 for smtps:// unless given */
+    bool relay_implicit_tls;       /* smtps://: TLS from the start; else STARTTLS */
     char *relay_username;
     char *relay_password_env;     /* name of the environment variable holding the password */
     char *relay_password_file;    /* absolute path of a file holding it */

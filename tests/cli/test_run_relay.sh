@@ -2,7 +2,9 @@
 # `ipwarm run` through a relay (STARTTLS required, the certificate checked against the plan's
 # CA file, AUTH with the password from the environment), a `once` list that ends the run by
 # itself, SIGTERM that lets the message in flight finish, a relay that does not answer (exit
-# 69), a missing password (exit 78), and in direct mode the fallback to the next MX when the
+# 69), a missing password (exit 78), a wrong one (exit 69, the list untouched), a relay without
+# STARTTLS (no password on the wire), the relay's name resolved through the plan's DNS
+# server, and in direct mode the fallback to the next MX when the
 # first does not answer. Real servers on loopback: dnsmasq and tests/servers/smtpd.py.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
@@ -23,10 +25,13 @@ host-record=dead.fb.test,$net.9
 host-record=live.fb.test,$net.10
 mx-host=outlook.test,blocked-test.mail.protection.outlook.com,10
 host-record=blocked-test.mail.protection.outlook.com,$net.11
+host-record=smtp.relay.test,127.0.0.1
 EOF
 
 mkdir -p "$work/tls"
-make_cert "$work/tls" localhost
+# The relay's name is known only to the test's DNS server (not to /etc/hosts): ipwarm must
+# resolve it through dns.servers like every other name.
+make_cert "$work/tls" smtp.relay.test
 rport=$(free_port)
 dport=$(free_port)
 cport=$(free_port)
@@ -57,7 +62,7 @@ transport:
   tls: required
   tls_min: "1.2"
   relay:
-    url: smtp://localhost:$2
+    url: smtp://smtp.relay.test:$2
     username: warmup
     password_env: IPWARM_TEST_RELAY_PW
     ca_file: tls/cert.pem
@@ -84,7 +89,7 @@ relay_plan "$work/dead.yaml" "$(free_port)"
 "$IPWARM" -p "$work/dead.yaml" --db "$work/dead.db" run --once >"$work/dead.out" 2>"$work/dead.err"
 rc=$?
 check "relay does not answer: exit 69 (got $rc)" test "$rc" -eq 69
-check "relay does not answer: says which host and port" grep -q "relay localhost port" "$work/dead.err"
+check "relay does not answer: says which host and port" grep -q "relay smtp.relay.test port" "$work/dead.err"
 
 # A wrong password: the relay refuses the login; the run stops at once with a clear error
 # instead of bouncing the list, the recipients stay pending, the password shows nowhere.
@@ -142,7 +147,7 @@ EOF
 tally "$work/dialogue.out"
 check "the password never appears in ipwarm's output" sh -c "! grep -q 's3cret-Pw' '$work/run.out' '$work/run.err'"
 check "the password never appears in the state file" sh -c "! grep -aq 's3cret-Pw' '$db'"
-check "the attempts name the relay as MX" test "$(sqlite3 "$db" "SELECT DISTINCT mx FROM attempts")" = localhost
+check "the attempts name the relay as MX" test "$(sqlite3 "$db" "SELECT DISTINCT mx FROM attempts")" = smtp.relay.test
 
 # SIGTERM while a message is in flight: the run ends within seconds with exit 0, and the
 # message is accounted for (delivered, or held when its final reply had not come within the
