@@ -822,8 +822,6 @@ static enum reply_fault reply_fault_policy_code(const struct reply_view *v, bool
 {
     if (v->subject != 7)
         return REPLY_FAULT_NONE;
-    if ((v->detail == 10 || v->detail == 11) && !v->temp)
-        return REPLY_FAULT_SETUP; /* encryption needed, required for this mechanism */
     for (size_t i = 0; i < sizeof reply_policy_codes / sizeof reply_policy_codes[0]; i++) {
         const struct reply_policy_code *pc = &reply_policy_codes[i];
         if ((pc->cls && pc->cls != v->code / 100) || v->detail < pc->lo || v->detail > pc->hi)
@@ -877,8 +875,9 @@ static enum reply_fault reply_decide(const struct reply_view *v, bool *keep)
     bool from_mail = ph == REPLY_PHASE_MAIL || rcpt_or_data;
 
     /* 2-6: TLS we must provide, block lists, greylisting, policy codes, authentication. */
-    if (reply_has_clue(v, REPLY_CLUE_TLS) || v->code == 538)
-        return REPLY_FAULT_SETUP;
+    if (reply_has_clue(v, REPLY_CLUE_TLS) || v->code == 538 ||
+        (s == 7 && (d == 10 || d == 11) && !v->temp))
+        return REPLY_FAULT_SETUP; /* encryption needed, or required for this mechanism */
     if (reply_has_clue(v, REPLY_CLUE_BLOCKLIST))
         return REPLY_FAULT_SENDER;
     if (v->temp && reply_has_clue(v, REPLY_CLUE_GREYLIST))

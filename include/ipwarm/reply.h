@@ -120,7 +120,8 @@ enum reply_scope {
     REPLY_SCOPE_RECIPIENT, /* the recipient's own mailbox: unknown, full, disabled, greylisted */
     REPLY_SCOPE_PROVIDER,  /* the receiving system or its view of us: throttling, reputation,
                               block lists, authentication policy, the server's own trouble */
-    REPLY_SCOPE_MESSAGE,   /* this message or its sender address: size, content, syntax */
+    REPLY_SCOPE_MESSAGE,   /* this message: size, content, syntax; a sender address refused
+                              for now (4.1.8) */
 };
 
 /* Whose fault a refusal is: decides what the engine does with the recipient and the provider. */
@@ -143,8 +144,8 @@ enum reply_fault {
  *   NONE       pending or delivered, nothing set.
  *   NETWORK    failed, provider scope, throttle, retry (a failed connection counts as a
  *              deferral for the provider: plan.md, "Recipients").
- *   PROVIDER   deferred, throttle, retry; a 5xx after RCPT with no word of throttling is
- *              bounced instead (no retry, no suppress, no throttle).
+ *   PROVIDER   deferred, throttle, retry; a 5xx at RCPT or DATA with no word of throttling
+ *              is bounced instead (no retry, no suppress, no throttle).
  *   SENDER     blocked: suspend, requeue; no throttle, no retry, no suppress.
  *   SETUP      failed: stop, requeue; no throttle, no retry.
  *   MESSAGE    4xx deferred with retry, 5xx bounced; never throttle or suppress.

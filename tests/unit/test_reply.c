@@ -668,6 +668,22 @@ static void test_reply_judge_phases(void **state)
     c = reply_judge(&a);
     assert_int_equal(c.fault, REPLY_FAULT_PROVIDER);
     assert_true(c.throttle);
+    /* TLS we must provide: RFC 4954's 538 and x.7.11, x.7.10, Gmail's "TLS required". */
+    struct reply_input t = {REPLY_PHASE_AUTH, 538, "5.7.11",
+                            "5.7.11 Encryption required for requested authentication mechanism",
+                            true};
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
+    t.phase = REPLY_PHASE_MAIL;
+    t.code = 550;
+    t.enhanced = "5.7.10";
+    t.text = "5.7.10 Encryption needed";
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
+    t.phase = REPLY_PHASE_RCPT;
+    t.code = 421;
+    t.enhanced = "4.7.0";
+    t.text = "4.7.0 TLS required for RCPT domain, closing connection. - gsmtp";
+    t.relay = false;
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
     /* RFC 7505 null MX of our return path (5.7.27 with those words) is ours to fix; Gmail's
      * 5.7.27 (SPF did not pass) is the receiver refusing our authentication. */
     struct reply_input nm = {REPLY_PHASE_MAIL, 550, "5.7.27", "5.7.27 Sender address has null MX",
