@@ -10,11 +10,17 @@
  * a missing CRLF, or more than one reply. The parser never fails and never reads or writes
  * outside the buffers it is given.
  *
- * Classification decides what the engine does with an attempt: delivered, deferred (retry),
- * bounced (no retry; the recipient is suppressed for good only when the reply is about the
- * recipient's own mailbox), or failed (no reply at all); and whether the reply is the provider
- * pushing back, which is what cuts the provider's rate (see backoff.h). A full mailbox is the
- * recipient's problem, not a rate limit.
+ * The judgement (reply_judge) decides whose fault a refusal is, and from that what the engine
+ * does with the recipient and the provider: delivered; deferred (retry); bounced (no retry; the
+ * recipient is suppressed for good only when the reply proves its mailbox bad); blocked (the
+ * receiver refuses us: suspend the provider, keep the recipient pending); or failed (no reply
+ * at all, or our own set-up is wrong). A refusal that is not about the recipient never burns
+ * the recipient: a block list at MAIL does not suppress a whole provider's list, and a wrong
+ * relay password stops the run instead of bouncing every address. A full mailbox is the
+ * recipient's problem, not a rate limit. The codes it knows beyond RFC 3463 are RFC 4954
+ * (AUTH), RFC 7372 and RFC 7505 (authentication and null MX, x.7.20-x.7.27), and what the large
+ * providers document (Gmail's x.7.26-x.7.40, Microsoft's 4.7.5xx-8xx throttling and 5.7.5xx,
+ * 5.7.606-649 and 5.7.7xx refusals).
  */
 #ifndef IPWARM_REPLY_H
 #define IPWARM_REPLY_H
@@ -103,8 +109,10 @@ enum reply_outcome {
     REPLY_DELIVERED,   /* 2xx after DATA */
     REPLY_DEFERRED,    /* 4xx: retry later */
     REPLY_BOUNCED,     /* 5xx: no retry */
-    REPLY_FAILED,      /* no SMTP reply: refused, timeout, TLS failure; retry later */
+    REPLY_FAILED,      /* no SMTP reply: refused, timeout, TLS failure; retry later. Also our
+                          own set-up refused (stop): the recipient stays pending */
     REPLY_EXPIRED,     /* retries gave up (decided by backoff_retry_next, not by a reply) */
+    REPLY_BLOCKED,     /* refused because of the sender; the recipient stays pending */
 };
 
 enum reply_scope {
@@ -112,54 +120,152 @@ enum reply_scope {
     REPLY_SCOPE_RECIPIENT, /* the recipient's own mailbox: unknown, full, disabled, greylisted */
     REPLY_SCOPE_PROVIDER,  /* the receiving system or its view of us: throttling, reputation,
                               block lists, authentication policy, the server's own trouble */
-    REPLY_SCOPE_MESSAGE,   /* this message or its sender address: size, content, syntax */
+    REPLY_SCOPE_MESSAGE,   /* this message: size, content, syntax; a sender address refused
+                              for now (4.1.8) */
 };
 
+/* Whose fault a refusal is: decides what the engine does with the recipient and the provider. */
+enum reply_fault {
+    REPLY_FAULT_NONE = 0,  /* delivered, or a positive step */
+    REPLY_FAULT_RECIPIENT, /* the recipient's mailbox: unknown, disabled, full, greylisted */
+    REPLY_FAULT_MESSAGE,   /* this message: size, content, the syntax of what we sent */
+    REPLY_FAULT_PROVIDER,  /* the receiving system is busy or rate-limits us: slow down, retry */
+    REPLY_FAULT_SENDER,    /* the receiver refuses our IP or domain: block list, reputation
+                              block, authentication policy (SPF/DKIM/DMARC, PTR) */
+    REPLY_FAULT_SETUP,     /* our own set-up: AUTH refused, TLS required and not possible,
+                              relay access denied through our relay, a bad return path */
+    REPLY_FAULT_NETWORK,   /* no SMTP reply at all: refused, reset, timed out, TLS failed */
+};
+
+/*
+ * What to do after a reply. outcome, scope, throttle, suppress and retry are what the engine
+ * acted on before the fault existed; fault, suspend, stop and requeue say more. In
+ * reply_judge's answer, by fault:
+ *   NONE       pending or delivered, nothing set.
+ *   NETWORK    failed, provider scope, throttle, retry (a failed connection counts as a
+ *              deferral for the provider: plan.md, "Recipients").
+ *   PROVIDER   deferred, throttle, retry; a 5xx at RCPT or DATA with no word of throttling
+ *              is bounced instead (no retry, no suppress, no throttle).
+ *   SENDER     blocked: suspend, requeue; no throttle, no retry, no suppress.
+ *   SETUP      failed: stop, requeue; no throttle, no retry.
+ *   MESSAGE    4xx deferred with retry, 5xx bounced; never throttle or suppress.
+ *   RECIPIENT  4xx deferred with retry (greylisting, a full mailbox, a busy mailbox), never
+ *              throttle; 5xx bounced, and suppressed unless the reply leaves room for doubt.
+ * scope: recipient and message as the fault, provider for everything else that refused.
+ */
 struct reply_class {
     enum reply_outcome outcome;
     enum reply_scope scope;
     bool throttle; /* cut the provider's rate and pause it: backoff_on_deferral() */
     bool suppress; /* never send to this recipient again */
     bool retry;    /* schedule another attempt: backoff_retry_next() */
+    enum reply_fault fault;
+    bool suspend; /* the sender was refused: suspend the provider (with IP pools, the IP) and
+                     keep the recipient pending, not charging it a retry */
+    bool stop;    /* a set-up failure: stop the run with a clear error; the recipient stays
+                     pending */
+    bool requeue; /* keep the recipient pending without counting a retry */
+};
+
+/* One reply to judge. */
+struct reply_input {
+    enum reply_phase phase;
+    int code;             /* 200..599, or 0: no reply (connection failed, timed out, TLS) */
+    const char *enhanced; /* RFC 3463 code as reply_parse found it, or NULL / "" */
+    const char *text;     /* the reply's text (reply_parse), or NULL / ""; any bytes but NUL */
+    bool relay;           /* sent through a smarthost with AUTH, not to the recipient's MX */
 };
 
 /*
- * Classifies a reply received in phase. code is the reply code (0 = no reply: the connection
- * failed, timed out or TLS failed); enhanced and text may be NULL or "".
+ * Judges a reply received in in->phase: whose fault it is and what follows (struct
+ * reply_class above). Pure: no I/O, no clock. Any text is safe: a server may echo anything.
  *
- * The decision, first rule that applies:
- * - code 0 (or outside 200..599): failed, provider scope, throttle, retry. A failed
- *   connection counts as a deferral for the provider (plan.md, "Recipients").
- * - 2xx after DATA: delivered; other 2xx and 3xx: pending. Any reply to QUIT: pending (the
- *   message's fate was decided by the DATA reply).
- * - 4xx is deferred (retry), 5xx bounced (no retry). The scope comes from, in order:
- *   421 (the server closes the channel): provider;
- *   a 4xx whose text speaks of greylisting: recipient (greylisting is per sender, recipient
- *   and IP, often sent as 4.7.1; retrying the recipient cures it, slowing the provider not);
- *   a valid enhanced code with a subject other than 0 (RFC 3463 section 3): x.1.7 and x.1.8
- *   (our sender address) message, other x.1.x recipient; x.2.3 message, other x.2.x
- *   recipient; x.3.4 message, other x.3.x provider; x.4.x provider; x.5.3 provider, other
- *   x.5.x message; x.6.x message; x.7.x provider, unless the text speaks of content (virus,
- *   spam content, attachment) when it is message;
- *   the text (no enhanced code, or x.0.x): greylisting and the recipient's mailbox (full, over
- *   quota, user unknown, does not exist) recipient; throttling, reputation and block lists
- *   (rate limit, try again later, temporarily deferred, unusual rate, server busy, too many,
- *   reputation, blocked, block list, spamhaus) provider; size and content message;
- *   else the code and phase (RFC 5321 4.2.2/4.2.3): in RCPT, 450, 550, 551, 552 and 553
- *   recipient, other codes provider; in DATA, 4xx provider and 5xx message; in MAIL, 552
- *   message, others provider; before MAIL, provider.
- *   A recipient scope cannot arise before RCPT: such a code there is read as provider.
- * - throttle: a deferral of provider scope. suppress: a bounce of recipient scope (in RCPT, or
- *   in DATA since ipwarm sends one recipient per transaction).
+ * The text is searched for phrases (case-insensitive, a table in reply.c) that are clues: a
+ * block list, authentication policy, reputation, throttling, greylisting, an unknown or full
+ * mailbox, content, size, relaying, TLS or authentication required, our sender address. The
+ * decision, first rule that applies:
+ *  1. code 0 (or outside 200..599): NETWORK. 2xx after DATA: NONE, delivered; other 2xx and
+ *     3xx, and any reply to QUIT: NONE, pending.
+ *  2. TLS required ("must issue a STARTTLS command first", 538, x.7.10, x.7.11): SETUP.
+ *  3. Block-list wording (block list, blacklist, denylist, "blocked using", Spamhaus, SpamCop,
+ *     Barracuda, SORBS, Cloudmark, DNSBL, RBL, Yahoo's [BL2x], Microsoft's (S3150)/(S3140),
+ *     "banned sending IP", "IP ... blocked"), 4xx or 5xx, in any phase: SENDER.
+ *  4. 4xx greylisting: RECIPIENT at RCPT or DATA (per sender, recipient and IP, often sent
+ *     as 4.7.1 and as "Client host rejected: Greylisted": retrying the recipient cures it,
+ *     slowing the provider not), else PROVIDER.
+ *  5. Policy codes (x.7.DDD): x.7.20-26, 30-32, 40 (RFC 7372 and Gmail: SPF, DKIM, DMARC,
+ *     PTR) and x.7.27 (Gmail: SPF) SENDER, but x.7.27 that speaks of a null MX (RFC 7505: our
+ *     return path's domain takes no mail) SETUP; x.7.28 (mail flood, Gmail's unusual rate)
+ *     PROVIDER; Microsoft: 4.7.500-899 PROVIDER (server busy, rate limited), 5.7.501-503, 506,
+ *     508-511, 513, 515, 606-649, 700-749 SENDER (spam abuse, banned sender or IP, bad HELO,
+ *     DMARC, block list, authentication level, tenant over threshold), 5.7.504, 505, 507 and
+ *     703 RECIPIENT without suppress (that recipient refuses us), 5.7.512 MESSAGE (From
+ *     header), x.7.57 and x.7.60 (not authenticated, send-as denied) and 5.7.750 SETUP when
+ *     relay, else SENDER.
+ *  6. Authentication-policy wording (unauthenticated, SPF/DKIM failed, DMARC, reverse DNS,
+ *     PTR, "cannot find your hostname", "Helo command rejected"), 4xx or 5xx: SENDER.
+ *  7. AUTH: 5xx, 432 and x.7.12 SETUP (credentials refused, mechanism, encryption required);
+ *     other 4xx PROVIDER (a temporary authentication failure).
+ *  8. Relaying or authentication refused (relay access denied, relaying denied,
+ *     authentication required, 530 after AUTH): SETUP when relay (our smarthost refuses us);
+ *     in direct mode at RCPT or DATA the domain is not hosted there: RECIPIENT without
+ *     suppress; earlier SENDER (the MX refuses anonymous mail).
+ *  9. Our return path: x.1.7, x.1.8, x.1.3 at MAIL, or "Sender address rejected", "Domain of
+ *     sender address", "sender verify failed" (Postfix and Exim refuse the sender at RCPT
+ *     too): 5xx SETUP, 4xx MESSAGE (deferred: a DNS lookup of our domain failed for now);
+ *     with an x.7.x code it is a policy on our sender: SETUP when relay, else SENDER.
+ * 10. 421 (the server closes the channel): PROVIDER.
+ * 11. Before MAIL (greeting, EHLO, STARTTLS): 4xx PROVIDER; 5xx SENDER (the receiver will not
+ *     talk to us), but 5xx to STARTTLS SETUP when relay, else PROVIDER.
+ * 12. x.3.4 and x.2.3 (too big): MESSAGE.
+ * 13. At RCPT or DATA (ipwarm sends one recipient per transaction, so a DATA reply may be
+ *     about it): x.1.x and x.2.x RECIPIENT; then unknown, disabled or full mailbox wording
+ *     RECIPIENT; a recipient receiving too fast RECIPIENT without suppress; at RCPT, a 5xx
+ *     whose only words are RFC 5321's "mailbox unavailable" or "requested action not taken"
+ *     (with no code, x.0.x or x.5.x) RECIPIENT.
+ * 14. Content, header syntax or size wording: MESSAGE.
+ * 15. Reputation wording (reputation, unsolicited, suspected spam sender): 5xx SENDER; 4xx
+ *     PROVIDER (the documented reaction to Gmail's low reputation and Microsoft's 4.7.650 is
+ *     to slow down). Weaker block wording ("listed in", "blocked", "banned", "Client host
+ *     rejected"): SENDER, or PROVIDER for a 4xx that also speaks of throttling.
+ * 16. Throttling wording (rate limit, try again later, temporarily deferred, server busy, too
+ *     many, [TSS04]): PROVIDER.
+ * 17. At RCPT or DATA, "Recipient address rejected" and the like: RECIPIENT without suppress.
+ * 18. The enhanced code's subject (RFC 3463 section 3): x.3.x, x.4.x and x.5.3 PROVIDER;
+ *     other x.5.x and x.6.x MESSAGE; x.7.x at MAIL 5xx SENDER, at RCPT 5xx RECIPIENT without
+ *     suppress, at DATA 5xx MESSAGE, 4xx PROVIDER.
+ * 19. The code and phase (RFC 5321 4.2.2, 4.2.3): at MAIL 4xx PROVIDER, 552 MESSAGE, other
+ *     5xx SENDER; at RCPT 450 RECIPIENT, 550, 551, 552 and 553 RECIPIENT (suppressed only
+ *     when the text gives no other clue than RFC 5321's "mailbox unavailable"), 554 RECIPIENT
+ *     without suppress, other 4xx PROVIDER; at DATA 4xx PROVIDER, 5xx MESSAGE.
+ * A recipient or message fault cannot arise before the recipient or the message is named
+ * (before RCPT, before MAIL): such a judgement reads 4xx as PROVIDER, 5xx as SENDER.
+ * A RECIPIENT 5xx is suppressed when the code or the words prove the mailbox bad (x.1.1,
+ * x.1.2, x.1.3, x.1.6, x.1.10, x.2.1, x.2.2, unknown, disabled, full), never when they also
+ * speak of a rate, and never on a bare recipient refusal: when unsure, do not suppress.
+ *
+ * in must not be NULL.
+ */
+struct reply_class reply_judge(const struct reply_input *in);
+
+/*
+ * reply_judge in direct mode (relay false), as seen by a caller that knows only outcome,
+ * throttle, suppress and retry: a SENDER or SETUP judgement reads as a provider deferral
+ * (blocked becomes deferred; throttle and retry set), so such a caller backs the provider off
+ * and keeps the recipient instead of bouncing it. fault, suspend, stop and requeue are as
+ * reply_judge says. The outcome is never REPLY_BLOCKED.
  */
 struct reply_class reply_classify(enum reply_phase phase, int code, const char *enhanced,
                                   const char *text);
 
 /* "connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "quit"; "?" if unknown. */
 const char *reply_phase_name(enum reply_phase p);
-/* "pending", "delivered", "deferred", "bounced", "failed", "expired"; "?" if unknown. */
+/* "pending", "delivered", "deferred", "bounced", "failed", "expired", "blocked"; "?" if
+ * unknown. */
 const char *reply_outcome_name(enum reply_outcome o);
 /* "none", "recipient", "provider", "message"; "?" if unknown. */
 const char *reply_scope_name(enum reply_scope s);
+/* "none", "recipient", "message", "provider", "sender", "setup", "network"; "?" if unknown. */
+const char *reply_fault_name(enum reply_fault f);
 
 #endif

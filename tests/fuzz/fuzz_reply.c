@@ -5,9 +5,12 @@
  * Besides memory safety it checks what reply.h promises of any input: a code of 0 or 200..599,
  * an enhanced code that is empty or valid and of the reply's class, text that fits, holds no
  * control characters and is valid UTF-8, ends in "..." when truncated; reply_format() always
- * NUL-terminates within its buffer; and reply_classify() gives an outcome in range for every
- * phase, with suppress only for a recipient-scope bounce and throttle only for a provider-scope
- * deferral or failure.
+ * NUL-terminates within its buffer; reply_classify() gives an outcome in range (never blocked)
+ * for every phase, with suppress only for a recipient-scope bounce and throttle only for a
+ * provider-scope deferral or failure; and reply_judge(), in every phase and both modes, keeps
+ * the promises of struct reply_class: suspend exactly for the sender's fault, stop exactly for
+ * the set-up's, requeue for both and then neither retry nor throttle nor suppress, suppress only
+ * for a recipient bounce, a recipient only at RCPT or DATA, a message never before MAIL.
  */
 #include <string.h>
 
@@ -48,6 +51,33 @@ static bool utf8_valid(const unsigned char *s, size_t len)
         i += n + 1;
     }
     return true;
+}
+
+/* What reply.h promises of every judgement. */
+static void judge_check(const struct reply_class *c, enum reply_phase ph, int code)
+{
+    FUZZ_CHECK(c->fault >= REPLY_FAULT_NONE && c->fault <= REPLY_FAULT_NETWORK);
+    FUZZ_CHECK(c->outcome >= REPLY_PENDING && c->outcome <= REPLY_BLOCKED);
+    FUZZ_CHECK(c->outcome != REPLY_EXPIRED);
+    FUZZ_CHECK(c->suspend == (c->fault == REPLY_FAULT_SENDER));
+    FUZZ_CHECK(c->stop == (c->fault == REPLY_FAULT_SETUP));
+    FUZZ_CHECK(c->requeue == (c->suspend || c->stop));
+    FUZZ_CHECK((c->outcome == REPLY_BLOCKED) == c->suspend);
+    if (c->requeue)
+        FUZZ_CHECK(!c->retry && !c->throttle && !c->suppress);
+    if (c->suppress)
+        FUZZ_CHECK(c->fault == REPLY_FAULT_RECIPIENT && c->outcome == REPLY_BOUNCED);
+    if (c->throttle)
+        FUZZ_CHECK(c->fault == REPLY_FAULT_PROVIDER || c->fault == REPLY_FAULT_NETWORK);
+    FUZZ_CHECK((c->fault == REPLY_FAULT_NETWORK) == (code < 200 || code > 599));
+    if (c->fault == REPLY_FAULT_RECIPIENT)
+        FUZZ_CHECK(ph == REPLY_PHASE_RCPT || ph == REPLY_PHASE_DATA);
+    if (c->fault == REPLY_FAULT_MESSAGE)
+        FUZZ_CHECK(ph >= REPLY_PHASE_MAIL && ph != REPLY_PHASE_QUIT);
+    if (c->fault == REPLY_FAULT_NONE)
+        FUZZ_CHECK(c->outcome == REPLY_PENDING || c->outcome == REPLY_DELIVERED);
+    FUZZ_CHECK(strcmp(reply_fault_name(c->fault), "?") != 0);
+    FUZZ_CHECK(strcmp(reply_outcome_name(c->outcome), "?") != 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -112,6 +142,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strcmp(reply_outcome_name(c.outcome), "?") != 0);
         FUZZ_CHECK(strcmp(reply_scope_name(c.scope), "?") != 0);
     }
+    for (int ph = REPLY_PHASE_CONNECT; ph <= REPLY_PHASE_QUIT; ph++)
+        for (int relay = 0; relay < 2; relay++) {
+            struct reply_input in = {(enum reply_phase)ph, code, r.enhanced, r.text, relay != 0};
+            struct reply_class c = reply_judge(&in);
+            judge_check(&c, (enum reply_phase)ph, code);
+        }
     /* The classifier on the raw bytes as text (NUL-terminated copy), not only parsed text. */
     if (size < 1024) {
         char raw[1024];
@@ -119,6 +155,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         raw[size] = '\0';
         struct reply_class c = reply_classify(REPLY_PHASE_RCPT, code, raw, raw);
         FUZZ_CHECK(c.outcome >= REPLY_PENDING && c.outcome <= REPLY_EXPIRED);
+        for (int ph = REPLY_PHASE_CONNECT; ph <= REPLY_PHASE_QUIT; ph++) {
+            /* Any code, not only parsed ones: the first bytes pick it. */
+            int any = size >= 2 ? (data[0] << 8 | data[1]) % 700 : code;
+            struct reply_input in = {(enum reply_phase)ph, any, raw, raw, (size & 1) != 0};
+            struct reply_class j = reply_judge(&in);
+            judge_check(&j, (enum reply_phase)ph, any);
+        }
     }
     (void)reply_enhanced_valid((const char *)data, size);
     return 0;

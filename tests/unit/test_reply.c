@@ -1,5 +1,6 @@
 /* Unit tests of reply.c: parsing raw SMTP replies (RFC 5321 4.2, RFC 2034, RFC 3463) and
- * classifying them into outcome and scope. */
+ * judging whose fault a refusal is (reply_judge, and reply_classify that wraps it) on the
+ * real-world replies of reply_cases.h and on hostile text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include "ipwarm/reply.h"
+
+#include "reply_cases.h"
 
 /* The shipped patterns, copied from config/providers.yaml. */
 #define GMAIL_UNUSUAL_RATE    "4\\.7\\.28.*unusual rate"
@@ -172,17 +175,27 @@ static void test_reply_classify_user_unknown(void **state)
     /* One recipient per transaction: a 5.1.1 after DATA is about that recipient. */
     c = reply_classify(REPLY_PHASE_DATA, 550, "5.1.1", "5.1.1 User unknown");
     assert_true(c.suppress);
-    /* Policy codes on RCPT are about us, not the recipient: bounced, not suppressed. */
-    c = reply_classify(REPLY_PHASE_RCPT, 550, "5.7.1",
-                       "5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please "
-                       "contact your Internet service provider since part of their network is "
-                       "on our block list (S3150).");
-    assert_int_equal(c.outcome, REPLY_BOUNCED);
+    /* A block list on RCPT is about us, not the recipient: never suppressed. reply_judge
+     * says blocked (suspend the provider, keep the recipient); reply_classify, for callers
+     * that know no suspension, a deferral that backs the provider off. */
+    const char *s3150 = "5.7.1 Unfortunately, messages from [192.0.2.10] weren't sent. Please "
+                        "contact your Internet service provider since part of their network is "
+                        "on our block list (S3150).";
+    struct reply_input in = {REPLY_PHASE_RCPT, 550, "5.7.1", s3150, false};
+    c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_SENDER);
+    assert_int_equal(c.outcome, REPLY_BLOCKED);
+    assert_true(c.suspend && c.requeue);
+    assert_false(c.suppress || c.throttle || c.retry || c.stop);
+    c = reply_classify(REPLY_PHASE_RCPT, 550, "5.7.1", s3150);
+    assert_int_equal(c.outcome, REPLY_DEFERRED);
     assert_int_equal(c.scope, REPLY_SCOPE_PROVIDER);
+    assert_int_equal(c.fault, REPLY_FAULT_SENDER);
     assert_false(c.suppress);
-    assert_false(c.throttle); /* not a deferral; the block-list rule suspends instead */
+    assert_true(c.throttle && c.retry);
     c = reply_classify(REPLY_PHASE_RCPT, 554, "", "Your IP 192.0.2.10 is listed at Spamhaus");
     assert_int_equal(c.scope, REPLY_SCOPE_PROVIDER);
+    assert_int_equal(c.fault, REPLY_FAULT_SENDER);
     assert_false(c.suppress);
 }
 
@@ -222,16 +235,17 @@ static void test_reply_classify_table(void **state)
          "4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume "
          "or user complaints",
          REPLY_DEFERRED, REPLY_SCOPE_PROVIDER, true, false, true},
+        /* Block lists and authentication: a provider deferral for reply_classify's callers. */
         {REPLY_PHASE_MAIL, 553, "5.7.1", "5.7.1 [BL21] Connections will not be accepted",
-         REPLY_BOUNCED, REPLY_SCOPE_PROVIDER, false, false, false},
+         REPLY_DEFERRED, REPLY_SCOPE_PROVIDER, true, false, true},
         /* Microsoft reputation. */
         {REPLY_PHASE_RCPT, 451, "4.7.650",
          "4.7.650 The mail server [192.0.2.10] has been temporarily rate limited due to IP "
          "reputation.",
          REPLY_DEFERRED, REPLY_SCOPE_PROVIDER, true, false, true},
         /* Gmail authentication: permanent, about us. */
-        {REPLY_PHASE_DATA, 550, "5.7.26", "5.7.26 This mail is unauthenticated", REPLY_BOUNCED,
-         REPLY_SCOPE_PROVIDER, false, false, false},
+        {REPLY_PHASE_DATA, 550, "5.7.26", "5.7.26 This mail is unauthenticated", REPLY_DEFERRED,
+         REPLY_SCOPE_PROVIDER, true, false, true},
         /* Greylisting is per recipient even as 4.7.1. */
         {REPLY_PHASE_RCPT, 451, "4.7.1", "4.7.1 Greylisting in action, please come back later",
          REPLY_DEFERRED, REPLY_SCOPE_RECIPIENT, false, false, true},
@@ -255,8 +269,8 @@ static void test_reply_classify_table(void **state)
          REPLY_SCOPE_RECIPIENT, false, false, true},
         {REPLY_PHASE_RCPT, 451, "", "Local error in processing", REPLY_DEFERRED,
          REPLY_SCOPE_PROVIDER, true, false, true},
-        {REPLY_PHASE_CONNECT, 554, "", "No SMTP service here", REPLY_BOUNCED, REPLY_SCOPE_PROVIDER,
-         false, false, false},
+        {REPLY_PHASE_CONNECT, 554, "", "No SMTP service here", REPLY_DEFERRED, REPLY_SCOPE_PROVIDER,
+         true, false, true},
         {REPLY_PHASE_DATA, 451, "4.3.0", "4.3.0 Temporary system problem", REPLY_DEFERRED,
          REPLY_SCOPE_PROVIDER, true, false, true},
         {REPLY_PHASE_RCPT, 452, "4.5.3", "4.5.3 Too many recipients", REPLY_DEFERRED,
@@ -269,9 +283,12 @@ static void test_reply_classify_table(void **state)
          false, true, false},
         {REPLY_PHASE_RCPT, 450, "4.0.0", "4.0.0 You are sending too fast, slow down",
          REPLY_DEFERRED, REPLY_SCOPE_PROVIDER, true, false, true},
-        /* An invalid enhanced code is ignored. */
-        {REPLY_PHASE_RCPT, 550, "5.01.1", "rate limited", REPLY_BOUNCED, REPLY_SCOPE_PROVIDER,
-         false, false, false},
+        /* An invalid enhanced code is ignored; a 5xx that speaks of a rate limit is one. */
+        {REPLY_PHASE_RCPT, 550, "5.01.1", "rate limited", REPLY_DEFERRED, REPLY_SCOPE_PROVIDER,
+         true, false, true},
+        /* An enhanced code of another class than the reply's is ignored too. */
+        {REPLY_PHASE_RCPT, 550, "4.1.1", "Requested action not taken: mailbox unavailable",
+         REPLY_BOUNCED, REPLY_SCOPE_RECIPIENT, false, true, false},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         struct reply_class c = reply_classify(t[i].phase, t[i].code, t[i].enhanced, t[i].text);
@@ -483,6 +500,314 @@ static void test_reply_parse_random(void **state)
     }
 }
 
+/* What every judgement promises, whatever the input (reply.h, struct reply_class). */
+static void check_class_invariants(const struct reply_class *c, enum reply_phase phase, int code)
+{
+    assert_true(c->fault >= REPLY_FAULT_NONE && c->fault <= REPLY_FAULT_NETWORK);
+    assert_true(c->outcome >= REPLY_PENDING && c->outcome <= REPLY_BLOCKED);
+    assert_true(c->outcome != REPLY_EXPIRED);
+    assert_int_equal(c->suspend, c->fault == REPLY_FAULT_SENDER);
+    assert_int_equal(c->stop, c->fault == REPLY_FAULT_SETUP);
+    assert_int_equal(c->requeue, c->suspend || c->stop);
+    assert_int_equal(c->outcome == REPLY_BLOCKED, c->suspend);
+    if (c->requeue)
+        assert_false(c->retry || c->throttle || c->suppress);
+    if (c->suppress)
+        assert_true(c->fault == REPLY_FAULT_RECIPIENT && c->outcome == REPLY_BOUNCED);
+    if (c->throttle)
+        assert_true(c->fault == REPLY_FAULT_PROVIDER || c->fault == REPLY_FAULT_NETWORK);
+    assert_int_equal(c->fault == REPLY_FAULT_NETWORK, code < 200 || code > 599);
+    if (c->fault == REPLY_FAULT_RECIPIENT)
+        assert_true(phase == REPLY_PHASE_RCPT || phase == REPLY_PHASE_DATA);
+    if (c->fault == REPLY_FAULT_MESSAGE)
+        assert_true(phase >= REPLY_PHASE_MAIL && phase != REPLY_PHASE_QUIT);
+    if (c->fault == REPLY_FAULT_NONE)
+        assert_true(c->outcome == REPLY_PENDING || c->outcome == REPLY_DELIVERED);
+    else
+        assert_true(c->outcome != REPLY_PENDING && c->outcome != REPLY_DELIVERED);
+    if (c->outcome == REPLY_DEFERRED)
+        assert_true(c->retry);
+}
+
+static void test_reply_judge_real_world(void **state)
+{
+    (void)state;
+    size_t n = sizeof reply_cases / sizeof reply_cases[0];
+    assert_true(n >= 40);
+    for (size_t i = 0; i < n; i++) {
+        const struct reply_case *t = &reply_cases[i];
+        int code = reply_parse(t->raw, strlen(t->raw), &R);
+        if (code < 400 || !R.complete)
+            fail_msg("case %s: the raw reply did not parse (%d)", t->name, code);
+        struct reply_input in = {t->phase, R.code, R.enhanced, R.text, t->relay};
+        struct reply_class c = reply_judge(&in);
+        if (c.fault != t->fault || c.outcome != t->outcome || c.suppress != t->suppress ||
+            c.suspend != t->suspend || c.stop != t->stop)
+            fail_msg("case %s (%s%s): got %s/%s suppress=%d suspend=%d stop=%d, expected "
+                     "%s/%s suppress=%d suspend=%d stop=%d",
+                     t->name, reply_phase_name(t->phase), t->relay ? ", relay" : "",
+                     reply_fault_name(c.fault), reply_outcome_name(c.outcome), c.suppress,
+                     c.suspend, c.stop, reply_fault_name(t->fault), reply_outcome_name(t->outcome),
+                     t->suppress, t->suspend, t->stop);
+        check_class_invariants(&c, t->phase, R.code);
+        /* The legacy view never blocks and never suppresses what the judgement keeps. */
+        struct reply_class old = reply_classify(t->phase, R.code, R.enhanced, R.text);
+        assert_true(old.outcome <= REPLY_EXPIRED);
+        assert_true(!old.suppress || c.suppress || t->relay);
+        if (c.suspend || (c.stop && !t->relay))
+            assert_true(old.throttle && old.retry && !old.suppress);
+    }
+}
+
+static void test_reply_judge_relay(void **state)
+{
+    (void)state;
+    /* Only relaying, authentication-required and sender-policy refusals differ by mode. */
+    const char *relay_denied = "5.7.1 <someone@example.org>: Relay access denied";
+    struct reply_input in = {REPLY_PHASE_RCPT, 554, "5.7.1", relay_denied, true};
+    struct reply_class c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_SETUP);
+    assert_true(c.stop && c.requeue);
+    assert_int_equal(c.outcome, REPLY_FAILED);
+    in.relay = false;
+    c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_RECIPIENT);
+    assert_int_equal(c.outcome, REPLY_BOUNCED);
+    assert_false(c.suppress || c.stop);
+    /* A relay denial at MAIL from an MX is a refusal of us, not of a recipient. */
+    in.phase = REPLY_PHASE_MAIL;
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER);
+    /* Postfix reject_sender_login_mismatch: our relay account may not use that sender. */
+    struct reply_input mism = {REPLY_PHASE_MAIL, 553, "5.7.1",
+                               "5.7.1 <news@example.com>: Sender address rejected: not owned by "
+                               "user relay-user",
+                               true};
+    assert_int_equal(reply_judge(&mism).fault, REPLY_FAULT_SETUP);
+    mism.relay = false;
+    assert_int_equal(reply_judge(&mism).fault, REPLY_FAULT_SENDER);
+    /* Everything else is the same in both modes. */
+    for (size_t i = 0; i < sizeof reply_cases / sizeof reply_cases[0]; i++) {
+        const struct reply_case *t = &reply_cases[i];
+        reply_parse(t->raw, strlen(t->raw), &R);
+        struct reply_input a = {t->phase, R.code, R.enhanced, R.text, false};
+        struct reply_input b = a;
+        b.relay = true;
+        struct reply_class ca = reply_judge(&a), cb = reply_judge(&b);
+        bool differs = strstr(t->name, "relay") || strstr(t->name, "5.7.57");
+        if (!differs && ca.fault != cb.fault)
+            fail_msg("case %s: %s direct, %s through a relay", t->name, reply_fault_name(ca.fault),
+                     reply_fault_name(cb.fault));
+    }
+    /* A 5xx to STARTTLS: our relay cannot give the TLS the plan asks for; an MX's trouble. */
+    struct reply_input tls = {REPLY_PHASE_STARTTLS, 554, "5.7.3",
+                              "5.7.3 Unable to initialize "
+                              "security subsystem",
+                              true};
+    assert_int_equal(reply_judge(&tls).fault, REPLY_FAULT_SETUP);
+    tls.relay = false;
+    c = reply_judge(&tls);
+    assert_int_equal(c.fault, REPLY_FAULT_PROVIDER);
+    assert_int_equal(c.outcome, REPLY_DEFERRED);
+}
+
+static void test_reply_judge_phases(void **state)
+{
+    (void)state;
+    /* Before RCPT nothing names the recipient: a recipient code there is not the mailbox's. */
+    struct reply_input in = {REPLY_PHASE_MAIL, 550, "5.1.1", "5.1.1 User unknown", false};
+    struct reply_class c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_SENDER);
+    assert_false(c.suppress);
+    in.phase = REPLY_PHASE_CONNECT;
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER);
+    in.phase = REPLY_PHASE_EHLO;
+    in.code = 451;
+    in.enhanced = "4.2.2";
+    in.text = "4.2.2 Mailbox full";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_PROVIDER);
+    /* Nor the message before MAIL: a "virus" greeting is a refusal of us. */
+    struct reply_input v = {REPLY_PHASE_CONNECT, 554, "", "virus detected, attachment content",
+                            false};
+    assert_int_equal(reply_judge(&v).fault, REPLY_FAULT_SENDER);
+    /* Replies to QUIT and positive replies: nothing to judge. */
+    struct reply_input q = {REPLY_PHASE_QUIT, 554, "5.7.1", "blocked using spamhaus", false};
+    c = reply_judge(&q);
+    assert_int_equal(c.fault, REPLY_FAULT_NONE);
+    assert_int_equal(c.outcome, REPLY_PENDING);
+    struct reply_input ok = {REPLY_PHASE_DATA, 250, "2.0.0", "2.0.0 OK queued", false};
+    assert_int_equal(reply_judge(&ok).outcome, REPLY_DELIVERED);
+    ok.phase = REPLY_PHASE_RCPT;
+    assert_int_equal(reply_judge(&ok).outcome, REPLY_PENDING);
+    /* No reply at all, whatever the phase: the network. */
+    for (int ph = REPLY_PHASE_CONNECT; ph <= REPLY_PHASE_QUIT; ph++) {
+        struct reply_input none = {(enum reply_phase)ph, 0, NULL, NULL, ph % 2 == 0};
+        c = reply_judge(&none);
+        assert_int_equal(c.fault, REPLY_FAULT_NETWORK);
+        assert_int_equal(c.outcome, REPLY_FAILED);
+        assert_true(c.throttle && c.retry);
+        assert_false(c.requeue || c.stop || c.suspend);
+    }
+    /* A phase that is not one reads as the greeting: nothing named yet. */
+    struct reply_input odd = {(enum reply_phase)42, 550, "5.1.1", "5.1.1 User unknown", false};
+    c = reply_judge(&odd);
+    check_class_invariants(&c, REPLY_PHASE_CONNECT, 550);
+    assert_false(c.suppress);
+    /* AUTH: any 5xx is our set-up; a temporary failure the server's; 432 a password change. */
+    struct reply_input a = {REPLY_PHASE_AUTH, 504, "5.5.4",
+                            "5.5.4 Unrecognized authentication "
+                            "type",
+                            true};
+    assert_int_equal(reply_judge(&a).fault, REPLY_FAULT_SETUP);
+    a.code = 432;
+    a.enhanced = "4.7.12";
+    a.text = "4.7.12 A password transition is needed";
+    assert_int_equal(reply_judge(&a).fault, REPLY_FAULT_SETUP);
+    a.code = 421;
+    a.enhanced = "4.7.0";
+    a.text = "4.7.0 Too many login attempts, please try again later";
+    c = reply_judge(&a);
+    assert_int_equal(c.fault, REPLY_FAULT_PROVIDER);
+    assert_true(c.throttle);
+    /* TLS we must provide: RFC 4954's 538 and x.7.11, x.7.10, Gmail's "TLS required". */
+    struct reply_input t = {REPLY_PHASE_AUTH, 538, "5.7.11",
+                            "5.7.11 Encryption required for requested authentication mechanism",
+                            true};
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
+    t.phase = REPLY_PHASE_MAIL;
+    t.code = 550;
+    t.enhanced = "5.7.10";
+    t.text = "5.7.10 Encryption needed";
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
+    t.phase = REPLY_PHASE_RCPT;
+    t.code = 421;
+    t.enhanced = "4.7.0";
+    t.text = "4.7.0 TLS required for RCPT domain, closing connection. - gsmtp";
+    t.relay = false;
+    assert_int_equal(reply_judge(&t).fault, REPLY_FAULT_SETUP);
+    /* RFC 7505 null MX of our return path (5.7.27 with those words) is ours to fix; Gmail's
+     * 5.7.27 (SPF did not pass) is the receiver refusing our authentication. */
+    struct reply_input nm = {REPLY_PHASE_MAIL, 550, "5.7.27", "5.7.27 Sender address has null MX",
+                             false};
+    assert_int_equal(reply_judge(&nm).fault, REPLY_FAULT_SETUP);
+    nm.text = "5.7.27 This mail has been blocked because SPF authentication didn't pass";
+    assert_int_equal(reply_judge(&nm).fault, REPLY_FAULT_SENDER);
+}
+
+/* Text a server echoes may be anything: no crash, no read past the NUL, words on bounds. */
+static void test_reply_judge_hostile(void **state)
+{
+    (void)state;
+    /* A phrase at the very end, and one cut short by the end. */
+    struct reply_input in = {REPLY_PHASE_RCPT, 550, "", "listed on rbl", false};
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER);
+    in.text = "rb";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_RECIPIENT);
+    in.text = "blocked usin";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER); /* "blocked", weaker */
+    in.code = 450;
+    in.text = "blocked usin, try again later";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_PROVIDER);
+    /* Short words only on word bounds: "garbled" is no RBL, "SPTR" no PTR record. */
+    in.code = 550;
+    in.text = "Message garbled";
+    struct reply_class c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_RECIPIENT); /* not SENDER: no RBL in it */
+    assert_true(c.suppress); /* no clue at all: 550 at RCPT as RFC 5321 reads it */
+    in.phase = REPLY_PHASE_MAIL;
+    in.text = "SPTRX unknown";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER); /* 5xx at MAIL, by code */
+    in.phase = REPLY_PHASE_DATA;
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_MESSAGE);
+    in.text = "[PTR] missing";
+    assert_int_equal(reply_judge(&in).fault, REPLY_FAULT_SENDER);
+    /* "greylisted" is not "listed"; upper case and bytes above 0x7F do not confuse matching. */
+    in.phase = REPLY_PHASE_RCPT;
+    in.code = 451;
+    in.text = "\xc3\xa9\xff GREYLISTED \xf0\x9f\x98\x80";
+    c = reply_judge(&in);
+    assert_int_equal(c.fault, REPLY_FAULT_RECIPIENT);
+    assert_false(c.throttle);
+    /* Odd enhanced codes are ignored, never read past. */
+    const char *bad[] = {"",      "5",      "5.",      "5.7.",       "5.7.1234", "5.07.1",
+                         "9.9.9", "5.7.1x", "5.7.1.1", "5.7.515515", "4.7.26"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct reply_input e = {REPLY_PHASE_RCPT, 550, bad[i], "User unknown", false};
+        c = reply_judge(&e);
+        assert_int_equal(c.fault, REPLY_FAULT_RECIPIENT);
+        assert_true(c.suppress);
+    }
+    /* The largest text the parser gives, the phrase at its last bytes. */
+    static char big[REPLY_TEXT_MAX];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big + sizeof big - 1 - strlen("spamhaus"), "spamhaus", strlen("spamhaus"));
+    struct reply_input b = {REPLY_PHASE_RCPT, 550, "", big, false};
+    assert_int_equal(reply_judge(&b).fault, REPLY_FAULT_SENDER);
+    /* Longer than any parsed text (a caller's own): searched in place, same answers. */
+    static char huge[3 * REPLY_TEXT_MAX];
+    memset(huge, 'x', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    memcpy(huge + sizeof huge - 1 - strlen(" RBL"), " RBL", strlen(" RBL"));
+    b.text = huge;
+    assert_int_equal(reply_judge(&b).fault, REPLY_FAULT_SENDER);
+    huge[sizeof huge - 5] = 'x'; /* "xRBL": not on a word bound */
+    assert_int_equal(reply_judge(&b).fault, REPLY_FAULT_RECIPIENT);
+    memcpy(huge + 10, "Greylisted", 10);
+    b.code = 450;
+    c = reply_judge(&b);
+    assert_int_equal(c.fault, REPLY_FAULT_RECIPIENT);
+    assert_false(c.throttle);
+    /* Random printable and unprintable bytes in every phase, both modes: invariants hold. */
+    uint32_t x = 2463534242u;
+    static char buf[600];
+    for (int round = 0; round < 3000; round++) {
+        size_t len = 0;
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        size_t want = x % (sizeof buf - 1);
+        while (len < want) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            char ch = (char)(x % 255 + 1);
+            /* Sometimes a whole phrase, to reach the decisions deep in the order. */
+            static const char *const words[] = {"spamhaus",
+                                                "greylist",
+                                                "user unknown",
+                                                "relay access denied",
+                                                "rate limit",
+                                                "dmarc",
+                                                "over quota",
+                                                "virus",
+                                                "blocked",
+                                                " ptr ",
+                                                "sender address rejected",
+                                                "reputation"};
+            if (x % 7 == 0) {
+                const char *w = words[(x >> 8) % (sizeof words / sizeof words[0])];
+                size_t wl = strlen(w);
+                if (len + wl < want) {
+                    memcpy(buf + len, w, wl);
+                    len += wl;
+                    continue;
+                }
+            }
+            buf[len++] = ch;
+        }
+        buf[len] = '\0';
+        static const int codes[] = {0,   199, 250, 354, 421, 450, 451, 452, 454,
+                                    530, 535, 550, 551, 552, 553, 554, 600};
+        static const char *const enh[] = {"",       "5.7.1",  "4.7.1",  "5.1.1",   "5.7.26",
+                                          "4.7.28", "5.1.8",  "5.3.4",  "5.7.606", "4.7.650",
+                                          "5.2.2",  "5.7.27", "5.7.703"};
+        int code = codes[x % (sizeof codes / sizeof codes[0])];
+        const char *e = enh[(x >> 5) % (sizeof enh / sizeof enh[0])];
+        for (int ph = REPLY_PHASE_CONNECT; ph <= REPLY_PHASE_QUIT; ph++)
+            for (int relay = 0; relay < 2; relay++) {
+                struct reply_input r = {(enum reply_phase)ph, code, e, buf, relay != 0};
+                c = reply_judge(&r);
+                check_class_invariants(&c, (enum reply_phase)ph, code);
+            }
+    }
+}
+
 static void test_reply_names(void **state)
 {
     (void)state;
@@ -495,6 +820,16 @@ static void test_reply_names(void **state)
     assert_string_equal(reply_outcome_name((enum reply_outcome) - 1), "?");
     assert_string_equal(reply_scope_name(REPLY_SCOPE_RECIPIENT), "recipient");
     assert_string_equal(reply_scope_name(REPLY_SCOPE_MESSAGE), "message");
+    assert_string_equal(reply_outcome_name(REPLY_BLOCKED), "blocked");
+    assert_int_equal(REPLY_BLOCKED, REPLY_EXPIRED + 1); /* appended: the old values stand */
+    assert_string_equal(reply_fault_name(REPLY_FAULT_NONE), "none");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_RECIPIENT), "recipient");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_MESSAGE), "message");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_PROVIDER), "provider");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_SENDER), "sender");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_SETUP), "setup");
+    assert_string_equal(reply_fault_name(REPLY_FAULT_NETWORK), "network");
+    assert_string_equal(reply_fault_name((enum reply_fault)99), "?");
 }
 
 int main(void)
@@ -511,6 +846,10 @@ int main(void)
         cmocka_unit_test(test_reply_parse_bounded),
         cmocka_unit_test(test_reply_enhanced_valid),
         cmocka_unit_test(test_reply_parse_random),
+        cmocka_unit_test(test_reply_judge_real_world),
+        cmocka_unit_test(test_reply_judge_relay),
+        cmocka_unit_test(test_reply_judge_phases),
+        cmocka_unit_test(test_reply_judge_hostile),
         cmocka_unit_test(test_reply_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
