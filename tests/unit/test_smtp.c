@@ -544,6 +544,60 @@ static void test_smtp_abort(void **state)
     assert_int_equal(a.r[0].code, 0);
 }
 
+/* A server that takes the whole message, final dot included, and closes without a reply may
+ * have taken it: unknown, never a plain failure to retry. */
+static void test_smtp_close_after_dot_is_unknown(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"close_after_dot\": true");
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct smtp_job j = job_to(f->port, "one@example.net", 10000);
+    assert_int_equal(smtp_submit(s, &j, &e), IPW_OK);
+    struct arrivals a = {0};
+    collect_n(s, &a, 1);
+    smtp_free(s);
+    assert_false(a.r[0].delivered);
+    assert_true(a.r[0].unknown);
+    assert_int_equal(a.r[0].code, 0);
+    assert_string_equal(smtp_phase_name(a.r[0].phase), "data");
+}
+
+/* A server that closes right after its 354, while a message too big for the socket buffers is
+ * still going out: the dot never left, so the server cannot have the message: a plain
+ * failure, retried later, not unknown. */
+static void test_smtp_close_before_dot_is_failed(void **state)
+{
+    struct fixture *f = *state;
+    server_start(f, "\"close_in_data\": 0");
+    size_t big = 16 * 1024 * 1024;
+    char *data = malloc(big);
+    assert_non_null(data);
+    static const char head[] = "Subject: big\r\n\r\n";
+    memcpy(data, head, sizeof head - 1);
+    for (size_t i = sizeof head - 1; i + 2 <= big; i += 80) {
+        size_t n = big - i < 80 ? big - i : 80;
+        memset(data + i, 'x', n - 2);
+        data[i + n - 2] = '\r';
+        data[i + n - 1] = '\n';
+    }
+    struct err e;
+    struct smtp *s = smtp_new(1, &e);
+    assert_non_null(s);
+    struct smtp_job j = job_to(f->port, "one@example.net", 10000);
+    j.data = data;
+    j.len = big;
+    assert_int_equal(smtp_submit(s, &j, &e), IPW_OK);
+    struct arrivals a = {0};
+    collect_n(s, &a, 1);
+    smtp_free(s);
+    free(data);
+    assert_false(a.r[0].delivered);
+    assert_false(a.r[0].unknown);
+    assert_int_equal(a.r[0].code, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +616,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_smtp_connection_reused, setup, server_stop),
         cmocka_unit_test_setup_teardown(test_smtp_auth_never_in_clear, setup, server_stop),
         cmocka_unit_test_setup_teardown(test_smtp_abort, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_close_after_dot_is_unknown, setup, server_stop),
+        cmocka_unit_test_setup_teardown(test_smtp_close_before_dot_is_failed, setup, server_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
