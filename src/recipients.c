@@ -37,6 +37,7 @@ struct recipients {
     int64_t pos;  /* file offset of the next byte to read */
     long line;    /* its line */
 
+    bool opening;         /* in recipients_open: a line stops at the record limit (below) */
     bool wait_eol;        /* a last record without its line end is not read yet */
     int64_t unterminated; /* bytes of such a record met by the last recipients_next */
     bool (*interrupt)(void *arg);
@@ -222,6 +223,11 @@ static bool recipients_read_line(struct recipients *r, const char **problem, boo
         if (c == '\0')
             *problem = "NUL byte in the line";
         recipients_put(r, (char)c);
+        /* Opening reads the first line to decide the format and the header: past the limit
+         * that is decided (and a header that long refused), and the rest, however long, is
+         * left to recipients_next, which a caller can interrupt. */
+        if (r->opening && r->rec_overflow)
+            break;
     }
     *eol = c == '\n';
     if (r->rec_len > 0 && r->rec[r->rec_len - 1] == '\r')
@@ -249,6 +255,10 @@ static bool recipients_read_csv(struct recipients *r, size_t *nf, const char **p
     *ended = true;
     recipients_rec_reset(r);
     for (;;) {
+        if (r->opening && r->rec_overflow) {
+            *ended = false; /* as in recipients_read_line */
+            break;
+        }
         int c = recipients_getc(r);
         bool eol = false;
         if (c < 0) {
@@ -533,14 +543,17 @@ static ipw_status recipients_detect(struct recipients *r, const char *column, st
             return r->io_err ? err_set(e, IPW_EIO, "%s: read error", r->path) : IPW_OK;
         }
         char *t = recipients_trim(r->rec);
-        if (*t == '\0' || *t == '#')
+        /* A line cut at the limit is not known to be blank or a comment (NUL bytes look
+         * empty): the list starts there, as plain text, and reading it reports the line. */
+        bool whole = !problem && !r->rec_overflow;
+        if (whole && (*t == '\0' || *t == '#'))
             continue;
         size_t n = strlen(t);
         if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
             t[n - 1] = '\0';
             t++;
         }
-        r->csv = strchr(t, ',') != NULL || strcasecmp(t, column) == 0;
+        r->csv = whole && (strchr(t, ',') != NULL || strcasecmp(t, column) == 0);
         ipw_status s = recipients_goto(r, off, line, e);
         if (s)
             return s;
@@ -645,7 +658,9 @@ ipw_status recipients_open(const char *path, const char *column, struct recipien
         r->io_pos += 3;
         r->pos += 3;
     }
+    r->opening = true;
     s = recipients_detect(r, column, e);
+    r->opening = false;
     if (s)
         goto fail;
     *out = r;

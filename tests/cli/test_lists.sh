@@ -12,7 +12,8 @@
 #  5. addresses differing only in case are one recipient, and trace finds it in any case;
 #  6. a provider removed from the plan: its queued recipients go out and a `once` run ends;
 #  7. a second plan (another campaign) pointing at the same state file is refused;
-#  8. a list that is /dev/zero or a named pipe is refused at once;
+#  8. a list that is /dev/zero or a named pipe is refused at once, and a read through one
+#     enormous line ends with --for and with SIGTERM;
 #  9. `ipwarm release` of a recipient held after kill -9, while another run holds the lock.
 # Every run is under `timeout`, so that a regression cannot hang CI.
 set -u
@@ -304,6 +305,37 @@ rc=$?
 check "a named-pipe list is refused with exit 66 (got $rc), without waiting for a writer" test "$rc" -eq 66
 check "... at once ($(($(date +%s) - t0)) s)" test $(($(date +%s) - t0)) -le 5
 check "... saying what it is" grep -q "fifo is a named pipe, not a regular file" "$work/err"
+
+# A regular file that is one enormous line (sparse: 20 GB of NUL bytes on no disk): the read
+# ends with --for, and with SIGTERM.
+truncate -s 20G "$work/huge.txt"
+plan huge lists-huge huge.txt huge.db
+t0=$(date +%s%N)
+ipw huge run --for 2s
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "a 20 GB line is read no longer than --for 2s allows (exit $rc, $ms ms)" test "$rc" -eq 0 -a "$ms" -lt 8000
+"$IPWARM" -p "$work/huge.yaml" run >/dev/null 2>"$work/huge.err" &
+pid=$!
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for ((i = 0; i < 100; i++)); do
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+if kill -0 "$pid" 2>/dev/null; then
+  kill -KILL "$pid"
+  bad "SIGTERM ends a run reading a 20 GB line (still running after 10 s)"
+else
+  ok "SIGTERM ends a run reading a 20 GB line ($ms ms)"
+fi
+wait "$pid"
+rc=$?
+check "... with exit 0 (got $rc)" test "$rc" -eq 0
+cat "$work/huge.err" >>"$work/all.err"
+rm -f "$work/huge.txt"
 
 # ---- 9. release ----------------------------------------------------------------------------
 plan rel lists-rel rel.txt rel.db

@@ -482,6 +482,23 @@ static void test_recipients_interrupted_read(void **state)
     next_ok(r, &rec);
     assert_string_equal(rec.address, "b@example.com");
     recipients_close(r);
+
+    /* A list that is one enormous line from its first byte (8 GiB of NUL bytes, sparse):
+     * opening it reads no more than the record limit, and reading it can be stopped. */
+    FILE *f = fopen(test_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)8 << 30), 0);
+    fclose(f);
+    time_t t0 = time(NULL);
+    r = open_ok(test_path, NULL);
+    assert_false(recipients_is_csv(r));
+    assert_int_equal(recipients_data_offset(r), 0);
+    stop_after = 100;
+    recipients_set_interrupt(r, stop_cb, NULL);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ETEMP);
+    assert_true(time(NULL) - t0 < 10);
+    assert_int_equal(recipients_tell(r, NULL), 0);
+    recipients_close(r);
 }
 
 /* A record's digest follows its values and the header, not its place in the file. */
