@@ -830,8 +830,9 @@ static ipw_status engine_list_sync(struct engine *g, struct err *e)
             return r;
     }
     if (g->list_scan > 0 && g->list_sha[0]) {
+        /* The file as it is now: the reader's own hash is of what it parsed before. */
         char hex[RECIPIENTS_SHA256_HEX];
-        r = recipients_prefix_sha256(g->list, g->list_offset, hex, e);
+        r = recipients_file_sha256(g->list, g->list_offset, hex, e);
         if (r == IPW_OK && strcmp(hex, g->list_sha) == 0) {
             /* Only grown: what was read is still there. */
             snprintf(g->list_stat, sizeof g->list_stat, "%s", cur);
@@ -1068,6 +1069,7 @@ static ipw_status engine_import_chunk(struct engine *g, size_t max, int64_t now,
     if (r == IPW_OK && n_new > 0)
         r = engine_mx_prefetch(g, domains, n_new, now, e);
     int64_t removed = 0;
+    bool swept_before = g->list_swept;
     bool progress = n > 0 || end_offset != g->list_offset || (*end && !g->list_swept);
     if (r == IPW_OK && (progress || g->list_dirty)) {
         r = store_batch_begin(g->st, e);
@@ -1138,9 +1140,12 @@ static ipw_status engine_import_chunk(struct engine *g, size_t max, int64_t now,
                 g->list_swept = false;
         }
     }
-    if (r == IPW_OK && removed > 0) {
-        /* Recipients taken from the queue before the sweep may be among the removed. */
+    if (r == IPW_OK && g->list_swept && !swept_before) {
+        /* Recipients taken into the providers' queues before the scan ended may have been
+         * removed, and their places in the list have changed: take them again from the store. */
         engine_list_forget_queued(g);
+    }
+    if (r == IPW_OK && removed > 0) {
         if (g->o->log)
             fprintf(g->o->log, "ipwarm: %lld recipients are no longer in the list %s: not sent\n",
                     (long long)removed, g->p->recipients_file);
@@ -1460,19 +1465,55 @@ static void engine_flight_free(struct engine_flight *f)
 }
 
 /*
+ * Just before a message is composed: when the list changed since it was last looked at (one
+ * stat), it is read again now, and the recipient's row with it. IPW_ENOTFOUND (e says why) when
+ * the recipient is no longer to be sent (taken out of the list): the window between an edit and
+ * the next look at the file is closed for every message.
+ */
+static ipw_status engine_list_current(struct engine *g, struct engine_qrec *q, struct err *e)
+{
+    struct recipients_file_state fs;
+    char cur[sizeof g->list_stat];
+    if (recipients_stat(g->p->recipients_file, &fs, NULL) != IPW_OK)
+        return IPW_OK; /* gone for a moment: engine_import says so when it reads */
+    recipients_file_state_format(&fs, cur, sizeof cur);
+    if (strcmp(cur, g->list_stat) == 0)
+        return IPW_OK;
+    g->list_eof = false;
+    ipw_status r = engine_import(g, ENGINE_IMPORT_CHUNK, clock_now_ms(), e);
+    if (r != IPW_OK)
+        return r;
+    struct store_recipient row;
+    r = store_recipient_get(g->st, q->address, &row, e);
+    if (r != IPW_OK)
+        return r;
+    if (strcmp(row.state, "pending") != 0) {
+        r = err_set(e, IPW_ENOTFOUND, "%s, found just before sending: not sent",
+                    row.reason ? row.reason : row.state);
+    } else {
+        q->list_offset = row.list_offset;
+        q->list_line = (long)row.list_line;
+    }
+    store_recipient_clear(&row);
+    return r;
+}
+
+/*
  * The recipient's CSV columns, read from its line in the list (its place is refreshed by every
  * scan, and a changed file is read again before anything is sent, so it is where recorded).
- * IPW_ETEMP when the line there is not the recipient's after all (the file changed since the
- * last look): not the recipient's fault, so it waits while the list is read again.
+ * IPW_ENOTFOUND when the list changed and no longer has the recipient; IPW_ETEMP when the line
+ * there is not the recipient's after all: not the recipient's fault, so it waits while the list
+ * is read again; another status when reading the list failed.
  */
-static ipw_status engine_columns(struct engine *g, const struct engine_qrec *q,
+static ipw_status engine_columns(struct engine *g, struct engine_qrec *q,
                                  const char *const **values, size_t *n, struct err *e)
 {
     *values = NULL;
     *n = 0;
-    if (g->n_columns == 0)
-        return IPW_OK;
-    ipw_status r = IPW_ENOTFOUND;
+    ipw_status r = engine_list_current(g, q, e);
+    if (r != IPW_OK || g->n_columns == 0)
+        return r;
+    r = IPW_ENOTFOUND;
     struct recipients_rec rec;
     if (q->list_offset >= recipients_data_offset(g->list_lookup) && q->list_line > 0 &&
         recipients_seek(g->list_lookup, q->list_offset, q->list_line, NULL) == IPW_OK)
@@ -1682,11 +1723,21 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             return err_set(e, r, "DKIM signing failed: %s", ce.msg);
         }
     }
+    if (r == IPW_ENOTFOUND) {
+        /* Taken out of the list: its row already says so. */
+        struct store_recipient_update u = {.step = STORE_RCPT_KEEP};
+        return engine_finish_local(g, f, now, ce.msg, &u, e);
+    }
     if (r == IPW_ETEMP) {
         /* Its line moved: it waits a moment while the list is read again (engine_list_poll). */
         struct store_recipient_update u = {
             .step = STORE_RCPT_REQUEUE, .next_at_ms = now + ENGINE_REFRESH_MS, .reason = ce.msg};
         return engine_finish_local(g, f, now, ce.msg, &u, e);
+    }
+    if (r != IPW_OK && r != IPW_EDATA) {
+        /* Reading the list or composing failed for no reason of this recipient's. */
+        engine_flight_free(f);
+        return err_set(e, r, "%s", ce.msg);
     }
     if (r != IPW_OK) {
         /* This recipient's data cannot make a message (a line break in a column that goes
@@ -1723,7 +1774,10 @@ static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f,
         g->o->dry_run ? IPW_OK : store_recipient_update(g->st, f->rec.address, 0, NULL, u, e);
     if (g->o->log)
         fprintf(g->o->log, "ipwarm: %s %s: %s\n", f->rec.address,
-                u->step == STORE_RCPT_SKIP ? "skipped" : "waits", text);
+                u->step == STORE_RCPT_SKIP      ? "skipped"
+                : u->step == STORE_RCPT_REQUEUE ? "waits"
+                                                : "not sent",
+                text);
     if (!g->o->dry_run)
         engine_map_del(&g->claimed, f->rec.address);
     engine_flight_free(f);

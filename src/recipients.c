@@ -906,6 +906,37 @@ static ipw_status recipients_hex(const EVP_MD_CTX *ctx, char hex[RECIPIENTS_SHA2
     return IPW_OK;
 }
 
+/* Hashes the file's current first upto bytes into ctx (initialised here), reading them with
+ * pread: the reader's own position and buffer stay as they are. */
+static ipw_status recipients_sha_file(struct recipients *r, int64_t upto, EVP_MD_CTX *ctx,
+                                      struct err *e)
+{
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        return err_set(e, IPW_ESOFTWARE, "%s: SHA-256 is not available", r->path);
+    unsigned char buf[16384];
+    int fd = fileno(r->f);
+    int64_t at = 0;
+    while (at < upto) {
+        if (r->interrupt && r->interrupt(r->interrupt_arg))
+            return err_set(e, IPW_ETEMP, "%s: reading stopped", r->path);
+        size_t want = sizeof buf;
+        if ((int64_t)want > upto - at)
+            want = (size_t)(upto - at);
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return err_set(e, IPW_EIO, "%s: read error: %s", r->path, strerror(errno));
+        if (got == 0)
+            return err_set(e, IPW_ENOTFOUND, "%s is shorter than %lld bytes", r->path,
+                           (long long)upto);
+        if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+            return err_set(e, IPW_ESOFTWARE, "%s: SHA-256 failed", r->path);
+        at += got;
+    }
+    return IPW_OK;
+}
+
 ipw_status recipients_prefix_sha256(struct recipients *r, int64_t upto,
                                     char hex[RECIPIENTS_SHA256_HEX], struct err *e)
 {
@@ -918,33 +949,13 @@ ipw_status recipients_prefix_sha256(struct recipients *r, int64_t upto,
         if (r->h_ok)
             return recipients_hex(r->h, hex, e);
     }
-    /* Not where the reader is (a stored offset checked before reading on): read the file's
-     * first upto bytes again. */
-    if (EVP_DigestInit_ex(r->h, EVP_sha256(), NULL) != 1)
-        return err_set(e, IPW_ESOFTWARE, "%s: SHA-256 is not available", r->path);
+    /* Not where the reader is (a stored offset checked before reading on): the file's first
+     * upto bytes, read again. The hash follows the reader from there if it is there now (or
+     * seeks there next). */
     r->h_ok = r->h_mark_ok = false;
-    unsigned char buf[16384];
-    int fd = fileno(r->f);
-    int64_t at = 0;
-    while (at < upto) {
-        if (r->interrupt && r->interrupt(r->interrupt_arg))
-            return err_set(e, IPW_ETEMP, "%s: reading stopped", r->path);
-        size_t want = sizeof buf;
-        if ((int64_t)want > upto - at)
-            want = (size_t)(upto - at);
-        /* pread: the reader's own position and buffer stay as they are. */
-        ssize_t got = pread(fd, buf, want, (off_t)at);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return err_set(e, IPW_EIO, "%s: read error: %s", r->path, strerror(errno));
-        if (got == 0)
-            return err_set(e, IPW_ENOTFOUND, "%s is shorter than %lld bytes", r->path,
-                           (long long)upto);
-        EVP_DigestUpdate(r->h, buf, (size_t)got);
-        at += got;
-    }
-    /* The hash follows the reader from here if it is there now (or seeks there next). */
+    ipw_status s = recipients_sha_file(r, upto, r->h, e);
+    if (s != IPW_OK)
+        return s;
     r->h_pos = upto;
     r->h_ok = true;
     if (!(upto >= r->io_off && upto <= r->io_off + (int64_t)r->io_len)) {
@@ -953,6 +964,20 @@ ipw_status recipients_prefix_sha256(struct recipients *r, int64_t upto,
         r->h_ok = false;
     }
     return recipients_hex(r->h_mark_ok && r->h_mark_pos == upto ? r->h_mark : r->h, hex, e);
+}
+
+ipw_status recipients_file_sha256(struct recipients *r, int64_t upto,
+                                  char hex[RECIPIENTS_SHA256_HEX], struct err *e)
+{
+    hex[0] = '\0';
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    ipw_status s = recipients_sha_file(r, upto, ctx, e);
+    if (s == IPW_OK)
+        s = recipients_hex(ctx, hex, e);
+    EVP_MD_CTX_free(ctx);
+    return s;
 }
 
 int64_t recipients_tell(const struct recipients *r, long *line)

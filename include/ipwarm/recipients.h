@@ -173,6 +173,10 @@ bool recipients_settled(const struct recipients_file_state *s, int64_t now_real_
  */
 ipw_status recipients_prefix_sha256(struct recipients *r, int64_t upto,
                                     char hex[RECIPIENTS_SHA256_HEX], struct err *e);
+/* The SHA-256 of the file's first upto bytes as they are now, read again whatever the reader
+ * parsed (to tell whether what was read is still there). Returns as recipients_prefix_sha256. */
+ipw_status recipients_file_sha256(struct recipients *r, int64_t upto,
+                                  char hex[RECIPIENTS_SHA256_HEX], struct err *e);
 
 /*
  * Checks and normalises one address (see above) into out (RECIPIENTS_ADDR_MAX + 1 bytes).

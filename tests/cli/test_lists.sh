@@ -192,6 +192,47 @@ check "replacement: the delivered ones stay done (6)" test "$(q "$db" "SELECT co
 check "the whole story: no suppression, no bounce" \
   test "$(q "$db" "SELECT count(*) FROM recipients WHERE state = 'suppressed'") $(q "$db" "SELECT count(*) FROM attempts WHERE outcome = 'bounced'")" = "0 0"
 
+# An edit while a long run goes on: noticed within a second, read again once, and the messages
+# after it carry the values of the recipients' new lines.
+plan live lists-live live.csv live.db "daily_cap: [100]"
+sed -i 's#600/min, max: 600/min#60/min, max: 60/min#' "$work/live.yaml"
+{ echo "email,name"; for i in 1 2 3 4 5 6 7 8 9 10; do echo "l$i@list.test,L$i"; done; } >"$work/live.csv"
+mail_before=$(grep -c '"line": "MAIL FROM' "$log")
+timeout 60 "$IPWARM" -v -p "$work/live.yaml" run --for 8s >/dev/null 2>"$work/live.err" &
+live=$!
+for ((i = 0; i < 100; i++)); do
+  [ "$(grep -c '"line": "MAIL FROM' "$log")" -ge $((mail_before + 2)) ] && break
+  sleep 0.1
+done
+{ echo "email,name"; echo "top@list.test,Top"; for i in 1 2 3 4 5 6 7 8 9 10; do echo "l$i@list.test,L$i-new"; done; } >"$work/live.tmp"
+cat "$work/live.tmp" >"$work/live.csv"
+wait "$live"
+rc=$?
+cat "$work/live.err" >>"$work/all.err"
+check "a run whose list is edited meanwhile exits 0 ($rc)" test "$rc" -eq 0
+check "the edit is read again once ($(grep -c 'changed: reading it again' "$work/live.err") times)" \
+  test "$(grep -c 'changed: reading it again' "$work/live.err")" -eq 1
+check "no recipient had to wait for its line" test "$(grep -c ' waits: ' "$work/live.err")" -eq 0
+$py - "$work/live.db" "$maildir" >"$work/check.out" 2>&1 <<'EOF'
+import email, glob, sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+def expect(c, w): print(("ok: " if c else "FAIL: ") + w)
+sent = [r[0] for r in con.execute("SELECT recipient FROM attempts ORDER BY id")]
+subjects = {}
+for f in glob.glob(sys.argv[2] + "/*.eml"):
+    m = email.message_from_binary_file(open(f, "rb"))
+    to = m["To"] or ""
+    if to.startswith("l") and to.endswith("@list.test") and to.split("@")[0][1:].isdigit():
+        subjects[to] = m["Subject"]
+mine = lambda a: ("Hello " + a.split("@")[0].upper(), "Hello " + a.split("@")[0].upper() + "-new")
+bad = [(a, subjects.get(a)) for a in sent if subjects.get(a) not in mine(a)]
+expect(len(sent) >= 3 and not bad, "every message carries its own recipient's value: %s" % bad)
+expect(any(v.endswith("-new") for v in subjects.values()), "messages after the edit carry the new values: %s" % sorted(subjects.values()))
+top = con.execute("SELECT state FROM recipients WHERE address = 'top@list.test'").fetchone()
+expect(top is not None and top[0] in ("pending", "done"), "the line added on top during the run is queued: %s" % (top,))
+EOF
+tally "$work/check.out"
+
 # ---- 2. a last line still being written ---------------------------------------------------
 plan tail lists-tail tail.txt tail.db
 db2=$work/tail.db

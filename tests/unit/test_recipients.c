@@ -539,6 +539,7 @@ static void test_recipients_prefix_sha256_and_state(void **state)
 {
     (void)state;
     struct recipients *r = open_ok(WRITE_LIST("abc\nx@example.com\n"), NULL);
+    FILE *f = NULL;
     char hex[RECIPIENTS_SHA256_HEX];
     struct err e;
     /* SHA-256("abc") and SHA-256("") (FIPS 180-2 examples). */
@@ -583,10 +584,22 @@ static void test_recipients_prefix_sha256_and_state(void **state)
     assert_int_equal(recipients_prefix_sha256(r2, at, again, &e), IPW_OK);
     assert_string_equal(hex, again);
     recipients_close(r2);
+    /* Rewritten in place since it was read: the hash of what was parsed stays, the file's is
+     * the new one's. */
+    at = recipients_tell(r, NULL);
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    f = fopen(test_path, "r+b");
+    assert_non_null(f);
+    fputs("# C", f);
+    fclose(f);
+    assert_int_equal(recipients_prefix_sha256(r, at, again, &e), IPW_OK);
+    assert_string_equal(again, hex);
+    assert_int_equal(recipients_file_sha256(r, at, again, &e), IPW_OK);
+    assert_string_not_equal(again, hex);
     recipients_close(r);
 
     /* Across many I/O buffers. */
-    FILE *f = fopen(test_path, "wb");
+    f = fopen(test_path, "wb");
     assert_non_null(f);
     for (int i = 0; i < 5000; i++)
         fprintf(f, "user%d@example%d.com\n", i, i % 7);
