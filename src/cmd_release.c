@@ -64,10 +64,9 @@ struct release_one {
     bool released;
 };
 
-static ipw_status release_named(struct cli_ctx *ctx, struct store *st, const struct cli_args *args,
-                                int64_t now, struct release_one *out, struct err *e)
+static ipw_status release_named(struct store *st, const struct cli_args *args, int64_t now,
+                                struct release_one *out, struct err *e)
 {
-    (void)ctx;
     for (int i = 0; i < args->argc; i++) {
         struct store_recipient was;
         struct err re;
@@ -134,7 +133,7 @@ ipw_status cmd_release(struct cli_ctx *ctx, const struct cli_args *args, struct 
         if (r == IPW_OK && rl.nomem)
             r = err_set(e, IPW_ENOMEM, "out of memory");
     } else {
-        r = release_named(ctx, st, args, now, named, e);
+        r = release_named(st, args, now, named, e);
     }
     if (r != IPW_OK)
         goto done;
