@@ -2577,6 +2577,12 @@ ipw_status store_campaign_check(struct store *st, const char *campaign, struct e
             }
             r = tx_end(st, r, doing, e);
         }
+        if (r != IPW_OK && r != IPW_ENOMEM) {
+            /* A reader that cannot write (a read-only file, a busy one) leaves the recording to
+             * the next command that can: it only looks. */
+            err_clear(e);
+            r = IPW_OK;
+        }
     }
     if (r == IPW_OK && have && strcmp(have, campaign) != 0)
         r = err_set(e, IPW_ECONFIG,

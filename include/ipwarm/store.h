@@ -513,9 +513,9 @@ ipw_status store_recipients_set_provider(struct store *st, const char *from, con
 
 /*
  * The campaign the state file belongs to: recorded (meta "campaign") by the first command that
- * opens it with a plan. Returns IPW_OK when campaign is the recorded one (or was just recorded,
- * or is NULL); IPW_ECONFIG when the file belongs to another campaign, with a sentence naming
- * the file and both campaigns; or a database status.
+ * opens it with a plan and can write it. Returns IPW_OK when campaign is the recorded one (or
+ * none is recorded yet, or campaign is NULL); IPW_ECONFIG when the file belongs to another
+ * campaign, with a sentence naming the file and both campaigns; or a status of reading it.
  */
 ipw_status store_campaign_check(struct store *st, const char *campaign, struct err *e);
 /* Calls cb for every attempt of provider started at or after since_ms that got a 4xx or 5xx

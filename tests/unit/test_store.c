@@ -1530,6 +1530,16 @@ static void test_campaign(void **state)
     const char *path = db_path("campaign");
     struct store *st = open_ok(path);
     struct err e;
+    /* A command that cannot write (here: another holds the write lock) only looks. */
+    store_set_busy_timeout(st, 50);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_campaign_check(st, "autumn", &e), IPW_OK);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM meta WHERE key = 'campaign'"), 0);
+    store_set_busy_timeout(st, 0);
     assert_int_equal(store_campaign_check(st, "spring", &e), IPW_OK);
     assert_int_equal(store_campaign_check(st, "spring", &e), IPW_OK);
     assert_int_equal(store_campaign_check(st, NULL, &e), IPW_OK);
