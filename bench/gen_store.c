@@ -11,9 +11,11 @@
  *     (451 4.7.500 Server busy), bounced (550 5.1.1) and failed (connection refused);
  *   - summary_hourly and summary_reasons: the exact per-hour counts of those attempts;
  *   - recipients: every recipient done (its last attempt in the past), none due, and the list
- *     read to its end (meta list.path/offset/line), so a tick has nothing to do;
+ *     read to its end by scan 1 (meta list.*, with the list's SHA-256 and file state given by
+ *     the caller: docs/schema.md), so a tick has nothing to do;
  *   - providers: one row each, stage 3, as a warm campaign would have.
  * Usage: gen_store DB LIST_PATH LIST_BYTES LIST_LINES ATTEMPTS RECIPIENTS PROVIDERS DAYS NOW_MS
+ *                  LIST_SHA256 LIST_STAT
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -102,9 +104,9 @@ static void flush(const char *prov, struct hour *h)
 
 int main(int argc, char **argv)
 {
-    if (argc != 10) {
+    if (argc != 12) {
         fprintf(stderr, "usage: gen_store DB LIST_PATH LIST_BYTES LIST_LINES ATTEMPTS "
-                        "RECIPIENTS PROVIDERS DAYS NOW_MS\n");
+                        "RECIPIENTS PROVIDERS DAYS NOW_MS LIST_SHA256 LIST_STAT\n");
         return 64;
     }
     const char *list = argv[2], *list_bytes = argv[3], *list_lines = argv[4];
@@ -207,8 +209,9 @@ int main(int argc, char **argv)
     /* The queue: everyone done, the list read to its end. */
     sqlite3_stmt *rc = prep("INSERT INTO recipients (id, address, domain, provider, state, "
                             "next_at_ms, retries, first_attempt_ms, last_attempt_ms, "
-                            "last_outcome, cycle, added_ms, list_offset, list_line) VALUES "
-                            "(?1, ?2, ?3, ?4, 'done', ?5, 0, ?5, ?5, 'delivered', 0, ?6, ?7, ?8)");
+                            "last_outcome, cycle, added_ms, list_offset, list_line, list_scan) "
+                            "VALUES (?1, ?2, ?3, ?4, 'done', ?5, 0, ?5, ?5, 'delivered', 0, ?6, "
+                            "?7, ?8, 1)");
     int64_t off = 0;
     for (int64_t r = 0; r < n_rcpt; r++) {
         int k = (int)(r % n_prov);
@@ -228,9 +231,11 @@ int main(int argc, char **argv)
         off += len + 1;
     }
     sqlite3_stmt *m = prep("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)");
-    const char *kv[3][2] = {
-        {"list.path", list}, {"list.offset", list_bytes}, {"list.line", list_lines}};
-    for (int i = 0; i < 3; i++) {
+    const char *kv[7][2] = {{"list.path", list},          {"list.offset", list_bytes},
+                            {"list.line", list_lines},    {"list.scan", "1"},
+                            {"list.swept", "1"},          {"list.sha256", argv[10]},
+                            {"list.stat", argv[11]}};
+    for (int i = 0; i < 7; i++) {
         sqlite3_bind_text(m, 1, kv[i][0], -1, SQLITE_STATIC);
         sqlite3_bind_text(m, 2, kv[i][1], -1, SQLITE_STATIC);
         step(m, "meta");

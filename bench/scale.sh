@@ -74,6 +74,9 @@ new_store() {
 [ -s "$list" ] && [ "$(wc -l <"$list")" -eq "$RECIPIENTS" ] ||
   awk -v n="$RECIPIENTS" 'BEGIN { for (i = 0; i < n; i++) printf "u%d@s%d.test\n", i, i % 4 }' >"$list"
 list_bytes=$(stat -c %s "$list")
+# What ipwarm records of a list it has read to its end (docs/schema.md, meta list.*).
+list_sha=$(sha256sum "$list" | cut -c1-64)
+list_stat=$(stat -c '%d:%i:%s:%.9Y:%.9Z' "$list" | tr -d .)
 new_store "$WORK/schema.db" || exit 1
 key="$(sqlite3 "$WORK/schema.db" .schema | sha256sum | cut -c1-16) $ATTEMPTS $RECIPIENTS $list"
 if [ -s "$big" ] && [ "$(cat "$BENCH_DATA/scale.key" 2>/dev/null)" = "$key" ]; then
@@ -85,13 +88,14 @@ else
   cp "$WORK/schema.db" "$big"
   t0=$(now_ms)
   "$BENCH_BIN/gen_store" "$big" "$list" "$list_bytes" $((RECIPIENTS + 1)) "$ATTEMPTS" \
-    "$RECIPIENTS" 4 100 "$(now_ms)" || exit 1
+    "$RECIPIENTS" 4 100 "$(now_ms)" "$list_sha" "$list_stat" || exit 1
   gen_s=$(awk -v d=$(($(now_ms) - t0)) 'BEGIN { printf "%.0f", d / 1000 }')
   echo "$gen_s" >"$BENCH_DATA/scale.gen_s"
   echo "$key" >"$BENCH_DATA/scale.key"
 fi
 cp "$WORK/schema.db" "$small"
-"$BENCH_BIN/gen_store" "$small" "$list" "$list_bytes" $((RECIPIENTS + 1)) 1000 "$DUE" 4 1 "$(now_ms)" || exit 1
+"$BENCH_BIN/gen_store" "$small" "$list" "$list_bytes" $((RECIPIENTS + 1)) 1000 "$DUE" 4 1 \
+  "$(now_ms)" "$list_sha" "$list_stat" || exit 1
 n_att=$(sqlite3 "$big" "SELECT max(id) FROM attempts")
 n_rcpt=$(sqlite3 "$big" "SELECT count(*) FROM recipients")
 echo "scale: big store $(du -h "$big" | cut -f1): $n_att attempts, $n_rcpt recipients (generated in ${gen_s} s)"

@@ -122,6 +122,13 @@ static const struct cli_option cli_opts_pause[] = {
     CLI_END,
 };
 
+static const struct cli_option cli_opts_release[] = {
+    {.name = "all", .kind = CLI_FLAG, .help = "release every held recipient"},
+    {.name = "provider", .value = "NAME", .kind = CLI_NONEMPTY,
+     .help = "with --all: only the held recipients of this provider"},
+    CLI_END,
+};
+
 static const struct cli_option cli_opts_metrics[] = {
     {.name = "output", .short_name = 'o', .value = "FILE", .kind = CLI_NONEMPTY,
      .help = "write to FILE atomically instead of stdout (for a textfile collector)"},
@@ -227,6 +234,14 @@ const struct cli_command cli_commands[] = {
      .description =
          "Ends a manual or automatic hold of PROVIDER; its rate recovers as after a pause.",
      .options = cli_opts_none, .run = cmd_resume},
+    {.name = "release", .args = "ADDRESS...", .min_args = 0, .max_args = -1,
+     .summary = "send held recipients again",
+     .description =
+         "Puts held recipients (their message was in flight when a run stopped, so it may\n"
+         "have arrived) back in the queue, due at once, after you checked the receiving\n"
+         "server's log. Give their addresses, or --all. A skipped recipient can be released\n"
+         "by address too. Works while a run is going.",
+     .options = cli_opts_release, .run = cmd_release},
     {.name = "metrics", .max_args = 0, .summary = "counters and provider state for Prometheus",
      .description =
          "Prints the current counters and provider state in the Prometheus text format,\n"
@@ -979,6 +994,21 @@ ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct er
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
 {
     return ctx->db_path ? ctx->db_path : p->state;
+}
+
+ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e)
+{
+    struct err ce;
+    err_clear(&ce);
+    ipw_status r = store_campaign_check(st, p->campaign, &ce);
+    if (r == IPW_ECONFIG)
+        return err_set(e, r,
+                       "%s: campaign: %s; a state file keeps one campaign: give this plan its own "
+                       "(`state:` in the plan, or --db)",
+                       p->name ? p->name : p->path, ce.msg);
+    if (r != IPW_OK)
+        return err_set(e, r, "%s", ce.msg);
+    return IPW_OK;
 }
 
 const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,

@@ -52,7 +52,7 @@ static void cmd_check_record(const struct cli_ctx *ctx, const struct plan *p,
     struct store *st = NULL;
     struct err e;
     const char *path = cli_state_path(ctx, p);
-    if (store_open(path, &st, &e) != IPW_OK ||
+    if (store_open(path, &st, &e) != IPW_OK || cli_store_campaign(p, st, &e) != IPW_OK ||
         store_preflight_add(st, clock_now_ms(), r->ok, doc, NULL, &e) != IPW_OK)
         cli_info(ctx, "check: the result is not recorded in %s: %s", path, e.msg);
     store_close(st);

@@ -29,7 +29,8 @@
 static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced",
                                        "failed",    "expired",  "unknown"};
 #define N_OUTCOMES 6
-static const char *const RCPT_STATES[] = {"pending", "done", "suppressed", "expired", "held"};
+static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
+                                          "held",    "removed", "skipped"};
 
 struct totals {
     char *provider;
@@ -270,6 +271,8 @@ ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct 
         return r;
     struct store *st = NULL;
     r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
     char *buf = NULL;
     size_t len = 0;
     FILE *mem = NULL;

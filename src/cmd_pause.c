@@ -81,6 +81,8 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
 
     /* Pausing before the first run is fine: it creates the state file the run will use. */
     r = store_open(cli_state_path(ctx, p), &st, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
     if (r != IPW_OK)
         goto done;
 

@@ -28,6 +28,8 @@ ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct e
         return r;
     struct store *st = NULL;
     r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
     size_t n = strlen(out);
     char *tmp = malloc(n + sizeof ".tmp");
     FILE *f = NULL;

@@ -128,9 +128,11 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
     if (r == IPW_ENOINPUT) {
         err_clear(e);
         r = IPW_OK;
-    } else if (r != IPW_OK) {
-        goto done;
+    } else if (r == IPW_OK) {
+        r = cli_store_campaign(p, st, e);
     }
+    if (r != IPW_OK)
+        goto done;
 
     if (st) {
         /* What is active now, to say what was ended; then end exactly that (same now). */

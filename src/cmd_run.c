@@ -184,6 +184,8 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
     const char *path = cli_state_path(ctx, p);
     r = store_open(path, &st, e);
     if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
+    if (r == IPW_OK)
         r = store_lock_acquire(st, clock_now_ms(), e);
     if (r == IPW_OK) {
         dns = cli_dns_open(ctx, p, e);

@@ -36,7 +36,7 @@
 /* The human table fits 80 columns; longer notes are cut with "...". */
 #define STATUS_COLUMNS 80
 
-#define STATUS_N_RSTATES 5
+#define STATUS_N_RSTATES 7
 
 /* One active rule action, copied out of the store's callback. */
 struct status_action {
@@ -85,9 +85,10 @@ struct status {
 };
 
 /* Recipient states (store.h); "held": its attempt was in flight when a run stopped, so it
- * waits for an operator. */
+ * waits for an operator (`ipwarm release`); "removed": no longer in the list; "skipped": set
+ * aside for a local reason. */
 static const char *const status_recipient_states[STATUS_N_RSTATES] = {
-    "pending", "done", "suppressed", "expired", "held"};
+    "pending", "done", "suppressed", "expired", "held", "removed", "skipped"};
 
 static char *status_strdup(const char *s)
 {
@@ -478,9 +479,12 @@ static ipw_status status_print_human(const struct status *s, const struct cli_ct
         else
             fprintf(f, "run lock:   held (the run has not recorded its pid yet)\n");
         fprintf(f, "recipients: %lld in all:", (long long)s->recipients[STATUS_N_RSTATES]);
+        /* The five states of every campaign always; removed and skipped when there are any,
+         * so that the line stays within 80 columns in the usual case. */
         for (size_t k = 0; k < STATUS_N_RSTATES; k++)
-            fprintf(f, "%s %lld %s", k ? "," : "", (long long)s->recipients[k],
-                    status_recipient_states[k]);
+            if (k < 5 || s->recipients[k] > 0)
+                fprintf(f, "%s %lld %s", k ? "," : "", (long long)s->recipients[k],
+                        status_recipient_states[k]);
         fputc('\n', f);
     }
     fputc('\n', f);
@@ -585,6 +589,9 @@ ipw_status cmd_status(struct cli_ctx *ctx, const struct cli_args *args, struct e
         goto done;
     } else {
         s.state_exists = true;
+        r = cli_store_campaign(p, st, e);
+        if (r != IPW_OK)
+            goto done;
     }
 
     r = status_gather(&s, st, ctx, e);

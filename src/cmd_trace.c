@@ -4,8 +4,12 @@
  * Each attempt shows when it started in the plan's time zone with its UTC offset and in UTC
  * (cli.md: times shown to people carry their offset), the MX host or relay, the source IP,
  * the SMTP phase it ended in, the reply code, enhanced code (RFC 3463) and the full reply text
- * as received, and the outcome. An address without attempts is an empty answer (exit 0): the
- * question was fine, there is just nothing to show.
+ * as received, and the outcome. The address is matched without regard to case. The human
+ * output ends with where the recipient stands in the queue now (its state, why, and when it is
+ * due), which is also where a local failure shows: a list value that cannot make a message, a
+ * domain that cannot receive mail or an MX lookup that failed is no attempt (nothing went to a
+ * provider) but the recipient's state and reason. An address without attempts is an empty
+ * answer (exit 0): the question was fine, there is just nothing to show.
  */
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +100,34 @@ static int trace_one(const struct store_attempt *a, void *arg)
     return 0;
 }
 
+/* Where the recipient stands now: "now: skipped: REASON", "now: pending, due TIME". */
+static ipw_status trace_queue(struct store *st, const char *address, const struct trace_ctx *t,
+                              struct err *e)
+{
+    struct store_recipient r;
+    ipw_status s = store_recipient_get(st, address, &r, e);
+    if (s == IPW_ENOTFOUND) {
+        err_clear(e);
+        fprintf(t->out, "%s%s is not in the queue\n", t->n ? "\n" : "", address);
+        return IPW_OK;
+    }
+    if (s != IPW_OK)
+        return s;
+    fprintf(t->out, "%s%s now: %s", t->n ? "\n" : "", r.address, r.state);
+    if (strcmp(r.state, "pending") == 0) {
+        char due[CLOCK_RFC3339_MAX];
+        fprintf(t->out, ", due %s",
+                r.next_at_ms > 0
+                    ? clock_format_rfc3339_local(r.next_at_ms, t->zone, due, sizeof due)
+                    : "now");
+    }
+    if (r.retries > 0)
+        fprintf(t->out, ", %d %s", r.retries, r.retries == 1 ? "retry" : "retries");
+    fprintf(t->out, "%s%s\n", r.reason ? ": " : "", r.reason ? r.reason : "");
+    store_recipient_clear(&r);
+    return IPW_OK;
+}
+
 ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
     const char *address = args->argv[0];
@@ -105,7 +137,10 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
         return r;
     struct store *st = NULL;
     r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
     if (r != IPW_OK) {
+        store_close(st);
         plan_free(p);
         return r;
     }
@@ -125,7 +160,8 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
     } else if (r == IPW_OK) {
         if (t.n == 0)
             fprintf(ctx->out, "no attempts recorded for %s\n", address);
-        if (fflush(ctx->out) != 0 || ferror(ctx->out))
+        r = trace_queue(st, address, &t, e);
+        if (r == IPW_OK && (fflush(ctx->out) != 0 || ferror(ctx->out)))
             r = err_set(e, IPW_EIO, "trace: cannot write the output");
     }
     store_close(st);

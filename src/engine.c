@@ -233,9 +233,21 @@ struct engine {
     struct recipients *list_lookup; /* a second reader to fetch a recipient's columns */
     const char *const *columns;
     size_t n_columns;
-    bool list_eof;
+    bool list_eof; /* the complete lines are read (engine_list_poll looks for changes) */
     int64_t list_offset;
     long list_line;
+    /* the list's reading (see "importing the recipient list" below) */
+    int64_t list_scan;                    /* the current scan's number */
+    bool list_swept;                      /* it read the whole list (the rest is removed) */
+    bool list_confirm;                    /* a new scan of a list read before: to its end first */
+    bool list_tail;                       /* a last line waits for its line end */
+    bool list_resync;                     /* a recipient's line was not where recorded */
+    bool list_dirty;                      /* the place or file state changed since saved */
+    bool list_read;                       /* it was read once in this run */
+    char list_sha[RECIPIENTS_SHA256_HEX]; /* of the bytes parsed before list_offset */
+    char list_stat[128];                  /* the file's state before they were read */
+    int64_t list_poll_real_ms;            /* engine_list_poll looks at the file then */
+    int64_t list_until_real_ms;           /* reading stops then (the run's end); 0 = never */
     struct engine_map mx_index; /* domain -> index in mx[] */
     struct dns_mx_result *mx;
     int64_t *mx_expires;
@@ -678,106 +690,337 @@ static const char *engine_mx_why(const struct dns_mx_result *m)
 
 /* ---- importing the recipient list into the queue ---- */
 
-static ipw_status engine_list_open(struct engine *g, struct err *e)
+/*
+ * The list is the operator's file, and it changes while a warm-up goes on: addresses added
+ * anywhere, unsubscribed ones taken out, the file replaced, a line appended while a run reads.
+ * What the runs have read is kept in meta:
+ *   list.path           the list read
+ *   list.scan           the number of the current scan (one reading of the list from its start)
+ *   list.offset, .line  how far it has read (a record boundary)
+ *   list.sha256         the SHA-256 of the bytes it parsed before list.offset
+ *   list.stat           the file's size, times and inode before it read them
+ *   list.swept          the last scan that read the whole list
+ * A run goes on where the last one stopped when the file is as it was (same state) or only
+ * grew (same SHA-256 of the part read: lines were appended). Otherwise it starts a new scan
+ * from the start: every recipient found gets its place refreshed (template columns are read
+ * from its line at send time), addresses not queued yet are added wherever they are, and at
+ * the end the pending and held recipients the scan did not find are removed (not sent; they
+ * come back if they reappear). While a new scan of a list read before goes on, nothing more is
+ * sent: a recipient taken out of the list could otherwise go out before the scan reached the
+ * end. Only complete lines are read; a last line without its line end waits until it gets one
+ * or the file has not changed for RECIPIENTS_SETTLE_MS.
+ */
+
+/* The import's reads stop when the run is asked to stop or its sending time is over. */
+static bool engine_list_interrupt(void *arg)
 {
+    struct engine *g = arg;
+    if (g->o->stop && *g->o->stop)
+        return true;
+    return g->list_until_real_ms && clock_real_ms() >= g->list_until_real_ms;
+}
+
+/* Opens (again) the list's two readers: one that reads on, one for a recipient's columns. */
+static ipw_status engine_list_readers(struct engine *g, struct err *e)
+{
+    if (g->list)
+        recipients_close(g->list);
+    if (g->list_lookup)
+        recipients_close(g->list_lookup);
+    g->list = g->list_lookup = NULL;
+    g->columns = NULL;
+    g->n_columns = 0;
     ipw_status r = recipients_open(g->p->recipients_file, g->p->recipients_column, &g->list, e);
+    if (r == IPW_OK)
+        r = recipients_open(g->p->recipients_file, g->p->recipients_column, &g->list_lookup, e);
     if (r != IPW_OK)
         return r;
-    r = recipients_open(g->p->recipients_file, g->p->recipients_column, &g->list_lookup, e);
-    if (r != IPW_OK)
-        return r;
+    recipients_wait_for_line_end(g->list, true);
+    recipients_set_interrupt(g->list, engine_list_interrupt, g);
     g->columns = recipients_columns(g->list, &g->n_columns);
-    /* Continue where the last run stopped reading, unless the list was replaced by a shorter
-     * one. */
-    char *path = NULL, *off = NULL, *line = NULL;
-    g->list_offset = recipients_data_offset(g->list);
-    g->list_line = recipients_data_line(g->list);
-    if (store_meta_get(g->st, "list.path", &path, NULL) == IPW_OK &&
-        strcmp(path, g->p->recipients_file) == 0 &&
-        store_meta_get(g->st, "list.offset", &off, NULL) == IPW_OK &&
-        store_meta_get(g->st, "list.line", &line, NULL) == IPW_OK) {
-        long long o = strtoll(off, NULL, 10);
-        long l = strtol(line, NULL, 10);
-        if (o >= g->list_offset && l >= g->list_line) {
-            if (recipients_seek(g->list, o, l, NULL) == IPW_OK) {
-                g->list_offset = o;
-                g->list_line = l;
-            }
-        }
-    }
-    free(path);
-    free(off);
-    free(line);
     return IPW_OK;
 }
 
-/* Reads up to max records of the list into the queue, resolving their MX first. */
-static ipw_status engine_import(struct engine *g, size_t max, int64_t now, struct err *e)
+static ipw_status engine_list_seek(struct engine *g, struct err *e)
 {
-    if (g->list_eof || max == 0)
-        return IPW_OK;
-    struct pending {
-        char *address, *domain;
-        int64_t offset;
-        long line;
-    } *batch = calloc(max, sizeof *batch);
+    int64_t data = recipients_data_offset(g->list);
+    if (g->list_offset < data) {
+        g->list_offset = data;
+        g->list_line = recipients_data_line(g->list);
+    }
+    return recipients_seek(g->list, g->list_offset, g->list_line, e);
+}
+
+/*
+ * Decides where reading goes on: at the stored place when the file is unchanged or only grew,
+ * else from the start in a new scan (readers opened again: the header may have changed).
+ */
+static ipw_status engine_list_sync(struct engine *g, struct err *e)
+{
+    const char *path = g->p->recipients_file;
+    struct recipients_file_state now_fs, open_fs;
+    ipw_status r = recipients_stat(path, &now_fs, e);
+    if (r == IPW_OK)
+        r = recipients_fstat(g->list, &open_fs, e);
+    if (r != IPW_OK)
+        return r;
+    char cur[sizeof g->list_stat];
+    recipients_file_state_format(&now_fs, cur, sizeof cur);
+    bool same_file = now_fs.dev == open_fs.dev && now_fs.ino == open_fs.ino;
+    if (g->list_scan > 0 && same_file && strcmp(cur, g->list_stat) == 0)
+        return engine_list_seek(g, e);
+    if (!same_file) {
+        r = engine_list_readers(g, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    if (g->list_scan > 0 && g->list_sha[0]) {
+        /* The file as it is now: the reader's own hash is of what it parsed before. */
+        char hex[RECIPIENTS_SHA256_HEX];
+        r = recipients_file_sha256(g->list, g->list_offset, hex, e);
+        if (r == IPW_OK && strcmp(hex, g->list_sha) == 0) {
+            /* Only grown: what was read is still there. */
+            snprintf(g->list_stat, sizeof g->list_stat, "%s", cur);
+            g->list_dirty = true;
+            return engine_list_seek(g, e);
+        }
+        if (r != IPW_OK && r != IPW_ENOTFOUND)
+            return r;
+        err_clear(e);
+    }
+    /* A new scan from the start. */
+    if (same_file) {
+        r = engine_list_readers(g, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    if (g->list_scan > 0 && g->o->log)
+        fprintf(g->o->log,
+                "ipwarm: the recipient list %s changed: reading it again from the "
+                "start\n",
+                path);
+    g->list_scan++;
+    g->list_offset = recipients_data_offset(g->list);
+    g->list_line = recipients_data_line(g->list);
+    g->list_swept = false;
+    g->list_sha[0] = '\0';
+    snprintf(g->list_stat, sizeof g->list_stat, "%s", cur);
+    g->list_dirty = true;
+    int any = 0;
+    r = store_recipients_unconfirmed(g->st, g->list_scan, &any, e);
+    if (r != IPW_OK)
+        return r;
+    g->list_confirm = any != 0;
+    return engine_list_seek(g, e);
+}
+
+static ipw_status engine_list_meta_int(struct engine *g, const char *key, int64_t *v)
+{
+    char *s = NULL;
+    ipw_status r = store_meta_get(g->st, key, &s, NULL);
+    if (r == IPW_OK)
+        *v = strtoll(s, NULL, 10);
+    free(s);
+    return r;
+}
+
+/* Writes what the list's reading has reached; part of the caller's batch. */
+static ipw_status engine_list_save(struct engine *g, struct err *e)
+{
+    char off[32], line[32], scan[32], swept[32];
+    snprintf(off, sizeof off, "%lld", (long long)g->list_offset);
+    snprintf(line, sizeof line, "%ld", g->list_line);
+    snprintf(scan, sizeof scan, "%lld", (long long)g->list_scan);
+    snprintf(swept, sizeof swept, "%lld", (long long)(g->list_swept ? g->list_scan : 0));
+    const char *const kv[][2] = {
+        {"list.path", g->p->recipients_file},
+        {"list.scan", scan},
+        {"list.offset", off},
+        {"list.line", line},
+        {"list.sha256", g->list_sha},
+        {"list.stat", g->list_stat},
+        {"list.swept", swept},
+    };
+    ipw_status r = IPW_OK;
+    for (size_t i = 0; r == IPW_OK && i < sizeof kv / sizeof kv[0]; i++)
+        r = store_meta_set(g->st, kv[i][0], kv[i][1], e);
+    return r;
+}
+
+static void engine_list_forget_queued(struct engine *g);
+static ipw_status engine_list_reassign(struct engine *g, int64_t now, struct err *e);
+
+static ipw_status engine_list_open(struct engine *g, struct err *e)
+{
+    ipw_status r = engine_list_readers(g, e);
+    if (r != IPW_OK)
+        return r;
+    int64_t real = clock_real_ms();
+    if (g->o->once)
+        g->list_until_real_ms = real + ENGINE_TICK_SEND_MS;
+    else if (g->o->for_ms > 0)
+        g->list_until_real_ms = real + g->o->for_ms;
+    /* Where the runs before this one got to; nothing recorded (a new state file, or one from
+     * before list scans) starts scan 1 from the start. */
+    char *path = NULL, *sha = NULL, *stat = NULL;
+    int64_t scan = 0, off = 0, line = 0, swept = 0;
+    if (store_meta_get(g->st, "list.path", &path, NULL) == IPW_OK &&
+        strcmp(path, g->p->recipients_file) == 0 &&
+        engine_list_meta_int(g, "list.scan", &scan) == IPW_OK &&
+        engine_list_meta_int(g, "list.offset", &off) == IPW_OK &&
+        engine_list_meta_int(g, "list.line", &line) == IPW_OK &&
+        store_meta_get(g->st, "list.sha256", &sha, NULL) == IPW_OK &&
+        store_meta_get(g->st, "list.stat", &stat, NULL) == IPW_OK) {
+        engine_list_meta_int(g, "list.swept", &swept);
+        g->list_offset = off;
+        g->list_line = (long)line;
+        snprintf(g->list_sha, sizeof g->list_sha, "%s", sha);
+        snprintf(g->list_stat, sizeof g->list_stat, "%s", stat);
+        g->list_swept = swept == scan;
+    } else if (engine_list_meta_int(g, "list.scan", &scan) != IPW_OK) {
+        scan = 0;
+    }
+    /* A scan number is never used twice, even when the list's path changed (no place is then
+     * kept, so a new scan starts): the recipients of the old list are not found by it, and
+     * are removed at its end. */
+    g->list_scan = scan;
+    free(path);
+    free(sha);
+    free(stat);
+    r = engine_list_sync(g, e);
+    if (r == IPW_OK && !g->list_swept && !g->list_confirm) {
+        /* Going on with a scan that an earlier run started. */
+        int any = 0;
+        r = store_recipients_unconfirmed(g->st, g->list_scan, &any, e);
+        g->list_confirm = any != 0;
+    }
+    if (r == IPW_OK)
+        r = engine_list_reassign(g, clock_now_ms(), e);
+    return r;
+}
+
+/* One record read from the list, on its way to the queue. */
+struct engine_import_rec {
+    char *address, *domain;
+    int64_t offset;
+    long line;
+    uint64_t digest;
+    bool known;
+};
+
+/*
+ * Reads up to max records (good or bad) of the list into the queue: the recipients already
+ * queued are marked as found, the new ones' MX resolved and queued. *end is set when the
+ * complete lines are all read; a scan that reached the end marks what it did not find removed.
+ */
+static ipw_status engine_import_chunk(struct engine *g, size_t max, int64_t now, bool *end,
+                                      struct err *e)
+{
+    *end = false;
+    struct engine_import_rec *batch = calloc(max, sizeof *batch);
     const char **domains = calloc(max, sizeof *domains);
     if (!batch || !domains) {
         free(batch);
         free(domains);
         return err_set(e, IPW_ENOMEM, "out of memory");
     }
-    size_t n = 0;
+    size_t n = 0, n_new = 0;
     ipw_status r = IPW_OK;
-    int64_t end_offset = g->list_offset;
-    long end_line = g->list_line;
-    while (n < max) {
+    bool stopped = false;
+    for (size_t read = 0; read < max; read++) {
         struct recipients_rec rec;
         struct err le;
         ipw_status lr = recipients_next(g->list, &rec, &le);
         if (lr == IPW_ENOTFOUND) {
-            g->list_eof = true;
+            *end = true;
+            break;
+        }
+        if (lr == IPW_ETEMP) {
+            stopped = true;
             break;
         }
         if (lr == IPW_EDATA) {
             /* A bad line is reported and skipped: the rest of the list still goes out. */
             if (g->o->log)
                 fprintf(g->o->log, "ipwarm: skipping a bad recipient: %s\n", le.msg);
-            end_offset = rec.next_offset;
-            end_line = rec.next_line;
             continue;
         }
         if (lr != IPW_OK) {
             r = err_set(e, lr, "%s", le.msg);
             break;
         }
-        batch[n].address = strdup(rec.address);
-        batch[n].domain = strdup(rec.domain);
-        batch[n].offset = rec.offset;
-        batch[n].line = rec.line;
-        if (!batch[n].address || !batch[n].domain) {
-            free(batch[n].address);
-            free(batch[n].domain);
+        struct engine_import_rec *b = &batch[n];
+        b->address = strdup(rec.address);
+        b->domain = strdup(rec.domain);
+        b->offset = rec.offset;
+        b->line = rec.line;
+        b->digest = rec.digest;
+        n++;
+        if (!b->address || !b->domain) {
             r = err_set(e, IPW_ENOMEM, "out of memory");
             break;
         }
-        domains[n] = batch[n].domain;
-        n++;
-        end_offset = rec.next_offset;
-        end_line = rec.next_line;
     }
-    /* The MX lookups first, outside any transaction: holding the write lock through a DNS
-     * timeout would make `pause` and `resume` wait for it. Then one transaction for the chunk's
-     * queue rows. A dry run queues too: queued recipients are only pending, the real run later
-     * sends them, and without a queue a dry run on a new state file would decide nothing. */
-    if (r == IPW_OK && n > 0)
-        r = engine_mx_prefetch(g, domains, n, now, e);
-    bool in_tx = r == IPW_OK;
-    if (in_tx)
+    /* Where the reader is now (after the last record, or before a line that is not complete)
+     * and the hash of exactly the bytes it parsed to get there. */
+    long end_line = 0;
+    int64_t end_offset = recipients_tell(g->list, &end_line);
+    char sha[RECIPIENTS_SHA256_HEX] = "";
+    if (r == IPW_OK && end_offset == g->list_offset) {
+        /* Nothing new (an idle tick): no hashing at all. */
+        memcpy(sha, g->list_sha, sizeof sha);
+    } else if (r == IPW_OK) {
+        ipw_status hr = recipients_prefix_sha256(g->list, end_offset, sha, e);
+        if (hr == IPW_ETEMP) {
+            /* Stopped while hashing (a rare second pass): this chunk is read again next time. */
+            err_clear(e);
+            stopped = true;
+            for (size_t i = 0; i < n; i++) {
+                free(batch[i].address);
+                free(batch[i].domain);
+            }
+            n = 0;
+            end_offset = g->list_offset;
+            end_line = g->list_line;
+            memcpy(sha, g->list_sha, sizeof sha);
+        } else if (hr != IPW_OK) {
+            r = hr;
+        }
+    }
+    if (stopped)
+        *end = false;
+
+    /* Found in the list: the queued ones are marked, in one transaction. */
+    if (r == IPW_OK && n > 0) {
         r = store_batch_begin(g->st, e);
-    in_tx = in_tx && r == IPW_OK;
-    if (r == IPW_OK) {
         for (size_t i = 0; r == IPW_OK && i < n; i++) {
+            struct store_recipient q = {.address = batch[i].address,
+                                        .list_offset = batch[i].offset,
+                                        .list_line = batch[i].line,
+                                        .list_scan = g->list_scan,
+                                        .list_digest = (int64_t)batch[i].digest};
+            int known = 0;
+            r = store_recipient_seen(g->st, &q, now, &known, e);
+            batch[i].known = known != 0;
+            if (!known)
+                domains[n_new++] = batch[i].domain;
+        }
+        r = store_batch_end(g->st, r, e);
+    }
+    /* The MX lookups of the new ones outside any transaction: holding the write lock through
+     * a DNS timeout would make `pause` and `resume` wait for it. Then one transaction for their
+     * queue rows, the end of the scan and the place reached. A dry run queues too: queued
+     * recipients are only pending, and the real run would queue them the same way. */
+    if (r == IPW_OK && n_new > 0)
+        r = engine_mx_prefetch(g, domains, n_new, now, e);
+    int64_t removed = 0;
+    bool swept_before = g->list_swept;
+    bool progress = n > 0 || end_offset != g->list_offset || (*end && !g->list_swept);
+    if (r == IPW_OK && (progress || g->list_dirty)) {
+        r = store_batch_begin(g->st, e);
+        for (size_t i = 0; r == IPW_OK && i < n; i++) {
+            if (batch[i].known)
+                continue;
             struct dns_mx_result *m = engine_mx(g, batch[i].domain, now, e);
             if (!m) {
                 r = e->status;
@@ -794,12 +1037,15 @@ static ipw_status engine_import(struct engine *g, size_t max, int64_t now, struc
                 .added_ms = now,
                 .list_offset = batch[i].offset,
                 .list_line = batch[i].line,
+                .list_scan = g->list_scan,
+                .list_digest = (int64_t)batch[i].digest,
             };
             if (engine_mx_undeliverable(m->status)) {
-                /* Domains that cannot receive are set aside before any mail is queued. */
+                /* Domains that cannot receive are set aside before any mail is queued: a
+                 * local reason (nobody replied), so skipped, not suppressed. */
                 snprintf(reason, sizeof reason, "%s cannot receive mail: %s", batch[i].domain,
                          engine_mx_why(m));
-                q.state = "suppressed";
+                q.state = "skipped";
                 q.reason = reason;
             }
             int added = 0;
@@ -810,22 +1056,44 @@ static ipw_status engine_import(struct engine *g, size_t max, int64_t now, struc
                     g->sum->undeliverable++;
             }
         }
+        bool sweep = r == IPW_OK && *end && !g->list_swept;
+        if (sweep) {
+            char reason[600];
+            snprintf(reason, sizeof reason, "no longer in the recipient list %s",
+                     g->p->recipients_file);
+            r = store_recipients_sweep(g->st, g->list_scan, reason, &removed, e);
+        }
+        int64_t old_offset = g->list_offset;
+        long old_line = g->list_line;
+        char old_sha[RECIPIENTS_SHA256_HEX];
+        memcpy(old_sha, g->list_sha, sizeof old_sha);
         if (r == IPW_OK) {
-            char buf[32];
-            snprintf(buf, sizeof buf, "%lld", (long long)end_offset);
-            r = store_meta_set(g->st, "list.path", g->p->recipients_file, e);
-            if (r == IPW_OK)
-                r = store_meta_set(g->st, "list.offset", buf, e);
-            snprintf(buf, sizeof buf, "%ld", end_line);
-            if (r == IPW_OK)
-                r = store_meta_set(g->st, "list.line", buf, e);
+            g->list_offset = end_offset;
+            g->list_line = end_line;
+            memcpy(g->list_sha, sha, sizeof sha);
+            g->list_swept = g->list_swept || sweep;
+            r = engine_list_save(g, e);
+        }
+        r = store_batch_end(g->st, r, e);
+        if (r == IPW_OK) {
+            g->list_dirty = false;
+        } else {
+            g->list_offset = old_offset;
+            g->list_line = old_line;
+            memcpy(g->list_sha, old_sha, sizeof old_sha);
+            if (sweep)
+                g->list_swept = false;
         }
     }
-    if (in_tx)
-        r = store_batch_end(g->st, r, e);
-    if (r == IPW_OK) {
-        g->list_offset = end_offset;
-        g->list_line = end_line;
+    if (r == IPW_OK && g->list_swept && !swept_before) {
+        /* Recipients taken into the providers' queues before the scan ended may have been
+         * removed, and their places in the list have changed: take them again from the store. */
+        engine_list_forget_queued(g);
+    }
+    if (r == IPW_OK && removed > 0) {
+        if (g->o->log)
+            fprintf(g->o->log, "ipwarm: %lld recipients are no longer in the list %s: not sent\n",
+                    (long long)removed, g->p->recipients_file);
     }
     for (size_t i = 0; i < n; i++) {
         free(batch[i].address);
@@ -833,6 +1101,192 @@ static ipw_status engine_import(struct engine *g, size_t max, int64_t now, struc
     }
     free(batch);
     free(domains);
+    return r;
+}
+
+/*
+ * Reads the next records of the list into the queue (up to max, or the whole rest during a
+ * scan that must end before anything more is sent), after checking whether the file changed.
+ * Ends with the complete lines read (list_eof), or with a last line that waits for its line
+ * end (list_tail), or when the run is asked to stop (the read goes on in the next run).
+ */
+static ipw_status engine_import(struct engine *g, size_t max, int64_t now, struct err *e)
+{
+    if (g->list_eof || max == 0)
+        return IPW_OK;
+    ipw_status r = engine_list_sync(g, e);
+    if (r == IPW_ETEMP && engine_list_interrupt(g))
+        return IPW_OK; /* stopping: the next run reads on */
+    if (r == IPW_ENOINPUT && g->list_read) {
+        /* Gone during a run (being replaced by `rm` and `cp`, say): what was queued goes on,
+         * and the list is looked at again at the next call. A run cannot start without it. */
+        if (g->o->log)
+            fprintf(g->o->log, "ipwarm: %s\n", e->msg);
+        err_clear(e);
+        return IPW_OK;
+    }
+    if (r != IPW_OK)
+        return r;
+    g->list_read = true;
+    if (g->list_tail) {
+        /* A last line without its line end is taken as it is once the file has settled. */
+        struct recipients_file_state fs;
+        if (recipients_stat(g->p->recipients_file, &fs, NULL) == IPW_OK &&
+            recipients_settled(&fs, clock_real_ms()))
+            recipients_wait_for_line_end(g->list, false);
+    }
+    bool end = false;
+    do {
+        r = engine_import_chunk(g, max, now, &end, e);
+    } while (r == IPW_OK && !end && g->list_confirm && !engine_list_interrupt(g));
+    recipients_wait_for_line_end(g->list, true);
+    if (r != IPW_OK)
+        return r;
+    if (end)
+        g->list_confirm = false;
+    g->list_tail = end && recipients_unterminated(g->list) > 0;
+    g->list_eof = end && !g->list_tail;
+    return IPW_OK;
+}
+
+/*
+ * Called at every refresh of the loop: while the list is read to its end, looks (once a
+ * second, one stat) whether the file changed, and reads it again when it did, or when a last
+ * line waits to be complete, so that a long run notices an edited list within a second.
+ */
+static ipw_status engine_list_poll(struct engine *g, int64_t now, struct err *e)
+{
+    int64_t real = clock_real_ms();
+    if (real < g->list_poll_real_ms)
+        return IPW_OK;
+    g->list_poll_real_ms = real + ENGINE_REFRESH_MS;
+    bool look = g->list_tail || g->list_resync;
+    if (!look && g->list_eof) {
+        struct recipients_file_state fs;
+        char cur[sizeof g->list_stat];
+        if (recipients_stat(g->p->recipients_file, &fs, NULL) != IPW_OK)
+            return IPW_OK; /* gone for a moment (being replaced): look again later */
+        recipients_file_state_format(&fs, cur, sizeof cur);
+        look = strcmp(cur, g->list_stat) != 0;
+    }
+    if (!look)
+        return IPW_OK;
+    g->list_resync = false;
+    g->list_eof = false;
+    return engine_import(g, ENGINE_IMPORT_CHUNK, now, e);
+}
+
+/*
+ * Recipients queued for a provider the plan no longer has would never be sent (and a `once`
+ * run would never end): at start, when the plan's providers changed, they go to the provider
+ * the plan's matching gives their domain now.
+ */
+struct engine_names {
+    char **v;
+    size_t n, cap;
+    bool with_null; /* NULL was among the names */
+    bool oom;
+};
+
+static int engine_names_add(const char *name, void *arg)
+{
+    struct engine_names *l = arg;
+    if (!name) {
+        l->with_null = true;
+        return 0;
+    }
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 16;
+        char **nv = realloc(l->v, ncap * sizeof *nv);
+        if (!nv) {
+            l->oom = true;
+            return 1;
+        }
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n] = strdup(name);
+    if (!l->v[l->n]) {
+        l->oom = true;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+static void engine_names_free(struct engine_names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Moves the unfinished recipients of provider from (NULL: none) to their provider now. */
+static ipw_status engine_list_move(struct engine *g, const char *from, int64_t now, int64_t *moved,
+                                   struct err *e)
+{
+    struct engine_names doms = {0};
+    ipw_status r = store_recipient_domains(g->st, from, engine_names_add, &doms, e);
+    if (r == IPW_OK && doms.oom)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    for (size_t at = 0; r == IPW_OK && at < doms.n; at += ENGINE_IMPORT_CHUNK) {
+        size_t k = doms.n - at < ENGINE_IMPORT_CHUNK ? doms.n - at : ENGINE_IMPORT_CHUNK;
+        r = engine_mx_prefetch(g, (const char **)doms.v + at, k, now, e);
+        if (r == IPW_OK)
+            r = store_batch_begin(g->st, e);
+        for (size_t i = at; r == IPW_OK && i < at + k; i++) {
+            struct dns_mx_result *m = engine_mx(g, doms.v[i], now, e);
+            if (!m) {
+                r = e->status;
+                break;
+            }
+            int64_t c = 0;
+            r = store_recipients_set_provider(
+                g->st, from, doms.v[i], g->p->providers[provider_for_mx(g->p, m)].name, &c, e);
+            *moved += c;
+        }
+        r = store_batch_end(g->st, r, e);
+    }
+    engine_names_free(&doms);
+    return r;
+}
+
+static ipw_status engine_list_reassign(struct engine *g, int64_t now, struct err *e)
+{
+    char key[4096];
+    size_t len = 0;
+    key[0] = '\0';
+    for (size_t i = 0; i < g->p->n_providers && len < sizeof key; i++) {
+        int w =
+            snprintf(key + len, sizeof key - len, "%s%s", i ? "," : "", g->p->providers[i].name);
+        if (w > 0)
+            len += (size_t)w;
+    }
+    char *was = NULL;
+    bool same =
+        store_meta_get(g->st, "list.providers", &was, NULL) == IPW_OK && strcmp(was, key) == 0;
+    free(was);
+    if (same)
+        return IPW_OK;
+    struct engine_names provs = {0};
+    ipw_status r = store_recipient_providers(g->st, engine_names_add, &provs, e);
+    if (r == IPW_OK && provs.oom)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    int64_t moved = 0;
+    if (r == IPW_OK && provs.with_null)
+        r = engine_list_move(g, NULL, now, &moved, e);
+    for (size_t i = 0; r == IPW_OK && i < provs.n; i++)
+        if (plan_provider_find(g->p, provs.v[i]) < 0)
+            r = engine_list_move(g, provs.v[i], now, &moved, e);
+    engine_names_free(&provs);
+    if (r == IPW_OK)
+        r = store_meta_set(g->st, "list.providers", key, e);
+    if (r == IPW_OK && moved > 0 && g->o->log)
+        fprintf(g->o->log,
+                "ipwarm: %lld queued recipients of providers the plan no longer has "
+                "moved to the plan's providers\n",
+                (long long)moved);
     return r;
 }
 
@@ -913,6 +1367,24 @@ static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t n
     return IPW_OK;
 }
 
+/* Drops the recipients taken into the providers' queues (not in flight): after recipients
+ * were removed from the list, the queues are filled again from the store, which has only
+ * those still pending. */
+static void engine_list_forget_queued(struct engine *g)
+{
+    for (size_t i = 0; i < g->n_prov; i++) {
+        struct engine_prov *v = &g->prov[i];
+        for (size_t k = 0; k < v->q_n; k++) {
+            struct engine_qrec *q = &v->q[(v->q_head + k) % v->q_cap];
+            engine_map_del(&g->claimed, q->address);
+            engine_qrec_free(q);
+        }
+        v->q_n = 0;
+        v->q_head = 0;
+        v->refill_after_ms = 0;
+    }
+}
+
 /* ---- sending one message ---- */
 
 static void engine_flight_free(struct engine_flight *f)
@@ -936,26 +1408,69 @@ static void engine_flight_free(struct engine_flight *f)
     free(f);
 }
 
-/* The recipient's CSV columns, read again from its place in the list. */
-static ipw_status engine_columns(struct engine *g, const struct engine_qrec *q,
+/*
+ * Just before a message is composed: when the list changed since it was last looked at (one
+ * stat), it is read again now, and the recipient's row with it. IPW_ENOTFOUND (e says why) when
+ * the recipient is no longer to be sent (taken out of the list): the window between an edit and
+ * the next look at the file is closed for every message.
+ */
+static ipw_status engine_list_current(struct engine *g, struct engine_qrec *q, struct err *e)
+{
+    struct recipients_file_state fs;
+    char cur[sizeof g->list_stat];
+    if (recipients_stat(g->p->recipients_file, &fs, NULL) != IPW_OK)
+        return IPW_OK; /* gone for a moment: engine_import says so when it reads */
+    recipients_file_state_format(&fs, cur, sizeof cur);
+    if (strcmp(cur, g->list_stat) == 0)
+        return IPW_OK;
+    g->list_eof = false;
+    ipw_status r = engine_import(g, ENGINE_IMPORT_CHUNK, clock_now_ms(), e);
+    if (r != IPW_OK)
+        return r;
+    struct store_recipient row;
+    r = store_recipient_get(g->st, q->address, &row, e);
+    if (r != IPW_OK)
+        return r;
+    if (strcmp(row.state, "pending") != 0) {
+        r = err_set(e, IPW_ENOTFOUND, "%s, found just before sending: not sent",
+                    row.reason ? row.reason : row.state);
+    } else {
+        q->list_offset = row.list_offset;
+        q->list_line = (long)row.list_line;
+    }
+    store_recipient_clear(&row);
+    return r;
+}
+
+/*
+ * The recipient's CSV columns, read from its line in the list (its place is refreshed by every
+ * scan, and a changed file is read again before anything is sent, so it is where recorded).
+ * IPW_ENOTFOUND when the list changed and no longer has the recipient; IPW_ETEMP when the line
+ * there is not the recipient's after all: not the recipient's fault, so it waits while the list
+ * is read again; another status when reading the list failed.
+ */
+static ipw_status engine_columns(struct engine *g, struct engine_qrec *q,
                                  const char *const **values, size_t *n, struct err *e)
 {
     *values = NULL;
     *n = 0;
-    if (g->n_columns == 0 || q->list_offset < 0 || q->list_line <= 0)
-        return IPW_OK;
-    ipw_status r = recipients_seek(g->list_lookup, q->list_offset, q->list_line, e);
-    if (r != IPW_OK)
+    ipw_status r = engine_list_current(g, q, e);
+    if (r != IPW_OK || g->n_columns == 0)
         return r;
+    r = IPW_ENOTFOUND;
     struct recipients_rec rec;
-    r = recipients_next(g->list_lookup, &rec, e);
+    if (q->list_offset >= recipients_data_offset(g->list_lookup) && q->list_line > 0 &&
+        recipients_seek(g->list_lookup, q->list_offset, q->list_line, NULL) == IPW_OK)
+        r = recipients_next(g->list_lookup, &rec, NULL);
     if (r != IPW_OK || !rec.address || strcasecmp(rec.address, q->address) != 0) {
-        /* The list changed under us: send with the built-in placeholders only, which the
-         * template check at start guarantees are enough only if no column is used; so refuse
-         * clearly instead. */
-        return err_set(e, IPW_EDATA,
-                       "%s:%ld: the recipient list changed since %s was queued; its columns "
-                       "cannot be read",
+        /* Forget what the file looked like, so that engine_list_poll reads it again from the
+         * start and every recipient's place is found afresh. */
+        g->list_sha[0] = '\0';
+        g->list_stat[0] = '\0';
+        g->list_resync = true;
+        return err_set(e, IPW_ETEMP,
+                       "%s:%ld: the recipient list changed since %s was read there; reading "
+                       "the list again",
                        g->p->recipients_file, q->list_line, q->address);
     }
     *values = rec.values;
@@ -1046,11 +1561,12 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
     return IPW_OK;
 }
 
-/* Finishes the attempt of f that could not start (no MX, DNS trouble, a bad template) and
- * moves the recipient on, without an SMTP transaction. */
+/* Ends the message of f that could not start for a local reason (DNS trouble, a domain that
+ * cannot receive, a list value that cannot make a message, a list that changed): nothing went
+ * to any provider, so nothing is counted against one; the recipient moves on by u. */
 static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f, int64_t now,
-                                      const char *outcome, const char *text,
-                                      const struct store_recipient_update *u, struct err *e);
+                                      const char *text, const struct store_recipient_update *u,
+                                      struct err *e);
 
 /* Takes the next recipient of provider pi and starts its message. */
 static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
@@ -1083,29 +1599,23 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             return e->status;
         }
         if (m->status == DNS_MX_TEMPERROR) {
+            /* Our resolver's trouble, not the recipient's: tried again after retry.first,
+             * without a retry counted or the give-up clock started. */
             char text[512];
             snprintf(text, sizeof text, "MX lookup of %s failed temporarily: %s", f->rec.domain,
                      m->detail);
-            int64_t next;
-            struct store_recipient_update u = {.step = STORE_RCPT_RETRY};
-            const char *outcome = "failed";
-            if (backoff_retry_next(&p->backoff, f->rec.retries,
-                                   f->rec.first_attempt_ms ? f->rec.first_attempt_ms : now, now,
-                                   &next) == BACKOFF_EXPIRE) {
-                u.step = STORE_RCPT_EXPIRE;
-                u.reason = text;
-                outcome = "expired";
-            } else {
-                u.next_at_ms = next;
-            }
-            return engine_finish_local(g, f, now, outcome, text, &u, e);
+            struct store_recipient_update u = {.step = STORE_RCPT_REQUEUE,
+                                               .next_at_ms = now + p->backoff.retry_first_ms,
+                                               .reason = text};
+            return engine_finish_local(g, f, now, text, &u, e);
         }
         if (engine_mx_undeliverable(m->status)) {
             char text[512];
             snprintf(text, sizeof text, "%s cannot receive mail: %s", f->rec.domain,
                      engine_mx_why(m));
-            struct store_recipient_update u = {.step = STORE_RCPT_SUPPRESS, .reason = text};
-            return engine_finish_local(g, f, now, "bounced", text, &u, e);
+            struct store_recipient_update u = {.step = STORE_RCPT_SKIP, .reason = text};
+            g->sum->undeliverable++;
+            return engine_finish_local(g, f, now, text, &u, e);
         }
         for (size_t h = 0; h < m->n_hosts && f->n_mx < 16; h++) {
             for (size_t k = 0; k < m->hosts[h].n_addresses && f->n_mx < 16; k++) {
@@ -1156,11 +1666,28 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             return err_set(e, r, "DKIM signing failed: %s", ce.msg);
         }
     }
+    if (r == IPW_ENOTFOUND) {
+        /* Taken out of the list: its row already says so. */
+        struct store_recipient_update u = {.step = STORE_RCPT_KEEP};
+        return engine_finish_local(g, f, now, ce.msg, &u, e);
+    }
+    if (r == IPW_ETEMP) {
+        /* Its line moved: it waits a moment while the list is read again (engine_list_poll). */
+        struct store_recipient_update u = {
+            .step = STORE_RCPT_REQUEUE, .next_at_ms = now + ENGINE_REFRESH_MS, .reason = ce.msg};
+        return engine_finish_local(g, f, now, ce.msg, &u, e);
+    }
+    if (r != IPW_OK && r != IPW_EDATA) {
+        /* Reading the list or composing failed for no reason of this recipient's. */
+        engine_flight_free(f);
+        return err_set(e, r, "%s", ce.msg);
+    }
     if (r != IPW_OK) {
         /* This recipient's data cannot make a message (a line break in a column that goes
-         * into the subject, ...): it is set aside with the reason, the others go on. */
-        struct store_recipient_update u = {.step = STORE_RCPT_SUPPRESS, .reason = ce.msg};
-        return engine_finish_local(g, f, now, "bounced", ce.msg, &u, e);
+         * into the subject, ...): it is set aside with the reason until its line in the list
+         * changes; the others go on. */
+        struct store_recipient_update u = {.step = STORE_RCPT_SKIP, .reason = ce.msg};
+        return engine_finish_local(g, f, now, ce.msg, &u, e);
     }
     r = engine_submit(g, f, now, e);
     if (r != IPW_OK) {
@@ -1171,36 +1698,29 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
 }
 
 static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f, int64_t now,
-                                      const char *outcome, const char *text,
-                                      const struct store_recipient_update *u, struct err *e)
+                                      const char *text, const struct store_recipient_update *u,
+                                      struct err *e)
 {
+    /* No attempt is recorded (an attempt is a transaction with a provider: its statistics,
+     * rates and caps count those), and the pick gives back what it took: its share of the
+     * day's cap and its place in the even sequence, which the next recipient can use. What
+     * happened is the recipient's state and reason, which `trace` shows. */
     struct engine_prov *v = &g->prov[f->prov];
-    struct store_attempt a = {
-        .started_ms = now,
-        .recipient = f->rec.address,
-        .domain = f->rec.domain,
-        .provider = v->pp->name,
-        .source_ip = f->source_ip,
-        .message_id = f->message_id,
-        .phase = "connect",
-        .retry_no = f->rec.retries,
-        .dry_run = g->o->dry_run,
-    };
-    ipw_status r = engine_attempt_begin(g, v, now, &a, &f->attempt_id, e);
-    if (r == IPW_OK) {
-        struct store_outcome o = {
-            .finished_ms = now, .phase = "connect", .text = text, .outcome = outcome};
-        r = store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : u, e);
-    }
-    g->sum->attempts++;
-    if (strcmp(outcome, "bounced") == 0)
-        g->sum->bounced++;
-    else if (strcmp(outcome, "expired") == 0)
-        g->sum->expired++;
-    else
-        g->sum->failed++;
+    if (v->sent_today > 0)
+        v->sent_today--;
+    if (v->seq.n > 0)
+        v->seq.n--;
+    v->dirty = true;
+    (void)now;
+    /* A dry run leaves the queue as the real run will find it. */
+    ipw_status r =
+        g->o->dry_run ? IPW_OK : store_recipient_update(g->st, f->rec.address, 0, NULL, u, e);
     if (g->o->log)
-        fprintf(g->o->log, "ipwarm: %s %s: %s\n", f->rec.address, outcome, text);
+        fprintf(g->o->log, "ipwarm: %s %s: %s\n", f->rec.address,
+                u->step == STORE_RCPT_SKIP      ? "skipped"
+                : u->step == STORE_RCPT_REQUEUE ? "waits"
+                                                : "not sent",
+                text);
     if (!g->o->dry_run)
         engine_map_del(&g->claimed, f->rec.address);
     engine_flight_free(f);
@@ -1913,6 +2433,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 }
                 if (r == IPW_OK && starving && !g.list_eof)
                     r = engine_import(&g, ENGINE_IMPORT_CHUNK, now, e);
+                if (r == IPW_OK)
+                    r = engine_list_poll(&g, now, e);
                 if (r != IPW_OK)
                     break;
                 if (p->recipients_mode == PLAN_RCPT_ONCE && g.list_eof && g.inflight == 0) {

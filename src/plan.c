@@ -1101,7 +1101,9 @@ static bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, 
     plan_normalize(abs);
     if (readable) {
         int err = 0;
-        int fd = open(abs, O_RDONLY | O_CLOEXEC);
+        /* O_NONBLOCK: opening a named pipe must not wait for a writer (the recipient list's
+         * reader refuses anything but a regular file, with its own message). */
+        int fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
         struct stat st;
         if (fd < 0)
             err = errno;

@@ -15,11 +15,15 @@
 #include "ipwarm/recipients.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "ipwarm/message.h"
 
@@ -29,8 +33,26 @@ struct recipients {
     unsigned char io[RECIPIENTS_IOBUF];
     size_t io_pos, io_len;
     bool io_eof, io_err;
-    int64_t pos; /* file offset of the next byte to read */
-    long line;   /* its line */
+    bool io_intr; /* the interrupt callback said stop: reads end as at end of file */
+    int64_t pos;  /* file offset of the next byte to read */
+    long line;    /* its line */
+
+    bool opening;         /* in recipients_open: a line stops at the record limit (below) */
+    bool wait_eol;        /* a last record without its line end is not read yet */
+    int64_t unterminated; /* bytes of such a record met by the last recipients_next */
+    bool (*interrupt)(void *arg);
+    void *interrupt_arg;
+    uint64_t hdr_digest; /* FNV-1a of the header's fields: part of every record's digest */
+    /* The SHA-256 of the bytes the reader consumed: h covers [0, h_pos), where h_pos stays in
+     * the I/O buffer's window [io_off, io_off + io_len] while h_ok; h_mark is a copy taken at
+     * the start of the record being read (h_mark_pos), to go back to when that record is
+     * given back (an unterminated last line, a stop). Hashing what was parsed, not the file
+     * later, is what makes "the part read is unchanged" exact even when the file is written
+     * while it is read. */
+    EVP_MD_CTX *h, *h_mark;
+    bool h_ok, h_mark_ok;
+    int64_t h_pos, h_mark_pos;
+    int64_t io_off; /* file offset of io[0] */
 
     bool csv;
     char *hdr; /* the header's fields, NUL-separated; cols point into it */
@@ -51,12 +73,44 @@ struct recipients {
 
 /* ---- bytes ---- */
 
+/* Adds the buffered bytes [h_pos, upto) to the running hash; upto must lie in the buffer's
+ * window. A hash that cannot follow (out of memory) is given up: it is computed again. */
+static void recipients_hash_to(struct recipients *r, int64_t upto)
+{
+    if (!r->h_ok)
+        return;
+    if (r->h_pos < r->io_off || upto < r->h_pos || upto > r->io_off + (int64_t)r->io_len) {
+        r->h_ok = false;
+        return;
+    }
+    if (upto > r->h_pos &&
+        EVP_DigestUpdate(r->h, r->io + (r->h_pos - r->io_off), (size_t)(upto - r->h_pos)) != 1)
+        r->h_ok = false;
+    r->h_pos = upto;
+}
+
+/* Marks the start of a record: the hash up to here is kept to come back to. */
+static void recipients_hash_mark(struct recipients *r)
+{
+    recipients_hash_to(r, r->pos);
+    r->h_mark_ok = r->h_ok && EVP_MD_CTX_copy_ex(r->h_mark, r->h) == 1;
+    r->h_mark_pos = r->pos;
+}
+
 static bool recipients_fill(struct recipients *r)
 {
     if (r->io_pos < r->io_len)
         return true;
-    if (r->io_eof || r->io_err)
+    if (r->io_eof || r->io_err || r->io_intr)
         return false;
+    /* Asked once per buffer, so that a stop request ends even a read through one enormous
+     * line within 16 KiB. */
+    if (r->interrupt && r->interrupt(r->interrupt_arg)) {
+        r->io_intr = true;
+        return false;
+    }
+    /* Every byte of the buffer was consumed: into the hash before it is overwritten. */
+    recipients_hash_to(r, r->io_off + (int64_t)r->io_len);
     size_t got = fread(r->io, 1, sizeof r->io, r->f);
     if (got == 0) {
         if (ferror(r->f))
@@ -65,6 +119,7 @@ static bool recipients_fill(struct recipients *r)
             r->io_eof = true;
         return false;
     }
+    r->io_off = r->pos;
     r->io_pos = 0;
     r->io_len = got;
     return true;
@@ -88,15 +143,37 @@ static int recipients_peek(struct recipients *r)
 
 static ipw_status recipients_goto(struct recipients *r, int64_t off, long line, struct err *e)
 {
+    /* The hash follows when the reader goes back to the record it marked or forward within
+     * its buffer; anywhere else it is computed again when asked for. */
+    if (r->h_mark_ok && off == r->h_mark_pos) {
+        r->h_ok = EVP_MD_CTX_copy_ex(r->h, r->h_mark) == 1;
+        r->h_pos = off;
+    } else if (r->h_ok && off >= r->h_pos && off <= r->io_off + (int64_t)r->io_len) {
+        recipients_hash_to(r, off);
+    } else {
+        r->h_ok = false;
+    }
     clearerr(r->f);
     if (fseeko(r->f, (off_t)off, SEEK_SET) != 0)
         return err_set(e, IPW_EIO, "%s: cannot seek to byte %lld: %s", r->path, (long long)off,
                        strerror(errno));
     r->io_pos = r->io_len = 0;
-    r->io_eof = r->io_err = false;
+    r->io_off = off;
+    r->io_eof = r->io_err = r->io_intr = false;
     r->pos = off;
     r->line = line;
     return IPW_OK;
+}
+
+/* FNV-1a, 64 bits: the digest of a record, to notice that its line changed (not a defence
+ * against anyone: the list is the operator's own file). */
+#define RECIPIENTS_FNV_BASIS 14695981039346656037ULL
+
+static uint64_t recipients_fnv(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
 }
 
 /* ---- the record buffer ---- */
@@ -135,9 +212,9 @@ static void recipients_rec_reset(struct recipients *r)
 
 /* ---- parsing ---- */
 
-/* Reads one physical line (to LF, CR before it dropped) as the record. Returns false at end
- * of file with nothing read. */
-static bool recipients_read_line(struct recipients *r, const char **problem)
+/* Reads one physical line (to LF, CR before it dropped) as the record; *eol says whether it
+ * ended with its LF. Returns false at end of file with nothing read. */
+static bool recipients_read_line(struct recipients *r, const char **problem, bool *eol)
 {
     int64_t start = r->pos;
     recipients_rec_reset(r);
@@ -146,7 +223,13 @@ static bool recipients_read_line(struct recipients *r, const char **problem)
         if (c == '\0')
             *problem = "NUL byte in the line";
         recipients_put(r, (char)c);
+        /* Opening reads the first line to decide the format and the header: past the limit
+         * that is decided (and a header that long refused), and the rest, however long, is
+         * left to recipients_next, which a caller can interrupt. */
+        if (r->opening && r->rec_overflow)
+            break;
     }
+    *eol = c == '\n';
     if (r->rec_len > 0 && r->rec[r->rec_len - 1] == '\r')
         r->rec[--r->rec_len] = '\0';
     return r->pos != start;
@@ -158,22 +241,28 @@ enum recipients_csv_state { CSV_START, CSV_UNQUOTED, CSV_QUOTED, CSV_QUOTE, CSV_
  * Reads one CSV record (RFC 4180 2) as NUL-terminated fields in r->rec, their starts in
  * r->field_off, their number in *nf (which may pass RECIPIENTS_COLUMNS_MAX; later starts are
  * not kept). A malformed record is read to its end and *problem set; *problem_line is the
- * line a quote was opened on when it never closed. Returns false at end of file with nothing
- * read.
+ * line a quote was opened on when it never closed. *ended is false when the end of the file
+ * ended the record (no line end after it). Returns false at end of file with nothing read.
  */
 static bool recipients_read_csv(struct recipients *r, size_t *nf, const char **problem,
-                                long *problem_line)
+                                long *problem_line, bool *ended)
 {
     int64_t start = r->pos;
     enum recipients_csv_state st = CSV_START;
     long quote_line = 0;
     size_t fstart = 0;
     *nf = 0;
+    *ended = true;
     recipients_rec_reset(r);
     for (;;) {
+        if (r->opening && r->rec_overflow) {
+            *ended = false; /* as in recipients_read_line */
+            break;
+        }
         int c = recipients_getc(r);
         bool eol = false;
         if (c < 0) {
+            *ended = false;
             if (st == CSV_QUOTED && !*problem) {
                 *problem = "unterminated quoted field";
                 *problem_line = quote_line;
@@ -384,7 +473,8 @@ static ipw_status recipients_header(struct recipients *r, const char *column, st
     size_t nf = 0;
     const char *problem = NULL;
     long problem_line = 0;
-    recipients_read_csv(r, &nf, &problem, &problem_line);
+    bool ended;
+    recipients_read_csv(r, &nf, &problem, &problem_line, &ended);
     if (r->oom)
         return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
     if (r->io_err)
@@ -408,6 +498,7 @@ static ipw_status recipients_header(struct recipients *r, const char *column, st
         return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
     memcpy(r->hdr, r->rec, r->rec_len + 1);
     r->hdr_size = r->rec_len + 1;
+    r->hdr_digest = recipients_fnv(RECIPIENTS_FNV_BASIS, r->hdr, r->rec_len);
     r->n_cols = nf;
     bool found = false;
     for (size_t i = 0; i < nf; i++) {
@@ -445,20 +536,24 @@ static ipw_status recipients_detect(struct recipients *r, const char *column, st
         int64_t off = r->pos;
         long line = r->line;
         const char *problem = NULL;
-        if (!recipients_read_line(r, &problem)) {
+        bool eol;
+        if (!recipients_read_line(r, &problem, &eol)) {
             r->data_off = r->pos; /* empty list */
             r->data_line = r->line;
             return r->io_err ? err_set(e, IPW_EIO, "%s: read error", r->path) : IPW_OK;
         }
         char *t = recipients_trim(r->rec);
-        if (*t == '\0' || *t == '#')
+        /* A line cut at the limit is not known to be blank or a comment (NUL bytes look
+         * empty): the list starts there, as plain text, and reading it reports the line. */
+        bool whole = !problem && !r->rec_overflow;
+        if (whole && (*t == '\0' || *t == '#'))
             continue;
         size_t n = strlen(t);
         if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {
             t[n - 1] = '\0';
             t++;
         }
-        r->csv = strchr(t, ',') != NULL || strcasecmp(t, column) == 0;
+        r->csv = whole && (strchr(t, ',') != NULL || strcasecmp(t, column) == 0);
         ipw_status s = recipients_goto(r, off, line, e);
         if (s)
             return s;
@@ -471,6 +566,57 @@ static ipw_status recipients_detect(struct recipients *r, const char *column, st
         r->data_line = r->line;
         return IPW_OK;
     }
+}
+
+/* The kind of a file that is not a regular one, for the refusal. */
+static const char *recipients_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "a directory";
+    if (S_ISFIFO(m))
+        return "a named pipe";
+    if (S_ISCHR(m))
+        return "a character device";
+    if (S_ISBLK(m))
+        return "a block device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    return "not a regular file";
+}
+
+/*
+ * Opens r->path for reading, refusing anything but a regular file: a list is read again from
+ * its start whenever it changes and its size and times say whether it did, which a pipe or a
+ * device cannot give (/dev/zero would be read for ever). O_NONBLOCK, so that opening a named
+ * pipe does not wait for a writer before it can be refused.
+ */
+static ipw_status recipients_open_file(struct recipients *r, struct err *e)
+{
+    int fd = open(r->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", r->path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int err = errno;
+        close(fd);
+        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", r->path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return err_set(e, IPW_ENOINPUT,
+                       "%s is %s, not a regular file: the recipient list must be a file", r->path,
+                       recipients_kind(sb.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    r->f = fdopen(fd, "rb");
+    if (!r->f) {
+        int err = errno;
+        close(fd);
+        return err_set(e, IPW_ENOMEM, "cannot open %s: %s", r->path, strerror(err));
+    }
+    return IPW_OK;
 }
 
 ipw_status recipients_open(const char *path, const char *column, struct recipients **out,
@@ -495,11 +641,16 @@ ipw_status recipients_open(const char *path, const char *column, struct recipien
     }
     memcpy(r->path, path, plen);
     r->line = 1;
-    r->f = fopen(path, "rb");
-    if (!r->f) {
-        s = err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
+    r->h = EVP_MD_CTX_new();
+    r->h_mark = EVP_MD_CTX_new();
+    if (!r->h || !r->h_mark) {
+        s = err_set(e, IPW_ENOMEM, "out of memory opening %s", path);
         goto fail;
     }
+    r->h_ok = EVP_DigestInit_ex(r->h, EVP_sha256(), NULL) == 1;
+    s = recipients_open_file(r, e);
+    if (s)
+        goto fail;
     /* A UTF-8 BOM (spreadsheet exports write one) is not part of the first line. Offsets stay
      * file offsets, so a stored position still seeks right. */
     if (recipients_peek(r) == 0xEF && r->io_len - r->io_pos >= 3 &&
@@ -507,7 +658,9 @@ ipw_status recipients_open(const char *path, const char *column, struct recipien
         r->io_pos += 3;
         r->pos += 3;
     }
+    r->opening = true;
     s = recipients_detect(r, column, e);
+    r->opening = false;
     if (s)
         goto fail;
     *out = r;
@@ -523,6 +676,8 @@ void recipients_close(struct recipients *r)
         return;
     if (r->f)
         fclose(r->f);
+    EVP_MD_CTX_free(r->h);
+    EVP_MD_CTX_free(r->h_mark);
     free(r->path);
     free(r->hdr);
     free(r->cols);
@@ -545,23 +700,42 @@ static bool recipients_blank_record(const struct recipients *r, size_t nf)
 
 ipw_status recipients_next(struct recipients *r, struct recipients_rec *rec, struct err *e)
 {
+    r->unterminated = 0;
     for (;;) {
         memset(rec, 0, sizeof *rec);
         rec->offset = r->pos;
         rec->line = r->line;
+        recipients_hash_mark(r);
         const char *problem = NULL;
         long problem_line = 0;
         size_t nf = 0;
-        bool got = r->csv ? recipients_read_csv(r, &nf, &problem, &problem_line)
-                          : recipients_read_line(r, &problem);
+        bool ended = true;
+        bool got = r->csv ? recipients_read_csv(r, &nf, &problem, &problem_line, &ended)
+                          : recipients_read_line(r, &problem, &ended);
         if (r->oom)
             return err_set(e, IPW_ENOMEM, "out of memory reading %s", r->path);
         if (r->io_err)
             return err_set(e, IPW_EIO, "%s:%ld: read error", r->path, r->line);
+        if (r->io_intr) {
+            /* Back to the record's start, so that a later call reads it whole. */
+            ipw_status g = recipients_goto(r, rec->offset, rec->line, e);
+            return g ? g : err_set(e, IPW_ETEMP, "%s:%ld: reading stopped", r->path, rec->line);
+        }
         if (!got)
             return err_set(e, IPW_ENOTFOUND, "%s: end of the list", r->path);
+        if (!ended && r->wait_eol && !r->rec_overflow) {
+            /* The file may still be being written: "p2@good.evil.te" can be the first half of
+             * "p2@good.evil.test". Not read until its line end comes or the caller says the
+             * file has settled; a record over the limit is bad however it ends. */
+            r->unterminated = r->pos - rec->offset;
+            ipw_status g = recipients_goto(r, rec->offset, rec->line, e);
+            return g ? g
+                     : err_set(e, IPW_ENOTFOUND, "%s:%ld: the last line has no line end yet",
+                               r->path, rec->line);
+        }
         rec->next_offset = r->pos;
         rec->next_line = r->line;
+        rec->digest = recipients_fnv(r->hdr_digest ^ RECIPIENTS_FNV_BASIS, r->rec, r->rec_len);
         if (problem)
             return err_set(e, IPW_EDATA, "%s:%ld: %s", r->path,
                            problem_line ? problem_line : rec->line, problem);
@@ -650,4 +824,165 @@ size_t recipients_memory(const struct recipients *r)
     return sizeof *r + strlen(r->path) + 1 + r->rec_cap + r->hdr_size +
            (RECIPIENTS_COLUMNS_MAX + 1) * sizeof *r->field_off +
            r->n_cols * (sizeof *r->cols + sizeof *r->values);
+}
+
+/* ---- a changing file ---- */
+
+void recipients_wait_for_line_end(struct recipients *r, bool wait)
+{
+    r->wait_eol = wait;
+}
+
+int64_t recipients_unterminated(const struct recipients *r)
+{
+    return r->unterminated;
+}
+
+void recipients_set_interrupt(struct recipients *r, bool (*fn)(void *arg), void *arg)
+{
+    r->interrupt = fn;
+    r->interrupt_arg = arg;
+}
+
+static void recipients_state_from(const struct stat *sb, struct recipients_file_state *out)
+{
+    out->dev = (int64_t)sb->st_dev;
+    out->ino = (int64_t)sb->st_ino;
+    out->size = (int64_t)sb->st_size;
+    out->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    out->ctime_ns = (int64_t)sb->st_ctim.tv_sec * 1000000000 + sb->st_ctim.tv_nsec;
+}
+
+ipw_status recipients_stat(const char *path, struct recipients_file_state *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return err_set(e, IPW_ENOINPUT,
+                       "%s is %s, not a regular file: the recipient list must be a file", path,
+                       recipients_kind(sb.st_mode));
+    recipients_state_from(&sb, out);
+    return IPW_OK;
+}
+
+ipw_status recipients_fstat(const struct recipients *r, struct recipients_file_state *out,
+                            struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct stat sb;
+    if (fstat(fileno(r->f), &sb) != 0)
+        return err_set(e, IPW_EIO, "%s: cannot stat: %s", r->path, strerror(errno));
+    recipients_state_from(&sb, out);
+    return IPW_OK;
+}
+
+void recipients_file_state_format(const struct recipients_file_state *s, char *out, size_t n)
+{
+    snprintf(out, n, "%lld:%lld:%lld:%lld:%lld", (long long)s->dev, (long long)s->ino,
+             (long long)s->size, (long long)s->mtime_ns, (long long)s->ctime_ns);
+}
+
+bool recipients_settled(const struct recipients_file_state *s, int64_t now_real_ms)
+{
+    return now_real_ms - s->mtime_ns / 1000000 >= RECIPIENTS_SETTLE_MS;
+}
+
+/* Finishes a copy of ctx into hex. */
+static ipw_status recipients_hex(const EVP_MD_CTX *ctx, char hex[RECIPIENTS_SHA256_HEX],
+                                 struct err *e)
+{
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!copy || EVP_MD_CTX_copy_ex(copy, ctx) != 1 || EVP_DigestFinal_ex(copy, md, &mdlen) != 1) {
+        EVP_MD_CTX_free(copy);
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    EVP_MD_CTX_free(copy);
+    for (unsigned int i = 0; i < mdlen && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return IPW_OK;
+}
+
+/* Hashes the file's current first upto bytes into ctx (initialised here), reading them with
+ * pread: the reader's own position and buffer stay as they are. */
+static ipw_status recipients_sha_file(struct recipients *r, int64_t upto, EVP_MD_CTX *ctx,
+                                      struct err *e)
+{
+    if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        return err_set(e, IPW_ESOFTWARE, "%s: SHA-256 is not available", r->path);
+    unsigned char buf[16384];
+    int fd = fileno(r->f);
+    int64_t at = 0;
+    while (at < upto) {
+        if (r->interrupt && r->interrupt(r->interrupt_arg))
+            return err_set(e, IPW_ETEMP, "%s: reading stopped", r->path);
+        size_t want = sizeof buf;
+        if ((int64_t)want > upto - at)
+            want = (size_t)(upto - at);
+        ssize_t got = pread(fd, buf, want, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return err_set(e, IPW_EIO, "%s: read error: %s", r->path, strerror(errno));
+        if (got == 0)
+            return err_set(e, IPW_ENOTFOUND, "%s is shorter than %lld bytes", r->path,
+                           (long long)upto);
+        if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1)
+            return err_set(e, IPW_ESOFTWARE, "%s: SHA-256 failed", r->path);
+        at += got;
+    }
+    return IPW_OK;
+}
+
+ipw_status recipients_prefix_sha256(struct recipients *r, int64_t upto,
+                                    char hex[RECIPIENTS_SHA256_HEX], struct err *e)
+{
+    hex[0] = '\0';
+    if (r->h_mark_ok && upto == r->h_mark_pos)
+        return recipients_hex(r->h_mark, hex, e);
+    if (r->h_ok && upto >= r->h_pos && upto >= r->io_off &&
+        upto <= r->io_off + (int64_t)r->io_len) {
+        recipients_hash_to(r, upto);
+        if (r->h_ok)
+            return recipients_hex(r->h, hex, e);
+    }
+    /* Not where the reader is (a stored offset checked before reading on): the file's first
+     * upto bytes, read again. The hash follows the reader from there if it is there now (or
+     * seeks there next). */
+    r->h_ok = r->h_mark_ok = false;
+    ipw_status s = recipients_sha_file(r, upto, r->h, e);
+    if (s != IPW_OK)
+        return s;
+    r->h_pos = upto;
+    r->h_ok = true;
+    if (!(upto >= r->io_off && upto <= r->io_off + (int64_t)r->io_len)) {
+        r->h_mark_ok = EVP_MD_CTX_copy_ex(r->h_mark, r->h) == 1;
+        r->h_mark_pos = upto;
+        r->h_ok = false;
+    }
+    return recipients_hex(r->h_mark_ok && r->h_mark_pos == upto ? r->h_mark : r->h, hex, e);
+}
+
+ipw_status recipients_file_sha256(struct recipients *r, int64_t upto,
+                                  char hex[RECIPIENTS_SHA256_HEX], struct err *e)
+{
+    hex[0] = '\0';
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    ipw_status s = recipients_sha_file(r, upto, ctx, e);
+    if (s == IPW_OK)
+        s = recipients_hex(ctx, hex, e);
+    EVP_MD_CTX_free(ctx);
+    return s;
+}
+
+int64_t recipients_tell(const struct recipients *r, long *line)
+{
+    if (line)
+        *line = r->line;
+    return r->pos;
 }

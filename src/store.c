@@ -30,6 +30,11 @@
 
 #define HOUR_MS INT64_C(3600000)
 
+/* Why a recipient is held (an SQL string literal): what `trace` and `status` show. */
+#define STORE_HELD_REASON                                                                          \
+    "'the run stopped while a message to this recipient was in flight; it may have been "          \
+    "delivered, so it is not sent again until released (ipwarm release)'"
+
 /* ---- schema ---- */
 
 /*
@@ -412,6 +417,15 @@ enum q {
     Q_LOCK_CLEAR,
     Q_RCPT_QUEUE,
     Q_RECOVER_HOLD,
+    Q_RCPT_SEEN,
+    Q_RCPT_SWEEP,
+    Q_RCPT_SKIP,
+    Q_RCPT_RELEASE,
+    Q_RCPT_RELEASE_HELD,
+    Q_RCPT_PROVIDERS,
+    Q_RCPT_DOMAINS,
+    Q_RCPT_SET_PROVIDER,
+    Q_RCPT_UNCONFIRMED,
     Q_ATTEMPTS_SINCE,
     Q_META_GET,
     Q_META_SET,
@@ -426,7 +440,8 @@ enum q {
     "code, enhanced, text, outcome, retry_no, dry_run"
 #define RCPT_COLS                                                                                  \
     "id, address, domain, provider, state, next_at_ms, retries, reason, first_attempt_ms, "        \
-    "last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line"
+    "last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line, list_scan, "          \
+    "list_digest"
 #define PROV_COLS                                                                                  \
     "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
     "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
@@ -484,16 +499,20 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_RCPT_SAVE] =
         "INSERT INTO recipients (address, domain, provider, state, next_at_ms, retries, reason, "
         "first_attempt_ms, last_attempt_ms, last_outcome, cycle, added_ms, list_offset, "
-        "list_line) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+        "list_line, list_scan, list_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+        "?11, ?12, ?13, ?14, ?15, ?16) "
         "ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, "
         "provider = excluded.provider, state = excluded.state, "
         "next_at_ms = excluded.next_at_ms, retries = excluded.retries, "
         "reason = excluded.reason, first_attempt_ms = excluded.first_attempt_ms, "
         "last_attempt_ms = excluded.last_attempt_ms, last_outcome = excluded.last_outcome, "
         "cycle = excluded.cycle, added_ms = excluded.added_ms, "
-        "list_offset = excluded.list_offset, list_line = excluded.list_line",
+        "list_offset = excluded.list_offset, list_line = excluded.list_line, "
+        "list_scan = excluded.list_scan, list_digest = excluded.list_digest",
     [Q_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE address = ?1",
-    [Q_RCPT_RETRY] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
+    /* A recipient removed from the list while its attempt was in flight stays removed. */
+    [Q_RCPT_RETRY] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
+                     "'removed' ELSE 'pending' END, next_at_ms = ?2, "
                      "retries = retries + 1, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
@@ -507,7 +526,8 @@ static const char *const QSQL[Q_COUNT] = {
                        "last_attempt_ms = coalesce(?3, last_attempt_ms), "
                        "last_outcome = coalesce(?4, last_outcome), reason = ?5 "
                        "WHERE address = ?1",
-    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, "
+    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
+                          "'removed' ELSE 'pending' END, next_at_ms = ?2, "
                           "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
                           "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
                           "WHERE address = ?1",
@@ -561,15 +581,54 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_LOCK_GET] = "SELECT pid, hostname, acquired_ms FROM run_lock WHERE id = 1",
     [Q_LOCK_CLEAR] = "DELETE FROM run_lock WHERE pid = ?1 AND hostname = ?2",
     [Q_RCPT_QUEUE] = "INSERT INTO recipients (address, domain, provider, state, next_at_ms, "
-                     "reason, added_ms, list_offset, list_line, cycle) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+                     "reason, added_ms, list_offset, list_line, cycle, list_scan, list_digest) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
                      "ON CONFLICT (address) DO NOTHING",
-    /* Recipients whose last attempt was in flight when the run stopped: the message may have
-     * been delivered, so they are held rather than sent again blindly. */
-    [Q_RECOVER_HOLD] = "UPDATE recipients SET state = 'held', last_outcome = 'unknown', "
-                       "reason = 'the run stopped while a message to this recipient was in "
-                       "flight; it may have been delivered, so it is not sent again' "
-                       "WHERE state = 'pending' AND last_outcome = 'in-flight'",
+    /* Recipients with an attempt in flight when the run stopped: the message may have been
+     * delivered, so they are held rather than sent again blindly (one removed from the list
+     * meanwhile stays removed, and is held if it comes back). A dry-run attempt sent nothing:
+     * it never holds anyone. */
+    [Q_RECOVER_HOLD] = "UPDATE recipients SET last_outcome = 'unknown', "
+                       "state = CASE WHEN state = 'removed' THEN 'removed' ELSE 'held' END, "
+                       "removed_state = CASE WHEN state = 'removed' THEN 'held' END, "
+                       "reason = CASE WHEN state = 'removed' THEN reason ELSE " STORE_HELD_REASON
+                       " END WHERE state IN ('pending', 'removed') AND address IN (SELECT "
+                       "recipient FROM attempts WHERE outcome = 'in-flight' AND dry_run = 0)",
+    /* Seen by list scan ?4: its place, scan and digest refreshed; a removed recipient gets
+     * its earlier state back; a skipped one whose line changed is due again. The first
+     * occurrence in a scan wins (list_scan IS NOT ?4): the list may name an address twice. */
+    [Q_RCPT_SEEN] =
+        "UPDATE recipients SET list_offset = ?2, list_line = ?3, list_scan = ?4, "
+        "list_digest = ?5, removed_state = NULL, "
+        "state = CASE WHEN state = 'removed' THEN coalesce(removed_state, 'pending') "
+        "WHEN state = 'skipped' AND list_digest IS NOT ?5 THEN 'pending' ELSE state END, "
+        "reason = CASE WHEN state = 'removed' AND removed_state = 'held' THEN " STORE_HELD_REASON
+        " WHEN state = 'removed' OR (state = 'skipped' AND list_digest IS NOT ?5) THEN NULL "
+        "ELSE reason END, "
+        "next_at_ms = CASE WHEN state = 'skipped' AND list_digest IS NOT ?5 THEN ?6 "
+        "ELSE next_at_ms END "
+        "WHERE address = ?1 AND list_scan IS NOT ?4",
+    /* Not seen by scan ?1, which read the whole list: no longer in it. */
+    [Q_RCPT_SWEEP] = "UPDATE recipients SET removed_state = state, state = 'removed', "
+                     "reason = ?2 WHERE state IN ('pending', 'held') "
+                     "AND (list_scan IS NULL OR list_scan < ?1)",
+    [Q_RCPT_SKIP] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN 'removed' "
+                    "ELSE 'skipped' END, removed_state = CASE WHEN state = 'removed' THEN "
+                    "'pending' END, reason = ?5 WHERE address = ?1",
+    [Q_RCPT_RELEASE] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, reason = NULL "
+                       "WHERE address = ?1 AND state IN ('held', 'skipped')",
+    [Q_RCPT_RELEASE_HELD] = "UPDATE recipients SET state = 'pending', next_at_ms = ?1, "
+                            "reason = NULL WHERE state = 'held' AND (?2 IS NULL OR provider = ?2) "
+                            "RETURNING address, provider",
+    [Q_RCPT_PROVIDERS] = "SELECT DISTINCT provider FROM recipients "
+                         "WHERE state IN ('pending', 'held', 'removed', 'skipped')",
+    [Q_RCPT_DOMAINS] = "SELECT DISTINCT domain FROM recipients WHERE provider IS ?1 "
+                       "AND state IN ('pending', 'held', 'removed', 'skipped')",
+    [Q_RCPT_UNCONFIRMED] = "SELECT EXISTS (SELECT 1 FROM recipients WHERE state IN "
+                           "('pending', 'held') AND (list_scan IS NULL OR list_scan < ?1))",
+    [Q_RCPT_SET_PROVIDER] = "UPDATE recipients SET provider = ?3 WHERE provider IS ?1 "
+                            "AND domain = ?2 AND state IN ('pending', 'held', 'removed', "
+                            "'skipped')",
     [Q_ATTEMPTS_SINCE] = "SELECT " ATTEMPT_COLS " FROM attempts WHERE provider = ?1 "
                          "AND started_ms >= ?2 AND code >= 400 ORDER BY started_ms, id",
     [Q_META_GET] = "SELECT value FROM meta WHERE key = ?1",
@@ -1263,7 +1322,9 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
     sqlite3_bind_int(s, 10, a->dry_run ? 1 : 0);
     r = run(st, s, doing, e);
     int64_t new_id = sqlite3_last_insert_rowid(st->db);
-    if (r == IPW_OK) {
+    /* A dry run sends nothing, so the queue must look as if it had not happened: a stamp
+     * would make the next real run hold the recipient. */
+    if (r == IPW_OK && !a->dry_run) {
         r = stmt_get(st, Q_ATTEMPT_STAMP_RCPT, doing, &s, e);
         if (r == IPW_OK) {
             bind_text(s, 1, a->recipient);
@@ -1295,6 +1356,9 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
         break;
     case STORE_RCPT_REQUEUE:
         q = Q_RCPT_REQUEUE;
+        break;
+    case STORE_RCPT_SKIP:
+        q = Q_RCPT_SKIP;
         break;
     case STORE_RCPT_DONE:
         q = Q_RCPT_FINAL;
@@ -1330,10 +1394,13 @@ static ipw_status rcpt_apply(struct store *st, const char *address, int64_t atte
         /* Without an attempt (a local failure) the last attempt stays as it was. */
         bind_opt(s, 3, attempt_ms);
         bind_text(s, 5, u->reason);
+    } else if (q == Q_RCPT_SKIP) {
+        bind_text(s, 5, u->reason);
     } else {
         sqlite3_bind_int64(s, 3, attempt_ms);
     }
-    bind_text(s, 4, outcome);
+    if (q != Q_RCPT_SKIP)
+        bind_text(s, 4, outcome);
     ipw_status r = run(st, s, doing, e);
     if (r == IPW_OK && sqlite3_changes(st->db) == 0)
         r = err_set(e, IPW_ENOTFOUND, "recipient %s is not in the queue of %s", address, st->path);
@@ -1643,6 +1710,8 @@ static void rcpt_from_row(sqlite3_stmt *s, struct store_recipient *r)
     r->added_ms = sqlite3_column_int64(s, 12);
     r->list_offset = sqlite3_column_type(s, 13) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 13);
     r->list_line = sqlite3_column_int64(s, 14);
+    r->list_scan = sqlite3_column_int64(s, 15);
+    r->list_digest = sqlite3_column_int64(s, 16);
 }
 
 /* The domain of an address: the given one, else the part after the last '@'; NULL if none. */
@@ -1716,6 +1785,8 @@ ipw_status store_recipient_save(struct store *st, const struct store_recipient *
     else
         sqlite3_bind_null(s, 13);
     sqlite3_bind_int64(s, 14, rc_->list_line);
+    bind_opt(s, 15, rc_->list_scan);
+    bind_opt(s, 16, rc_->list_digest);
     return run(st, s, doing, e);
 }
 
@@ -2260,6 +2331,8 @@ ipw_status store_recipient_queue(struct store *st, const struct store_recipient 
         sqlite3_bind_null(s, 8);
     sqlite3_bind_int64(s, 9, rc_->list_line);
     sqlite3_bind_int(s, 10, rc_->cycle > 0 ? rc_->cycle : 0);
+    bind_opt(s, 11, rc_->list_scan);
+    bind_opt(s, 12, rc_->list_digest);
     ipw_status r = run(st, s, doing, e);
     if (r == IPW_OK && added)
         *added = sqlite3_changes(st->db) > 0;
@@ -2325,4 +2398,219 @@ ipw_status store_meta_set(struct store *st, const char *key, const char *value, 
     bind_text(s, 1, key);
     bind_text(s, 2, value);
     return run(st, s, doing, e);
+}
+
+/* ---- the recipient list: scans, removals, releases, providers ---- */
+
+ipw_status store_recipient_seen(struct store *st, const struct store_recipient *r, int64_t now_ms,
+                                int *known, struct err *e)
+{
+    *known = 0;
+    if (!r->address || !*r->address)
+        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
+    const char *doing = "note a recipient of the list";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_RCPT_SEEN, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, r->address);
+    if (r->list_offset >= 0)
+        sqlite3_bind_int64(s, 2, r->list_offset);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, r->list_line);
+    sqlite3_bind_int64(s, 4, r->list_scan);
+    bind_opt(s, 5, r->list_digest);
+    sqlite3_bind_int64(s, 6, now_ms);
+    ipw_status res = run(st, s, doing, e);
+    if (res == IPW_OK)
+        *known = sqlite3_changes(st->db) > 0;
+    return res;
+}
+
+ipw_status store_recipients_sweep(struct store *st, int64_t scan, const char *reason,
+                                  int64_t *removed, struct err *e)
+{
+    if (removed)
+        *removed = 0;
+    const char *doing = "mark the recipients no longer in the list";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = stmt_get(st, Q_RCPT_SWEEP, doing, &s, e);
+    if (r == IPW_OK) {
+        sqlite3_bind_int64(s, 1, scan);
+        bind_text(s, 2, reason);
+        r = run(st, s, doing, e);
+        if (r == IPW_OK && removed)
+            *removed = sqlite3_changes(st->db);
+    }
+    return tx_end(st, r, doing, e);
+}
+
+ipw_status store_recipient_release(struct store *st, const char *address, int64_t now_ms,
+                                   struct store_recipient *out, struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    const char *doing = "release a recipient";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    r = store_recipient_get(st, address, out, e);
+    if (r == IPW_OK && (strcmp(out->state, "held") == 0 || strcmp(out->state, "skipped") == 0)) {
+        sqlite3_stmt *s;
+        r = stmt_get(st, Q_RCPT_RELEASE, doing, &s, e);
+        if (r == IPW_OK) {
+            bind_text(s, 1, address);
+            sqlite3_bind_int64(s, 2, now_ms);
+            r = run(st, s, doing, e);
+        }
+    }
+    r = tx_end(st, r, doing, e);
+    if (r != IPW_OK)
+        store_recipient_clear(out);
+    return r;
+}
+
+ipw_status store_recipients_release_held(struct store *st, const char *provider, int64_t now_ms,
+                                         store_release_cb cb, void *ctx, int64_t *count,
+                                         struct err *e)
+{
+    if (count)
+        *count = 0;
+    const char *doing = "release held recipients";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = stmt_get(st, Q_RCPT_RELEASE_HELD, doing, &s, e);
+    if (r != IPW_OK)
+        return tx_end(st, r, doing, e);
+    sqlite3_bind_int64(s, 1, now_ms);
+    bind_text(s, 2, provider);
+    int rc;
+    int64_t n = 0;
+    /* RETURNING gives each row as it is changed; the callback only reads its strings. */
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        n++;
+        if (cb)
+            cb(col_text(s, 0), col_text(s, 1), ctx);
+    }
+    if (rc != SQLITE_DONE)
+        r = db_fail(st, rc, doing, e);
+    stmt_done(s);
+    r = tx_end(st, r, doing, e);
+    if (count && r == IPW_OK)
+        *count = n;
+    return r;
+}
+
+/* Runs a query of one text column (Q_RCPT_DOMAINS takes a as its parameter) and calls cb with
+ * each row's value. */
+static ipw_status names_query(struct store *st, enum q q, const char *a, store_name_cb cb,
+                              void *ctx, const char *doing, struct err *e)
+{
+    sqlite3_stmt *s;
+    ipw_status r = stmt_get(st, q, doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    if (q == Q_RCPT_DOMAINS)
+        bind_text(s, 1, a);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(col_text(s, 0), ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_recipient_providers(struct store *st, store_name_cb cb, void *ctx, struct err *e)
+{
+    return names_query(st, Q_RCPT_PROVIDERS, NULL, cb, ctx, "read the recipients' providers", e);
+}
+
+ipw_status store_recipient_domains(struct store *st, const char *provider, store_name_cb cb,
+                                   void *ctx, struct err *e)
+{
+    return names_query(st, Q_RCPT_DOMAINS, provider, cb, ctx, "read the recipients' domains", e);
+}
+
+ipw_status store_recipients_set_provider(struct store *st, const char *from, const char *domain,
+                                         const char *to, int64_t *count, struct err *e)
+{
+    if (count)
+        *count = 0;
+    const char *doing = "move recipients to another provider";
+    sqlite3_stmt *s;
+    ipw_status r = stmt_get(st, Q_RCPT_SET_PROVIDER, doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, from);
+    bind_text(s, 2, domain);
+    bind_text(s, 3, to);
+    r = run(st, s, doing, e);
+    if (r == IPW_OK && count)
+        *count = sqlite3_changes(st->db);
+    return r;
+}
+
+ipw_status store_campaign_check(struct store *st, const char *campaign, struct err *e)
+{
+    if (!campaign || !*campaign)
+        return IPW_OK;
+    char *have = NULL;
+    ipw_status r = store_meta_get(st, "campaign", &have, e);
+    if (r == IPW_ENOTFOUND) {
+        /* First use (or a file from before campaigns were recorded): it is this campaign's. */
+        err_clear(e);
+        const char *doing = "record the campaign";
+        r = tx_begin(st, doing, e);
+        if (r == IPW_OK) {
+            /* Read again under the write lock: another command may have claimed it. */
+            free(have);
+            have = NULL;
+            r = store_meta_get(st, "campaign", &have, e);
+            if (r == IPW_ENOTFOUND) {
+                err_clear(e);
+                r = store_meta_set(st, "campaign", campaign, e);
+            }
+            r = tx_end(st, r, doing, e);
+        }
+        if (r != IPW_OK && r != IPW_ENOMEM) {
+            /* A reader that cannot write (a read-only file, a busy one) leaves the recording to
+             * the next command that can: it only looks. */
+            err_clear(e);
+            r = IPW_OK;
+        }
+    }
+    if (r == IPW_OK && have && strcmp(have, campaign) != 0)
+        r = err_set(e, IPW_ECONFIG,
+                    "state file %s belongs to campaign \"%s\" (recorded when it was first used), "
+                    "not to campaign \"%s\"",
+                    st->path, have, campaign);
+    free(have);
+    return r;
+}
+
+ipw_status store_recipients_unconfirmed(struct store *st, int64_t scan, int *any, struct err *e)
+{
+    *any = 0;
+    const char *doing = "look for recipients the list scan has not found yet";
+    sqlite3_stmt *s;
+    ipw_status r = stmt_get(st, Q_RCPT_UNCONFIRMED, doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_bind_int64(s, 1, scan);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *any = sqlite3_column_int(s, 0);
+    else
+        r = db_fail(st, rc, doing, e);
+    stmt_done(s);
+    return r;
 }

@@ -26,6 +26,7 @@
 #include "ipwarm/dns.h"
 #include "ipwarm/err.h"
 #include "ipwarm/plan.h"
+#include "ipwarm/store.h"
 
 /* The global options, parsed; shared by every command. Strings point into argv. */
 struct cli_ctx {
@@ -161,6 +162,14 @@ ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct er
 
 /* The effective settings: the command line's over the plan's. */
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
+/*
+ * Checks that the state file st belongs to the campaign of p (store_campaign_check: the first
+ * plan to use a state file records its campaign). Every command that opens a state file with a
+ * plan calls it, so that two plans pointing at one file never mix their campaigns. Returns
+ * IPW_OK; IPW_ECONFIG (exit 78) with "PLAN: campaign: state file X belongs to campaign "a" ...,
+ * not to campaign "b"; ..."; or a database status.
+ */
+ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e);
 const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
                                               size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);

@@ -35,6 +35,7 @@ ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct e
 ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+ipw_status cmd_release(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_dkim_keygen(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 

@@ -162,6 +162,11 @@ enum store_recipient_step {
      * outcome given (unchanged when NULL), reason is u->reason (why it waits; NULL clears),
      * and a recipient removed from the list meanwhile stays removed. */
     STORE_RCPT_REQUEUE,
+    /* State skipped with reason: set aside for a local reason (its list line cannot make a
+     * message, its domain cannot receive mail), nobody's reply; its last attempt and outcome
+     * stay as they were. Queued again when its list line changes (store_recipient_seen) or by
+     * store_recipient_release. */
+    STORE_RCPT_SKIP,
     STORE_RCPT_HOLD,       /* state held, with reason: the message may have been delivered
                               (its final dot went out, no reply came), so it is not sent again
                               without an operator (`ipwarm release`) */
@@ -170,7 +175,7 @@ enum store_recipient_step {
 struct store_recipient_update {
     enum store_recipient_step step;
     int64_t next_at_ms; /* RETRY, NEXT_CYCLE and REQUEUE */
-    const char *reason; /* SUPPRESS, EXPIRE and REQUEUE; NULL = none */
+    const char *reason; /* SUPPRESS, EXPIRE, REQUEUE and SKIP; NULL = none */
 };
 
 /*
@@ -202,11 +207,12 @@ ipw_status store_attempt_finish(struct store *st, int64_t id, int64_t finished_m
 ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct store_outcome *o,
                                    const struct store_recipient_update *u, struct err *e);
 /*
- * At start, before sending: marks every in-flight attempt (and holds their recipients: state
- * held, see struct store_recipient) (left by a run that crashed or was
+ * At start, before sending: marks every in-flight attempt (left by a run that crashed or was
  * killed) as unknown with finished_ms = now_ms, counts them in summary_hourly, and sets *count
- * (may be NULL). The recipients stay as they are: whether to send again is the engine's call.
- * Needs nothing else to run concurrently; call it while holding the run lock.
+ * (may be NULL). The recipients of those attempts are held (state held, see struct
+ * store_recipient) unless the attempt was a dry run, which sent nothing. Needs nothing else to
+ * run concurrently; call it while holding the run lock. Dry-run attempts never stamp the queue
+ * (store_attempt_begin), so a dry run leaves it as a real run will find it.
  */
 ipw_status store_attempts_recover(struct store *st, int64_t now_ms, int64_t *count, struct err *e);
 typedef int (*store_attempt_cb)(const struct store_attempt *a, void *ctx);
@@ -282,6 +288,8 @@ struct store_recipient {
     int64_t added_ms;
     int64_t list_offset; /* byte offset of its record in the recipient list; -1 = unknown */
     int64_t list_line;   /* its line there (for messages and template columns); 0 = unknown */
+    int64_t list_scan;   /* the last reading of the list that found it (see below); 0 = none */
+    int64_t list_digest; /* recipients_rec.digest of its record then; 0 = none */
 };
 
 /*
@@ -448,11 +456,71 @@ ipw_status store_batch_begin(struct store *st, struct err *e);
 ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e);
 /*
  * Queues r (address, domain, provider, state, next_at_ms, reason, added_ms, list_offset,
- * list_line, cycle) unless the address is already queued; *added (may be NULL) is 1 when a row
- * was inserted.
+ * list_line, cycle, list_scan, list_digest) unless the address is already queued in any case;
+ * *added (may be NULL) is 1 when a row was inserted.
  */
 ipw_status store_recipient_queue(struct store *st, const struct store_recipient *r, int *added,
                                  struct err *e);
+
+/*
+ * Reading the recipient list. Each reading of the list from its start is a scan with a number
+ * (kept by the engine in meta); every record it reads marks its recipient with the scan, its
+ * place and its digest, and when a scan has read the whole list, pending and held recipients
+ * it did not find are no longer in the list: removed, and not sent.
+ *
+ * store_recipient_seen: the list's record r (address, list_offset, list_line, list_scan,
+ * list_digest) names a queued recipient: its place, scan and digest are refreshed, a removed
+ * recipient gets its earlier state back (pending, or held with the hold's reason), and a skipped
+ * one whose digest changed (its line was edited) is pending again, due at now_ms. *known is 1
+ * when the address (in any case) is queued and was not seen by this scan yet; 0 when it is not
+ * queued (queue it with store_recipient_queue) or this scan already saw it (a second line with
+ * the same address: the first one counts).
+ */
+ipw_status store_recipient_seen(struct store *st, const struct store_recipient *r, int64_t now_ms,
+                                int *known, struct err *e);
+/* Scan `scan` read the whole list: every pending or held recipient it did not see becomes
+ * removed with reason (its state kept in removed_state), and *removed (may be NULL) counts
+ * them. One transaction (joins an open batch). */
+ipw_status store_recipients_sweep(struct store *st, int64_t scan, const char *reason,
+                                  int64_t *removed, struct err *e);
+
+/* *any = 1 when a pending or held recipient has not been found by scan `scan` (nor by any
+ * scan since version 2): sending must wait until the scan has read the whole list. */
+ipw_status store_recipients_unconfirmed(struct store *st, int64_t scan, int *any, struct err *e);
+
+/*
+ * `ipwarm release ADDRESS`: in one transaction, loads the recipient into *out (its state before,
+ * owned strings: store_recipient_clear) and, when it is held or skipped, makes it pending,
+ * due at now_ms, with no reason. IPW_ENOTFOUND when the address (in any case) is not queued.
+ * The caller tells from out->state whether it was released.
+ */
+ipw_status store_recipient_release(struct store *st, const char *address, int64_t now_ms,
+                                   struct store_recipient *out, struct err *e);
+typedef void (*store_release_cb)(const char *address, const char *provider, void *ctx);
+/* `ipwarm release --all`: every held recipient (of provider; NULL: any) becomes pending, due
+ * at now_ms; cb (may be NULL) is called with each one, *count (may be NULL) says how many. */
+ipw_status store_recipients_release_held(struct store *st, const char *provider, int64_t now_ms,
+                                         store_release_cb cb, void *ctx, int64_t *count,
+                                         struct err *e);
+
+/* The providers (NULL for none) of the recipients not finished yet (pending, held, removed,
+ * skipped), each once: to find those of a provider the plan no longer has. */
+ipw_status store_recipient_providers(struct store *st, store_name_cb cb, void *ctx, struct err *e);
+/* The domains of the unfinished recipients of provider (NULL: those without one), each once. */
+ipw_status store_recipient_domains(struct store *st, const char *provider, store_name_cb cb,
+                                   void *ctx, struct err *e);
+/* Gives the unfinished recipients of provider from (NULL: none) at domain the provider to;
+ * *count (may be NULL) says how many. */
+ipw_status store_recipients_set_provider(struct store *st, const char *from, const char *domain,
+                                         const char *to, int64_t *count, struct err *e);
+
+/*
+ * The campaign the state file belongs to: recorded (meta "campaign") by the first command that
+ * opens it with a plan and can write it. Returns IPW_OK when campaign is the recorded one (or
+ * none is recorded yet, or campaign is NULL); IPW_ECONFIG when the file belongs to another
+ * campaign, with a sentence naming the file and both campaigns; or a status of reading it.
+ */
+ipw_status store_campaign_check(struct store *st, const char *campaign, struct err *e);
 /* Calls cb for every attempt of provider started at or after since_ms that got a 4xx or 5xx
  * reply, oldest first (rebuilds the rule trigger counts at start). */
 ipw_status store_attempts_since(struct store *st, const char *provider, int64_t since_ms,

@@ -134,7 +134,7 @@ expect(len(act) == 1 and act[0][0] == "yahoo-tss04" and act[0][1] == "suspend" a
 r = q("SELECT state, reason FROM recipients WHERE address = 'nobody@other.test'")[0]
 expect(r[0] == "suppressed" and "5.1.1" in r[1], "a 550 5.1.1 on RCPT suppresses the recipient for good")
 r = q("SELECT state, reason FROM recipients WHERE address = 'x@nullmx.test'")[0]
-expect(r[0] == "suppressed" and "null MX" in r[1], "a null-MX domain is set aside before any mail")
+expect(r[0] == "skipped" and "null MX" in r[1], "a null-MX domain is set aside (skipped: a local reason) before any mail")
 expect(q("SELECT count(*) FROM attempts WHERE recipient = 'x@nullmx.test'")[0][0] == 0, "no attempt for the null-MX domain")
 r = q("SELECT r.state, r.retries, r.next_at_ms - a.finished_ms FROM recipients r JOIN attempts a ON a.recipient = r.address WHERE a.provider = 'microsoft365' AND a.outcome = 'deferred'")[0]
 expect(r[0] == "pending" and r[1] == 1 and r[2] == 5 * 60000, "the deferred recipient retries 5 min after the deferral: %s" % (r,))
@@ -278,6 +278,6 @@ rc=$?
 check "run --dry-run on a new state file exits 0 (got $rc)" test "$rc" -eq 0
 check "run --dry-run on a new state file records dry-run attempts" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM attempts WHERE dry_run = 1")" -ge 3
 check "run --dry-run on a new state file opens no connection" test "$after" -eq "$(grep -c '"ev": "connect"' "$dialogue")"
-check "run --dry-run leaves every recipient pending" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM recipients WHERE state NOT IN ('pending', 'suppressed')")" -eq 0
+check "run --dry-run leaves every recipient pending" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM recipients WHERE state NOT IN ('pending', 'skipped')")" -eq 0
 
 finish

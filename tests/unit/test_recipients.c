@@ -1,7 +1,9 @@
 /*
  * Unit tests of recipients.c: recipients_open/next/seek/rewind/close on plain and CSV lists,
  * the error sentences for bad lines and headers, resuming at a stored offset, bounded memory
- * on a 1,000,000-line list, and recipients_address.
+ * on a 1,000,000-line list, recipients_address, and a list that changes: a last line still
+ * being written, files that are not regular, a read stopped by its callback, record digests,
+ * the prefix SHA-256 and the file state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ipwarm/recipients.h"
@@ -372,6 +376,267 @@ static void test_recipients_million_lines_constant_memory(void **state)
     recipients_close(r);
 }
 
+static void append_list(const char *text)
+{
+    FILE *f = fopen(test_path, "ab");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A last line without its line end may still be being written: held back while the reader
+ * waits for line ends, read once it is complete, or as it is once the caller stops waiting. */
+static void test_recipients_unterminated_last_line(void **state)
+{
+    (void)state;
+    struct recipients *r = open_ok(WRITE_LIST("a@example.com\np2@good.evil.te"), NULL);
+    recipients_wait_for_line_end(r, true);
+    struct recipients_rec rec;
+    struct err e;
+    next_ok(r, &rec);
+    assert_string_equal(rec.address, "a@example.com");
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ENOTFOUND);
+    assert_int_equal(recipients_unterminated(r), strlen("p2@good.evil.te"));
+    /* Asked again: still held back, nothing skipped. */
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ENOTFOUND);
+    append_list("st\nq@example.com");
+    next_ok(r, &rec);
+    assert_string_equal(rec.address, "p2@good.evil.test");
+    assert_int_equal(rec.line, 2);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ENOTFOUND);
+    assert_int_equal(recipients_unterminated(r), strlen("q@example.com"));
+    /* The file has settled: the last line is taken as it is. */
+    recipients_wait_for_line_end(r, false);
+    next_ok(r, &rec);
+    assert_string_equal(rec.address, "q@example.com");
+    assert_int_equal(recipients_unterminated(r), 0);
+    next_end(r);
+    recipients_close(r);
+
+    /* CSV too, and a quoted field still open at the end is not "unterminated" yet. */
+    r = open_ok(WRITE_LIST("email,n\r\nb@example.com,\"two\r\nlines"), NULL);
+    recipients_wait_for_line_end(r, true);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ENOTFOUND);
+    assert_true(recipients_unterminated(r) > 0);
+    append_list("\"\r\n");
+    next_ok(r, &rec);
+    assert_string_equal(rec.values[1], "two\r\nlines");
+    next_end(r);
+    recipients_close(r);
+}
+
+/* Only a regular file is a list: a device or a pipe is refused at once, naming what it is. */
+static void test_recipients_not_a_regular_file(void **state)
+{
+    (void)state;
+    struct recipients *r = (struct recipients *)1;
+    struct err e;
+    assert_int_equal(recipients_open("/dev/zero", NULL, &r, &e), IPW_ENOINPUT);
+    assert_null(r);
+    assert_string_equal(e.msg, "/dev/zero is a character device, not a regular file: the "
+                               "recipient list must be a file");
+    char fifo[200];
+    snprintf(fifo, sizeof fifo, "%s/fifo", test_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    /* No writer: opening must not wait for one. */
+    assert_int_equal(recipients_open(fifo, NULL, &r, &e), IPW_ENOINPUT);
+    assert_non_null(strstr(e.msg, "is a named pipe, not a regular file"));
+    struct recipients_file_state fs;
+    assert_int_equal(recipients_stat(fifo, &fs, &e), IPW_ENOINPUT);
+    unlink(fifo);
+    assert_int_equal(recipients_open(test_dir, NULL, &r, &e), IPW_ENOINPUT);
+    assert_non_null(strstr(e.msg, "is a directory"));
+}
+
+static int stop_after;
+static bool stop_cb(void *arg)
+{
+    (void)arg;
+    return stop_after-- <= 0;
+}
+
+/* The callback stops a read inside one enormous line; the record is read whole later. */
+static void test_recipients_interrupted_read(void **state)
+{
+    (void)state;
+    size_t big = 40 * RECIPIENTS_IOBUF;
+    char *content = malloc(big + 100);
+    assert_non_null(content);
+    size_t n = (size_t)snprintf(content, 100, "a@example.com\n");
+    memset(content + n, 'x', big);
+    n += big;
+    n += (size_t)snprintf(content + n, 100, "\nb@example.com\n");
+    struct recipients *r = open_ok(write_list(content, n), NULL);
+    free(content);
+    struct recipients_rec rec;
+    struct err e;
+    next_ok(r, &rec);
+    stop_after = 5;
+    recipients_set_interrupt(r, stop_cb, NULL);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ETEMP);
+    assert_non_null(strstr(e.msg, ":2: reading stopped"));
+    char hex[RECIPIENTS_SHA256_HEX];
+    assert_int_equal(recipients_prefix_sha256(r, (int64_t)n, hex, &e), IPW_ETEMP);
+    recipients_set_interrupt(r, NULL, NULL);
+    next_bad(r, ":2: record longer than 65536 bytes");
+    next_ok(r, &rec);
+    assert_string_equal(rec.address, "b@example.com");
+    recipients_close(r);
+
+    /* A list that is one enormous line from its first byte (8 GiB of NUL bytes, sparse):
+     * opening it reads no more than the record limit, and reading it can be stopped. */
+    FILE *f = fopen(test_path, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (off_t)8 << 30), 0);
+    fclose(f);
+    time_t t0 = time(NULL);
+    r = open_ok(test_path, NULL);
+    assert_false(recipients_is_csv(r));
+    assert_int_equal(recipients_data_offset(r), 0);
+    stop_after = 100;
+    recipients_set_interrupt(r, stop_cb, NULL);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ETEMP);
+    assert_true(time(NULL) - t0 < 10);
+    assert_int_equal(recipients_tell(r, NULL), 0);
+    recipients_close(r);
+}
+
+/* A record's digest follows its values and the header, not its place in the file. */
+static void test_recipients_digest(void **state)
+{
+    (void)state;
+    uint64_t d[4];
+    struct recipients_rec rec;
+    struct recipients *r = open_ok(WRITE_LIST("email,n\na@example.com,1\nb@example.com,1\n"), NULL);
+    next_ok(r, &rec);
+    d[0] = rec.digest;
+    next_ok(r, &rec);
+    assert_true(rec.digest != d[0]);
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("email,n\nnew@example.com,0\na@example.com,1\n"), NULL);
+    next_ok(r, &rec);
+    next_ok(r, &rec);
+    assert_int_equal(rec.line, 3);
+    assert_true(rec.digest == d[0]); /* moved down a line, same values */
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("email,n\na@example.com,2\n"), NULL);
+    next_ok(r, &rec);
+    d[1] = rec.digest;
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("email,m\na@example.com,1\n"), NULL);
+    next_ok(r, &rec);
+    d[2] = rec.digest;
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("a@example.com\n"), NULL);
+    next_ok(r, &rec);
+    d[3] = rec.digest;
+    recipients_close(r);
+    assert_true(d[1] != d[0] && d[2] != d[0] && d[3] != d[0] && d[1] != d[2]);
+}
+
+/* The SHA-256 of a prefix, carried on from one call to the next, and the file's state. */
+static void test_recipients_prefix_sha256_and_state(void **state)
+{
+    (void)state;
+    struct recipients *r = open_ok(WRITE_LIST("abc\nx@example.com\n"), NULL);
+    FILE *f = NULL;
+    char hex[RECIPIENTS_SHA256_HEX];
+    struct err e;
+    /* SHA-256("abc") and SHA-256("") (FIPS 180-2 examples). */
+    assert_int_equal(recipients_prefix_sha256(r, 3, hex, &e), IPW_OK);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(recipients_prefix_sha256(r, 0, hex, &e), IPW_OK);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    char again[RECIPIENTS_SHA256_HEX];
+    assert_int_equal(recipients_prefix_sha256(r, 3, again, &e), IPW_OK);
+    assert_string_equal(again, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(recipients_prefix_sha256(r, 18, hex, &e), IPW_OK);
+    assert_int_equal(recipients_prefix_sha256(r, 19, hex, &e), IPW_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "shorter than 19 bytes"));
+
+    /* Hashed while reading: the same as reading the prefix again, at the reader's place and
+     * at the start of a held-back last line. */
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("# c\nx@example.com\n\ny@example.com\nz@exa"), NULL);
+    recipients_wait_for_line_end(r, true);
+    struct recipients_rec rec;
+    next_ok(r, &rec);
+    long line = 0;
+    int64_t at = recipients_tell(r, &line);
+    assert_int_equal(at, strlen("# c\nx@example.com\n"));
+    assert_int_equal(line, 3);
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    struct recipients *r2 = open_ok(test_path, NULL);
+    assert_int_equal(recipients_prefix_sha256(r2, at, again, &e), IPW_OK);
+    assert_string_equal(hex, again);
+    next_ok(r, &rec);
+    assert_int_equal(recipients_next(r, &rec, &e), IPW_ENOTFOUND);
+    at = recipients_tell(r, NULL);
+    assert_int_equal(at, strlen("# c\nx@example.com\n\ny@example.com\n"));
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    assert_int_equal(recipients_prefix_sha256(r2, at, again, &e), IPW_OK);
+    assert_string_equal(hex, again);
+    /* ... and it goes on from there once the line is complete. */
+    append_list("mple.com\n");
+    next_ok(r, &rec);
+    at = recipients_tell(r, NULL);
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    assert_int_equal(recipients_prefix_sha256(r2, at, again, &e), IPW_OK);
+    assert_string_equal(hex, again);
+    recipients_close(r2);
+    /* Rewritten in place since it was read: the hash of what was parsed stays, the file's is
+     * the new one's. */
+    at = recipients_tell(r, NULL);
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    f = fopen(test_path, "r+b");
+    assert_non_null(f);
+    fputs("# C", f);
+    fclose(f);
+    assert_int_equal(recipients_prefix_sha256(r, at, again, &e), IPW_OK);
+    assert_string_equal(again, hex);
+    assert_int_equal(recipients_file_sha256(r, at, again, &e), IPW_OK);
+    assert_string_not_equal(again, hex);
+    recipients_close(r);
+
+    /* Across many I/O buffers. */
+    f = fopen(test_path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < 5000; i++)
+        fprintf(f, "user%d@example%d.com\n", i, i % 7);
+    fclose(f);
+    r = open_ok(test_path, NULL);
+    for (int i = 0; i < 3000; i++)
+        next_ok(r, &rec);
+    at = recipients_tell(r, NULL);
+    assert_true(at > 3 * RECIPIENTS_IOBUF);
+    assert_int_equal(recipients_prefix_sha256(r, at, hex, &e), IPW_OK);
+    r2 = open_ok(test_path, NULL);
+    assert_int_equal(recipients_prefix_sha256(r2, at, again, &e), IPW_OK);
+    assert_string_equal(hex, again);
+    recipients_close(r2);
+    recipients_close(r);
+    r = open_ok(WRITE_LIST("# c\nx@example.com\n\ny@example.com\nz@example.com\n"), NULL);
+
+    struct recipients_file_state a, b;
+    assert_int_equal(recipients_stat(test_path, &a, &e), IPW_OK);
+    assert_int_equal(recipients_fstat(r, &b, &e), IPW_OK);
+    char ta[128], tb[128];
+    recipients_file_state_format(&a, ta, sizeof ta);
+    recipients_file_state_format(&b, tb, sizeof tb);
+    assert_string_equal(ta, tb);
+    assert_int_equal(a.size, strlen("# c\nx@example.com\n\ny@example.com\nz@example.com\n"));
+    append_list("y@example.com\n");
+    assert_int_equal(recipients_stat(test_path, &b, &e), IPW_OK);
+    recipients_file_state_format(&b, tb, sizeof tb);
+    assert_string_not_equal(ta, tb);
+    recipients_close(r);
+
+    /* Settled: the file's last change RECIPIENTS_SETTLE_MS or more ago. */
+    struct recipients_file_state s = {.mtime_ns = INT64_C(1000000000000) * 1000000};
+    assert_false(recipients_settled(&s, INT64_C(1000000000000) + RECIPIENTS_SETTLE_MS - 1));
+    assert_true(recipients_settled(&s, INT64_C(1000000000000) + RECIPIENTS_SETTLE_MS));
+}
+
 static void test_recipients_address(void **state)
 {
     (void)state;
@@ -430,6 +695,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recipients_million_lines_constant_memory, setup,
                                         teardown),
         cmocka_unit_test(test_recipients_address),
+        cmocka_unit_test_setup_teardown(test_recipients_unterminated_last_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recipients_not_a_regular_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recipients_interrupted_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recipients_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recipients_prefix_sha256_and_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1248,6 +1248,314 @@ static void test_recipient_save_and_cycle(void **state)
     store_close(st);
 }
 
+/* ---- the recipient list: scans, removals, skips, releases ---- */
+
+static void rcpt_expect(struct store *st, const char *address, const char *state,
+                        const char *reason_part)
+{
+    struct store_recipient r;
+    struct err e;
+    assert_int_equal(store_recipient_get(st, address, &r, &e), IPW_OK);
+    if (strcmp(r.state, state) != 0)
+        fail_msg("%s: state %s, expected %s", address, r.state, state);
+    if (reason_part && (!r.reason || !strstr(r.reason, reason_part)))
+        fail_msg("%s: reason %s, expected it to contain %s", address, r.reason ? r.reason : "NULL",
+                 reason_part);
+    if (!reason_part && r.reason)
+        fail_msg("%s: reason %s, expected none", address, r.reason);
+    store_recipient_clear(&r);
+}
+
+static void queue_from_list(struct store *st, const char *address, int64_t scan, int64_t digest)
+{
+    struct store_recipient q = {.address = address,
+                                .provider = "other",
+                                .state = "pending",
+                                .added_ms = T0,
+                                .list_offset = 10,
+                                .list_line = 2,
+                                .list_scan = scan,
+                                .list_digest = digest};
+    int added = 0;
+    struct err e;
+    assert_int_equal(store_recipient_queue(st, &q, &added, &e), IPW_OK);
+    assert_int_equal(added, 1);
+}
+
+static int seen(struct store *st, const char *address, int64_t scan, int64_t digest, int64_t offset)
+{
+    struct store_recipient q = {.address = address,
+                                .list_offset = offset,
+                                .list_line = offset / 10,
+                                .list_scan = scan,
+                                .list_digest = digest};
+    int known = -1;
+    struct err e;
+    assert_int_equal(store_recipient_seen(st, &q, T0 + HOUR, &known, &e), IPW_OK);
+    return known;
+}
+
+/* A scan marks what it finds; at its end the pending and held recipients it did not find are
+ * removed, keeping their progress, and come back as they were if a later scan finds them. */
+static void test_list_scan_and_sweep(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("scan"));
+    struct err e;
+    queue_from_list(st, "a@example.org", 1, 11);
+    queue_from_list(st, "b@example.org", 1, 12);
+    queue_from_list(st, "c@example.org", 1, 13);
+    queue_from_list(st, "d@example.org", 1, 14);
+    /* c was held by a crash, d is done; b was deferred twice. */
+    exec_ok(st, "UPDATE recipients SET state = 'held', reason = 'crash' "
+                "WHERE address = 'c@example.org';"
+                "UPDATE recipients SET state = 'done' WHERE address = 'd@example.org';"
+                "UPDATE recipients SET retries = 2, next_at_ms = 777, last_outcome = 'deferred' "
+                "WHERE address = 'b@example.org';");
+    int any = -1;
+    assert_int_equal(store_recipients_unconfirmed(st, 1, &any, &e), IPW_OK);
+    assert_int_equal(any, 0);
+    assert_int_equal(store_recipients_unconfirmed(st, 2, &any, &e), IPW_OK);
+    assert_int_equal(any, 1);
+
+    /* Scan 2 finds only A (in another case, at another place) and d. */
+    assert_int_equal(seen(st, "A@EXAMPLE.org", 2, 11, 40), 1);
+    assert_int_equal(seen(st, "d@example.org", 2, 14, 50), 1);
+    /* A second line with the same address in the same scan: the first one counts. */
+    assert_int_equal(seen(st, "a@example.org", 2, 99, 90), 0);
+    assert_int_equal(seen(st, "new@example.org", 2, 1, 60), 0);
+    int64_t removed = -1;
+    assert_int_equal(
+        store_recipients_sweep(st, 2, "no longer in the recipient list L", &removed, &e), IPW_OK);
+    assert_int_equal(removed, 2);
+    rcpt_expect(st, "a@example.org", "pending", NULL);
+    rcpt_expect(st, "b@example.org", "removed", "no longer in the recipient list L");
+    rcpt_expect(st, "c@example.org", "removed", "no longer in the recipient list L");
+    rcpt_expect(st, "d@example.org", "done", NULL);
+    assert_int_equal(query_i64(st, "SELECT list_offset FROM recipients "
+                                   "WHERE address = 'a@example.org'"),
+                     40);
+    assert_int_equal(query_i64(st, "SELECT list_digest FROM recipients "
+                                   "WHERE address = 'a@example.org'"),
+                     11);
+    struct due d = {0};
+    assert_int_equal(store_recipients_due(st, T0 + 10 * HOUR, NULL, 0, collect_due, &d, &e),
+                     IPW_OK);
+    assert_int_equal(d.n, 1); /* only a */
+
+    /* A requeue or retry of an attempt that was in flight when b was removed keeps it out. */
+    struct store_recipient_update rq = {.step = STORE_RCPT_RETRY, .next_at_ms = T0};
+    assert_int_equal(store_recipient_update(st, "b@example.org", T0, "deferred", &rq, &e), IPW_OK);
+    rcpt_expect(st, "b@example.org", "removed", "no longer");
+    rq.step = STORE_RCPT_REQUEUE;
+    assert_int_equal(store_recipient_update(st, "b@example.org", T0, "blocked", &rq, &e), IPW_OK);
+    rcpt_expect(st, "b@example.org", "removed", NULL);
+
+    /* Scan 3 finds b and c again: b pending with its retries and due time, c held again. */
+    assert_int_equal(seen(st, "b@example.org", 3, 12, 20), 1);
+    assert_int_equal(seen(st, "c@example.org", 3, 13, 30), 1);
+    rcpt_expect(st, "b@example.org", "pending", NULL);
+    rcpt_expect(st, "c@example.org", "held", "not sent again until released");
+    assert_int_equal(query_i64(st, "SELECT retries FROM recipients "
+                                   "WHERE address = 'b@example.org'"),
+                     3); /* two deferrals, and the retry recorded while removed */
+    store_close(st);
+}
+
+/* Skipped for a local reason: no attempt fields touched; back in the queue when its line
+ * changes, not when it is merely found again. */
+static void test_skip_and_line_change(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("skip"));
+    struct err e;
+    queue_from_list(st, "s@example.org", 1, 500);
+    exec_ok(st, "UPDATE recipients SET last_attempt_ms = 5, last_outcome = 'deferred', "
+                "retries = 1, next_at_ms = 9 WHERE address = 's@example.org'");
+    struct store_recipient_update sk = {.step = STORE_RCPT_SKIP,
+                                        .reason = "L:2: a line break in column name"};
+    assert_int_equal(store_recipient_update(st, "s@example.org", 0, NULL, &sk, &e), IPW_OK);
+    rcpt_expect(st, "s@example.org", "skipped", "line break");
+    assert_int_equal(query_i64(st, "SELECT last_attempt_ms FROM recipients"), 5);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM attempts"), 0);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM summary_hourly"), 0);
+    /* Found again with the same line: still skipped (and not removed by the sweep). */
+    assert_int_equal(seen(st, "s@example.org", 2, 500, 10), 1);
+    int64_t removed = -1;
+    assert_int_equal(store_recipients_sweep(st, 2, "gone", &removed, &e), IPW_OK);
+    assert_int_equal(removed, 0);
+    rcpt_expect(st, "s@example.org", "skipped", "line break");
+    /* Its line was fixed: pending, due now, retries kept. */
+    assert_int_equal(seen(st, "s@example.org", 3, 501, 10), 1);
+    rcpt_expect(st, "s@example.org", "pending", NULL);
+    assert_int_equal(query_i64(st, "SELECT next_at_ms FROM recipients"), T0 + HOUR);
+    assert_int_equal(query_i64(st, "SELECT retries FROM recipients"), 1);
+    store_close(st);
+}
+
+/* Dry-run attempts never touch the queue, and recovery never holds for one. */
+static void test_dry_run_leaves_queue(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("dry"));
+    struct err e;
+    queue_from_list(st, "dry@example.org", 1, 1);
+    queue_from_list(st, "real@example.org", 1, 2);
+    char *before = dump(st, "SELECT * FROM recipients WHERE address = 'dry@example.org'");
+    struct store_attempt a = {
+        .started_ms = T0, .recipient = "dry@example.org", .provider = "other", .dry_run = 1};
+    int64_t id;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    char *after = dump(st, "SELECT * FROM recipients WHERE address = 'dry@example.org'");
+    assert_string_equal(after, before);
+    free(after);
+    a.recipient = "real@example.org";
+    a.dry_run = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    /* Both left in flight by a killed run. */
+    int64_t n = 0;
+    assert_int_equal(store_attempts_recover(st, T0 + HOUR, &n, &e), IPW_OK);
+    assert_int_equal(n, 2);
+    after = dump(st, "SELECT * FROM recipients WHERE address = 'dry@example.org'");
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    rcpt_expect(st, "real@example.org", "held", "may have been delivered");
+    store_close(st);
+}
+
+struct released {
+    int n;
+    char addr[4][64];
+};
+
+static void collect_released(const char *address, const char *provider, void *ctx)
+{
+    struct released *rl = ctx;
+    (void)provider;
+    if (rl->n < 4)
+        snprintf(rl->addr[rl->n], sizeof rl->addr[0], "%s", address);
+    rl->n++;
+}
+
+static void test_release(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("release"));
+    struct err e;
+    queue_from_list(st, "h1@example.org", 1, 1);
+    queue_from_list(st, "h2@example.org", 1, 2);
+    queue_from_list(st, "h3@example.org", 1, 3);
+    queue_from_list(st, "p@example.org", 1, 4);
+    queue_from_list(st, "sk@example.org", 1, 5);
+    exec_ok(st, "UPDATE recipients SET state = 'held', reason = 'crash', next_at_ms = 5 "
+                "WHERE address LIKE 'h%';"
+                "UPDATE recipients SET provider = 'gmail' WHERE address = 'h3@example.org';"
+                "UPDATE recipients SET state = 'skipped', reason = 'bad' "
+                "WHERE address = 'sk@example.org'");
+    struct store_recipient was;
+    assert_int_equal(store_recipient_release(st, "H1@example.org", T0, &was, &e), IPW_OK);
+    assert_string_equal(was.state, "held");
+    assert_string_equal(was.address, "h1@example.org");
+    store_recipient_clear(&was);
+    rcpt_expect(st, "h1@example.org", "pending", NULL);
+    assert_int_equal(query_i64(st, "SELECT next_at_ms FROM recipients "
+                                   "WHERE address = 'h1@example.org'"),
+                     T0);
+    /* Not held: nothing changes, the state says why. */
+    assert_int_equal(store_recipient_release(st, "p@example.org", T0, &was, &e), IPW_OK);
+    assert_string_equal(was.state, "pending");
+    store_recipient_clear(&was);
+    assert_int_equal(store_recipient_release(st, "sk@example.org", T0, &was, &e), IPW_OK);
+    assert_string_equal(was.state, "skipped");
+    store_recipient_clear(&was);
+    rcpt_expect(st, "sk@example.org", "pending", NULL);
+    assert_int_equal(store_recipient_release(st, "nobody@example.org", T0, &was, &e),
+                     IPW_ENOTFOUND);
+    /* --all --provider gmail, then --all. */
+    struct released rl = {0};
+    int64_t n = -1;
+    assert_int_equal(
+        store_recipients_release_held(st, "gmail", T0 + 1, collect_released, &rl, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rl.addr[0], "h3@example.org");
+    memset(&rl, 0, sizeof rl);
+    assert_int_equal(store_recipients_release_held(st, NULL, T0 + 2, collect_released, &rl, &n, &e),
+                     IPW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(rl.addr[0], "h2@example.org");
+    assert_int_equal(store_recipients_count(st, "held", &n, &e), IPW_OK);
+    assert_int_equal(n, 0);
+    store_close(st);
+}
+
+static int collect_name(const char *name, void *ctx)
+{
+    char *buf = ctx; /* 128 bytes */
+    size_t len = strlen(buf);
+    snprintf(buf + len, 128 - len, "%s,", name ? name : "(null)");
+    return 0;
+}
+
+/* Recipients of a provider the plan no longer has are found and moved, domain by domain. */
+static void test_provider_moves(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("moves"));
+    struct err e;
+    queue_from_list(st, "a@old.example", 1, 1);
+    queue_from_list(st, "b@old.example", 1, 2);
+    queue_from_list(st, "c@other.example", 1, 3);
+    queue_from_list(st, "d@old.example", 1, 4);
+    exec_ok(st, "UPDATE recipients SET provider = 'gone' WHERE domain = 'old.example';"
+                "UPDATE recipients SET state = 'done' WHERE address = 'd@old.example';");
+    char names[128] = "";
+    assert_int_equal(store_recipient_providers(st, collect_name, names, &e), IPW_OK);
+    assert_true(strstr(names, "gone,") && strstr(names, "other,"));
+    char doms[128] = "";
+    assert_int_equal(store_recipient_domains(st, "gone", collect_name, doms, &e), IPW_OK);
+    assert_string_equal(doms, "old.example,");
+    int64_t n = -1;
+    assert_int_equal(store_recipients_set_provider(st, "gone", "old.example", "gmail", &n, &e),
+                     IPW_OK);
+    assert_int_equal(n, 2); /* the done one keeps its history */
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM recipients WHERE provider = 'gone'"), 1);
+    store_close(st);
+}
+
+/* The first plan to use a state file names its campaign; another campaign is refused. */
+static void test_campaign(void **state)
+{
+    (void)state;
+    const char *path = db_path("campaign");
+    struct store *st = open_ok(path);
+    struct err e;
+    /* A command that cannot write (here: another holds the write lock) only looks. */
+    store_set_busy_timeout(st, 50);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_campaign_check(st, "autumn", &e), IPW_OK);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM meta WHERE key = 'campaign'"), 0);
+    store_set_busy_timeout(st, 0);
+    assert_int_equal(store_campaign_check(st, "spring", &e), IPW_OK);
+    assert_int_equal(store_campaign_check(st, "spring", &e), IPW_OK);
+    assert_int_equal(store_campaign_check(st, NULL, &e), IPW_OK);
+    store_close(st);
+    st = open_ok(path);
+    err_clear(&e);
+    assert_int_equal(store_campaign_check(st, "autumn", &e), IPW_ECONFIG);
+    char want[512];
+    snprintf(want, sizeof want,
+             "state file %s belongs to campaign \"spring\" (recorded when it was first used), "
+             "not to campaign \"autumn\"",
+             path);
+    assert_string_equal(e.msg, want);
+    store_close(st);
+}
+
 /* ---- provider state ---- */
 
 static int join_names(const char *name, void *ctx)
@@ -1677,6 +1985,12 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_recipients_due),
         cmocka_unit_test(test_blocked_requeue),
         cmocka_unit_test(test_recipient_save_and_cycle),
+        cmocka_unit_test(test_list_scan_and_sweep),
+        cmocka_unit_test(test_skip_and_line_change),
+        cmocka_unit_test(test_dry_run_leaves_queue),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_provider_moves),
+        cmocka_unit_test(test_campaign),
         cmocka_unit_test(test_provider_round_trip),
         cmocka_unit_test(test_rule_actions),
         cmocka_unit_test(test_mx_cache),
