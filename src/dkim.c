@@ -16,15 +16,14 @@
 
 #include "ipwarm/afile.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/infile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -185,25 +184,14 @@ ipw_status dkim_key_parse(const char *pem, size_t len, const char *what, struct 
 ipw_status dkim_key_load(const char *path, struct dkim_key **out, struct err *e)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, IPW_ENOINPUT, "cannot open the DKIM key %s: %s", path, strerror(errno));
-    /* A PEM key is a few kilobytes; 64 KiB is surely not a key. */
-    char *pem = malloc(65536);
-    if (!pem) {
-        fclose(f);
-        return err_set(e, IPW_ENOMEM, "out of memory loading %s", path);
-    }
-    size_t n = fread(pem, 1, 65536, f);
-    bool failed = ferror(f) != 0;
-    fclose(f);
-    ipw_status s;
-    if (failed)
-        s = err_set(e, IPW_ENOINPUT, "cannot read the DKIM key %s", path);
-    else if (n == 65536)
-        s = err_set(e, IPW_EDATA, "%s: too large for a DKIM key", path);
-    else
-        s = dkim_key_parse(pem, n, path, out, e);
+    /* A PEM key is a few kilobytes; 64 KiB is surely not a key. A FIFO or a device is refused,
+     * not read (infile.h). */
+    char *pem;
+    size_t n;
+    ipw_status s = infile_read(path, "the DKIM key (sender.dkim.key_file)", 65535, &pem, &n, e);
+    if (s != IPW_OK)
+        return s;
+    s = dkim_key_parse(pem, n, path, out, e);
     OPENSSL_cleanse(pem, n);
     free(pem);
     return s;

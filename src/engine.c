@@ -41,6 +41,7 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"
+#include "ipwarm/secret.h"
 #include "ipwarm/smtp.h"
 #include "ipwarm/template.h"
 #include "ipwarm/token.h"
@@ -1530,29 +1531,17 @@ static ipw_status engine_relay_setup(struct engine *g, struct err *e)
         return err_set(e, IPW_ENOMEM, "out of memory");
     if (rest[hl] == ':')
         g->relay_port = (int)strtol(rest + hl + 1, NULL, 10);
-    if (p->relay_password_env) {
-        const char *pw = getenv(p->relay_password_env);
-        if (!pw || !*pw)
-            return err_set(e, IPW_ECONFIG,
-                           "%s: transport.relay.password_env: the environment variable %s is "
-                           "not set; export the relay password in it",
-                           p->name ? p->name : p->path, p->relay_password_env);
-        g->relay_password = strdup(pw);
-    } else if (p->relay_password_file) {
-        FILE *fp = fopen(p->relay_password_file, "r");
-        if (!fp)
-            return err_set(e, IPW_ECONFIG, "transport.relay.password_file: cannot read %s: %s",
-                           p->relay_password_file, strerror(errno));
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[n] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
-        g->relay_password = strdup(buf);
-        memset(buf, 0, sizeof buf);
+    if (p->relay_password_env || p->relay_password_file) {
+        /* secret.c: the file must be a regular one (a FIFO would hang the run). */
+        struct err sub;
+        ipw_status r = secret_password_read(p->relay_password_env, p->relay_password_file,
+                                            p->relay_password_env ? "transport.relay.password_env"
+                                                                  : "transport.relay.password_file",
+                                            &g->relay_password, &sub);
+        if (r != IPW_OK)
+            return err_set(e, r == IPW_ENOMEM ? r : IPW_ECONFIG, "%s: %s",
+                           p->name ? p->name : p->path, sub.msg);
     }
-    if ((p->relay_password_env || p->relay_password_file) && !g->relay_password)
-        return err_set(e, IPW_ENOMEM, "out of memory");
     return IPW_OK;
 }
 

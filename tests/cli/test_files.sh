@@ -4,6 +4,8 @@
 # leave the old file in place when writing fails (a file size limit stands in for a full disk);
 # `init` and `dkim keygen` never overwrite and leave no temporary file; the state file, its
 # -wal and -shm files and the run lock are created 0600 even under umask 0, as is the DKIM key.
+# A FIFO or a device named by the plan (or given as the plan) is refused at once with the key
+# and the file, never waited on; a password file other users may read is warned about.
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
@@ -98,5 +100,61 @@ run 73 "dkim keygen over an existing key" dkim keygen --selector s1 --domain exa
 check "dkim keygen: the existing key is unchanged" cmp -s k.pem k.orig
 check "dkim keygen: says so" grep -qF "k.pem exists; not overwriting a key" "$work/err"
 no_temp "dkim keygen"
+
+# --- a FIFO or a device where the plan names a file: refused, never waited on ---------------
+# quick WANT WHAT ARGS...: like run, under `timeout 30` (a blocking open would hang: exit 124).
+quick() {
+  local want=$1 what=$2
+  shift 2
+  timeout 30 "$IPWARM" "$@" >"$work/out" 2>"$work/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok "$what: exit $rc"; else
+    bad "$what: exit $rc, expected $want (124: it hung)"
+    sed 's/^/    stderr: /' "$work/err" | head -5
+  fi
+}
+err_has() { if grep -qF -- "$2" "$work/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; sed 's/^/    /' "$work/err" | head -3; fi; }
+mkfifo "$work/fifo"
+# mini NAME TEXT_FILE [SENDER_EXTRA [TRANSPORT]]: a small plan written here.
+mini() {
+  cat >"$1.yaml" <<EOF
+campaign: $1
+state: state.db
+source: {ip: 192.0.2.10, helo: mx.example.com}
+sender: {from: "News <news@example.com>"${3:+, $3}}
+${4:-}
+message: {subject: Hi, text_file: $2}
+recipients: {file: seeds.csv}
+EOF
+}
+mini fifotext fifo
+quick 78 "message.text_file is a FIFO: validate" -p fifotext.yaml validate
+err_has "FIFO template: key, name and kind" \
+  "message.text_file: expected a regular file, found \"fifo\" ($work/fifo is a FIFO (named pipe))"
+quick 66 "the plan is a FIFO: validate" -p "$work/fifo" validate
+err_has "FIFO plan: named" "cannot read the plan $work/fifo: it is a FIFO (named pipe), not a regular file"
+mini zerokey message.txt "dkim: {domain: example.com, selector: s1, key_file: /dev/zero}"
+quick 78 "sender.dkim.key_file is /dev/zero: validate" -p zerokey.yaml validate
+err_has "/dev/zero key: key, name and kind" \
+  "sender.dkim.key_file: expected a regular file, found \"/dev/zero\" (/dev/zero is a character device)"
+
+# --- the relay password file: a FIFO is refused; other users' read access is warned about ---
+relay() { printf 'transport:\n  mode: relay\n  relay: {url: "smtp://127.0.0.1:2525", username: warmup, password_file: %s}' "$1"; }
+mini fifopw message.txt "" "$(relay fifo)"
+quick 78 "password_file is a FIFO: validate" -p fifopw.yaml validate
+err_has "FIFO password file: key and kind" \
+  "transport.relay.password_file: expected a regular file, found \"fifo\" ($work/fifo is a FIFO (named pipe))"
+printf 's3cret-pw\n' >pw
+chmod 0644 pw
+mini worldpw message.txt "" "$(relay pw)"
+quick 0 "a world-readable password file: validate still passes" -p worldpw.yaml validate
+err_has "world-readable password file: warned with file and mode" \
+  "ipwarm: warning: transport.relay.password_file: $work/pw is readable by every user (mode 0644): chmod 0600 it"
+quick 0 "with -q the warning still shows" -q -p worldpw.yaml validate
+err_has "-q: warned" "is readable by every user (mode 0644)"
+chmod 0640 pw
+quick 0 "a password file of mode 0640: validate" -p worldpw.yaml validate
+if grep -q "warning" "$work/err"; then bad "mode 0640: warned"; else ok "mode 0640: no warning"; fi
+if grep -q 's3cret-pw' "$work/out" "$work/err"; then bad "the password was printed"; else ok "the password is never printed"; fi
 
 finish
