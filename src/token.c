@@ -9,6 +9,7 @@
 #include "ipwarm/token.h"
 
 #include "ipwarm/afile.h"
+#include "ipwarm/infile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,10 +48,15 @@ static ipw_status token_secret_set(struct token_secret *s, const char *text, siz
     return IPW_OK;
 }
 
-/* Reads a secret file (small: at most TOKEN_SECRET_MAX bytes and a line break). */
+/* Reads a secret file (small: at most TOKEN_SECRET_MAX bytes and a line break). A FIFO or a
+ * device is refused, not waited on (infile.h). */
 static ipw_status token_secret_read(const char *path, struct token_secret *s, struct err *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *kind;
+    int fd = infile_open_fd(path, &kind);
+    if (fd < 0 && kind)
+        return err_set(e, IPW_ENOINPUT, "the unsubscribe secret file %s is %s, not a regular file",
+                       path, kind);
     if (fd < 0)
         return err_set(e, IPW_ENOINPUT, "cannot open the unsubscribe secret file %s: %s", path,
                        strerror(errno));

@@ -193,6 +193,13 @@ check "run: says the smtp check failed" grep -q "a required pre-flight check fai
 bounded "run again: the lock was released (not exit 75)" 30 -p runehlo.yaml run --once
 check "run again: exit 1, not 75 (got $rc)" test "$rc" -eq 1
 
+# --- a port where nothing listens: the sentence says where, what, and the fix ---------------
+closed=$(free_port)
+plan closed "$closed"
+bounded "a closed port" 30 -p closed.yaml --json check
+detail_has "closed port: where and what" smtp "cannot connect to 127.0.0.1:$closed: Connection refused"
+check "closed port: the fix names the port" grep -q "check that the server listens on port $closed" "$work/out"
+
 # --- AUTH: never without TLS, and an echo of it is masked -------------------------------------
 port_plain=$(free_port)
 smtpd_start relay "[{\"name\": \"plainrelay\", \"host\": \"127.0.0.1\", \"port\": $port_plain,
