@@ -595,7 +595,7 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
             reply_format(&rp, why, sizeof why);
         else
             pf_why(c, f, "greeting", why, sizeof why);
-        snprintf(out->error, sizeof out->error, "%s%.250s",
+        snprintf(out->error, sizeof out->error, "%s%.200s",
                  f == PF_OK ? "the greeting is not 220: " : "", why);
         goto done;
     }
@@ -739,8 +739,11 @@ static char *pf_password(const struct plan *p, char *why, size_t n)
                                         p->relay_password_env ? "transport.relay.password_env"
                                                               : "transport.relay.password_file",
                                         &pw, &e);
-    if (s != IPW_OK && s != IPW_ENOMEM)
-        snprintf(why, n, "%s", e.msg);
+    if (s != IPW_OK && s != IPW_ENOMEM && n > 0) {
+        size_t l = strnlen(e.msg, n - 1);
+        memcpy(why, e.msg, l);
+        why[l] = '\0';
+    }
     return pw;
 }
 
