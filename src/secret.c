@@ -166,7 +166,8 @@ static bool secret_is_word_char(unsigned char c)
     return isalnum(c) || c == '-' || c == '_';
 }
 
-size_t secret_mask(char *text, const char *username, const char *password)
+/* One round of secret_mask: marks every span, then replaces each. Returns the spans. */
+static size_t secret_mask_once(char *text, const char *username, const char *password)
 {
     if (!text || !*text)
         return 0;
@@ -199,6 +200,10 @@ size_t secret_mask(char *text, const char *username, const char *password)
             continue;
         while (j < len && (text[j] == ' ' || text[j] == '\t'))
             j++;
+        /* An argument that starts with '*' is a mask already (or SASL's "*" that cancels an
+         * exchange): nothing to hide, and masking it again would eat what follows it. */
+        if (j >= len || text[j] == '*')
+            continue;
         size_t arg = j;
         while (j < len && !isspace((unsigned char)text[j]))
             j++;
@@ -251,5 +256,29 @@ size_t secret_mask(char *text, const char *username, const char *password)
     explicit_bzero(text + o, len - o);
     text[o] = '\0';
     free(mark);
+    return spans;
+}
+
+size_t secret_mask(char *text, const char *username, const char *password)
+{
+    /* A mask can make a new match (a word that now starts after "***" reads as a fresh "AUTH"),
+     * so rounds go on until the text no longer changes: masking the result again is a no-op.
+     * Each round that changes the text shortens it or adds a '*', so this ends; the bound is
+     * a guard. */
+    size_t spans = secret_mask_once(text, username, password);
+    size_t len = text ? strlen(text) : 0, cap = len + 1;
+    char *before = spans ? malloc(cap) : NULL;
+    for (int round = 0; before && round < 16; round++) {
+        memcpy(before, text, len + 1);
+        size_t more = secret_mask_once(text, username, password);
+        if (strcmp(before, text) == 0)
+            break;
+        spans += more;
+        len = strlen(text);
+    }
+    if (before) {
+        explicit_bzero(before, cap);
+        free(before);
+    }
     return spans;
 }
