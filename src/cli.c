@@ -988,7 +988,10 @@ ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct er
                        "another with -p FILE)",
                        ctx->plan_path, ctx->plan_path);
     }
-    return plan_load(ctx->plan_path, out, e);
+    ipw_status r = plan_load(ctx->plan_path, out, e);
+    for (size_t i = 0; r == IPW_OK && i < (*out)->n_warnings; i++)
+        cli_warn(ctx, "%s", (*out)->warnings[i]);
+    return r;
 }
 
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
@@ -1095,6 +1098,16 @@ void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs("ipwarm: ", ctx->diag);
+    vfprintf(ctx->diag, fmt, ap);
+    fputc('\n', ctx->diag);
+    va_end(ap);
+}
+
+void cli_warn(const struct cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ipwarm: warning: ", ctx->diag);
     vfprintf(ctx->diag, fmt, ap);
     fputc('\n', ctx->diag);
     va_end(ap);

@@ -1,55 +1,39 @@
 /*
  * cmd_init: `ipwarm init [FILE]` writes the annotated example plan and the files it names.
  *
- * The plan is created with O_CREAT|O_EXCL, so that an existing plan (perhaps weeks into a
- * warm-up) is never overwritten, not even by a race with another init. The example refers to
- * message.txt and seeds.csv beside it; those are written from the embedded copies only when
- * they do not exist yet, since a user may have prepared them first. The result validates by
- * design: `ipwarm -p FILE validate` exits 0 right after.
+ * The plan is created only if absent (afile.h with AFILE_NOREPLACE: written beside it, then
+ * linked to its name), so that an existing plan (perhaps weeks into a warm-up) is never
+ * overwritten, not even by a race with another init, and a plan is never left half written. The
+ * example refers to message.txt and seeds.csv beside it; those are written from the embedded copies
+ * only when they do not exist yet, since a user may have prepared them first. The result validates
+ * by design: `ipwarm -p FILE validate` exits 0 right after.
  */
-#include <errno.h>
-#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "ipwarm/afile.h"
 #include "ipwarm/cli.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/plan.h"
 
-/* Writes len bytes of data to a new file at path (mode 0644). Returns IPW_OK; IPW_ECANTCREAT
- * with *exists set when the file exists; IPW_ECANTCREAT or IPW_EIO otherwise. A file this
- * function created and could not finish is removed again. */
+/* Writes len bytes of data to a new file at path (mode 0644), which appears whole or not at
+ * all. Returns IPW_OK; IPW_ECANTCREAT with *exists set when the file exists; IPW_ECANTCREAT or
+ * IPW_EIO otherwise. */
 static ipw_status cmd_init_write(const char *path, const char *data, size_t len, bool *exists,
                                  struct err *e)
 {
     *exists = false;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        if (errno == EEXIST) {
-            *exists = true;
-            return err_set(e, IPW_ECANTCREAT, "init: %s exists; not overwriting it", path);
-        }
-        return err_set(e, IPW_ECANTCREAT, "init: cannot create %s: %s", path, strerror(errno));
+    struct afile af;
+    struct err sub;
+    ipw_status s = afile_open(&af, path, 0644, AFILE_NOREPLACE, &sub);
+    if (s == IPW_OK) {
+        fwrite(data, 1, len, af.f);
+        s = afile_commit(&af, &sub);
+        *exists = af.exists;
     }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int saved = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(path);
-            return err_set(e, IPW_EIO, "init: cannot write %s: %s", path, strerror(saved));
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0) {
-        int saved = errno;
-        unlink(path);
-        return err_set(e, IPW_EIO, "init: cannot write %s: %s", path, strerror(saved));
-    }
+    if (s != IPW_OK)
+        return err_set(e, s, "init: %s", sub.msg);
     return IPW_OK;
 }
 

@@ -5,18 +5,17 @@
  *
  * It is meant to run from cron next to `run --once`, writing into node_exporter's textfile
  * collector directory. The collector reads whatever is in the file when it is scraped, so the
- * file is replaced atomically: the text goes to FILE.tmp (a name the collector ignores, as it
- * reads only *.prom), is flushed to disk, and is renamed over FILE. Counters come from the
+ * file is replaced atomically (afile.h): the text goes to a new temporary file beside it (named
+ * .FILE.XXXXXX, which the collector ignores, as it reads only *.prom), is flushed to disk, and
+ * is renamed over FILE. Counters come from the
  * store's hourly summary rows (their sum over all time), so the cost does not grow with the
  * attempts. Samples carry no time stamps: the collector's scrape time is the right one.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "ipwarm/afile.h"
 #include "ipwarm/cli.h"
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
@@ -224,45 +223,6 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
     return r;
 }
 
-/* Writes text to path atomically: path.tmp, fsync, rename. */
-static ipw_status write_atomic(const char *path, const char *text, size_t len, struct err *e)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + sizeof ".tmp");
-    if (!tmp)
-        return err_set(e, IPW_ENOMEM, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp", sizeof ".tmp");
-    ipw_status r = IPW_OK;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = err_set(e, IPW_ECANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return r;
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
-            break;
-        }
-        off += (size_t)w;
-    }
-    if (r == IPW_OK && fsync(fd) != 0)
-        r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && r == IPW_OK)
-        r = err_set(e, IPW_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    if (r == IPW_OK && rename(tmp, path) != 0)
-        r = err_set(e, IPW_ECANTCREAT, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (r != IPW_OK)
-        unlink(tmp);
-    free(tmp);
-    return r;
-}
-
 ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
     struct plan *p = NULL;
@@ -288,7 +248,12 @@ ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct 
     const char *out = cli_args_get(args, "output");
     if (r == IPW_OK) {
         if (out) {
-            r = write_atomic(out, buf, len, e);
+            struct afile af;
+            r = afile_open(&af, out, 0644, 0, e);
+            if (r == IPW_OK) {
+                fwrite(buf, 1, len, af.f);
+                r = afile_commit(&af, e);
+            }
         } else {
             fwrite(buf, 1, len, ctx->out);
             if (fflush(ctx->out) != 0 || ferror(ctx->out))

@@ -1,16 +1,15 @@
 /*
  * cmd_report: `ipwarm report -o FILE` writes the HTML report (report.c) of the campaign.
  *
- * The file is written next to its final name as FILE.tmp and renamed over FILE when complete,
- * so a browser or a web server never shows half a report. A state file that does not exist
+ * The file is written to a new temporary file beside FILE and renamed over it when complete
+ * (afile.h), so a browser or a web server never shows half a report, and a link planted beside
+ * it cannot redirect the write. A state file that does not exist
  * yet gives a report that says nothing was recorded.
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
+#include "ipwarm/afile.h"
 #include "ipwarm/cli.h"
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
@@ -30,33 +29,22 @@ ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct e
     r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
     if (r == IPW_OK)
         r = cli_store_campaign(p, st, e);
-    size_t n = strlen(out);
-    char *tmp = malloc(n + sizeof ".tmp");
-    FILE *f = NULL;
-    if (r == IPW_OK && !tmp)
-        r = err_set(e, IPW_ENOMEM, "out of memory");
-    if (r == IPW_OK) {
-        memcpy(tmp, out, n);
-        memcpy(tmp + n, ".tmp", sizeof ".tmp");
-        f = fopen(tmp, "w");
-        if (!f)
-            r = err_set(e, IPW_ECANTCREAT, "cannot create the report %s: %s", tmp, strerror(errno));
-    }
+    struct afile af;
     if (r == IPW_OK)
-        r = report_write(st, p, clock_now_ms(), f, e);
-    if (f) {
-        if (r == IPW_OK && fsync(fileno(f)) != 0)
-            r = err_set(e, IPW_EIO, "cannot write the report %s: %s", tmp, strerror(errno));
-        if (fclose(f) != 0 && r == IPW_OK)
-            r = err_set(e, IPW_EIO, "cannot write the report %s: %s", tmp, strerror(errno));
-        if (r == IPW_OK && rename(tmp, out) != 0)
-            r = err_set(e, IPW_ECANTCREAT, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
-        if (r != IPW_OK)
-            unlink(tmp);
+        r = afile_open(&af, out, 0644, 0, e);
+    if (r == IPW_OK) {
+        struct err sub;
+        errno = 0;
+        r = report_write(st, p, clock_now_ms(), af.f, &sub);
+        if (r == IPW_OK) {
+            r = afile_commit(&af, e);
+        } else {
+            afile_abort(&af);
+            err_set(e, r, "%s (to %s; the file there was left as it was)", sub.msg, out);
+        }
     }
     if (r == IPW_OK)
         cli_info(ctx, "report written to %s", out);
-    free(tmp);
     store_close(st);
     plan_free(p);
     return r;

@@ -3,7 +3,8 @@
  *
  * Thin: it loads the plan, opens the state file, takes the run lock (a second runner exits 75
  * at once), checks the last pre-flight result, installs the signal handlers that let the
- * message in flight finish, and hands over to engine_run(). The pre-flight gate is here too.
+ * message in flight finish (SIGTERM, SIGINT and SIGHUP), and hands over to engine_run(). The
+ * pre-flight gate is here too.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "ipwarm/json.h"
 #include "ipwarm/preflight.h"
 #include "ipwarm/store.h"
+#include "ipwarm/tz.h"
 
 static volatile sig_atomic_t cmd_run_stop;
 
@@ -48,7 +50,8 @@ static ipw_status cmd_run_preflight_gate(const struct cli_ctx *ctx, const struct
     bool ok;
     char failed[512] = "";
     int64_t when_ms;
-    if (r == IPW_OK && now - pf.run_ms < CMD_RUN_PREFLIGHT_MAX_AGE_MS) {
+    /* A result recorded "in the future" (a run with a mistaken --now) is not a recent one. */
+    if (r == IPW_OK && now >= pf.run_ms && now - pf.run_ms < CMD_RUN_PREFLIGHT_MAX_AGE_MS) {
         ok = pf.ok;
         when_ms = pf.run_ms;
         store_preflight_clear(&pf);
@@ -127,6 +130,64 @@ static void cmd_run_warn(const struct cli_ctx *ctx, const struct engine_summary 
                  (long long)s->unknown);
 }
 
+/* What cmd_run_clock_ahead collects: the providers the state says were written later than
+ * now, and the latest such time. */
+struct cmd_run_ahead {
+    const char *today;
+    int64_t now_ms;
+    char names[256];
+    size_t len;
+    int64_t latest_ms;
+    char latest_date[TZ_DATE_MAX];
+};
+
+static int cmd_run_ahead_cb(const struct store_provider *sp, void *arg)
+{
+    struct cmd_run_ahead *a = arg;
+    bool day_ahead = sp->sending_day_date && strcmp(sp->sending_day_date, a->today) > 0;
+    /* A minute of slack: two hosts' clocks, or an NTP step, may differ by that much. */
+    bool written_ahead = sp->updated_ms > a->now_ms + 60000;
+    if (!day_ahead && !written_ahead)
+        return 0;
+    int w =
+        snprintf(a->names + a->len, sizeof a->names - a->len, "%s%s", a->len ? ", " : "", sp->name);
+    if (w > 0 && (size_t)w < sizeof a->names - a->len)
+        a->len += (size_t)w;
+    if (sp->updated_ms > a->latest_ms)
+        a->latest_ms = sp->updated_ms;
+    if (day_ahead && strcmp(sp->sending_day_date, a->latest_date) > 0)
+        snprintf(a->latest_date, sizeof a->latest_date, "%s", sp->sending_day_date);
+    return 0;
+}
+
+/*
+ * A state written by a clock ahead of this one (a run with a mistaken --now in the future, a
+ * host whose clock was wrong) is no dead end: the ramp keeps each provider's stage and sending
+ * day and moves its day to today (ramp_begin_day, RAMP_CLOCK_BACK), and the pacer starts a new
+ * even run now. But it is worth a warning: a pause or a retry set then may still lie ahead.
+ */
+static void cmd_run_clock_ahead(const struct cli_ctx *ctx, const struct plan *p, struct store *st)
+{
+    struct cmd_run_ahead a = {.now_ms = clock_now_ms()};
+    struct tz_local now;
+    struct err e;
+    if (tz_local(a.now_ms, p->timezone, &now, &e) != IPW_OK)
+        return;
+    a.today = now.date;
+    if (store_providers_each(st, cmd_run_ahead_cb, &a, &e) != IPW_OK || a.len == 0)
+        return;
+    char when[CLOCK_RFC3339_MAX] = "";
+    if (a.latest_ms > a.now_ms)
+        clock_format_rfc3339_local(a.latest_ms / 1000 * 1000, p->timezone, when, sizeof when);
+    cli_warn(ctx,
+             "the state file %s was written with a clock ahead of this one (%s%s%s%s%s): "
+             "going on from now, %s, with each provider's stage and sending day as they are; "
+             "a pause or a retry set then may still lie ahead (`ipwarm status`, `ipwarm resume "
+             "PROVIDER`)",
+             store_path(st), a.names, when[0] ? " last updated " : "", when,
+             a.latest_date[0] ? ", sending day dated " : "", a.latest_date, a.today);
+}
+
 static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary *s, bool dry_run)
 {
     if (ctx->json) {
@@ -193,6 +254,8 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
             r = e->status != IPW_OK ? e->status : IPW_ETEMP;
     }
     if (r == IPW_OK)
+        cmd_run_clock_ahead(ctx, p, st);
+    if (r == IPW_OK)
         r = cmd_run_preflight_gate(ctx, p, st, dns, force, e);
     if (r == IPW_OK) {
         struct sigaction sa;
@@ -201,6 +264,9 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
         sigemptyset(&sa.sa_mask);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+        /* A closed terminal or an ended session: by default SIGHUP would end the run like
+         * kill -9, leaving its message in flight unknown and its recipient held. */
+        sigaction(SIGHUP, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
         struct engine_summary sum;
         r = engine_run(p, st, dns, &o, &sum, e);

@@ -11,6 +11,7 @@
  * provider) but the recipient's state and reason. An address without attempts is an empty
  * answer (exit 0): the question was fine, there is just nothing to show.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -83,12 +84,20 @@ static int trace_one(const struct store_attempt *a, void *arg)
     if (a->code)
         snprintf(code, sizeof code, "%d", a->code);
     const char *text = a->text && *a->text ? a->text : "(none)";
-    /* The full reply, each of its lines indented under the attempt; the code and enhanced code
-     * in front unless the text already starts with them, as a reply as received does. */
-    if (a->code && strncmp(text, code, 3) == 0)
+    /* The full reply, each of its lines indented under the attempt, read as it was received:
+     * "421 4.7.28 Our system has detected ...". The code goes in front unless the text already
+     * starts with it; the enhanced code only when the text does not already open with it, as
+     * the stored text does (reply.h: the first line keeps its enhanced code). */
+    size_t el = a->enhanced ? strlen(a->enhanced) : 0;
+    bool has_enhanced =
+        el > 0 && strncmp(text, a->enhanced, el) == 0 && (text[el] == '\0' || text[el] == ' ');
+    if (a->code && strncmp(text, code, 3) == 0 &&
+        (text[3] == '\0' || text[3] == ' ' || text[3] == '-' || text[3] == '\n'))
         fputs("  reply ", f);
+    else if (el > 0 && !has_enhanced)
+        fprintf(f, "  reply %s %s ", code, a->enhanced);
     else
-        fprintf(f, "  reply %s %s ", code, or_dash(a->enhanced));
+        fprintf(f, "  reply %s ", code);
     for (const char *p = text; *p; p++) {
         if (*p == '\r')
             continue;

@@ -14,16 +14,16 @@
  */
 #include "ipwarm/dkim.h"
 
+#include "ipwarm/afile.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/infile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -184,25 +184,14 @@ ipw_status dkim_key_parse(const char *pem, size_t len, const char *what, struct 
 ipw_status dkim_key_load(const char *path, struct dkim_key **out, struct err *e)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, IPW_ENOINPUT, "cannot open the DKIM key %s: %s", path, strerror(errno));
-    /* A PEM key is a few kilobytes; 64 KiB is surely not a key. */
-    char *pem = malloc(65536);
-    if (!pem) {
-        fclose(f);
-        return err_set(e, IPW_ENOMEM, "out of memory loading %s", path);
-    }
-    size_t n = fread(pem, 1, 65536, f);
-    bool failed = ferror(f) != 0;
-    fclose(f);
-    ipw_status s;
-    if (failed)
-        s = err_set(e, IPW_ENOINPUT, "cannot read the DKIM key %s", path);
-    else if (n == 65536)
-        s = err_set(e, IPW_EDATA, "%s: too large for a DKIM key", path);
-    else
-        s = dkim_key_parse(pem, n, path, out, e);
+    /* A PEM key is a few kilobytes; 64 KiB is surely not a key. A FIFO or a device is refused,
+     * not read (infile.h). */
+    char *pem;
+    size_t n;
+    ipw_status s = infile_read(path, "the DKIM key (sender.dkim.key_file)", 65535, &pem, &n, e);
+    if (s != IPW_OK)
+        return s;
+    s = dkim_key_parse(pem, n, path, out, e);
     OPENSSL_cleanse(pem, n);
     free(pem);
     return s;
@@ -267,39 +256,21 @@ ipw_status dkim_key_write(const struct dkim_key *k, const char *path, struct err
     char *pem = NULL;
     long len = BIO_get_mem_data(bio, &pem);
 
-    ipw_status s = IPW_OK;
-    /* O_EXCL: a key already published in DNS must never be replaced by accident. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            s = err_set(e, IPW_ECANTCREAT, "%s exists; not overwriting a key", path);
-        else
-            s = err_set(e, IPW_ECANTCREAT, "cannot create %s: %s", path, strerror(errno));
-        goto done;
+    /* Never replace a key: one already published in DNS must not change by accident. The file
+     * appears whole, with mode 0600 from its creation, or not at all. */
+    struct afile af;
+    struct err sub;
+    ipw_status s = afile_open(&af, path, 0600, AFILE_NOREPLACE, &sub);
+    if (s == IPW_OK) {
+        /* Unbuffered: no copy of the key is left in a stdio buffer freed without wiping. */
+        setvbuf(af.f, NULL, _IONBF, 0);
+        fwrite(pem, 1, (size_t)len, af.f);
+        s = afile_commit(&af, &sub);
+        if (s != IPW_OK && af.exists)
+            err_set(&sub, s, "%s exists; not overwriting a key", path);
     }
-    /* The umask may only take bits away; set exactly 0600 in case it also took ours. */
-    if (fchmod(fd, 0600) != 0) {
-        s = err_set(e, IPW_EIO, "cannot set the mode of %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        goto done;
-    }
-    size_t done = 0;
-    while (done < (size_t)len) {
-        ssize_t w = write(fd, pem + done, (size_t)len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            s = err_set(e, IPW_EIO, "cannot write %s: %s", path, strerror(w < 0 ? errno : EIO));
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0 && s == IPW_OK)
-        s = err_set(e, IPW_EIO, "cannot write %s: %s", path, strerror(errno));
-    if (s)
-        unlink(path);
-done:
+    if (s != IPW_OK)
+        err_set(e, s, "%s", sub.msg);
     if (len > 0)
         OPENSSL_cleanse(pem, (size_t)len);
     BIO_free(bio);

@@ -41,6 +41,7 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"
+#include "ipwarm/secret.h"
 #include "ipwarm/smtp.h"
 #include "ipwarm/template.h"
 #include "ipwarm/token.h"
@@ -248,7 +249,7 @@ struct engine {
     char list_stat[128];                  /* the file's state before they were read */
     int64_t list_poll_real_ms;            /* engine_list_poll looks at the file then */
     int64_t list_until_real_ms;           /* reading stops then (the run's end); 0 = never */
-    struct engine_map mx_index; /* domain -> index in mx[] */
+    struct engine_map mx_index;           /* domain -> index in mx[] */
     struct dns_mx_result *mx;
     int64_t *mx_expires;
     size_t n_mx, cap_mx;
@@ -2065,29 +2066,17 @@ static ipw_status engine_relay_setup(struct engine *g, struct err *e)
     dns_addresses_free(addrs, n_addrs);
     if (!g->relay_ip)
         return err_set(e, IPW_ENOMEM, "out of memory");
-    if (p->relay_password_env) {
-        const char *pw = getenv(p->relay_password_env);
-        if (!pw || !*pw)
-            return err_set(e, IPW_ECONFIG,
-                           "%s: transport.relay.password_env: the environment variable %s is "
-                           "not set; export the relay password in it",
-                           p->name ? p->name : p->path, p->relay_password_env);
-        g->relay_password = strdup(pw);
-    } else if (p->relay_password_file) {
-        FILE *fp = fopen(p->relay_password_file, "r");
-        if (!fp)
-            return err_set(e, IPW_ECONFIG, "transport.relay.password_file: cannot read %s: %s",
-                           p->relay_password_file, strerror(errno));
-        char buf[1024];
-        size_t n = fread(buf, 1, sizeof buf - 1, fp);
-        fclose(fp);
-        buf[n] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
-        g->relay_password = strdup(buf);
-        memset(buf, 0, sizeof buf);
+    if (p->relay_password_env || p->relay_password_file) {
+        /* secret.c: the file must be a regular one (a FIFO would hang the run). */
+        struct err sub;
+        r = secret_password_read(p->relay_password_env, p->relay_password_file,
+                                 p->relay_password_env ? "transport.relay.password_env"
+                                                       : "transport.relay.password_file",
+                                 &g->relay_password, &sub);
+        if (r != IPW_OK)
+            return err_set(e, r == IPW_ENOMEM ? r : IPW_ECONFIG, "%s: %s",
+                           p->name ? p->name : p->path, sub.msg);
     }
-    if ((p->relay_password_env || p->relay_password_file) && !g->relay_password)
-        return err_set(e, IPW_ENOMEM, "out of memory");
     return IPW_OK;
 }
 
@@ -2145,6 +2134,12 @@ static int engine_refusals_cb(const struct store_rule_action *a, void *arg)
     if (a->rule && strcmp(a->rule, ENGINE_RULE_REFUSED) == 0)
         c->v->refusals++;
     return 0;
+}
+
+/* A server may echo what we sent after AUTH: the credentials never reach the state. */
+static void engine_mask(char *text, const char *username, const char *password)
+{
+    secret_mask(text, username, password);
 }
 
 static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
@@ -2209,7 +2204,8 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
     if (g->o->transport) {
         g->tr = *g->o->transport;
     } else {
-        r = g->o->dry_run ? transport_dry_new(&g->tr, e) : transport_curl_new(0, NULL, &g->tr, e);
+        r = g->o->dry_run ? transport_dry_new(&g->tr, e)
+                          : transport_curl_new(0, engine_mask, &g->tr, e);
         if (r != IPW_OK)
             return r;
         g->own_tr = true;

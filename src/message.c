@@ -16,6 +16,7 @@
 #include "ipwarm/message.h"
 
 #include "ipwarm/buf.h"
+#include "ipwarm/infile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -960,54 +961,35 @@ static long message_line_of(const char *s, size_t off)
 }
 
 /* Reads a body template file whole (they are small; bounded by MESSAGE_BODY_FILE_MAX), drops a
- * UTF-8 BOM and refuses NUL bytes and invalid UTF-8 with the line and the file offset. */
-static ipw_status message_read_body(const char *path, char **out, struct err *e)
+ * UTF-8 BOM and refuses NUL bytes and invalid UTF-8 with the line and the file offset. key is
+ * the plan key that names the file, for the sentence when it cannot be read; a FIFO or a device
+ * is refused, not read (infile.h). */
+static ipw_status message_read_body(const char *path, const char *key, char **out, struct err *e)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", path, strerror(errno));
-    struct buf b = {0};
-    char chunk[8192];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        buf_put(&b, chunk, got);
-        if (b.len > MESSAGE_BODY_FILE_MAX) {
-            fclose(f);
-            buf_free(&b);
-            return err_set(e, IPW_EDATA, "%s: larger than %u bytes", path, MESSAGE_BODY_FILE_MAX);
-        }
-    }
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        buf_free(&b);
-        return err_set(e, IPW_EIO, "cannot read %s", path);
-    }
-    buf_put(&b, "", 0); /* an empty file still gives "" */
-    if (b.oom) {
-        buf_free(&b);
-        return err_set(e, IPW_ENOMEM, "out of memory reading %s", path);
-    }
-    size_t bom = b.len >= 3 && memcmp(b.p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-    const char *nul = memchr(b.p, '\0', b.len);
+    char *text;
+    size_t len;
+    ipw_status s = infile_read(path, key, MESSAGE_BODY_FILE_MAX, &text, &len, e);
+    if (s != IPW_OK)
+        return s;
+    size_t bom = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    const char *nul = memchr(text, '\0', len);
     size_t bad;
-    ipw_status s = IPW_OK;
     if (nul) {
-        size_t off = (size_t)(nul - b.p);
+        size_t off = (size_t)(nul - text);
         s = err_set(e, IPW_EDATA, "%s:%ld: NUL byte at byte offset %zu", path,
-                    message_line_of(b.p, off), off);
-    } else if (!message_utf8_valid(b.p + bom, b.len - bom, &bad)) {
+                    message_line_of(text, off), off);
+    } else if (!message_utf8_valid(text + bom, len - bom, &bad)) {
         s = err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 at byte offset %zu", path,
-                    message_line_of(b.p, bom + bad), bom + bad);
+                    message_line_of(text, bom + bad), bom + bad);
     }
     if (s) {
-        buf_free(&b);
+        free(text);
         return s;
     }
     if (bom)
-        memmove(b.p, b.p + bom, b.len - bom + 1);
-    *out = b.p;
+        memmove(text, text + bom, len - bom + 1);
+    *out = text;
     return IPW_OK;
 }
 
@@ -1049,7 +1031,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         t->text_where = message_strdup(p->text_file);
         if (!t->text_where)
             goto nomem;
-        s = message_read_body(p->text_file, &t->text, e);
+        s = message_read_body(p->text_file, "message.text_file", &t->text, e);
         if (s)
             goto fail;
         s = template_check(t->text, columns, n, t->text_where, e);
@@ -1071,7 +1053,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         t->html_where = message_strdup(p->html_file);
         if (!t->html_where)
             goto nomem;
-        s = message_read_body(p->html_file, &t->html, e);
+        s = message_read_body(p->html_file, "message.html_file", &t->html, e);
         if (s)
             goto fail;
         s = template_check(t->html, columns, n, t->html_where, e);

@@ -240,6 +240,12 @@ int64_t pace_slot_due(const struct pace_slot *slot, const struct pace_frame *f)
     if (slot->idle || !pace_rate_ok(slot->rate_per_min))
         return INT64_MAX;
     int64_t t = pace_seq_due(&slot->seq, slot->rate_per_min, f->now_ms);
+    /* A run claims a message only once its time has come, so its next one is never more than
+     * one interval (and a rounded millisecond) ahead of now. One further ahead was planned by
+     * a clock ahead of this one (a mistaken --now in the future, a clock set back): waiting for
+     * it could mean waiting for weeks, so a new run starts now. */
+    if (t != INT64_MAX && (double)(t - f->now_ms) > 2 * 60000.0 / slot->rate_per_min)
+        t = f->now_ms;
     if (slot->paused_until_ms > t)
         t = slot->paused_until_ms;
     /* A provider at its cap waits for the count to reset at the next local midnight. */

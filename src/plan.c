@@ -37,7 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipwarm/infile.h"
 #include "ipwarm/plan_yaml.h"
+#include "ipwarm/secret.h"
 #include "ipwarm/units.h"
 
 #define PLAN_PATH_MAX      256
@@ -1100,29 +1102,47 @@ static bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, 
         return false;
     plan_normalize(abs);
     if (readable) {
-        int err = 0;
-        /* O_NONBLOCK: opening a named pipe must not wait for a writer (the recipient list's
-         * reader refuses anything but a regular file, with its own message). */
-        int fd = open(abs, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
-            err = errno;
-        else if (fstat(fd, &st) != 0)
-            err = errno;
-        else if (S_ISDIR(st.st_mode))
-            err = EISDIR;
-        if (fd >= 0)
-            close(fd);
-        if (err) {
-            plan_fail(c, v, path, "expected a readable file, found %s (%s: %s)", PLAN_SHOW(v), abs,
-                      strerror(err));
+        /* Never blocks: a FIFO or a device named here is refused, not read (infile.h). The
+         * recipient list is judged by its reader (recipients.c), and the built-in plan of the
+         * lookup commands names /dev/null there: any readable kind passes here. */
+        const char *kind;
+        int fd = infile_open_fd(abs, &kind);
+        if (fd < 0 && kind && errno != EISDIR && strcmp(path, "recipients.file") == 0)
+            fd = open(abs, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (kind && err != EISDIR)
+                plan_fail(c, v, path, "expected a regular file, found %s (%s is %s)", PLAN_SHOW(v),
+                          abs, kind);
+            else
+                plan_fail(c, v, path, "expected a readable file, found %s (%s: %s)", PLAN_SHOW(v),
+                          abs, strerror(err));
             free(abs);
             return false;
         }
+        close(fd);
     }
     free(*out);
     *out = abs;
     return true;
+}
+
+/* Records a warning for a password file that other users may read (secret.h): the plan is
+ * valid, but the command that loaded it says so. */
+static void plan_warn_secret_file(struct plan_ctx *c, const char *path, const char *key)
+{
+    char warn[PATH_MAX + 256];
+    if (!secret_file_warning(path, key, warn, sizeof warn))
+        return;
+    struct plan *p = c->p;
+    char **w = realloc(p->warnings, (p->n_warnings + 1) * sizeof *w);
+    if (!w) {
+        c->oom = true;
+        return;
+    }
+    p->warnings = w;
+    if ((w[p->n_warnings] = plan_strdup(c, warn)))
+        p->n_warnings++;
 }
 
 /* Collects a list of strings (or one string when single) with check() judging each item. */
@@ -1408,8 +1428,9 @@ static void plan_relay(struct plan_ctx *c, const plan_node *m)
             }
         }
     }
-    if (pfile)
-        plan_file(c, pfile, "transport.relay.password_file", true, &p->relay_password_file);
+    if (pfile &&
+        plan_file(c, pfile, "transport.relay.password_file", true, &p->relay_password_file))
+        plan_warn_secret_file(c, p->relay_password_file, "transport.relay.password_file");
     if ((v = plan_get(m, "ca_file")))
         plan_file(c, v, "transport.relay.ca_file", true, &p->relay_ca_file);
     if (penv && pfile)
@@ -2572,6 +2593,9 @@ void plan_free(struct plan *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->n_warnings; i++)
+        free(p->warnings[i]);
+    free(p->warnings);
     free(p->path);
     free(p->dir);
     free(p->name);
@@ -2680,21 +2704,16 @@ static void plan_defaults_after(struct plan_ctx *c)
 }
 
 /* Reads a whole file of at most PLAN_YAML_MAX_BYTES (one more is read to notice a larger one). */
-static ipw_status plan_read_file(const char *path, char **text, size_t *len, int *err_no)
+static ipw_status plan_read_file(const char *path, char **text, size_t *len, int *err_no,
+                                 const char **kind)
 {
     *text = NULL;
     *len = 0;
     *err_no = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* A FIFO or a device given as the plan is refused, not waited on (infile.h). */
+    int fd = infile_open_fd(path, kind);
     if (fd < 0) {
         *err_no = errno;
-        return IPW_ENOINPUT;
-    }
-    struct stat st;
-    int rc = fstat(fd, &st);
-    if (rc != 0 || S_ISDIR(st.st_mode)) {
-        *err_no = rc != 0 ? errno : EISDIR;
-        close(fd);
         return IPW_ENOINPUT;
     }
     size_t cap = PLAN_YAML_MAX_BYTES + 2;
@@ -2750,13 +2769,14 @@ static void plan_load_table(struct plan_ctx *c, const plan_node *pf_node, struct
         if (!plan_file(c, pf_node, "providers_file", true, &p->providers_source))
             return;
         int err_no = 0;
-        ipw_status st = plan_read_file(p->providers_source, &text, &len, &err_no);
+        const char *kind = NULL;
+        ipw_status st = plan_read_file(p->providers_source, &text, &len, &err_no, &kind);
         if (st != IPW_OK) {
             if (st == IPW_ENOMEM)
                 c->oom = true;
             else
                 plan_fail(c, pf_node, "providers_file", "expected a readable file, found %s (%s)",
-                          PLAN_SHOW(pf_node), strerror(err_no));
+                          PLAN_SHOW(pf_node), kind ? kind : strerror(err_no));
             return;
         }
         src = text;
@@ -2856,9 +2876,12 @@ ipw_status plan_load(const char *path, struct plan **out, struct err *e)
     char *text = NULL;
     size_t len = 0;
     int err_no = 0;
-    ipw_status st = plan_read_file(path, &text, &len, &err_no);
+    const char *kind = NULL;
+    ipw_status st = plan_read_file(path, &text, &len, &err_no, &kind);
     if (st == IPW_ENOMEM)
         return err_set(e, st, "out of memory reading %s", path);
+    if (st != IPW_OK && kind)
+        return err_set(e, st, "cannot read the plan %s: it is %s, not a regular file", path, kind);
     if (st != IPW_OK)
         return err_set(e, st, "cannot read the plan %s: %s", path, strerror(err_no));
     /* relative names in the plan are relative to the plan's directory */

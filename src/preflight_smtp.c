@@ -11,12 +11,22 @@
  * A plain socket and OpenSSL keep every step observable; the sending path (libcurl) would hide
  * which step failed. The probe offers TLS 1.0 and up on purpose, so that a server stuck at
  * TLS 1.1 is named as such rather than as an anonymous handshake failure.
+ *
+ * `check` must always end, whatever the server does, since `run` checks first while it holds
+ * the run lock. So the socket is non-blocking and every step of the dialogue (connect, the
+ * greeting, EHLO, STARTTLS and its handshake, AUTH, QUIT) has one deadline for the whole step,
+ * not per line or per read: a server that trickles an endless "250-" continuation, a byte at a
+ * time, or never finishes a handshake, is cut off when the step's time is up. A reply is also
+ * bounded in size (PREFLIGHT_SMTP_REPLY_MAX_LINES lines, PREFLIGHT_SMTP_REPLY_MAX_BYTES bytes).
+ * Replies are parsed by reply_parse() (reply.c, fuzzed), and the reply to AUTH is masked
+ * (secret_mask) before it is kept, since a broken server may echo the credentials.
  */
 #include "ipwarm/preflight.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -30,94 +40,263 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
-/* A probe waits at most this long for one reply, whatever transport.timeouts.command says
+#include "ipwarm/infile.h"
+#include "ipwarm/reply.h"
+#include "ipwarm/secret.h"
+
+/* A probe waits at most this long for one step, whatever transport.timeouts.command says
  * (5 minutes by default is meant for DATA, not for a greeting). */
 #define PREFLIGHT_SMTP_REPLY_MAX_MS 60000
+/* QUIT is a courtesy: it gets a short step of its own. */
+#define PREFLIGHT_SMTP_QUIT_MAX_MS 5000
+/* The largest reply the probe reads. An EHLO reply has a line per extension, a dozen or two;
+ * a greeting or an AUTH reply a few lines. Anything far beyond is a broken or hostile server. */
+#define PREFLIGHT_SMTP_REPLY_MAX_LINES 256
+#define PREFLIGHT_SMTP_REPLY_MAX_BYTES 65536
 
 struct pf_conn {
     int fd;
     SSL *ssl;
-    char buf[4096];
-    size_t len;
+    int64_t deadline; /* monotonic ms by which the current step must be over */
+    int64_t step_ms;  /* how long the current step was given, for the sentences */
+    size_t used;      /* bytes of in[] that the last reply took, dropped by the next read */
+    size_t len;       /* bytes in in[] */
+    char in[PREFLIGHT_SMTP_REPLY_MAX_BYTES + 1];
 };
 
-static void pf_set_timeouts(int fd, int64_t ms)
+/* Why a read or a write of a step failed. */
+enum pf_fail {
+    PF_OK = 0,
+    PF_TIMEOUT, /* the step's deadline passed */
+    PF_CLOSED,  /* the server closed the connection */
+    PF_TOOLONG, /* the reply exceeded the line or byte bound */
+    PF_ERROR,   /* a socket or TLS error */
+};
+
+static int64_t pf_mono_ms(void)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool pf_send(struct pf_conn *c, const char *line)
+/* Starts a step of ms milliseconds. */
+static void pf_step(struct pf_conn *c, int64_t ms)
+{
+    c->step_ms = ms;
+    c->deadline = pf_mono_ms() + ms;
+}
+
+/* Waits until fd is ready for events, or the step's deadline. */
+static enum pf_fail pf_wait(struct pf_conn *c, short events)
+{
+    for (;;) {
+        int64_t left = c->deadline - pf_mono_ms();
+        if (left <= 0)
+            return PF_TIMEOUT;
+        struct pollfd p = {.fd = c->fd, .events = events};
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0)
+            return PF_OK;
+        if (r == 0)
+            return PF_TIMEOUT;
+        if (errno != EINTR)
+            return PF_ERROR;
+    }
+}
+
+/* What an SSL call that did not succeed asks for: PF_OK with *events to wait for, or a failure. */
+static enum pf_fail pf_ssl_want(SSL *ssl, int rc, short *events)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        *events = POLLIN;
+        return PF_OK;
+    case SSL_ERROR_WANT_WRITE:
+        *events = POLLOUT;
+        return PF_OK;
+    case SSL_ERROR_ZERO_RETURN:
+        return PF_CLOSED;
+    case SSL_ERROR_SYSCALL:
+        return errno == 0 || errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+    default:
+        return PF_ERROR;
+    }
+}
+
+/* Sends the line and CRLF within the step's deadline. */
+static enum pf_fail pf_send(struct pf_conn *c, const char *line)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "%s\r\n", line);
     if (n < 0 || (size_t)n >= sizeof buf)
-        return false;
+        return PF_ERROR;
     size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t w = c->ssl ? SSL_write(c->ssl, buf + off, n - (int)off)
-                           : send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            return false;
-        off += (size_t)w;
+    enum pf_fail f = PF_OK;
+    while (off < (size_t)n && f == PF_OK) {
+        short events = POLLOUT;
+        if (c->ssl) {
+            int w = SSL_write(c->ssl, buf + off, n - (int)off);
+            if (w > 0) {
+                off += (size_t)w;
+                continue;
+            }
+            f = pf_ssl_want(c->ssl, w, &events);
+        } else {
+            ssize_t w = send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
+            if (w > 0) {
+                off += (size_t)w;
+                continue;
+            }
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                f = errno == EPIPE || errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+        }
+        if (f == PF_OK)
+            f = pf_wait(c, events);
     }
-    return true;
+    OPENSSL_cleanse(buf, sizeof buf); /* it may have been the AUTH line */
+    return f;
 }
 
-/* Reads one reply (all its lines, joined by '\n') into out; returns its code, 0 on a broken
- * or timed-out connection (*timed_out then says which). */
-static int pf_reply(struct pf_conn *c, char *out, size_t n, bool *timed_out)
+/* Reads more bytes into in[] within the step's deadline. */
+static enum pf_fail pf_read(struct pf_conn *c)
 {
-    size_t k = 0;
-    out[0] = '\0';
+    char *dst = c->in + c->len;
+    size_t room = PREFLIGHT_SMTP_REPLY_MAX_BYTES - c->len;
     for (;;) {
-        char *nl = memchr(c->buf, '\n', c->len);
-        if (!nl) {
-            if (c->len == sizeof c->buf)
-                c->len = 0; /* an endless line: drop it */
-            ssize_t r = c->ssl ? SSL_read(c->ssl, c->buf + c->len, (int)(sizeof c->buf - c->len))
-                               : recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-            if (r <= 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                    *timed_out = true;
-                return 0;
+        short events = POLLIN;
+        enum pf_fail f = PF_OK;
+        if (c->ssl) {
+            int r = SSL_read(c->ssl, dst, room > INT_MAX ? INT_MAX : (int)room);
+            if (r > 0) {
+                c->len += (size_t)r;
+                return PF_OK;
             }
-            c->len += (size_t)r;
+            f = pf_ssl_want(c->ssl, r, &events);
+        } else {
+            ssize_t r = recv(c->fd, dst, room, 0);
+            if (r > 0) {
+                c->len += (size_t)r;
+                return PF_OK;
+            }
+            if (r == 0)
+                return PF_CLOSED;
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+        }
+        if (f == PF_OK)
+            f = pf_wait(c, events);
+        if (f != PF_OK)
+            return f;
+    }
+}
+
+/*
+ * Reads one reply within the step's deadline: lines up to the first one that is not a
+ * continuation ("CODE-"), parsed by reply_parse() into *out. *raw and *raw_len (may be NULL)
+ * give its bytes, valid until the next read. Returns PF_OK, or why there is no reply.
+ */
+static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **raw,
+                             size_t *raw_len)
+{
+    memset(out, 0, sizeof *out);
+    /* Drop what the previous reply took; bytes after it stay (they belong to this one). */
+    memmove(c->in, c->in + c->used, c->len - c->used);
+    c->len -= c->used;
+    c->used = 0;
+    size_t pos = 0, lines = 0;
+    for (;;) {
+        char *nl = memchr(c->in + pos, '\n', c->len - pos);
+        if (!nl) {
+            if (c->len >= PREFLIGHT_SMTP_REPLY_MAX_BYTES)
+                return PF_TOOLONG;
+            enum pf_fail f = pf_read(c);
+            if (f != PF_OK)
+                return f;
             continue;
         }
-        size_t ll = (size_t)(nl - c->buf);
-        size_t tl = ll > 0 && c->buf[ll - 1] == '\r' ? ll - 1 : ll;
-        char line[1024];
-        size_t cl = tl < sizeof line ? tl : sizeof line - 1;
-        memcpy(line, c->buf, cl);
-        line[cl] = '\0';
-        memmove(c->buf, nl + 1, c->len - ll - 1);
-        c->len -= ll + 1;
-        if (k < n) {
-            int w = snprintf(out + k, n - k, "%s%s", k ? "\n" : "", line);
-            if (w > 0)
-                k += (size_t)w < n - k ? (size_t)w : n - k - 1;
+        const char *line = c->in + pos;
+        size_t ll = (size_t)(nl - line);
+        pos += ll + 1;
+        lines++;
+        bool more = ll >= 4 && line[0] >= '0' && line[0] <= '9' && line[1] >= '0' &&
+                    line[1] <= '9' && line[2] >= '0' && line[2] <= '9' && line[3] == '-';
+        if (!more) {
+            reply_parse(c->in, pos, out);
+            c->used = pos;
+            if (raw)
+                *raw = c->in;
+            if (raw_len)
+                *raw_len = pos;
+            return PF_OK;
         }
-        if (cl < 3 || line[0] < '2' || line[0] > '5')
-            return 0; /* not a reply line */
-        if (cl == 3 || line[3] == ' ')
-            return (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        if (lines >= PREFLIGHT_SMTP_REPLY_MAX_LINES)
+            return PF_TOOLONG;
     }
 }
 
-/* Reads the extensions of an EHLO reply. */
-static void pf_ehlo_parse(const char *reply, struct preflight_smtp_probe *out)
+/* A sentence for a step that got no reply: "no complete greeting within 2000 ms". */
+static void pf_why(const struct pf_conn *c, enum pf_fail f, const char *what, char *buf, size_t n)
+{
+    switch (f) {
+    case PF_TIMEOUT:
+        snprintf(buf, n, "no complete %s within %lld ms (transport.timeouts.command)", what,
+                 (long long)c->step_ms);
+        break;
+    case PF_CLOSED:
+        snprintf(buf, n, "the connection closed before a complete %s", what);
+        break;
+    case PF_TOOLONG:
+        snprintf(buf, n, "the %s did not end within %d lines or %d bytes", what,
+                 PREFLIGHT_SMTP_REPLY_MAX_LINES, PREFLIGHT_SMTP_REPLY_MAX_BYTES);
+        break;
+    case PF_ERROR:
+        snprintf(buf, n, "the connection failed while waiting for the %s: %s", what,
+                 errno ? strerror(errno) : "TLS error");
+        break;
+    case PF_OK:
+        snprintf(buf, n, "no %s", what);
+        break;
+    }
+}
+
+/* Sends line and reads its reply within one step of ms; fills *out, or why (n bytes). */
+static bool pf_command(struct pf_conn *c, const char *line, int64_t ms, const char *what,
+                       struct reply *out, const char **raw, size_t *raw_len, char *why, size_t n,
+                       bool *timed_out)
+{
+    pf_step(c, ms);
+    enum pf_fail f = pf_send(c, line);
+    if (f == PF_OK)
+        f = pf_reply(c, out, raw, raw_len);
+    if (f == PF_OK)
+        return true;
+    if (f == PF_TIMEOUT)
+        *timed_out = true;
+    pf_why(c, f, what, why, n);
+    return false;
+}
+
+/* Reads the extensions of an EHLO reply (its raw lines, "250-STARTTLS\r\n" ...). */
+static void pf_ehlo_parse(const char *raw, size_t len, struct preflight_smtp_probe *out)
 {
     out->starttls_offered = out->auth_offered = out->size_advertised = false;
-    const char *s = reply;
+    size_t i = 0;
     bool first = true;
-    while (*s) {
-        const char *e = strchr(s, '\n');
-        size_t l = e ? (size_t)(e - s) : strlen(s);
+    while (i < len) {
+        const char *s = raw + i;
+        const char *nl = memchr(s, '\n', len - i);
+        size_t l = nl ? (size_t)(nl - s) : len - i;
+        i += l + (nl ? 1 : 0);
+        if (l > 0 && s[l - 1] == '\r')
+            l--;
         if (!first && l > 4) {
             const char *kw = s + 4;
             size_t kl = l - 4;
@@ -128,23 +307,24 @@ static void pf_ehlo_parse(const char *reply, struct preflight_smtp_probe *out)
                 out->auth_offered = true;
             else if (kl >= 4 && strncasecmp(kw, "SIZE", 4) == 0 && (kl == 4 || kw[4] == ' ')) {
                 out->size_advertised = true;
-                out->size = kl > 5 ? strtoull(kw + 5, NULL, 10) : 0;
+                char num[24];
+                size_t nl2 = kl > 5 ? kl - 5 : 0;
+                snprintf(num, sizeof num, "%.*s", (int)(nl2 < sizeof num ? nl2 : sizeof num - 1),
+                         kw + 5);
+                out->size = nl2 ? strtoull(num, NULL, 10) : 0;
             }
         }
         first = false;
-        s += l;
-        if (*s == '\n')
-            s++;
     }
 }
 
-/* Connects within timeout_ms; returns the socket or -1 with out->error set. */
+/* Connects within timeout_ms; returns the socket (non-blocking) or -1 with out->error set. */
 static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *source_ip,
                       int64_t timeout_ms, struct preflight_smtp_probe *out)
 {
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(out->error, sizeof out->error, "socket: %s", strerror(errno));
+        snprintf(out->error, sizeof out->error, "cannot make a socket: %s", strerror(errno));
         return -1;
     }
     if (source_ip) {
@@ -170,31 +350,32 @@ static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *so
             return -1;
         }
     }
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     int rc = connect(fd, sa, salen);
     if (rc != 0 && errno == EINPROGRESS) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int pr = poll(&pfd, 1, (int)timeout_ms);
-        if (pr == 0) {
+        struct pf_conn w = {.fd = fd};
+        pf_step(&w, timeout_ms);
+        enum pf_fail f = pf_wait(&w, POLLOUT);
+        if (f == PF_TIMEOUT) {
             out->timed_out = true;
-            snprintf(out->error, sizeof out->error, "no answer within %lld ms",
+            snprintf(out->error, sizeof out->error,
+                     "no answer to the TCP connection within %lld ms (transport.timeouts.connect)",
                      (long long)timeout_ms);
             close(fd);
             return -1;
         }
         int soerr = 0;
         socklen_t el = sizeof soerr;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el);
+        if (f != PF_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0)
+            soerr = errno ? errno : EIO;
         rc = soerr ? -1 : 0;
         errno = soerr;
     }
     if (rc != 0) {
+        /* pf_report says where: "cannot connect to HOST:PORT: Connection refused". */
         snprintf(out->error, sizeof out->error, "%s", strerror(errno));
         close(fd);
         return -1;
     }
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     return fd;
 }
 
@@ -214,10 +395,14 @@ static int pf_tls_number(int v)
     }
 }
 
-/* The handshake on c->fd; fills the TLS fields of out. Returns true when TLS is up. */
+/* The handshake on c->fd within one step of ms; fills the TLS fields of out. Returns true
+ * when TLS is up. */
 static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_target *t,
-                   struct preflight_smtp_probe *out)
+                   int64_t ms, struct preflight_smtp_probe *out)
 {
+    /* RFC 3207 section 6: nothing the server sent before the handshake may be taken as said
+     * over TLS; a server (or a man in the middle) that sends more after its 220 is ignored. */
+    c->len = c->used = 0;
     c->ssl = SSL_new(ctx);
     if (!c->ssl) {
         snprintf(out->tls_error, sizeof out->tls_error, "SSL_new failed");
@@ -236,13 +421,35 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
             X509_VERIFY_PARAM_set1_host(vp, t->host, 0);
     }
     ERR_clear_error();
-    if (SSL_connect(c->ssl) != 1) {
+    pf_step(c, ms);
+    enum pf_fail f = PF_OK;
+    for (;;) {
+        errno = 0;
+        int rc = SSL_connect(c->ssl);
+        if (rc == 1)
+            break;
+        short events = POLLIN;
+        f = pf_ssl_want(c->ssl, rc, &events);
+        if (f == PF_OK)
+            f = pf_wait(c, events);
+        if (f != PF_OK)
+            break;
+    }
+    if (f != PF_OK) {
         unsigned long ec = ERR_get_error();
         char eb[200];
-        if (ec)
+        if (f == PF_TIMEOUT) {
+            out->timed_out = true;
+            snprintf(eb, sizeof eb, "not complete within %lld ms (transport.timeouts.command)",
+                     (long long)ms);
+        } else if (ec) {
             ERR_error_string_n(ec, eb, sizeof eb);
-        else
-            snprintf(eb, sizeof eb, "%s", errno ? strerror(errno) : "connection closed");
+        } else {
+            snprintf(eb, sizeof eb, "%s",
+                     f == PF_CLOSED ? "the server closed the connection"
+                     : errno        ? strerror(errno)
+                                    : "connection closed");
+        }
         snprintf(out->tls_error, sizeof out->tls_error, "TLS handshake failed: %s", eb);
         SSL_free(c->ssl);
         c->ssl = NULL;
@@ -261,8 +468,10 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
     return true;
 }
 
-/* AUTH PLAIN with the credentials (RFC 4616: authzid empty). */
-static void pf_auth(struct pf_conn *c, const struct preflight_smtp_target *t,
+/* AUTH PLAIN with the credentials (RFC 4616: authzid empty), within one step of ms. The reply
+ * is kept masked: a server that echoes the command would otherwise hand the password to the
+ * pre-flight record. */
+static void pf_auth(struct pf_conn *c, const struct preflight_smtp_target *t, int64_t ms,
                     struct preflight_smtp_probe *out, bool *timed_out)
 {
     size_t ul = strlen(t->username), pl = strlen(t->password);
@@ -277,12 +486,17 @@ static void pf_auth(struct pf_conn *c, const struct preflight_smtp_target *t,
         memcpy(raw + 2 + ul, t->password, pl);
         EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawn);
         snprintf(line, 4 * ((rawn + 2) / 3) + 16, "AUTH PLAIN %s", b64);
-        if (pf_send(c, line)) {
-            int code = pf_reply(c, out->auth_reply, sizeof out->auth_reply, timed_out);
-            out->auth = code == 235 ? 1 : 0;
-            if (code == 0)
-                snprintf(out->auth_reply, sizeof out->auth_reply, "no reply to AUTH");
+        struct reply rp;
+        char why[200];
+        if (pf_command(c, line, ms, "reply to AUTH", &rp, NULL, NULL, why, sizeof why, timed_out)) {
+            out->auth = rp.code == 235 ? 1 : 0;
+            reply_format(&rp, out->auth_reply, sizeof out->auth_reply);
+        } else {
+            snprintf(out->auth_reply, sizeof out->auth_reply, "%s", why);
         }
+        secret_mask(out->auth_reply, t->username, t->password);
+    } else {
+        snprintf(out->auth_reply, sizeof out->auth_reply, "not tried: out of memory");
     }
     /* The password must not linger in memory that is freed. */
     if (raw)
@@ -301,12 +515,16 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
 {
     memset(out, 0, sizeof *out);
     out->auth = -1;
-    struct pf_conn c = {.fd = -1};
+    bool auth_wanted = t->username && t->password;
+    if (auth_wanted)
+        snprintf(out->auth_reply, sizeof out->auth_reply,
+                 "not tried: the session ended before AUTH");
     SSL_CTX *ctx = NULL;
     int64_t reply_ms =
         t->command_timeout_ms > 0 && t->command_timeout_ms < PREFLIGHT_SMTP_REPLY_MAX_MS
             ? t->command_timeout_ms
             : PREFLIGHT_SMTP_REPLY_MAX_MS;
+    int64_t quit_ms = reply_ms < PREFLIGHT_SMTP_QUIT_MAX_MS ? reply_ms : PREFLIGHT_SMTP_QUIT_MAX_MS;
     int64_t conn_ms = t->connect_timeout_ms > 0 ? t->connect_timeout_ms : 30000;
 
     /* Resolve: the address families of the source IP only, when one is bound. */
@@ -330,16 +548,23 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
     out->resolved = true;
     getnameinfo(ai->ai_addr, ai->ai_addrlen, out->address, sizeof out->address, NULL, 0,
                 NI_NUMERICHOST);
-    c.fd = pf_connect(ai->ai_addr, ai->ai_addrlen, t->source_ip, conn_ms, out);
+    struct pf_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        freeaddrinfo(ai);
+        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
+    }
+    c->fd = pf_connect(ai->ai_addr, ai->ai_addrlen, t->source_ip, conn_ms, out);
     freeaddrinfo(ai);
-    if (c.fd < 0)
+    if (c->fd < 0) {
+        free(c);
         return IPW_OK;
+    }
     out->connected = true;
-    pf_set_timeouts(c.fd, reply_ms);
 
     ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
-        close(c.fd);
+        close(c->fd);
+        free(c);
         return err_set(e, IPW_ESOFTWARE, "preflight: OpenSSL cannot start");
     }
     /* Offer every version from 1.0 so that an old server is named by its version. */
@@ -354,83 +579,117 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
             SSL_CTX_set_default_verify_paths(ctx);
     }
 
-    char reply[1024];
+    struct reply rp;
+    const char *raw;
+    size_t raw_len;
+    char why[256];
     bool to = false;
-    if (t->implicit_tls && !pf_tls(&c, ctx, t, out))
+    if (t->implicit_tls && !pf_tls(c, ctx, t, reply_ms, out))
         goto done;
-    out->greeting_code = pf_reply(&c, reply, sizeof reply, &to);
-    if (out->greeting_code != 220) {
-        snprintf(out->error, sizeof out->error, "%.250s",
-                 out->greeting_code ? reply
-                 : to               ? "no greeting within the command timeout"
-                                    : "the connection closed before a greeting");
+    pf_step(c, reply_ms);
+    enum pf_fail f = pf_reply(c, &rp, NULL, NULL);
+    if (f != PF_OK || rp.code != 220) {
+        out->greeting_code = f == PF_OK ? rp.code : 0;
+        out->timed_out = f == PF_TIMEOUT;
+        if (f == PF_OK)
+            reply_format(&rp, why, sizeof why);
+        else
+            pf_why(c, f, "greeting", why, sizeof why);
+        snprintf(out->error, sizeof out->error, "%s%.200s",
+                 f == PF_OK ? "the greeting is not 220: " : "", why);
         goto done;
     }
+    out->greeting_code = 220;
     char ehlo[300];
     snprintf(ehlo, sizeof ehlo, "EHLO %s", t->helo ? t->helo : "localhost");
-    if (!pf_send(&c, ehlo) || pf_reply(&c, out->ehlo_reply, sizeof out->ehlo_reply, &to) != 250) {
-        snprintf(out->error, sizeof out->error, "EHLO refused: %.200s",
-                 out->ehlo_reply[0] ? out->ehlo_reply : "no reply");
+    if (!pf_command(c, ehlo, reply_ms, "reply to EHLO", &rp, &raw, &raw_len, why, sizeof why,
+                    &to)) {
+        out->timed_out = to;
+        snprintf(out->error, sizeof out->error, "EHLO failed: %.200s", why);
+        goto done;
+    }
+    reply_format(&rp, out->ehlo_reply, sizeof out->ehlo_reply);
+    if (rp.code != 250) {
+        snprintf(out->error, sizeof out->error, "EHLO refused: %.200s", out->ehlo_reply);
         goto done;
     }
     out->ehlo_ok = true;
-    pf_ehlo_parse(out->ehlo_reply, out);
-    if (!c.ssl && out->starttls_offered) {
-        bool starttls = true;
-        if (!pf_send(&c, "STARTTLS") || pf_reply(&c, reply, sizeof reply, &to) != 220) {
-            snprintf(out->tls_error, sizeof out->tls_error, "STARTTLS refused: %.200s", reply);
-            starttls = false;
+    pf_ehlo_parse(raw, raw_len, out);
+    if (!c->ssl && out->starttls_offered) {
+        if (!pf_command(c, "STARTTLS", reply_ms, "reply to STARTTLS", &rp, NULL, NULL, why,
+                        sizeof why, &to)) {
+            out->timed_out = to;
+            snprintf(out->tls_error, sizeof out->tls_error, "STARTTLS failed: %.200s", why);
+            goto done;
         }
-        if (!starttls || !pf_tls(&c, ctx, t, out))
+        if (rp.code != 220) {
+            reply_format(&rp, why, sizeof why);
+            snprintf(out->tls_error, sizeof out->tls_error, "STARTTLS refused: %.200s", why);
+            goto done;
+        }
+        if (!pf_tls(c, ctx, t, reply_ms, out))
             goto done;
         /* RFC 3207 4.2: forget what the server said before TLS, and ask again. */
-        char again[512];
-        if (!pf_send(&c, ehlo) || pf_reply(&c, again, sizeof again, &to) != 250) {
-            snprintf(out->error, sizeof out->error, "EHLO over TLS refused: %.200s", again);
+        if (!pf_command(c, ehlo, reply_ms, "reply to EHLO over TLS", &rp, &raw, &raw_len, why,
+                        sizeof why, &to)) {
+            out->timed_out = to;
+            snprintf(out->error, sizeof out->error, "EHLO over TLS failed: %.200s", why);
+            goto done;
+        }
+        reply_format(&rp, out->ehlo_reply, sizeof out->ehlo_reply);
+        if (rp.code != 250) {
+            snprintf(out->error, sizeof out->error, "EHLO over TLS refused: %.200s",
+                     out->ehlo_reply);
             goto done;
         }
         bool had = out->starttls_offered;
-        snprintf(out->ehlo_reply, sizeof out->ehlo_reply, "%s", again);
-        pf_ehlo_parse(out->ehlo_reply, out);
+        pf_ehlo_parse(raw, raw_len, out);
         out->starttls_offered = had;
     }
-    if (t->username && t->password) {
-        if (!out->auth_offered)
-            snprintf(out->auth_reply, sizeof out->auth_reply, "the server offers no AUTH");
-        else if (!c.ssl)
+    if (auth_wanted) {
+        if (!c->ssl)
             snprintf(out->auth_reply, sizeof out->auth_reply,
-                     "not tried: without TLS the password would go in clear");
+                     "not tried: the server offers no TLS, and the password never goes in "
+                     "clear");
+        else if (!out->auth_offered)
+            snprintf(out->auth_reply, sizeof out->auth_reply, "the server offers no AUTH");
         else
-            pf_auth(&c, t, out, &to);
+            pf_auth(c, t, reply_ms, out, &to);
     }
-    if (pf_send(&c, "QUIT"))
-        pf_reply(&c, reply, sizeof reply, &to);
+    if (pf_command(c, "QUIT", quit_ms, "reply to QUIT", &rp, NULL, NULL, why, sizeof why, &to)) {
+        /* the reply does not matter */
+    }
 done:
-    if (c.ssl) {
-        SSL_shutdown(c.ssl);
-        SSL_free(c.ssl);
+    if (c->ssl) {
+        /* A close_notify without waiting for the server's: the probe is over. */
+        SSL_set_quiet_shutdown(c->ssl, 1);
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
     }
     SSL_CTX_free(ctx);
-    close(c.fd);
+    close(c->fd);
+    OPENSSL_cleanse(c, sizeof *c);
+    free(c);
     return IPW_OK;
 }
 
-/* Bytes of a file, and whether it holds a byte outside ASCII. */
+/* Bytes of a file, and whether it holds a byte outside ASCII; 0 when it cannot be read (the
+ * plan loader refused it already). A FIFO is not waited on. */
 static uint64_t pf_file_size(const char *path, bool *non_ascii)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = infile_open_fd(path, NULL);
+    if (fd < 0)
         return 0;
     uint64_t n = 0;
     unsigned char buf[8192];
-    size_t r;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
-        for (size_t i = 0; i < r; i++)
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR)) {
+        for (ssize_t i = 0; i < r; i++)
             if (buf[i] & 0x80)
                 *non_ascii = true;
-        n += r;
+        n += r > 0 ? (uint64_t)r : 0;
     }
-    fclose(f);
+    close(fd);
     return n;
 }
 
@@ -466,37 +725,26 @@ uint64_t preflight_message_size(const struct plan *p)
 
 /* ---- the checks ---- */
 
-/* Reads the relay password (never printed). Returns a malloc'd string, or NULL with why. */
+/* Reads the relay password (never printed) with secret_password_read. Returns a malloc'd
+ * string, or NULL with why (empty only when out of memory). */
 static char *pf_password(const struct plan *p, char *why, size_t n)
 {
-    if (p->relay_password_env) {
-        const char *pw = getenv(p->relay_password_env);
-        if (!pw || !*pw) {
-            snprintf(why, n,
-                     "the environment variable %s (transport.relay.password_env) is not set",
-                     p->relay_password_env);
-            return NULL;
-        }
-        return strdup(pw);
+    if (!p->relay_password_env && !p->relay_password_file) {
+        snprintf(why, n, "no password configured (transport.relay.password_env or password_file)");
+        return NULL;
     }
-    if (p->relay_password_file) {
-        FILE *f = fopen(p->relay_password_file, "r");
-        if (!f) {
-            snprintf(why, n, "cannot read %s (transport.relay.password_file): %s",
-                     p->relay_password_file, strerror(errno));
-            return NULL;
-        }
-        char buf[1024];
-        size_t r = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[r] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
-        char *pw = strdup(buf);
-        OPENSSL_cleanse(buf, sizeof buf);
-        return pw;
+    char *pw = NULL;
+    struct err e;
+    ipw_status s = secret_password_read(p->relay_password_env, p->relay_password_file,
+                                        p->relay_password_env ? "transport.relay.password_env"
+                                                              : "transport.relay.password_file",
+                                        &pw, &e);
+    if (s != IPW_OK && s != IPW_ENOMEM && n > 0) {
+        size_t l = strnlen(e.msg, n - 1);
+        memcpy(why, e.msg, l);
+        why[l] = '\0';
     }
-    snprintf(why, n, "no password configured (transport.relay.password_env or password_file)");
-    return NULL;
+    return pw;
 }
 
 static const char *pf_tls_name(int v)
@@ -717,10 +965,7 @@ static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, str
     t.password = pw;
     struct preflight_smtp_probe pr;
     ipw_status s = preflight_smtp_probe(&t, &pr, e);
-    if (pw) {
-        OPENSSL_cleanse(pw, strlen(pw));
-        free(pw);
-    }
+    secret_free(pw);
     if (s != IPW_OK)
         return s;
     char subject[300];

@@ -31,6 +31,8 @@ const char *ramp_change_name(enum ramp_change c)
         return "hold";
     case RAMP_STEP_BACK:
         return "step back";
+    case RAMP_CLOCK_BACK:
+        return "clock back";
     }
     return "unknown";
 }
@@ -110,11 +112,17 @@ ipw_status ramp_begin_day(const struct plan_ramp *r, const struct ramp_state *pr
             change = RAMP_SAME_DAY;
             goto done;
         }
-        if (cmp < 0)
-            return err_set(e, IPW_EUSAGE,
-                           "today (%s) is before the current sending day (%s): has the clock "
-                           "been set back?",
-                           today, prev->day_date);
+        if (cmp < 0) {
+            /* The stored day lies in the future: written with a clock set ahead (a mistaken
+             * --now, a host whose clock was wrong). Refusing would end the warm-up for good,
+             * so the ladder stays where it is (stage and sending day as stored) and its day
+             * moves to today; the next date then begins sending day + 1 as usual. */
+            s = *prev;
+            memcpy(s.day_date, today, TZ_DATE_MAX);
+            s.rate_per_min = ramp_rate_for_stage(r, s.stage < 0 ? 0 : s.stage);
+            change = RAMP_CLOCK_BACK;
+            goto done;
+        }
         s = *prev;
         s.sending_day = prev->sending_day + 1;
         int top = ramp_top_stage(r);

@@ -14,6 +14,7 @@
  */
 #include "ipwarm/report.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -803,7 +804,7 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
     if (s == IPW_OK) {
         write_page(f, &r, st, &hr, now_ms, now.date, &s, e);
         if ((fflush(f) != 0 || ferror(f)) && s == IPW_OK)
-            s = err_set(e, IPW_EIO, "cannot write the report");
+            s = err_set(e, IPW_EIO, "cannot write the report: %s", strerror(errno ? errno : EIO));
     }
     for (size_t i = 0; i < r.n_prov; i++) {
         for (size_t k = 0; r.n_reasons && k < r.n_reasons[i]; k++) {

@@ -138,6 +138,27 @@ const char *smtp_phase_name(enum smtp_phase p)
     return names[p];
 }
 
+/* libcurl's words for some failures are no sentence a mail operator can act on: "response
+ * reading failed (errno: 115)" (a stale errno: the server closed the connection) or "bind failed
+ * with errno 99: ...". Says what failed, and where in the dialogue, instead; other texts are
+ * libcurl's own sentences and pass as they are. */
+static void smtp_error_say(char *out, size_t n, const char *text, enum smtp_phase phase)
+{
+    static const char *const waiting[] = {
+        "the greeting",      "the reply to EHLO", "the reply to STARTTLS",    "the reply to AUTH",
+        "the reply to MAIL", "the reply to RCPT", "the reply to the message", "the reply to QUIT"};
+    const char *w = (int)phase >= 0 && (size_t)phase < sizeof waiting / sizeof waiting[0]
+                        ? waiting[phase]
+                        : "a reply";
+    const char *why;
+    if (strncmp(text, "response reading failed", 23) == 0)
+        snprintf(out, n, "the server closed the connection (or it broke) while waiting for %s", w);
+    else if (strncmp(text, "bind failed with errno ", 23) == 0 && (why = strchr(text, ':')))
+        snprintf(out, n, "cannot bind the source IP to connect from it:%s", why + 1);
+    else
+        snprintf(out, n, "%s", text);
+}
+
 static void smtp_wake(struct smtp *s)
 {
     char b = 1;
@@ -818,8 +839,8 @@ static void smtp_result_fill(const struct smtp_xfer *x, struct smtp_result *r)
             snprintf(r->error, sizeof r->error,
                      "the server offers no STARTTLS and the plan requires TLS");
         else
-            snprintf(r->error, sizeof r->error, "%s",
-                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->rc));
+            smtp_error_say(r->error, sizeof r->error,
+                           x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->rc), r->phase);
     }
 }
 

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "ipwarm/clock.h"
+#include "ipwarm/csv.h"
 #include "ipwarm/json.h"
 #include "ipwarm/store.h"
 #include "ipwarm/tz.h"
@@ -842,24 +843,6 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
     return write_done(f, e);
 }
 
-/* One CSV field (RFC 4180 section 2): quoted when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!s)
-        return;
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
@@ -868,9 +851,9 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
           f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
-        csv_field(f, w->period);
+        csv_write_field(f, w->period);
         fputc(',', f);
-        csv_field(f, w->provider);
+        csv_write_field(f, w->provider);
         fprintf(f, ",%lld,%lld,%lld,%lld,%lld,%lld,%lld,%.4f,%.4f,", (long long)w->attempts,
                 (long long)w->delivered, (long long)w->deferred, (long long)w->bounced,
                 (long long)w->failed, (long long)w->expired, (long long)w->unknown,
@@ -880,9 +863,9 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
             if (t->code)
                 fprintf(f, "%d", t->code);
             fputc(',', f);
-            csv_field(f, t->enhanced);
+            csv_write_field(f, t->enhanced);
             fputc(',', f);
-            csv_field(f, t->text);
+            csv_write_field(f, t->text);
             fprintf(f, ",%lld", (long long)t->count);
         } else {
             fputs(",,,", f);

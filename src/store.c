@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -959,6 +960,15 @@ static ipw_status open_impl(const char *path, const struct store_options *opt, i
 
     int must_exist = opt && opt->must_exist;
     int flags = SQLITE_OPEN_READWRITE | (must_exist ? 0 : SQLITE_OPEN_CREATE);
+    /* The state holds recipient addresses: a new file is made 0600 whatever the umask (SQLite
+     * would make it 0644), and SQLite gives its -wal and -shm files the database's mode. */
+    if (!must_exist && strcmp(path, ":memory:") != 0) {
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) { /* else it exists, or SQLite's open below says what is wrong */
+            (void)fchmod(fd, 0600);
+            close(fd);
+        }
+    }
     int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
     if (rc != SQLITE_OK) {
         int sys = st->db ? sqlite3_system_errno(st->db) : 0;
@@ -1160,7 +1170,7 @@ ipw_status store_lock_acquire(struct store *st, int64_t now_ms, struct err *e)
 {
     if (st->lock_fd >= 0)
         return IPW_OK;
-    int fd = open(st->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(st->lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_set(e, IPW_ECANTCREAT, "cannot create the lock file %s: %s", st->lock_path,
                        strerror(errno));

@@ -8,6 +8,9 @@
  */
 #include "ipwarm/token.h"
 
+#include "ipwarm/afile.h"
+#include "ipwarm/infile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,10 +48,15 @@ static ipw_status token_secret_set(struct token_secret *s, const char *text, siz
     return IPW_OK;
 }
 
-/* Reads a secret file (small: at most TOKEN_SECRET_MAX bytes and a line break). */
+/* Reads a secret file (small: at most TOKEN_SECRET_MAX bytes and a line break). A FIFO or a
+ * device is refused, not waited on (infile.h). */
 static ipw_status token_secret_read(const char *path, struct token_secret *s, struct err *e)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *kind;
+    int fd = infile_open_fd(path, &kind);
+    if (fd < 0 && kind)
+        return err_set(e, IPW_ENOINPUT, "the unsubscribe secret file %s is %s, not a regular file",
+                       path, kind);
     if (fd < 0)
         return err_set(e, IPW_ENOINPUT, "cannot open the unsubscribe secret file %s: %s", path,
                        strerror(errno));
@@ -91,36 +99,22 @@ static ipw_status token_secret_create(const char *path, struct token_secret *s, 
     OPENSSL_cleanse(raw, sizeof raw);
     size_t len = sizeof raw * 2 + 1;
 
-    ipw_status st = IPW_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            st = token_secret_read(path, s, e);
-        else
-            st = err_set(e, IPW_ECANTCREAT, "cannot create the unsubscribe secret file %s: %s",
-                         path, strerror(errno));
-        goto done;
+    /* Created whole or not at all (afile.h), so that a concurrent first run never reads half
+     * a secret; when another process made it first, its secret is the one. */
+    struct afile af;
+    struct err sub;
+    ipw_status st = afile_open(&af, path, 0600, AFILE_NOREPLACE, &sub);
+    if (st == IPW_OK) {
+        setvbuf(af.f, NULL, _IONBF, 0); /* no copy of the secret in a stdio buffer */
+        fwrite(hex, 1, len, af.f);
+        st = afile_commit(&af, &sub);
     }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, hex + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            st = err_set(e, IPW_ECANTCREAT, "cannot write the unsubscribe secret file %s: %s", path,
-                         strerror(w < 0 ? errno : EIO));
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0 && st == IPW_OK)
-        st = err_set(e, IPW_ECANTCREAT, "cannot write the unsubscribe secret file %s: %s", path,
-                     strerror(errno));
-    if (st)
-        unlink(path);
-    else
+    if (st == IPW_OK)
         st = token_secret_set(s, hex, len, path, e);
-done:
+    else if (af.exists)
+        st = token_secret_read(path, s, e);
+    else
+        err_set(e, st, "cannot create the unsubscribe secret file: %s", sub.msg);
     OPENSSL_cleanse(hex, sizeof hex);
     return st;
 }

@@ -155,8 +155,9 @@ int64_t cli_args_time_ms(const struct cli_args *a, const char *name, int64_t def
 long cli_args_int(const struct cli_args *a, const char *name, long def);
 
 /*
- * Loads the plan at ctx->plan_path. Returns what plan_load() returns; for a plan file that
- * does not exist IPW_ENOINPUT with a sentence that names the path and `ipwarm init`.
+ * Loads the plan at ctx->plan_path and prints its warnings (plan.warnings) with cli_warn.
+ * Returns what plan_load() returns; for a plan file that does not exist IPW_ENOINPUT with a
+ * sentence that names the path and `ipwarm init`.
  */
 ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct err *e);
 
@@ -183,6 +184,10 @@ struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct
 
 /* An informational line "ipwarm: ..." on ctx->diag, unless --quiet. */
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A warning "ipwarm: warning: ..." on ctx->diag, even with --quiet: something is wrong that
+ * does not stop the command (under cron it becomes a mail, which is the point). */
+void cli_warn(const struct cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* A line for --verbose only. */
 void cli_verbose(const struct cli_ctx *ctx, const char *fmt, ...)

@@ -136,9 +136,11 @@ struct pace_slot {
 };
 
 /*
- * When slot may send next under frame f: pace_seq_due at f->now_ms, not before its pause ends,
- * not before f->midnight_ms if it is at its cap, not before f->open_ms. INT64_MAX when idle or
- * not sending. A time at or after f->close_ms cannot be used in this frame.
+ * When slot may send next under frame f: pace_seq_due at f->now_ms (or f->now_ms when that is
+ * more than two intervals ahead: a run planned by a clock that was ahead, such as a mistaken
+ * --now in the future), not before its pause ends, not before f->midnight_ms if it is at its
+ * cap, not before f->open_ms. INT64_MAX when idle or not sending. A time at or after
+ * f->close_ms cannot be used in this frame.
  */
 int64_t pace_slot_due(const struct pace_slot *slot, const struct pace_frame *f);
 

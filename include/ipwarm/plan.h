@@ -206,6 +206,11 @@ struct plan {
     int64_t dns_timeout_ms; /* dns.timeout; default 5s */
 
     char *providers_source; /* "shipped" or the absolute path of providers_file */
+
+    /* Sentences about a valid plan that its user should still hear of (a password file other
+     * users may read); the command that loaded the plan prints them (cli_load_plan). */
+    char **warnings;
+    size_t n_warnings;
 };
 
 /*

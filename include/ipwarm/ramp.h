@@ -45,6 +45,8 @@ enum ramp_change {
     RAMP_GROW,         /* the previous day was clean: one stage up */
     RAMP_HOLD,         /* same stage: not clean, no evidence, or already at max (or at 0) */
     RAMP_STEP_BACK,    /* a rate reached twice its threshold: one stage down */
+    RAMP_CLOCK_BACK,   /* today is before the stored sending day (state written with a clock
+                          ahead): stage and sending day kept, the day moved to today */
 };
 
 /* A short lower-case name of the change ("grow"), for logs and status. */
@@ -79,8 +81,10 @@ int64_t ramp_cap_today(const struct plan_ramp *r, int sending_day);
  * at stage 0). A previous day without attempts (or prev_day NULL) gives no evidence of being
  * clean, and growth must be earned: it holds. The engine stores next only once the first
  * message of the day has gone out, so a day without mail is never a sending day.
- * next may be prev. Returns IPW_OK, or IPW_EUSAGE when today is not a date or is before
- * prev->day_date (a clock set back must not move the ladder); next is then unchanged.
+ * When today is before prev->day_date (the state was written with a clock ahead, such as a
+ * mistaken --now in the future) the ladder does not move: stage and sending_day stay, day_date
+ * becomes today, and *why is RAMP_CLOCK_BACK; the caller should say so. next may be prev.
+ * Returns IPW_OK, or IPW_EUSAGE when today is not a date; next is then unchanged.
  */
 ipw_status ramp_begin_day(const struct plan_ramp *r, const struct ramp_state *prev,
                           const struct ramp_day_counts *prev_day, const char *today,

@@ -35,11 +35,15 @@ make_cert "$work/tls" smtp.relay.test
 rport=$(free_port)
 dport=$(free_port)
 cport=$(free_port)
+eport=$(free_port)
 smtpd_start relay "[
   {\"name\": \"relay\", \"host\": \"127.0.0.1\", \"port\": $rport, \"size\": 10485760,
    \"starttls\": {\"cert\": \"$work/tls/cert.pem\", \"key\": \"$work/tls/key.pem\"},
    \"require_tls\": true, \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"},
    \"delay_ms\": {\"data\": 1200}},
+  {\"name\": \"echo\", \"host\": \"127.0.0.1\", \"port\": $eport,
+   \"starttls\": {\"cert\": \"$work/tls/cert.pem\", \"key\": \"$work/tls/key.pem\"},
+   \"auth\": {\"user\": \"warmup\", \"password\": \"other-Pw\"}, \"echo_auth\": true},
   {\"name\": \"cleartext\", \"host\": \"127.0.0.1\", \"port\": $cport,
    \"auth\": {\"user\": \"warmup\", \"password\": \"s3cret-Pw\"}},
   {\"name\": \"live\", \"host\": \"$net.10\", \"port\": $dport},
@@ -107,6 +111,22 @@ check "wrong relay password: nothing counted as bounced" \
   test "$(sqlite3 "$work/badpw.db" "SELECT count(*) FROM attempts WHERE outcome = 'bounced'")" -eq 0
 check "wrong relay password: the password shows nowhere" \
   sh -c "! grep -aq 'wrong-Pw-42' '$work/badpw.out' '$work/badpw.err' '$work/badpw.db'"
+
+# A relay that echoes the AUTH exchange (base64 credentials) in its refusal: the run stops as
+# for a wrong password, and the credentials reach neither the state, nor trace, nor the output.
+relay_plan "$work/echo.yaml" "$eport"
+"$IPWARM" -p "$work/echo.yaml" --db "$work/echo.db" run >"$work/echo.out" 2>"$work/echo.err"
+rc=$?
+check "echoing relay: exit 69 (got $rc)" test "$rc" -eq 69
+check "echoing relay: the server did echo the credentials (the test can fail)" \
+  grep -q '"ev": "echo-auth"' "$log"
+"$IPWARM" -p "$work/echo.yaml" --db "$work/echo.db" trace r1@gmail.test >"$work/echo.trace" 2>&1
+b64=$($py -c 'import base64; print(base64.b64encode(b"\0warmup\0wrong-Pw-42").decode())')
+check "echoing relay: the base64 credentials show nowhere" \
+  sh -c "! grep -aqF '$b64' '$work/echo.out' '$work/echo.err' '$work/echo.trace' '$work/echo.db'"
+check "echoing relay: the password shows nowhere" \
+  sh -c "! grep -aq 'wrong-Pw-42' '$work/echo.out' '$work/echo.err' '$work/echo.trace' '$work/echo.db'"
+check "echoing relay: the refusal is kept, masked" grep -q '535' "$work/echo.trace"
 
 # A relay that offers AUTH but no STARTTLS never gets the password, whatever transport.tls says.
 export IPWARM_TEST_RELAY_PW='s3cret-Pw'

@@ -560,6 +560,15 @@ static void test_token_secret_sources(void **state)
     setenv(TOKEN_ENV_FILE, other, 1);
     assert_int_equal(token_secret_load(path, &s, &e), IPW_OK);
     assert_string_equal(token_make(&s, "x", "a@b.c", t1), "_F1EXYtIdSN2pI0gpzGE_g");
+    /* A FIFO named there is refused at once, never waited on. */
+    char fifo[256];
+    snprintf(fifo, sizeof fifo, "%s/secret-fifo", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    setenv(TOKEN_ENV_FILE, fifo, 1);
+    alarm(10);
+    assert_int_equal(token_secret_load(path, &s, &e), IPW_ENOINPUT);
+    alarm(0);
+    assert_non_null(strstr(e.msg, "secret-fifo is a FIFO (named pipe), not a regular file"));
     unsetenv(TOKEN_ENV_FILE);
     token_secret_clear(&s);
     rm_rf(dir);

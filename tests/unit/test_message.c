@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ipwarm/message.h"
@@ -823,7 +824,25 @@ static void test_message_tmpl_load(void **state)
     snprintf(missing, sizeof missing, "%s/nope.txt", dir);
     plan.text_file = missing;
     assert_int_equal(message_tmpl_load(&plan, NULL, 0, &t, &e), IPW_ENOINPUT);
-    assert_non_null(strstr(e.msg, "nope.txt"));
+    /* The sentence says which plan key names the file, which file, and what went wrong. */
+    snprintf(expect, sizeof expect, "message.text_file: cannot open %s: No such file or directory",
+             missing);
+    assert_string_equal(e.msg, expect);
+
+    /* A FIFO is refused at once, never read (a blocking open would hang here). */
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/fifo.html", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    plan.text_file = good_path;
+    plan.html_file = fifo;
+    alarm(10);
+    assert_int_equal(message_tmpl_load(&plan, names, 2, &t, &e), IPW_ENOINPUT);
+    alarm(0);
+    snprintf(expect, sizeof expect,
+             "message.html_file: %s is a FIFO (named pipe), not a regular file", fifo);
+    assert_string_equal(e.msg, expect);
+    assert_null(t);
+    unlink(fifo);
 
     unlink(good_path);
     unlink(bad_path);

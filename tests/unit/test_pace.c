@@ -507,6 +507,40 @@ static void test_pace_cap_waits_for_local_midnight(void **state)
     sim_free(&s);
 }
 
+/* A run stored by a clock that was ahead (a run with --now next month): its next message is
+ * weeks away by this clock. pace_slot_due starts a new run now instead of waiting for it; a run
+ * claimed just now (up to one interval and a rounded millisecond ahead) is kept. */
+static void test_pace_run_from_a_clock_ahead(void **state)
+{
+    (void)state;
+    struct pace_frame f;
+    struct err e;
+    struct plan_window w = {0, 1440};
+    struct plan_schedule sched = {ALL_DAYS, &w, 1};
+    int64_t now = utc(2026, 6, 1, 9, 0, 0);
+    assert_int_equal(pace_frame_at(&sched, "UTC", now, &f, &e), IPW_OK);
+    struct pace_slot slot;
+    memset(&slot, 0, sizeof slot);
+    slot.rate_per_min = 60;
+    slot.cap = -1;
+    pace_seq_commit(&slot.seq, 60, now + 35 * DAY_MS);
+    assert_int_equal(pace_seq_due(&slot.seq, 60, now), now + 35 * DAY_MS + 1000);
+    assert_int_equal(pace_slot_due(&slot, &f), now);
+    /* Just claimed at now: the next one is one interval on, as always. */
+    memset(&slot.seq, 0, sizeof slot.seq);
+    pace_seq_commit(&slot.seq, 60, now);
+    assert_int_equal(pace_slot_due(&slot, &f), now + 1000);
+    /* 7/min does not divide a minute: the rounded interval (8571 or 8572 ms) is kept. */
+    slot.rate_per_min = 7;
+    memset(&slot.seq, 0, sizeof slot.seq);
+    for (int i = 0; i < 5; i++) {
+        int64_t due = pace_slot_due(&slot, &f);
+        pace_seq_commit(&slot.seq, 7, due);
+        f.now_ms = due;
+    }
+    assert_int_equal(pace_slot_due(&slot, &f), now + 42857); /* round(5 * 60000 / 7) */
+}
+
 static void test_pace_pause_and_idle(void **state)
 {
     (void)state;
@@ -751,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_pace_window_tokyo),
         cmocka_unit_test(test_pace_cap_waits_for_local_midnight),
         cmocka_unit_test(test_pace_pause_and_idle),
+        cmocka_unit_test(test_pace_run_from_a_clock_ahead),
         cmocka_unit_test(test_pace_windows),
         cmocka_unit_test(test_pace_ramp_30_day_warmup),
         cmocka_unit_test(test_pace_ramp_all_day_matches_simulate),

@@ -183,14 +183,28 @@ static void test_ramp_begin_day_sending_days(void **state)
     assert_int_equal(s.stage, 2);
     assert_int_equal(ramp_cap_today(&r, s.sending_day), 2000);
 
-    /* A clock set back must not move anything. */
+    /* A date before the stored day (the state written with a clock ahead, e.g. a mistaken
+     * --now next month) is no dead end: the stage and the sending day stay as they are, the
+     * day moves to today, and the day after begins sending day 4 as usual. */
     struct ramp_state before = s;
-    assert_int_equal(ramp_begin_day(&r, &before, &clean, "2026-06-21", &s, &why, &e), IPW_EUSAGE);
-    assert_non_null(strstr(e.msg, "before the current sending day"));
-    assert_memory_equal(&s, &before, sizeof s);
+    assert_int_equal(ramp_begin_day(&r, &before, &clean, "2026-06-21", &s, &why, &e), IPW_OK);
+    assert_int_equal(why, RAMP_CLOCK_BACK);
+    assert_int_equal(s.stage, before.stage);
+    assert_int_equal(s.sending_day, before.sending_day);
+    assert_string_equal(s.day_date, "2026-06-21");
+    assert_true(s.rate_per_min == before.rate_per_min);
+    assert_int_equal(ramp_begin_day(&r, &s, &clean, "2026-06-21", &s, &why, &e), IPW_OK);
+    assert_int_equal(why, RAMP_SAME_DAY);
+    assert_int_equal(ramp_begin_day(&r, &s, &clean, "2026-06-22", &s, &why, &e), IPW_OK);
+    assert_int_equal(why, RAMP_GROW);
+    assert_int_equal(s.sending_day, before.sending_day + 1);
+    assert_int_equal(s.stage, before.stage + 1);
+    /* Not a date: refused, nothing changes. */
+    before = s;
     assert_int_equal(ramp_begin_day(&r, &before, &clean, "2026-6-23", &s, &why, &e), IPW_EUSAGE);
     assert_memory_equal(&s, &before, sizeof s);
     assert_string_equal(ramp_change_name(RAMP_STEP_BACK), "step back");
+    assert_string_equal(ramp_change_name(RAMP_CLOCK_BACK), "clock back");
 }
 
 /* A one-provider plan in zone with one window [start_min, end_min) on days. */
