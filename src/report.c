@@ -37,7 +37,7 @@ static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828", "#6d4
 
 struct period {
     char label[40];
-    char day[16]; /* the local date it belongs to */
+    char day[40]; /* the local date it belongs to (a stats_period_of() label, like label) */
     int64_t start_ms;
 };
 
