@@ -6,9 +6,10 @@
 # holds with and without --for, resume of manual and automatic actions, and that all three work
 # while another process holds the run lock or a write transaction (they never take the lock).
 # Expected values are computed here, by Python's datetime and by hand from the plan below.
-# Environment: IPWARM (the binary).
+# Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
-: "${IPWARM:?set IPWARM to the ipwarm binary}"
+: "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)

@@ -1023,5 +1023,6 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("dns offline", offline, NULL, NULL);
     failed += cmocka_run_group_tests_name("dns against dnsmasq", online, live_setup, live_teardown);
-    return failed;
+    /* Without dnsmasq half of it did not run: say "skipped" (77) to ctest, not "passed". */
+    return failed == 0 && live.skip ? 77 : failed;
 }
