@@ -20,9 +20,14 @@ set(CPACK_PACKAGE_CONTACT "ipwarm developers <dev@ipwarm.invalid>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "warm up a new mail sending IP address, paced and watched")
 set(CPACK_GENERATOR DEB)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+# `make package_source`: the tree without git's files, build directories and scratch files
+# (the patterns are matched against absolute paths, so they are anchored at the source tree).
 set(CPACK_SOURCE_GENERATOR TGZ)
-set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/" "/tmp/" "__pycache__")
+# Regex characters in the path are put in brackets, which no quoting level alters.
+string(REGEX REPLACE "([.+*?()$|])" "[\\1]" src_re "${CMAKE_SOURCE_DIR}")
+string(REGEX REPLACE "([.+*?()$|])" "[\\1]" bin_re "${CMAKE_BINARY_DIR}")
+set(CPACK_SOURCE_IGNORE_FILES "^${bin_re}/" "^${src_re}/[.]git(/|$)" "^${src_re}/build[^/]*/"
+                              "^${src_re}/tmp/" "/__pycache__/" "[.]db(-wal|-shm|[.]lock)?$")
 
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # ipwarm_0.1.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION mail)
