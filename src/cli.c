@@ -67,8 +67,8 @@ static const struct cli_option cli_opts_spf[] = {
      .help = "the client IP address to evaluate"},
     {.name = "sender", .value = "ADDR", .kind = CLI_STRING, .required = true,
      .help = "the MAIL FROM address; \"\" checks postmaster@HELO"},
-    {.name = "helo", .value = "NAME", .kind = CLI_DOMAIN,
-     .help = "the HELO/EHLO name (default: the plan's source.helo)"},
+    {.name = "helo", .value = "NAME", .kind = CLI_NONEMPTY,
+     .help = "the HELO/EHLO argument, a name or [192.0.2.1] (default: the plan's source.helo)"},
     CLI_END,
 };
 
@@ -1032,8 +1032,7 @@ int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p)
     return p && p->dns_timeout_ms > 0 ? p->dns_timeout_ms : 5000;
 }
 
-ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index,
-                             struct err *e)
+ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e)
 {
     int i = plan_provider_find(p, name);
     if (i >= 0) {

@@ -245,33 +245,33 @@ char *clock_format_rfc3339_utc(int64_t ms, char *buf, size_t n)
     return clock_format(ms, 0, "Z", buf, n);
 }
 
-bool clock_zone_exists(const char *tzname)
+bool clock_zone_exists(const char *zone)
 {
-    return tzname && tz_zone_check(tzname, NULL) == IPW_OK;
+    return zone && tz_zone_check(zone, NULL) == IPW_OK;
 }
 
-/* The offset of tzname at ms by the zone database (tz.c); false if tzname is unknown. */
-static bool clock_zone_offset(int64_t ms, const char *tzname, int *offset_s)
+/* The offset of `zone` at ms by the zone database (tz.c); false if it is unknown. */
+static bool clock_zone_offset(int64_t ms, const char *zone, int *offset_s)
 {
     struct tz_local local;
-    if (!tzname || tz_local(ms, tzname, &local, NULL) != IPW_OK)
+    if (!zone || tz_local(ms, zone, &local, NULL) != IPW_OK)
         return false;
     *offset_s = local.utc_offset_seconds;
     return true;
 }
 
-int clock_utc_offset(int64_t ms, const char *tzname)
+int clock_utc_offset(int64_t ms, const char *zone)
 {
     int off = 0;
-    if (!clock_zone_offset(ms, tzname, &off))
+    if (!clock_zone_offset(ms, zone, &off))
         return 0;
     return off;
 }
 
-char *clock_format_rfc3339_local(int64_t ms, const char *tzname, char *buf, size_t n)
+char *clock_format_rfc3339_local(int64_t ms, const char *zone, char *buf, size_t n)
 {
     int off = 0;
-    if (!clock_zone_offset(ms, tzname, &off))
+    if (!clock_zone_offset(ms, zone, &off))
         return clock_format_rfc3339_utc(ms, buf, n);
     /* Offsets with seconds (historic LMT) are cut to the minute, as RFC 3339 requires, and
      * the time of day with them so that the text stays one exact instant. */

@@ -1,12 +1,13 @@
 /*
- * cmd_spf: `ipwarm spf --ip IP --sender ADDR [--helo NAME]` (see cli.md), one RFC 7208
+ * cmd_spf: `ipwarm spf --ip IP --sender ADDR [--helo NAME]` (see ipwarm(1)), one RFC 7208
  * evaluation through spf_check() over the c-ares resolver, printed for people or as the
  * `spf` JSON document. It needs no plan: one is read only when given (-p, $IPWARM_PLAN) or
  * present as ./ipwarm.yaml, for source.helo and the DNS settings. Without --helo the HELO
  * name is the plan's source.helo, else the sender's domain (an SMTP client that says HELO
  * with its mail domain); the null sender then needs --helo or a plan, as it checks
- * postmaster@HELO. Every SPF result, temperror and permerror included, exits 0: the lookup
- * completed; a resolver that cannot start exits 75.
+ * postmaster@HELO. --helo takes what a client may send, address literals included. Every SPF
+ * result, temperror and permerror included, exits 0: the lookup completed; a resolver that cannot
+ * start exits 75.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,6 +118,14 @@ ipw_status cmd_spf(struct cli_ctx *ctx, const struct cli_args *args, struct err 
     struct spf_result r;
     ipw_status st;
 
+    /* A client may say HELO with anything: a name, an address literal "[192.0.2.1]", a word.
+     * RFC 7208 evaluates it all the same (the HELO identity of a literal is "none", %{h}
+     * expands to it as sent); only control characters, which no SMTP line carries, are
+     * refused. */
+    for (const char *c = helo; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return err_set(e, IPW_EUSAGE, "spf: --helo: a control character at offset %d",
+                           (int)(c - helo));
     if ((st = cmd_spf_plan(ctx, &p, e)) != IPW_OK)
         return st;
     if (!helo && p)

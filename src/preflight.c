@@ -82,7 +82,7 @@ static unsigned preflight_bit(const char *name)
     return 0;
 }
 
-static char *preflight_vfmt(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *preflight_vfmt(const char *fmt, va_list ap)
 {
     va_list aq;
     va_copy(aq, ap);

@@ -38,7 +38,7 @@ static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828", "#6d4
 
 struct period {
     char label[40];
-    char day[16]; /* the local date it belongs to */
+    char day[40]; /* the local date it belongs to (a stats_period_of() label, like label) */
     int64_t start_ms;
 };
 
@@ -502,8 +502,20 @@ static const char CSS[] =
     ".warn{color:#8d6e00;font-weight:600}"
     "pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f7;padding:.5rem;"
     "font-size:.8rem}"
+    /* A provider's last reply: a row of its own under the provider's, the table's full width,
+     * so that a long reply wraps in a readable measure instead of a narrow column. */
+    "tr.pr td{border-bottom:0}"
+    "td.rp{padding-top:0}"
+    ".reply{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
+    "font-size:.8rem;color:#333;background:#f7f7f7;border-left:3px solid #90a4ae;"
+    "padding:.25rem .5rem;margin:0 0 .1rem;overflow-wrap:anywhere;white-space:normal}"
+    ".reply .rl{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;"
+    "color:#555;font-size:.78rem;margin-right:.4rem}"
+    ".reply summary{cursor:pointer}"
+    "details.reply[open] .pv{display:none}"
     "@media (max-width:760px){.charts{grid-template-columns:1fr}main{padding:.5rem}"
-    "table{font-size:.78rem}h1{font-size:1.25rem}}"
+    "table{font-size:.78rem}h1{font-size:1.25rem}"
+    ".reply{position:sticky;left:0;max-width:calc(100vw - 2.5rem)}}"
     "@media print{main{max-width:none;padding:0}th{background:none}"
     ".chart,table,tr{break-inside:avoid}h2{break-after:avoid}"
     "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
@@ -518,6 +530,55 @@ static void time_cell(FILE *f, int64_t ms, const char *zone)
     fputs("<td>", f);
     report_html_escape(f, clock_format_rfc3339_local(ms, zone, buf, sizeof buf));
     fputs("</td>", f);
+}
+
+/* Replies longer than this many bytes are folded: <details> shows their start. */
+#define REPORT_REPLY_FOLD    480
+#define REPORT_REPLY_PREVIEW 240
+
+/* The last reply's row: the time and the whole text, folded when long (REPORT_REPLY_FOLD). */
+static void reply_row(FILE *f, const char *reply, int64_t ms, const char *zone, int cols)
+{
+    char at[CLOCK_RFC3339_MAX] = "";
+    if (ms)
+        clock_format_rfc3339_local(ms, zone, at, sizeof at);
+    size_t len = reply ? strlen(reply) : 0;
+    fprintf(f, "<tr><td class=\"rp\" colspan=\"%d\">", cols);
+    if (len <= REPORT_REPLY_FOLD) {
+        fputs("<div class=\"reply\"><span class=\"rl\">last reply", f);
+    } else {
+        fputs("<details class=\"reply\"><summary><span class=\"rl\">last reply", f);
+    }
+    if (at[0]) {
+        fputs(" at ", f);
+        report_html_escape(f, at);
+    }
+    fputs("</span>", f);
+    if (len <= REPORT_REPLY_FOLD) {
+        report_html_escape(f, len ? reply : "-");
+        fputs("</div></td></tr>\n", f);
+        return;
+    }
+    /* The preview ends at a space near REPORT_REPLY_PREVIEW, never inside a UTF-8 sequence. */
+    size_t cut = REPORT_REPLY_PREVIEW;
+    for (size_t i = cut; i > REPORT_REPLY_PREVIEW - 60; i--)
+        if (reply[i] == ' ') {
+            cut = i;
+            break;
+        }
+    while (cut > 0 && ((unsigned char)reply[cut] & 0xC0) == 0x80)
+        cut--;
+    char preview[REPORT_REPLY_PREVIEW + 1];
+    memcpy(preview, reply, cut);
+    preview[cut] = '\0';
+    fputs("<span class=\"pv\">", f);
+    report_html_escape(f, preview);
+    size_t chars = 0; /* UTF-8 characters: every byte but the continuation bytes */
+    for (size_t i = 0; i < len; i++)
+        chars += ((unsigned char)reply[i] & 0xC0) != 0x80;
+    fprintf(f, " &hellip; (%zu characters: show all)</span></summary>", chars);
+    report_html_escape(f, reply);
+    fputs("</details></td></tr>\n", f);
 }
 
 static void text_cell(FILE *f, const char *cls, const char *s)
@@ -547,7 +608,7 @@ static int state_row(const struct store_provider *sp, void *arg)
                            : -1;
     bool paused = sp->paused_until_ms > c->now_ms;
     c->n++;
-    fputs("<tr>", f);
+    fputs("<tr class=\"pr\">", f);
     text_cell(f, "", sp->name);
     fprintf(f, "<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.1f/min</td>",
             sp->stage, sp->sending_day, sp->rate_per_min);
@@ -571,9 +632,8 @@ static int state_row(const struct store_provider *sp, void *arg)
     } else {
         fputs("<td><span class=\"ok\">sending</span></td>", f);
     }
-    text_cell(f, "txt", sp->last_reply);
-    time_cell(f, sp->last_reply_ms, c->r->zone);
     fputs("</tr>\n", f);
+    reply_row(f, sp->last_reply, sp->last_reply_ms, c->r->zone, 7);
     return 0;
 }
 
@@ -633,14 +693,14 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
     fputs("<section>\n<h2>Providers now</h2>\n<div class=\"wrap\"><table>\n<tr><th>provider</th>"
           "<th class=\"n\">stage</th><th class=\"n\">sending day</th><th class=\"n\">rate</th>"
           "<th class=\"n\">sent today</th><th class=\"n\">cap today</th><th>state</th>"
-          "<th>last reply</th><th>at</th></tr>\n",
+          "</tr>\n",
           f);
     struct state_ctx sc = {f, r, now_ms, today, 0};
     ipw_status s = store_providers_each(st, state_row, &sc, e);
     if (s != IPW_OK && *status == IPW_OK)
         *status = s;
     if (sc.n == 0)
-        fputs("<tr><td colspan=\"9\">No provider has been sent to yet.</td></tr>\n", f);
+        fputs("<tr><td colspan=\"7\">No provider has been sent to yet.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* Charts. */

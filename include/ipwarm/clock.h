@@ -70,20 +70,20 @@ ipw_status clock_parse_rfc3339(const char *s, int64_t *ms, struct err *e);
 char *clock_format_rfc3339_utc(int64_t ms, char *buf, size_t n);
 
 /*
- * Writes ms as local time in the IANA zone tzname with its offset, e.g.
+ * Writes ms as local time in the IANA zone `zone` with its offset, e.g.
  * "2026-12-01T09:00:00+09:00". Returns buf. A zone that does not exist is written as UTC
  * (with a "Z"), never in a wrong offset; plan_load() has checked the plan's zone already and
  * clock_zone_exists() lets other callers check first.
  */
-char *clock_format_rfc3339_local(int64_t ms, const char *tzname, char *buf, size_t n);
+char *clock_format_rfc3339_local(int64_t ms, const char *zone, char *buf, size_t n);
 
-/* The UTC offset in seconds east of Greenwich of tzname at ms (Tokyo: 32400). A zone that does
+/* The UTC offset in seconds east of Greenwich of `zone` at ms (Tokyo: 32400). A zone that does
  * not exist gives 0. */
-int clock_utc_offset(int64_t ms, const char *tzname);
+int clock_utc_offset(int64_t ms, const char *zone);
 
-/* True if tzname names a zone of the system's time zone database ($TZDIR or
+/* True if `zone` names a zone of the system's time zone database ($TZDIR or
  * /usr/share/zoneinfo), or is "UTC" (tz_zone_check()). */
-bool clock_zone_exists(const char *tzname);
+bool clock_zone_exists(const char *zone);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back; exact for any int year. */
 int64_t clock_days_from_civil(int64_t y, int m, int d);

@@ -8,6 +8,7 @@
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl
 unset IPWARM_PLAN
 work=$(mktemp -d)
 . "$SRCDIR/tests/lib/servers.sh"

@@ -5,6 +5,7 @@
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)

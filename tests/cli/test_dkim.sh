@@ -7,6 +7,7 @@
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 openssl
 PY=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -8,6 +8,7 @@
 # crashes (the test build has ASan+UBSan).
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-dns-XXXXXX)
 servers_init "$work"

@@ -10,6 +10,7 @@
 # backoff applies where the fault is the provider's.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-smtp-XXXXXX)
 servers_init "$work"

@@ -7,6 +7,7 @@
 # (ASan+UBSan build), no lost record and nothing sent without a record.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-store-XXXXXX)
 servers_init "$work"

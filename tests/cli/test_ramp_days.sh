@@ -5,6 +5,7 @@
 # a sending day. Real servers on loopback: dnsmasq and tests/servers/smtpd.py.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-days-XXXXXX)
 servers_init "$work"

@@ -4,10 +4,13 @@
 # @import or url() pointing out), holds an inline SVG chart per provider, the masked reasons,
 # the provider state and the pre-flight; and headless Chromium (Debian's chromium) renders it
 # to a screenshot that is not blank (many distinct colours, the chart colours among them).
-# Skips the rendering (not the rest) when chromium is not installed: scripts/deps test adds it.
+# At 1366x768 and 1440x900 the providers' long last replies are laid out at least 600 px wide
+# (measured in Chromium), the one over 480 characters folded in <details>, whole.
+# Without chromium the rest runs and the test reports "skipped" (77): scripts/deps test adds it.
 # Environment: IPWARM, SRCDIR, BUILDDIR.
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 unit:test_stats
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)
@@ -36,6 +39,23 @@ recipients: {file: seeds.csv}
 state: state.db
 YAML
 if "$BUILDDIR/test_stats" --fill state.db >/dev/null 2>&1; then ok "fill the scenario"; else bad "fill the scenario"; fi
+# Long last replies, as multi-line replies are stored (the lines joined by spaces): Gmail's
+# 421-4.7.28 (about 440 characters, shown whole) and a Microsoft reply of three lines repeated
+# (over 480: folded, its start shown).
+gmail_reply='4.7.28 [192.0.2.10 15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. For more information, go to https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines. d2e1a72fcca58-7293ed0d6d8si1234567b3a.123 - gsmtp'
+ms_line='4.7.500 Server busy. Please try again later from [192.0.2.44]. (S77714) [DB5EUR03FT012.eop-EUR03.prod.protection.outlook.com]'
+ms_reply="$ms_line $ms_line $ms_line $ms_line Recipient address rejected: Access denied. AS(201806281) end-of-reply"
+if "$PY" - state.db "$gmail_reply" "$ms_reply" <<'PYEOF'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+for name, reply in (("gmail", sys.argv[2]), ("microsoft", sys.argv[3])):
+    # 2026-12-01T15:40:00Z, shown as 2026-12-02T00:40:00+09:00
+    n = con.execute("UPDATE providers SET last_reply = ?, last_reply_ms = 1796139600000 "
+                    "WHERE name = ?", (reply, name)).rowcount
+    assert n == 1, name
+con.commit()
+PYEOF
+then ok "long last replies stored"; else bad "long last replies stored"; fi
 
 if "$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 report -o report.html 2>err; then ok "report: exit 0"; else bad "report: exit $?"; cat err; fi
 [ -s report.html ] && ok "report written" || bad "report written"
@@ -51,6 +71,13 @@ has "pre-flight" "every required check passed" report.html
 has "planned vs achieved legend" "achieved: attempts in the busiest hour" report.html
 has "narrow screens" "@media (max-width:760px)" report.html
 has "print" "@media print" report.html
+# html TEXT: TEXT as the report escapes it.
+html() { printf '%s' "$1" | sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g'"; s/'/\\&#39;/g"; }
+has "Gmail's long reply whole, not folded" "<span class=\"rl\">last reply at 2026-12-02T00:40:00+09:00</span>$(html "$gmail_reply")</div>" report.html
+has "Microsoft's longer reply folded in <details>" '<details class="reply"><summary>' report.html
+has "... with the whole text inside" "$(html "$ms_reply")</details>" report.html
+n_details=$(grep -o '<details class="reply"' report.html | wc -l)
+[ "$n_details" -eq 1 ] && ok "only the reply over 480 characters is folded" || bad "folded replies: $n_details, expected 1"
 if "$PY" - report.html <<'PYEOF'
 import re, sys
 html = open(sys.argv[1], encoding="utf-8").read()
@@ -61,10 +88,12 @@ for m in re.finditer(r'(?i)(@import|url\s*\()', html):
     bad.append(m.group(0))
 for m in re.finditer(r'(?i)<(script|link|img|iframe|object|embed)\b', html):
     bad.append(m.group(0))
-# Every http(s) URL in the file must be the SVG namespace name, which loads nothing.
-for m in re.finditer(r'https?://[^\s"\'<>]+', html):
-    if m.group(0) != "http://www.w3.org/2000/svg":
-        bad.append(m.group(0))
+# Every http(s) URL inside a tag must be the SVG namespace name, which loads nothing (URLs in
+# the text, such as one in a provider's reply, load nothing either).
+for tag in re.finditer(r'<[^>]*>', html):
+    for m in re.finditer(r'https?://[^\s"\'<>]+', tag.group(0)):
+        if m.group(0) != "http://www.w3.org/2000/svg":
+            bad.append(m.group(0))
 sys.exit(1 if bad else 0)
 PYEOF
 then ok "no network resources"; else bad "no network resources"; fi
@@ -79,8 +108,62 @@ rc=$?
 # --- rendering in headless Chromium --------------------------------------------------------
 chrome=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chrome" ]; then
-  echo "skip: chromium is not installed (scripts/deps test installs it)"
+  echo "skip: chromium is not installed (Debian: chromium; scripts/deps test installs it)"
 else
+  # At laptop widths the last replies read in a wide measure: the innermost element that holds
+  # each reply's text is at least 600 px wide (a column of a few words is 150 to 250 px). A
+  # copy of the report gets a script that measures the layout and writes it into the page,
+  # which --dump-dom then prints.
+  for size in 1366,768 1440,900; do
+    "$PY" - report.html "measure-$size.html" "$gmail_reply" "$ms_reply" <<'PYEOF'
+import json, sys
+html = open(sys.argv[1], encoding="utf-8").read()
+markers = {"gmail": sys.argv[3][40:90], "microsoft (folded)": sys.argv[4][-60:]}
+script = """<script>
+(function () {
+  var markers = %s, out = {};
+  Object.keys(markers).forEach(function (k) {
+    var best = null;
+    document.querySelectorAll("body *").forEach(function (e) {
+      if (e.tagName !== "SCRIPT" && e.textContent.indexOf(markers[k]) >= 0) best = e;
+    });
+    out[k] = best ? Math.round(best.getBoundingClientRect().width) : -1;
+  });
+  out.viewport = window.innerWidth;
+  var p = document.createElement("pre");
+  p.id = "measured";
+  p.textContent = JSON.stringify(out);
+  document.body.appendChild(p);
+})();
+</script>
+</body>""" % json.dumps(markers)
+open(sys.argv[2], "w", encoding="utf-8").write(html.replace("</body>", script))
+PYEOF
+    profile=$(mktemp -d "$work/profile.XXXXXX")
+    timeout 90 "$chrome" --headless --no-sandbox --disable-gpu --disable-background-networking \
+      --no-first-run --disable-component-update --disable-sync --user-data-dir="$profile" \
+      --window-size="$size" --dump-dom "file://$work/measure-$size.html" >"dom-$size.html" 2>"chrome-$size.log" &
+    chrome_pid=$!
+    wait "$chrome_pid"
+    chrome_pid=
+    measured=$(sed -n 's/.*<pre id="measured">\([^<]*\)<\/pre>.*/\1/p' "dom-$size.html")
+    echo "    layout at $size: $measured"
+    if "$PY" -c '
+import json, sys
+m = json.loads(sys.argv[1])
+want = int(sys.argv[2].split(",")[0])
+assert m["viewport"] == want, m
+for k, v in m.items():
+    if k != "viewport":
+        assert v >= 600, (k, v)
+' "$measured" "$size" 2>/dev/null; then
+      ok "at $size the last replies are at least 600 px wide"
+    else
+      bad "at $size the last replies are at least 600 px wide: ${measured:-no measurement}"
+      tail -3 "chrome-$size.log"
+    fi
+  done
+
   profile=$(mktemp -d "$work/profile.XXXXXX")
   timeout 90 "$chrome" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --user-data-dir="$profile" \
@@ -140,4 +223,6 @@ PYEOF
 fi
 
 echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] || exit 1
+# Without chromium the rendering was not checked: skipped, not passed.
+[ -n "$chrome" ] || exit 77

@@ -7,6 +7,7 @@
 # the store's counts equal the server's, the run lock, and that kill -9 loses no record.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-run-XXXXXX)
 servers_init "$work"

@@ -7,6 +7,7 @@
 # starts with a dot arrives unchanged.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 py:dkim
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-rdkim-XXXXXX)
 servers_init "$work"

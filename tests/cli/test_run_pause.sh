@@ -4,6 +4,7 @@
 # for a stale clock in the pacing frame (found by the sandbox demo). Real servers on loopback.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-pause-XXXXXX)
 servers_init "$work"

@@ -8,6 +8,7 @@
 # first does not answer. Real servers on loopback: dnsmasq and tests/servers/smtpd.py.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 openssl
 . "$SRCDIR/tests/lib/servers.sh"
 work=$(mktemp -d /tmp/ipwarm-relay-XXXXXX)
 servers_init "$work"

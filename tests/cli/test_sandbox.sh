@@ -9,6 +9,7 @@
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl py:yaml
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/servers.sh" # free_port and SERVERS_PY only: the sandbox starts its own
 py=$SERVERS_PY

@@ -6,9 +6,10 @@
 # explanation; softfail; none; a void-lookup permerror; temperror when no server answers),
 # the --json keys of cli.md, the human line, the lookup counts and the exit codes. dnsmasq is
 # stopped by the EXIT trap, whatever happens.
-# Environment: IPWARM (the binary).
+# Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
-: "${IPWARM:?set IPWARM to the ipwarm binary}"
+: "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)

@@ -7,6 +7,7 @@
 # written atomically. Environment: IPWARM, SRCDIR, BUILDDIR.
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 unit:test_stats
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)

@@ -6,9 +6,10 @@
 # holds with and without --for, resume of manual and automatic actions, and that all three work
 # while another process holds the run lock or a write transaction (they never take the lock).
 # Expected values are computed here, by Python's datetime and by hand from the plan below.
-# Environment: IPWARM (the binary).
+# Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
-: "${IPWARM:?set IPWARM to the ipwarm binary}"
+: "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
+. "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)
@@ -306,9 +307,12 @@ if [ -n "${SRCDIR:-}" ] && [ -f "$units/ipwarm.service" ]; then
     mkdir -p "$work/units" "$work/man/man1" "$work/man/man5"
     cp "$SRCDIR/docs/man/ipwarm.1" "$work/man/man1/"
     cp "$SRCDIR/docs/man/ipwarm-plan.5" "$work/man/man5/"
-    sed "s|^ExecStart=/usr/local/bin/ipwarm |ExecStart=$IPWARM |" "$units/ipwarm.service" >"$work/units/ipwarm.service"
-    cp "$units/ipwarm.timer" "$work/units/"
-    if (cd "$work/units" && MANPATH="$work/man" systemd-analyze verify ./ipwarm.timer ./ipwarm.service) >"$work/verify.log" 2>&1; then
+    for u in ipwarm ipwarm-metrics; do
+      sed "s|^ExecStart=/usr/local/bin/ipwarm |ExecStart=$IPWARM |" "$units/$u.service" >"$work/units/$u.service"
+      cp "$units/$u.timer" "$work/units/"
+    done
+    if (cd "$work/units" && MANPATH="$work/man" systemd-analyze verify ./ipwarm.timer ./ipwarm.service \
+      ./ipwarm-metrics.timer ./ipwarm-metrics.service) >"$work/verify.log" 2>&1; then
       ok "systemd-analyze verify accepts the units"
     else
       bad "systemd-analyze verify"; sed 's/^/    /' "$work/verify.log" | head -10

@@ -649,21 +649,30 @@ static void write_conf(const char *path, int port, int upstream_port)
     fclose(f);
 }
 
-static pid_t spawn(char *const argv[], int keep_fd)
+/* A child that runs argv (its output to /dev/null); it dies with the test, even if it crashes. */
+static pid_t spawn_exec(char *const argv[])
 {
     pid_t pid = fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test, even if it crashes */
-        if (keep_fd < 0) {
-            int null = open("/dev/null", O_WRONLY);
-            if (null >= 0) {
-                dup2(null, 1);
-                dup2(null, 2);
-            }
-            execv(argv[0], argv);
-            _exit(127);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
         }
-        upstream_loop(keep_fd);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* A child that serves as the fake upstream on fd; it dies with the test too. */
+static pid_t spawn_upstream(int fd)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        upstream_loop(fd);
         _exit(0);
     }
     return pid;
@@ -718,14 +727,14 @@ static int live_setup(void **state)
     if (!mkdtemp(live.dir))
         return -1;
 
-    int up_port;
+    int up_port = 0;
     int up_fd = udp_bound(&up_port);
     live.silent_fd = udp_bound(&live.silent_port);
     int closed_fd = udp_bound(&live.closed_port);
     if (up_fd < 0 || live.silent_fd < 0 || closed_fd < 0)
         return -1;
     close(closed_fd); /* nothing listens there now: ICMP port unreachable */
-    live.upstream = spawn(NULL, up_fd);
+    live.upstream = spawn_upstream(up_fd);
     close(up_fd);
 
     char conf[128], pidf[128];
@@ -739,7 +748,7 @@ static int live_setup(void **state)
         char conf_arg[160];
         snprintf(conf_arg, sizeof conf_arg, "--conf-file=%s", conf);
         char *argv[] = {(char *)bin, conf_arg, pidf, "--keep-in-foreground", NULL};
-        pid_t pid = spawn(argv, -1);
+        pid_t pid = spawn_exec(argv);
         snprintf(live.server, sizeof live.server, "127.0.0.1:%d", live.port);
         struct dns *dns = live_dns(live.server, 200, 1);
         for (int i = 0; i < 50; i++) {
@@ -1014,5 +1023,6 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("dns offline", offline, NULL, NULL);
     failed += cmocka_run_group_tests_name("dns against dnsmasq", online, live_setup, live_teardown);
-    return failed;
+    /* Without dnsmasq half of it did not run: say "skipped" (77) to ctest, not "passed". */
+    return failed == 0 && live.skip ? 77 : failed;
 }

@@ -485,9 +485,11 @@ static void test_message_qp_wraps_long_line(void **state)
     size_t dn = qp_decode(m.data + m.body_off, m.len - m.body_off, dec);
     /* Decoding gives the text back, with CRLF line ends; the trailing space and tab were
      * escaped (=20, =09) so that no transport strips them. */
-    assert_int_equal(dn, n + 2);
+    static const char tail[] = " \r\nnext line ends with tab\t\r\n";
+    assert_int_equal(dn, 5000 + sizeof tail - 1);
     assert_memory_equal(dec, text, 5000);
-    assert_memory_equal(dec + 5000, " \r\nnext line ends with tab\t\r\n", 30);
+    /* The decoded text has no terminating NUL: compare the characters only. */
+    assert_memory_equal(dec + 5000, tail, sizeof tail - 1);
     assert_non_null(strstr(m.data + m.body_off, "=20\r\n"));
     assert_non_null(strstr(m.data + m.body_off, "=09\r\n"));
     free(dec);

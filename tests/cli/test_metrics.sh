@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# `ipwarm metrics` is Prometheus text that Prometheus accepts: `promtool check metrics` (Debian
+# package prometheus) passes on the test_stats scenario (tests/unit/test_stats.c --fill), on a
+# state with no attempts, and on a plan whose campaign name needs escaping and whose daily caps
+# give the cap gauge samples; promtool itself fails on a broken copy, so the check can fail.
+# The file written with -o for node_exporter's textfile collector is the same text, ends with
+# a line break, and is readable by others (the collector runs as another user).
+# Environment: IPWARM, SRCDIR, BUILDDIR.
+set -u
+: "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
+. "$SRCDIR/tests/lib/need.sh" && need promtool unit:test_stats
+. "$SRCDIR/tests/lib/assert.sh"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+unset IPWARM_PLAN
+
+# promtool_ok DESCRIPTION FILE: promtool check metrics accepts FILE, with no lint problem.
+promtool_ok() {
+  if promtool check metrics <"$2" >"$2.lint" 2>&1; then
+    ok "$1"
+  else
+    bad "$1"
+    sed 's/^/    promtool: /' "$2.lint" | head -10
+  fi
+}
+
+cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" .
+cat >plan.yaml <<'YAML'
+campaign: metrics-test
+timezone: Asia/Tokyo
+source: {ip: 192.0.2.10, helo: mx.example.com}
+sender: {from: "News <news@example.com>"}
+message: {subject: Hi, text_file: message.txt}
+recipients: {file: seeds.csv}
+state: state.db
+YAML
+check "fill the scenario" "$BUILDDIR/test_stats" --fill state.db
+"$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 metrics >filled.prom 2>err
+check "metrics of the scenario: exit 0" test $? -eq 0
+check "... has the deferral counter" grep -qxF \
+  'ipwarm_attempts_total{provider="microsoft",outcome="deferred"} 7' filled.prom
+promtool_ok "promtool accepts the metrics of the scenario" filled.prom
+
+"$IPWARM" -p plan.yaml --db "$work/empty.db" metrics >empty.prom 2>err
+check "metrics of an empty state: exit 0" test $? -eq 0
+promtool_ok "promtool accepts the metrics of an empty state" empty.prom
+
+# A campaign name with a quote, a backslash and UTF-8, and daily caps.
+cat >odd.yaml <<'YAML'
+campaign: "new \"ip\" \\ é"
+timezone: Europe/Berlin
+source: {ip: 192.0.2.10, helo: mx.example.com}
+sender: {from: "News <news@example.com>"}
+message: {subject: Hi, text_file: message.txt}
+recipients: {file: seeds.csv}
+state: state.db
+ramp: {daily_cap: [500, 1000]}
+YAML
+"$IPWARM" -p odd.yaml --now 2026-12-02T09:00:00+09:00 metrics >odd.prom 2>err
+check "metrics with an odd campaign name: exit 0" test $? -eq 0
+check "... the name escaped as the text format wants" grep -qF \
+  'ipwarm_info{campaign="new \"ip\" \\ é",timezone="Europe/Berlin"} 1' odd.prom
+check "... cap gauge samples" grep -qE '^ipwarm_provider_cap_today\{provider="gmail"\} [0-9]+$' odd.prom
+promtool_ok "promtool accepts them" odd.prom
+
+# The check is live: promtool refuses a sample whose value is not a number.
+{ cat filled.prom; echo 'ipwarm_info{campaign="x"} not-a-number'; } >broken.prom
+if promtool check metrics <broken.prom >/dev/null 2>&1; then
+  bad "promtool refuses a broken exposition"
+else
+  ok "promtool refuses a broken exposition"
+fi
+
+# -o FILE, as for node_exporter's textfile collector: same text, mode 0644 under umask 022.
+(umask 022 && "$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 metrics -o "$work/ipwarm.prom")
+check "metrics -o: exit 0" test $? -eq 0
+check "metrics -o writes what stdout shows" cmp -s filled.prom ipwarm.prom
+check "... ending with a line break" test "$(tail -c 1 ipwarm.prom | od -An -c | tr -d ' ')" = '\n'
+check "... readable by the collector's user (0644)" test "$(stat -c %a ipwarm.prom)" = 644
+promtool_ok "promtool accepts the -o file" ipwarm.prom
+finish
