@@ -54,9 +54,11 @@ source: {ip: 192.0.2.10, helo: mx.example.com}
 sender: {from: "News <news@example.com>"}
 message: {subject: Hi, text_file: message.txt}
 recipients: {file: seeds.csv}
-state: state.db
+state: odd.db
 ramp: {daily_cap: [500, 1000]}
 YAML
+# A state file of its own: a state file belongs to one campaign.
+check "fill a scenario for it" "$BUILDDIR/test_stats" --fill odd.db
 "$IPWARM" -p odd.yaml --now 2026-12-02T09:00:00+09:00 metrics >odd.prom 2>err
 check "metrics with an odd campaign name: exit 0" test $? -eq 0
 check "... the name escaped as the text format wants" grep -qF \
