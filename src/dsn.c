@@ -250,6 +250,17 @@ ipw_status dsn_parse(const char *text, size_t len, struct dsn *out)
         r->action = dsn_action_parse(fields_get(g, "Action"));
         if (r->action == FEEDBACK_ACTION_NONE)
             r->action = dsn_action_of_status(r->status);
+        if (!r->status[0] && r->action != FEEDBACK_ACTION_NONE)
+            memcpy(r->status,
+                   r->action == FEEDBACK_ACTION_FAILED    ? "5.0.0"
+                   : r->action == FEEDBACK_ACTION_DELAYED ? "4.0.0"
+                                                          : "2.0.0",
+                   6);
+        if (!r->status[0]) {
+            /* neither Action nor Status: nothing this group says can be used */
+            dsn_recipient_clear(r);
+            continue;
+        }
         out->n++;
     }
 done:

@@ -9,7 +9,8 @@
  * Reports in the wild bend the syntax; the reader is lenient where the meaning is clear:
  * a missing or malformed Status is taken from the Diagnostic-Code ("550 5.1.1 ..." gives
  * 5.1.1, a bare "550" gives 5.0.0); a missing Action from the status class (5 failed,
- * 4 delayed, 2 delivered); a group without a recipient address is skipped.
+ * 4 delayed, 2 delivered), a missing status from the Action (failed 5.0.0, delayed 4.0.0,
+ * else 2.0.0); a group without a recipient address, or with neither, is skipped.
  */
 #ifndef IPWARM_DSN_H
 #define IPWARM_DSN_H
