@@ -173,6 +173,10 @@ static char *bounce_squeeze(const char *s, size_t len)
         if (o < FEEDBACK_MAX_TEXT)
             d[o++] = (char)c;
     }
+    if (o == 0) { /* nothing but control characters */
+        free(d);
+        return NULL;
+    }
     d[o] = '\0';
     return d;
 }
