@@ -258,7 +258,8 @@ static char *feedback_part_bytes(GMimePart *part, size_t *len)
         size_t n = bytes->len > FEEDBACK_MAX_BYTES ? FEEDBACK_MAX_BYTES : bytes->len;
         d = malloc(n + 1);
         if (d) {
-            memcpy(d, bytes->data, n);
+            if (n) /* an empty GByteArray may have no data at all */
+                memcpy(d, bytes->data, n);
             d[n] = '\0';
             *len = n;
         }
