@@ -91,8 +91,13 @@ ipw_status arf_parse(const char *text, size_t len, struct arf *out)
             }
             if (slot && !*slot) {
                 *slot = arf_value(v, address, lower);
-                if (slot == &out->feedback_type && *slot)
+                if (slot == &out->feedback_type && *slot) {
                     (*slot)[strcspn(*slot, " \t;(")] = '\0';
+                    if (!**slot) { /* "(comment)" alone: no type; the default below */
+                        free(*slot);
+                        *slot = NULL;
+                    }
+                }
             }
         }
     }
