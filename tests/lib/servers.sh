@@ -28,11 +28,12 @@
 #   silent_udp_start        Binds a UDP socket on 127.0.0.1 that reads nothing and answers
 #                           nothing; sets SILENT_PORT. Point a zone at it for timeouts:
 #                             server=/slow.test/127.0.0.1#$SILENT_PORT
-#   smtpd_start NAME LISTENERS_JSON
+#   smtpd_start NAME LISTENERS_JSON [TOP_JSON]
 #                           Starts tests/servers/smtpd.py with {"listeners": LISTENERS_JSON}
 #                           (a JSON array; see the docstring of smtpd.py for the keys), logs
 #                           to DIR/NAME.jsonl (SMTPD_LOG) and mail to DIR/NAME.mail; waits for
-#                           its ready file.
+#                           its ready file. TOP_JSON: more top-level members of the config,
+#                           e.g. '"deliver": {"lmtp": "127.0.0.1:'$DOVECOT_LMTP_PORT'"}'.
 #   make_cert DIR [CN]      Writes DIR/cert.pem and DIR/key.pem: a self-signed certificate for
 #                           CN (default localhost) with subjectAltName DNS:CN, IP:127.0.0.1;
 #                           usable as its own CA (transport.relay.ca_file).
@@ -189,11 +190,11 @@ time.sleep(3600)
 }
 
 smtpd_start() {
-  local name=$1 listeners=$2 i pid
+  local name=$1 listeners=$2 top=${3:+, $3} i pid
   SMTPD_LOG=$SERVERS_DIR/$name.jsonl
   rm -f "$SERVERS_DIR/$name.ready"
-  printf '{"log": "%s", "maildir": "%s", "ready_file": "%s", "listeners": %s}\n' \
-    "$SMTPD_LOG" "$SERVERS_DIR/$name.mail" "$SERVERS_DIR/$name.ready" "$listeners" \
+  printf '{"log": "%s", "maildir": "%s", "ready_file": "%s", "listeners": %s%s}\n' \
+    "$SMTPD_LOG" "$SERVERS_DIR/$name.mail" "$SERVERS_DIR/$name.ready" "$listeners" "$top" \
     >"$SERVERS_DIR/$name.json"
   "$SERVERS_PY" "$SERVERS_SRC/tests/servers/smtpd.py" "$SERVERS_DIR/$name.json" \
     2>>"$SERVERS_DIR/$name.err" &
