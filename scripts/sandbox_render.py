@@ -7,16 +7,31 @@ key). From that file it writes, into the sandbox directory:
                  A records (forward-confirmed reverse DNS), SPF (RFC 7208), DKIM (RFC 6376) and
                  DMARC (RFC 7489) TXT records, a DNS block list zone that lists only the RFC 5782
                  test address 127.0.0.2, and each provider's MX (RFC 5321 section 5) and A record;
-  smtpd.json     the listeners of tests/servers/smtpd.py, one per provider;
+  smtpd.json     the listeners of tests/servers/smtpd.py, one per provider, with what each does
+                 after its 250 (late bounces, complaint reports, seed copies) and where it
+                 delivers them: the sandbox's Dovecot, over LMTP (RFC 2033);
+  dovecot/dovecot.conf, dovecot/passwd
+                 the mailbox server: Dovecot with a config of its own (never the system's), IMAP
+                 (STARTTLS offered, RFC 2595) and LMTP on loopback, the mailboxes in a
+                 passwd-file (salted SHA-256 of the one password in DIR/imap.password), Maildir
+                 under DIR/dovecot/mail, each junk folder marked \Junk (RFC 6154);
+  mailboxes.tsv  one line per mailbox: address and junk folder (scripts/sandbox creates the
+                 folder and lists the mailboxes);
   sandbox.env    shell assignments scripts/sandbox reads back (addresses, ports);
   listeners.tsv  one line per provider for `scripts/sandbox status`: name, address, MX, domains,
                  modes.
 
 Usage: sandbox_render.py CONFIG DIR DKIM_PUBLIC_KEY_BASE64 CERT KEY
-Exits 0 when everything is written, 1 with one sentence naming the key when the config is wrong.
+DIR/imap.password must exist (scripts/sandbox writes it). Exits 0 when everything is written, 1
+with one sentence naming the key when the config is wrong.
 """
+import base64
+import grp
+import hashlib
 import json
 import os
+import pwd
+import re
 import sys
 
 try:
@@ -25,7 +40,15 @@ except ImportError:
     sys.exit("sandbox: Debian's python3-yaml is needed (scripts/deps demo installs it)")
 
 PROVIDER_KEYS = {"address", "mx", "domains", "rate_per_min", "throttle", "recipients",
-                 "delay_ms", "modes", "greeting", "size", "starttls", "require_tls"}
+                 "delay_ms", "modes", "greeting", "size", "starttls", "require_tls",
+                 "late_bounce", "complain", "seeds"}
+# What a provider does after its 250 (smtpd.py's keys of the same names), and their keys.
+AFTER_KEYS = {
+    "late_bounce": {"regex", "every", "delay_ms", "format", "status", "diagnostic"},
+    "complain": {"regex", "every", "delay_ms", "to", "feedback_type", "user_agent", "from"},
+    "seeds": {"regex", "junk_every", "junk_regex", "junk_folder", "delay_ms"},
+}
+BOUNCE_FORMATS = ("dsn", "microsoft", "microsoft-text", "yahoo")
 MODE_KEYS = {"mail", "rcpt", "data", "delay_ms"}
 DELAY_KEYS = {"greeting", "mail", "rcpt", "data"}
 # Every provider can be switched to a tarpit: 20 s before each reply, under ipwarm's default
@@ -71,12 +94,137 @@ def delays(value, where):
     return {k: int(v) for k, v in value.items()}
 
 
+def after_250(p, name):
+    """A provider's late_bounce, complain and seeds, checked and made smtpd.py's keys."""
+    spec = {}
+    for key, known in AFTER_KEYS.items():
+        if key not in p:
+            continue
+        where = "providers.%s.%s" % (name, key)
+        v = p[key]
+        if not isinstance(v, dict):
+            raise ConfigError("%s: expected a mapping of %s" % (where, ", ".join(sorted(known))))
+        unknown = set(v) - known
+        if unknown:
+            raise ConfigError("%s: unknown key %s (known: %s)"
+                              % (where, sorted(unknown)[0], ", ".join(sorted(known))))
+        need(v, "regex", where)
+        for rx in ("regex", "junk_regex"):
+            if rx in v:
+                try:
+                    re.compile(v[rx])
+                except re.error as exc:
+                    raise ConfigError("%s.%s: %r is not a regex: %s" % (where, rx, v[rx], exc))
+        for n in ("every", "delay_ms", "junk_every"):
+            if n in v and (not isinstance(v[n], int) or isinstance(v[n], bool) or v[n] < 0):
+                raise ConfigError("%s.%s: expected a whole number >= 0, found %r"
+                                  % (where, n, v[n]))
+        if key == "late_bounce" and v.get("format", "dsn") not in BOUNCE_FORMATS:
+            raise ConfigError("%s.format: expected one of %s, found %r"
+                              % (where, ", ".join(BOUNCE_FORMATS), v["format"]))
+        if key == "late_bounce" and "status" in v and \
+                not re.fullmatch(r"[45]\.\d{1,3}\.\d{1,3}", str(v["status"])):
+            raise ConfigError("%s.status: expected an RFC 3463 status such as 5.1.1, found %r"
+                              % (where, v["status"]))
+        spec[key] = dict(v)
+    return spec
+
+
+def ssha256(password):
+    """Dovecot's {SSHA256} scheme: base64 of SHA-256(password + salt) + salt."""
+    salt = os.urandom(8)
+    return "{SSHA256}" + base64.b64encode(
+        hashlib.sha256(password.encode() + salt).digest() + salt).decode()
+
+
+def dovecot_conf(out, imap, lmtp, junk_folders, cert, key, path):
+    """The sandbox's own Dovecot config: everything under DIR/dovecot, loopback only."""
+    d = os.path.join(out, "dovecot")
+    if os.geteuid() == 0:
+        # Dovecot runs no mail process as root: the mail belongs to nobody.
+        user = "nobody"
+        group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    else:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
+    mailboxes = "".join('  mailbox "%s" {\n    special_use = \\Junk\n  }\n' % f
+                        for f in sorted(junk_folders))
+    return user, group, """# Written by scripts/sandbox from %(path)s; edit that file, not this one.
+# The sandbox's mailbox server: started as `dovecot -F -c` this file, never the system service.
+protocols = imap lmtp
+listen = %(imap_host)s
+base_dir = %(d)s/run
+state_dir = %(d)s/state
+log_path = %(out)s/dovecot.log
+info_log_path = %(out)s/dovecot.log
+default_internal_user = %(user)s
+default_internal_group = %(group)s
+default_login_user = %(user)s
+# Plain-text logins are allowed on loopback (a plan's tls: none); STARTTLS is offered too.
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+ssl = yes
+ssl_cert = <%(cert)s
+ssl_key = <%(key)s
+ssl_min_protocol = TLSv1.2
+passdb {
+  driver = passwd-file
+  args = scheme=SSHA256 username_format=%%Lu %(d)s/passwd
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%%Lu %(d)s/passwd
+  default_fields = uid=%(user)s gid=%(group)s home=%(d)s/mail/%%Ld/%%Ln
+}
+mail_location = maildir:~/Maildir
+# bounces+TOKEN@sandbox.test is bounces@sandbox.test (VERP); USER+FOLDER@domain files the
+# message into FOLDER when it exists, into INBOX otherwise.
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
+namespace inbox {
+  inbox = yes
+  separator = /
+%(mailboxes)s}
+# No chroot: a user who is not root cannot, and the sandbox runs as any user.
+service anvil {
+  chroot =
+}
+service ipc {
+  chroot =
+}
+service old-stats {
+  chroot =
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    address = %(imap_host)s
+    port = %(imap_port)d
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = %(lmtp_host)s
+    port = %(lmtp_port)d
+  }
+}
+""" % {"path": path, "d": d, "out": out, "user": user, "group": group, "cert": cert,
+       "key": key, "mailboxes": mailboxes, "imap_host": imap[0], "imap_port": imap[1],
+       "lmtp_host": lmtp[0], "lmtp_port": lmtp[1]}
+
+
 def render(cfg, out, dkim_pub, cert, key):
     if not isinstance(cfg, dict):
         raise ConfigError("the file is not a mapping")
     net = need(cfg, "network", "top level", dict)
     dns_host, dns_port = host_port(need(net, "dns", "network"), "network.dns")
     smtp_port = need(net, "smtp_port", "network", int)
+    imap = host_port(need(net, "imap", "network"), "network.imap")
+    lmtp = host_port(need(net, "lmtp", "network"), "network.lmtp")
     snd = need(cfg, "sender", "top level", dict)
     ip = need(snd, "ip", "sender")
     helo = need(snd, "helo", "sender")
@@ -166,11 +314,40 @@ def render(cfg, out, dkim_pub, cert, key):
             modes[mname] = {k: (delays(v, mwhere + ".delay_ms") if k == "delay_ms" else reply(v, ip))
                             for k, v in m.items()}
         spec["modes"] = modes
+        spec.update(after_250(p, name))
         listeners.append(spec)
         table.append("\t".join([name, "%s:%d" % (addr, smtp_port), mx, ",".join(domains) or "-",
                                 ",".join(["normal"] + sorted(modes))]))
     if not listeners:
         raise ConfigError("providers: at least one provider is needed")
+
+    # The mailboxes: each one's junk folder is the one its provider files seed copies in (the
+    # provider whose domains hold the address), else Junk.
+    mb = need(cfg, "mailboxes", "top level", list)
+    junk_of = {}
+    for name, p in provs.items():
+        for d in p.get("domains") or []:
+            if "seeds" in p:
+                junk_of.setdefault(d.lower(), p["seeds"].get("junk_folder", "Junk"))
+    users = []
+    for i, addr in enumerate(mb):
+        if not isinstance(addr, str) or not re.fullmatch(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+", addr):
+            raise ConfigError("mailboxes[%d]: expected an address such as seed@gmail.test "
+                              "(no + in it: + reaches a folder), found %r" % (i, addr))
+        if addr.lower() in (u for u, _ in users):
+            raise ConfigError("mailboxes[%d]: %s is listed twice" % (i, addr))
+        users.append((addr.lower(), junk_of.get(addr.rpartition("@")[2].lower(), "Junk")))
+    if not users:
+        raise ConfigError("mailboxes: at least one mailbox is needed (the return path)")
+    try:
+        with open(os.path.join(out, "imap.password")) as f:
+            password = f.readline().strip()
+    except OSError as exc:
+        raise ConfigError("cannot read the mailbox password: %s" % exc)
+    if not password:
+        raise ConfigError("%s is empty" % os.path.join(out, "imap.password"))
+    user, group, conf = dovecot_conf(out, imap, lmtp, {j for _, j in users}, cert, key,
+                                     cfg["_path"])
 
     def write(name, text):
         tmp = os.path.join(out, name + ".tmp")
@@ -183,12 +360,27 @@ def render(cfg, out, dkim_pub, cert, key):
         "log": os.path.join(out, "smtpd.jsonl"),
         "maildir": os.path.join(out, "mail"),
         "ready_file": os.path.join(out, "smtpd.ready"),
+        "deliver": {"lmtp": "%s:%d" % lmtp},
         "listeners": listeners}, indent=1) + "\n")
+    os.makedirs(os.path.join(out, "dovecot"), exist_ok=True)
+    write("dovecot/dovecot.conf", conf)
+    # The passwd-file holds no password, only salted hashes; Dovecot's auth process (user
+    # `user`) reads it.
+    passwd = os.path.join(out, "dovecot", "passwd")
+    fd = os.open(passwd + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("".join("%s:%s::::::\n" % (u, ssha256(password)) for u, _ in users))
+    if os.geteuid() == 0:
+        os.chown(passwd + ".tmp", pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid)
+    os.replace(passwd + ".tmp", passwd)
+    write("mailboxes.tsv", "".join("%s\t%s\n" % u for u in users))
     write("sandbox.env", "".join("%s=%s\n" % kv for kv in (
         ("SB_DNS", "%s:%d" % (dns_host, dns_port)), ("SB_DNS_HOST", dns_host),
         ("SB_DNS_PORT", dns_port), ("SB_SMTP_PORT", smtp_port), ("SB_IP", ip),
         ("SB_HELO", helo), ("SB_DOMAIN", domain), ("SB_SELECTOR", selector),
-        ("SB_DNSBL", zone))))
+        ("SB_DNSBL", zone), ("SB_IMAP", "%s:%d" % imap), ("SB_IMAP_HOST", imap[0]),
+        ("SB_IMAP_PORT", imap[1]), ("SB_LMTP", "%s:%d" % lmtp), ("SB_LMTP_HOST", lmtp[0]),
+        ("SB_LMTP_PORT", lmtp[1]), ("SB_MAIL_USER", user), ("SB_MAIL_GROUP", group))))
     write("listeners.tsv", "\n".join(table) + "\n")
 
 

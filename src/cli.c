@@ -253,6 +253,24 @@ const struct cli_command cli_commands[] = {
          "Writes a new DKIM private key (mode 0600) and prints the DNS TXT record to\n"
          "publish at S._domainkey.D.",
      .options = cli_opts_dkim_keygen, .run = cmd_dkim_keygen},
+    {.name = "feedback poll", .max_args = 0,
+     .summary = "read new bounces and complaint reports over IMAP and record them",
+     .description =
+         "Reads the new mail in the plan's feedback.mailbox and seeds over IMAP (from\n"
+         "where the last poll stopped), classifies it, matches it to the attempts it\n"
+         "answers and records it; prints what it found. Nothing in a mailbox is changed.\n"
+         "Exits 69 when a mailbox does not answer or refuses the login.",
+     .options = cli_opts_none, .run = NULL},
+    {.name = "feedback parse", .args = "FILE...", .min_args = 1, .max_args = -1,
+     .summary = "classify message files: a bounce, a complaint report, or other",
+     .description =
+         "Reads each FILE (an RFC 5322 message; - for standard input) and prints what it\n"
+         "is: a bounce (kind dsn: RFC 3464 or a provider's own format) with each\n"
+         "recipient's action, status and diagnostic, a complaint report (kind arf, RFC\n"
+         "5965) with its feedback type, or other; and the original Message-ID and\n"
+         "X-Ipwarm-Id. Reads no plan and no state. Exits 0 when every file was read,\n"
+         "whatever it turned out to be; 66 when one could not be opened.",
+     .options = cli_opts_none, .run = cmd_feedback_parse},
     {.name = NULL},
 };
 // clang-format on

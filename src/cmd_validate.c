@@ -141,6 +141,20 @@ static void cmd_validate_ramp_text(FILE *f, const struct plan_ramp *r)
             r->bounce_below_pct);
 }
 
+/* "imaps://imap.example.com/INBOX, user bounces@example.com, password from $X, TLS required":
+ * where the password comes from, never the password. */
+static void cmd_validate_mailbox_text(FILE *f, const struct plan_mailbox *m)
+{
+    fprintf(f, "%s, user %s", m->url, m->username);
+    if (m->password_env)
+        fprintf(f, ", password from $%s", m->password_env);
+    else if (m->password_file)
+        fprintf(f, ", password from %s", m->password_file);
+    if (m->ca_file)
+        fprintf(f, ", CA %s", m->ca_file);
+    fprintf(f, ", TLS %s", m->tls == PLAN_MAILBOX_TLS_NONE ? "none" : "required");
+}
+
 static void cmd_validate_text(const struct cli_ctx *ctx, const struct plan *p)
 {
     FILE *f = ctx->out;
@@ -303,6 +317,33 @@ static void cmd_validate_text(const struct cli_ctx *ctx, const struct plan *p)
     if (ctx->n_dns > 0)
         fputs(" (from --dns)", f);
     fprintf(f, ", timeout %s\n", units_format_duration(b, sizeof b, cli_dns_timeout_ms(ctx, p)));
+
+    const struct plan_feedback *fb = &p->feedback;
+    if (fb->enabled) {
+        fputs("feedback: mailbox ", f);
+        cmd_validate_mailbox_text(f, &fb->mailbox);
+        fprintf(f, "; verp %s, poll every %s\n", fb->verp ? "on" : "off",
+                units_format_duration(a, sizeof a, fb->poll_every_ms));
+        fprintf(f, "  complaints above %g%% of at least %lld delivered -> %s",
+                fb->complaint_rate_above_pct, (long long)fb->complaint_min_delivered,
+                fb->complaint_action == PLAN_COMPLAINT_THROTTLE ? "throttle" : "suspend");
+        if (fb->complaint_action == PLAN_COMPLAINT_THROTTLE)
+            fprintf(f, " to %s", units_format_rate(b, sizeof b, fb->complaint_rate_per_min));
+        fprintf(f, " for %s", units_format_duration(c, sizeof c, fb->complaint_for_ms));
+        if (fb->feedback_id)
+            fprintf(f, "; Feedback-ID %s", fb->feedback_id);
+        fputc('\n', f);
+    } else {
+        fputs("feedback: none (no mailbox read)\n", f);
+    }
+    fprintf(f, "seeds: %zu\n", p->n_seeds);
+    for (size_t i = 0; i < p->n_seeds; i++) {
+        const struct plan_seed *sd = &p->seeds[i];
+        fprintf(f, "  %s: ", sd->address);
+        cmd_validate_mailbox_text(f, &sd->mailbox);
+        fprintf(f, "; inbox \"%s\", junk %s%s%s\n", sd->inbox, sd->junk ? "\"" : "",
+                sd->junk ? sd->junk : "found at poll time", sd->junk ? "\"" : "");
+    }
 }
 
 static void cmd_validate_json_strings(struct json *j, const char *key, char *const *items, size_t n)
@@ -340,6 +381,20 @@ static void cmd_validate_json_ramp(struct json *j, const struct plan_ramp *r)
     json_array_end(j);
     json_kv_double(j, "deferral_rate_below", r->deferral_below_pct);
     json_kv_double(j, "bounce_rate_below", r->bounce_below_pct);
+    json_object_end(j);
+}
+
+/* A mailbox: where its password comes from, never the password. */
+static void cmd_validate_json_mailbox(struct json *j, const struct plan_mailbox *m)
+{
+    json_object_begin(j);
+    json_kv_string(j, "url", m->url);
+    json_kv_string(j, "folder", m->folder);
+    json_kv_string(j, "username", m->username);
+    json_kv_string(j, "password_env", m->password_env);
+    json_kv_string(j, "password_file", m->password_file);
+    json_kv_string(j, "ca_file", m->ca_file);
+    json_kv_string(j, "tls", m->tls == PLAN_MAILBOX_TLS_NONE ? "none" : "required");
     json_object_end(j);
 }
 
@@ -528,6 +583,48 @@ static ipw_status cmd_validate_json(const struct cli_ctx *ctx, const struct plan
     json_array_end(&j);
     json_kv_int(&j, "timeout_ms", cli_dns_timeout_ms(ctx, p));
     json_object_end(&j);
+
+    const struct plan_feedback *fb = &p->feedback;
+    json_key(&j, "feedback");
+    if (fb->enabled) {
+        json_object_begin(&j);
+        json_key(&j, "mailbox");
+        cmd_validate_json_mailbox(&j, &fb->mailbox);
+        json_kv_bool(&j, "verp", fb->verp);
+        cmd_validate_json_duration(&j, "poll_every", fb->poll_every_ms);
+        json_key(&j, "complaints");
+        json_object_begin(&j);
+        json_kv_double(&j, "rate_above", fb->complaint_rate_above_pct);
+        json_kv_int(&j, "min_delivered", fb->complaint_min_delivered);
+        json_kv_string(&j, "action",
+                       fb->complaint_action == PLAN_COMPLAINT_THROTTLE ? "throttle" : "suspend");
+        if (fb->complaint_action == PLAN_COMPLAINT_THROTTLE)
+            json_kv_double(&j, "rate_per_min", fb->complaint_rate_per_min);
+        else
+            json_kv_null(&j, "rate_per_min");
+        cmd_validate_json_duration(&j, "for", fb->complaint_for_ms);
+        json_object_end(&j);
+        json_kv_string(&j, "feedback_id", fb->feedback_id);
+        json_object_end(&j);
+    } else {
+        json_null(&j);
+    }
+    json_key(&j, "seeds");
+    json_array_begin(&j);
+    for (size_t i = 0; i < p->n_seeds; i++) {
+        const struct plan_seed *sd = &p->seeds[i];
+        json_object_begin(&j);
+        json_kv_string(&j, "address", sd->address);
+        json_key(&j, "mailbox");
+        cmd_validate_json_mailbox(&j, &sd->mailbox);
+        json_key(&j, "folders");
+        json_object_begin(&j);
+        json_kv_string(&j, "inbox", sd->inbox);
+        json_kv_string(&j, "junk", sd->junk);
+        json_object_end(&j);
+        json_object_end(&j);
+    }
+    json_array_end(&j);
 
     json_object_end(&j);
     return json_finish(&j, e);

@@ -42,35 +42,13 @@
 #include "ipwarm/secret.h"
 #include "ipwarm/units.h"
 
-#define PLAN_PATH_MAX      256
+#include "plan_internal.h"
+
 #define PLAN_MAX_SHOWN     50  /* problem lines printed; the rest are counted */
 #define PLAN_MAX_KEPT      200 /* problem lines kept in memory for sorting */
-#define PLAN_SHOW_MAX      60  /* bytes of a value quoted in a message */
-#define PLAN_MAX_KEYS      32  /* known keys of one mapping (the top level has 15) */
+#define PLAN_MAX_KEYS      32  /* known keys of one mapping (the top level has 17) */
 #define PLAN_SHIPPED_LABEL "providers.yaml (shipped)"
 #define PLAN_ZONEINFO      "/usr/share/zoneinfo"
-
-typedef struct plan_yaml_node plan_node;
-
-struct plan_problem {
-    int rank; /* 0: the plan, 1: the provider table; the plan's own problems print first */
-    int line;
-    int column;
-    size_t seq; /* keeps the walk order among problems at one position */
-    char *text;
-};
-
-struct plan_ctx {
-    struct plan *p;
-    const char *file; /* label of the file being walked: the plan path as given, or the table */
-    int rank;
-    const char *dir; /* relative file names are resolved against it */
-    struct plan_problem *problems;
-    size_t n_problems;
-    size_t cap_problems;
-    size_t n_total;
-    bool oom;
-};
 
 /* A provider entry as written, before the merge decides what it contributes. */
 struct plan_prov_in {
@@ -108,7 +86,7 @@ struct plan_part {
 /* ---------------------------------------------------------------------------------------- */
 /* Memory */
 
-static void *plan_alloc(struct plan_ctx *c, size_t size)
+void *plan_alloc(struct plan_ctx *c, size_t size)
 {
     void *m = calloc(1, size ? size : 1);
     if (!m)
@@ -116,7 +94,7 @@ static void *plan_alloc(struct plan_ctx *c, size_t size)
     return m;
 }
 
-static char *plan_strndup(struct plan_ctx *c, const char *s, size_t n)
+char *plan_strndup(struct plan_ctx *c, const char *s, size_t n)
 {
     char *d = malloc(n + 1);
     if (!d) {
@@ -128,7 +106,7 @@ static char *plan_strndup(struct plan_ctx *c, const char *s, size_t n)
     return d;
 }
 
-static char *plan_strdup(struct plan_ctx *c, const char *s)
+char *plan_strdup(struct plan_ctx *c, const char *s)
 {
     return s ? plan_strndup(c, s, strlen(s)) : NULL;
 }
@@ -148,7 +126,7 @@ static char *plan_concat(struct plan_ctx *c, const char *a, const char *sep, con
     return d;
 }
 
-static void plan_strv_free(char **v, size_t n)
+void plan_strv_free(char **v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++)
         free(v[i]);
@@ -186,7 +164,7 @@ static void plan_rule_clear(struct plan_rule *r)
 
 /* Quotes a value for a message: escapes controls so that the message itself stays one line
  * and cannot be used to forge further lines, and truncates long values. */
-static const char *plan_show(const plan_node *v, char *buf, size_t size)
+const char *plan_show(const plan_node *v, char *buf, size_t size)
 {
     if (!v)
         return "nothing";
@@ -226,8 +204,6 @@ static const char *plan_show(const plan_node *v, char *buf, size_t size)
     buf[o] = '\0';
     return buf;
 }
-
-#define PLAN_SHOW(v) plan_show((v), (char[PLAN_SHOW_MAX * 4 + 16]){0}, PLAN_SHOW_MAX * 4 + 16)
 
 static void plan_note(struct plan_ctx *c, int rank, int line, int column, char *text)
 {
@@ -269,8 +245,8 @@ plan_vfail_in(struct plan_ctx *c, const char *file, int rank, const plan_node *a
     plan_note(c, rank, line, column, plan_concat(c, head, "", tail));
 }
 
-__attribute__((format(printf, 4, 5))) static void plan_fail(struct plan_ctx *c, const plan_node *at,
-                                                            const char *path, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) void plan_fail(struct plan_ctx *c, const plan_node *at,
+                                                     const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -359,19 +335,19 @@ static void plan_path_key(char *buf, const char *parent, const plan_node *key)
         plan_path_join(buf, parent, ".", key->text, key->len > 64 ? 64 : key->len);
 }
 
-static void plan_path(char *buf, const char *parent, const char *key)
+void plan_path(char *buf, const char *parent, const char *key)
 {
     plan_path_join(buf, parent, ".", key, strlen(key));
 }
 
-static void plan_path_index(char *buf, const char *parent, size_t i)
+void plan_path_index(char *buf, const char *parent, size_t i)
 {
     char idx[32];
     int n = snprintf(idx, sizeof idx, "[%zu]", i);
     plan_path_join(buf, parent, "", idx, n > 0 ? (size_t)n : 0);
 }
 
-static bool plan_key_is(const plan_node *k, const char *name)
+bool plan_key_is(const plan_node *k, const char *name)
 {
     return k->kind == PLAN_YAML_SCALAR && k->len == strlen(name) &&
            memcmp(k->text, name, k->len) == 0;
@@ -379,7 +355,7 @@ static bool plan_key_is(const plan_node *k, const char *name)
 
 /* The value of the first key called name in mapping m (duplicates are refused elsewhere), and
  * the key node itself through *key_out, or NULL. */
-static const plan_node *plan_get2(const plan_node *m, const char *name, const plan_node **key_out)
+const plan_node *plan_get2(const plan_node *m, const char *name, const plan_node **key_out)
 {
     if (key_out)
         *key_out = NULL;
@@ -395,7 +371,7 @@ static const plan_node *plan_get2(const plan_node *m, const char *name, const pl
     return NULL;
 }
 
-static const plan_node *plan_get(const plan_node *m, const char *name)
+const plan_node *plan_get(const plan_node *m, const char *name)
 {
     return plan_get2(m, name, NULL);
 }
@@ -431,7 +407,7 @@ static size_t plan_distance(const char *a, size_t la, const char *b)
 }
 
 /* The known name nearest to s within two edits, or NULL. */
-static const char *plan_nearest(const char *s, size_t len, const char *const *known)
+const char *plan_nearest(const char *s, size_t len, const char *const *known)
 {
     const char *best = NULL;
     size_t best_d = 3;
@@ -481,8 +457,8 @@ static bool plan_is_password_key(const plan_node *k)
  * mapping for the message when it is something else. Returns false (reported) when v is not a
  * mapping; unknown and duplicate keys are reported but the known ones are still walked.
  */
-static bool plan_mapping(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
-                         const char *const *known)
+bool plan_mapping(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                  const char *const *known)
 {
     if (v->kind != PLAN_YAML_MAPPING) {
         plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
@@ -518,9 +494,12 @@ static bool plan_mapping(struct plan_ctx *c, const plan_node *v, const char *pat
             continue;
         }
         if (plan_is_password_key(k)) {
+            bool here = false;
+            for (size_t x = 0; known[x]; x++)
+                here = here || strcmp(known[x], "password_env") == 0;
             plan_fail(c, k, kp,
-                      "inline passwords are not allowed: use password_env or password_file "
-                      "(under transport.relay)");
+                      "inline passwords are not allowed: use password_env or password_file%s",
+                      here ? "" : " (under transport.relay, feedback.mailbox or a seed)");
         } else {
             const char *near = plan_nearest(k->text, k->len, known);
             char names[512];
@@ -538,7 +517,7 @@ static bool plan_mapping(struct plan_ctx *c, const plan_node *v, const char *pat
 /* ---------------------------------------------------------------------------------------- */
 /* Scalars */
 
-static bool plan_scalar(struct plan_ctx *c, const plan_node *v, const char *path, const char *what)
+bool plan_scalar(struct plan_ctx *c, const plan_node *v, const char *path, const char *what)
 {
     if (v->kind == PLAN_YAML_SCALAR && !v->null)
         return true;
@@ -547,7 +526,7 @@ static bool plan_scalar(struct plan_ctx *c, const plan_node *v, const char *path
 }
 
 /* Refuses control characters: the plan's strings reach headers and SMTP commands. */
-static bool plan_clean(struct plan_ctx *c, const plan_node *v, const char *path, bool multiline)
+bool plan_clean(struct plan_ctx *c, const plan_node *v, const char *path, bool multiline)
 {
     for (size_t i = 0; i < v->len; i++) {
         unsigned char ch = (unsigned char)v->text[i];
@@ -568,8 +547,8 @@ static bool plan_clean(struct plan_ctx *c, const plan_node *v, const char *path,
 }
 
 /* A one-line string; *out is replaced. */
-static bool plan_str(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
-                     char **out)
+bool plan_str(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+              char **out)
 {
     if (!plan_scalar(c, v, path, what) || !plan_clean(c, v, path, false))
         return false;
@@ -582,8 +561,8 @@ static bool plan_str(struct plan_ctx *c, const plan_node *v, const char *path, c
     return true;
 }
 
-static bool plan_int(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
-                     int64_t min, int64_t max, int64_t *out)
+bool plan_int(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+              int64_t min, int64_t max, int64_t *out)
 {
     if (!plan_scalar(c, v, path, what))
         return false;
@@ -601,8 +580,8 @@ static bool plan_int(struct plan_ctx *c, const plan_node *v, const char *path, c
 }
 
 /* A finite decimal number in the range lo..hi; lo_open/hi_open exclude the bound. */
-static bool plan_number(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
-                        double lo, bool lo_open, double hi, bool hi_open, double *out)
+bool plan_number(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                 double lo, bool lo_open, double hi, bool hi_open, double *out)
 {
     if (!plan_scalar(c, v, path, what))
         return false;
@@ -622,7 +601,7 @@ static bool plan_number(struct plan_ctx *c, const plan_node *v, const char *path
     return true;
 }
 
-static bool plan_bool(struct plan_ctx *c, const plan_node *v, const char *path, bool *out)
+bool plan_bool(struct plan_ctx *c, const plan_node *v, const char *path, bool *out)
 {
     static const char *const yes[] = {"true", "yes", "on", NULL};
     static const char *const no[] = {"false", "no", "off", NULL};
@@ -643,8 +622,8 @@ static bool plan_bool(struct plan_ctx *c, const plan_node *v, const char *path, 
 }
 
 /* One of names (exact, lower case); *out is its index. */
-static bool plan_enum(struct plan_ctx *c, const plan_node *v, const char *path,
-                      const char *const *names, int *out)
+bool plan_enum(struct plan_ctx *c, const plan_node *v, const char *path, const char *const *names,
+               int *out)
 {
     char list[256];
     plan_list_names(list, sizeof list, names);
@@ -665,7 +644,7 @@ static bool plan_enum(struct plan_ctx *c, const plan_node *v, const char *path,
     return false;
 }
 
-static bool plan_rate(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
+bool plan_rate(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
 {
     if (!plan_scalar(c, v, path, "a rate such as 5/min, 300/h or 2000/day") ||
         !plan_clean(c, v, path, false))
@@ -683,8 +662,8 @@ static bool plan_rate(struct plan_ctx *c, const plan_node *v, const char *path, 
 }
 
 /* A duration; positive refuses zero, where zero would mean "never" or "spin". */
-static bool plan_duration(struct plan_ctx *c, const plan_node *v, const char *path, bool positive,
-                          int64_t *out)
+bool plan_duration(struct plan_ctx *c, const plan_node *v, const char *path, bool positive,
+                   int64_t *out)
 {
     if (!plan_scalar(c, v, path, "a duration such as 30s, 15m, 2h or 3d") ||
         !plan_clean(c, v, path, false))
@@ -702,7 +681,7 @@ static bool plan_duration(struct plan_ctx *c, const plan_node *v, const char *pa
     return true;
 }
 
-static bool plan_percent(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
+bool plan_percent(struct plan_ctx *c, const plan_node *v, const char *path, double *out)
 {
     if (!plan_scalar(c, v, path, "a percentage from 0 to 100 % such as 5%") ||
         !plan_clean(c, v, path, false))
@@ -717,8 +696,8 @@ static bool plan_percent(struct plan_ctx *c, const plan_node *v, const char *pat
 
 /* The items of a list. Keys that take "one or a list of them" (schedule.hours, a rule's
  * provider, ...) handle the single scalar themselves before calling this. */
-static bool plan_items(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
-                       plan_node *const **items, size_t *n)
+bool plan_items(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                plan_node *const **items, size_t *n)
 {
     if (v->kind == PLAN_YAML_SEQUENCE) {
         *items = v->items;
@@ -732,7 +711,7 @@ static bool plan_items(struct plan_ctx *c, const plan_node *v, const char *path,
 /* ---------------------------------------------------------------------------------------- */
 /* Validators of plain strings */
 
-static bool plan_ip_valid(const char *s)
+bool plan_ip_valid(const char *s)
 {
     unsigned char buf[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
@@ -741,7 +720,7 @@ static bool plan_ip_valid(const char *s)
 /* A host name of LDH labels (RFC 1123): 1-63 bytes each, no leading or trailing hyphen, at
  * most 253 bytes, at least min_labels labels; alpha_tld keeps "192.0.2.1" from passing as a
  * name. No trailing dot, no underscores: these are names mail servers will see. */
-static bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld)
+bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld)
 {
     if (len == 0 || len > 253)
         return false;
@@ -776,7 +755,7 @@ static bool plan_atext(unsigned char ch)
 
 /* RFC 5322 addr-spec: a dot-atom or quoted-string local part, '@', a domain name. ASCII only:
  * an SMTPUTF8 sender is not worth the deliverability risk during a warm-up. */
-static bool plan_addr_spec_valid(const char *s, size_t len)
+bool plan_addr_spec_valid(const char *s, size_t len)
 {
     const char *at = NULL;
     for (size_t i = len; i > 0; i--) {
@@ -920,7 +899,7 @@ static bool plan_timezone_valid(const char *name, size_t len)
 }
 
 /* An environment variable name as POSIX shells accept it. */
-static bool plan_env_name_valid(const char *s, size_t len)
+bool plan_env_name_valid(const char *s, size_t len)
 {
     if (len == 0 || isdigit((unsigned char)s[0]))
         return false;
@@ -930,7 +909,7 @@ static bool plan_env_name_valid(const char *s, size_t len)
     return true;
 }
 
-static bool plan_port_text_valid(const char *s, size_t len)
+bool plan_port_text_valid(const char *s, size_t len)
 {
     if (len == 0 || len > 5 || strspn(s, "0123456789") != len)
         return false;
@@ -940,7 +919,7 @@ static bool plan_port_text_valid(const char *s, size_t len)
 
 /* A relay host: an IP literal ("[v6]" in URLs) or a host name; a single label such as
  * "localhost" is fine for a smarthost. */
-static bool plan_host_valid(const char *s, size_t len)
+bool plan_host_valid(const char *s, size_t len)
 {
     char buf[256];
     if (len == 0 || len >= sizeof buf)
@@ -1035,7 +1014,7 @@ static bool plan_ip(struct plan_ctx *c, const plan_node *v, const char *path, ch
     return true;
 }
 
-static bool plan_addr(struct plan_ctx *c, const plan_node *v, const char *path, char **out)
+bool plan_addr(struct plan_ctx *c, const plan_node *v, const char *path, char **out)
 {
     const char *what = "an address such as user@example.com";
     char *s = NULL;
@@ -1090,8 +1069,7 @@ static void plan_normalize(char *path)
 }
 
 /* A file name resolved against the plan's directory; readable says it must exist now. */
-static bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, bool readable,
-                      char **out)
+bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, bool readable, char **out)
 {
     char *s = NULL;
     if (!plan_str(c, v, path, "a file name", &s))
@@ -2282,9 +2260,9 @@ static void plan_dns(struct plan_ctx *c, const plan_node *m)
 }
 
 static const char *const plan_top_keys[] = {
-    "campaign",  "timezone",   "state",          "source", "sender",    "transport",
-    "message",   "recipients", "schedule",       "ramp",   "providers", "backoff",
-    "preflight", "dns",        "providers_file", NULL};
+    "campaign",  "timezone",   "state",          "source",   "sender",    "transport",
+    "message",   "recipients", "schedule",       "ramp",     "providers", "backoff",
+    "preflight", "dns",        "providers_file", "feedback", "seeds",     NULL};
 
 /* Walks the plan's top level. Providers and rules go to part for the merge. */
 static void plan_walk(struct plan_ctx *c, const plan_node *root, struct plan_part *part,
@@ -2338,6 +2316,10 @@ static void plan_walk(struct plan_ctx *c, const plan_node *root, struct plan_par
         plan_preflight(c, v);
     if ((v = plan_get(root, "dns")))
         plan_dns(c, v);
+    if ((v = plan_get2(root, "feedback", &k)))
+        plan_feedback_walk(c, k, v);
+    if ((v = plan_get2(root, "seeds", &k)))
+        plan_seeds_walk(c, k, v);
 }
 
 /* The provider table has the same entries as the plan, without the rest. */
@@ -2639,6 +2621,7 @@ void plan_free(struct plan *p)
         free(p->dns_servers[i].host);
     free(p->dns_servers);
     free(p->providers_source);
+    plan_feedback_free(p);
     free(p);
 }
 
@@ -2675,6 +2658,7 @@ static void plan_defaults(struct plan_ctx *c)
     p->preflight_require =
         PLAN_CHECK_SPF | PLAN_CHECK_PTR | PLAN_CHECK_HELO | PLAN_CHECK_MX | PLAN_CHECK_DNSBL;
     p->dns_timeout_ms = 5000;
+    plan_feedback_defaults(c);
 }
 
 /* Defaults that depend on what the walk found. */
@@ -2849,6 +2833,7 @@ ipw_status plan_load_text(const char *text, size_t len, const char *name, const 
         if (root->kind == PLAN_YAML_MAPPING)
             plan_load_table(&c, plan_get(root, "providers_file"), &part);
         plan_defaults_after(&c);
+        plan_feedback_after(&c, root);
     }
     plan_part_free(&part);
     plan_yaml_free(root);

@@ -153,9 +153,8 @@ char *token_secret_default_path(const char *state_path)
     return p;
 }
 
-/* HMAC-SHA256 of campaign NUL recipient into mac[32]. Returns false if OpenSSL fails. */
-static bool token_hmac(const struct token_secret *s, const char *campaign, const char *recipient,
-                       unsigned char mac[32])
+bool token_mac(const struct token_secret *s, const char *label, const void *data, size_t len,
+               unsigned char mac[TOKEN_MAC_LEN])
 {
     bool ok = false;
     EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -167,12 +166,12 @@ static bool token_hmac(const struct token_secret *s, const char *campaign, const
             OSSL_PARAM_construct_end(),
         };
         size_t out = 0;
-        const char *c = campaign ? campaign : "";
+        const char *l = label ? label : "";
         ok = EVP_MAC_init(ctx, s->key, s->len, params) == 1 &&
-             EVP_MAC_update(ctx, (const unsigned char *)c, strlen(c)) == 1 &&
+             EVP_MAC_update(ctx, (const unsigned char *)l, strlen(l)) == 1 &&
              EVP_MAC_update(ctx, (const unsigned char *)"", 1) == 1 &&
-             EVP_MAC_update(ctx, (const unsigned char *)recipient, strlen(recipient)) == 1 &&
-             EVP_MAC_final(ctx, mac, &out, 32) == 1 && out == 32;
+             EVP_MAC_update(ctx, data, len) == 1 &&
+             EVP_MAC_final(ctx, mac, &out, TOKEN_MAC_LEN) == 1 && out == TOKEN_MAC_LEN;
     }
     EVP_MAC_CTX_free(ctx);
     EVP_MAC_free(m);
@@ -186,7 +185,7 @@ char *token_make(const struct token_secret *s, const char *campaign, const char 
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char mac[32];
     out[0] = '\0';
-    if (!token_hmac(s, campaign, recipient, mac))
+    if (!token_mac(s, campaign, recipient, strlen(recipient), mac))
         return out;
     /* 16 bytes: five groups of three give 20 characters, the last byte two more. */
     size_t o = 0;

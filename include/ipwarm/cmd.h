@@ -38,5 +38,9 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
 ipw_status cmd_release(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_metrics(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_dkim_keygen(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+/* feedback parse FILE...: classifies each file (feedback.h) and prints it. Returns IPW_OK when
+ * every file was read; IPW_ENOINPUT when one could not be (the others are still printed);
+ * IPW_ENOMEM; IPW_EIO when stdout fails. */
+ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 
 #endif

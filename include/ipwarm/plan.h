@@ -135,6 +135,48 @@ struct plan_dns_server {
     int port;   /* default 53 */
 };
 
+/* How a mailbox read over IMAP protects its connection: required (imaps://, or STARTTLS on
+ * imap://), or none (plain IMAP; refused for a host that is not on this machine). */
+enum plan_mailbox_tls { PLAN_MAILBOX_TLS_REQUIRED = 0, PLAN_MAILBOX_TLS_NONE };
+
+/* A mailbox ipwarm reads over IMAP: feedback.mailbox, or a seed. */
+struct plan_mailbox {
+    char *url;           /* imaps://HOST[:PORT][/FOLDER] or imap://...; as written */
+    char *folder;        /* the URL's folder, percent-decoded; NULL when the URL names none */
+    char *username;      /* the IMAP login */
+    char *password_env;  /* name of the environment variable holding the password, or NULL */
+    char *password_file; /* absolute path of a file holding it, or NULL (one of the two is set) */
+    char *ca_file;       /* absolute path of CA certificates to trust, or NULL: the system's */
+    enum plan_mailbox_tls tls; /* default required */
+    struct plan_pos pos;       /* where the mailbox mapping starts */
+};
+
+/* feedback.complaints.action */
+enum plan_complaint_action { PLAN_COMPLAINT_SUSPEND = 0, PLAN_COMPLAINT_THROTTLE };
+
+struct plan_feedback {
+    bool enabled;                    /* the plan has a feedback section (mailbox.url is set) */
+    struct plan_mailbox mailbox;     /* where bounces and complaint reports arrive */
+    bool verp;                       /* return path LOCAL+TOKEN@domain (verp.h); default false */
+    int64_t poll_every_ms;           /* default 5m, at least 1m */
+    double complaint_rate_above_pct; /* complaints.rate_above, 0..100; default 0.3 */
+    int64_t complaint_min_delivered; /* complaints.min_delivered; default 300 */
+    enum plan_complaint_action complaint_action; /* default suspend */
+    double complaint_rate_per_min;               /* complaints.rate, with throttle; default 1/min */
+    int64_t complaint_for_ms;                    /* complaints.for; default 24h */
+    char *feedback_id; /* Feedback-ID header template ({{campaign}}, {{ip}}, {{provider}}), or
+                          NULL: no header */
+};
+
+/* A seed: a mailbox of the operator's at a provider, to see where the copies sent to it land. */
+struct plan_seed {
+    char *address;               /* the seed's address, an addr-spec, as sent to */
+    struct plan_mailbox mailbox; /* how to read it */
+    char *inbox;                 /* folders.inbox; default "INBOX" */
+    char *junk; /* folders.junk, or NULL: the provider's usual name or the \Junk special-use
+                   folder (RFC 6154), found at poll time */
+};
+
 struct plan {
     char *path;           /* absolute path of the plan file */
     char *dir;            /* its directory */
@@ -211,6 +253,9 @@ struct plan {
      * users may read); the command that loaded the plan prints them (cli_load_plan). */
     char **warnings;
     size_t n_warnings;
+    struct plan_feedback feedback; /* feedback.enabled is false without a feedback section */
+    struct plan_seed *seeds;       /* in file order; none without a seeds section */
+    size_t n_seeds;
 };
 
 /*

@@ -59,6 +59,19 @@ char *token_secret_default_path(const char *state_path);
 char *token_make(const struct token_secret *s, const char *campaign, const char *recipient,
                  char out[TOKEN_LEN + 1]);
 
+/* The length of token_mac()'s output: HMAC-SHA256. */
+#define TOKEN_MAC_LEN 32
+
+/*
+ * HMAC-SHA256 (RFC 2104) keyed with the secret over label, a NUL byte and len bytes of data,
+ * into mac. The unsubscribe token is token_mac(s, campaign, recipient); other values
+ * authenticated with the same secret (verp.h) use a label that no campaign can be (one with a
+ * control character), so that no two uses ever share an input. label may be NULL ("").
+ * Returns false when OpenSSL fails.
+ */
+bool token_mac(const struct token_secret *s, const char *label, const void *data, size_t len,
+               unsigned char mac[TOKEN_MAC_LEN]);
+
 /* True if token is the token of (campaign, recipient); compares in constant time. */
 bool token_check(const struct token_secret *s, const char *campaign, const char *recipient,
                  const char *token);

@@ -4,16 +4,24 @@
 # the shipped demo plan against it, and asserts what the demo promises: even pacing, Microsoft's
 # "451 4.7.500 Server busy" cutting the rate and pausing it, Yahoo's [TSS04] suspending it for
 # 2 h, Gmail's multi-line 421-4.7.28, per-recipient 550 5.1.1 and 452 4.2.2, STARTTLS, the
-# tarpit, the switch of Microsoft to the block-list reply; then stops it and asserts that no
-# process of it is left and its ports are free again.
-# Environment: IPWARM (the binary), SRCDIR (the source tree).
+# tarpit, the switch of Microsoft to the block-list reply. After the 250: its Dovecot (IMAP
+# with STARTTLS and the sandbox's CA, read with ipwarm's own IMAP client) receives Microsoft's
+# late bounce of late1@outlook.test and Yahoo's complaint about complain1@yahoo.test, both
+# classified by `ipwarm feedback parse`. Then it stops the sandbox and asserts that no process
+# of it (Dovecot's included) is left and its ports are free again; starts it once more (empty
+# mailboxes) to check where seed copies land (Gmail: every third in [Gmail]/Spam), and stops.
+# Environment: IPWARM (the binary), SRCDIR (the source tree), BUILDDIR (imap_client).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl py:yaml
+BUILDDIR=${BUILDDIR:-$SRCDIR/build-test}
+imap_client=$BUILDDIR/imap_client
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/servers.sh" # free_port and SERVERS_PY only: the sandbox starts its own
 py=$SERVERS_PY
 work=$(mktemp -d /tmp/ipwarm-sandbox-XXXXXX)
+# Run as root, Dovecot keeps the mail as nobody, who must be able to reach the sandbox.
+chmod 711 "$work"
 sb=$work/sb
 sandbox=$SRCDIR/scripts/sandbox
 # Whatever happens, nothing of the sandbox outlives the test.
@@ -38,8 +46,11 @@ json_true() {
 net=127.0.$((20 + RANDOM % 200))
 sport=$(free_port)
 dport=$(free_port)
+iport=$(free_port)
+lport=$(free_port)
 sed -e "s/127\.0\.25\./$net./g" -e "s/smtp_port: 2525/smtp_port: $sport/" \
   -e "s/\(dns: $net\.53\):5300/\1:$dport/" \
+  -e "s/\(imap: $net\.7\):1143/\1:$iport/" -e "s/\(lmtp: $net\.7\):2424/\1:$lport/" \
   -e '/^  gmail:/,/^  microsoft:/s/rate_per_min: 30/rate_per_min: 5/' \
   "$SRCDIR/config/sandbox/sandbox.yaml" >"$work/sandbox.yaml"
 sed -e "s/127\.0\.25\./$net./g" -e "s/port: 2525/port: $sport/" -e "s/:5300/:$dport/" \
@@ -47,6 +58,7 @@ sed -e "s/127\.0\.25\./$net./g" -e "s/port: 2525/port: $sport/" -e "s/:5300/:$dp
   "$SRCDIR/config/sandbox/demo.yaml" >"$work/demo.yaml"
 cp "$SRCDIR/config/sandbox/message.txt" "$SRCDIR/config/sandbox/recipients.csv" "$work/"
 check "the test's config moved the DNS server" grep -q "dns: $net.53:$dport" "$work/sandbox.yaml"
+check "the test's config moved IMAP and LMTP" grep -q "lmtp: $net.7:$lport" "$work/sandbox.yaml"
 check "the test's plan moved the port" grep -q "port: $sport" "$work/demo.yaml"
 check "the test's plan points at the test's DKIM key" grep -q "key_file: $sb/dkim.pem" "$work/demo.yaml"
 
@@ -58,13 +70,63 @@ check "sandbox start exits 0 (got $rc: $(tail -3 "$work/start.err"))" test "$rc"
 check "start names the DNS server to use" grep -qF -- "--dns $net.53:$dport" "$work/start.out"
 check "start names the SMTP port" grep -qF "transport.port: $sport" "$work/start.out"
 check "start lists the Microsoft-like MX" grep -qE "microsoft +$net\.3:$sport +MX sandbox-test\.olc\.protection\.outlook\.com" "$work/start.out"
-pids=$(cat "$sb/dnsmasq.pid" "$sb/smtpd.pid" 2>/dev/null | tr '\n' ' ')
-check "two pids recorded ($pids)" test "$(wc -w <<<"$pids")" -eq 2
+check "start names the IMAP server and its CA" grep -qF "IMAP  $net.7:$iport (Dovecot, pid" "$work/start.out"
+check "start lists Gmail's seed mailboxes and their junk folder" \
+  test "$(grep -cE "seed[123]@gmail\.test +INBOX \(0\), \[Gmail\]/Spam \(0\)" "$work/start.out")" -eq 3
+pids=$(cat "$sb/dnsmasq.pid" "$sb/smtpd.pid" "$sb/dovecot.pid" 2>/dev/null | tr '\n' ' ')
+check "three pids recorded ($pids)" test "$(wc -w <<<"$pids")" -eq 3
 alive=0
 for p in $pids; do kill -0 "$p" 2>/dev/null && alive=$((alive + 1)); done
-check "both servers are running" test "$alive" -eq 2
+check "the three servers are running" test "$alive" -eq 3
+check "Dovecot runs with the sandbox's own config" \
+  grep -qF -- "-c $sb/dovecot/dovecot.conf" <(tr '\0' ' ' <"/proc/$(cat "$sb/dovecot.pid")/cmdline")
+# Dovecot's processes are the master's session: the master and its children.
+dovecot_procs=$(pgrep -s "$(cat "$sb/dovecot.pid")" | tr '\n' ' ')
+check "Dovecot's master has children of its own ($dovecot_procs)" test "$(wc -w <<<"$dovecot_procs")" -ge 2
+check "the mailbox password file is mode 0600" test "$(stat -c %a "$sb/imap.password")" = 600
+check "the password is in no generated config" \
+  test -z "$(grep -rlF -- "$(cat "$sb/imap.password")" "$sb"/*.conf "$sb"/*.json "$sb"/dovecot/ "$sb"/*.env "$work/start.out" 2>/dev/null)"
+# ipwarm's own IMAP client (src/imap.c): STARTTLS, the sandbox's certificate as the CA.
+imap() { # USER OP...
+  IMAP_TEST_PASSWORD=$(cat "$sb/imap.password") timeout 60 "$imap_client" --ca "$sb/tls/cert.pem" \
+    "imap://$net.7:$iport" "$@"
+}
+for seed in "seed1@gmail.test [Gmail]/Spam" "seed3@gmail.test [Gmail]/Spam" \
+  "seed@outlook.test Junk Email" "seed@yahoo.test Bulk" "seed@example.test Junk"; do
+  user=${seed%% *} junk=${seed#* }
+  imap "$user" list >"$work/list.out" 2>&1
+  check "IMAP login of $user over STARTTLS (exit $?; $(tail -1 "$work/list.out"))" grep -qx "folder INBOX attrs=-" "$work/list.out"
+  check "$user's junk folder is $junk, marked \\Junk" grep -qxF "junk $junk" "$work/list.out"
+done
+# The demo plan's feedback and seeds sections (commented out there): uncommented, they are a
+# valid plan, and each mailbox they name logs in with what they say.
+awk '/^#feedback:/ {on = 1} on && /^#/ {sub(/^#/, "")} {print}' "$work/demo.yaml" |
+  sed -e "s|\.\./\.\./build/sandbox/|$sb/|g" -e "s|:1143|:$iport|g" >"$work/demo-feedback.yaml"
+"$IPWARM" -p "$work/demo-feedback.yaml" --json validate >"$work/validate.json" 2>"$work/validate.err"
+check "demo.yaml's feedback and seeds sections, uncommented, validate ($(tail -1 "$work/validate.err"))" test $? -eq 0
+"$py" - "$work/demo-feedback.yaml" >"$work/logins.tsv" <<'EOF'
+import sys, yaml
+from urllib.parse import urlsplit
+d = yaml.safe_load(open(sys.argv[1]))
+for m in [d["feedback"]["mailbox"]] + d["seeds"]:
+    u = urlsplit(m["url"])
+    folders = m.get("folders", {})
+    print("\t".join(["%s://%s" % (u.scheme, u.netloc), m["username"], m["password_file"], m["ca_file"],
+                     folders.get("inbox", "INBOX"), folders.get("junk", "-")]))
+EOF
+check "the sections name the return path and six seeds" test "$(wc -l <"$work/logins.tsv")" -eq 7
+while IFS=$'\t' read -r url user pwfile ca inbox junk; do
+  args=(examine "$inbox") what=$inbox
+  [ "$junk" = - ] || { args+=(examine "$junk"); what+=" and $junk"; }
+  IMAP_TEST_PASSWORD=$(cat "$pwfile") timeout 60 "$imap_client" --ca "$ca" "$url" "$user" "${args[@]}" \
+    >"$work/login.out" 2>&1
+  check "the plan's login for $user works and opens $what" \
+    test "$(grep -c '^examine uidvalidity=' "$work/login.out")" -eq "$(( ${#args[@]} / 2 ))"
+done <"$work/logins.tsv"
 "$sandbox" status --dir "$sb" >"$work/status.out" 2>&1
 check "sandbox status exits 0 while running" test $? -eq 0
+check "status shows Dovecot running" grep -q "^dovecot: running, pid $(cat "$sb/dovecot.pid")" "$work/status.out"
+check "status lists the return-path mailbox" grep -qE "bounces@sandbox\.test +INBOX \(0\), Junk \(0\)" "$work/status.out"
 check "status shows the modes" grep -qE "microsoft .*mode normal .*blocklist" "$work/status.out"
 "$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >/dev/null 2>"$work/again.err"
 rc=$?
@@ -180,6 +242,47 @@ EOF
 tally "$work/log.out"
 grep -q '^ok:\|^FAIL:' "$work/log.out" || bad "the log check did not run: $(tail -3 "$work/log.out")"
 
+# --- after the 250: Microsoft's late bounce and Yahoo's complaint reach the return path ----------
+# late1@outlook.test is among the 4 messages Microsoft accepts, complain1@yahoo.test among
+# Yahoo's 2 (recipients.csv); the sandbox mails back 2 s and 3 s later (sandbox.yaml).
+"$py" - "$sb/smtpd.jsonl" <<'EOF' >"$work/after.out"
+import json, sys, time
+end = time.time() + 60
+while time.time() < end:
+    ev = [json.loads(l) for l in open(sys.argv[1])]
+    done = [e for e in ev if e["ev"] in ("late-bounce", "complaint")]
+    if len(done) >= 2:
+        break
+    time.sleep(0.2)
+ok = sorted((e["ev"], e.get("rcpt") or e["rcpts"][0], e["delivered"]) for e in done) == [
+    ("complaint", "complain1@yahoo.test", True), ("late-bounce", "late1@outlook.test", True)]
+print(("ok: " if ok else "FAIL: ") + "the sandbox mailed a late bounce for late1 and a complaint for complain1: %s"
+      % [(e["ev"], e.get("error")) for e in done])
+EOF
+tally "$work/after.out"
+imap bounces@sandbox.test examine INBOX after 0 fetch 1 "$work/fb1.eml" fetch 2 "$work/fb2.eml" >"$work/fb.out" 2>&1
+check "the return path's INBOX holds the two messages, read over IMAP ($(head -c 300 "$work/fb.out" | tr '\n' ' '))" \
+  grep -qx "uids 1 2" "$work/fb.out"
+"$IPWARM" --json feedback parse "$work/fb1.eml" "$work/fb2.eml" >"$work/fb.json" 2>"$work/fb.err"
+check "ipwarm feedback parse reads them (exit $?)" test -s "$work/fb.json"
+json_true "Microsoft's late bounce: a dsn for late1@outlook.test, failed, 5.1.10" "$work/fb.json" \
+  '[(r["address"], r["action"], r["status"]) for m in d["messages"] if m["kind"] == "dsn" for r in m["recipients"]] == [("late1@outlook.test", "failed", "5.1.10")]'
+json_true "the bounce is Exchange Online's NDR with a report part (rfc3464, Undeliverable:)" "$work/fb.json" \
+  'any(m["format"] == "rfc3464" and m["subject"].startswith("Undeliverable: ") for m in d["messages"])'
+json_true "Yahoo's complaint: an arf, abuse, about complain1@yahoo.test from the sender's IP $net.1" "$work/fb.json" \
+  "[(m['feedback_type'], [r['address'] for r in m['recipients']], m['source_ip'], m['reporting_mta']) for m in d['messages'] if m['kind'] == 'arf'] == [('abuse', ['complain1@yahoo.test'], '$net.1', 'Yahoo!-Mail-Feedback/2.0')]"
+"$py" - "$work/ipwarm.db" "$work/fb.json" <<'EOF' >"$work/match.out"
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+d = json.load(open(sys.argv[2]))
+for m in d["messages"]:
+    rcpt = m["recipients"][0]["address"] if m["recipients"] else None
+    row = con.execute("SELECT outcome, code FROM attempts WHERE recipient = ?", (rcpt,)).fetchall()
+    ok = row == [("delivered", 250)]
+    print(("ok: " if ok else "FAIL: ") + "%s was accepted with 250 before the %s came: %s" % (rcpt, m["kind"], row))
+EOF
+tally "$work/match.out"
+
 # --- Microsoft switched to the block-list reply ----------------------------------------------------
 "$sandbox" mode microsoft blocklist --dir "$sb" >"$work/mode.out" 2>&1
 check "sandbox mode microsoft blocklist exits 0" test $? -eq 0
@@ -204,15 +307,32 @@ running_pid() {
   [ -n "$st" ] && [ "${st%% *}" != Z ]
 }
 left=""
-for p in $pids; do running_pid "$p" && left+="$p "; done
-check "no pid of the sandbox is alive after stop (left: $left)" test -z "$left"
+for p in $pids $dovecot_procs; do running_pid "$p" && left+="$p "; done
+check "no pid of the sandbox (Dovecot's children included) is alive after stop (left: $left)" test -z "$left"
+# Dovecot's children name no config on their command line: look for any process still running
+# from the sandbox directory (its working directory or root).
+inside=""
+for p in /proc/[0-9]*; do
+  for l in cwd root; do
+    case "$(readlink "$p/$l" 2>/dev/null)/" in "$sb/"*) inside+="${p#/proc/} " ;; esac
+  done
+done
+check "no process runs inside the sandbox directory after stop (found: $inside)" test -z "$inside"
 # Anything at all whose command line names the sandbox directory (pgrep -f, by the directory).
 others=$(pgrep -f -- "$sb/" | tr '\n' ' ')
 check "no process names the sandbox directory after stop (found: $others)" test -z "$others"
-"$py" - "$net" "$sport" "$dport" <<'EOF'
+"$py" - "$net" "$sport" "$dport" "$iport" "$lport" <<'EOF'
 import socket, sys
 net, sport, dport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 bad = []
+for port in map(int, sys.argv[4:6]):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((net + ".7", port))
+    except OSError as exc:
+        bad.append("%s.7:%d %s" % (net, port, exc))
+    s.close()
 for host in ("%s.%d" % (net, i) for i in range(2, 7)):
     s = socket.socket()
     # Connections just closed linger in TIME_WAIT; only a listener still there is a failure.
@@ -234,5 +354,65 @@ if [ $? -eq 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); fi
 "$sandbox" status --dir "$sb" >"$work/status3.out" 2>&1
 check "sandbox status exits non-zero when stopped" test $? -ne 0
 check "status says stopped" grep -q "smtpd: stopped" "$work/status3.out"
+check "status says Dovecot stopped" grep -q "dovecot: stopped" "$work/status3.out"
+
+# --- started again: empty mailboxes, then seed copies where each provider files them ------------
+"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start2.out" 2>"$work/start2.err"
+rc=$?
+check "a second start exits 0 (got $rc: $(tail -3 "$work/start2.err"))" test "$rc" -eq 0
+imap bounces@sandbox.test examine INBOX >"$work/empty.out" 2>&1
+check "a new start begins with empty mailboxes ($(head -c 200 "$work/empty.out"))" grep -q "exists=0" "$work/empty.out"
+# Through each provider's MX, with STARTTLS, as ipwarm would: one copy to each of Gmail's 3
+# seeds (the 3rd copy is spam there), one to each other seed (their inbox).
+"$py" - "$net" "$sport" <<'EOF' >"$work/seeds.out" 2>&1
+import smtplib, ssl, sys
+net, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+sends = [("2", "seed1@gmail.test", 1), ("2", "seed2@gmail.test", 2), ("2", "seed3@gmail.test", 3),
+         ("3", "seed@outlook.test", 4), ("4", "seed@yahoo.test", 5), ("5", "seed@example.test", 6)]
+for host, rcpt, n in sends:
+    msg = ("From: Sandbox Demo <news@sandbox.test>\r\nTo: %s\r\nSubject: Seed copy %d\r\n"
+           "Message-ID: <seed-%d@mx1.sandbox.test>\r\nX-Ipwarm-Id: seed-%d\r\n\r\nCopy %d.\r\n"
+           % (rcpt, n, n, n, n)).encode()
+    with smtplib.SMTP("%s.%s" % (net, host), port, "mx1.sandbox.test", timeout=30) as s:
+        s.starttls(context=ctx)
+        s.ehlo("mx1.sandbox.test")
+        s.sendmail("bounces@sandbox.test", [rcpt], msg)
+    print("ok: seed copy %d accepted for %s" % (n, rcpt))
+EOF
+tally "$work/seeds.out"
+"$py" - "$sb/smtpd.jsonl" <<'EOF' >"$work/placed.out"
+import json, sys, time
+end = time.time() + 60
+while time.time() < end:
+    placed = [json.loads(l) for l in open(sys.argv[1])]
+    placed = [e for e in placed if e["ev"] == "placed"]
+    if len(placed) >= 6:
+        break
+    time.sleep(0.2)
+got = sorted((e["ipwarm_id"], e["folder"], e["delivered"]) for e in placed)
+want = [("seed-1", "INBOX", True), ("seed-2", "INBOX", True), ("seed-3", "[Gmail]/Spam", True),
+        ("seed-4", "INBOX", True), ("seed-5", "INBOX", True), ("seed-6", "INBOX", True)]
+print(("ok: " if got == want else "FAIL: ") + "the sandbox placed each copy: %s" % got)
+EOF
+tally "$work/placed.out"
+# Each seed, read over IMAP: its copy in INBOX or in the junk folder, and not in the other.
+for s in "seed1@gmail.test|[Gmail]/Spam|1|INBOX" "seed2@gmail.test|[Gmail]/Spam|2|INBOX" \
+  "seed3@gmail.test|[Gmail]/Spam|3|[Gmail]/Spam" "seed@outlook.test|Junk Email|4|INBOX" \
+  "seed@yahoo.test|Bulk|5|INBOX" "seed@example.test|Junk|6|INBOX"; do
+  IFS='|' read -r user junk n where <<<"$s"
+  imap "$user" examine INBOX search X-Ipwarm-Id "seed-$n" examine "$junk" \
+    search X-Ipwarm-Id "seed-$n" >"$work/seed.out" 2>&1
+  want="uids 1|uids|"
+  [ "$where" = INBOX ] || want="uids|uids 1|"
+  check "$user: copy $n in $where only ($(tr '\n' ' ' <"$work/seed.out"))" \
+    test "$(sed -n '2p;4p' "$work/seed.out" | tr '\n' '|')" = "$want"
+done
+"$sandbox" stop --dir "$sb" >"$work/stop2.out" 2>&1
+check "the second stop exits 0 ($(tail -1 "$work/stop2.out"))" test $? -eq 0
+others=$(pgrep -f -- "$sb/" | tr '\n' ' ')
+check "nothing names the sandbox directory after the second stop (found: $others)" test -z "$others"
 
 finish

@@ -28,14 +28,26 @@
 #   silent_udp_start        Binds a UDP socket on 127.0.0.1 that reads nothing and answers
 #                           nothing; sets SILENT_PORT. Point a zone at it for timeouts:
 #                             server=/slow.test/127.0.0.1#$SILENT_PORT
-#   smtpd_start NAME LISTENERS_JSON
+#   smtpd_start NAME LISTENERS_JSON [TOP_JSON]
 #                           Starts tests/servers/smtpd.py with {"listeners": LISTENERS_JSON}
 #                           (a JSON array; see the docstring of smtpd.py for the keys), logs
 #                           to DIR/NAME.jsonl (SMTPD_LOG) and mail to DIR/NAME.mail; waits for
-#                           its ready file.
+#                           its ready file. TOP_JSON: more top-level members of the config,
+#                           e.g. '"deliver": {"lmtp": "127.0.0.1:'$DOVECOT_LMTP_PORT'"}'.
 #   make_cert DIR [CN]      Writes DIR/cert.pem and DIR/key.pem: a self-signed certificate for
 #                           CN (default localhost) with subjectAltName DNS:CN, IP:127.0.0.1;
 #                           usable as its own CA (transport.relay.ca_file).
+#   dovecot_start [--tls] USER:PASSWORD...
+#                           Starts Dovecot (dovecot-imapd, dovecot-lmtpd; never the system
+#                           service) with a config of its own in DIR/dovecot: passwd-file users,
+#                           Maildir under DIR/dovecot/mail, a Junk folder marked \Junk (RFC 6154),
+#                           IMAP on a free port of 127.0.0.1 (DOVECOT_IMAP_PORT), LMTP on another
+#                           (DOVECOT_LMTP_PORT) and, with --tls, IMAPS with a make_cert
+#                           certificate (DOVECOT_IMAPS_PORT; CA: DOVECOT_CA). As root the mail
+#                           belongs to nobody (Dovecot refuses uid 0). Waits until it answers.
+#   dovecot_deliver USER FOLDER FILE
+#                           Delivers FILE into USER's FOLDER over LMTP (RCPT TO:<USER+FOLDER>).
+#   port_wait PORT          Waits until 127.0.0.1:PORT accepts a connection (at most 20 s).
 #   dns_query NAME [TYPE]   Asks DNS_SERVER once (A by default); prints the rcode, exits 0 when
 #                           an answer came. For readiness checks; tests use ipwarm itself.
 #   servers_stop_all        Stops every server started (TERM, then KILL after 2 s).
@@ -178,11 +190,11 @@ time.sleep(3600)
 }
 
 smtpd_start() {
-  local name=$1 listeners=$2 i pid
+  local name=$1 listeners=$2 top=${3:+, $3} i pid
   SMTPD_LOG=$SERVERS_DIR/$name.jsonl
   rm -f "$SERVERS_DIR/$name.ready"
-  printf '{"log": "%s", "maildir": "%s", "ready_file": "%s", "listeners": %s}\n' \
-    "$SMTPD_LOG" "$SERVERS_DIR/$name.mail" "$SERVERS_DIR/$name.ready" "$listeners" \
+  printf '{"log": "%s", "maildir": "%s", "ready_file": "%s", "listeners": %s%s}\n' \
+    "$SMTPD_LOG" "$SERVERS_DIR/$name.mail" "$SERVERS_DIR/$name.ready" "$listeners" "$top" \
     >"$SERVERS_DIR/$name.json"
   "$SERVERS_PY" "$SERVERS_SRC/tests/servers/smtpd.py" "$SERVERS_DIR/$name.json" \
     2>>"$SERVERS_DIR/$name.err" &
@@ -204,4 +216,129 @@ make_cert() {
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$cn" \
       -addext "subjectAltName=DNS:$cn,IP:127.0.0.1" -addext "basicConstraints=critical,CA:TRUE" \
       -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1
+}
+
+# Waits until 127.0.0.1:$1 accepts a TCP connection (at most 20 s).
+port_wait() {
+  "$SERVERS_PY" - "$1" <<'EOF'
+import socket, sys, time
+end = time.time() + 20
+while time.time() < end:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+dovecot_start() {
+  local tls=0 d=$SERVERS_DIR/dovecot user group pid u
+  [ "${1:-}" = --tls ] && { tls=1; shift; }
+  if ! command -v dovecot >/dev/null; then
+    echo "servers.sh: dovecot is not installed (Debian: dovecot-imapd dovecot-lmtpd; scripts/deps test)" >&2
+    return 1
+  fi
+  mkdir -p "$d/mail" || return 1
+  if [ "$(id -u)" -eq 0 ]; then
+    user=nobody
+    group=$(id -gn nobody)
+    chown "$user:$group" "$d/mail"
+    chmod 711 "$SERVERS_DIR" "$d"
+  else
+    user=$(id -un)
+    group=$(id -gn)
+  fi
+  : >"$d/passwd"
+  for u in "$@"; do
+    printf '%s:{PLAIN}%s::::::\n' "${u%%:*}" "${u#*:}" >>"$d/passwd"
+  done
+  DOVECOT_IMAP_PORT=$(free_port)
+  DOVECOT_LMTP_PORT=$(free_port)
+  DOVECOT_IMAPS_PORT=0
+  if [ $tls -eq 1 ]; then
+    make_cert "$d/tls" localhost || return 1
+    chmod 644 "$d/tls/key.pem"
+    DOVECOT_CA=$d/tls/cert.pem
+    DOVECOT_IMAPS_PORT=$(free_port)
+  fi
+  cat >"$d/dovecot.conf" <<EOF
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+default_internal_user = $user
+default_internal_group = $group
+default_login_user = $user
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n $d/passwd
+}
+userdb {
+  driver = static
+  args = uid=$user gid=$group home=$d/mail/%n
+}
+mail_location = maildir:$d/mail/%n/Maildir
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Junk {
+    special_use = \\Junk
+    auto = create
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DOVECOT_IMAP_PORT
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $DOVECOT_IMAPS_PORT
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $DOVECOT_LMTP_PORT
+  }
+}
+EOF
+  if [ $tls -eq 1 ]; then
+    printf 'ssl = yes\nssl_cert = <%s\nssl_key = <%s\n' "$d/tls/cert.pem" "$d/tls/key.pem" >>"$d/dovecot.conf"
+  else
+    printf 'ssl = no\n' >>"$d/dovecot.conf"
+  fi
+  dovecot -F -c "$d/dovecot.conf" >>"$d/dovecot.out" 2>&1 &
+  pid=$!
+  SERVERS_PIDS+=("$pid")
+  DOVECOT_DIR=$d
+  if port_wait "$DOVECOT_IMAP_PORT" && port_wait "$DOVECOT_LMTP_PORT" &&
+    { [ $tls -eq 0 ] || port_wait "$DOVECOT_IMAPS_PORT"; }; then
+    return 0
+  fi
+  echo "servers.sh: dovecot did not start; its log:" >&2
+  sed 's/^/    /' "$d/dovecot.out" "$d/dovecot.log" >&2 2>/dev/null
+  return 1
+}
+
+dovecot_deliver() {
+  local rcpt=$1
+  [ "$2" = INBOX ] || rcpt="$1+$2"
+  "$SERVERS_PY" - "$DOVECOT_LMTP_PORT" "$rcpt" "$3" <<'EOF'
+import smtplib, sys
+port, rcpt, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with open(path, "rb") as f:
+    msg = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP line endings
+with smtplib.LMTP("127.0.0.1", port, timeout=20) as l:
+    refused = l.sendmail("sender@example.test", [rcpt], msg)
+sys.exit(1 if refused else 0)
+EOF
 }

@@ -1,0 +1,186 @@
+/*
+ * cmd_feedback: `ipwarm feedback parse FILE...` classifies message files as the bounce mailbox
+ * poll does (feedback.h) and prints what each says: a readable block per file, or with --json
+ * the document of the command-line contract ({"messages": [...]}, with a few more keys).
+ *
+ * It reads no plan and no state. A readable file is always reported, whatever it turns out to
+ * be (bytes that are not a message at all are kind "other", format "none"); a file that does
+ * not exist or cannot be read is named on stderr, the others are still reported, and the exit
+ * code is then 66. "-" reads standard input. Only the first FEEDBACK_MAX_BYTES of a file are
+ * read, as over IMAP ("truncated": true).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipwarm/cli.h"
+#include "ipwarm/cmd.h"
+#include "ipwarm/feedback.h"
+#include "ipwarm/json.h"
+
+/* Reads at most FEEDBACK_MAX_BYTES + 1 bytes of path ("-": stdin) into *data. */
+static ipw_status cmd_feedback_read(const char *path, char **data, size_t *len, struct err *e)
+{
+    *data = NULL;
+    *len = 0;
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f)
+        return err_set(e, IPW_ENOINPUT, "feedback parse: cannot open %s: %s", path,
+                       strerror(errno));
+    size_t cap = 64 * 1024, max = FEEDBACK_MAX_BYTES + 1;
+    char *buf = malloc(cap);
+    ipw_status st = IPW_OK;
+    while (buf) {
+        if (*len == cap && cap < max) {
+            size_t ncap = cap * 2 > max ? max : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        if (*len == cap)
+            break;
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        *len += n;
+        if (n == 0)
+            break;
+    }
+    if (!buf)
+        st = err_set(e, IPW_ENOMEM, "feedback parse: out of memory reading %s", path);
+    else if (ferror(f))
+        st = err_set(e, IPW_ENOINPUT, "feedback parse: cannot read %s: %s", path,
+                     strerror(errno ? errno : EIO));
+    if (!is_stdin)
+        fclose(f);
+    if (st) {
+        free(buf);
+        *len = 0;
+        return st;
+    }
+    *data = buf;
+    return IPW_OK;
+}
+
+static void cmd_feedback_text(FILE *out, const char *file, const struct feedback_report *r)
+{
+    fprintf(out, "%s: %s (%s)%s\n", file, feedback_kind_name(r->kind), r->format,
+            r->truncated ? ", truncated" : "");
+    if (r->subject)
+        fprintf(out, "  subject: %s\n", r->subject);
+    for (size_t i = 0; i < r->n_recipients; i++) {
+        const struct feedback_recipient *rc = &r->recipients[i];
+        const char *action = feedback_action_name(rc->action);
+        fprintf(out, "  recipient %s: %s%s%s", rc->address, action ? action : "complained",
+                rc->status[0] ? " " : "", rc->status);
+        if (rc->diagnostic)
+            fprintf(out, " (%s)", rc->diagnostic);
+        fputc('\n', out);
+    }
+    if (r->feedback_type)
+        fprintf(out, "  feedback type: %s\n", r->feedback_type);
+    if (r->auto_reply)
+        fputs("  an automatic reply (out of office or similar)\n", out);
+    fprintf(out, "  original Message-ID: %s\n",
+            r->original_message_id ? r->original_message_id : "none");
+    fprintf(out, "  ipwarm id: %s\n", r->ipwarm_id ? r->ipwarm_id : "none");
+    if (r->verp_token)
+        fprintf(out, "  VERP token: %s\n", r->verp_token);
+    if (r->envelope_id)
+        fprintf(out, "  envelope id: %s\n", r->envelope_id);
+}
+
+static void cmd_feedback_json(struct json *j, const char *file, const struct feedback_report *r)
+{
+    json_object_begin(j);
+    json_kv_string(j, "file", file);
+    json_kv_string(j, "kind", feedback_kind_name(r->kind));
+    json_key(j, "recipients");
+    json_array_begin(j);
+    for (size_t i = 0; i < r->n_recipients; i++) {
+        const struct feedback_recipient *rc = &r->recipients[i];
+        json_object_begin(j);
+        json_kv_string(j, "address", rc->address);
+        json_kv_string(j, "action", feedback_action_name(rc->action));
+        json_kv_string(j, "status", rc->status[0] ? rc->status : NULL);
+        json_kv_string(j, "diagnostic", rc->diagnostic);
+        json_kv_string(j, "original_recipient", rc->original);
+        json_kv_string(j, "remote_mta", rc->remote_mta);
+        json_object_end(j);
+    }
+    json_array_end(j);
+    json_kv_string(j, "feedback_type", r->feedback_type);
+    json_kv_string(j, "original_message_id", r->original_message_id);
+    json_kv_string(j, "ipwarm_id", r->ipwarm_id);
+    /* more than the contract asks */
+    json_kv_string(j, "format", r->format);
+    json_kv_string(j, "verp_token", r->verp_token);
+    json_kv_string(j, "envelope_id", r->envelope_id);
+    json_kv_string(j, "reporting_mta", r->reporting_mta);
+    json_kv_string(j, "original_mail_from", r->original_mail_from);
+    json_kv_string(j, "source_ip", r->source_ip);
+    json_kv_string(j, "subject", r->subject);
+    json_kv_string(j, "from", r->from);
+    json_kv_string(j, "message_id", r->message_id);
+    json_kv_bool(j, "auto_reply", r->auto_reply);
+    json_kv_bool(j, "truncated", r->truncated);
+    json_kv_string(j, "fingerprint", r->fingerprint);
+    json_object_end(j);
+}
+
+ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
+{
+    struct json j;
+    if (ctx->json) {
+        json_init(&j, ctx->out, true);
+        json_object_begin(&j);
+        json_key(&j, "messages");
+        json_array_begin(&j);
+    }
+    ipw_status worst = IPW_OK;
+    err_clear(e);
+    for (int i = 0; i < args->argc; i++) {
+        const char *file = args->argv[i];
+        char *data = NULL;
+        size_t len = 0;
+        struct err fe = {0};
+        ipw_status st = cmd_feedback_read(file, &data, &len, &fe);
+        struct feedback_report *r = NULL;
+        if (st == IPW_OK)
+            st = feedback_parse(data, len, &r, &fe);
+        free(data);
+        if (st == IPW_ENOMEM) {
+            feedback_report_free(r);
+            return err_set(e, st, "%s", fe.msg);
+        }
+        if (st) {
+            /* the others are still reported; the exit code says one was missing */
+            err_append(e, st, "%s", fe.msg);
+            worst = st;
+            continue;
+        }
+        if (ctx->json)
+            cmd_feedback_json(&j, file, r);
+        else
+            cmd_feedback_text(ctx->out, file, r);
+        feedback_report_free(r);
+    }
+    if (ctx->json) {
+        json_array_end(&j);
+        json_object_end(&j);
+        struct err je = {0};
+        ipw_status js = json_finish(&j, &je);
+        if (js)
+            return err_set(e, js, "%s", je.msg);
+    } else if (fflush(ctx->out) != 0 || ferror(ctx->out)) {
+        return err_set(e, IPW_EIO, "feedback parse: cannot write to standard output");
+    }
+    if (worst)
+        e->status = worst;
+    return worst;
+}
