@@ -195,7 +195,12 @@ class Listener:
         # Times of accepted messages, for the rolling rate limit: None for the listener, a
         # source address for a per_source override with its own rate_per_min.
         self.accepted = {}
+        # per after-the-250 key, the matching recipients seen so far (for "every" and
+        # "junk_every"), and the deliveries waiting for their delay
+        self.counts = {"late_bounce": 0, "complain": 0, "seeds": 0}
+        self.tasks = set()
         check_phases(spec, self.name)
+        check_after_keys(self.name, spec)
         self.ssl_ctx = tls_context(spec["starttls"]) if spec.get("starttls") else None
         self.per_source = {}  # source address -> (merged spec, TLS context)
         for ip, over in (spec.get("per_source") or {}).items():
@@ -229,6 +234,7 @@ class Session:
         self.conn = "%s-%d" % (self.peer, int(time.time() * 1e6))
         self.tls = False
         self.authed = False
+        self.helo = ""
         self.mail_from = None
         self.rcpts = []
         self.transactions = 0
@@ -236,23 +242,6 @@ class Session:
     def ev(self, kind, **kw):
         kw.update({"listener": self.l.name, "conn": self.conn, "peer": self.peer, "ev": kind})
         log(kw)
-        self.accepted = []  # times of accepted messages, for the rolling rate limit
-        # per after-the-250 key, the matching recipients seen so far (for "every" and
-        # "junk_every"), and the deliveries waiting for their delay
-        self.counts = {"late_bounce": 0, "complain": 0, "seeds": 0}
-        self.tasks = set()
-        check_after_keys(self.name, spec)
-        self.ssl_ctx = None
-        st = spec.get("starttls")
-        if st:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            if st.get("min") in ("1.0", "1.1") or st.get("max") in ("1.0", "1.1"):
-                # Old protocol versions need the lowest OpenSSL security level to be offered.
-                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-            ctx.minimum_version = tls_version(st.get("min", "1.2"))
-            ctx.maximum_version = tls_version(st.get("max", "1.3"))
-            ctx.load_cert_chain(st["cert"], st["key"])
-            self.ssl_ctx = ctx
 
     def mode(self):
         path = self.spec.get("mode_file")
@@ -281,23 +270,6 @@ class Session:
         if what in ("mail", "rcpt", "data") and what in self.mode():
             return self.mode()[what]
         return (self.spec.get("replies") or {}).get(what)
-class Session:
-    def __init__(self, listener, reader, writer):
-        self.l = listener
-        self.r = reader
-        self.w = writer
-        peer = writer.get_extra_info("peername")
-        self.peer = "%s:%s" % (peer[0], peer[1]) if peer else "?"
-        self.conn = "%s-%d" % (self.peer, int(time.time() * 1e6))
-        self.tls = False
-        self.authed = False
-        self.helo = ""
-        self.mail_from = None
-        self.rcpts = []
-
-    def ev(self, kind, **kw):
-        kw.update({"listener": self.l.name, "conn": self.conn, "peer": self.peer, "ev": kind})
-        log(kw)
 
     async def delay(self, what):
         ms = self.mode().get("delay_ms", self.spec.get("delay_ms", {})).get(what, 0)
@@ -521,9 +493,9 @@ class Session:
             self.ev("message", mail_from=self.mail_from, rcpts=self.rcpts, size=len(body),
                     accepted=reply.startswith("2"))
             await self.reply(reply)
-            self.transactions += 1
             if reply.startswith("2"):
                 after_accept(self, body)
+            self.transactions += 1
             self.mail_from = None
             self.rcpts = []
             if reply.startswith("421"):
@@ -781,7 +753,7 @@ class Original:
     """What a report says about the message it answers, taken from the message as received."""
 
     def __init__(self, session, body):
-        spec = session.l.spec
+        spec = session.spec
         self.host = spec.get("hostname", "mx.test")
         self.mail_from = angle_addr(session.mail_from)
         self.peer_ip = session.peer.rsplit(":", 1)[0]
@@ -1062,10 +1034,10 @@ async def deliver_later(session, delay_ms, mail_from, rcpt, data, event):
     try:
         if delay_ms:
             await asyncio.sleep(delay_ms / 1000)
-        target = (session.l.spec.get("deliver") or CONFIG.get("deliver") or {}).get("lmtp")
+        target = (session.spec.get("deliver") or CONFIG.get("deliver") or {}).get("lmtp")
         if not target:
             raise DeliverError("no deliver.lmtp in the config")
-        reply = await lmtp_send(target, mail_from, rcpt, data, session.l.spec.get("hostname",
+        reply = await lmtp_send(target, mail_from, rcpt, data, session.spec.get("hostname",
                                                                                   "mx.test"))
         event.update(delivered=True, reply=reply)
     except asyncio.CancelledError:
@@ -1083,7 +1055,7 @@ def schedule(session, coro):
 
 def after_accept(session, body):
     """Plans the late bounce, complaint reports and seed copies of an accepted message."""
-    spec = session.l.spec
+    spec = session.spec
     try:
         orig = Original(session, body)
     except Exception as exc:
