@@ -1108,7 +1108,7 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
             s = preflight_add(r, p, names[i], PREFLIGHT_SKIP, NULL, NULL, NULL,
                               "SMTP probes not run");
     } else if (s == IPW_OK) {
-        s = preflight_smtp(r, p, &d, e);
+        s = preflight_smtp(r, p, dns, &d, e);
     }
     preflight_domains_clear(&d);
     preflight_report_finish(r);

@@ -532,12 +532,13 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
     unsigned char b[16];
     if (t->source_ip)
         hints.ai_family = inet_pton(AF_INET, t->source_ip, b) == 1 ? AF_INET : AF_INET6;
-    if (inet_pton(AF_INET, t->host, b) == 1 || inet_pton(AF_INET6, t->host, b) == 1)
+    const char *target = t->address ? t->address : t->host;
+    if (inet_pton(AF_INET, target, b) == 1 || inet_pton(AF_INET6, target, b) == 1)
         hints.ai_flags = AI_NUMERICHOST;
     char port[16];
     snprintf(port, sizeof port, "%d", t->port);
     struct addrinfo *ai = NULL;
-    int gr = getaddrinfo(t->host, port, &hints, &ai);
+    int gr = getaddrinfo(target, port, &hints, &ai);
     if (gr != 0 || !ai) {
         snprintf(out->error, sizeof out->error, "%s does not resolve%s: %s", t->host,
                  t->source_ip ? " to an address of the source IP's family" : "", gai_strerror(gr));
@@ -920,41 +921,39 @@ static ipw_status pf_report(struct preflight_report *r, const struct plan *p, co
     return IPW_OK;
 }
 
-static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, struct err *e)
+static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, struct dns *dns,
+                           struct err *e)
 {
-    const char *url = p->relay_url ? p->relay_url : "";
     struct preflight_smtp_target t = {.helo = p->helo,
                                       .verify = true,
                                       .ca_file = p->relay_ca_file,
                                       .connect_timeout_ms = p->connect_timeout_ms,
                                       .command_timeout_ms = p->command_timeout_ms,
                                       .username = p->relay_username};
-    const char *rest = url;
-    /* The same reading of the URL as the engine's: smtps:// is TLS from the start on 465,
-     * smtp:// uses STARTTLS on 587 unless a port is given. */
-    if (strncasecmp(url, "smtps://", 8) == 0) {
-        t.implicit_tls = true;
-        t.port = 465;
-        rest = url + 8;
-    } else {
-        t.port = 587;
-        rest = strncasecmp(url, "smtp://", 7) == 0 ? url + 7 : url;
-    }
-    char host[256];
-    size_t hl = strcspn(rest, ":/");
-    const char *h = rest;
-    if (rest[0] == '[') {
-        const char *close = strchr(rest, ']');
-        h = rest + 1;
-        hl = close ? (size_t)(close - rest) - 1 : strlen(rest + 1);
-        rest = close ? close + 1 : rest + strlen(rest);
-    } else {
-        rest += hl;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(hl < sizeof host ? hl : sizeof host - 1), h);
-    if (*rest == ':')
-        t.port = (int)strtol(rest + 1, NULL, 10);
+    /* The plan read the URL once (plan.c); the engine connects where these say. */
+    const char *host = p->relay_host ? p->relay_host : "";
     t.host = host;
+    t.port = p->relay_port;
+    t.implicit_tls = p->relay_implicit_tls;
+    struct preflight_smtp_probe pr;
+    memset(&pr, 0, sizeof pr);
+    char **addrs = NULL;
+    size_t n_addrs = 0;
+    struct err de;
+    ipw_status rs = dns_host_addresses(dns, host, &addrs, &n_addrs, &de);
+    if (rs == IPW_ENOMEM)
+        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
+    if (rs != IPW_OK) {
+        /* pf_report names it as a host that does not resolve, with the look-up to try. */
+        snprintf(pr.error, sizeof pr.error, "%.80s does not resolve: %.150s", host, de.msg);
+        char subject[300];
+        snprintf(subject, sizeof subject, "relay %s", host);
+        return pf_report(r, p, subject, host, &t, &pr, true, "", e);
+    }
+    char address[64];
+    snprintf(address, sizeof address, "%s", addrs[0]);
+    dns_addresses_free(addrs, n_addrs);
+    t.address = address;
     char why[300] = "";
     char *pw = NULL;
     if (p->relay_username) {
@@ -963,7 +962,6 @@ static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, str
             return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     }
     t.password = pw;
-    struct preflight_smtp_probe pr;
     ipw_status s = preflight_smtp_probe(&t, &pr, e);
     secret_free(pw);
     if (s != IPW_OK)
@@ -1079,10 +1077,10 @@ static ipw_status pf_direct(struct preflight_report *r, const struct plan *p,
     return IPW_OK;
 }
 
-ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p,
+ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p, struct dns *dns,
                           const struct preflight_domains *d, struct err *e)
 {
     if (p->mode == PLAN_RELAY)
-        return pf_relay(r, p, e);
+        return pf_relay(r, p, dns, e);
     return pf_direct(r, p, d, e);
 }

@@ -122,7 +122,8 @@ ipw_status preflight_mx(struct preflight_report *r, const struct plan *p,
 /* One probe: connect (bound to source_ip when given), greeting, EHLO, STARTTLS, EHLO again,
  * AUTH, QUIT. Never MAIL: no mail is sent. */
 struct preflight_smtp_target {
-    const char *host; /* a name or an address literal */
+    const char *host;    /* a name or an address literal: the TLS name */
+    const char *address; /* connect here when given (host already resolved), else resolve host */
     int port;
     bool implicit_tls;     /* smtps:// : TLS from the start */
     const char *source_ip; /* bind to it, or NULL */
@@ -171,9 +172,10 @@ uint64_t preflight_message_size(const struct plan *p);
 /*
  * smtp, tls, auth, size: relay mode: one probe of the relay; direct mode: one probe per
  * provider the recipient domains roll up to, at the first MX host of one of its domains, on
- * the plan's port, bound to the source IP. d may be NULL in relay mode.
+ * the plan's port, bound to the source IP. d may be NULL in relay mode. The relay's name is
+ * resolved through dns, the resolver every other look-up uses (as the engine does).
  */
-ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p,
+ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p, struct dns *dns,
                           const struct preflight_domains *d, struct err *e);
 
 /* ---- everything ---- */

@@ -103,6 +103,8 @@ txt-record=2.0.0.127.bl.test,"127.0.0.2 is listed: see https://bl.test/lookup"
 # recipient domains
 mx-host=example.test,mx.example.test,10
 host-record=mx.example.test,127.0.0.1
+# a relay known only to this DNS server (not /etc/hosts): check must ask it, as run does
+host-record=relay.check.test,127.0.0.1
 dns-rr=null.test,15,000000
 mx-host=noaddr.test,ghost.noaddr.test,10
 server=/slow.test/127.0.0.1#$SILENT_PORT
@@ -202,8 +204,24 @@ if command -v sqlite3 >/dev/null; then
   rows=$(sqlite3 good.db "SELECT count(*) FROM preflight_runs" 2>/dev/null)
   if [ "${rows:-0}" -ge 2 ]; then ok "check recorded in the state file ($rows runs)"; else bad "check recorded in the state file: '$rows'"; fi
 fi
-if grep -q '"ev": "cmd", "line": "MAIL' "$SMTPD_LOG"; then bad "the probe sent MAIL"; else ok "the probe sends no MAIL"; fi
-if grep -q '"ev": "tls"' "$SMTPD_LOG"; then ok "the probe did STARTTLS"; else bad "the probe did STARTTLS"; fi
+# The dialogue the server logged (one JSON object per line; key order is the server's business).
+smtpd_events() { # smtpd_events EV [LINE-PREFIX]: how many events EV (whose line starts so)
+  "$SERVERS_PY" -c '
+import json, sys
+n = 0
+for raw in open(sys.argv[1]):
+    ev = json.loads(raw)
+    if ev.get("ev") == sys.argv[2] and ev.get("line", "").upper().startswith(sys.argv[3]):
+        n += 1
+print(n)' "$SMTPD_LOG" "$1" "${2:-}"
+}
+n=$(smtpd_events cmd EHLO)
+if [ "$n" -ge 1 ]; then ok "the probe said EHLO ($n)"; else bad "the probe said no EHLO: '$n'"; fi
+n=$(smtpd_events cmd MAIL)
+if [ "$n" = 0 ]; then ok "the probe sends no MAIL"; else bad "the probe sent MAIL: '$n'"; fi
+n=$(smtpd_events cmd RCPT)
+if [ "$n" = 0 ]; then ok "the probe sends no RCPT"; else bad "the probe sent RCPT: '$n'"; fi
+if [ "$(smtpd_events tls)" -ge 1 ]; then ok "the probe did STARTTLS"; else bad "the probe did STARTTLS"; fi
 
 # --- a broken sender: every problem at once ------------------------------------------------
 plan broken ip=127.0.0.2 helo=mx2.bad.test from=news@bad.test key=other.pem rcpt=bad.csv \
@@ -280,6 +298,22 @@ plan relaynoca mode=relay "relay=$relay_noca" "require=[tls]"
 PF_TEST_PW=s3cret-pw t "relay: untrusted certificate" 1 -p relaynoca.yaml --json check
 json_true "relay: certificate not trusted" \
   '"certificate not trusted" in [c for c in d["checks"] if c["name"]=="tls"][0]["detail"]'
+
+# The relay's name goes through the plan's resolver (c-ares), not the system's.
+relay_named="  relay:
+    url: smtp://relay.check.test:$port_relay"
+plan relaynamed mode=relay "relay=$relay_named" "require=[smtp]"
+t "relay by a name only the plan's DNS knows" 0 -p relaynamed.yaml --json check
+is_status "relay by name: reached" "pass" smtp
+json_true "relay by name: the address it resolved to" \
+  '"127.0.0.1" in [c for c in d["checks"] if c["name"]=="smtp"][0]["detail"]'
+relay_ghost="  relay:
+    url: smtp://ghost.check.test:$port_relay"
+plan relayghost mode=relay "relay=$relay_ghost" "require=[smtp]"
+t "relay name that does not resolve" 1 -p relayghost.yaml --json check
+is_status "relay ghost: smtp fails" "fail" smtp
+json_true "relay ghost: says it does not resolve" \
+  '"ghost.check.test does not resolve" in [c for c in d["checks"] if c["name"]=="smtp"][0]["detail"]'
 
 # --- an address not on this machine; a port where nothing answers --------------------------
 plan notlocal ip=192.0.2.10 "require=[smtp]"
