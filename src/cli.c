@@ -1,6 +1,6 @@
 /*
  * cli: the command table, the argument parser, help texts and the status-to-exit-code map
- * (see cli.h; the contract is ../shared/spec/cli.md, the manual docs/man/ipwarm.1).
+ * (see cli.h; the contract is docs/cli.md, the manual docs/man/ipwarm.1).
  *
  * The help texts live in the table next to the options they describe, so `ipwarm --help`,
  * `ipwarm COMMAND --help` and the parser cannot disagree; tests/cli/test_cli.sh checks that

@@ -5,10 +5,10 @@
  * Every function here is a pure decision over (plan, stored state, now): no clock, no sockets,
  * no SQL. The engine loads the state from the store, calls these with the injected clock's
  * now, and saves what they changed, so a 30-day warm-up replays in a unit test in milliseconds.
- * The contract is ../shared/spec/plan.md, "Backoff" and "Recipients"; the defaults and the
- * shipped rules follow what large senders do (../shared/reference/providers.md): KumoMTA's
- * rule actions with expiry, stepwise recovery rather than snapping back, Postfix's doubling
- * retry schedule.
+ * The contract is docs/plan.md, "backoff" and "What the plan asks of the scheduler"; the
+ * defaults and the shipped rules follow the providers' published sender guidelines and what
+ * large senders do: KumoMTA's rule actions with expiry, stepwise recovery rather than snapping
+ * back, Postfix's doubling retry schedule.
  *
  * Use by the engine, per provider:
  *   before sending: backoff_tick() (save if it returns true), then backoff_decide() with the

@@ -1,5 +1,5 @@
 /*
- * cli: the command line of ipwarm (../shared/spec/cli.md is the contract).
+ * cli: the command line of ipwarm (docs/cli.md is the contract).
  *
  *     ipwarm [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
  *

@@ -1,9 +1,9 @@
 /*
  * plan: the warm-up plan, loaded from YAML (libyaml) into one validated struct.
  *
- * The contract is ../shared/spec/plan.md (documented for users in docs/plan.md and
- * ipwarm-plan(5)). A plan that is not valid is refused as a whole: plan_load() returns
- * IPW_ECONFIG and e->msg holds one line per problem, each
+ * The contract is docs/plan.md (and ipwarm-plan(5), the same reference as a manual page).
+ * A plan that is not valid is refused as a whole: plan_load() returns IPW_ECONFIG and e->msg
+ * holds one line per problem, each
  *     FILE:LINE:COLUMN: key.path: expected ..., found ...
  * Nothing of a refused plan is returned. Relative file names in the plan are resolved against
  * the plan's directory, so every path in a loaded struct plan is absolute.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line against its contract (../shared/spec/cli.md): exit codes, key messages,
+# The command line against its contract (docs/cli.md): exit codes, key messages,
 # every command's --help, global options before and after the command, init and validate end
 # to end, --json, and that ipwarm(1) names every command and long option that --help prints.
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
@@ -116,6 +116,23 @@ if [ -s "$man1" ]; then
   fi
 else
   bad "ipwarm.1 exists"
+fi
+
+# --- docs/cli.md, the reference in the repository, is in step with --help too ------------------
+clidoc="$SRCDIR/docs/cli.md"
+if [ -s "$clidoc" ]; then
+  for opt in $(grep -oE -- '--[a-z][a-z-]*' "$work/allhelp.txt" | sort -u); do
+    if grep -qF -- "$opt" "$clidoc"; then ok "cli.md documents $opt"; else bad "cli.md documents $opt"; fi
+  done
+  while IFS= read -r c; do
+    [ -n "$c" ] || continue
+    # A row of the commands table: "| `validate` |", "| `spf --ip IP ...` |".
+    if grep -qE -- "^\| \`$c( |\`)" "$clidoc"; then
+      ok "cli.md documents command '$c'"
+    else bad "cli.md documents command '$c'"; fi
+  done <<<"$commands"
+else
+  bad "docs/cli.md exists"
 fi
 
 # --- init ---------------------------------------------------------------------------------

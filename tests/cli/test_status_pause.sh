@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# status, pause and resume against the contract (../shared/spec/cli.md): the JSON keys, the
+# status, pause and resume against the contract (docs/cli.md): the JSON keys, the
 # providers in plan order with their starting values on a fresh state, values computed from a
 # state seeded with the sqlite3 CLI (rate from the ramp or after backoff, throttles, today's
 # count and cap in the plan's zone, backoff pauses, rule suspensions, last replies), manual
