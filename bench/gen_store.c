@@ -231,9 +231,9 @@ int main(int argc, char **argv)
         off += len + 1;
     }
     sqlite3_stmt *m = prep("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)");
-    const char *kv[7][2] = {{"list.path", list},          {"list.offset", list_bytes},
-                            {"list.line", list_lines},    {"list.scan", "1"},
-                            {"list.swept", "1"},          {"list.sha256", argv[10]},
+    const char *kv[7][2] = {{"list.path", list},       {"list.offset", list_bytes},
+                            {"list.line", list_lines}, {"list.scan", "1"},
+                            {"list.swept", "1"},       {"list.sha256", argv[10]},
                             {"list.stat", argv[11]}};
     for (int i = 0; i < 7; i++) {
         sqlite3_bind_text(m, 1, kv[i][0], -1, SQLITE_STATIC);

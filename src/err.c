@@ -56,21 +56,36 @@ void err_clear(struct err *e)
 const char *err_status_name(ipw_status s)
 {
     switch (s) {
-    case IPW_OK: return "ok";
-    case IPW_EUSAGE: return "usage error";
-    case IPW_EDATA: return "bad input data";
-    case IPW_ENOINPUT: return "cannot open input";
-    case IPW_EUNAVAIL: return "service unavailable";
-    case IPW_ESOFTWARE: return "internal error";
-    case IPW_ENOTIMPL: return "not implemented yet";
-    case IPW_ENOMEM: return "out of memory";
-    case IPW_ECANTCREAT: return "cannot create file";
-    case IPW_EIO: return "input/output error";
-    case IPW_ETEMP: return "temporary failure";
-    case IPW_ELOCKED: return "locked by another run";
-    case IPW_ECONFIG: return "invalid plan";
-    case IPW_ENOTFOUND: return "not found";
-    case IPW_ECHECK: return "a required check failed";
+    case IPW_OK:
+        return "ok";
+    case IPW_EUSAGE:
+        return "usage error";
+    case IPW_EDATA:
+        return "bad input data";
+    case IPW_ENOINPUT:
+        return "cannot open input";
+    case IPW_EUNAVAIL:
+        return "service unavailable";
+    case IPW_ESOFTWARE:
+        return "internal error";
+    case IPW_ENOTIMPL:
+        return "not implemented yet";
+    case IPW_ENOMEM:
+        return "out of memory";
+    case IPW_ECANTCREAT:
+        return "cannot create file";
+    case IPW_EIO:
+        return "input/output error";
+    case IPW_ETEMP:
+        return "temporary failure";
+    case IPW_ELOCKED:
+        return "locked by another run";
+    case IPW_ECONFIG:
+        return "invalid plan";
+    case IPW_ENOTFOUND:
+        return "not found";
+    case IPW_ECHECK:
+        return "a required check failed";
     }
     return "unknown status";
 }

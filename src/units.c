@@ -63,10 +63,8 @@ struct units_unit {
 
 /* Rate denominators, as minutes per unit. */
 static const struct units_unit units_rate_units[] = {
-    {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60},
-    {"m", 1},        {"min", 1},        {"minute", 1},
-    {"h", 60},       {"hour", 60},      {"d", 1440},
-    {"day", 1440},
+    {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60}, {"m", 1},    {"min", 1},
+    {"minute", 1},   {"h", 60},         {"hour", 60},         {"d", 1440}, {"day", 1440},
 };
 
 ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
@@ -122,11 +120,9 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
             p++;
         size_t ulen = (size_t)(p - unit);
         if (ulen == 0)
-            return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (a number needs a unit)", expect,
-                           s);
+            return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (a number needs a unit)", expect, s);
         double factor = 0;
-        for (size_t i = 0; i < sizeof units_duration_units / sizeof units_duration_units[0];
-             i++) {
+        for (size_t i = 0; i < sizeof units_duration_units / sizeof units_duration_units[0]; i++) {
             if (strlen(units_duration_units[i].name) == ulen &&
                 strncmp(unit, units_duration_units[i].name, ulen) == 0)
                 factor = units_duration_units[i].factor;
@@ -143,8 +139,7 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
     /* A hundred years is far beyond any warm-up; it also keeps later arithmetic in range. */
     if (total > 100.0 * 365 * 86400000)
-        return err_set(e, IPW_ECONFIG, "expected a duration of at most 100 years, found \"%s\"",
-                       s);
+        return err_set(e, IPW_ECONFIG, "expected a duration of at most 100 years, found \"%s\"", s);
     *ms = (int64_t)llround(total);
     return IPW_OK;
 }

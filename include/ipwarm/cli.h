@@ -176,8 +176,7 @@ const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const s
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
 /* The index of the plan's provider called name: IPW_OK, or IPW_EUSAGE with "unknown provider
  * 'x' (known: ...)" (exit 64), for commands that take a provider name. */
-ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index,
-                             struct err *e);
+ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e);
 /* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
  * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);

@@ -167,9 +167,9 @@ enum store_recipient_step {
      * stay as they were. Queued again when its list line changes (store_recipient_seen) or by
      * store_recipient_release. */
     STORE_RCPT_SKIP,
-    STORE_RCPT_HOLD,       /* state held, with reason: the message may have been delivered
-                              (its final dot went out, no reply came), so it is not sent again
-                              without an operator (`ipwarm release`) */
+    STORE_RCPT_HOLD, /* state held, with reason: the message may have been delivered
+                        (its final dot went out, no reply came), so it is not sent again
+                        without an operator (`ipwarm release`) */
 };
 
 struct store_recipient_update {

@@ -30,8 +30,8 @@ static void test_units_parse_rate_units(void **state)
 static void test_units_parse_rate_refusals(void **state)
 {
     (void)state;
-    const char *bad[] = {"5", "5/", "/min", "5/week", "-5/min", "5/min extra", "five/min",
-                         "", "1e3/min", "0x10/min"};
+    const char *bad[] = {"5",           "5/",       "/min", "5/week",  "-5/min",
+                         "5/min extra", "five/min", "",     "1e3/min", "0x10/min"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct err e;
         double r = -1;
@@ -153,9 +153,8 @@ static void test_units_format(void **state)
     /* Round trip: what is printed parses back to the same value. */
     struct err e;
     int64_t ms;
-    assert_int_equal(units_parse_duration(units_format_duration(buf, sizeof buf, 97445123),
-                                          &ms, &e),
-                     IPW_OK);
+    assert_int_equal(
+        units_parse_duration(units_format_duration(buf, sizeof buf, 97445123), &ms, &e), IPW_OK);
     assert_int_equal(ms, 97445123);
 }
 
