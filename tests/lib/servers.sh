@@ -48,6 +48,11 @@
 #   dovecot_deliver USER FOLDER FILE
 #                           Delivers FILE into USER's FOLDER over LMTP (RCPT TO:<USER+FOLDER>).
 #   port_wait PORT          Waits until 127.0.0.1:PORT accepts a connection (at most 20 s).
+#   log_wait FILE N REGEX [SECONDS]
+#                           Waits until FILE (a server's log, such as SMTPD_LOG) holds at least
+#                           N lines matching the extended REGEX (at most SECONDS, default 30):
+#                           for waiting on an event instead of sleeping. Returns 1 on timeout.
+#                           log_count FILE REGEX prints how many lines match now.
 #   dns_query NAME [TYPE]   Asks DNS_SERVER once (A by default); prints the rcode, exits 0 when
 #                           an answer came. For readiness checks; tests use ipwarm itself.
 #   servers_stop_all        Stops every server started (TERM, then KILL after 2 s).
@@ -231,6 +236,21 @@ while time.time() < end:
         time.sleep(0.05)
 sys.exit(1)
 EOF
+}
+
+log_count() {
+  local n
+  n=$(grep -cE -- "$2" "$1" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
+log_wait() {
+  local file=$1 n=$2 re=$3 secs=${4:-30} i
+  for ((i = 0; i < secs * 20; i++)); do
+    [ "$(log_count "$file" "$re")" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+  return 1
 }
 
 dovecot_start() {

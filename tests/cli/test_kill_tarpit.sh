@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# kill -9 and a tarpit together lose no recipient and send none twice blindly (issue 16).
+#
+# Thirty recipients at two providers, each its own SMTP server on loopback: "healthy" answers at
+# once, "tarpit" holds its reply 2.5 s after the final dot in the rounds where its mode file says
+# so (the window where a message may or may not have been taken). `ipwarm run` is started eight
+# times and killed with SIGKILL at varied moments, each chosen by waiting for an event in the
+# server's log, never by a fixed sleep: odd rounds just after the tarpit receives a DATA (the kill
+# lands in the tarpit), even rounds after one, two or three more messages were accepted. Then runs
+# go on to the end, with `ipwarm release --all` for the recipients held because their message's
+# fate was unknown. From the server's log (the messages it accepted, by recipient) and the store:
+# every recipient is delivered exactly once in the store and accepted at least once by its server;
+# a recipient accepted more than once was released after an unknown attempt, at most once more
+# than it was released; the unknowns are bounded by the messages that can be in flight at a kill.
+set -u
+: "${IPWARM:?}" "${SRCDIR:?}"
+unset IPWARM_PLAN
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
+. "$SRCDIR/tests/lib/servers.sh"
+work=$(mktemp -d /tmp/ipwarm-kill-tarpit-XXXXXX)
+servers_init "$work"
+. "$SRCDIR/tests/lib/assert.sh"
+py=$NEED_PY
+
+net=127.0.$((20 + RANDOM % 200))
+dnsmasq_start <<EOF || exit 1
+mx-host=tarpit.test,mx.tarpit.test,10
+host-record=mx.tarpit.test,$net.2
+mx-host=healthy.test,mx.healthy.test,10
+host-record=mx.healthy.test,$net.3
+EOF
+sport=$(free_port)
+echo tarpit >"$work/tarpit.mode"
+smtpd_start mx "[
+  {\"name\": \"tarpit\", \"host\": \"$net.2\", \"port\": $sport, \"mode_file\": \"$work/tarpit.mode\",
+   \"modes\": {\"tarpit\": {\"delay_ms\": {\"data\": 2500}}, \"fast\": {\"delay_ms\": {}}}},
+  {\"name\": \"healthy\", \"host\": \"$net.3\", \"port\": $sport}
+]" || exit 1
+log=$SMTPD_LOG
+
+{
+  echo email
+  for i in $(seq 1 15); do echo "t$i@tarpit.test"; done
+  for i in $(seq 1 15); do echo "h$i@healthy.test"; done
+} >"$work/list.csv"
+printf 'Hello,\n\nkill -9 and a tarpit, message {{seq}}.\n' >"$work/message.txt"
+# A command timeout far above the tarpit: an unknown outcome here comes from a kill, not from
+# a slow machine. Two connections per provider: up to four messages in flight at a kill.
+cat >"$work/plan.yaml" <<EOF
+campaign: kill-tarpit
+timezone: UTC
+state: state.db
+source: {ip: $net.1, helo: mx1.example.com}
+sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
+transport:
+  mode: direct
+  port: $sport
+  timeouts: {connect: 10s, command: 60s}
+  connections_per_provider: 2
+message: {subject: "Hello", text_file: message.txt}
+recipients: {file: list.csv, mode: once}
+ramp: {start: 120/min, max: 600/min}
+providers:
+  - {name: tarpit, mx: [.tarpit.test]}
+  - {name: healthy, mx: [.healthy.test]}
+preflight: {require: []}
+dns: {servers: ["$DNS_SERVER"], timeout: 5s}
+EOF
+db=$work/state.db
+q() { sqlite3 "$db" "$1" 2>/dev/null; }
+max_inflight=4
+
+msg_re='"ev": "message"'
+tarpit_data_re='"line": "DATA", .*"listener": "tarpit", .*"ev": "cmd"'
+
+# --- eight runs, each killed with SIGKILL at a moment an event chose ----------------------------
+rounds=8
+kills=0
+fired=0
+for k in $(seq 1 $rounds); do
+  if [ $((k % 2)) -eq 1 ]; then echo tarpit >"$work/tarpit.mode"; else echo fast >"$work/tarpit.mode"; fi
+  msgs=$(log_count "$log" "$msg_re")
+  datas=$(log_count "$log" "$tarpit_data_re")
+  "$IPWARM" -p "$work/plan.yaml" run --for 120s >/dev/null 2>"$work/kill$k.err" &
+  victim=$!
+  if [ $((k % 2)) -eq 1 ]; then
+    log_wait "$log" $((datas + 1)) "$tarpit_data_re" 30 && fired=$((fired + 1))
+  else
+    log_wait "$log" $((msgs + 1 + (k / 2) % 3)) "$msg_re" 30 && fired=$((fired + 1))
+  fi
+  if kill -0 "$victim" 2>/dev/null; then
+    kill -KILL "$victim"
+    kills=$((kills + 1))
+  fi
+  wait "$victim" 2>/dev/null
+  check "round $k: no sanitizer report before the kill" clean "$work/kill$k.err"
+done
+check "each round's event came ($fired of $rounds)" test "$fired" -eq "$rounds"
+check "every round was ended by SIGKILL ($kills of $rounds)" test "$kills" -eq "$rounds"
+held_after_kills=$(q "SELECT count(*) FROM recipients WHERE state = 'held'")
+
+# --- runs to the end, releasing what is held after each -----------------------------------------
+echo fast >"$work/tarpit.mode"
+: >"$work/released.txt"
+for fin in 1 2 3 4 5; do
+  timeout 120 "$IPWARM" -p "$work/plan.yaml" run >"$work/final$fin.out" 2>"$work/final$fin.err"
+  rc=$?
+  check "final run $fin exits 0 (got $rc: $(tail -1 "$work/final$fin.err"))" test "$rc" -eq 0
+  check "final run $fin: no sanitizer report" clean "$work/final$fin.err"
+  [ "$rc" -eq 0 ] || break
+  [ "$(q "SELECT count(*) FROM recipients WHERE state = 'held'")" -eq 0 ] && break
+  "$IPWARM" -p "$work/plan.yaml" release --all >"$work/release$fin.out" 2>&1
+  rc=$?
+  check "release --all $fin exits 0 (got $rc)" test "$rc" -eq 0
+  sed -n 's/^released \([^ ]*\)$/\1/p' "$work/release$fin.out" >>"$work/released.txt"
+done
+
+# Every DATA the servers received has its outcome logged (a tarpit a killed run left behind
+# answers into the void 2.5 s later): only then is the log complete.
+all_data=$(log_count "$log" '"line": "DATA", .*"ev": "cmd"')
+log_wait "$log" "$all_data" '"ev": "(message|eof-in-data)"' 30
+check "the servers logged an outcome for each of the $all_data DATA commands" \
+  test "$(log_count "$log" '"ev": "(message|eof-in-data)"')" -ge "$all_data"
+
+"$py" - "$log" "$db" "$work/released.txt" "$kills" "$max_inflight" "$held_after_kills" \
+  >"$work/check.out" 2>&1 <<'EOF'
+import collections, json, sqlite3, sys
+log, db, released_file, kills, max_inflight, held_after_kills = sys.argv[1:7]
+kills, max_inflight, held_after_kills = int(kills), int(max_inflight), int(held_after_kills)
+def expect(c, w):
+    print(("ok: " if c else "FAIL: ") + w)
+
+accepted = collections.Counter()
+for d in map(json.loads, open(log)):
+    if d["ev"] == "message" and d["accepted"]:
+        for a in d["rcpts"]:
+            accepted[a.lower()] += 1
+released = collections.Counter(l.strip().lower() for l in open(released_file) if l.strip())
+
+con = sqlite3.connect(db)
+listed = [r for r, in con.execute("SELECT address FROM recipients")]
+states = collections.Counter(s for s, in con.execute("SELECT state FROM recipients"))
+att = collections.defaultdict(list)
+for r, o in con.execute("SELECT recipient, outcome FROM attempts WHERE dry_run = 0 ORDER BY id"):
+    att[r.lower()].append(o)
+expect(len(listed) == 30, "the store holds the 30 recipients (%d)" % len(listed))
+expect(states == {"done": 30}, "every recipient is done: none pending, held or lost (%s)" % dict(states))
+once = [a for a in listed if att[a.lower()].count("delivered") != 1]
+expect(not once, "every recipient has exactly one delivered attempt (not: %s)" %
+       {a: att[a.lower()] for a in once})
+lost = [a for a in listed if accepted[a.lower()] < 1]
+expect(not lost, "every recipient's message was accepted by its server (not: %s)" % lost)
+inflight = sum(o.count("in-flight") for o in att.values())
+expect(inflight == 0, "no attempt is left in flight (%d)" % inflight)
+
+dups = {a: n for a, n in accepted.items() if n > 1}
+blind = {a: n for a, n in dups.items() if released[a] == 0}
+expect(not blind, "no recipient accepted twice that was not released after an unknown outcome: %s" % blind)
+over = {a: (n, released[a]) for a, n in accepted.items() if n > 1 + released[a]}
+expect(not over, "no recipient accepted more than once plus once per release: %s" % over)
+unexplained = [a for a in released if "unknown" not in att[a]]
+expect(not unexplained, "every released recipient had an unknown attempt: %s" % unexplained)
+unknown = sum(o.count("unknown") for o in att.values())
+expect(unknown >= 1, "the kills left messages whose fate was unknown (%d unknown attempts)" % unknown)
+expect(unknown <= kills * max_inflight,
+       "at most %d unknown attempts for %d kills (%d)" % (kills * max_inflight, kills, unknown))
+expect(sum(released.values()) == unknown,
+       "one release per unknown attempt (%d released, %d unknown)" % (sum(released.values()), unknown))
+expect(held_after_kills >= 1, "the kills left recipients held (%d)" % held_after_kills)
+print("info: %d kills, %d unknown attempts, %d released, %d recipients accepted twice: %s" %
+      (kills, unknown, sum(released.values()), len(dups), sorted(dups)))
+EOF
+tally "$work/check.out"
+
+finish
