@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "ipwarm/clock.h"
+#include "ipwarm/lane.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
@@ -588,57 +590,56 @@ static void text_cell(FILE *f, const char *cls, const char *s)
     fputs("</td>", f);
 }
 
-struct state_ctx {
-    FILE *f;
-    const struct rep *r;
-    int64_t now_ms;
-    const char *today;
-    int n;
-};
-
-static int state_row(const struct store_provider *sp, void *arg)
+/* One provider's row of "Providers now": what lane_store_load() says it is doing (the same
+ * as status and metrics), and its last reply under it. data-state and data-until carry the
+ * state for scripts. */
+static void state_row(FILE *f, const struct lane_view *v, const char *zone)
 {
-    struct state_ctx *c = arg;
-    FILE *f = c->f;
-    bool today = sp->sent_today_date && strcmp(sp->sent_today_date, c->today) == 0;
-    bool same_day = sp->sending_day_date && strcmp(sp->sending_day_date, c->today) == 0;
-    int idx = plan_provider_find(c->r->p, sp->name);
-    int64_t cap = idx >= 0 ? ramp_cap_today(&c->r->p->providers[idx].ramp,
-                                            same_day ? sp->sending_day : sp->sending_day + 1)
-                           : -1;
-    bool paused = sp->paused_until_ms > c->now_ms;
-    c->n++;
-    fputs("<tr class=\"pr\">", f);
-    text_cell(f, "", sp->name);
+    const struct lane_now *n = &v->now;
+    const char *word = lane_activity_name(n->activity);
+    char until[CLOCK_RFC3339_MAX] = "";
+    if (n->until_ms > 0)
+        clock_format_rfc3339_local(n->until_ms, zone, until, sizeof until);
+    fputs("<tr class=\"pr\" data-provider=\"", f);
+    report_html_escape(f, v->pp->name);
+    fprintf(f, "\" data-state=\"%s\" data-until=\"", word);
+    report_html_escape(f, until);
+    fputs("\">", f);
+    text_cell(f, "", v->pp->name);
     fprintf(f, "<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.1f/min</td>",
-            sp->stage, sp->sending_day, sp->rate_per_min);
-    fprintf(f, "<td class=\"n\">%lld</td>", (long long)(today ? sp->sent_today : 0));
-    if (cap >= 0)
-        fprintf(f, "<td class=\"n\">%lld</td>", (long long)cap);
+            v->state.ramp.stage, v->state.ramp.sending_day, n->rate_per_min);
+    fprintf(f, "<td class=\"n\">%lld</td>", (long long)n->sent_today);
+    if (n->cap_today >= 0)
+        fprintf(f, "<td class=\"n\">%lld</td>", (long long)n->cap_today);
     else
         fputs("<td class=\"n\">none</td>", f);
-    if (paused) {
-        fputs("<td><span class=\"bad\">paused</span> until ", f);
-        char buf[CLOCK_RFC3339_MAX];
-        report_html_escape(
-            f, clock_format_rfc3339_local(sp->paused_until_ms, c->r->zone, buf, sizeof buf));
-        if (sp->pause_manual)
-            fputs(" (manual)", f);
-        if (sp->pause_reason) {
-            fputs(": ", f);
-            report_html_escape(f, sp->pause_reason);
-        }
+    if (n->activity == LANE_SENDING) {
+        fputs("<td><span class=\"ok\">sending</span>", f);
+        if (n->throttled)
+            fputs(" (throttled)", f);
         fputs("</td>", f);
     } else {
-        fputs("<td><span class=\"ok\">sending</span></td>", f);
+        fprintf(f, "<td><span class=\"bad\">%s</span>", word);
+        if (until[0]) {
+            fputs(" until ", f);
+            report_html_escape(f, until);
+        } else if (n->activity == LANE_HELD || n->activity == LANE_SUSPENDED) {
+            fputs(" until resumed", f);
+        }
+        if (n->reason[0]) {
+            fputs(": <span class=\"why\">", f);
+            report_html_escape(f, n->reason);
+            fputs("</span>", f);
+        }
+        fputs("</td>", f);
     }
     fputs("</tr>\n", f);
-    reply_row(f, sp->last_reply, sp->last_reply_ms, c->r->zone, 7);
-    return 0;
+    reply_row(f, v->last_reply, v->state.last_reply_ms, zone, 7);
 }
 
 static void write_page(FILE *f, struct rep *r, struct store *st, const struct stats_result *hr,
-                       int64_t now_ms, const char *today, ipw_status *status, struct err *e)
+                       const struct lane_views *lanes, int64_t now_ms, ipw_status *status,
+                       struct err *e)
 {
     const struct plan *p = r->p;
     char now_s[CLOCK_RFC3339_MAX];
@@ -695,12 +696,10 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
           "<th class=\"n\">sent today</th><th class=\"n\">cap today</th><th>state</th>"
           "</tr>\n",
           f);
-    struct state_ctx sc = {f, r, now_ms, today, 0};
-    ipw_status s = store_providers_each(st, state_row, &sc, e);
-    if (s != IPW_OK && *status == IPW_OK)
-        *status = s;
-    if (sc.n == 0)
-        fputs("<tr><td colspan=\"7\">No provider has been sent to yet.</td></tr>\n", f);
+    for (size_t i = 0; i < lanes->n; i++)
+        state_row(f, &lanes->v[i], r->zone);
+    if (lanes->n == 0)
+        fputs("<tr><td colspan=\"7\">The plan has no provider.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* Charts. */
@@ -807,7 +806,7 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
     fputs("<section>\n<h2>Pre-flight</h2>\n", f);
     struct store_preflight pf;
     struct err ignored;
-    s = store_preflight_latest(st, &pf, &ignored);
+    ipw_status s = store_preflight_latest(st, &pf, &ignored);
     if (s == IPW_OK) {
         char when[CLOCK_RFC3339_MAX];
         clock_format_rfc3339_local(pf.run_ms, r->zone, when, sizeof when);
@@ -858,11 +857,12 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
             if (r.n_reasons[i] > 1)
                 qsort(r.reasons[i], r.n_reasons[i], sizeof *r.reasons[i], reason_cmp);
     }
-    struct tz_local now;
+    struct lane_views lanes;
+    memset(&lanes, 0, sizeof lanes);
     if (s == IPW_OK)
-        s = tz_local(now_ms, r.zone, &now, e);
+        s = lane_store_load(st, p, now_ms, &lanes, e);
     if (s == IPW_OK) {
-        write_page(f, &r, st, &hr, now_ms, now.date, &s, e);
+        write_page(f, &r, st, &hr, &lanes, now_ms, &s, e);
         if ((fflush(f) != 0 || ferror(f)) && s == IPW_OK)
             s = err_set(e, IPW_EIO, "cannot write the report: %s", strerror(errno ? errno : EIO));
     }
@@ -876,6 +876,7 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
             free(r.reasons[i]);
         free(r.prov[i]);
     }
+    lane_views_free(&lanes);
     free(r.reasons);
     free(r.n_reasons);
     free(r.prov);
