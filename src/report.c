@@ -33,10 +33,12 @@
 /* Reasons listed per provider. */
 #define REPORT_TOP_REASONS 8
 
-enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_OTHER, N_C };
-static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced", "failed",
-                                         "expired or unknown"};
-static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828", "#6d4c41", "#90a4ae"};
+/* blocked: refused because of the sender (a block list, a policy), not the recipient. */
+enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_BLOCKED, C_OTHER, N_C };
+static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced",
+                                         "failed",    "blocked",  "expired or unknown"};
+static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828",
+                                          "#6d4c41", "#6a1b9a", "#90a4ae"};
 
 struct period {
     char label[40];
@@ -47,6 +49,7 @@ struct period {
 struct cell {
     int64_t c[N_C];
     int64_t peak_hour; /* attempts in the busiest hour */
+    int64_t unknown;   /* of C_OTHER: no final reply after the whole message went out */
 };
 
 struct rep {
@@ -250,7 +253,9 @@ static ipw_status build(struct rep *r, struct store *st, const struct stats_resu
         c->c[C_DEFERRED] += w->deferred;
         c->c[C_BOUNCED] += w->bounced;
         c->c[C_FAILED] += w->failed;
+        c->c[C_BLOCKED] += w->blocked;
         c->c[C_OTHER] += w->expired + w->unknown;
+        c->unknown += w->unknown;
         if (w->attempts > c->peak_hour)
             c->peak_hour = w->attempts;
     }
@@ -666,28 +671,34 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
     /* Totals. */
     fputs("<section>\n<h2>Totals</h2>\n<div class=\"wrap\"><table>\n<tr><th>provider</th>"
           "<th class=\"n\">attempts</th><th class=\"n\">delivered</th><th class=\"n\">deferred"
-          "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">deferral "
-          "rate</th><th class=\"n\">bounce rate</th></tr>\n",
+          "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">blocked"
+          "</th><th class=\"n\">unknown</th><th class=\"n\">deferral rate</th><th "
+          "class=\"n\">bounce rate</th></tr>\n",
           f);
     for (size_t pi = 0; pi < r->n_prov; pi++) {
-        int64_t t[N_C] = {0};
-        for (size_t i = 0; i < r->n_per; i++)
+        int64_t t[N_C] = {0}, unknown = 0;
+        for (size_t i = 0; i < r->n_per; i++) {
             for (int k = 0; k < N_C; k++)
                 t[k] += r->cells[i * r->n_prov + pi].c[k];
-        int64_t all = t[0] + t[1] + t[2] + t[3] + t[4];
+            unknown += r->cells[i * r->n_prov + pi].unknown;
+        }
+        int64_t all = 0;
+        for (int k = 0; k < N_C; k++)
+            all += t[k];
         fputs("<tr>", f);
         text_cell(f, "", r->prov[pi]);
         fprintf(f,
                 "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
-                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
                 "<td class=\"n\">%.1f%%</td></tr>\n",
                 (long long)all, (long long)t[C_DELIVERED], (long long)t[C_DEFERRED],
-                (long long)t[C_BOUNCED], (long long)t[C_FAILED],
-                all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
+                (long long)t[C_BOUNCED], (long long)t[C_FAILED], (long long)t[C_BLOCKED],
+                (long long)unknown, all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
                 all ? 100.0 * (double)t[C_BOUNCED] / (double)all : 0.0);
     }
     if (r->n_prov == 0)
-        fputs("<tr><td colspan=\"8\">Nothing recorded yet.</td></tr>\n", f);
+        fputs("<tr><td colspan=\"10\">Nothing recorded yet.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* State now. */

@@ -455,6 +455,7 @@ static int collect_summary(const struct store_summary_row *s, void *ctx)
     row->failed += s->failed;
     row->expired += s->expired;
     row->unknown += s->unknown;
+    row->blocked += s->blocked;
     return 0;
 }
 
@@ -775,7 +776,15 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
     if (r->n_rows == 0) {
         fputs("No attempts recorded in this range.\n", f);
     } else {
-        int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4;
+        int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4, wk = 0, wu = 0;
+        for (size_t i = 0; i < r->n_rows; i++) {
+            /* Blocked and unknown get a column only when there are some: the usual table
+             * stays within 80 columns. */
+            if (r->rows[i].blocked > 0)
+                wk = max_int(max_int(wk, 5), digits_of(r->rows[i].blocked));
+            if (r->rows[i].unknown > 0)
+                wu = max_int(max_int(wu, 4), digits_of(r->rows[i].unknown));
+        }
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
             wp = max_int(wp, (int)strlen(w->period));
@@ -786,14 +795,24 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             wb = max_int(wb, digits_of(w->bounced));
             wx = max_int(wx, digits_of(w->failed));
         }
-        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s %6s %6s\n", wp, "PERIOD", wn, "PROVIDER", wa,
-                "TRIED", wd, "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL", "DEFER%", "BNCE%");
+        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s", wp, "PERIOD", wn, "PROVIDER", wa, "TRIED", wd,
+                "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL");
+        if (wk)
+            fprintf(f, " %*s", wk, "BLOCK");
+        if (wu)
+            fprintf(f, " %*s", wu, "UNKN");
+        fprintf(f, " %6s %6s\n", "DEFER%", "BNCE%");
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
-            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld %5.1f%% %5.1f%%\n", wp, w->period,
-                    wn, w->provider, wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
-                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed,
-                    100.0 * stats_deferral_rate(w), 100.0 * stats_bounce_rate(w));
+            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld", wp, w->period, wn, w->provider,
+                    wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
+                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed);
+            if (wk)
+                fprintf(f, " %*lld", wk, (long long)w->blocked);
+            if (wu)
+                fprintf(f, " %*lld", wu, (long long)w->unknown);
+            fprintf(f, " %5.1f%% %5.1f%%\n", 100.0 * stats_deferral_rate(w),
+                    100.0 * stats_bounce_rate(w));
             /* The three most frequent replies under their row, cut to 80 columns. */
             for (size_t k = 0; k < w->n_reasons && k < 3; k++) {
                 char label[STATS_REASON_MAX + 32];
@@ -847,7 +866,7 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
           "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
-          "top_reason_count\r\n",
+          "top_reason_count,blocked\r\n",
           f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
@@ -870,7 +889,8 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
         } else {
             fputs(",,,", f);
         }
-        fputs("\r\n", f);
+        /* Columns added later go at the end: readers that go by position keep working. */
+        fprintf(f, ",%lld\r\n", (long long)w->blocked);
     }
     return write_done(f, e);
 }
@@ -914,6 +934,7 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_kv_int(&j, "failed", w->failed);
         json_kv_int(&j, "expired", w->expired);
         json_kv_int(&j, "unknown", w->unknown);
+        json_kv_int(&j, "blocked", w->blocked);
         json_kv_double(&j, "deferral_rate", round4(stats_deferral_rate(w)));
         json_kv_double(&j, "bounce_rate", round4(stats_bounce_rate(w)));
         json_key(&j, "top_reasons");

@@ -45,7 +45,7 @@ size_t stats_mask_reason(const char *text, char *out, size_t n);
 enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR };
 
 struct stats_reason {
-    char *outcome;  /* deferred, bounced or failed */
+    char *outcome;  /* deferred, bounced, failed or blocked */
     int code;       /* 0 = no SMTP reply */
     char *enhanced; /* NULL = none */
     char *text;     /* masked */
@@ -59,6 +59,7 @@ struct stats_row {
     int64_t end_ms;   /* the next period's first instant */
     char *provider;
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
+    int64_t blocked;              /* refused because of the sender (verdict.h), not the recipient */
     struct stats_reason *reasons; /* most frequent first, at most STATS_TOP_REASONS */
     size_t n_reasons;
 };
