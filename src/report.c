@@ -273,44 +273,12 @@ static int reason_row(const struct store_reason_row *s, void *arg)
     int pi = prov_index(c->r, s->provider);
     if (pi < 0)
         return 0;
-    struct stats_reason **list = &c->r->reasons[pi];
-    size_t *n = &c->r->n_reasons[pi];
-    for (size_t i = 0; i < *n; i++) {
-        struct stats_reason *x = &(*list)[i];
-        if (x->code == s->code && strcmp(x->outcome, s->outcome) == 0 &&
-            strcmp(x->text, s->text ? s->text : "") == 0 &&
-            ((!x->enhanced && !s->enhanced) ||
-             (x->enhanced && s->enhanced && strcmp(x->enhanced, s->enhanced) == 0))) {
-            x->count += s->count;
-            return 0;
-        }
-    }
-    struct stats_reason *nl = realloc(*list, (*n + 1) * sizeof *nl);
-    if (!nl) {
-        c->oom = 1;
-        return 1;
-    }
-    *list = nl;
-    struct stats_reason *x = &nl[(*n)++];
-    memset(x, 0, sizeof *x);
-    x->outcome = strdup(s->outcome);
-    x->text = strdup(s->text ? s->text : "");
-    x->enhanced = s->enhanced ? strdup(s->enhanced) : NULL;
-    x->code = s->code;
-    x->count = s->count;
-    if (!x->outcome || !x->text || (s->enhanced && !x->enhanced)) {
+    if (!stats_reason_add(&c->r->reasons[pi], &c->r->n_reasons[pi], s->outcome, s->code,
+                          s->enhanced, s->text, s->count)) {
         c->oom = 1;
         return 1;
     }
     return 0;
-}
-
-static int reason_cmp(const void *a, const void *b)
-{
-    const struct stats_reason *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->text, y->text);
 }
 
 /* ---- drawing ---- */
@@ -865,8 +833,7 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
         if (s == IPW_OK && rc.oom)
             s = err_set(e, IPW_ENOMEM, "out of memory");
         for (size_t i = 0; s == IPW_OK && i < r.n_prov; i++)
-            if (r.n_reasons[i] > 1)
-                qsort(r.reasons[i], r.n_reasons[i], sizeof *r.reasons[i], reason_cmp);
+            stats_reasons_sort(r.reasons[i], r.n_reasons[i]);
     }
     struct lane_views lanes;
     memset(&lanes, 0, sizeof lanes);
@@ -878,13 +845,8 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
             s = err_set(e, IPW_EIO, "cannot write the report: %s", strerror(errno ? errno : EIO));
     }
     for (size_t i = 0; i < r.n_prov; i++) {
-        for (size_t k = 0; r.n_reasons && k < r.n_reasons[i]; k++) {
-            free(r.reasons[i][k].outcome);
-            free(r.reasons[i][k].enhanced);
-            free(r.reasons[i][k].text);
-        }
         if (r.reasons)
-            free(r.reasons[i]);
+            stats_reasons_free(r.reasons[i], r.n_reasons[i]);
         free(r.prov[i]);
     }
     lane_views_free(&lanes);

@@ -495,10 +495,18 @@ static void reason_free(struct stats_reason *r)
     free(r->text);
 }
 
-/* Adds count of (outcome, code, enhanced, text) to a reason list; false when out of memory. */
-static bool reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
-                       const char *enhanced, const char *text, int64_t count)
+void stats_reasons_free(struct stats_reason *list, size_t n)
 {
+    for (size_t i = 0; list && i < n; i++)
+        reason_free(&list[i]);
+    free(list);
+}
+
+bool stats_reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
+                      const char *enhanced, const char *text, int64_t count)
+{
+    if (!text)
+        text = "";
     for (size_t i = 0; i < *n; i++) {
         struct stats_reason *r = &(*list)[i];
         if (r->code == code && str_eq(r->outcome, outcome) && str_eq(r->enhanced, enhanced) &&
@@ -515,13 +523,41 @@ static bool reason_add(struct stats_reason **list, size_t *n, const char *outcom
     memset(r, 0, sizeof *r);
     r->outcome = xstrdup(outcome);
     r->enhanced = xstrdup(enhanced);
-    r->text = xstrdup(text ? text : "");
+    r->text = xstrdup(text);
     r->code = code;
     r->count = count;
     (*n)++;
     if ((outcome && !r->outcome) || (enhanced && !r->enhanced) || !r->text)
         return false;
     return true;
+}
+
+/* NULL sorts before any string. */
+static int reason_strcmp(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a ? 1 : b ? -1 : 0;
+    return strcmp(a, b);
+}
+
+/* The order stats_reasons_sort() documents (stats.h). */
+static int reason_cmp(const void *a, const void *b)
+{
+    const struct stats_reason *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->code != y->code)
+        return x->code < y->code ? -1 : 1;
+    int c = reason_strcmp(x->enhanced, y->enhanced);
+    if (c == 0)
+        c = reason_strcmp(x->outcome, y->outcome);
+    return c ? c : reason_strcmp(x->text, y->text);
+}
+
+void stats_reasons_sort(struct stats_reason *list, size_t n)
+{
+    if (n > 1)
+        qsort(list, n, sizeof *list, reason_cmp);
 }
 
 static int collect_reason(const struct store_reason_row *s, void *ctx)
@@ -536,23 +572,12 @@ static int collect_reason(const struct store_reason_row *s, void *ctx)
     struct stats_row *row = find_row(c->res, first_of_period(c->res, start), start, s->provider);
     if (!row)
         return 0; /* counters without a summary row cannot happen; nothing to attach to */
-    if (!reason_add(&row->reasons, &row->n_reasons, s->outcome, s->code, s->enhanced, s->text,
-                    s->count)) {
+    if (!stats_reason_add(&row->reasons, &row->n_reasons, s->outcome, s->code, s->enhanced, s->text,
+                          s->count)) {
         c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
         return 1;
     }
     return 0;
-}
-
-/* Most frequent first; ties by code, then text, so that the order is stable. */
-static int reason_cmp(const void *a, const void *b)
-{
-    const struct stats_reason *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    if (x->code != y->code)
-        return x->code < y->code ? -1 : 1;
-    return strcmp(x->text ? x->text : "", y->text ? y->text : "");
 }
 
 static int collect_rule(const struct store_rule_action *a, void *ctx)
@@ -641,8 +666,7 @@ ipw_status stats_collect(struct store *st, const struct stats_query *q, struct s
     }
     for (size_t i = 0; r == IPW_OK && i < out->n_rows; i++) {
         struct stats_row *row = &out->rows[i];
-        if (row->n_reasons > 1)
-            qsort(row->reasons, row->n_reasons, sizeof *row->reasons, reason_cmp);
+        stats_reasons_sort(row->reasons, row->n_reasons);
         while (row->n_reasons > STATS_TOP_REASONS)
             reason_free(&row->reasons[--row->n_reasons]);
     }

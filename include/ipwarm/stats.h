@@ -52,6 +52,22 @@ struct stats_reason {
     int64_t count;
 };
 
+/*
+ * Adds count of (outcome, code, enhanced, text) to the reason list *list of *n: to the entry
+ * with the same four, else as a new entry (strings copied; NULL text is ""). The one merge of
+ * reply counters, used by stats_collect() per row and by the report per provider. Returns false
+ * when out of memory (the list stays valid for stats_reasons_free()).
+ */
+bool stats_reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
+                      const char *enhanced, const char *text, int64_t count);
+/*
+ * Sorts the most frequent first; ties by reply code (0, no reply, first), then enhanced code,
+ * outcome and masked text (absent before present, then byte order), so that the order never
+ * depends on the store's.
+ */
+void stats_reasons_sort(struct stats_reason *list, size_t n);
+void stats_reasons_free(struct stats_reason *list, size_t n);
+
 /* One provider in one period. */
 struct stats_row {
     char period[40];  /* "2026-12-01" (day) or "2026-12-01T09:00:00+09:00" (hour) */

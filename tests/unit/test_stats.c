@@ -677,6 +677,36 @@ static void test_blocked_unknown(void **state)
     store_close(st);
 }
 
+/* The one merge of reply counters: equal replies add up, and ties sort by code, enhanced
+ * code, outcome, then text, whatever order the store gave them in. */
+static void test_reasons_merge_and_ties(void **state)
+{
+    (void)state;
+    struct stats_reason *l = NULL;
+    size_t n = 0;
+    assert_true(stats_reason_add(&l, &n, "deferred", 451, "4.7.500", "busy", 2));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, NULL, "zzz", 3));
+    assert_true(stats_reason_add(&l, &n, "failed", 0, NULL, NULL, 3));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, "4.7.0", "aaa", 3));
+    assert_true(stats_reason_add(&l, &n, "blocked", 421, "4.7.0", "aaa", 3));
+    assert_true(stats_reason_add(&l, &n, "deferred", 451, "4.7.500", "busy", 1));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, "4.7.0", "aaa", 0));
+    assert_int_equal(n, 5);
+    stats_reasons_sort(l, n);
+    /* 3 each: code 0 (no reply) first; then 421 with no enhanced code before 4.7.0; then
+     * blocked before deferred; the merged 451 (2 + 1) last by code. */
+    assert_int_equal(l[0].code, 0);
+    assert_string_equal(l[0].text, "");
+    assert_int_equal(l[1].code, 421);
+    assert_null(l[1].enhanced);
+    assert_string_equal(l[2].outcome, "blocked");
+    assert_string_equal(l[3].outcome, "deferred");
+    assert_string_equal(l[3].enhanced, "4.7.0");
+    assert_int_equal(l[4].code, 451);
+    assert_int_equal(l[4].count, 3);
+    stats_reasons_free(l, n);
+}
+
 static void test_store_open_missing(void **state)
 {
     (void)state;
@@ -738,6 +768,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_collect_new_york_dst),
         cmocka_unit_test(test_writers),
         cmocka_unit_test(test_blocked_unknown),
+        cmocka_unit_test(test_reasons_merge_and_ties),
         cmocka_unit_test(test_store_open_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
