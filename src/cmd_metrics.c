@@ -10,7 +10,11 @@
  * is renamed over FILE. Counters come from the
  * store's hourly summary rows (their sum over all time), so the cost does not grow with the
  * attempts. Samples carry no time stamps: the collector's scrape time is the right one.
+ *
+ * The provider gauges (one sample per plan provider) come from lane_store_load(), as status and
+ * report take them: what each provider is doing now (ipwarm_provider_state), why is in status.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +23,15 @@
 #include "ipwarm/cli.h"
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/lane.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/plan.h"
-#include "ipwarm/ramp.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
-#include "ipwarm/tz.h"
 
-static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced",
-                                       "failed",    "expired",  "unknown"};
-#define N_OUTCOMES 6
+static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced", "failed",
+                                       "expired",   "unknown",  "blocked"};
+#define N_OUTCOMES 7
 static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
                                           "held",    "removed", "skipped"};
 
@@ -65,8 +69,8 @@ static int add_summary(const struct store_summary_row *r, void *arg)
         }
         m->n++;
     }
-    int64_t v[N_OUTCOMES] = {r->delivered, r->deferred, r->bounced,
-                             r->failed,    r->expired,  r->unknown};
+    int64_t v[N_OUTCOMES] = {r->delivered, r->deferred, r->bounced, r->failed,
+                             r->expired,   r->unknown,  r->blocked};
     for (int i = 0; i < N_OUTCOMES; i++)
         t->n[i] += v[i];
     return 0;
@@ -92,34 +96,20 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-struct prov_ctx {
-    FILE *f;
-    const struct plan *p;
-    const char *today;
-    int64_t now_ms;
-    int which;
-};
-
-/* One gauge per stored provider; which selects the metric. */
-static int prov_sample(const struct store_provider *sp, void *arg)
+/* Held, suspended or paused: what ipwarm_provider_paused has always meant. */
+static bool lane_waits(const struct lane_now *n)
 {
-    struct prov_ctx *c = arg;
-    FILE *f = c->f;
-    bool today = sp->sent_today_date && strcmp(sp->sent_today_date, c->today) == 0;
-    int idx = plan_provider_find(c->p, sp->name);
-    int64_t cap = -1;
-    if (c->which == 5) {
-        if (idx < 0)
-            return 0;
-        /* Today's sending day: the stored one if it is today's, else the one about to begin. */
-        bool same = sp->sending_day_date && strcmp(sp->sending_day_date, c->today) == 0;
-        cap = ramp_cap_today(&c->p->providers[idx].ramp,
-                             same ? sp->sending_day : sp->sending_day + 1);
-        if (cap < 0)
-            return 0;
-    }
-    if (c->which == 7 && !sp->last_reply_ms)
-        return 0;
+    return n->activity == LANE_HELD || n->activity == LANE_SUSPENDED || n->activity == LANE_PAUSED;
+}
+
+/* One sample of gauge which for lane v; false when the lane has none (no cap, no reply). */
+static bool prov_sample(FILE *f, int which, const struct lane_view *v)
+{
+    const struct lane_now *n = &v->now;
+    if (which == 5 && n->cap_today < 0)
+        return false;
+    if (which == 7 && !v->state.last_reply_ms)
+        return false;
     static const char *const names[] = {
         "ipwarm_provider_stage",
         "ipwarm_provider_sending_day",
@@ -129,38 +119,42 @@ static int prov_sample(const struct store_provider *sp, void *arg)
         "ipwarm_provider_cap_today",
         "ipwarm_provider_paused_until_seconds",
         "ipwarm_provider_last_reply_timestamp_seconds",
+        "ipwarm_provider_state_until_seconds",
     };
-    fprintf(f, "%s{provider=\"", names[c->which]);
-    label(f, sp->name);
+    fprintf(f, "%s{provider=\"", names[which]);
+    label(f, v->pp->name);
     fputs("\"} ", f);
-    bool paused = sp->paused_until_ms > c->now_ms;
-    switch (c->which) {
+    bool waits = lane_waits(n);
+    switch (which) {
     case 0:
-        fprintf(f, "%d\n", sp->stage);
+        fprintf(f, "%d\n", v->state.ramp.stage);
         break;
     case 1:
-        fprintf(f, "%d\n", sp->sending_day);
+        fprintf(f, "%d\n", v->state.ramp.sending_day);
         break;
     case 2:
-        fprintf(f, "%.6g\n", sp->rate_per_min);
+        fprintf(f, "%.6g\n", n->rate_per_min);
         break;
     case 3:
-        fprintf(f, "%lld\n", (long long)(today ? sp->sent_today : 0));
+        fprintf(f, "%lld\n", (long long)n->sent_today);
         break;
     case 4:
-        fprintf(f, "%d\n", paused ? 1 : 0);
+        fprintf(f, "%d\n", waits ? 1 : 0);
         break;
     case 5:
-        fprintf(f, "%lld\n", (long long)cap);
+        fprintf(f, "%lld\n", (long long)n->cap_today);
         break;
     case 6:
-        fprintf(f, "%.3f\n", paused ? (double)sp->paused_until_ms / 1000.0 : 0.0);
+        fprintf(f, "%.3f\n", waits ? (double)n->until_ms / 1000.0 : 0.0);
+        break;
+    case 7:
+        fprintf(f, "%.3f\n", (double)v->state.last_reply_ms / 1000.0);
         break;
     default:
-        fprintf(f, "%.3f\n", (double)sp->last_reply_ms / 1000.0);
+        fprintf(f, "%.3f\n", (double)n->until_ms / 1000.0);
         break;
     }
-    return 0;
+    return true;
 }
 
 /* Writes the whole exposition to f. */
@@ -171,9 +165,6 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
     ipw_status r = store_summary_each(st, NULL, 0, 0, add_summary, &m, e);
     if (r == IPW_OK && m.oom)
         r = err_set(e, IPW_ENOMEM, "out of memory");
-    struct tz_local now;
-    if (r == IPW_OK)
-        r = tz_local(now_ms, p->timezone ? p->timezone : "UTC", &now, e);
     if (r == IPW_OK) {
         head(f, "ipwarm_info", "gauge", "The campaign and its time zone (always 1).");
         fputs("ipwarm_info{campaign=\"", f);
@@ -197,18 +188,44 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         {"ipwarm_provider_sending_day", "Sending days so far (days on which mail went out)."},
         {"ipwarm_provider_rate_per_min", "The provider's rate now, messages a minute."},
         {"ipwarm_provider_sent_today", "Messages sent on today's local date."},
-        {"ipwarm_provider_paused", "1 while the provider is paused or suspended."},
+        {"ipwarm_provider_paused",
+         "1 while the provider is held, suspended or paused (ipwarm_provider_state says which)."},
         {"ipwarm_provider_cap_today", "Today's daily cap (absent when there is none)."},
         {"ipwarm_provider_paused_until_seconds",
-         "End of the pause as a Unix time (0 when not paused)."},
+         "End of the hold, suspension or pause as a Unix time (0 when none, or no end)."},
         {"ipwarm_provider_last_reply_timestamp_seconds",
          "When the provider last replied, as a Unix time."},
     };
+    struct lane_views lanes;
+    if (r == IPW_OK)
+        r = lane_store_load(st, p, now_ms, &lanes, e);
+    else
+        memset(&lanes, 0, sizeof lanes);
     for (int k = 0; r == IPW_OK && k < 8; k++) {
         head(f, GAUGES[k].name, "gauge", GAUGES[k].help);
-        struct prov_ctx c = {f, p, now.date, now_ms, k};
-        r = store_providers_each(st, prov_sample, &c, e);
+        for (size_t i = 0; i < lanes.n; i++)
+            prov_sample(f, k, &lanes.v[i]);
     }
+    /* What each provider is doing now (lane.h): 1 for its state, 0 for the others, so that a
+     * query can select one state without knowing the others. */
+    if (r == IPW_OK) {
+        head(f, "ipwarm_provider_state", "gauge",
+             "1 for what the provider is doing now (sending, held, suspended, paused, capped, "
+             "closed), 0 for the rest.");
+        for (size_t i = 0; i < lanes.n; i++)
+            for (int a = LANE_SENDING; a <= LANE_CLOSED; a++) {
+                fputs("ipwarm_provider_state{provider=\"", f);
+                label(f, lanes.v[i].pp->name);
+                fprintf(f, "\",state=\"%s\"} %d\n", lane_activity_name((enum lane_activity)a),
+                        lanes.v[i].now.activity == (enum lane_activity)a ? 1 : 0);
+            }
+        head(f, "ipwarm_provider_state_until_seconds", "gauge",
+             "When the provider's state ends as a Unix time (0 while sending, or when it has "
+             "no known end, such as a hold until resumed).");
+        for (size_t i = 0; i < lanes.n; i++)
+            prov_sample(f, 8, &lanes.v[i]);
+    }
+    lane_views_free(&lanes);
     if (r == IPW_OK)
         head(f, "ipwarm_recipients", "gauge", "Recipients in the queue, by state.");
     for (size_t k = 0; r == IPW_OK && k < sizeof RCPT_STATES / sizeof RCPT_STATES[0]; k++) {

@@ -35,6 +35,7 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/dkim.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/message.h"
 #include "ipwarm/pace.h"
 #include "ipwarm/provider.h"
@@ -432,40 +433,11 @@ static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, i
 
 /* ---- the previous sending day's counts, for earned growth ---- */
 
-struct engine_day_ctx {
-    struct ramp_day_counts c;
-};
-
-static int engine_day_cb(const struct store_summary_row *row, void *arg)
-{
-    struct engine_day_ctx *c = arg;
-    c->c.attempts += row->attempts;
-    /* A day the receivers refused the sender was not a clean day either. */
-    c->c.deferred += row->deferred + row->failed + row->blocked;
-    c->c.bounced += row->bounced;
-    return 0;
-}
-
+/* Counted as status, report and metrics count them (lane_store.h). */
 static ipw_status engine_day_counts(struct engine *g, struct engine_prov *v, const char *date,
                                     struct ramp_day_counts *out, struct err *e)
 {
-    memset(out, 0, sizeof *out);
-    if (!date[0])
-        return IPW_OK;
-    int64_t from, to;
-    char next[TZ_DATE_MAX];
-    ipw_status r = tz_local_midnight_utc(g->p->timezone, date, &from, e);
-    if (r == IPW_OK)
-        r = tz_next_day(date, next, e);
-    if (r == IPW_OK)
-        r = tz_local_midnight_utc(g->p->timezone, next, &to, e);
-    if (r != IPW_OK)
-        return r;
-    struct engine_day_ctx c;
-    memset(&c, 0, sizeof c);
-    r = store_summary_each(g->st, v->pp->name, from, to, engine_day_cb, &c, e);
-    *out = c.c;
-    return r;
+    return lane_store_day_counts(g->st, g->p->timezone, v->pp->name, date, out, e);
 }
 
 /* ---- rule trigger counts, rebuilt from recent replies ---- */

@@ -130,10 +130,11 @@ static int64_t lane_until(const struct lane_action *a, size_t n, bool manual, in
         until = end;
         const char *why =
             a[i].reason && a[i].reason[0] ? a[i].reason : (manual ? "paused by hand" : "suspended");
+        /* The words status has always shown: "suspend by rule yahoo-tss04: 421 ...". */
         if (manual || !a[i].b.name)
             snprintf(reason, rn, "%s", why);
         else
-            snprintf(reason, rn, "%s: %s", a[i].b.name, why);
+            snprintf(reason, rn, "suspend by rule %s: %s", a[i].b.name, why);
     }
     return until < 0 ? 0 : until;
 }

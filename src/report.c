@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "ipwarm/clock.h"
+#include "ipwarm/lane.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
@@ -31,10 +33,12 @@
 /* Reasons listed per provider. */
 #define REPORT_TOP_REASONS 8
 
-enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_OTHER, N_C };
-static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced", "failed",
-                                         "expired or unknown"};
-static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828", "#6d4c41", "#90a4ae"};
+/* blocked: refused because of the sender (a block list, a policy), not the recipient. */
+enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_BLOCKED, C_OTHER, N_C };
+static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced",
+                                         "failed",    "blocked",  "expired or unknown"};
+static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828",
+                                          "#6d4c41", "#6a1b9a", "#90a4ae"};
 
 struct period {
     char label[40];
@@ -45,6 +49,7 @@ struct period {
 struct cell {
     int64_t c[N_C];
     int64_t peak_hour; /* attempts in the busiest hour */
+    int64_t unknown;   /* of C_OTHER: no final reply after the whole message went out */
 };
 
 struct rep {
@@ -248,7 +253,9 @@ static ipw_status build(struct rep *r, struct store *st, const struct stats_resu
         c->c[C_DEFERRED] += w->deferred;
         c->c[C_BOUNCED] += w->bounced;
         c->c[C_FAILED] += w->failed;
+        c->c[C_BLOCKED] += w->blocked;
         c->c[C_OTHER] += w->expired + w->unknown;
+        c->unknown += w->unknown;
         if (w->attempts > c->peak_hour)
             c->peak_hour = w->attempts;
     }
@@ -266,44 +273,12 @@ static int reason_row(const struct store_reason_row *s, void *arg)
     int pi = prov_index(c->r, s->provider);
     if (pi < 0)
         return 0;
-    struct stats_reason **list = &c->r->reasons[pi];
-    size_t *n = &c->r->n_reasons[pi];
-    for (size_t i = 0; i < *n; i++) {
-        struct stats_reason *x = &(*list)[i];
-        if (x->code == s->code && strcmp(x->outcome, s->outcome) == 0 &&
-            strcmp(x->text, s->text ? s->text : "") == 0 &&
-            ((!x->enhanced && !s->enhanced) ||
-             (x->enhanced && s->enhanced && strcmp(x->enhanced, s->enhanced) == 0))) {
-            x->count += s->count;
-            return 0;
-        }
-    }
-    struct stats_reason *nl = realloc(*list, (*n + 1) * sizeof *nl);
-    if (!nl) {
-        c->oom = 1;
-        return 1;
-    }
-    *list = nl;
-    struct stats_reason *x = &nl[(*n)++];
-    memset(x, 0, sizeof *x);
-    x->outcome = strdup(s->outcome);
-    x->text = strdup(s->text ? s->text : "");
-    x->enhanced = s->enhanced ? strdup(s->enhanced) : NULL;
-    x->code = s->code;
-    x->count = s->count;
-    if (!x->outcome || !x->text || (s->enhanced && !x->enhanced)) {
+    if (!stats_reason_add(&c->r->reasons[pi], &c->r->n_reasons[pi], s->outcome, s->code,
+                          s->enhanced, s->text, s->count)) {
         c->oom = 1;
         return 1;
     }
     return 0;
-}
-
-static int reason_cmp(const void *a, const void *b)
-{
-    const struct stats_reason *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->text, y->text);
 }
 
 /* ---- drawing ---- */
@@ -588,57 +563,56 @@ static void text_cell(FILE *f, const char *cls, const char *s)
     fputs("</td>", f);
 }
 
-struct state_ctx {
-    FILE *f;
-    const struct rep *r;
-    int64_t now_ms;
-    const char *today;
-    int n;
-};
-
-static int state_row(const struct store_provider *sp, void *arg)
+/* One provider's row of "Providers now": what lane_store_load() says it is doing (the same
+ * as status and metrics), and its last reply under it. data-state and data-until carry the
+ * state for scripts. */
+static void state_row(FILE *f, const struct lane_view *v, const char *zone)
 {
-    struct state_ctx *c = arg;
-    FILE *f = c->f;
-    bool today = sp->sent_today_date && strcmp(sp->sent_today_date, c->today) == 0;
-    bool same_day = sp->sending_day_date && strcmp(sp->sending_day_date, c->today) == 0;
-    int idx = plan_provider_find(c->r->p, sp->name);
-    int64_t cap = idx >= 0 ? ramp_cap_today(&c->r->p->providers[idx].ramp,
-                                            same_day ? sp->sending_day : sp->sending_day + 1)
-                           : -1;
-    bool paused = sp->paused_until_ms > c->now_ms;
-    c->n++;
-    fputs("<tr class=\"pr\">", f);
-    text_cell(f, "", sp->name);
+    const struct lane_now *n = &v->now;
+    const char *word = lane_activity_name(n->activity);
+    char until[CLOCK_RFC3339_MAX] = "";
+    if (n->until_ms > 0)
+        clock_format_rfc3339_local(n->until_ms, zone, until, sizeof until);
+    fputs("<tr class=\"pr\" data-provider=\"", f);
+    report_html_escape(f, v->pp->name);
+    fprintf(f, "\" data-state=\"%s\" data-until=\"", word);
+    report_html_escape(f, until);
+    fputs("\">", f);
+    text_cell(f, "", v->pp->name);
     fprintf(f, "<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.1f/min</td>",
-            sp->stage, sp->sending_day, sp->rate_per_min);
-    fprintf(f, "<td class=\"n\">%lld</td>", (long long)(today ? sp->sent_today : 0));
-    if (cap >= 0)
-        fprintf(f, "<td class=\"n\">%lld</td>", (long long)cap);
+            v->state.ramp.stage, v->state.ramp.sending_day, n->rate_per_min);
+    fprintf(f, "<td class=\"n\">%lld</td>", (long long)n->sent_today);
+    if (n->cap_today >= 0)
+        fprintf(f, "<td class=\"n\">%lld</td>", (long long)n->cap_today);
     else
         fputs("<td class=\"n\">none</td>", f);
-    if (paused) {
-        fputs("<td><span class=\"bad\">paused</span> until ", f);
-        char buf[CLOCK_RFC3339_MAX];
-        report_html_escape(
-            f, clock_format_rfc3339_local(sp->paused_until_ms, c->r->zone, buf, sizeof buf));
-        if (sp->pause_manual)
-            fputs(" (manual)", f);
-        if (sp->pause_reason) {
-            fputs(": ", f);
-            report_html_escape(f, sp->pause_reason);
-        }
+    if (n->activity == LANE_SENDING) {
+        fputs("<td><span class=\"ok\">sending</span>", f);
+        if (n->throttled)
+            fputs(" (throttled)", f);
         fputs("</td>", f);
     } else {
-        fputs("<td><span class=\"ok\">sending</span></td>", f);
+        fprintf(f, "<td><span class=\"bad\">%s</span>", word);
+        if (until[0]) {
+            fputs(" until ", f);
+            report_html_escape(f, until);
+        } else if (n->activity == LANE_HELD || n->activity == LANE_SUSPENDED) {
+            fputs(" until resumed", f);
+        }
+        if (n->reason[0]) {
+            fputs(": <span class=\"why\">", f);
+            report_html_escape(f, n->reason);
+            fputs("</span>", f);
+        }
+        fputs("</td>", f);
     }
     fputs("</tr>\n", f);
-    reply_row(f, sp->last_reply, sp->last_reply_ms, c->r->zone, 7);
-    return 0;
+    reply_row(f, v->last_reply, v->state.last_reply_ms, zone, 7);
 }
 
 static void write_page(FILE *f, struct rep *r, struct store *st, const struct stats_result *hr,
-                       int64_t now_ms, const char *today, ipw_status *status, struct err *e)
+                       const struct lane_views *lanes, int64_t now_ms, ipw_status *status,
+                       struct err *e)
 {
     const struct plan *p = r->p;
     char now_s[CLOCK_RFC3339_MAX];
@@ -665,28 +639,34 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
     /* Totals. */
     fputs("<section>\n<h2>Totals</h2>\n<div class=\"wrap\"><table>\n<tr><th>provider</th>"
           "<th class=\"n\">attempts</th><th class=\"n\">delivered</th><th class=\"n\">deferred"
-          "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">deferral "
-          "rate</th><th class=\"n\">bounce rate</th></tr>\n",
+          "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">blocked"
+          "</th><th class=\"n\">unknown</th><th class=\"n\">deferral rate</th><th "
+          "class=\"n\">bounce rate</th></tr>\n",
           f);
     for (size_t pi = 0; pi < r->n_prov; pi++) {
-        int64_t t[N_C] = {0};
-        for (size_t i = 0; i < r->n_per; i++)
+        int64_t t[N_C] = {0}, unknown = 0;
+        for (size_t i = 0; i < r->n_per; i++) {
             for (int k = 0; k < N_C; k++)
                 t[k] += r->cells[i * r->n_prov + pi].c[k];
-        int64_t all = t[0] + t[1] + t[2] + t[3] + t[4];
+            unknown += r->cells[i * r->n_prov + pi].unknown;
+        }
+        int64_t all = 0;
+        for (int k = 0; k < N_C; k++)
+            all += t[k];
         fputs("<tr>", f);
         text_cell(f, "", r->prov[pi]);
         fprintf(f,
                 "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
-                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
                 "<td class=\"n\">%.1f%%</td></tr>\n",
                 (long long)all, (long long)t[C_DELIVERED], (long long)t[C_DEFERRED],
-                (long long)t[C_BOUNCED], (long long)t[C_FAILED],
-                all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
+                (long long)t[C_BOUNCED], (long long)t[C_FAILED], (long long)t[C_BLOCKED],
+                (long long)unknown, all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
                 all ? 100.0 * (double)t[C_BOUNCED] / (double)all : 0.0);
     }
     if (r->n_prov == 0)
-        fputs("<tr><td colspan=\"8\">Nothing recorded yet.</td></tr>\n", f);
+        fputs("<tr><td colspan=\"10\">Nothing recorded yet.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* State now. */
@@ -695,12 +675,10 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
           "<th class=\"n\">sent today</th><th class=\"n\">cap today</th><th>state</th>"
           "</tr>\n",
           f);
-    struct state_ctx sc = {f, r, now_ms, today, 0};
-    ipw_status s = store_providers_each(st, state_row, &sc, e);
-    if (s != IPW_OK && *status == IPW_OK)
-        *status = s;
-    if (sc.n == 0)
-        fputs("<tr><td colspan=\"7\">No provider has been sent to yet.</td></tr>\n", f);
+    for (size_t i = 0; i < lanes->n; i++)
+        state_row(f, &lanes->v[i], r->zone);
+    if (lanes->n == 0)
+        fputs("<tr><td colspan=\"7\">The plan has no provider.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* Charts. */
@@ -807,7 +785,7 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
     fputs("<section>\n<h2>Pre-flight</h2>\n", f);
     struct store_preflight pf;
     struct err ignored;
-    s = store_preflight_latest(st, &pf, &ignored);
+    ipw_status s = store_preflight_latest(st, &pf, &ignored);
     if (s == IPW_OK) {
         char when[CLOCK_RFC3339_MAX];
         clock_format_rfc3339_local(pf.run_ms, r->zone, when, sizeof when);
@@ -855,27 +833,23 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
         if (s == IPW_OK && rc.oom)
             s = err_set(e, IPW_ENOMEM, "out of memory");
         for (size_t i = 0; s == IPW_OK && i < r.n_prov; i++)
-            if (r.n_reasons[i] > 1)
-                qsort(r.reasons[i], r.n_reasons[i], sizeof *r.reasons[i], reason_cmp);
+            stats_reasons_sort(r.reasons[i], r.n_reasons[i]);
     }
-    struct tz_local now;
+    struct lane_views lanes;
+    memset(&lanes, 0, sizeof lanes);
     if (s == IPW_OK)
-        s = tz_local(now_ms, r.zone, &now, e);
+        s = lane_store_load(st, p, now_ms, &lanes, e);
     if (s == IPW_OK) {
-        write_page(f, &r, st, &hr, now_ms, now.date, &s, e);
+        write_page(f, &r, st, &hr, &lanes, now_ms, &s, e);
         if ((fflush(f) != 0 || ferror(f)) && s == IPW_OK)
             s = err_set(e, IPW_EIO, "cannot write the report: %s", strerror(errno ? errno : EIO));
     }
     for (size_t i = 0; i < r.n_prov; i++) {
-        for (size_t k = 0; r.n_reasons && k < r.n_reasons[i]; k++) {
-            free(r.reasons[i][k].outcome);
-            free(r.reasons[i][k].enhanced);
-            free(r.reasons[i][k].text);
-        }
         if (r.reasons)
-            free(r.reasons[i]);
+            stats_reasons_free(r.reasons[i], r.n_reasons[i]);
         free(r.prov[i]);
     }
+    lane_views_free(&lanes);
     free(r.reasons);
     free(r.n_reasons);
     free(r.prov);

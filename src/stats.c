@@ -455,6 +455,7 @@ static int collect_summary(const struct store_summary_row *s, void *ctx)
     row->failed += s->failed;
     row->expired += s->expired;
     row->unknown += s->unknown;
+    row->blocked += s->blocked;
     return 0;
 }
 
@@ -494,10 +495,18 @@ static void reason_free(struct stats_reason *r)
     free(r->text);
 }
 
-/* Adds count of (outcome, code, enhanced, text) to a reason list; false when out of memory. */
-static bool reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
-                       const char *enhanced, const char *text, int64_t count)
+void stats_reasons_free(struct stats_reason *list, size_t n)
 {
+    for (size_t i = 0; list && i < n; i++)
+        reason_free(&list[i]);
+    free(list);
+}
+
+bool stats_reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
+                      const char *enhanced, const char *text, int64_t count)
+{
+    if (!text)
+        text = "";
     for (size_t i = 0; i < *n; i++) {
         struct stats_reason *r = &(*list)[i];
         if (r->code == code && str_eq(r->outcome, outcome) && str_eq(r->enhanced, enhanced) &&
@@ -514,13 +523,41 @@ static bool reason_add(struct stats_reason **list, size_t *n, const char *outcom
     memset(r, 0, sizeof *r);
     r->outcome = xstrdup(outcome);
     r->enhanced = xstrdup(enhanced);
-    r->text = xstrdup(text ? text : "");
+    r->text = xstrdup(text);
     r->code = code;
     r->count = count;
     (*n)++;
     if ((outcome && !r->outcome) || (enhanced && !r->enhanced) || !r->text)
         return false;
     return true;
+}
+
+/* NULL sorts before any string. */
+static int reason_strcmp(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a ? 1 : b ? -1 : 0;
+    return strcmp(a, b);
+}
+
+/* The order stats_reasons_sort() documents (stats.h). */
+static int reason_cmp(const void *a, const void *b)
+{
+    const struct stats_reason *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->code != y->code)
+        return x->code < y->code ? -1 : 1;
+    int c = reason_strcmp(x->enhanced, y->enhanced);
+    if (c == 0)
+        c = reason_strcmp(x->outcome, y->outcome);
+    return c ? c : reason_strcmp(x->text, y->text);
+}
+
+void stats_reasons_sort(struct stats_reason *list, size_t n)
+{
+    if (n > 1)
+        qsort(list, n, sizeof *list, reason_cmp);
 }
 
 static int collect_reason(const struct store_reason_row *s, void *ctx)
@@ -535,23 +572,12 @@ static int collect_reason(const struct store_reason_row *s, void *ctx)
     struct stats_row *row = find_row(c->res, first_of_period(c->res, start), start, s->provider);
     if (!row)
         return 0; /* counters without a summary row cannot happen; nothing to attach to */
-    if (!reason_add(&row->reasons, &row->n_reasons, s->outcome, s->code, s->enhanced, s->text,
-                    s->count)) {
+    if (!stats_reason_add(&row->reasons, &row->n_reasons, s->outcome, s->code, s->enhanced, s->text,
+                          s->count)) {
         c->status = err_set(c->e, IPW_ENOMEM, "out of memory");
         return 1;
     }
     return 0;
-}
-
-/* Most frequent first; ties by code, then text, so that the order is stable. */
-static int reason_cmp(const void *a, const void *b)
-{
-    const struct stats_reason *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    if (x->code != y->code)
-        return x->code < y->code ? -1 : 1;
-    return strcmp(x->text ? x->text : "", y->text ? y->text : "");
 }
 
 static int collect_rule(const struct store_rule_action *a, void *ctx)
@@ -640,8 +666,7 @@ ipw_status stats_collect(struct store *st, const struct stats_query *q, struct s
     }
     for (size_t i = 0; r == IPW_OK && i < out->n_rows; i++) {
         struct stats_row *row = &out->rows[i];
-        if (row->n_reasons > 1)
-            qsort(row->reasons, row->n_reasons, sizeof *row->reasons, reason_cmp);
+        stats_reasons_sort(row->reasons, row->n_reasons);
         while (row->n_reasons > STATS_TOP_REASONS)
             reason_free(&row->reasons[--row->n_reasons]);
     }
@@ -775,7 +800,15 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
     if (r->n_rows == 0) {
         fputs("No attempts recorded in this range.\n", f);
     } else {
-        int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4;
+        int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4, wk = 0, wu = 0;
+        for (size_t i = 0; i < r->n_rows; i++) {
+            /* Blocked and unknown get a column only when there are some: the usual table
+             * stays within 80 columns. */
+            if (r->rows[i].blocked > 0)
+                wk = max_int(max_int(wk, 5), digits_of(r->rows[i].blocked));
+            if (r->rows[i].unknown > 0)
+                wu = max_int(max_int(wu, 4), digits_of(r->rows[i].unknown));
+        }
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
             wp = max_int(wp, (int)strlen(w->period));
@@ -786,14 +819,24 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             wb = max_int(wb, digits_of(w->bounced));
             wx = max_int(wx, digits_of(w->failed));
         }
-        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s %6s %6s\n", wp, "PERIOD", wn, "PROVIDER", wa,
-                "TRIED", wd, "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL", "DEFER%", "BNCE%");
+        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s", wp, "PERIOD", wn, "PROVIDER", wa, "TRIED", wd,
+                "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL");
+        if (wk)
+            fprintf(f, " %*s", wk, "BLOCK");
+        if (wu)
+            fprintf(f, " %*s", wu, "UNKN");
+        fprintf(f, " %6s %6s\n", "DEFER%", "BNCE%");
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
-            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld %5.1f%% %5.1f%%\n", wp, w->period,
-                    wn, w->provider, wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
-                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed,
-                    100.0 * stats_deferral_rate(w), 100.0 * stats_bounce_rate(w));
+            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld", wp, w->period, wn, w->provider,
+                    wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
+                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed);
+            if (wk)
+                fprintf(f, " %*lld", wk, (long long)w->blocked);
+            if (wu)
+                fprintf(f, " %*lld", wu, (long long)w->unknown);
+            fprintf(f, " %5.1f%% %5.1f%%\n", 100.0 * stats_deferral_rate(w),
+                    100.0 * stats_bounce_rate(w));
             /* The three most frequent replies under their row, cut to 80 columns. */
             for (size_t k = 0; k < w->n_reasons && k < 3; k++) {
                 char label[STATS_REASON_MAX + 32];
@@ -847,7 +890,7 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
           "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
-          "top_reason_count\r\n",
+          "top_reason_count,blocked\r\n",
           f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
@@ -870,7 +913,8 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
         } else {
             fputs(",,,", f);
         }
-        fputs("\r\n", f);
+        /* Columns added later go at the end: readers that go by position keep working. */
+        fprintf(f, ",%lld\r\n", (long long)w->blocked);
     }
     return write_done(f, e);
 }
@@ -914,6 +958,7 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_kv_int(&j, "failed", w->failed);
         json_kv_int(&j, "expired", w->expired);
         json_kv_int(&j, "unknown", w->unknown);
+        json_kv_int(&j, "blocked", w->blocked);
         json_kv_double(&j, "deferral_rate", round4(stats_deferral_rate(w)));
         json_kv_double(&j, "bounce_rate", round4(stats_bounce_rate(w)));
         json_key(&j, "top_reasons");

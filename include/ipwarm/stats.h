@@ -45,12 +45,28 @@ size_t stats_mask_reason(const char *text, char *out, size_t n);
 enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR };
 
 struct stats_reason {
-    char *outcome;  /* deferred, bounced or failed */
+    char *outcome;  /* deferred, bounced, failed or blocked */
     int code;       /* 0 = no SMTP reply */
     char *enhanced; /* NULL = none */
     char *text;     /* masked */
     int64_t count;
 };
+
+/*
+ * Adds count of (outcome, code, enhanced, text) to the reason list *list of *n: to the entry
+ * with the same four, else as a new entry (strings copied; NULL text is ""). The one merge of
+ * reply counters, used by stats_collect() per row and by the report per provider. Returns false
+ * when out of memory (the list stays valid for stats_reasons_free()).
+ */
+bool stats_reason_add(struct stats_reason **list, size_t *n, const char *outcome, int code,
+                      const char *enhanced, const char *text, int64_t count);
+/*
+ * Sorts the most frequent first; ties by reply code (0, no reply, first), then enhanced code,
+ * outcome and masked text (absent before present, then byte order), so that the order never
+ * depends on the store's.
+ */
+void stats_reasons_sort(struct stats_reason *list, size_t n);
+void stats_reasons_free(struct stats_reason *list, size_t n);
 
 /* One provider in one period. */
 struct stats_row {
@@ -59,6 +75,7 @@ struct stats_row {
     int64_t end_ms;   /* the next period's first instant */
     char *provider;
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
+    int64_t blocked;              /* refused because of the sender (verdict.h), not the recipient */
     struct stats_reason *reasons; /* most frequent first, at most STATS_TOP_REASONS */
     size_t n_reasons;
 };

@@ -66,7 +66,7 @@ has "an SVG chart" "<svg viewBox=" report.html
 n_svg=$(grep -o '<svg ' report.html | wc -l)
 [ "$n_svg" -eq 4 ] && ok "two charts per provider (4)" || bad "two charts per provider: $n_svg"
 has "masked reason, HTML-escaped" "Server busy. Please try again later from [&lt;ip&gt;]. (S77714) [&lt;host&gt;]" report.html
-has "provider state" "paused</span> until 2100-01-01T09:00:00+09:00 (manual): checking the DNS" report.html
+has "provider state: the manual hold has no end" "held</span> until resumed: <span class=\"why\">checking the DNS</span>" report.html
 has "pre-flight" "every required check passed" report.html
 has "planned vs achieved legend" "achieved: attempts in the busiest hour" report.html
 has "narrow screens" "@media (max-width:760px)" report.html

@@ -144,7 +144,8 @@ static void test_lane_rule_suspension_beats_backoff(void **state)
     lane_now(&s, NULL, &ramp, &backoff, a, 2, &fr, &n);
     assert_int_equal(n.activity, LANE_SUSPENDED);
     assert_int_equal(n.until_ms, NOW + 2 * HOUR);
-    assert_string_equal(n.reason, "yahoo-tss04: 421 4.7.0 [TSS04] Messages temporarily deferred");
+    assert_string_equal(
+        n.reason, "suspend by rule yahoo-tss04: 421 4.7.0 [TSS04] Messages temporarily deferred");
 }
 
 static void test_lane_manual_hold(void **state)

@@ -572,15 +572,15 @@ static void test_writers(void **state)
     t = capture(&r, &q, 1);
     assert_non_null(strstr(t, "period,provider,attempts,delivered,deferred,bounced,failed,"
                               "expired,unknown,deferral_rate,bounce_rate,top_reason_code,"
-                              "top_reason_enhanced,top_reason_text,top_reason_count\r\n"));
+                              "top_reason_enhanced,top_reason_text,top_reason_count,blocked\r\n"));
     assert_non_null(
         strstr(t, "2026-12-01,microsoft,17,10,6,1,0,0,0,0.3529,0.0588,451,4.7.500,"
-                  "Server busy. Please try again later from [<ip>]. (S77714) [<host>],6\r\n"));
+                  "Server busy. Please try again later from [<ip>]. (S77714) [<host>],6,0\r\n"));
     /* A text with a comma is quoted. */
     assert_non_null(strstr(t, "2026-12-01,gmail,23,20,2,0,1,0,0,0.0870,0.0000,421,4.7.28,"
                               "\"[<ip> #] Our system has detected an unusual rate of "
                               "unsolicited mail. To protect our users from spam, mail sent from "
-                              "your IP address has been rate limited. <id> - gsmtp\",2\r\n"));
+                              "your IP address has been rate limited. <id> - gsmtp\",2,0\r\n"));
     int lines = 0;
     for (char *p = t; *p; p++)
         lines += *p == '\n';
@@ -613,6 +613,98 @@ static void test_writers(void **state)
     free(t);
     stats_result_free(&r);
     store_close(st);
+}
+
+/* A refusal of the sender (blocked) and an attempt a killed run left in flight (unknown) are
+ * counted in their own columns of every writer. */
+static void test_blocked_unknown(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/blocked.db", tmpdir);
+    struct store *st = NULL;
+    struct err e;
+    assert_int_equal(store_open(path, &st, &e), IPW_OK);
+    seq_no = 0;
+    /* 2026-12-01T01:00Z: 10:00 in Tokyo. */
+    int64_t t = INT64_C(1796086800000);
+    attempt(st, NULL, "yahoo", t, "delivered", 250, "2.0.0", "ok");
+    attempt(st, NULL, "yahoo", t + MIN, "blocked", 554, "5.7.9",
+            "Message not accepted for policy reasons");
+    attempt(st, NULL, "yahoo", t + 2 * MIN, "blocked", 554, "5.7.9",
+            "Message not accepted for policy reasons");
+    /* In flight when the run was killed: recovered as unknown. */
+    int added = 0;
+    assert_int_equal(store_recipient_add(st, "lost@yahoo.example", NULL, "yahoo", t, t, &added, &e),
+                     IPW_OK);
+    struct store_attempt a = {.started_ms = t + 3 * MIN,
+                              .recipient = "lost@yahoo.example",
+                              .provider = "yahoo",
+                              .mx = "mx.test.example",
+                              .source_ip = "192.0.2.10",
+                              .phase = "data"};
+    int64_t id = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    int64_t n = 0;
+    assert_int_equal(store_attempts_recover(st, t + 4 * MIN, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+
+    struct stats_query q = {.by = STATS_BY_DAY, .zone = "Asia/Tokyo"};
+    struct stats_result r;
+    assert_int_equal(stats_collect(st, &q, &r, &e), IPW_OK);
+    const struct stats_row *w = row_of(&r, "2026-12-01", "yahoo");
+    assert_non_null(w);
+    assert_int_equal(w->attempts, 4);
+    assert_int_equal(w->blocked, 2);
+    assert_int_equal(w->unknown, 1);
+    assert_int_equal(w->deferred, 0);
+
+    char *txt = capture(&r, &q, 0);
+    assert_non_null(strstr(txt, " FAIL BLOCK UNKN DEFER%"));
+    assert_non_null(
+        strstr(txt, " yahoo        4     1     0      0    0     2    1   0.0%   0.0%\n"));
+    free(txt);
+    txt = capture(&r, &q, 1);
+    assert_non_null(strstr(txt, "top_reason_count,blocked\r\n"));
+    assert_non_null(strstr(txt, "2026-12-01,yahoo,4,1,0,0,0,0,1,0.0000,0.0000,554,5.7.9,"
+                                "Message not accepted for policy reasons,2,2\r\n"));
+    free(txt);
+    txt = capture(&r, &q, 2);
+    assert_non_null(strstr(txt, "\"unknown\":1,\"blocked\":2,"));
+    assert_non_null(strstr(txt, "\"outcome\":\"blocked\""));
+    free(txt);
+    stats_result_free(&r);
+    store_close(st);
+}
+
+/* The one merge of reply counters: equal replies add up, and ties sort by code, enhanced
+ * code, outcome, then text, whatever order the store gave them in. */
+static void test_reasons_merge_and_ties(void **state)
+{
+    (void)state;
+    struct stats_reason *l = NULL;
+    size_t n = 0;
+    assert_true(stats_reason_add(&l, &n, "deferred", 451, "4.7.500", "busy", 2));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, NULL, "zzz", 3));
+    assert_true(stats_reason_add(&l, &n, "failed", 0, NULL, NULL, 3));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, "4.7.0", "aaa", 3));
+    assert_true(stats_reason_add(&l, &n, "blocked", 421, "4.7.0", "aaa", 3));
+    assert_true(stats_reason_add(&l, &n, "deferred", 451, "4.7.500", "busy", 1));
+    assert_true(stats_reason_add(&l, &n, "deferred", 421, "4.7.0", "aaa", 0));
+    assert_int_equal(n, 5);
+    stats_reasons_sort(l, n);
+    /* 3 each: code 0 (no reply) first; then 421 with no enhanced code before 4.7.0; then
+     * blocked before deferred; the merged 451 (2 + 1) last by code. */
+    assert_int_equal(l[0].code, 0);
+    assert_string_equal(l[0].text, "");
+    assert_int_equal(l[1].code, 421);
+    assert_null(l[1].enhanced);
+    assert_string_equal(l[2].outcome, "blocked");
+    assert_string_equal(l[3].outcome, "deferred");
+    assert_string_equal(l[3].enhanced, "4.7.0");
+    assert_int_equal(l[4].code, 451);
+    assert_int_equal(l[4].count, 3);
+    stats_reasons_free(l, n);
 }
 
 static void test_store_open_missing(void **state)
@@ -675,6 +767,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_collect_tokyo_days),
         cmocka_unit_test(test_collect_new_york_dst),
         cmocka_unit_test(test_writers),
+        cmocka_unit_test(test_blocked_unknown),
+        cmocka_unit_test(test_reasons_merge_and_ties),
         cmocka_unit_test(test_store_open_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

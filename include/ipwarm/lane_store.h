@@ -1,0 +1,62 @@
+/*
+ * lane_store: every plan provider's lane as the store has it, worked out at one instant.
+ *
+ * status, report and metrics show what each provider is doing now; they all call
+ * lane_store_load() and print what it returns, so that they cannot disagree. It reads what the
+ * engine reads (the provider's row, its active rule actions, the previous sending day's counts
+ * for the ramp's earned growth) and hands it to the pure lane_now() (lane.h) with the schedule's
+ * frame at now (pace_frame_at). The ramp state for today comes from ramp_begin_day() over
+ * lane_store_day_counts(), as the engine computes it when a new local date begins.
+ */
+#ifndef IPWARM_LANE_STORE_H
+#define IPWARM_LANE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ipwarm/err.h"
+#include "ipwarm/lane.h"
+#include "ipwarm/pace.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/ramp.h"
+#include "ipwarm/store.h"
+
+/* One provider's lane: what is stored, the actions in force, and what it is doing now. */
+struct lane_view {
+    const struct plan_provider *pp;
+    struct lane_state state;           /* as stored (state.stored: the store has a row) */
+    char *last_reply;                  /* whole (state.last_reply is cut); NULL = none */
+    struct store_rule_action *actions; /* active at now, oldest first; strings owned here */
+    size_t n_actions;
+    struct lane_action *lane_actions; /* the same, as lane_now() weighs them */
+    struct ramp_state today;          /* the ramp state for the frame's local date */
+    struct lane_now now;
+};
+
+struct lane_views {
+    struct lane_view *v; /* one per plan provider, in the plan's order */
+    size_t n;
+    struct pace_frame frame; /* the schedule at now */
+};
+
+/*
+ * Fills out with every provider of p at now_ms from st (NULL: no state file yet, every lane is
+ * fresh). Returns IPW_OK; IPW_ENOMEM; IPW_ECONFIG for an unknown zone; or a store status. out
+ * needs lane_views_free() either way.
+ */
+ipw_status lane_store_load(struct store *st, const struct plan *p, int64_t now_ms,
+                           struct lane_views *out, struct err *e);
+void lane_views_free(struct lane_views *v);
+
+/* The lane of the provider called name, or NULL. */
+const struct lane_view *lane_views_find(const struct lane_views *v, const char *name);
+
+/*
+ * The counts of provider on the local date (zone) for the ramp's earned growth: attempts, and
+ * as not clean the deferred, failed and blocked ones, and the bounced ones. A date of "" (no
+ * sending day yet) counts nothing. Returns IPW_OK, IPW_ECONFIG, IPW_EUSAGE or a store status.
+ */
+ipw_status lane_store_day_counts(struct store *st, const char *zone, const char *provider,
+                                 const char *date, struct ramp_day_counts *out, struct err *e);
+
+#endif
