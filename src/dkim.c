@@ -15,6 +15,7 @@
 #include "ipwarm/dkim.h"
 
 #include "ipwarm/afile.h"
+#include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
 #include "ipwarm/infile.h"
 
@@ -65,19 +66,6 @@ static const char *dkim_ossl_reason(char *buf, size_t n)
         ERR_error_string_n(code, buf, n);
     ERR_clear_error();
     return buf;
-}
-
-static char *dkim_b64(const unsigned char *s, size_t n)
-{
-    size_t out = 4 * ((n + 2) / 3);
-    char *b = malloc(out + 1);
-    if (!b)
-        return NULL;
-    if (EVP_EncodeBlock((unsigned char *)b, s, (int)n) != (int)out) {
-        free(b);
-        return NULL;
-    }
-    return b;
 }
 
 /* ---- keys ---- */
@@ -208,7 +196,7 @@ char *dkim_key_public_b64(const struct dkim_key *k, struct err *e)
                     dkim_ossl_reason(why, sizeof why));
             return NULL;
         }
-        char *b = dkim_b64(raw, n);
+        char *b = base64_encode_alloc(raw, n);
         if (!b)
             err_set(e, IPW_ENOMEM, "out of memory");
         return b;
@@ -220,7 +208,7 @@ char *dkim_key_public_b64(const struct dkim_key *k, struct err *e)
                 dkim_ossl_reason(why, sizeof why));
         return NULL;
     }
-    char *b = dkim_b64(der, (size_t)n);
+    char *b = base64_encode_alloc(der, (size_t)n);
     OPENSSL_free(der);
     if (!b)
         err_set(e, IPW_ENOMEM, "out of memory");
@@ -465,7 +453,7 @@ ipw_status dkim_body_hash(const char *body, size_t len, char out[DKIM_BH_LEN + 1
         return err_set(e, IPW_ESOFTWARE, "cannot hash the body: %s",
                        dkim_ossl_reason(why, sizeof why));
     }
-    EVP_EncodeBlock((unsigned char *)out, digest, sizeof digest);
+    base64_encode(digest, sizeof digest, out);
     return IPW_OK;
 }
 
@@ -510,7 +498,7 @@ ipw_status dkim_sign_data(const struct dkim_key *k, const void *data, size_t len
         s = err_set(e, IPW_ESOFTWARE, "cannot sign: %s", dkim_ossl_reason(why, sizeof why));
         goto done;
     }
-    *b64 = dkim_b64(sig, sig_len);
+    *b64 = base64_encode_alloc(sig, sig_len);
     if (!*b64)
         s = err_set(e, IPW_ENOMEM, "out of memory signing");
 done:

@@ -15,6 +15,7 @@
  */
 #include "ipwarm/message.h"
 
+#include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
 #include "ipwarm/infile.h"
 
@@ -87,29 +88,6 @@ bad:
     if (bad_off)
         *bad_off = i;
     return false;
-}
-
-/* ---- base64 (RFC 4648 4) ---- */
-
-static const char message_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Writes the base64 of s[0..n) to out (4 * ceil(n / 3) characters, no NUL). */
-static size_t message_b64_encode(const unsigned char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        out[o++] = message_b64[(v >> 18) & 63];
-        out[o++] = message_b64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? message_b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? message_b64[v & 63] : '=';
-    }
-    return o;
 }
 
 /* ---- header writer ---- */
@@ -273,7 +251,7 @@ static void message_hw_encoded(struct message_hw *h, const char *s, size_t n)
                 }
             }
         } else {
-            w += message_b64_encode(u + i, take, word + w);
+            w += base64_encode(u + i, take, word + w);
         }
         word[w++] = '?';
         word[w++] = '=';
@@ -484,19 +462,6 @@ static void message_qp(const char *s, size_t n, struct buf *out)
     }
 }
 
-/* RFC 2045 6.8: base64 in lines of 76 characters. */
-static void message_base64(const char *s, size_t n, struct buf *out)
-{
-    const size_t per_line = MESSAGE_ENCODED_LINE_MAX / 4 * 3; /* 57 bytes in, 76 out */
-    char line[MESSAGE_ENCODED_LINE_MAX + 4];
-    for (size_t i = 0; i < n; i += per_line) {
-        size_t take = n - i < per_line ? n - i : per_line;
-        size_t w = message_b64_encode((const unsigned char *)s + i, take, line);
-        buf_put(out, line, w);
-        buf_put(out, "\r\n", 2);
-    }
-}
-
 /* One body, canonicalised and encoded, with the encoding it got. */
 struct message_body {
     struct buf enc;
@@ -528,7 +493,7 @@ static ipw_status message_body_make(const char *s, size_t n, const char *what,
         message_qp(canon.p, canon.len, &out->enc);
         break;
     case MESSAGE_BASE64:
-        message_base64(canon.p, canon.len, &out->enc);
+        base64_encode_mime(canon.p, canon.len, &out->enc);
         break;
     }
     buf_free(&canon);

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipwarm/base64.h"
 #include "ipwarm/infile.h"
 #include "ipwarm/reply.h"
 #include "ipwarm/secret.h"
@@ -477,15 +478,15 @@ static void pf_auth(struct pf_conn *c, const struct preflight_smtp_target *t, in
     size_t ul = strlen(t->username), pl = strlen(t->password);
     size_t rawn = ul + pl + 2;
     unsigned char *raw = malloc(rawn);
-    char *b64 = malloc(4 * ((rawn + 2) / 3) + 1);
-    char *line = malloc(4 * ((rawn + 2) / 3) + 16);
+    char *b64 = malloc(BASE64_LEN(rawn) + 1);
+    char *line = malloc(BASE64_LEN(rawn) + 16);
     if (raw && b64 && line) {
         raw[0] = '\0';
         memcpy(raw + 1, t->username, ul);
         raw[1 + ul] = '\0';
         memcpy(raw + 2 + ul, t->password, pl);
-        EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawn);
-        snprintf(line, 4 * ((rawn + 2) / 3) + 16, "AUTH PLAIN %s", b64);
+        base64_encode(raw, rawn, b64);
+        snprintf(line, BASE64_LEN(rawn) + 16, "AUTH PLAIN %s", b64);
         struct reply rp;
         char why[200];
         if (pf_command(c, line, ms, "reply to AUTH", &rp, NULL, NULL, why, sizeof why, timed_out)) {
@@ -699,8 +700,8 @@ static uint64_t pf_encoded(uint64_t n, bool non_ascii)
 {
     if (!non_ascii)
         return n;
-    uint64_t b64 = (n + 2) / 3 * 4;
-    return b64 + (b64 + 75) / 76 * 2;
+    uint64_t b64 = BASE64_LEN(n);
+    return b64 + (b64 + BASE64_MIME_LINE - 1) / BASE64_MIME_LINE * 2;
 }
 
 uint64_t preflight_message_size(const struct plan *p)

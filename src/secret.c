@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "ipwarm/base64.h"
 #include "ipwarm/infile.h"
 
 /* A password file holds a line, not a document. */
@@ -105,25 +106,6 @@ static int secret_b64_value(unsigned char c)
     return -1;
 }
 
-/* Decodes the whole quanta of s[0..len) into out (room for len * 3 / 4 bytes); returns the
- * bytes written. A tail of 2 or 3 characters gives 1 or 2 more bytes, as padding would. */
-static size_t secret_b64_decode(const char *s, size_t len, unsigned char *out)
-{
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        acc = (acc << 6) | (unsigned)secret_b64_value((unsigned char)s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return o;
-}
-
 static bool secret_contains(const unsigned char *hay, size_t n, const char *needle)
 {
     size_t k = needle ? strlen(needle) : 0;
@@ -141,15 +123,20 @@ static bool secret_b64_reveals(const char *s, size_t len, const char *user, cons
 {
     if (len < 4)
         return false;
-    unsigned char *buf = malloc(len);
+    size_t room = BASE64_DECODED_MAX(len);
+    unsigned char *buf = malloc(room);
     if (!buf)
         return true; /* cannot tell: mask it */
     bool hit = false;
     for (size_t off = 0; off < 4 && off + 4 <= len && !hit; off++) {
-        size_t n = secret_b64_decode(s + off, len - off, buf);
-        hit = secret_contains(buf, n, user) || secret_contains(buf, n, pw);
+        size_t n = 0;
+        /* an unpadded tail of 2 or 3 characters gives 1 or 2 more bytes, as padding would */
+        if (!base64_decode(s + off, len - off, buf, &n))
+            hit = true; /* not base64 after all: cannot happen for a run, mask it */
+        else
+            hit = secret_contains(buf, n, user) || secret_contains(buf, n, pw);
     }
-    explicit_bzero(buf, len);
+    explicit_bzero(buf, room);
     free(buf);
     return hit;
 }

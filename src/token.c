@@ -9,6 +9,7 @@
 #include "ipwarm/token.h"
 
 #include "ipwarm/afile.h"
+#include "ipwarm/base64.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -181,24 +182,15 @@ bool token_mac(const struct token_secret *s, const char *label, const void *data
 char *token_make(const struct token_secret *s, const char *campaign, const char *recipient,
                  char out[TOKEN_LEN + 1])
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char mac[32];
     out[0] = '\0';
     if (!token_mac(s, campaign, recipient, strlen(recipient), mac))
         return out;
-    /* 16 bytes: five groups of three give 20 characters, the last byte two more. */
-    size_t o = 0;
-    for (size_t i = 0; i < 15; i += 3) {
-        unsigned v = (unsigned)mac[i] << 16 | (unsigned)mac[i + 1] << 8 | mac[i + 2];
-        out[o++] = alphabet[(v >> 18) & 63];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = alphabet[v & 63];
-    }
-    out[o++] = alphabet[mac[15] >> 2];
-    out[o++] = alphabet[(mac[15] & 3) << 4];
-    out[o] = '\0';
+    /* 16 bytes of the MAC: 22 characters unpadded (the encoder wants room for the padding) */
+    char enc[BASE64_LEN(16) + 1];
+    base64_encode_url(mac, 16, enc);
+    memcpy(out, enc, TOKEN_LEN);
+    out[TOKEN_LEN] = '\0';
     return out;
 }
 
