@@ -562,9 +562,9 @@ static ipw_status cli_check_value(const struct cli_command *cmd, const struct cl
     }
     case CLI_TIME: {
         int64_t ms;
-        if (clock_parse_rfc3339(v, &ms, &sub) == IPW_OK)
+        if (clock_parse_rfc3339(v, &ms, e) == IPW_OK)
             return IPW_OK;
-        return err_set(e, IPW_EUSAGE, "%s: %s", prefix, sub.msg);
+        return err_prefix(e, IPW_EUSAGE, "%s: ", prefix);
     }
     case CLI_CHOICE: {
         if (cli_choice_ok(o->choices, v))
@@ -1019,17 +1019,15 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
 
 ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e)
 {
-    struct err ce;
-    err_clear(&ce);
-    ipw_status r = store_campaign_check(st, p->campaign, &ce);
-    if (r == IPW_ECONFIG)
-        return err_set(e, r,
-                       "%s: campaign: %s; a state file keeps one campaign: give this plan its own "
-                       "(`state:` in the plan, or --db)",
-                       p->name ? p->name : p->path, ce.msg);
-    if (r != IPW_OK)
-        return err_set(e, r, "%s", ce.msg);
-    return IPW_OK;
+    ipw_status r = store_campaign_check(st, p->campaign, e);
+    if (r == IPW_ECONFIG) {
+        err_prefix(e, r, "%s: campaign: ", p->name ? p->name : p->path);
+        size_t n = strnlen(e->msg, sizeof e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n,
+                 "; a state file keeps one campaign: give this plan its own "
+                 "(`state:` in the plan, or --db)");
+    }
+    return r;
 }
 
 const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,

@@ -64,11 +64,7 @@ static struct dns *cmd_spf_dns(const struct cli_ctx *ctx, const struct plan *p, 
     free(text);
     free(list);
     if (!dns && e->status == IPW_EUNAVAIL) {
-        char why[512];
-        size_t len = strnlen(e->msg, sizeof why - 1); /* err_set writes over e->msg */
-        memcpy(why, e->msg, len);
-        why[len] = 0;
-        err_set(e, IPW_ETEMP, "spf: the DNS resolver could not start: %s", why);
+        err_prefix(e, IPW_ETEMP, "spf: the DNS resolver could not start: ");
     }
     return dns;
 }

@@ -617,11 +617,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
                              NULL, "%s", ke.msg));
         return IPW_OK;
     }
-    char *pub = dkim_key_public_b64(key, &ke);
+    char *pub = dkim_key_public_b64(key, e); /* sets e whenever it returns NULL */
     const char *ktype = dkim_key_type(key) == DKIM_ED25519 ? "ed25519" : "rsa";
     dkim_key_free(key);
     if (!pub)
-        return err_set(e, ke.status == IPW_OK ? IPW_ENOMEM : ke.status, "%s", ke.msg);
+        return e->status;
     size_t fixn = strlen(pub) + 512;
     char *fix = malloc(fixn);
     if (!fix) {
@@ -939,8 +939,7 @@ ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
     ipw_status s = recipients_open(p->recipients_file, p->recipients_column, &rc, e);
     while (s == IPW_OK) {
         struct recipients_rec rec;
-        struct err re;
-        ipw_status rs = recipients_next(rc, &rec, &re);
+        ipw_status rs = recipients_next(rc, &rec, e);
         if (rs == IPW_ENOTFOUND)
             break;
         if (rs == IPW_EDATA) {
@@ -948,7 +947,7 @@ ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
             continue;
         }
         if (rs != IPW_OK)
-            s = err_set(e, rs, "%s", re.msg);
+            s = rs;
         else if (!preflight_set_add(&set, rec.domain))
             s = err_set(e, IPW_ENOMEM, "preflight: out of memory");
     }
@@ -1163,6 +1162,6 @@ ipw_status preflight_builtin_plan(struct plan **out, struct err *e)
                                "recipients: {file: /dev/null}\n";
     ipw_status s = plan_load_text(text, sizeof text - 1, "(built-in)", "/", out, e);
     if (s != IPW_OK && s != IPW_ENOMEM)
-        return err_set(e, IPW_ESOFTWARE, "the built-in plan does not load: %s", e->msg);
+        return err_prefix(e, IPW_ESOFTWARE, "the built-in plan does not load: ");
     return s;
 }
