@@ -9,6 +9,8 @@
  */
 #include "ipwarm/base64.h"
 
+#include "ipwarm/chars.h"
+
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,15 +66,9 @@ void base64_encode_mime(const void *s, size_t n, struct buf *out)
     }
 }
 
-static bool base64_is_space(char c)
+bool base64_is_char(int c)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-static bool base64_is_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    return chars_is_alnum(c) || c == '+' || c == '/';
 }
 
 /* Decodes the gathered characters q[0..n) (n a multiple of 4, pad of them "=") to out. */
@@ -94,7 +90,7 @@ bool base64_decode(const char *s, size_t len, unsigned char *out, size_t *out_le
     *out_len = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (base64_is_space(c))
+        if (chars_is_space(c))
             continue;
         if (c == '=') {
             /* padding closes the last quantum: at most two, never a quantum of its own */

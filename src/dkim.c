@@ -17,6 +17,7 @@
 #include "ipwarm/afile.h"
 #include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -342,9 +343,7 @@ char *dkim_canon_header(const char *field, size_t len, size_t *out_len)
     while (name_end > 0 && dkim_wsp(field[name_end - 1]))
         name_end--;
     for (size_t i = 0; i < name_end; i++) {
-        char c = field[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
+        char c = (char)chars_lower(field[i]);
         buf_put(&b, &c, 1);
     }
     buf_put(&b, ":", 1);
@@ -512,8 +511,7 @@ static bool dkim_name_ok(const char *s)
         return false;
     for (const char *p = s; *p; p++) {
         char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || (c == '.' && p[1] != '.' && p[1] != '\0');
+        bool ok = chars_is_ldh(c) || c == '_' || (c == '.' && p[1] != '.' && p[1] != '\0');
         if (!ok)
             return false;
     }
@@ -551,7 +549,7 @@ static void dkim_lower(const char *s, char *buf, size_t n)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < n; i++)
-        buf[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+        buf[i] = (char)chars_lower(s[i]);
     buf[i] = '\0';
 }
 

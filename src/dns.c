@@ -12,9 +12,10 @@
  */
 #include "ipwarm/dns.h"
 
+#include "ipwarm/chars.h"
+
 #include <arpa/inet.h>
 #include <ares.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +194,7 @@ ipw_status dns_server_parse(const char *s, char *ip, size_t ip_size, int *port, 
         errno = 0;
         p = strtol(port_s, &end, 10);
         if (errno || end == port_s || *end || p < 1 || p > 65535 ||
-            !isdigit((unsigned char)*port_s))
+            !chars_is_digit((unsigned char)*port_s))
             return err_set(e, IPW_EUSAGE, "DNS server '%s': expected a port 1-65535", s);
     }
     if (addr_len >= ip_size)
@@ -1229,7 +1230,7 @@ static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
     if (len >= sizeof key)
         len = sizeof key - 1;
     for (size_t i = 0; i < len; i++)
-        key[i] = (char)tolower((unsigned char)name[i]);
+        key[i] = (char)chars_lower((unsigned char)name[i]);
     key[len] = '\0';
 
     size_t b = mx_hash(key) & (ctx->table_size - 1);

@@ -17,6 +17,7 @@
 
 #include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -26,19 +27,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-/* ---- character classes (ASCII only, independent of the locale) ---- */
-
-static bool message_is_alnum(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* RFC 5322 3.2.3 atext. */
-static bool message_is_atext(unsigned char c)
-{
-    return message_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
 
 /* Bytes of the UTF-8 sequence that lead starts (1 for ASCII and for stray bytes). */
 static size_t message_utf8_seqlen(unsigned char lead)
@@ -175,7 +163,7 @@ static void message_hw_end(struct message_hw *h)
  * position (the phrase set is the strictest, so one set serves Subject and From). */
 static bool message_q_plain(unsigned char c)
 {
-    return message_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+    return chars_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
 }
 
 static size_t message_q_cost(unsigned char c)
@@ -320,7 +308,7 @@ static bool message_is_atoms(const char *s)
         if (c == ' ') {
             if (s[i + 1] == ' ')
                 return false;
-        } else if (!message_is_atext(c) || c == '=' || c == '?') {
+        } else if (!chars_is_atext(c) || c == '=' || c == '?') {
             return false;
         }
     }
@@ -538,7 +526,7 @@ static bool message_dot_atom_ok(const char *s)
         if (*p == '.') {
             if (p[1] == '.' || p[1] == '\0')
                 return false;
-        } else if (!message_is_atext((unsigned char)*p)) {
+        } else if (!chars_is_atext((unsigned char)*p)) {
             return false;
         }
     }
@@ -871,7 +859,7 @@ char *message_id_left(const char *campaign, int64_t seq, uint64_t rnd, char *buf
     /* The campaign part is the user's name; make it atext so the ID stays dot-atom-text. */
     size_t camp = campaign && *campaign ? strlen(campaign) : 1;
     for (size_t i = 0; i < camp; i++)
-        if (!message_is_atext((unsigned char)buf[i]))
+        if (!chars_is_atext((unsigned char)buf[i]))
             buf[i] = '-';
     return buf;
 }

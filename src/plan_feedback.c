@@ -16,29 +16,18 @@
  * dot-atom (a quoted local part cannot carry it). That is checked after the whole plan is
  * read, when the return path and its default are known.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/verp.h"
 
 #include "plan_internal.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Mailbox URLs */
-
-static int plan_hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* The folder of a URL path (after the '/'), percent-decoded into a new string; NULL when a
  * %XX is malformed or decodes to a control character. */
@@ -51,8 +40,8 @@ static char *plan_url_folder(struct plan_ctx *c, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
-            int hi = i + 2 < len ? plan_hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? plan_hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? chars_hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? chars_hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(d);
                 return NULL;

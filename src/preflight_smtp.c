@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 #include "ipwarm/reply.h"
 #include "ipwarm/secret.h"
@@ -227,8 +228,8 @@ static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **
         size_t ll = (size_t)(nl - line);
         pos += ll + 1;
         lines++;
-        bool more = ll >= 4 && line[0] >= '0' && line[0] <= '9' && line[1] >= '0' &&
-                    line[1] <= '9' && line[2] >= '0' && line[2] <= '9' && line[3] == '-';
+        bool more = ll >= 4 && chars_is_digit(line[0]) && chars_is_digit(line[1]) &&
+                    chars_is_digit(line[2]) && line[3] == '-';
         if (!more) {
             reply_parse(c->in, pos, out);
             c->used = pos;

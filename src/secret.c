@@ -13,7 +13,6 @@
  */
 #include "ipwarm/secret.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 /* A password file holds a line, not a document. */
@@ -91,21 +91,6 @@ bool secret_file_warning(const char *path, const char *key, char *warn, size_t n
 
 /* ---- masking ---- */
 
-static int secret_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static bool secret_contains(const unsigned char *hay, size_t n, const char *needle)
 {
     size_t k = needle ? strlen(needle) : 0;
@@ -150,7 +135,7 @@ static void secret_mark(bool *mark, size_t from, size_t to)
 
 static bool secret_is_word_char(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '_';
+    return chars_is_alnum(c) || c == '-' || c == '_';
 }
 
 /* One round of secret_mask: marks every span, then replaces each. Returns the spans. */
@@ -192,7 +177,7 @@ static size_t secret_mask_once(char *text, const char *username, const char *pas
         if (j >= len || text[j] == '*')
             continue;
         size_t arg = j;
-        while (j < len && !isspace((unsigned char)text[j]))
+        while (j < len && !chars_is_space((unsigned char)text[j]))
             j++;
         secret_mark(mark, arg, j);
     }
@@ -200,12 +185,12 @@ static size_t secret_mask_once(char *text, const char *username, const char *pas
     /* Base64 runs that decode to the username or the password. */
     if (user || pw) {
         for (size_t i = 0; i < len;) {
-            if (secret_b64_value((unsigned char)text[i]) < 0) {
+            if (!base64_is_char(text[i])) {
                 i++;
                 continue;
             }
             size_t j = i;
-            while (j < len && secret_b64_value((unsigned char)text[j]) >= 0)
+            while (j < len && base64_is_char(text[j]))
                 j++;
             size_t end = j;
             while (end < len && text[end] == '=')

@@ -36,6 +36,9 @@ size_t base64_encode_url(const void *s, size_t n, char *out);
  * in CRLF (RFC 2045 6.8). Nothing for n == 0. */
 void base64_encode_mime(const void *s, size_t n, struct buf *out);
 
+/* A character of the base64 alphabet (letters, digits, "+" and "/"; not the padding "="). */
+bool base64_is_char(int c);
+
 /*
  * Decodes s[0..len) into out (room for BASE64_DECODED_MAX(len) bytes) and sets *out_len to
  * the bytes decoded. ASCII white space anywhere is skipped; "=" padding is optional but only
