@@ -601,51 +601,20 @@ static ipw_status cli_check_value(const struct cli_command *cmd, const struct cl
 
 /* Parses --dns HOST[:PORT]: an IPv4 address with an optional port, an IPv6 address bare or as
  * [ADDR]:PORT. */
-static ipw_status cli_parse_dns(const char *arg, struct plan_dns_server *out, struct err *e)
+static ipw_status cli_parse_dns(const char *arg, struct dns_server *out, struct err *e)
 {
-    const char *s = arg;
     char host[INET6_ADDRSTRLEN + 1];
-    const char *port = NULL;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close)
-            goto bad;
-        hl = (size_t)(close - s - 1);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            goto bad;
-        s++;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':') == NULL) { /* one colon: IPv4:PORT */
-            hl = (size_t)(colon - s);
-            port = colon + 1;
-        } else {
-            hl = strlen(s); /* no colon, or an IPv6 address without a port */
-        }
-    }
-    if (hl == 0 || hl >= sizeof host)
-        goto bad;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
-        goto bad;
-    long p = 53;
-    if (port && (!cli_parse_long(port, &p) || p < 1 || p > 65535))
-        goto bad;
+    int port = 53;
+    if (dns_server_parse(arg, host, sizeof host, &port, e) != IPW_OK)
+        return err_set(e, IPW_EUSAGE,
+                       "--dns: expected an IP address with an optional port (192.0.2.53, "
+                       "127.0.0.1:5353, [::1]:53), found \"%s\"",
+                       arg);
     out->host = strdup(host);
     if (!out->host)
         return err_set(e, IPW_ENOMEM, "out of memory");
-    out->port = (int)p;
+    out->port = port;
     return IPW_OK;
-bad:
-    return err_set(e, IPW_EUSAGE,
-                   "--dns: expected an IP address with an optional port (192.0.2.53, "
-                   "127.0.0.1:5353, [::1]:53), found \"%s\"",
-                   arg);
 }
 
 /* Applies one global option to ctx (the value checked already). */
@@ -659,7 +628,7 @@ static ipw_status cli_apply_global(struct cli_ctx *ctx, struct cli_args *args,
     } else if (strcmp(n, "db") == 0) {
         ctx->db_path = v;
     } else if (strcmp(n, "dns") == 0) {
-        struct plan_dns_server *d = realloc(ctx->dns, (ctx->n_dns + 1) * sizeof *d);
+        struct dns_server *d = realloc(ctx->dns, (ctx->n_dns + 1) * sizeof *d);
         if (!d)
             return err_set(e, IPW_ENOMEM, "out of memory");
         ctx->dns = d;
@@ -1030,8 +999,7 @@ ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err
     return r;
 }
 
-const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
-                                              size_t *n)
+const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p, size_t *n)
 {
     if (ctx->n_dns > 0) {
         *n = ctx->n_dns;
@@ -1068,39 +1036,19 @@ ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *ind
     return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
 }
 
+void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (ctx->n_dns > 0 || p)
+        cfg->servers = cli_dns_servers(ctx, p, &cfg->n_servers);
+    cfg->timeout_ms = cli_dns_timeout_ms(ctx, p);
+}
+
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
 {
-    size_t n = 0;
-    const struct plan_dns_server *sv = NULL;
-    if (ctx->n_dns > 0) {
-        sv = ctx->dns;
-        n = ctx->n_dns;
-    } else if (p) {
-        sv = cli_dns_servers(ctx, p, &n);
-    }
-    char **names = calloc(n ? n : 1, sizeof *names);
-    if (!names) {
-        err_set(e, IPW_ENOMEM, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(sv[i].host) + 16;
-        names[i] = malloc(len);
-        if (!names[i])
-            break;
-        bool v6 = strchr(sv[i].host, ':') != NULL;
-        snprintf(names[i], len, "%s%s%s:%d", v6 ? "[" : "", sv[i].host, v6 ? "]" : "",
-                 sv[i].port > 0 ? sv[i].port : 53);
-    }
-    struct dns_config cfg = {
-        .servers = (const char *const *)names,
-        .n_servers = n,
-        .timeout_ms = cli_dns_timeout_ms(ctx, p),
-    };
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
     struct dns *d = dns_new(&cfg, e);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
     if (!d && e->status == IPW_OK)
         err_set(e, IPW_ETEMP, "the DNS resolver could not be set up");
     return d;

@@ -98,9 +98,9 @@ ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct er
         s = err_set(e, IPW_EUSAGE, "dnsbl: no zones: give --zone or preflight.dnsbl in the plan");
         goto done;
     }
-    size_t n_servers;
-    const struct plan_dns_server *servers = cli_dns_servers(ctx, p, &n_servers);
-    dns = preflight_dns_new(servers, n_servers, cli_dns_timeout_ms(ctx, p), e);
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
+    dns = preflight_dns_new(&cfg, e);
     if (!dns) {
         s = e->status;
         goto done;

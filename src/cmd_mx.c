@@ -88,9 +88,9 @@ ipw_status cmd_mx(struct cli_ctx *ctx, const struct cli_args *args, struct err *
     ipw_status s = cmd_mx_plan(ctx, &p, e);
     if (s != IPW_OK)
         return s;
-    size_t n_servers;
-    const struct plan_dns_server *servers = cli_dns_servers(ctx, p, &n_servers);
-    dns = preflight_dns_new(servers, n_servers, cli_dns_timeout_ms(ctx, p), e);
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
+    dns = preflight_dns_new(&cfg, e);
     if (!dns) {
         s = e->status;
         goto done;

@@ -35,37 +35,11 @@ static ipw_status cmd_spf_plan(const struct cli_ctx *ctx, struct plan **p, struc
 /* A resolver on the --dns servers, else the plan's, else /etc/resolv.conf. */
 static struct dns *cmd_spf_dns(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
 {
-    const struct plan_dns_server *servers = ctx->dns;
-    size_t n = ctx->n_dns;
-    if (n == 0 && p) {
-        servers = p->dns_servers;
-        n = p->n_dns_servers;
-    }
-    char(*text)[64] = n ? calloc(n, sizeof *text) : NULL;
-    const char **list = n ? calloc(n, sizeof *list) : NULL;
-    if (n && (!text || !list)) {
-        free(text);
-        free(list);
-        err_set(e, IPW_ENOMEM, "spf: out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool v6 = strchr(servers[i].host, ':') != NULL;
-        snprintf(text[i], sizeof text[i], v6 ? "[%s]:%d" : "%s:%d", servers[i].host,
-                 servers[i].port);
-        list[i] = text[i];
-    }
-    struct dns_config cfg = {.servers = list, .n_servers = n};
-    if (ctx->dns_timeout_ms > 0)
-        cfg.timeout_ms = ctx->dns_timeout_ms;
-    else if (p)
-        cfg.timeout_ms = p->dns_timeout_ms;
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
     struct dns *dns = dns_new(&cfg, e);
-    free(text);
-    free(list);
-    if (!dns && e->status == IPW_EUNAVAIL) {
+    if (!dns && e->status == IPW_EUNAVAIL)
         err_prefix(e, IPW_ETEMP, "spf: the DNS resolver could not start: ");
-    }
     return dns;
 }
 

@@ -192,10 +192,18 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
         return NULL;
     }
     for (size_t i = 0; i < n_servers; i++) {
-        char ip[INET6_ADDRSTRLEN + 1];
-        int port;
-        if (dns_server_parse(cfg->servers[i], ip, sizeof ip, &port, e) != IPW_OK) {
+        const char *ip = cfg->servers[i].host ? cfg->servers[i].host : "";
+        int port = cfg->servers[i].port ? cfg->servers[i].port : 53;
+        unsigned char bin[16];
+        if (inet_pton(AF_INET, ip, bin) != 1 && inet_pton(AF_INET6, ip, bin) != 1) {
             free_nodes(head);
+            err_set(e, IPW_EUSAGE,
+                    "DNS server '%s' is not an IP address (host names cannot be used)", ip);
+            return NULL;
+        }
+        if (port < 1 || port > 65535) {
+            free_nodes(head);
+            err_set(e, IPW_EUSAGE, "DNS server %s: port %d is not 1-65535", ip, port);
             return NULL;
         }
         struct ares_addr_port_node *node = calloc(1, sizeof *node);

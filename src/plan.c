@@ -2187,7 +2187,7 @@ static void plan_preflight(struct plan_ctx *c, const plan_node *m)
 }
 
 /* "IP", "IP:PORT", "[v6]:PORT", "[v6]" or a bare IPv6 address. */
-static bool plan_dns_server_parse(struct plan_ctx *c, const char *s, struct plan_dns_server *out)
+static bool plan_dns_server_parse(struct plan_ctx *c, const char *s, struct dns_server *out)
 {
     size_t len = strlen(s);
     const char *host = s, *port = NULL;
@@ -2233,7 +2233,7 @@ static void plan_dns(struct plan_ctx *c, const plan_node *m)
         char **list = NULL;
         size_t n = 0;
         if (plan_strv(c, v, "dns.servers", what, true, NULL, false, &list, &n)) {
-            struct plan_dns_server *sv = plan_alloc(c, (n ? n : 1) * sizeof *sv);
+            struct dns_server *sv = plan_alloc(c, (n ? n : 1) * sizeof *sv);
             for (size_t i = 0; sv && i < n; i++) {
                 if (!plan_dns_server_parse(c, list[i], &sv[i])) {
                     char ip[PLAN_PATH_MAX];

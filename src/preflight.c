@@ -1118,36 +1118,11 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
 
 /* ---- helpers for the look-up commands ---- */
 
-struct dns *preflight_dns_new(const struct plan_dns_server *servers, size_t n, int64_t timeout_ms,
-                              struct err *e)
+struct dns *preflight_dns_new(const struct dns_config *cfg, struct err *e)
 {
-    char **names = calloc(n + 1, sizeof *names);
-    if (!names) {
-        err_set(e, IPW_ENOMEM, "out of memory");
-        return NULL;
-    }
-    struct dns *dns = NULL;
-    for (size_t i = 0; i < n; i++) {
-        names[i] = malloc(80);
-        if (!names[i]) {
-            err_set(e, IPW_ENOMEM, "out of memory");
-            goto done;
-        }
-        if (strchr(servers[i].host, ':'))
-            snprintf(names[i], 80, "[%s]:%d", servers[i].host, servers[i].port);
-        else
-            snprintf(names[i], 80, "%s:%d", servers[i].host, servers[i].port);
-    }
-    struct dns_config cfg = {.servers = (const char *const *)names,
-                             .n_servers = n,
-                             .timeout_ms = timeout_ms > 0 ? timeout_ms : 0};
-    dns = dns_new(&cfg, e);
+    struct dns *dns = dns_new(cfg, e);
     if (!dns && e && e->status == IPW_EUNAVAIL)
         e->status = IPW_ETEMP; /* cli.md: 75 when DNS cannot be used at all */
-done:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
     return dns;
 }
 

@@ -30,10 +30,10 @@
 
 /* The global options, parsed; shared by every command. Strings point into argv. */
 struct cli_ctx {
-    const char *plan_path;       /* -p/--plan, else $IPWARM_PLAN, else "ipwarm.yaml" */
-    bool plan_given;             /* the path came from -p or $IPWARM_PLAN, not the default */
-    const char *db_path;         /* --db, or NULL: the plan's `state` */
-    struct plan_dns_server *dns; /* --dns, in order given (hosts allocated); NULL if none */
+    const char *plan_path;  /* -p/--plan, else $IPWARM_PLAN, else "ipwarm.yaml" */
+    bool plan_given;        /* the path came from -p or $IPWARM_PLAN, not the default */
+    const char *db_path;    /* --db, or NULL: the plan's `state` */
+    struct dns_server *dns; /* --dns, in order given (hosts allocated); NULL if none */
     size_t n_dns;
     int64_t dns_timeout_ms; /* --dns-timeout, or -1: the plan's dns.timeout */
     bool has_now;           /* --now given; also set as the clock override by main */
@@ -171,13 +171,16 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
  * not to campaign "b"; ..."; or a database status.
  */
 ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e);
-const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
-                                              size_t *n);
+const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
+                                         size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
+/* The resolver set-up of every command: the --dns servers, else the plan's dns.servers (p may
+ * be NULL), else none (/etc/resolv.conf), and the effective time limit of a query. cfg points
+ * into ctx and p, which must outlive it. */
+void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_config *cfg);
 /* The index of the plan's provider called name: IPW_OK, or IPW_EUSAGE with "unknown provider
  * 'x' (known: ...)" (exit 64), for commands that take a provider name. */
-ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index,
-                             struct err *e);
+ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e);
 /* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
  * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
