@@ -27,6 +27,7 @@
 
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/preflight.h"
 #include "ipwarm/units.h"
 
 /* The option and command tables read best one entry per line group; the formatter would put
@@ -979,6 +980,31 @@ ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct er
     for (size_t i = 0; r == IPW_OK && i < (*out)->n_warnings; i++)
         cli_warn(ctx, "%s", (*out)->warnings[i]);
     return r;
+}
+
+ipw_status cli_load_plan_if_any(const struct cli_ctx *ctx, struct plan **out, struct err *e)
+{
+    struct stat st;
+    *out = NULL;
+    if (!ctx->plan_given && stat(ctx->plan_path, &st) != 0 && errno == ENOENT)
+        return IPW_OK;
+    return cli_load_plan(ctx, out, e);
+}
+
+ipw_status cli_load_plan_or_builtin(const struct cli_ctx *ctx, struct plan **out, const char *note,
+                                    struct err *e)
+{
+    ipw_status s = cli_load_plan_if_any(ctx, out, e);
+    if (s == IPW_ENOINPUT) {
+        /* A look-up needs no plan: a missing one only costs what the plan would have added. */
+        if (note)
+            cli_info(ctx, "%s; %s", e->msg, note);
+        *out = NULL;
+        s = IPW_OK;
+    }
+    if (s != IPW_OK || *out)
+        return s;
+    return preflight_builtin_plan(out, e);
 }
 
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)

@@ -9,11 +9,9 @@
  * result, temperror and permerror included, exits 0: the lookup completed; a resolver that cannot
  * start exits 75.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ipwarm/cli.h"
 #include "ipwarm/cmd.h"
@@ -21,16 +19,6 @@
 #include "ipwarm/json.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/spf.h"
-
-/* The plan if one was named or ./ipwarm.yaml exists; *p stays NULL otherwise. */
-static ipw_status cmd_spf_plan(const struct cli_ctx *ctx, struct plan **p, struct err *e)
-{
-    struct stat st;
-    *p = NULL;
-    if (!ctx->plan_given && stat(ctx->plan_path, &st) != 0 && errno == ENOENT)
-        return IPW_OK;
-    return cli_load_plan(ctx, p, e);
-}
 
 /* A resolver on the --dns servers, else the plan's, else /etc/resolv.conf. */
 static struct dns *cmd_spf_dns(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
@@ -96,7 +84,7 @@ ipw_status cmd_spf(struct cli_ctx *ctx, const struct cli_args *args, struct err 
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return err_set(e, IPW_EUSAGE, "spf: --helo: a control character at offset %d",
                            (int)(c - helo));
-    if ((st = cmd_spf_plan(ctx, &p, e)) != IPW_OK)
+    if ((st = cli_load_plan_if_any(ctx, &p, e)) != IPW_OK)
         return st;
     if (!helo && p)
         helo = p->helo;

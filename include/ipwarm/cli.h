@@ -160,6 +160,14 @@ long cli_args_int(const struct cli_args *a, const char *name, long def);
  * sentence that names the path and `ipwarm init`.
  */
 ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct err *e);
+/* For the look-up commands (spf, mx, dnsbl), which need no plan: cli_load_plan when a plan
+ * was named or ctx->plan_path exists, else IPW_OK with *out NULL. */
+ipw_status cli_load_plan_if_any(const struct cli_ctx *ctx, struct plan **out, struct err *e);
+/* The same, but never without a plan: when there is none, or the one named does not exist
+ * (then, when note is not NULL, "WHY; NOTE" goes to cli_info), the built-in one with the
+ * shipped providers and the default block lists (preflight_builtin_plan). */
+ipw_status cli_load_plan_or_builtin(const struct cli_ctx *ctx, struct plan **out, const char *note,
+                                    struct err *e);
 
 /* The effective settings: the command line's over the plan's. */
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
