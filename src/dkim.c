@@ -247,16 +247,11 @@ ipw_status dkim_key_write(const struct dkim_key *k, const char *path, struct err
 
     /* Never replace a key: one already published in DNS must not change by accident. The file
      * appears whole, with mode 0600 from its creation, or not at all. */
-    struct afile af;
-    ipw_status s = afile_open(&af, path, 0600, AFILE_NOREPLACE, e);
-    if (s == IPW_OK) {
-        /* Unbuffered: no copy of the key is left in a stdio buffer freed without wiping. */
-        setvbuf(af.f, NULL, _IONBF, 0);
-        fwrite(pem, 1, (size_t)len, af.f);
-        s = afile_commit(&af, e);
-        if (s != IPW_OK && af.exists)
-            err_set(e, s, "%s exists; not overwriting a key", path);
-    }
+    bool exists;
+    ipw_status s =
+        afile_write(path, 0600, AFILE_NOREPLACE, pem, len > 0 ? (size_t)len : 0, &exists, e);
+    if (s != IPW_OK && exists)
+        err_set(e, s, "%s exists; not overwriting a key", path);
     if (len > 0)
         OPENSSL_cleanse(pem, (size_t)len);
     BIO_free(bio);

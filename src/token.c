@@ -102,16 +102,11 @@ static ipw_status token_secret_create(const char *path, struct token_secret *s, 
 
     /* Created whole or not at all (afile.h), so that a concurrent first run never reads half
      * a secret; when another process made it first, its secret is the one. */
-    struct afile af;
-    ipw_status st = afile_open(&af, path, 0600, AFILE_NOREPLACE, e);
-    if (st == IPW_OK) {
-        setvbuf(af.f, NULL, _IONBF, 0); /* no copy of the secret in a stdio buffer */
-        fwrite(hex, 1, len, af.f);
-        st = afile_commit(&af, e);
-    }
+    bool exists;
+    ipw_status st = afile_write(path, 0600, AFILE_NOREPLACE, hex, len, &exists, e);
     if (st == IPW_OK)
         st = token_secret_set(s, hex, len, path, e);
-    else if (af.exists)
+    else if (exists)
         st = token_secret_read(path, s, e);
     else
         err_prefix(e, st, "cannot create the unsubscribe secret file: ");
