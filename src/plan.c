@@ -933,6 +933,27 @@ bool plan_host_valid(const char *s, size_t len)
     return plan_ip_valid(buf) || plan_domain_valid(buf, len, 1, true);
 }
 
+bool plan_authority_valid(const char *s, size_t len, size_t *host_len)
+{
+    const char *colon = NULL;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb)
+            return false;
+        if ((size_t)(rb - s) + 1 < len) {
+            if (rb[1] != ':')
+                return false;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(s, ':', len);
+    }
+    *host_len = colon ? (size_t)(colon - s) : len;
+    if (!plan_host_valid(s, *host_len))
+        return false;
+    return !colon || plan_port_text_valid(colon + 1, len - *host_len - 1);
+}
+
 /* smtp://HOST[:PORT][/] or smtps://...; *why says what is wrong. Credentials in the URL are
  * refused: they would be a password written into the plan. */
 static bool plan_url_valid(const char *s, const char **why)
@@ -955,23 +976,8 @@ static bool plan_url_valid(const char *s, const char **why)
                    : "put the user name in transport.relay.username, not in the URL";
         return false;
     }
-    const char *colon = NULL;
-    if (rest[0] == '[') {
-        const char *rb = memchr(rest, ']', alen);
-        if (!rb)
-            return false;
-        if ((size_t)(rb - rest) + 1 < alen) {
-            if (rb[1] != ':')
-                return false;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(rest, ':', alen);
-    }
-    size_t hlen = colon ? (size_t)(colon - rest) : alen;
-    if (!plan_host_valid(rest, hlen))
-        return false;
-    return !colon || plan_port_text_valid(colon + 1, alen - hlen - 1);
+    size_t hlen;
+    return plan_authority_valid(rest, alen, &hlen);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -106,22 +106,8 @@ static bool plan_imap_url(struct plan_ctx *c, const char *s, bool *implicit_tls,
         *why = "a mailbox URL names a server and a folder only (no ?query, #fragment or ;UID=)";
         return false;
     }
-    const char *colon = NULL;
-    if (rest[0] == '[') {
-        const char *rb = memchr(rest, ']', alen);
-        if (!rb)
-            return false;
-        if ((size_t)(rb - rest) + 1 < alen) {
-            if (rb[1] != ':')
-                return false;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(rest, ':', alen);
-    }
-    size_t hlen = colon ? (size_t)(colon - rest) : alen;
-    if (!plan_host_valid(rest, hlen) ||
-        (colon && !plan_port_text_valid(colon + 1, alen - hlen - 1)))
+    size_t hlen;
+    if (!plan_authority_valid(rest, alen, &hlen))
         return false;
     *loopback = plan_host_is_loopback(rest, hlen);
     const char *path = rest + alen;
