@@ -28,6 +28,7 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/preflight.h"
+#include "ipwarm/stats.h"
 #include "ipwarm/units.h"
 
 /* The option and command tables read best one entry per line group; the formatter would put
@@ -1068,6 +1069,15 @@ void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_
     if (ctx->n_dns > 0 || p)
         cfg->servers = cli_dns_servers(ctx, p, &cfg->n_servers);
     cfg->timeout_ms = cli_dns_timeout_ms(ctx, p);
+}
+
+ipw_status cli_store_read(const struct cli_ctx *ctx, const struct plan *p, struct store **out,
+                          struct err *e)
+{
+    ipw_status r = stats_store_open(cli_state_path(ctx, p), out, NULL, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, *out, e);
+    return r;
 }
 
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e)

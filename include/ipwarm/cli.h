@@ -179,6 +179,12 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
  * not to campaign "b"; ..."; or a database status.
  */
 ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e);
+/* For the commands that only read the state (report, trace, stats, simulate, metrics): the
+ * plan's state file (or --db) through stats_store_open (an empty store when there is none yet),
+ * checked with cli_store_campaign. Whatever the status, *out (a store, or NULL) goes to
+ * store_close after. */
+ipw_status cli_store_read(const struct cli_ctx *ctx, const struct plan *p, struct store **out,
+                          struct err *e);
 const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
                                          size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
