@@ -10,7 +10,6 @@
 #include "ipwarm/cli.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 #include <sqlite3.h>
 #include <yaml.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/preflight.h"
@@ -493,7 +493,7 @@ static bool cli_is_domain(const char *s)
     if (n == 0 || n > 253)
         return false;
     for (const char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+        if (!chars_is_alnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
             return false;
     return true;
 }
@@ -515,7 +515,8 @@ static bool cli_choice_ok(const char *choices, const char *v)
 
 static bool cli_parse_long(const char *s, long *v)
 {
-    if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1])))
+    if (!chars_is_digit((unsigned char)s[0]) &&
+        !(s[0] == '-' && chars_is_digit((unsigned char)s[1])))
         return false;
     errno = 0;
     char *end;

@@ -18,8 +18,8 @@
 #include "ipwarm/imap.h"
 
 #include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -444,7 +444,7 @@ static ipw_status imap_read_response(struct imap *s, int64_t deadline, const cha
         if (end == 0 || s->resp[end - 1] != '}')
             return IPW_OK;
         size_t k = end - 1;
-        while (k > 0 && isdigit((unsigned char)s->resp[k - 1]))
+        while (k > 0 && chars_is_digit((unsigned char)s->resp[k - 1]))
             k--;
         if (k == 0 || s->resp[k - 1] != '{' || k == end - 1)
             return IPW_OK;
@@ -548,10 +548,10 @@ static void imap_skip_sp(struct imap_tok *t)
 static bool imap_number(struct imap_tok *t, uint64_t *v, uint64_t max)
 {
     imap_skip_sp(t);
-    if (t->p >= t->end || !isdigit((unsigned char)*t->p))
+    if (t->p >= t->end || !chars_is_digit((unsigned char)*t->p))
         return false;
     uint64_t x = 0;
-    while (t->p < t->end && isdigit((unsigned char)*t->p)) {
+    while (t->p < t->end && chars_is_digit((unsigned char)*t->p)) {
         x = x * 10 + (uint64_t)(*t->p - '0');
         if (x > max)
             return false;
@@ -704,7 +704,7 @@ static ipw_status imap_caps_cb(struct imap *s, const char *r, size_t len, void *
         if (s->caps) {
             s->caps[0] = ' ';
             for (size_t i = 0; i < n; i++)
-                s->caps[i + 1] = (char)toupper((unsigned char)r[11 + i]);
+                s->caps[i + 1] = (char)chars_upper((unsigned char)r[11 + i]);
             s->caps[n + 1] = ' ';
             s->caps[n + 2] = '\0';
         }
@@ -721,7 +721,7 @@ bool imap_has_capability(const struct imap *s, const char *cap)
     if (n <= 0 || (size_t)n >= sizeof want)
         return false;
     for (char *q = want; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
+        *q = (char)chars_upper((unsigned char)*q);
     return strstr(s->caps, want) != NULL;
 }
 

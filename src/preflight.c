@@ -19,13 +19,13 @@
 #include "ipwarm/preflight.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/dkim.h"
 #include "ipwarm/dnsbl.h"
 #include "ipwarm/provider.h"
@@ -579,7 +579,7 @@ static bool preflight_tag(const char *txt, const char *tag, char *out, size_t n)
             if ((size_t)(ke - s) == tl && strncasecmp(s, tag, tl) == 0) {
                 size_t k = 0;
                 for (const char *v = eq + 1; v < end; v++)
-                    if (!isspace((unsigned char)*v) && k + 1 < n)
+                    if (!chars_is_space((unsigned char)*v) && k + 1 < n)
                         out[k++] = *v;
                 out[k] = '\0';
                 return true;
@@ -735,7 +735,7 @@ bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, 
         return false;
     }
     for (size_t i = 0; val[i] && i + 1 < sizeof out->policy; i++)
-        out->policy[i] = (char)tolower((unsigned char)val[i]);
+        out->policy[i] = (char)chars_lower((unsigned char)val[i]);
     const char *tags[] = {"adkim", "aspf"};
     bool *strict[] = {&out->adkim_strict, &out->aspf_strict};
     for (int t = 0; t < 2; t++) {

@@ -8,7 +8,8 @@
  */
 #include "ipwarm/units.h"
 
-#include <ctype.h>
+#include "ipwarm/chars.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,13 +29,13 @@ static int units_number(const char *s, double *v, const char **end)
 {
     const char *p = s;
     int digits = 0;
-    while (isdigit((unsigned char)*p)) {
+    while (chars_is_digit((unsigned char)*p)) {
         p++;
         digits++;
     }
     if (*p == '.') {
         p++;
-        while (isdigit((unsigned char)*p)) {
+        while (chars_is_digit((unsigned char)*p)) {
             p++;
             digits++;
         }
@@ -63,10 +64,8 @@ struct units_unit {
 
 /* Rate denominators, as minutes per unit. */
 static const struct units_unit units_rate_units[] = {
-    {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60},
-    {"m", 1},        {"min", 1},        {"minute", 1},
-    {"h", 60},       {"hour", 60},      {"d", 1440},
-    {"day", 1440},
+    {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60}, {"m", 1},    {"min", 1},
+    {"minute", 1},   {"h", 60},         {"hour", 60},         {"d", 1440}, {"day", 1440},
 };
 
 ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
@@ -82,7 +81,7 @@ ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (no /unit)", expect, s);
     p = units_skip_space(p + 1);
     const char *unit = p;
-    while (isalpha((unsigned char)*p))
+    while (chars_is_alpha((unsigned char)*p))
         p++;
     size_t ulen = (size_t)(p - unit);
     if (*units_skip_space(p) != '\0')
@@ -118,15 +117,13 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
         p = end;
         const char *unit = p;
-        while (isalpha((unsigned char)*p))
+        while (chars_is_alpha((unsigned char)*p))
             p++;
         size_t ulen = (size_t)(p - unit);
         if (ulen == 0)
-            return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (a number needs a unit)", expect,
-                           s);
+            return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (a number needs a unit)", expect, s);
         double factor = 0;
-        for (size_t i = 0; i < sizeof units_duration_units / sizeof units_duration_units[0];
-             i++) {
+        for (size_t i = 0; i < sizeof units_duration_units / sizeof units_duration_units[0]; i++) {
             if (strlen(units_duration_units[i].name) == ulen &&
                 strncmp(unit, units_duration_units[i].name, ulen) == 0)
                 factor = units_duration_units[i].factor;
@@ -143,8 +140,7 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
     /* A hundred years is far beyond any warm-up; it also keeps later arithmetic in range. */
     if (total > 100.0 * 365 * 86400000)
-        return err_set(e, IPW_ECONFIG, "expected a duration of at most 100 years, found \"%s\"",
-                       s);
+        return err_set(e, IPW_ECONFIG, "expected a duration of at most 100 years, found \"%s\"", s);
     *ms = (int64_t)llround(total);
     return IPW_OK;
 }
@@ -185,7 +181,7 @@ ipw_status units_parse_trigger(const char *s, int *count, int64_t *period_ms, st
     p = units_skip_space(p + 1);
     /* "3/h" reads as "3/1h". */
     char buf[64];
-    if (isalpha((unsigned char)*p)) {
+    if (chars_is_alpha((unsigned char)*p)) {
         if (snprintf(buf, sizeof buf, "1%s", p) >= (int)sizeof buf)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s);
         p = buf;
