@@ -1091,6 +1091,13 @@ struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct
     return d;
 }
 
+struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
+{
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
+    return preflight_dns_new(&cfg, e);
+}
+
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)
 {
     if (ctx->verbosity < 0)

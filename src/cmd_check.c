@@ -69,9 +69,7 @@ ipw_status cmd_check(struct cli_ctx *ctx, const struct cli_args *args, struct er
     ipw_status s = cli_load_plan(ctx, &p, e);
     if (s != IPW_OK)
         return s;
-    struct dns_config cfg;
-    cli_dns_config(ctx, p, &cfg);
-    dns = preflight_dns_new(&cfg, e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;

@@ -90,9 +90,7 @@ ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct er
         s = err_set(e, IPW_EUSAGE, "dnsbl: no zones: give --zone or preflight.dnsbl in the plan");
         goto done;
     }
-    struct dns_config cfg;
-    cli_dns_config(ctx, p, &cfg);
-    dns = preflight_dns_new(&cfg, e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;

@@ -74,9 +74,7 @@ ipw_status cmd_mx(struct cli_ctx *ctx, const struct cli_args *args, struct err *
     ipw_status s = cli_load_plan_or_builtin(ctx, &p, "using the shipped provider table", e);
     if (s != IPW_OK)
         return s;
-    struct dns_config cfg;
-    cli_dns_config(ctx, p, &cfg);
-    dns = preflight_dns_new(&cfg, e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;
