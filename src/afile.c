@@ -150,3 +150,21 @@ void afile_abort(struct afile *a)
     }
     afile_release(a);
 }
+
+ipw_status afile_write(const char *path, mode_t mode, unsigned flags, const void *data, size_t len,
+                       bool *exists, struct err *e)
+{
+    struct afile a;
+    if (exists)
+        *exists = false;
+    ipw_status r = afile_open(&a, path, mode, flags, e);
+    if (r != IPW_OK)
+        return r;
+    setvbuf(a.f, NULL, _IONBF, 0);
+    if (len > 0)
+        fwrite(data, 1, len, a.f);
+    r = afile_commit(&a, e);
+    if (exists)
+        *exists = a.exists;
+    return r;
+}

@@ -6,12 +6,12 @@
  */
 #include "ipwarm/arf.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/feedback.h"
 #include "ipwarm/fields.h"
 
@@ -51,7 +51,7 @@ static char *arf_value(const char *v, bool address, bool lower)
     if (!d)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        d[i] = lower ? (char)tolower((unsigned char)v[i]) : v[i];
+        d[i] = lower ? (char)chars_lower((unsigned char)v[i]) : v[i];
     d[n] = '\0';
     return d;
 }

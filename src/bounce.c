@@ -19,11 +19,11 @@
  */
 #include "ipwarm/bounce.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/dsn.h"
 
 #define BOUNCE_LOOKBACK 4 /* lines before a reply line searched for its address */
@@ -50,12 +50,12 @@ static bool bounce_has(const char *h, size_t len, const char *needle)
 
 static bool bounce_local_char(unsigned char c)
 {
-    return isalnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~.", c));
+    return chars_is_alnum(c) || (c && strchr("!#$%&'*+-/=?^_`{|}~.", c));
 }
 
 static bool bounce_domain_char(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '.';
+    return chars_is_alnum(c) || c == '-' || c == '.';
 }
 
 /* Finds the first addr-spec-looking word in s[0..len): local@domain.tld. */
@@ -77,7 +77,7 @@ static bool bounce_addr_in(const char *s, size_t len, size_t *start, size_t *ale
         if (a == i || b == i + 1)
             continue;
         const char *dot = memchr(s + i + 1, '.', b - i - 1);
-        if (!dot || !isalpha((unsigned char)s[b - 1]))
+        if (!dot || !chars_is_alpha((unsigned char)s[b - 1]))
             continue;
         *start = a;
         *alen = b - a;
@@ -148,11 +148,11 @@ void bounce_free(struct bounce *b)
 /* A copy of s[0..len) with runs of white space made one space, cut at FEEDBACK_MAX_TEXT. */
 static char *bounce_squeeze(const char *s, size_t len)
 {
-    while (len && isspace((unsigned char)*s)) {
+    while (len && chars_is_space((unsigned char)*s)) {
         s++;
         len--;
     }
-    while (len && isspace((unsigned char)s[len - 1]))
+    while (len && chars_is_space((unsigned char)s[len - 1]))
         len--;
     if (len == 0)
         return NULL;
@@ -163,7 +163,7 @@ static char *bounce_squeeze(const char *s, size_t len)
     bool space = false;
     for (size_t i = 0; i < len && o < FEEDBACK_MAX_TEXT; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (isspace(c) || c < 0x20 || c == 0x7f) {
+        if (chars_is_space(c) || c < 0x20 || c == 0x7f) {
             space = true;
             continue;
         }
@@ -356,7 +356,7 @@ static void bounce_gmail(struct bounce_ctx *c, const char *text, size_t len,
         const char *p = bounce_find(text, len, reply_marks[m]);
         if (p) {
             p += strlen(reply_marks[m]);
-            while (p < text + len && isspace((unsigned char)*p))
+            while (p < text + len && chars_is_space((unsigned char)*p))
                 p++;
             const char *end = p;
             /* the reply runs to the next blank line */

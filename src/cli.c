@@ -10,7 +10,6 @@
 #include "ipwarm/cli.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,8 +24,11 @@
 #include <sqlite3.h>
 #include <yaml.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
+#include "ipwarm/preflight.h"
+#include "ipwarm/stats.h"
 #include "ipwarm/units.h"
 
 /* The option and command tables read best one entry per line group; the formatter would put
@@ -491,7 +493,7 @@ static bool cli_is_domain(const char *s)
     if (n == 0 || n > 253)
         return false;
     for (const char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
+        if (!chars_is_alnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.')
             return false;
     return true;
 }
@@ -513,7 +515,8 @@ static bool cli_choice_ok(const char *choices, const char *v)
 
 static bool cli_parse_long(const char *s, long *v)
 {
-    if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1])))
+    if (!chars_is_digit((unsigned char)s[0]) &&
+        !(s[0] == '-' && chars_is_digit((unsigned char)s[1])))
         return false;
     errno = 0;
     char *end;
@@ -562,9 +565,9 @@ static ipw_status cli_check_value(const struct cli_command *cmd, const struct cl
     }
     case CLI_TIME: {
         int64_t ms;
-        if (clock_parse_rfc3339(v, &ms, &sub) == IPW_OK)
+        if (clock_parse_rfc3339(v, &ms, e) == IPW_OK)
             return IPW_OK;
-        return err_set(e, IPW_EUSAGE, "%s: %s", prefix, sub.msg);
+        return err_prefix(e, IPW_EUSAGE, "%s: ", prefix);
     }
     case CLI_CHOICE: {
         if (cli_choice_ok(o->choices, v))
@@ -601,51 +604,20 @@ static ipw_status cli_check_value(const struct cli_command *cmd, const struct cl
 
 /* Parses --dns HOST[:PORT]: an IPv4 address with an optional port, an IPv6 address bare or as
  * [ADDR]:PORT. */
-static ipw_status cli_parse_dns(const char *arg, struct plan_dns_server *out, struct err *e)
+static ipw_status cli_parse_dns(const char *arg, struct dns_server *out, struct err *e)
 {
-    const char *s = arg;
     char host[INET6_ADDRSTRLEN + 1];
-    const char *port = NULL;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close)
-            goto bad;
-        hl = (size_t)(close - s - 1);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0')
-            goto bad;
-        s++;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':') == NULL) { /* one colon: IPv4:PORT */
-            hl = (size_t)(colon - s);
-            port = colon + 1;
-        } else {
-            hl = strlen(s); /* no colon, or an IPv6 address without a port */
-        }
-    }
-    if (hl == 0 || hl >= sizeof host)
-        goto bad;
-    memcpy(host, s, hl);
-    host[hl] = '\0';
-    unsigned char buf[16];
-    if (inet_pton(AF_INET, host, buf) != 1 && inet_pton(AF_INET6, host, buf) != 1)
-        goto bad;
-    long p = 53;
-    if (port && (!cli_parse_long(port, &p) || p < 1 || p > 65535))
-        goto bad;
+    int port = 53;
+    if (dns_server_parse(arg, host, sizeof host, &port, e) != IPW_OK)
+        return err_set(e, IPW_EUSAGE,
+                       "--dns: expected an IP address with an optional port (192.0.2.53, "
+                       "127.0.0.1:5353, [::1]:53), found \"%s\"",
+                       arg);
     out->host = strdup(host);
     if (!out->host)
         return err_set(e, IPW_ENOMEM, "out of memory");
-    out->port = (int)p;
+    out->port = port;
     return IPW_OK;
-bad:
-    return err_set(e, IPW_EUSAGE,
-                   "--dns: expected an IP address with an optional port (192.0.2.53, "
-                   "127.0.0.1:5353, [::1]:53), found \"%s\"",
-                   arg);
 }
 
 /* Applies one global option to ctx (the value checked already). */
@@ -659,7 +631,7 @@ static ipw_status cli_apply_global(struct cli_ctx *ctx, struct cli_args *args,
     } else if (strcmp(n, "db") == 0) {
         ctx->db_path = v;
     } else if (strcmp(n, "dns") == 0) {
-        struct plan_dns_server *d = realloc(ctx->dns, (ctx->n_dns + 1) * sizeof *d);
+        struct dns_server *d = realloc(ctx->dns, (ctx->n_dns + 1) * sizeof *d);
         if (!d)
             return err_set(e, IPW_ENOMEM, "out of memory");
         ctx->dns = d;
@@ -1012,6 +984,31 @@ ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct er
     return r;
 }
 
+ipw_status cli_load_plan_if_any(const struct cli_ctx *ctx, struct plan **out, struct err *e)
+{
+    struct stat st;
+    *out = NULL;
+    if (!ctx->plan_given && stat(ctx->plan_path, &st) != 0 && errno == ENOENT)
+        return IPW_OK;
+    return cli_load_plan(ctx, out, e);
+}
+
+ipw_status cli_load_plan_or_builtin(const struct cli_ctx *ctx, struct plan **out, const char *note,
+                                    struct err *e)
+{
+    ipw_status s = cli_load_plan_if_any(ctx, out, e);
+    if (s == IPW_ENOINPUT) {
+        /* A look-up needs no plan: a missing one only costs what the plan would have added. */
+        if (note)
+            cli_info(ctx, "%s; %s", e->msg, note);
+        *out = NULL;
+        s = IPW_OK;
+    }
+    if (s != IPW_OK || *out)
+        return s;
+    return preflight_builtin_plan(out, e);
+}
+
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
 {
     return ctx->db_path ? ctx->db_path : p->state;
@@ -1019,21 +1016,18 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p)
 
 ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e)
 {
-    struct err ce;
-    err_clear(&ce);
-    ipw_status r = store_campaign_check(st, p->campaign, &ce);
-    if (r == IPW_ECONFIG)
-        return err_set(e, r,
-                       "%s: campaign: %s; a state file keeps one campaign: give this plan its own "
-                       "(`state:` in the plan, or --db)",
-                       p->name ? p->name : p->path, ce.msg);
-    if (r != IPW_OK)
-        return err_set(e, r, "%s", ce.msg);
-    return IPW_OK;
+    ipw_status r = store_campaign_check(st, p->campaign, e);
+    if (r == IPW_ECONFIG) {
+        err_prefix(e, r, "%s: campaign: ", p->name ? p->name : p->path);
+        size_t n = strnlen(e->msg, sizeof e->msg);
+        snprintf(e->msg + n, sizeof e->msg - n,
+                 "; a state file keeps one campaign: give this plan its own "
+                 "(`state:` in the plan, or --db)");
+    }
+    return r;
 }
 
-const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
-                                              size_t *n)
+const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p, size_t *n)
 {
     if (ctx->n_dns > 0) {
         *n = ctx->n_dns;
@@ -1070,42 +1064,38 @@ ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *ind
     return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
 }
 
+void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    if (ctx->n_dns > 0 || p)
+        cfg->servers = cli_dns_servers(ctx, p, &cfg->n_servers);
+    cfg->timeout_ms = cli_dns_timeout_ms(ctx, p);
+}
+
+ipw_status cli_store_read(const struct cli_ctx *ctx, const struct plan *p, struct store **out,
+                          struct err *e)
+{
+    ipw_status r = stats_store_open(cli_state_path(ctx, p), out, NULL, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, *out, e);
+    return r;
+}
+
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
 {
-    size_t n = 0;
-    const struct plan_dns_server *sv = NULL;
-    if (ctx->n_dns > 0) {
-        sv = ctx->dns;
-        n = ctx->n_dns;
-    } else if (p) {
-        sv = cli_dns_servers(ctx, p, &n);
-    }
-    char **names = calloc(n ? n : 1, sizeof *names);
-    if (!names) {
-        err_set(e, IPW_ENOMEM, "out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(sv[i].host) + 16;
-        names[i] = malloc(len);
-        if (!names[i])
-            break;
-        bool v6 = strchr(sv[i].host, ':') != NULL;
-        snprintf(names[i], len, "%s%s%s:%d", v6 ? "[" : "", sv[i].host, v6 ? "]" : "",
-                 sv[i].port > 0 ? sv[i].port : 53);
-    }
-    struct dns_config cfg = {
-        .servers = (const char *const *)names,
-        .n_servers = n,
-        .timeout_ms = cli_dns_timeout_ms(ctx, p),
-    };
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
     struct dns *d = dns_new(&cfg, e);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
     if (!d && e->status == IPW_OK)
         err_set(e, IPW_ETEMP, "the DNS resolver could not be set up");
     return d;
+}
+
+struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
+{
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
+    return preflight_dns_new(&cfg, e);
 }
 
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)

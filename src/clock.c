@@ -7,9 +7,10 @@
  * a process-wide change that other code (and threads) could observe.
  */
 #include "ipwarm/clock.h"
+
+#include "ipwarm/chars.h"
 #include "ipwarm/tz.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,8 @@ void clock_manual_advance(struct clock_manual *c, int64_t ms)
         c->now_ms += ms;
 }
 
+/* Howard Hinnant's days_from_civil and civil_from_days: eras of 400 years (146097 days), the
+ * year starting on 1 March so that the leap day comes last. */
 int64_t clock_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
@@ -124,7 +127,7 @@ void clock_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-static int clock_days_in_month(int y, int m)
+int clock_days_in_month(int64_t y, int m)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
@@ -137,7 +140,7 @@ static bool clock_digits(const char **p, int n, int *v)
 {
     int x = 0;
     for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
+        if (!chars_is_digit((unsigned char)(*p)[i]))
             return false;
         x = x * 10 + ((*p)[i] - '0');
     }
@@ -171,11 +174,11 @@ ipw_status clock_parse_rfc3339(const char *s, int64_t *ms, struct err *e)
         goto bad;
     if (*p == '.') {
         p++;
-        if (!isdigit((unsigned char)*p))
+        if (!chars_is_digit((unsigned char)*p))
             goto bad;
         /* Milliseconds are the clock's resolution; finer digits are read and dropped. */
         int scale = 100;
-        while (isdigit((unsigned char)*p)) {
+        while (chars_is_digit((unsigned char)*p)) {
             frac_ms += (*p - '0') * scale;
             scale /= 10;
             p++;

@@ -69,9 +69,7 @@ ipw_status cmd_check(struct cli_ctx *ctx, const struct cli_args *args, struct er
     ipw_status s = cli_load_plan(ctx, &p, e);
     if (s != IPW_OK)
         return s;
-    size_t n_servers;
-    const struct plan_dns_server *servers = cli_dns_servers(ctx, p, &n_servers);
-    dns = preflight_dns_new(servers, n_servers, cli_dns_timeout_ms(ctx, p), e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;

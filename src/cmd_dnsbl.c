@@ -8,7 +8,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "ipwarm/cli.h"
 #include "ipwarm/cmd.h"
@@ -73,15 +72,8 @@ ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct er
     struct dns *dns = NULL;
     const char *ip = cli_args_get(args, "ip");
     size_t nz = cli_args_count(args, "zone");
-    ipw_status s;
-    s = IPW_ENOINPUT;
-    if (ctx->plan_given || access(ctx->plan_path, F_OK) == 0) {
-        s = cli_load_plan(ctx, &p, e);
-        if (s == IPW_ENOINPUT && nz == 0)
-            cli_info(ctx, "%s; using the default block lists", e->msg);
-    }
-    if (s == IPW_ENOINPUT)
-        s = preflight_builtin_plan(&p, e);
+    ipw_status s =
+        cli_load_plan_or_builtin(ctx, &p, nz == 0 ? "using the default block lists" : NULL, e);
     if (s != IPW_OK)
         return s;
     const char **zones = NULL;
@@ -98,9 +90,7 @@ ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct er
         s = err_set(e, IPW_EUSAGE, "dnsbl: no zones: give --zone or preflight.dnsbl in the plan");
         goto done;
     }
-    size_t n_servers;
-    const struct plan_dns_server *servers = cli_dns_servers(ctx, p, &n_servers);
-    dns = preflight_dns_new(servers, n_servers, cli_dns_timeout_ms(ctx, p), e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;

@@ -173,10 +173,9 @@ ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, 
     if (ctx->json) {
         json_array_end(&j);
         json_object_end(&j);
-        struct err je = {0};
-        ipw_status js = json_finish(&j, &je);
+        ipw_status js = json_finish(&j, e);
         if (js)
-            return err_set(e, js, "%s", je.msg);
+            return js;
     } else if (fflush(ctx->out) != 0 || ferror(ctx->out)) {
         return err_set(e, IPW_EIO, "feedback parse: cannot write to standard output");
     }

@@ -23,17 +23,9 @@
 static ipw_status cmd_init_write(const char *path, const char *data, size_t len, bool *exists,
                                  struct err *e)
 {
-    *exists = false;
-    struct afile af;
-    struct err sub;
-    ipw_status s = afile_open(&af, path, 0644, AFILE_NOREPLACE, &sub);
-    if (s == IPW_OK) {
-        fwrite(data, 1, len, af.f);
-        s = afile_commit(&af, &sub);
-        *exists = af.exists;
-    }
+    ipw_status s = afile_write(path, 0644, AFILE_NOREPLACE, data, len, exists, e);
     if (s != IPW_OK)
-        return err_set(e, s, "init: %s", sub.msg);
+        return err_prefix(e, s, "init: ");
     return IPW_OK;
 }
 

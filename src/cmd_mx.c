@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ipwarm/cli.h"
 #include "ipwarm/cmd.h"
@@ -19,19 +18,6 @@
 #include "ipwarm/plan.h"
 #include "ipwarm/preflight.h"
 #include "ipwarm/provider.h"
-
-/* The plan if there is one, else the built-in one with the shipped providers. */
-static ipw_status cmd_mx_plan(const struct cli_ctx *ctx, struct plan **p, struct err *e)
-{
-    if (ctx->plan_given || access(ctx->plan_path, F_OK) == 0) {
-        ipw_status s = cli_load_plan(ctx, p, e);
-        if (s != IPW_ENOINPUT)
-            return s;
-        /* A look-up needs no plan: a missing one only costs the plan's own providers. */
-        cli_info(ctx, "%s; using the shipped provider table", e->msg);
-    }
-    return preflight_builtin_plan(p, e);
-}
 
 static void cmd_mx_human(FILE *f, const struct plan *p, const struct dns_mx_result *r)
 {
@@ -85,12 +71,10 @@ ipw_status cmd_mx(struct cli_ctx *ctx, const struct cli_args *args, struct err *
     struct dns *dns = NULL;
     struct dns_mx_result *res = NULL;
     size_t n = (size_t)args->argc;
-    ipw_status s = cmd_mx_plan(ctx, &p, e);
+    ipw_status s = cli_load_plan_or_builtin(ctx, &p, "using the shipped provider table", e);
     if (s != IPW_OK)
         return s;
-    size_t n_servers;
-    const struct plan_dns_server *servers = cli_dns_servers(ctx, p, &n_servers);
-    dns = preflight_dns_new(servers, n_servers, cli_dns_timeout_ms(ctx, p), e);
+    dns = cli_dns_open_lookup(ctx, p, e);
     if (!dns) {
         s = e->status;
         goto done;

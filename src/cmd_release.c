@@ -69,16 +69,16 @@ static ipw_status release_named(struct store *st, const struct cli_args *args, i
 {
     for (int i = 0; i < args->argc; i++) {
         struct store_recipient was;
-        struct err re;
-        ipw_status r = store_recipient_release(st, args->argv[i], now, &was, &re);
+        ipw_status r = store_recipient_release(st, args->argv[i], now, &was, e);
         if (r == IPW_ENOTFOUND) {
+            err_clear(e);
             out[i].address = strdup(args->argv[i]);
             if (!out[i].address)
                 return err_set(e, IPW_ENOMEM, "out of memory");
             continue;
         }
         if (r != IPW_OK)
-            return err_set(e, r, "%s", re.msg);
+            return r;
         out[i].address = strdup(was.address);
         out[i].state = strdup(was.state);
         out[i].released = strcmp(was.state, "held") == 0 || strcmp(was.state, "skipped") == 0;

@@ -26,9 +26,7 @@ ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct e
     if (r != IPW_OK)
         return r;
     struct store *st = NULL;
-    r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
-    if (r == IPW_OK)
-        r = cli_store_campaign(p, st, e);
+    r = cli_store_read(ctx, p, &st, e);
     struct afile af;
     if (r == IPW_OK)
         r = afile_open(&af, out, 0644, 0, e);

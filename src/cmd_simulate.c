@@ -169,9 +169,7 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
     for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++)
         r = ramp_simulate(p, i, now.date, days, &sim[i * (size_t)days], e);
     if (r == IPW_OK)
-        r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
-    if (r == IPW_OK)
-        r = cli_store_campaign(p, st, e);
+        r = cli_store_read(ctx, p, &st, e);
     for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++) {
         struct store_provider sp;
         ipw_status lr = store_provider_load(st, p->providers[i].name, &sp, e);

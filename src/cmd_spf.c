@@ -9,11 +9,9 @@
  * result, temperror and permerror included, exits 0: the lookup completed; a resolver that cannot
  * start exits 75.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "ipwarm/cli.h"
 #include "ipwarm/cmd.h"
@@ -22,54 +20,14 @@
 #include "ipwarm/plan.h"
 #include "ipwarm/spf.h"
 
-/* The plan if one was named or ./ipwarm.yaml exists; *p stays NULL otherwise. */
-static ipw_status cmd_spf_plan(const struct cli_ctx *ctx, struct plan **p, struct err *e)
-{
-    struct stat st;
-    *p = NULL;
-    if (!ctx->plan_given && stat(ctx->plan_path, &st) != 0 && errno == ENOENT)
-        return IPW_OK;
-    return cli_load_plan(ctx, p, e);
-}
-
 /* A resolver on the --dns servers, else the plan's, else /etc/resolv.conf. */
 static struct dns *cmd_spf_dns(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
 {
-    const struct plan_dns_server *servers = ctx->dns;
-    size_t n = ctx->n_dns;
-    if (n == 0 && p) {
-        servers = p->dns_servers;
-        n = p->n_dns_servers;
-    }
-    char(*text)[64] = n ? calloc(n, sizeof *text) : NULL;
-    const char **list = n ? calloc(n, sizeof *list) : NULL;
-    if (n && (!text || !list)) {
-        free(text);
-        free(list);
-        err_set(e, IPW_ENOMEM, "spf: out of memory");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool v6 = strchr(servers[i].host, ':') != NULL;
-        snprintf(text[i], sizeof text[i], v6 ? "[%s]:%d" : "%s:%d", servers[i].host,
-                 servers[i].port);
-        list[i] = text[i];
-    }
-    struct dns_config cfg = {.servers = list, .n_servers = n};
-    if (ctx->dns_timeout_ms > 0)
-        cfg.timeout_ms = ctx->dns_timeout_ms;
-    else if (p)
-        cfg.timeout_ms = p->dns_timeout_ms;
+    struct dns_config cfg;
+    cli_dns_config(ctx, p, &cfg);
     struct dns *dns = dns_new(&cfg, e);
-    free(text);
-    free(list);
-    if (!dns && e->status == IPW_EUNAVAIL) {
-        char why[512];
-        size_t len = strnlen(e->msg, sizeof why - 1); /* err_set writes over e->msg */
-        memcpy(why, e->msg, len);
-        why[len] = 0;
-        err_set(e, IPW_ETEMP, "spf: the DNS resolver could not start: %s", why);
-    }
+    if (!dns && e->status == IPW_EUNAVAIL)
+        err_prefix(e, IPW_ETEMP, "spf: the DNS resolver could not start: ");
     return dns;
 }
 
@@ -126,7 +84,7 @@ ipw_status cmd_spf(struct cli_ctx *ctx, const struct cli_args *args, struct err 
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return err_set(e, IPW_EUSAGE, "spf: --helo: a control character at offset %d",
                            (int)(c - helo));
-    if ((st = cmd_spf_plan(ctx, &p, e)) != IPW_OK)
+    if ((st = cli_load_plan_if_any(ctx, &p, e)) != IPW_OK)
         return st;
     if (!helo && p)
         helo = p->helo;

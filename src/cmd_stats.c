@@ -40,9 +40,7 @@ ipw_status cmd_stats(struct cli_ctx *ctx, const struct cli_args *args, struct er
     }
 
     struct store *st = NULL;
-    r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
-    if (r == IPW_OK)
-        r = cli_store_campaign(p, st, e);
+    r = cli_store_read(ctx, p, &st, e);
     struct stats_result res;
     memset(&res, 0, sizeof res);
     if (r == IPW_OK)

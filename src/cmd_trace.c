@@ -145,9 +145,7 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
     if (r != IPW_OK)
         return r;
     struct store *st = NULL;
-    r = stats_store_open(cli_state_path(ctx, p), &st, NULL, e);
-    if (r == IPW_OK)
-        r = cli_store_campaign(p, st, e);
+    r = cli_store_read(ctx, p, &st, e);
     if (r != IPW_OK) {
         store_close(st);
         plan_free(p);

@@ -60,7 +60,7 @@ static void cmd_validate_window(const struct plan_window *w, char *buf, size_t n
 }
 
 /* "127.0.0.1:5353", "[::1]:53". */
-static void cmd_validate_dns_server(const struct plan_dns_server *s, char *buf, size_t n)
+static void cmd_validate_dns_server(const struct dns_server *s, char *buf, size_t n)
 {
     if (strchr(s->host, ':'))
         snprintf(buf, n, "[%s]:%d", s->host, s->port);
@@ -306,7 +306,7 @@ static void cmd_validate_text(const struct cli_ctx *ctx, const struct plan *p)
     fputc('\n', f);
 
     size_t n_dns;
-    const struct plan_dns_server *dns = cli_dns_servers(ctx, p, &n_dns);
+    const struct dns_server *dns = cli_dns_servers(ctx, p, &n_dns);
     fputs("dns: servers", f);
     if (n_dns == 0)
         fputs(" from /etc/resolv.conf", f);
@@ -571,7 +571,7 @@ static ipw_status cmd_validate_json(const struct cli_ctx *ctx, const struct plan
     json_object_end(&j);
 
     size_t n_dns;
-    const struct plan_dns_server *dns = cli_dns_servers(ctx, p, &n_dns);
+    const struct dns_server *dns = cli_dns_servers(ctx, p, &n_dns);
     json_key(&j, "dns");
     json_object_begin(&j);
     json_key(&j, "servers");

@@ -15,7 +15,9 @@
 #include "ipwarm/dkim.h"
 
 #include "ipwarm/afile.h"
+#include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -65,19 +67,6 @@ static const char *dkim_ossl_reason(char *buf, size_t n)
         ERR_error_string_n(code, buf, n);
     ERR_clear_error();
     return buf;
-}
-
-static char *dkim_b64(const unsigned char *s, size_t n)
-{
-    size_t out = 4 * ((n + 2) / 3);
-    char *b = malloc(out + 1);
-    if (!b)
-        return NULL;
-    if (EVP_EncodeBlock((unsigned char *)b, s, (int)n) != (int)out) {
-        free(b);
-        return NULL;
-    }
-    return b;
 }
 
 /* ---- keys ---- */
@@ -208,7 +197,7 @@ char *dkim_key_public_b64(const struct dkim_key *k, struct err *e)
                     dkim_ossl_reason(why, sizeof why));
             return NULL;
         }
-        char *b = dkim_b64(raw, n);
+        char *b = base64_encode_alloc(raw, n);
         if (!b)
             err_set(e, IPW_ENOMEM, "out of memory");
         return b;
@@ -220,7 +209,7 @@ char *dkim_key_public_b64(const struct dkim_key *k, struct err *e)
                 dkim_ossl_reason(why, sizeof why));
         return NULL;
     }
-    char *b = dkim_b64(der, (size_t)n);
+    char *b = base64_encode_alloc(der, (size_t)n);
     OPENSSL_free(der);
     if (!b)
         err_set(e, IPW_ENOMEM, "out of memory");
@@ -258,19 +247,11 @@ ipw_status dkim_key_write(const struct dkim_key *k, const char *path, struct err
 
     /* Never replace a key: one already published in DNS must not change by accident. The file
      * appears whole, with mode 0600 from its creation, or not at all. */
-    struct afile af;
-    struct err sub;
-    ipw_status s = afile_open(&af, path, 0600, AFILE_NOREPLACE, &sub);
-    if (s == IPW_OK) {
-        /* Unbuffered: no copy of the key is left in a stdio buffer freed without wiping. */
-        setvbuf(af.f, NULL, _IONBF, 0);
-        fwrite(pem, 1, (size_t)len, af.f);
-        s = afile_commit(&af, &sub);
-        if (s != IPW_OK && af.exists)
-            err_set(&sub, s, "%s exists; not overwriting a key", path);
-    }
-    if (s != IPW_OK)
-        err_set(e, s, "%s", sub.msg);
+    bool exists;
+    ipw_status s =
+        afile_write(path, 0600, AFILE_NOREPLACE, pem, len > 0 ? (size_t)len : 0, &exists, e);
+    if (s != IPW_OK && exists)
+        err_set(e, s, "%s exists; not overwriting a key", path);
     if (len > 0)
         OPENSSL_cleanse(pem, (size_t)len);
     BIO_free(bio);
@@ -357,9 +338,7 @@ char *dkim_canon_header(const char *field, size_t len, size_t *out_len)
     while (name_end > 0 && dkim_wsp(field[name_end - 1]))
         name_end--;
     for (size_t i = 0; i < name_end; i++) {
-        char c = field[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
+        char c = (char)chars_lower(field[i]);
         buf_put(&b, &c, 1);
     }
     buf_put(&b, ":", 1);
@@ -465,7 +444,7 @@ ipw_status dkim_body_hash(const char *body, size_t len, char out[DKIM_BH_LEN + 1
         return err_set(e, IPW_ESOFTWARE, "cannot hash the body: %s",
                        dkim_ossl_reason(why, sizeof why));
     }
-    EVP_EncodeBlock((unsigned char *)out, digest, sizeof digest);
+    base64_encode(digest, sizeof digest, out);
     return IPW_OK;
 }
 
@@ -510,7 +489,7 @@ ipw_status dkim_sign_data(const struct dkim_key *k, const void *data, size_t len
         s = err_set(e, IPW_ESOFTWARE, "cannot sign: %s", dkim_ossl_reason(why, sizeof why));
         goto done;
     }
-    *b64 = dkim_b64(sig, sig_len);
+    *b64 = base64_encode_alloc(sig, sig_len);
     if (!*b64)
         s = err_set(e, IPW_ENOMEM, "out of memory signing");
 done:
@@ -527,8 +506,7 @@ static bool dkim_name_ok(const char *s)
         return false;
     for (const char *p = s; *p; p++) {
         char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || (c == '.' && p[1] != '.' && p[1] != '\0');
+        bool ok = chars_is_ldh(c) || c == '_' || (c == '.' && p[1] != '.' && p[1] != '\0');
         if (!ok)
             return false;
     }
@@ -566,7 +544,7 @@ static void dkim_lower(const char *s, char *buf, size_t n)
 {
     size_t i = 0;
     for (; s[i] && i + 1 < n; i++)
-        buf[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+        buf[i] = (char)chars_lower(s[i]);
     buf[i] = '\0';
 }
 

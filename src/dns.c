@@ -12,9 +12,11 @@
  */
 #include "ipwarm/dns.h"
 
+#include "ipwarm/chars.h"
+#include "ipwarm/strmap.h"
+
 #include <arpa/inet.h>
 #include <ares.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,7 +195,7 @@ ipw_status dns_server_parse(const char *s, char *ip, size_t ip_size, int *port, 
         errno = 0;
         p = strtol(port_s, &end, 10);
         if (errno || end == port_s || *end || p < 1 || p > 65535 ||
-            !isdigit((unsigned char)*port_s))
+            !chars_is_digit((unsigned char)*port_s))
             return err_set(e, IPW_EUSAGE, "DNS server '%s': expected a port 1-65535", s);
     }
     if (addr_len >= ip_size)
@@ -1069,12 +1071,10 @@ struct mx_waiter {
 };
 
 struct mx_entry {
-    char *key; /* the host name in lower case */
     int outstanding;
     struct dns_result a, aaaa;
     struct mx_waiter *waiters;
     size_t n_waiters, cap_waiters;
-    struct mx_entry *next; /* hash chain */
     struct mx_ctx *ctx;
 };
 
@@ -1091,8 +1091,7 @@ struct mx_ctx {
     struct dns *dns;
     struct dns_mx_result *results;
     struct mx_dom *doms;
-    struct mx_entry **table;
-    size_t table_size; /* a power of two */
+    struct strmap hosts; /* host name in lower case -> its struct mx_entry * */
     bool enomem;
 };
 
@@ -1211,14 +1210,6 @@ static void mx_on_aaaa(void *arg, struct dns_result *r)
         mx_entry_done(en);
 }
 
-static size_t mx_hash(const char *s)
-{
-    size_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 /* Queues the address lookups of the host of results[dom].hosts[host], or takes them from a
  * lookup already made or under way for the same name. */
 static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
@@ -1229,25 +1220,20 @@ static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
     if (len >= sizeof key)
         len = sizeof key - 1;
     for (size_t i = 0; i < len; i++)
-        key[i] = (char)tolower((unsigned char)name[i]);
+        key[i] = (char)chars_lower((unsigned char)name[i]);
     key[len] = '\0';
 
-    size_t b = mx_hash(key) & (ctx->table_size - 1);
-    struct mx_entry *en;
-    for (en = ctx->table[b]; en; en = en->next)
-        if (strcmp(en->key, key) == 0)
-            break;
+    intptr_t *known = strmap_find(&ctx->hosts, key);
+    struct mx_entry *en = known ? (struct mx_entry *)*known : NULL;
     bool fresh = false;
     if (!en) {
         en = calloc(1, sizeof *en);
-        if (!en || !(en->key = strdup(key))) {
+        if (!en || strmap_put(&ctx->hosts, key, (intptr_t)en) != 0) {
             free(en);
             ctx->enomem = true;
             goto failed;
         }
         en->ctx = ctx;
-        en->next = ctx->table[b];
-        ctx->table[b] = en;
         fresh = true;
     }
     struct mx_waiter w = {dom, host};
@@ -1422,12 +1408,8 @@ ipw_status dns_mx_resolve(struct dns *dns, const char *const *domains, size_t n,
     }
     if (n == 0)
         return IPW_OK;
-    ctx.table_size = 64;
-    while (ctx.table_size < 2 * n && ctx.table_size < ((size_t)1 << 20))
-        ctx.table_size <<= 1;
     ctx.doms = calloc(n, sizeof *ctx.doms);
-    ctx.table = calloc(ctx.table_size, sizeof *ctx.table);
-    if (!ctx.doms || !ctx.table) {
+    if (!ctx.doms) {
         st = err_set(e, IPW_ENOMEM, "out of memory resolving %zu domains", n);
         goto done;
     }
@@ -1456,21 +1438,15 @@ done:
         dns_detach(dns, mx_on_a, NULL);
         dns_detach(dns, mx_on_aaaa, NULL);
     }
-    if (ctx.table) {
-        for (size_t b = 0; b < ctx.table_size; b++) {
-            struct mx_entry *en = ctx.table[b];
-            while (en) {
-                struct mx_entry *next = en->next;
-                dns_result_clear(&en->a);
-                dns_result_clear(&en->aaaa);
-                free(en->waiters);
-                free(en->key);
-                free(en);
-                en = next;
-            }
-        }
+    intptr_t v;
+    for (size_t pos = 0; strmap_next(&ctx.hosts, &pos, NULL, &v);) {
+        struct mx_entry *en = (struct mx_entry *)v;
+        dns_result_clear(&en->a);
+        dns_result_clear(&en->aaaa);
+        free(en->waiters);
+        free(en);
     }
-    free(ctx.table);
+    strmap_free(&ctx.hosts);
     free(ctx.doms);
     return st;
 }

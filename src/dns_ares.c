@@ -23,7 +23,7 @@
 #define DNS_ARES_MAX_SERVERS 16
 #define DNS_ARES_MAX_SOCKS   (4 * DNS_ARES_MAX_SERVERS)
 
-struct ares_sock {
+struct dns_ares_sock {
     int fd;
     bool r, w;
 };
@@ -31,11 +31,11 @@ struct ares_sock {
 struct dns_ares {
     ares_channel ch;
     bool have_channel;
-    struct ares_sock socks[DNS_ARES_MAX_SOCKS];
+    struct dns_ares_sock socks[DNS_ARES_MAX_SOCKS];
     size_t n_socks;
 };
 
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
+static void dns_ares_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
     struct dns_ares *a = data;
     size_t i;
@@ -57,7 +57,7 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
     a->socks[i].w = writable != 0;
 }
 
-static enum dns_status map_ares(int status)
+static enum dns_status dns_ares_status(int status)
 {
     switch (status) {
     case ARES_ETIMEOUT:
@@ -80,7 +80,7 @@ static enum dns_status map_ares(int status)
     }
 }
 
-static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+static void dns_ares_on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct dns_query *q = arg;
     struct dns_result r;
@@ -96,7 +96,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         }
     } else {
         memset(&r, 0, sizeof r);
-        r.status = map_ares(status);
+        r.status = dns_ares_status(status);
         r.rcode = -1;
         if (r.status == DNS_ERROR)
             r.detail = ares_strerror(status); /* static strings in c-ares */
@@ -104,14 +104,15 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     dns_query_done(q, &r);
 }
 
-static ipw_status ares_start(void *impl, struct dns_query *q)
+static ipw_status dns_ares_start(void *impl, struct dns_query *q)
 {
     struct dns_ares *a = impl;
-    ares_query(a->ch, dns_query_name(q), 1 /* C_IN */, (int)dns_query_type(q), on_answer, q);
+    ares_query(a->ch, dns_query_name(q), 1 /* C_IN */, (int)dns_query_type(q), dns_ares_on_answer,
+               q);
     return IPW_OK;
 }
 
-static size_t ares_pollfds(void *impl, struct pollfd *fds, size_t max)
+static size_t dns_ares_pollfds(void *impl, struct pollfd *fds, size_t max)
 {
     struct dns_ares *a = impl;
     for (size_t i = 0; i < a->n_socks && i < max; i++) {
@@ -122,7 +123,7 @@ static size_t ares_pollfds(void *impl, struct pollfd *fds, size_t max)
     return a->n_socks;
 }
 
-static int64_t ares_timeout_ms(void *impl)
+static int64_t dns_ares_timeout_ms(void *impl)
 {
     struct dns_ares *a = impl;
     struct timeval tv, *t = ares_timeout(a->ch, NULL, &tv);
@@ -132,7 +133,7 @@ static int64_t ares_timeout_ms(void *impl)
     return (int64_t)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
 }
 
-static void ares_process_all(void *impl, const struct pollfd *fds, size_t n)
+static void dns_ares_process(void *impl, const struct pollfd *fds, size_t n)
 {
     struct dns_ares *a = impl;
     for (size_t i = 0; i < n; i++) {
@@ -147,7 +148,7 @@ static void ares_process_all(void *impl, const struct pollfd *fds, size_t n)
     ares_process_fd(a->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 }
 
-static void ares_free_impl(void *impl)
+static void dns_ares_free(void *impl)
 {
     struct dns_ares *a = impl;
     if (!a)
@@ -158,17 +159,17 @@ static void ares_free_impl(void *impl)
     free(a);
 }
 
-static const struct dns_backend ares_backend = {
+static const struct dns_backend dns_ares_backend = {
     .name = "c-ares",
-    .start = ares_start,
-    .pollfds = ares_pollfds,
-    .timeout = ares_timeout_ms,
-    .process = ares_process_all,
-    .free = ares_free_impl,
+    .start = dns_ares_start,
+    .pollfds = dns_ares_pollfds,
+    .timeout = dns_ares_timeout_ms,
+    .process = dns_ares_process,
+    .free = dns_ares_free,
 };
 
 /* Frees a list made by ares_get_servers_ports or by hand (the hand-made one with free). */
-static void free_nodes(struct ares_addr_port_node *n)
+static void dns_ares_free_nodes(struct ares_addr_port_node *n)
 {
     while (n) {
         struct ares_addr_port_node *next = n->next;
@@ -192,15 +193,23 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
         return NULL;
     }
     for (size_t i = 0; i < n_servers; i++) {
-        char ip[INET6_ADDRSTRLEN + 1];
-        int port;
-        if (dns_server_parse(cfg->servers[i], ip, sizeof ip, &port, e) != IPW_OK) {
-            free_nodes(head);
+        const char *ip = cfg->servers[i].host ? cfg->servers[i].host : "";
+        int port = cfg->servers[i].port ? cfg->servers[i].port : 53;
+        unsigned char bin[16];
+        if (inet_pton(AF_INET, ip, bin) != 1 && inet_pton(AF_INET6, ip, bin) != 1) {
+            dns_ares_free_nodes(head);
+            err_set(e, IPW_EUSAGE,
+                    "DNS server '%s' is not an IP address (host names cannot be used)", ip);
+            return NULL;
+        }
+        if (port < 1 || port > 65535) {
+            dns_ares_free_nodes(head);
+            err_set(e, IPW_EUSAGE, "DNS server %s: port %d is not 1-65535", ip, port);
             return NULL;
         }
         struct ares_addr_port_node *node = calloc(1, sizeof *node);
         if (!node) {
-            free_nodes(head);
+            dns_ares_free_nodes(head);
             err_set(e, IPW_ENOMEM, "out of memory starting the resolver");
             return NULL;
         }
@@ -218,14 +227,14 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
 
     struct dns_ares *a = calloc(1, sizeof *a);
     if (!a) {
-        free_nodes(head);
+        dns_ares_free_nodes(head);
         err_set(e, IPW_ENOMEM, "out of memory starting the resolver");
         return NULL;
     }
     rc = ares_library_init(ARES_LIB_INIT_ALL);
     if (rc != ARES_SUCCESS) {
         free(a);
-        free_nodes(head);
+        dns_ares_free_nodes(head);
         err_set(e, IPW_EUNAVAIL, "cannot start c-ares: %s", ares_strerror(rc));
         return NULL;
     }
@@ -265,7 +274,7 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
     opt.flags = ARES_FLAG_NOCHECKRESP;
     opt.tries = tries;
     opt.timeout = (int)per_try;
-    opt.sock_state_cb = sock_state;
+    opt.sock_state_cb = dns_ares_sock_state;
     opt.sock_state_cb_data = a;
     /* Thousands of answers can arrive at once on the one UDP socket per server. */
     opt.socket_receive_buffer_size = 1 << 20;
@@ -275,16 +284,16 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
     if (rc != ARES_SUCCESS) {
         ares_library_cleanup();
         free(a);
-        free_nodes(head);
+        dns_ares_free_nodes(head);
         err_set(e, IPW_EUNAVAIL, "cannot start c-ares: %s", ares_strerror(rc));
         return NULL;
     }
     a->have_channel = true;
     if (head) {
         rc = ares_set_servers_ports(a->ch, head);
-        free_nodes(head);
+        dns_ares_free_nodes(head);
         if (rc != ARES_SUCCESS) {
-            ares_free_impl(a);
+            dns_ares_free(a);
             err_set(e, IPW_EUSAGE, "cannot use the DNS servers given: %s", ares_strerror(rc));
             return NULL;
         }
@@ -292,5 +301,5 @@ struct dns *dns_new(const struct dns_config *cfg, struct err *e)
 
     struct dns_config eff = *cfg;
     eff.timeout_ms = budget;
-    return dns_new_backend(&ares_backend, a, &eff, e);
+    return dns_new_backend(&dns_ares_backend, a, &eff, e);
 }

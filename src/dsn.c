@@ -8,11 +8,11 @@
  */
 #include "ipwarm/dsn.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/fields.h"
 
 void dsn_recipient_clear(struct feedback_recipient *r)
@@ -39,13 +39,13 @@ bool dsn_status_valid(const char *s, size_t len)
     if (len < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
         return false;
     size_t i = 2, d = 0;
-    while (i < len && isdigit((unsigned char)s[i]) && d < 4)
+    while (i < len && chars_is_digit((unsigned char)s[i]) && d < 4)
         i++, d++;
     if (d == 0 || d > 3 || i >= len || s[i] != '.')
         return false;
     i++;
     d = 0;
-    while (i < len && isdigit((unsigned char)s[i]) && d < 4)
+    while (i < len && chars_is_digit((unsigned char)s[i]) && d < 4)
         i++, d++;
     return d >= 1 && d <= 3 && i == len;
 }
@@ -58,13 +58,13 @@ static size_t dsn_code_at(const char *s, size_t len)
         return 0;
     i = 2;
     size_t d = 0;
-    while (i < len && isdigit((unsigned char)s[i]))
+    while (i < len && chars_is_digit((unsigned char)s[i]))
         i++, d++;
     if (d < 1 || d > 3 || i >= len || s[i] != '.')
         return 0;
     i++;
     d = 0;
-    while (i < len && isdigit((unsigned char)s[i]))
+    while (i < len && chars_is_digit((unsigned char)s[i]))
         i++, d++;
     if (d < 1 || d > 3)
         return 0;
@@ -85,13 +85,13 @@ bool dsn_status_from_text(const char *text, size_t len, char out[FEEDBACK_STATUS
     /* 1. a reply code and the enhanced code after it */
     for (size_t i = 0; i + 3 <= len; i++) {
         const char *s = text + i;
-        if (!strchr("245", s[0]) || s[0] == '\0' || !isdigit((unsigned char)s[1]) ||
-            !isdigit((unsigned char)s[2]))
+        if (!strchr("245", s[0]) || s[0] == '\0' || !chars_is_digit((unsigned char)s[1]) ||
+            !chars_is_digit((unsigned char)s[2]))
             continue;
-        if (i > 0 && (isalnum((unsigned char)s[-1]) || s[-1] == '.'))
+        if (i > 0 && (chars_is_alnum((unsigned char)s[-1]) || s[-1] == '.'))
             continue;
         size_t j = i + 3;
-        if (j < len && (isalnum((unsigned char)text[j]) || text[j] == '.'))
+        if (j < len && (chars_is_alnum((unsigned char)text[j]) || text[j] == '.'))
             continue;
         size_t k = j;
         while (k < len && k < j + 3 && strchr(" -:\t", text[k]) && text[k] != '\0')
@@ -99,9 +99,9 @@ bool dsn_status_from_text(const char *text, size_t len, char out[FEEDBACK_STATUS
         if (k == j)
             continue;
         size_t n = dsn_code_at(text + k, len - k);
-        if (n && text[k] == s[0] && (k + n == len || !isdigit((unsigned char)text[k + n])) &&
+        if (n && text[k] == s[0] && (k + n == len || !chars_is_digit((unsigned char)text[k + n])) &&
             (k + n == len || text[k + n] != '.' || k + n + 1 == len ||
-             !isdigit((unsigned char)text[k + n + 1]))) {
+             !chars_is_digit((unsigned char)text[k + n + 1]))) {
             dsn_status_set(out, text + k, n);
             return true;
         }
@@ -109,14 +109,14 @@ bool dsn_status_from_text(const char *text, size_t len, char out[FEEDBACK_STATUS
     /* 2. a lone enhanced code of class 4 or 5, not inside a dotted number */
     for (size_t i = 0; i + 5 <= len; i++) {
         if ((text[i] != '4' && text[i] != '5') ||
-            (i > 0 && (isalnum((unsigned char)text[i - 1]) || text[i - 1] == '.')))
+            (i > 0 && (chars_is_alnum((unsigned char)text[i - 1]) || text[i - 1] == '.')))
             continue;
         size_t n = dsn_code_at(text + i, len - i);
         if (!n)
             continue;
-        if (i + n < len &&
-            (isalnum((unsigned char)text[i + n]) ||
-             (text[i + n] == '.' && i + n + 1 < len && isdigit((unsigned char)text[i + n + 1]))))
+        if (i + n < len && (chars_is_alnum((unsigned char)text[i + n]) ||
+                            (text[i + n] == '.' && i + n + 1 < len &&
+                             chars_is_digit((unsigned char)text[i + n + 1]))))
             continue;
         dsn_status_set(out, text + i, n);
         return true;
@@ -124,12 +124,12 @@ bool dsn_status_from_text(const char *text, size_t len, char out[FEEDBACK_STATUS
     /* 3. a reply code alone */
     for (size_t i = 0; i + 3 <= len; i++) {
         const char *s = text + i;
-        if ((s[0] != '4' && s[0] != '5') || !isdigit((unsigned char)s[1]) ||
-            !isdigit((unsigned char)s[2]) || s[1] > '5')
+        if ((s[0] != '4' && s[0] != '5') || !chars_is_digit((unsigned char)s[1]) ||
+            !chars_is_digit((unsigned char)s[2]) || s[1] > '5')
             continue;
-        if (i > 0 && (isalnum((unsigned char)s[-1]) || s[-1] == '.' || s[-1] == ':'))
+        if (i > 0 && (chars_is_alnum((unsigned char)s[-1]) || s[-1] == '.' || s[-1] == ':'))
             continue;
-        if (i + 3 < len && (isalnum((unsigned char)s[3]) || s[3] == '.' || s[3] == ':'))
+        if (i + 3 < len && (chars_is_alnum((unsigned char)s[3]) || s[3] == '.' || s[3] == ':'))
             if (!(s[3] == ':' && (i + 4 >= len || s[4] == ' ')))
                 continue;
         out[0] = s[0];

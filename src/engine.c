@@ -44,6 +44,7 @@
 #include "ipwarm/reply.h"
 #include "ipwarm/secret.h"
 #include "ipwarm/smtp.h"
+#include "ipwarm/strmap.h"
 #include "ipwarm/template.h"
 #include "ipwarm/token.h"
 #include "ipwarm/transport.h"
@@ -60,110 +61,6 @@
 #define ENGINE_MX_TTL_MIN_MS 60000
 /* The loop looks at the store (manual holds, newly due retries) at least this often. */
 #define ENGINE_REFRESH_MS 1000
-
-/* ---- a small string-keyed hash table ---- */
-
-struct engine_map {
-    char **keys;
-    long *vals;
-    size_t cap, n;
-};
-
-static uint64_t engine_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-static long *engine_map_find(struct engine_map *m, const char *key)
-{
-    if (!m->cap)
-        return NULL;
-    for (size_t i = engine_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i])
-            return NULL;
-        if (strcmp(m->keys[i], key) == 0)
-            return &m->vals[i];
-    }
-}
-
-static int engine_map_put(struct engine_map *m, const char *key, long val)
-{
-    long *v = engine_map_find(m, key);
-    if (v) {
-        *v = val;
-        return 0;
-    }
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t ncap = m->cap ? m->cap * 2 : 64;
-        char **nk = calloc(ncap, sizeof *nk);
-        long *nv = calloc(ncap, sizeof *nv);
-        if (!nk || !nv) {
-            free(nk);
-            free(nv);
-            return -1;
-        }
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i])
-                continue;
-            size_t j = engine_hash(m->keys[i]) & (ncap - 1);
-            while (nk[j])
-                j = (j + 1) & (ncap - 1);
-            nk[j] = m->keys[i];
-            nv[j] = m->vals[i];
-        }
-        free(m->keys);
-        free(m->vals);
-        m->keys = nk;
-        m->vals = nv;
-        m->cap = ncap;
-    }
-    size_t i = engine_hash(key) & (m->cap - 1);
-    while (m->keys[i])
-        i = (i + 1) & (m->cap - 1);
-    m->keys[i] = strdup(key);
-    if (!m->keys[i])
-        return -1;
-    m->vals[i] = val;
-    m->n++;
-    return 0;
-}
-
-/* Removing keeps the probe chains intact by re-inserting the cluster after the hole. */
-static void engine_map_del(struct engine_map *m, const char *key)
-{
-    if (!m->cap)
-        return;
-    size_t i = engine_hash(key) & (m->cap - 1);
-    while (m->keys[i] && strcmp(m->keys[i], key) != 0)
-        i = (i + 1) & (m->cap - 1);
-    if (!m->keys[i])
-        return;
-    free(m->keys[i]);
-    m->keys[i] = NULL;
-    m->n--;
-    for (size_t j = (i + 1) & (m->cap - 1); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-        char *k = m->keys[j];
-        long v = m->vals[j];
-        m->keys[j] = NULL;
-        size_t t = engine_hash(k) & (m->cap - 1);
-        while (m->keys[t])
-            t = (t + 1) & (m->cap - 1);
-        m->keys[t] = k;
-        m->vals[t] = v;
-    }
-}
-
-static void engine_map_free(struct engine_map *m)
-{
-    for (size_t i = 0; i < m->cap; i++)
-        free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
 
 /* ---- the run's state ---- */
 
@@ -250,11 +147,11 @@ struct engine {
     char list_stat[128];                  /* the file's state before they were read */
     int64_t list_poll_real_ms;            /* engine_list_poll looks at the file then */
     int64_t list_until_real_ms;           /* reading stops then (the run's end); 0 = never */
-    struct engine_map mx_index;           /* domain -> index in mx[] */
+    struct strmap mx_index;               /* domain -> index in mx[] */
     struct dns_mx_result *mx;
     int64_t *mx_expires;
     size_t n_mx, cap_mx;
-    struct engine_map claimed; /* addresses in flight (and, in a dry run, done) */
+    struct strmap claimed; /* addresses in flight (and, in a dry run, done) */
     int64_t seq;
     size_t source_rr;
     char *relay_host;
@@ -515,7 +412,7 @@ static void engine_mx_record(struct engine *g, const struct dns_mx_result *m, in
 static struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int64_t now,
                                        struct err *e)
 {
-    long *idx = engine_map_find(&g->mx_index, domain);
+    intptr_t *idx = strmap_find(&g->mx_index, domain);
     if (idx && g->mx_expires[*idx] > now)
         return &g->mx[*idx];
     struct dns_mx_result res;
@@ -555,7 +452,7 @@ static struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int
     }
     g->mx[g->n_mx] = res;
     g->mx_expires[g->n_mx] = now + ttl;
-    if (engine_map_put(&g->mx_index, domain, (long)g->n_mx) != 0) {
+    if (strmap_put(&g->mx_index, domain, (intptr_t)g->n_mx) != 0) {
         dns_mx_result_clear(&g->mx[g->n_mx]);
         err_set(e, IPW_ENOMEM, "out of memory");
         return NULL;
@@ -571,15 +468,15 @@ static ipw_status engine_mx_prefetch(struct engine *g, const char **domains, siz
     if (!todo)
         return err_set(e, IPW_ENOMEM, "out of memory");
     size_t k = 0;
-    struct engine_map seen = {0};
+    struct strmap seen = {0};
     for (size_t i = 0; i < n; i++) {
-        long *idx = engine_map_find(&g->mx_index, domains[i]);
-        if ((idx && g->mx_expires[*idx] > now) || engine_map_find(&seen, domains[i]))
+        intptr_t *idx = strmap_find(&g->mx_index, domains[i]);
+        if ((idx && g->mx_expires[*idx] > now) || strmap_find(&seen, domains[i]))
             continue;
-        engine_map_put(&seen, domains[i], 1);
+        strmap_put(&seen, domains[i], 1);
         todo[k++] = domains[i];
     }
-    engine_map_free(&seen);
+    strmap_free(&seen);
     ipw_status r = IPW_OK;
     if (k > 0) {
         struct dns_mx_result *res = calloc(k, sizeof *res);
@@ -593,7 +490,7 @@ static ipw_status engine_mx_prefetch(struct engine *g, const char **domains, siz
         for (size_t i = 0; i < k; i++) {
             if (r == IPW_OK) {
                 /* Park each result where engine_mx() finds it. */
-                long *idx = engine_map_find(&g->mx_index, todo[i]);
+                intptr_t *idx = strmap_find(&g->mx_index, todo[i]);
                 int64_t ttl = (int64_t)res[i].ttl * 1000;
                 if (res[i].status == DNS_MX_TEMPERROR || ttl < ENGINE_MX_TTL_MIN_MS)
                     ttl = ENGINE_MX_TTL_MIN_MS;
@@ -624,7 +521,7 @@ static ipw_status engine_mx_prefetch(struct engine *g, const char **domains, siz
                 }
                 g->mx[g->n_mx] = res[i];
                 g->mx_expires[g->n_mx] = now + ttl;
-                if (engine_map_put(&g->mx_index, todo[i], (long)g->n_mx) != 0) {
+                if (strmap_put(&g->mx_index, todo[i], (intptr_t)g->n_mx) != 0) {
                     dns_mx_result_clear(&g->mx[g->n_mx]);
                     r = err_set(e, IPW_ENOMEM, "out of memory");
                     continue;
@@ -1283,7 +1180,7 @@ static int engine_fill_cb(const struct store_recipient *r, void *arg)
 {
     struct engine_fill_ctx *c = arg;
     struct engine_prov *v = c->v;
-    if (engine_map_find(&c->g->claimed, r->address))
+    if (strmap_find(&c->g->claimed, r->address))
         return 0;
     if (v->q_n == v->q_cap) {
         size_t ncap = v->q_cap ? v->q_cap * 2 : ENGINE_QUEUE_BATCH;
@@ -1313,7 +1210,7 @@ static int engine_fill_cb(const struct store_recipient *r, void *arg)
     q->list_line = r->list_line;
     q->cycle = r->cycle;
     /* Claimed from now on, so that the next refill does not take it twice. */
-    if (engine_map_put(&c->g->claimed, r->address, 1) != 0) {
+    if (strmap_put(&c->g->claimed, r->address, 1) != 0) {
         engine_qrec_free(q);
         c->oom = 1;
         return 1;
@@ -1349,7 +1246,7 @@ static void engine_list_forget_queued(struct engine *g)
         struct engine_prov *v = &g->prov[i];
         for (size_t k = 0; k < v->q_n; k++) {
             struct engine_qrec *q = &v->q[(v->q_head + k) % v->q_cap];
-            engine_map_del(&g->claimed, q->address);
+            strmap_del(&g->claimed, q->address);
             engine_qrec_free(q);
         }
         v->q_n = 0;
@@ -1695,7 +1592,7 @@ static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f,
                                                 : "not sent",
                 text);
     if (!g->o->dry_run)
-        engine_map_del(&g->claimed, f->rec.address);
+        strmap_del(&g->claimed, f->rec.address);
     engine_flight_free(f);
     return r;
 }
@@ -1973,7 +1870,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         return r;
     }
     if (!g->o->dry_run)
-        engine_map_del(&g->claimed, f->rec.address);
+        strmap_del(&g->claimed, f->rec.address);
     engine_flight_free(f);
     return IPW_OK;
 }
@@ -2237,8 +2134,8 @@ static void engine_teardown(struct engine *g)
         dns_mx_result_clear(&g->mx[i]);
     free(g->mx);
     free(g->mx_expires);
-    engine_map_free(&g->mx_index);
-    engine_map_free(&g->claimed);
+    strmap_free(&g->mx_index);
+    strmap_free(&g->claimed);
     dkim_key_free(g->dkim);
     token_secret_clear(&g->token);
     free(g->relay_host);

@@ -45,6 +45,27 @@ ipw_status err_append(struct err *e, ipw_status s, const char *fmt, ...)
     return e->status;
 }
 
+ipw_status err_prefix(struct err *e, ipw_status s, const char *fmt, ...)
+{
+    if (!e)
+        return s;
+    /* Formatted apart first: an argument may point into e->msg itself. */
+    char pre[ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(pre, sizeof pre, fmt, ap);
+    va_end(ap);
+    size_t pl = n < 0 ? 0 : (size_t)n < sizeof pre ? (size_t)n : sizeof pre - 1;
+    size_t ml = strnlen(e->msg, sizeof e->msg - 1);
+    if (ml > sizeof e->msg - 1 - pl)
+        ml = sizeof e->msg - 1 - pl;
+    memmove(e->msg + pl, e->msg, ml);
+    memcpy(e->msg, pre, pl);
+    e->msg[pl + ml] = '\0';
+    e->status = s;
+    return s;
+}
+
 void err_clear(struct err *e)
 {
     if (e) {

@@ -19,7 +19,6 @@
  */
 #include "ipwarm/feedback.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include "ipwarm/arf.h"
 #include "ipwarm/bounce.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/dsn.h"
 #include "ipwarm/verp.h"
 
@@ -110,11 +110,11 @@ static char *feedback_clean(const char *s, size_t n)
 {
     if (!s)
         return NULL;
-    while (n && isspace((unsigned char)*s)) {
+    while (n && chars_is_space((unsigned char)*s)) {
         s++;
         n--;
     }
-    while (n && isspace((unsigned char)s[n - 1]))
+    while (n && chars_is_space((unsigned char)s[n - 1]))
         n--;
     if (n == 0)
         return NULL;

@@ -17,7 +17,9 @@
  */
 #include "ipwarm/imap.h"
 
-#include <ctype.h>
+#include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -111,14 +113,30 @@ ipw_status imap_password_read(const char *env, const char *file, const char *key
 /* ---------------------------------------------------------------------------------------- */
 /* Modified UTF-7 (RFC 3501 5.1.3): "&" + base64 of UTF-16BE with "," for "/" + "-". */
 
-static const char imap_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+/* Appends the modified base64 of the UTF-16BE bytes u[0..n) at out + *o: base64 without
+ * padding, with "," for "/". */
+static void imap_utf7_b64(const unsigned char *u, size_t n, char *out, size_t *o)
+{
+    size_t w = base64_encode(u, n, out + *o);
+    while (w > 0 && out[*o + w - 1] == '=')
+        w--;
+    for (size_t k = 0; k < w; k++)
+        if (out[*o + k] == '/')
+            out[*o + k] = ',';
+    *o += w;
+}
 
 char *imap_utf7_encode(const char *s)
 {
     size_t n = strlen(s);
-    char *out = malloc(n * 6 + 3);
-    if (!out)
+    /* room for "&", the padded base64 of two UTF-16 bytes per input byte, "-" and the NUL */
+    char *out = malloc(n * 6 + 8);
+    unsigned char *u16 = malloc(n * 2 + 1);
+    if (!out || !u16) {
+        free(u16);
+        free(out);
         return NULL;
+    }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
@@ -130,8 +148,7 @@ char *imap_utf7_encode(const char *s)
             continue;
         }
         /* a run of non-ASCII characters, as UTF-16BE in modified base64 */
-        uint32_t bits = 0;
-        int nbits = 0;
+        size_t nu = 0;
         out[o++] = '&';
         while (i < n && ((unsigned char)s[i] >= 0x80 || (unsigned char)s[i] < 0x20)) {
             unsigned char b = (unsigned char)s[i];
@@ -156,31 +173,28 @@ char *imap_utf7_encode(const char *s)
             }
             i += len;
             uint16_t units[2];
-            int nu = 1;
+            int nunits = 1;
             if (cp >= 0x10000) {
                 cp -= 0x10000;
                 units[0] = (uint16_t)(0xd800 | (cp >> 10));
                 units[1] = (uint16_t)(0xdc00 | (cp & 0x3ff));
-                nu = 2;
+                nunits = 2;
             } else {
                 units[0] = (uint16_t)cp;
             }
-            for (int u = 0; u < nu; u++) {
-                bits = bits << 16 | units[u];
-                nbits += 16;
-                while (nbits >= 6) {
-                    nbits -= 6;
-                    out[o++] = imap_b64[(bits >> nbits) & 63];
-                }
+            for (int k = 0; k < nunits; k++) {
+                u16[nu++] = (unsigned char)(units[k] >> 8);
+                u16[nu++] = (unsigned char)(units[k] & 0xff);
             }
         }
-        if (nbits > 0)
-            out[o++] = imap_b64[(bits << (6 - nbits)) & 63];
+        imap_utf7_b64(u16, nu, out, &o);
         out[o++] = '-';
     }
     out[o] = '\0';
+    free(u16);
     return out;
 bad:
+    free(u16);
     free(out);
     return NULL;
 }
@@ -208,8 +222,10 @@ char *imap_utf7_decode(const char *s)
 {
     size_t n = strlen(s);
     char *out = malloc(n * 2 + 1);
-    if (!out)
-        return NULL;
+    char *run = malloc(n + 1);
+    unsigned char *u16 = malloc(n + 1);
+    if (!out || !run || !u16)
+        goto bad;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         if (s[i] != '&') {
@@ -222,37 +238,46 @@ char *imap_utf7_decode(const char *s)
             i++;
             continue;
         }
-        uint32_t bits = 0, high = 0;
-        int nbits = 0;
-        while (i < n && s[i] != '-') {
-            const char *p = memchr(imap_b64, s[i], 64);
-            if (!p || !s[i])
+        /* the modified base64 up to "-", back to plain base64 ("," for "/"); padding, white
+         * space and "/" itself are not part of the modified alphabet */
+        size_t nr = 0;
+        for (; i < n && s[i] != '-'; i++) {
+            char c = s[i];
+            if (c == '/' || c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+                c == '\v' || c == '\f')
                 goto bad;
-            bits = bits << 6 | (uint32_t)(p - imap_b64);
-            nbits += 6;
-            i++;
-            if (nbits >= 16) {
-                nbits -= 16;
-                uint32_t u = (bits >> nbits) & 0xffff;
-                if (u >= 0xd800 && u < 0xdc00) {
-                    high = u;
-                } else if (u >= 0xdc00 && u < 0xe000) {
-                    if (!high)
-                        goto bad;
-                    imap_utf8_put(out, &o, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
-                    high = 0;
-                } else {
-                    imap_utf8_put(out, &o, u);
-                }
-            }
+            run[nr++] = c == ',' ? '/' : c;
         }
-        if (i >= n || high)
+        if (i >= n)
             goto bad;
         i++; /* '-' */
+        size_t nb = 0;
+        if (!base64_decode(run, nr, u16, &nb))
+            goto bad;
+        uint32_t high = 0;
+        for (size_t k = 0; k + 1 < nb; k += 2) { /* an odd last byte is a partial unit */
+            uint32_t u = (uint32_t)u16[k] << 8 | u16[k + 1];
+            if (u >= 0xd800 && u < 0xdc00) {
+                high = u;
+            } else if (u >= 0xdc00 && u < 0xe000) {
+                if (!high)
+                    goto bad;
+                imap_utf8_put(out, &o, 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00));
+                high = 0;
+            } else {
+                imap_utf8_put(out, &o, u);
+            }
+        }
+        if (high)
+            goto bad;
     }
     out[o] = '\0';
+    free(u16);
+    free(run);
     return out;
 bad:
+    free(u16);
+    free(run);
     free(out);
     return NULL;
 }
@@ -419,7 +444,7 @@ static ipw_status imap_read_response(struct imap *s, int64_t deadline, const cha
         if (end == 0 || s->resp[end - 1] != '}')
             return IPW_OK;
         size_t k = end - 1;
-        while (k > 0 && isdigit((unsigned char)s->resp[k - 1]))
+        while (k > 0 && chars_is_digit((unsigned char)s->resp[k - 1]))
             k--;
         if (k == 0 || s->resp[k - 1] != '{' || k == end - 1)
             return IPW_OK;
@@ -523,10 +548,10 @@ static void imap_skip_sp(struct imap_tok *t)
 static bool imap_number(struct imap_tok *t, uint64_t *v, uint64_t max)
 {
     imap_skip_sp(t);
-    if (t->p >= t->end || !isdigit((unsigned char)*t->p))
+    if (t->p >= t->end || !chars_is_digit((unsigned char)*t->p))
         return false;
     uint64_t x = 0;
-    while (t->p < t->end && isdigit((unsigned char)*t->p)) {
+    while (t->p < t->end && chars_is_digit((unsigned char)*t->p)) {
         x = x * 10 + (uint64_t)(*t->p - '0');
         if (x > max)
             return false;
@@ -679,7 +704,7 @@ static ipw_status imap_caps_cb(struct imap *s, const char *r, size_t len, void *
         if (s->caps) {
             s->caps[0] = ' ';
             for (size_t i = 0; i < n; i++)
-                s->caps[i + 1] = (char)toupper((unsigned char)r[11 + i]);
+                s->caps[i + 1] = (char)chars_upper((unsigned char)r[11 + i]);
             s->caps[n + 1] = ' ';
             s->caps[n + 2] = '\0';
         }
@@ -696,7 +721,7 @@ bool imap_has_capability(const struct imap *s, const char *cap)
     if (n <= 0 || (size_t)n >= sizeof want)
         return false;
     for (char *q = want; *q; q++)
-        *q = (char)toupper((unsigned char)*q);
+        *q = (char)chars_upper((unsigned char)*q);
     return strstr(s->caps, want) != NULL;
 }
 

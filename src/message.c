@@ -15,7 +15,9 @@
  */
 #include "ipwarm/message.h"
 
+#include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -25,19 +27,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-/* ---- character classes (ASCII only, independent of the locale) ---- */
-
-static bool message_is_alnum(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* RFC 5322 3.2.3 atext. */
-static bool message_is_atext(unsigned char c)
-{
-    return message_is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
 
 /* Bytes of the UTF-8 sequence that lead starts (1 for ASCII and for stray bytes). */
 static size_t message_utf8_seqlen(unsigned char lead)
@@ -87,29 +76,6 @@ bad:
     if (bad_off)
         *bad_off = i;
     return false;
-}
-
-/* ---- base64 (RFC 4648 4) ---- */
-
-static const char message_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Writes the base64 of s[0..n) to out (4 * ceil(n / 3) characters, no NUL). */
-static size_t message_b64_encode(const unsigned char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        out[o++] = message_b64[(v >> 18) & 63];
-        out[o++] = message_b64[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? message_b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? message_b64[v & 63] : '=';
-    }
-    return o;
 }
 
 /* ---- header writer ---- */
@@ -197,7 +163,7 @@ static void message_hw_end(struct message_hw *h)
  * position (the phrase set is the strictest, so one set serves Subject and From). */
 static bool message_q_plain(unsigned char c)
 {
-    return message_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
+    return chars_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
 }
 
 static size_t message_q_cost(unsigned char c)
@@ -273,7 +239,7 @@ static void message_hw_encoded(struct message_hw *h, const char *s, size_t n)
                 }
             }
         } else {
-            w += message_b64_encode(u + i, take, word + w);
+            w += base64_encode(u + i, take, word + w);
         }
         word[w++] = '?';
         word[w++] = '=';
@@ -342,7 +308,7 @@ static bool message_is_atoms(const char *s)
         if (c == ' ') {
             if (s[i + 1] == ' ')
                 return false;
-        } else if (!message_is_atext(c) || c == '=' || c == '?') {
+        } else if (!chars_is_atext(c) || c == '=' || c == '?') {
             return false;
         }
     }
@@ -484,19 +450,6 @@ static void message_qp(const char *s, size_t n, struct buf *out)
     }
 }
 
-/* RFC 2045 6.8: base64 in lines of 76 characters. */
-static void message_base64(const char *s, size_t n, struct buf *out)
-{
-    const size_t per_line = MESSAGE_ENCODED_LINE_MAX / 4 * 3; /* 57 bytes in, 76 out */
-    char line[MESSAGE_ENCODED_LINE_MAX + 4];
-    for (size_t i = 0; i < n; i += per_line) {
-        size_t take = n - i < per_line ? n - i : per_line;
-        size_t w = message_b64_encode((const unsigned char *)s + i, take, line);
-        buf_put(out, line, w);
-        buf_put(out, "\r\n", 2);
-    }
-}
-
 /* One body, canonicalised and encoded, with the encoding it got. */
 struct message_body {
     struct buf enc;
@@ -528,7 +481,7 @@ static ipw_status message_body_make(const char *s, size_t n, const char *what,
         message_qp(canon.p, canon.len, &out->enc);
         break;
     case MESSAGE_BASE64:
-        message_base64(canon.p, canon.len, &out->enc);
+        base64_encode_mime(canon.p, canon.len, &out->enc);
         break;
     }
     buf_free(&canon);
@@ -573,7 +526,7 @@ static bool message_dot_atom_ok(const char *s)
         if (*p == '.') {
             if (p[1] == '.' || p[1] == '\0')
                 return false;
-        } else if (!message_is_atext((unsigned char)*p)) {
+        } else if (!chars_is_atext((unsigned char)*p)) {
             return false;
         }
     }
@@ -906,7 +859,7 @@ char *message_id_left(const char *campaign, int64_t seq, uint64_t rnd, char *buf
     /* The campaign part is the user's name; make it atext so the ID stays dot-atom-text. */
     size_t camp = campaign && *campaign ? strlen(campaign) : 1;
     for (size_t i = 0; i < camp; i++)
-        if (!message_is_atext((unsigned char)buf[i]))
+        if (!chars_is_atext((unsigned char)buf[i]))
             buf[i] = '-';
     return buf;
 }

@@ -25,7 +25,6 @@
 #include "ipwarm/plan.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 #include "ipwarm/plan_yaml.h"
 #include "ipwarm/secret.h"
@@ -391,7 +391,8 @@ static size_t plan_distance(const char *a, size_t la, const char *b)
     for (size_t i = 1; i <= la; i++) {
         for (size_t j = 1; j <= lb; j++) {
             size_t cost =
-                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+                chars_lower((unsigned char)a[i - 1]) == chars_lower((unsigned char)b[j - 1]) ? 0
+                                                                                             : 1;
             size_t best = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < best)
                 best = d[i][j - 1] + 1;
@@ -446,7 +447,7 @@ static bool plan_is_password_key(const plan_node *k)
     if (k->len >= sizeof low)
         return false;
     for (size_t i = 0; i < k->len; i++)
-        low[i] = (char)tolower((unsigned char)k->text[i]);
+        low[i] = (char)chars_lower((unsigned char)k->text[i]);
     low[k->len] = '\0';
     return strstr(low, "password") || strcmp(low, "pass") == 0 || strcmp(low, "passwd") == 0 ||
            strcmp(low, "secret") == 0 || strcmp(low, "pw") == 0;
@@ -569,8 +570,9 @@ bool plan_int(struct plan_ctx *c, const plan_node *v, const char *path, const ch
     const char *s = v->text;
     char *end = NULL;
     errno = 0;
-    long long x =
-        (isdigit((unsigned char)s[0]) || s[0] == '-' || s[0] == '+') ? strtoll(s, &end, 10) : 0;
+    long long x = (chars_is_digit((unsigned char)s[0]) || s[0] == '-' || s[0] == '+')
+                      ? strtoll(s, &end, 10)
+                      : 0;
     if (!end || end == s || *end || (size_t)(end - s) != v->len || errno || x < min || x > max) {
         plan_fail(c, v, path, "expected %s, found %s", what, PLAN_SHOW(v));
         return false;
@@ -732,9 +734,9 @@ bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld
         bool alpha = false;
         while (i < len && s[i] != '.') {
             unsigned char ch = (unsigned char)s[i];
-            if (!isalnum(ch) && ch != '-')
+            if (!chars_is_alnum(ch) && ch != '-')
                 return false;
-            if (isalpha(ch))
+            if (chars_is_alpha(ch))
                 alpha = true;
             i++;
         }
@@ -746,11 +748,6 @@ bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld
         i++; /* past the dot, or past the end */
     }
     return labels >= min_labels && (!alpha_tld || tld_alpha);
-}
-
-static bool plan_atext(unsigned char ch)
-{
-    return isalnum(ch) || (ch && strchr("!#$%&'*+-/=?^_`{|}~", ch));
 }
 
 /* RFC 5322 addr-spec: a dot-atom or quoted-string local part, '@', a domain name. ASCII only:
@@ -787,7 +784,7 @@ bool plan_addr_spec_valid(const char *s, size_t len)
             return false;
         for (size_t i = 0; i < ll; i++) {
             unsigned char ch = (unsigned char)s[i];
-            if (ch == '.' ? s[i + 1] == '.' : !plan_atext(ch))
+            if (ch == '.' ? s[i + 1] == '.' : !chars_is_atext(ch))
                 return false;
         }
     }
@@ -868,7 +865,7 @@ static bool plan_mailbox_parse(struct plan_ctx *c, const char *s, size_t len, ch
             /* an unquoted phrase: atoms, spaces, dots (obs-phrase) and UTF-8 (RFC 6532) */
             for (size_t i = 0; i < nl; i++) {
                 unsigned char ch = (unsigned char)n[i];
-                if (!(plan_atext(ch) || ch == ' ' || ch == '\t' || ch == '.' || ch >= 0x80)) {
+                if (!(chars_is_atext(ch) || ch == ' ' || ch == '\t' || ch == '.' || ch >= 0x80)) {
                     free(d);
                     return false;
                 }
@@ -901,10 +898,10 @@ static bool plan_timezone_valid(const char *name, size_t len)
 /* An environment variable name as POSIX shells accept it. */
 bool plan_env_name_valid(const char *s, size_t len)
 {
-    if (len == 0 || isdigit((unsigned char)s[0]))
+    if (len == 0 || chars_is_digit((unsigned char)s[0]))
         return false;
     for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '_')
+        if (!chars_is_alnum((unsigned char)s[i]) && s[i] != '_')
             return false;
     return true;
 }
@@ -936,6 +933,27 @@ bool plan_host_valid(const char *s, size_t len)
     return plan_ip_valid(buf) || plan_domain_valid(buf, len, 1, true);
 }
 
+bool plan_authority_valid(const char *s, size_t len, size_t *host_len)
+{
+    const char *colon = NULL;
+    if (s[0] == '[') {
+        const char *rb = memchr(s, ']', len);
+        if (!rb)
+            return false;
+        if ((size_t)(rb - s) + 1 < len) {
+            if (rb[1] != ':')
+                return false;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(s, ':', len);
+    }
+    *host_len = colon ? (size_t)(colon - s) : len;
+    if (!plan_host_valid(s, *host_len))
+        return false;
+    return !colon || plan_port_text_valid(colon + 1, len - *host_len - 1);
+}
+
 /* smtp://HOST[:PORT][/] or smtps://...; *why says what is wrong. Credentials in the URL are
  * refused: they would be a password written into the plan. */
 static bool plan_url_valid(const char *s, const char **why)
@@ -958,23 +976,8 @@ static bool plan_url_valid(const char *s, const char **why)
                    : "put the user name in transport.relay.username, not in the URL";
         return false;
     }
-    const char *colon = NULL;
-    if (rest[0] == '[') {
-        const char *rb = memchr(rest, ']', alen);
-        if (!rb)
-            return false;
-        if ((size_t)(rb - rest) + 1 < alen) {
-            if (rb[1] != ':')
-                return false;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(rest, ':', alen);
-    }
-    size_t hlen = colon ? (size_t)(colon - rest) : alen;
-    if (!plan_host_valid(rest, hlen))
-        return false;
-    return !colon || plan_port_text_valid(colon + 1, alen - hlen - 1);
+    size_t hlen;
+    return plan_authority_valid(rest, alen, &hlen);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -992,7 +995,7 @@ static bool plan_domain(struct plan_ctx *c, const plan_node *v, const char *path
         return false;
     }
     for (char *q = s; *q; q++)
-        *q = (char)tolower((unsigned char)*q);
+        *q = (char)chars_lower((unsigned char)*q);
     free(*out);
     *out = s;
     return true;
@@ -1160,7 +1163,7 @@ static bool plan_strv(struct plan_ctx *c, const plan_node *v, const char *path, 
         }
         if (lower)
             for (char *q = s; *q; q++)
-                *q = (char)tolower((unsigned char)*q);
+                *q = (char)chars_lower((unsigned char)*q);
         list[i] = s;
     }
     if (!ok) {
@@ -2190,7 +2193,7 @@ static void plan_preflight(struct plan_ctx *c, const plan_node *m)
 }
 
 /* "IP", "IP:PORT", "[v6]:PORT", "[v6]" or a bare IPv6 address. */
-static bool plan_dns_server_parse(struct plan_ctx *c, const char *s, struct plan_dns_server *out)
+static bool plan_dns_server_parse(struct plan_ctx *c, const char *s, struct dns_server *out)
 {
     size_t len = strlen(s);
     const char *host = s, *port = NULL;
@@ -2236,7 +2239,7 @@ static void plan_dns(struct plan_ctx *c, const plan_node *m)
         char **list = NULL;
         size_t n = 0;
         if (plan_strv(c, v, "dns.servers", what, true, NULL, false, &list, &n)) {
-            struct plan_dns_server *sv = plan_alloc(c, (n ? n : 1) * sizeof *sv);
+            struct dns_server *sv = plan_alloc(c, (n ? n : 1) * sizeof *sv);
             for (size_t i = 0; sv && i < n; i++) {
                 if (!plan_dns_server_parse(c, list[i], &sv[i])) {
                     char ip[PLAN_PATH_MAX];

@@ -16,29 +16,18 @@
  * dot-atom (a quoted local part cannot carry it). That is checked after the whole plan is
  * read, when the return path and its default are known.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/verp.h"
 
 #include "plan_internal.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Mailbox URLs */
-
-static int plan_hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* The folder of a URL path (after the '/'), percent-decoded into a new string; NULL when a
  * %XX is malformed or decodes to a control character. */
@@ -51,8 +40,8 @@ static char *plan_url_folder(struct plan_ctx *c, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '%') {
-            int hi = i + 2 < len ? plan_hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? plan_hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? chars_hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? chars_hex_value(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(d);
                 return NULL;
@@ -117,22 +106,8 @@ static bool plan_imap_url(struct plan_ctx *c, const char *s, bool *implicit_tls,
         *why = "a mailbox URL names a server and a folder only (no ?query, #fragment or ;UID=)";
         return false;
     }
-    const char *colon = NULL;
-    if (rest[0] == '[') {
-        const char *rb = memchr(rest, ']', alen);
-        if (!rb)
-            return false;
-        if ((size_t)(rb - rest) + 1 < alen) {
-            if (rb[1] != ':')
-                return false;
-            colon = rb + 1;
-        }
-    } else {
-        colon = memchr(rest, ':', alen);
-    }
-    size_t hlen = colon ? (size_t)(colon - rest) : alen;
-    if (!plan_host_valid(rest, hlen) ||
-        (colon && !plan_port_text_valid(colon + 1, alen - hlen - 1)))
+    size_t hlen;
+    if (!plan_authority_valid(rest, alen, &hlen))
         return false;
     *loopback = plan_host_is_loopback(rest, hlen);
     const char *path = rest + alen;

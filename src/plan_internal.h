@@ -99,6 +99,9 @@ bool plan_addr_spec_valid(const char *s, size_t len);
 bool plan_env_name_valid(const char *s, size_t len);
 bool plan_port_text_valid(const char *s, size_t len);
 bool plan_host_valid(const char *s, size_t len);
+/* The HOST[:PORT] of a URL, s[0..len): a host as plan_host_valid takes it ("[v6]" for an IPv6
+ * literal) and an optional port 1-65535; *host_len is the length of the HOST part. */
+bool plan_authority_valid(const char *s, size_t len, size_t *host_len);
 
 /* plan_feedback.c: the feedback and seeds sections (walked after the rest of the plan, so that
  * sender.return_path is known), their defaults, and freeing them. */

@@ -19,13 +19,13 @@
 #include "ipwarm/preflight.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/dkim.h"
 #include "ipwarm/dnsbl.h"
 #include "ipwarm/provider.h"
@@ -579,7 +579,7 @@ static bool preflight_tag(const char *txt, const char *tag, char *out, size_t n)
             if ((size_t)(ke - s) == tl && strncasecmp(s, tag, tl) == 0) {
                 size_t k = 0;
                 for (const char *v = eq + 1; v < end; v++)
-                    if (!isspace((unsigned char)*v) && k + 1 < n)
+                    if (!chars_is_space((unsigned char)*v) && k + 1 < n)
                         out[k++] = *v;
                 out[k] = '\0';
                 return true;
@@ -617,11 +617,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
                              NULL, "%s", ke.msg));
         return IPW_OK;
     }
-    char *pub = dkim_key_public_b64(key, &ke);
+    char *pub = dkim_key_public_b64(key, e); /* sets e whenever it returns NULL */
     const char *ktype = dkim_key_type(key) == DKIM_ED25519 ? "ed25519" : "rsa";
     dkim_key_free(key);
     if (!pub)
-        return err_set(e, ke.status == IPW_OK ? IPW_ENOMEM : ke.status, "%s", ke.msg);
+        return e->status;
     size_t fixn = strlen(pub) + 512;
     char *fix = malloc(fixn);
     if (!fix) {
@@ -735,7 +735,7 @@ bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, 
         return false;
     }
     for (size_t i = 0; val[i] && i + 1 < sizeof out->policy; i++)
-        out->policy[i] = (char)tolower((unsigned char)val[i]);
+        out->policy[i] = (char)chars_lower((unsigned char)val[i]);
     const char *tags[] = {"adkim", "aspf"};
     bool *strict[] = {&out->adkim_strict, &out->aspf_strict};
     for (int t = 0; t < 2; t++) {
@@ -939,8 +939,7 @@ ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
     ipw_status s = recipients_open(p->recipients_file, p->recipients_column, &rc, e);
     while (s == IPW_OK) {
         struct recipients_rec rec;
-        struct err re;
-        ipw_status rs = recipients_next(rc, &rec, &re);
+        ipw_status rs = recipients_next(rc, &rec, e);
         if (rs == IPW_ENOTFOUND)
             break;
         if (rs == IPW_EDATA) {
@@ -948,7 +947,7 @@ ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
             continue;
         }
         if (rs != IPW_OK)
-            s = err_set(e, rs, "%s", re.msg);
+            s = rs;
         else if (!preflight_set_add(&set, rec.domain))
             s = err_set(e, IPW_ENOMEM, "preflight: out of memory");
     }
@@ -1119,36 +1118,11 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
 
 /* ---- helpers for the look-up commands ---- */
 
-struct dns *preflight_dns_new(const struct plan_dns_server *servers, size_t n, int64_t timeout_ms,
-                              struct err *e)
+struct dns *preflight_dns_new(const struct dns_config *cfg, struct err *e)
 {
-    char **names = calloc(n + 1, sizeof *names);
-    if (!names) {
-        err_set(e, IPW_ENOMEM, "out of memory");
-        return NULL;
-    }
-    struct dns *dns = NULL;
-    for (size_t i = 0; i < n; i++) {
-        names[i] = malloc(80);
-        if (!names[i]) {
-            err_set(e, IPW_ENOMEM, "out of memory");
-            goto done;
-        }
-        if (strchr(servers[i].host, ':'))
-            snprintf(names[i], 80, "[%s]:%d", servers[i].host, servers[i].port);
-        else
-            snprintf(names[i], 80, "%s:%d", servers[i].host, servers[i].port);
-    }
-    struct dns_config cfg = {.servers = (const char *const *)names,
-                             .n_servers = n,
-                             .timeout_ms = timeout_ms > 0 ? timeout_ms : 0};
-    dns = dns_new(&cfg, e);
+    struct dns *dns = dns_new(cfg, e);
     if (!dns && e && e->status == IPW_EUNAVAIL)
         e->status = IPW_ETEMP; /* cli.md: 75 when DNS cannot be used at all */
-done:
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
     return dns;
 }
 
@@ -1163,6 +1137,6 @@ ipw_status preflight_builtin_plan(struct plan **out, struct err *e)
                                "recipients: {file: /dev/null}\n";
     ipw_status s = plan_load_text(text, sizeof text - 1, "(built-in)", "/", out, e);
     if (s != IPW_OK && s != IPW_ENOMEM)
-        return err_set(e, IPW_ESOFTWARE, "the built-in plan does not load: %s", e->msg);
+        return err_prefix(e, IPW_ESOFTWARE, "the built-in plan does not load: ");
     return s;
 }

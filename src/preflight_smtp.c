@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 #include "ipwarm/reply.h"
 #include "ipwarm/secret.h"
@@ -57,7 +59,7 @@
 #define PREFLIGHT_SMTP_REPLY_MAX_LINES 256
 #define PREFLIGHT_SMTP_REPLY_MAX_BYTES 65536
 
-struct pf_conn {
+struct preflight_smtp_conn {
     int fd;
     SSL *ssl;
     int64_t deadline; /* monotonic ms by which the current step must be over */
@@ -68,15 +70,15 @@ struct pf_conn {
 };
 
 /* Why a read or a write of a step failed. */
-enum pf_fail {
-    PF_OK = 0,
-    PF_TIMEOUT, /* the step's deadline passed */
-    PF_CLOSED,  /* the server closed the connection */
-    PF_TOOLONG, /* the reply exceeded the line or byte bound */
-    PF_ERROR,   /* a socket or TLS error */
+enum preflight_smtp_fail {
+    PREFLIGHT_SMTP_OK = 0,
+    PREFLIGHT_SMTP_TIMEOUT, /* the step's deadline passed */
+    PREFLIGHT_SMTP_CLOSED,  /* the server closed the connection */
+    PREFLIGHT_SMTP_TOOLONG, /* the reply exceeded the line or byte bound */
+    PREFLIGHT_SMTP_ERROR,   /* a socket or TLS error */
 };
 
-static int64_t pf_mono_ms(void)
+static int64_t preflight_smtp_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -84,59 +86,60 @@ static int64_t pf_mono_ms(void)
 }
 
 /* Starts a step of ms milliseconds. */
-static void pf_step(struct pf_conn *c, int64_t ms)
+static void preflight_smtp_step(struct preflight_smtp_conn *c, int64_t ms)
 {
     c->step_ms = ms;
-    c->deadline = pf_mono_ms() + ms;
+    c->deadline = preflight_smtp_mono_ms() + ms;
 }
 
 /* Waits until fd is ready for events, or the step's deadline. */
-static enum pf_fail pf_wait(struct pf_conn *c, short events)
+static enum preflight_smtp_fail preflight_smtp_wait(struct preflight_smtp_conn *c, short events)
 {
     for (;;) {
-        int64_t left = c->deadline - pf_mono_ms();
+        int64_t left = c->deadline - preflight_smtp_mono_ms();
         if (left <= 0)
-            return PF_TIMEOUT;
+            return PREFLIGHT_SMTP_TIMEOUT;
         struct pollfd p = {.fd = c->fd, .events = events};
         int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
         if (r > 0)
-            return PF_OK;
+            return PREFLIGHT_SMTP_OK;
         if (r == 0)
-            return PF_TIMEOUT;
+            return PREFLIGHT_SMTP_TIMEOUT;
         if (errno != EINTR)
-            return PF_ERROR;
+            return PREFLIGHT_SMTP_ERROR;
     }
 }
 
-/* What an SSL call that did not succeed asks for: PF_OK with *events to wait for, or a failure. */
-static enum pf_fail pf_ssl_want(SSL *ssl, int rc, short *events)
+/* What an SSL call that did not succeed asks for: PREFLIGHT_SMTP_OK with *events to wait for, or a
+ * failure. */
+static enum preflight_smtp_fail preflight_smtp_ssl_want(SSL *ssl, int rc, short *events)
 {
     switch (SSL_get_error(ssl, rc)) {
     case SSL_ERROR_WANT_READ:
         *events = POLLIN;
-        return PF_OK;
+        return PREFLIGHT_SMTP_OK;
     case SSL_ERROR_WANT_WRITE:
         *events = POLLOUT;
-        return PF_OK;
+        return PREFLIGHT_SMTP_OK;
     case SSL_ERROR_ZERO_RETURN:
-        return PF_CLOSED;
+        return PREFLIGHT_SMTP_CLOSED;
     case SSL_ERROR_SYSCALL:
-        return errno == 0 || errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+        return errno == 0 || errno == ECONNRESET ? PREFLIGHT_SMTP_CLOSED : PREFLIGHT_SMTP_ERROR;
     default:
-        return PF_ERROR;
+        return PREFLIGHT_SMTP_ERROR;
     }
 }
 
 /* Sends the line and CRLF within the step's deadline. */
-static enum pf_fail pf_send(struct pf_conn *c, const char *line)
+static enum preflight_smtp_fail preflight_smtp_send(struct preflight_smtp_conn *c, const char *line)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof buf, "%s\r\n", line);
     if (n < 0 || (size_t)n >= sizeof buf)
-        return PF_ERROR;
+        return PREFLIGHT_SMTP_ERROR;
     size_t off = 0;
-    enum pf_fail f = PF_OK;
-    while (off < (size_t)n && f == PF_OK) {
+    enum preflight_smtp_fail f = PREFLIGHT_SMTP_OK;
+    while (off < (size_t)n && f == PREFLIGHT_SMTP_OK) {
         short events = POLLOUT;
         if (c->ssl) {
             int w = SSL_write(c->ssl, buf + off, n - (int)off);
@@ -144,7 +147,7 @@ static enum pf_fail pf_send(struct pf_conn *c, const char *line)
                 off += (size_t)w;
                 continue;
             }
-            f = pf_ssl_want(c->ssl, w, &events);
+            f = preflight_smtp_ssl_want(c->ssl, w, &events);
         } else {
             ssize_t w = send(c->fd, buf + off, (size_t)n - off, MSG_NOSIGNAL);
             if (w > 0) {
@@ -154,46 +157,47 @@ static enum pf_fail pf_send(struct pf_conn *c, const char *line)
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-                f = errno == EPIPE || errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+                f = errno == EPIPE || errno == ECONNRESET ? PREFLIGHT_SMTP_CLOSED
+                                                          : PREFLIGHT_SMTP_ERROR;
         }
-        if (f == PF_OK)
-            f = pf_wait(c, events);
+        if (f == PREFLIGHT_SMTP_OK)
+            f = preflight_smtp_wait(c, events);
     }
     OPENSSL_cleanse(buf, sizeof buf); /* it may have been the AUTH line */
     return f;
 }
 
 /* Reads more bytes into in[] within the step's deadline. */
-static enum pf_fail pf_read(struct pf_conn *c)
+static enum preflight_smtp_fail preflight_smtp_read(struct preflight_smtp_conn *c)
 {
     char *dst = c->in + c->len;
     size_t room = PREFLIGHT_SMTP_REPLY_MAX_BYTES - c->len;
     for (;;) {
         short events = POLLIN;
-        enum pf_fail f = PF_OK;
+        enum preflight_smtp_fail f = PREFLIGHT_SMTP_OK;
         if (c->ssl) {
             int r = SSL_read(c->ssl, dst, room > INT_MAX ? INT_MAX : (int)room);
             if (r > 0) {
                 c->len += (size_t)r;
-                return PF_OK;
+                return PREFLIGHT_SMTP_OK;
             }
-            f = pf_ssl_want(c->ssl, r, &events);
+            f = preflight_smtp_ssl_want(c->ssl, r, &events);
         } else {
             ssize_t r = recv(c->fd, dst, room, 0);
             if (r > 0) {
                 c->len += (size_t)r;
-                return PF_OK;
+                return PREFLIGHT_SMTP_OK;
             }
             if (r == 0)
-                return PF_CLOSED;
+                return PREFLIGHT_SMTP_CLOSED;
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return errno == ECONNRESET ? PF_CLOSED : PF_ERROR;
+                return errno == ECONNRESET ? PREFLIGHT_SMTP_CLOSED : PREFLIGHT_SMTP_ERROR;
         }
-        if (f == PF_OK)
-            f = pf_wait(c, events);
-        if (f != PF_OK)
+        if (f == PREFLIGHT_SMTP_OK)
+            f = preflight_smtp_wait(c, events);
+        if (f != PREFLIGHT_SMTP_OK)
             return f;
     }
 }
@@ -201,10 +205,11 @@ static enum pf_fail pf_read(struct pf_conn *c)
 /*
  * Reads one reply within the step's deadline: lines up to the first one that is not a
  * continuation ("CODE-"), parsed by reply_parse() into *out. *raw and *raw_len (may be NULL)
- * give its bytes, valid until the next read. Returns PF_OK, or why there is no reply.
+ * give its bytes, valid until the next read. Returns PREFLIGHT_SMTP_OK, or why there is no reply.
  */
-static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **raw,
-                             size_t *raw_len)
+static enum preflight_smtp_fail preflight_smtp_reply(struct preflight_smtp_conn *c,
+                                                     struct reply *out, const char **raw,
+                                                     size_t *raw_len)
 {
     memset(out, 0, sizeof *out);
     /* Drop what the previous reply took; bytes after it stay (they belong to this one). */
@@ -216,9 +221,9 @@ static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **
         char *nl = memchr(c->in + pos, '\n', c->len - pos);
         if (!nl) {
             if (c->len >= PREFLIGHT_SMTP_REPLY_MAX_BYTES)
-                return PF_TOOLONG;
-            enum pf_fail f = pf_read(c);
-            if (f != PF_OK)
+                return PREFLIGHT_SMTP_TOOLONG;
+            enum preflight_smtp_fail f = preflight_smtp_read(c);
+            if (f != PREFLIGHT_SMTP_OK)
                 return f;
             continue;
         }
@@ -226,8 +231,8 @@ static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **
         size_t ll = (size_t)(nl - line);
         pos += ll + 1;
         lines++;
-        bool more = ll >= 4 && line[0] >= '0' && line[0] <= '9' && line[1] >= '0' &&
-                    line[1] <= '9' && line[2] >= '0' && line[2] <= '9' && line[3] == '-';
+        bool more = ll >= 4 && chars_is_digit(line[0]) && chars_is_digit(line[1]) &&
+                    chars_is_digit(line[2]) && line[3] == '-';
         if (!more) {
             reply_parse(c->in, pos, out);
             c->used = pos;
@@ -235,57 +240,58 @@ static enum pf_fail pf_reply(struct pf_conn *c, struct reply *out, const char **
                 *raw = c->in;
             if (raw_len)
                 *raw_len = pos;
-            return PF_OK;
+            return PREFLIGHT_SMTP_OK;
         }
         if (lines >= PREFLIGHT_SMTP_REPLY_MAX_LINES)
-            return PF_TOOLONG;
+            return PREFLIGHT_SMTP_TOOLONG;
     }
 }
 
 /* A sentence for a step that got no reply: "no complete greeting within 2000 ms". */
-static void pf_why(const struct pf_conn *c, enum pf_fail f, const char *what, char *buf, size_t n)
+static void preflight_smtp_why(const struct preflight_smtp_conn *c, enum preflight_smtp_fail f,
+                               const char *what, char *buf, size_t n)
 {
     switch (f) {
-    case PF_TIMEOUT:
+    case PREFLIGHT_SMTP_TIMEOUT:
         snprintf(buf, n, "no complete %s within %lld ms (transport.timeouts.command)", what,
                  (long long)c->step_ms);
         break;
-    case PF_CLOSED:
+    case PREFLIGHT_SMTP_CLOSED:
         snprintf(buf, n, "the connection closed before a complete %s", what);
         break;
-    case PF_TOOLONG:
+    case PREFLIGHT_SMTP_TOOLONG:
         snprintf(buf, n, "the %s did not end within %d lines or %d bytes", what,
                  PREFLIGHT_SMTP_REPLY_MAX_LINES, PREFLIGHT_SMTP_REPLY_MAX_BYTES);
         break;
-    case PF_ERROR:
+    case PREFLIGHT_SMTP_ERROR:
         snprintf(buf, n, "the connection failed while waiting for the %s: %s", what,
                  errno ? strerror(errno) : "TLS error");
         break;
-    case PF_OK:
+    case PREFLIGHT_SMTP_OK:
         snprintf(buf, n, "no %s", what);
         break;
     }
 }
 
 /* Sends line and reads its reply within one step of ms; fills *out, or why (n bytes). */
-static bool pf_command(struct pf_conn *c, const char *line, int64_t ms, const char *what,
-                       struct reply *out, const char **raw, size_t *raw_len, char *why, size_t n,
-                       bool *timed_out)
+static bool preflight_smtp_command(struct preflight_smtp_conn *c, const char *line, int64_t ms,
+                                   const char *what, struct reply *out, const char **raw,
+                                   size_t *raw_len, char *why, size_t n, bool *timed_out)
 {
-    pf_step(c, ms);
-    enum pf_fail f = pf_send(c, line);
-    if (f == PF_OK)
-        f = pf_reply(c, out, raw, raw_len);
-    if (f == PF_OK)
+    preflight_smtp_step(c, ms);
+    enum preflight_smtp_fail f = preflight_smtp_send(c, line);
+    if (f == PREFLIGHT_SMTP_OK)
+        f = preflight_smtp_reply(c, out, raw, raw_len);
+    if (f == PREFLIGHT_SMTP_OK)
         return true;
-    if (f == PF_TIMEOUT)
+    if (f == PREFLIGHT_SMTP_TIMEOUT)
         *timed_out = true;
-    pf_why(c, f, what, why, n);
+    preflight_smtp_why(c, f, what, why, n);
     return false;
 }
 
 /* Reads the extensions of an EHLO reply (its raw lines, "250-STARTTLS\r\n" ...). */
-static void pf_ehlo_parse(const char *raw, size_t len, struct preflight_smtp_probe *out)
+static void preflight_smtp_ehlo_parse(const char *raw, size_t len, struct preflight_smtp_probe *out)
 {
     out->starttls_offered = out->auth_offered = out->size_advertised = false;
     size_t i = 0;
@@ -319,8 +325,8 @@ static void pf_ehlo_parse(const char *raw, size_t len, struct preflight_smtp_pro
 }
 
 /* Connects within timeout_ms; returns the socket (non-blocking) or -1 with out->error set. */
-static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *source_ip,
-                      int64_t timeout_ms, struct preflight_smtp_probe *out)
+static int preflight_smtp_connect(const struct sockaddr *sa, socklen_t salen, const char *source_ip,
+                                  int64_t timeout_ms, struct preflight_smtp_probe *out)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -352,10 +358,10 @@ static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *so
     }
     int rc = connect(fd, sa, salen);
     if (rc != 0 && errno == EINPROGRESS) {
-        struct pf_conn w = {.fd = fd};
-        pf_step(&w, timeout_ms);
-        enum pf_fail f = pf_wait(&w, POLLOUT);
-        if (f == PF_TIMEOUT) {
+        struct preflight_smtp_conn w = {.fd = fd};
+        preflight_smtp_step(&w, timeout_ms);
+        enum preflight_smtp_fail f = preflight_smtp_wait(&w, POLLOUT);
+        if (f == PREFLIGHT_SMTP_TIMEOUT) {
             out->timed_out = true;
             snprintf(out->error, sizeof out->error,
                      "no answer to the TCP connection within %lld ms (transport.timeouts.connect)",
@@ -365,13 +371,13 @@ static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *so
         }
         int soerr = 0;
         socklen_t el = sizeof soerr;
-        if (f != PF_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0)
+        if (f != PREFLIGHT_SMTP_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &el) != 0)
             soerr = errno ? errno : EIO;
         rc = soerr ? -1 : 0;
         errno = soerr;
     }
     if (rc != 0) {
-        /* pf_report says where: "cannot connect to HOST:PORT: Connection refused". */
+        /* preflight_smtp_report says where: "cannot connect to HOST:PORT: Connection refused". */
         snprintf(out->error, sizeof out->error, "%s", strerror(errno));
         close(fd);
         return -1;
@@ -379,7 +385,7 @@ static int pf_connect(const struct sockaddr *sa, socklen_t salen, const char *so
     return fd;
 }
 
-static int pf_tls_number(int v)
+static int preflight_smtp_tls_number(int v)
 {
     switch (v) {
     case TLS1_VERSION:
@@ -397,8 +403,9 @@ static int pf_tls_number(int v)
 
 /* The handshake on c->fd within one step of ms; fills the TLS fields of out. Returns true
  * when TLS is up. */
-static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_target *t,
-                   int64_t ms, struct preflight_smtp_probe *out)
+static bool preflight_smtp_tls(struct preflight_smtp_conn *c, SSL_CTX *ctx,
+                               const struct preflight_smtp_target *t, int64_t ms,
+                               struct preflight_smtp_probe *out)
 {
     /* RFC 3207 section 6: nothing the server sent before the handshake may be taken as said
      * over TLS; a server (or a man in the middle) that sends more after its 220 is ignored. */
@@ -421,24 +428,24 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
             X509_VERIFY_PARAM_set1_host(vp, t->host, 0);
     }
     ERR_clear_error();
-    pf_step(c, ms);
-    enum pf_fail f = PF_OK;
+    preflight_smtp_step(c, ms);
+    enum preflight_smtp_fail f = PREFLIGHT_SMTP_OK;
     for (;;) {
         errno = 0;
         int rc = SSL_connect(c->ssl);
         if (rc == 1)
             break;
         short events = POLLIN;
-        f = pf_ssl_want(c->ssl, rc, &events);
-        if (f == PF_OK)
-            f = pf_wait(c, events);
-        if (f != PF_OK)
+        f = preflight_smtp_ssl_want(c->ssl, rc, &events);
+        if (f == PREFLIGHT_SMTP_OK)
+            f = preflight_smtp_wait(c, events);
+        if (f != PREFLIGHT_SMTP_OK)
             break;
     }
-    if (f != PF_OK) {
+    if (f != PREFLIGHT_SMTP_OK) {
         unsigned long ec = ERR_get_error();
         char eb[200];
-        if (f == PF_TIMEOUT) {
+        if (f == PREFLIGHT_SMTP_TIMEOUT) {
             out->timed_out = true;
             snprintf(eb, sizeof eb, "not complete within %lld ms (transport.timeouts.command)",
                      (long long)ms);
@@ -446,9 +453,9 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
             ERR_error_string_n(ec, eb, sizeof eb);
         } else {
             snprintf(eb, sizeof eb, "%s",
-                     f == PF_CLOSED ? "the server closed the connection"
-                     : errno        ? strerror(errno)
-                                    : "connection closed");
+                     f == PREFLIGHT_SMTP_CLOSED ? "the server closed the connection"
+                     : errno                    ? strerror(errno)
+                                                : "connection closed");
         }
         snprintf(out->tls_error, sizeof out->tls_error, "TLS handshake failed: %s", eb);
         SSL_free(c->ssl);
@@ -456,7 +463,7 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
         return false;
     }
     out->tls_ok = true;
-    out->tls_version = pf_tls_number(SSL_version(c->ssl));
+    out->tls_version = preflight_smtp_tls_number(SSL_version(c->ssl));
     snprintf(out->tls_version_name, sizeof out->tls_version_name, "%s", SSL_get_version(c->ssl));
     if (t->verify) {
         long vr = SSL_get_verify_result(c->ssl);
@@ -471,24 +478,26 @@ static bool pf_tls(struct pf_conn *c, SSL_CTX *ctx, const struct preflight_smtp_
 /* AUTH PLAIN with the credentials (RFC 4616: authzid empty), within one step of ms. The reply
  * is kept masked: a server that echoes the command would otherwise hand the password to the
  * pre-flight record. */
-static void pf_auth(struct pf_conn *c, const struct preflight_smtp_target *t, int64_t ms,
-                    struct preflight_smtp_probe *out, bool *timed_out)
+static void preflight_smtp_auth(struct preflight_smtp_conn *c,
+                                const struct preflight_smtp_target *t, int64_t ms,
+                                struct preflight_smtp_probe *out, bool *timed_out)
 {
     size_t ul = strlen(t->username), pl = strlen(t->password);
     size_t rawn = ul + pl + 2;
     unsigned char *raw = malloc(rawn);
-    char *b64 = malloc(4 * ((rawn + 2) / 3) + 1);
-    char *line = malloc(4 * ((rawn + 2) / 3) + 16);
+    char *b64 = malloc(BASE64_LEN(rawn) + 1);
+    char *line = malloc(BASE64_LEN(rawn) + 16);
     if (raw && b64 && line) {
         raw[0] = '\0';
         memcpy(raw + 1, t->username, ul);
         raw[1 + ul] = '\0';
         memcpy(raw + 2 + ul, t->password, pl);
-        EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawn);
-        snprintf(line, 4 * ((rawn + 2) / 3) + 16, "AUTH PLAIN %s", b64);
+        base64_encode(raw, rawn, b64);
+        snprintf(line, BASE64_LEN(rawn) + 16, "AUTH PLAIN %s", b64);
         struct reply rp;
         char why[200];
-        if (pf_command(c, line, ms, "reply to AUTH", &rp, NULL, NULL, why, sizeof why, timed_out)) {
+        if (preflight_smtp_command(c, line, ms, "reply to AUTH", &rp, NULL, NULL, why, sizeof why,
+                                   timed_out)) {
             out->auth = rp.code == 235 ? 1 : 0;
             reply_format(&rp, out->auth_reply, sizeof out->auth_reply);
         } else {
@@ -549,12 +558,12 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
     out->resolved = true;
     getnameinfo(ai->ai_addr, ai->ai_addrlen, out->address, sizeof out->address, NULL, 0,
                 NI_NUMERICHOST);
-    struct pf_conn *c = calloc(1, sizeof *c);
+    struct preflight_smtp_conn *c = calloc(1, sizeof *c);
     if (!c) {
         freeaddrinfo(ai);
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     }
-    c->fd = pf_connect(ai->ai_addr, ai->ai_addrlen, t->source_ip, conn_ms, out);
+    c->fd = preflight_smtp_connect(ai->ai_addr, ai->ai_addrlen, t->source_ip, conn_ms, out);
     freeaddrinfo(ai);
     if (c->fd < 0) {
         free(c);
@@ -585,26 +594,26 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
     size_t raw_len;
     char why[256];
     bool to = false;
-    if (t->implicit_tls && !pf_tls(c, ctx, t, reply_ms, out))
+    if (t->implicit_tls && !preflight_smtp_tls(c, ctx, t, reply_ms, out))
         goto done;
-    pf_step(c, reply_ms);
-    enum pf_fail f = pf_reply(c, &rp, NULL, NULL);
-    if (f != PF_OK || rp.code != 220) {
-        out->greeting_code = f == PF_OK ? rp.code : 0;
-        out->timed_out = f == PF_TIMEOUT;
-        if (f == PF_OK)
+    preflight_smtp_step(c, reply_ms);
+    enum preflight_smtp_fail f = preflight_smtp_reply(c, &rp, NULL, NULL);
+    if (f != PREFLIGHT_SMTP_OK || rp.code != 220) {
+        out->greeting_code = f == PREFLIGHT_SMTP_OK ? rp.code : 0;
+        out->timed_out = f == PREFLIGHT_SMTP_TIMEOUT;
+        if (f == PREFLIGHT_SMTP_OK)
             reply_format(&rp, why, sizeof why);
         else
-            pf_why(c, f, "greeting", why, sizeof why);
+            preflight_smtp_why(c, f, "greeting", why, sizeof why);
         snprintf(out->error, sizeof out->error, "%s%.200s",
-                 f == PF_OK ? "the greeting is not 220: " : "", why);
+                 f == PREFLIGHT_SMTP_OK ? "the greeting is not 220: " : "", why);
         goto done;
     }
     out->greeting_code = 220;
     char ehlo[300];
     snprintf(ehlo, sizeof ehlo, "EHLO %s", t->helo ? t->helo : "localhost");
-    if (!pf_command(c, ehlo, reply_ms, "reply to EHLO", &rp, &raw, &raw_len, why, sizeof why,
-                    &to)) {
+    if (!preflight_smtp_command(c, ehlo, reply_ms, "reply to EHLO", &rp, &raw, &raw_len, why,
+                                sizeof why, &to)) {
         out->timed_out = to;
         snprintf(out->error, sizeof out->error, "EHLO failed: %.200s", why);
         goto done;
@@ -615,10 +624,10 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
         goto done;
     }
     out->ehlo_ok = true;
-    pf_ehlo_parse(raw, raw_len, out);
+    preflight_smtp_ehlo_parse(raw, raw_len, out);
     if (!c->ssl && out->starttls_offered) {
-        if (!pf_command(c, "STARTTLS", reply_ms, "reply to STARTTLS", &rp, NULL, NULL, why,
-                        sizeof why, &to)) {
+        if (!preflight_smtp_command(c, "STARTTLS", reply_ms, "reply to STARTTLS", &rp, NULL, NULL,
+                                    why, sizeof why, &to)) {
             out->timed_out = to;
             snprintf(out->tls_error, sizeof out->tls_error, "STARTTLS failed: %.200s", why);
             goto done;
@@ -628,11 +637,11 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
             snprintf(out->tls_error, sizeof out->tls_error, "STARTTLS refused: %.200s", why);
             goto done;
         }
-        if (!pf_tls(c, ctx, t, reply_ms, out))
+        if (!preflight_smtp_tls(c, ctx, t, reply_ms, out))
             goto done;
         /* RFC 3207 4.2: forget what the server said before TLS, and ask again. */
-        if (!pf_command(c, ehlo, reply_ms, "reply to EHLO over TLS", &rp, &raw, &raw_len, why,
-                        sizeof why, &to)) {
+        if (!preflight_smtp_command(c, ehlo, reply_ms, "reply to EHLO over TLS", &rp, &raw,
+                                    &raw_len, why, sizeof why, &to)) {
             out->timed_out = to;
             snprintf(out->error, sizeof out->error, "EHLO over TLS failed: %.200s", why);
             goto done;
@@ -644,7 +653,7 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
             goto done;
         }
         bool had = out->starttls_offered;
-        pf_ehlo_parse(raw, raw_len, out);
+        preflight_smtp_ehlo_parse(raw, raw_len, out);
         out->starttls_offered = had;
     }
     if (auth_wanted) {
@@ -655,9 +664,10 @@ ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
         else if (!out->auth_offered)
             snprintf(out->auth_reply, sizeof out->auth_reply, "the server offers no AUTH");
         else
-            pf_auth(c, t, reply_ms, out, &to);
+            preflight_smtp_auth(c, t, reply_ms, out, &to);
     }
-    if (pf_command(c, "QUIT", quit_ms, "reply to QUIT", &rp, NULL, NULL, why, sizeof why, &to)) {
+    if (preflight_smtp_command(c, "QUIT", quit_ms, "reply to QUIT", &rp, NULL, NULL, why,
+                               sizeof why, &to)) {
         /* the reply does not matter */
     }
 done:
@@ -676,7 +686,7 @@ done:
 
 /* Bytes of a file, and whether it holds a byte outside ASCII; 0 when it cannot be read (the
  * plan loader refused it already). A FIFO is not waited on. */
-static uint64_t pf_file_size(const char *path, bool *non_ascii)
+static uint64_t preflight_smtp_file_size(const char *path, bool *non_ascii)
 {
     int fd = infile_open_fd(path, NULL);
     if (fd < 0)
@@ -695,12 +705,12 @@ static uint64_t pf_file_size(const char *path, bool *non_ascii)
 }
 
 /* A body part as sent: base64 (4/3, in lines of 76 plus CRLF) when it is not ASCII. */
-static uint64_t pf_encoded(uint64_t n, bool non_ascii)
+static uint64_t preflight_smtp_encoded(uint64_t n, bool non_ascii)
 {
     if (!non_ascii)
         return n;
-    uint64_t b64 = (n + 2) / 3 * 4;
-    return b64 + (b64 + 75) / 76 * 2;
+    uint64_t b64 = BASE64_LEN(n);
+    return b64 + (b64 + BASE64_MIME_LINE - 1) / BASE64_MIME_LINE * 2;
 }
 
 uint64_t preflight_message_size(const struct plan *p)
@@ -711,15 +721,15 @@ uint64_t preflight_message_size(const struct plan *p)
         for (const char *s = p->text; *s; s++)
             if (*s & 0x80)
                 na = true;
-        total += pf_encoded(strlen(p->text), na);
+        total += preflight_smtp_encoded(strlen(p->text), na);
     } else if (p->text_file) {
-        uint64_t n = pf_file_size(p->text_file, &na);
-        total += pf_encoded(n, na);
+        uint64_t n = preflight_smtp_file_size(p->text_file, &na);
+        total += preflight_smtp_encoded(n, na);
     }
     if (p->html_file) {
         na = false;
-        uint64_t n = pf_file_size(p->html_file, &na);
-        total += pf_encoded(n, na);
+        uint64_t n = preflight_smtp_file_size(p->html_file, &na);
+        total += preflight_smtp_encoded(n, na);
     }
     return total;
 }
@@ -728,7 +738,7 @@ uint64_t preflight_message_size(const struct plan *p)
 
 /* Reads the relay password (never printed) with secret_password_read. Returns a malloc'd
  * string, or NULL with why (empty only when out of memory). */
-static char *pf_password(const struct plan *p, char *why, size_t n)
+static char *preflight_smtp_password(const struct plan *p, char *why, size_t n)
 {
     if (!p->relay_password_env && !p->relay_password_file) {
         snprintf(why, n, "no password configured (transport.relay.password_env or password_file)");
@@ -748,7 +758,7 @@ static char *pf_password(const struct plan *p, char *why, size_t n)
     return pw;
 }
 
-static const char *pf_tls_name(int v)
+static const char *preflight_smtp_tls_name(int v)
 {
     switch (v) {
     case 10:
@@ -765,10 +775,11 @@ static const char *pf_tls_name(int v)
 }
 
 /* Appends smtp, tls, auth (relay) and size for one probe. */
-static ipw_status pf_report(struct preflight_report *r, const struct plan *p, const char *subject,
-                            const char *label, const struct preflight_smtp_target *t,
-                            const struct preflight_smtp_probe *pr, bool relay, const char *pw_why,
-                            struct err *e)
+static ipw_status preflight_smtp_report(struct preflight_report *r, const struct plan *p,
+                                        const char *subject, const char *label,
+                                        const struct preflight_smtp_target *t,
+                                        const struct preflight_smtp_probe *pr, bool relay,
+                                        const char *pw_why, struct err *e)
 {
     ipw_status s;
     char where[400], fix[512], lookup[400];
@@ -816,7 +827,7 @@ static ipw_status pf_report(struct preflight_report *r, const struct plan *p, co
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
 
     /* tls */
-    const char *tmin = pf_tls_name(p->tls_min);
+    const char *tmin = preflight_smtp_tls_name(p->tls_min);
     snprintf(lookup, sizeof lookup,
              "openssl s_client %s-connect %s:%d </dev/null 2>/dev/null | grep -E 'Protocol|Verify'",
              t->implicit_tls ? "" : "-starttls smtp ", pr->address[0] ? pr->address : t->host,
@@ -921,8 +932,8 @@ static ipw_status pf_report(struct preflight_report *r, const struct plan *p, co
     return IPW_OK;
 }
 
-static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, struct dns *dns,
-                           struct err *e)
+static ipw_status preflight_smtp_relay(struct preflight_report *r, const struct plan *p,
+                                       struct dns *dns, struct err *e)
 {
     struct preflight_smtp_target t = {.helo = p->helo,
                                       .verify = true,
@@ -944,11 +955,12 @@ static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, str
     if (rs == IPW_ENOMEM)
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     if (rs != IPW_OK) {
-        /* pf_report names it as a host that does not resolve, with the look-up to try. */
+        /* preflight_smtp_report names it as a host that does not resolve, with the look-up to try.
+         */
         snprintf(pr.error, sizeof pr.error, "%.80s does not resolve: %.150s", host, de.msg);
         char subject[300];
         snprintf(subject, sizeof subject, "relay %s", host);
-        return pf_report(r, p, subject, host, &t, &pr, true, "", e);
+        return preflight_smtp_report(r, p, subject, host, &t, &pr, true, "", e);
     }
     char address[64];
     snprintf(address, sizeof address, "%s", addrs[0]);
@@ -957,7 +969,7 @@ static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, str
     char why[300] = "";
     char *pw = NULL;
     if (p->relay_username) {
-        pw = pf_password(p, why, sizeof why);
+        pw = preflight_smtp_password(p, why, sizeof why);
         if (!pw && !why[0])
             return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     }
@@ -968,11 +980,11 @@ static ipw_status pf_relay(struct preflight_report *r, const struct plan *p, str
         return s;
     char subject[300];
     snprintf(subject, sizeof subject, "relay %s", host);
-    return pf_report(r, p, subject, host, &t, &pr, true, why, e);
+    return preflight_smtp_report(r, p, subject, host, &t, &pr, true, why, e);
 }
 
 /* The first address of the source IP's family among an MX host's addresses, or NULL. */
-static const char *pf_pick_address(const struct dns_mx_host *h, const char *source_ip)
+static const char *preflight_smtp_pick_address(const struct dns_mx_host *h, const char *source_ip)
 {
     bool want6 = source_ip && strchr(source_ip, ':');
     for (size_t i = 0; i < h->n_addresses; i++)
@@ -981,8 +993,8 @@ static const char *pf_pick_address(const struct dns_mx_host *h, const char *sour
     return NULL;
 }
 
-static ipw_status pf_direct(struct preflight_report *r, const struct plan *p,
-                            const struct preflight_domains *d, struct err *e)
+static ipw_status preflight_smtp_direct(struct preflight_report *r, const struct plan *p,
+                                        const struct preflight_domains *d, struct err *e)
 {
     const char *src = p->n_source_ips ? p->source_ips[0] : NULL;
     bool any = false;
@@ -999,7 +1011,7 @@ static ipw_status pf_direct(struct preflight_report *r, const struct plan *p,
             if (mx->status != DNS_MX_OK && mx->status != DNS_MX_IMPLICIT)
                 continue;
             for (size_t h = 0; h < mx->n_hosts && !addr; h++) {
-                addr = pf_pick_address(&mx->hosts[h], src);
+                addr = preflight_smtp_pick_address(&mx->hosts[h], src);
                 host = &mx->hosts[h];
                 domain = d->domains[i];
             }
@@ -1030,7 +1042,8 @@ static ipw_status pf_direct(struct preflight_report *r, const struct plan *p,
             return s;
         snprintf(subject, sizeof subject, "%s (%s of %s)", p->providers[pv].name, host->host,
                  domain);
-        if ((s = pf_report(r, p, subject, host->host, &t, &pr, false, NULL, e)) != IPW_OK)
+        if ((s = preflight_smtp_report(r, p, subject, host->host, &t, &pr, false, NULL, e)) !=
+            IPW_OK)
             return s;
     }
     if (!any) {
@@ -1081,6 +1094,6 @@ ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p, stru
                           const struct preflight_domains *d, struct err *e)
 {
     if (p->mode == PLAN_RELAY)
-        return pf_relay(r, p, dns, e);
-    return pf_direct(r, p, d, e);
+        return preflight_smtp_relay(r, p, dns, e);
+    return preflight_smtp_direct(r, p, d, e);
 }

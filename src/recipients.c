@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/message.h"
 
 struct recipients {
@@ -328,18 +329,13 @@ static bool recipients_read_csv(struct recipients *r, size_t *nf, const char **p
     return r->pos != start;
 }
 
-static bool recipients_is_space(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* Trims spaces and tabs around s in place; returns the new start. */
 static char *recipients_trim(char *s)
 {
-    while (recipients_is_space(*s))
+    while (chars_is_blank(*s))
         s++;
     size_t n = strlen(s);
-    while (n > 0 && recipients_is_space(s[n - 1]))
+    while (n > 0 && chars_is_blank(s[n - 1]))
         s[--n] = '\0';
     return s;
 }
@@ -369,12 +365,6 @@ static void recipients_show(const char *s, char *out, size_t n)
 }
 
 /* ---- addresses ---- */
-
-static bool recipients_is_atext(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
-}
 
 bool recipients_address(const char *s, char *out, const char **why)
 {
@@ -415,7 +405,7 @@ bool recipients_address(const char *s, char *out, const char **why)
             if (i == 0 || i + 1 == local_len || s[i + 1] == '.')
                 return (*why = "the local part starts or ends with a dot or has two in a row"),
                        false;
-        } else if (!recipients_is_atext((unsigned char)s[i])) {
+        } else if (!chars_is_atext((unsigned char)s[i])) {
             return (*why = "the local part has a character that would need quoting"), false;
         }
     }
@@ -445,8 +435,8 @@ bool recipients_address(const char *s, char *out, const char **why)
             all_digits = true;
             continue;
         }
-        bool digit = c >= '0' && c <= '9';
-        if (!digit && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && c != '-')
+        bool digit = chars_is_digit(c);
+        if (!chars_is_ldh(c))
             return (*why = "the domain has a character other than letters, digits, '-' and '.'"),
                    false;
         all_digits = all_digits && digit;
@@ -460,7 +450,7 @@ bool recipients_address(const char *s, char *out, const char **why)
     memcpy(out, s, local_len + 1);
     for (size_t i = 0; i <= dlen; i++) {
         char c = d[i];
-        out[local_len + 1 + i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        out[local_len + 1 + i] = (char)chars_lower(c);
     }
     return true;
 }
@@ -693,7 +683,7 @@ static bool recipients_blank_record(const struct recipients *r, size_t nf)
 {
     for (size_t i = 0; i < nf && i <= RECIPIENTS_COLUMNS_MAX; i++)
         for (const char *p = r->rec + r->field_off[i]; *p; p++)
-            if (!recipients_is_space(*p))
+            if (!chars_is_blank(*p))
                 return false;
     return true;
 }

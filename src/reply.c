@@ -12,6 +12,8 @@
  */
 #include "ipwarm/reply.h"
 
+#include "ipwarm/chars.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -34,18 +36,13 @@ static bool reply_next_line(const char *raw, size_t len, size_t *pos, const char
     return true;
 }
 
-static bool reply_is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /*
  * The reply code of a line, or 0 when the line does not open with one. *final is set when the
  * line ends the reply ("CODE text" or "CODE"), *text_off to where its text starts.
  */
 static int reply_line_code(const char *s, size_t n, bool *final, size_t *text_off)
 {
-    if (n < 3 || s[0] < '2' || s[0] > '5' || !reply_is_digit(s[1]) || !reply_is_digit(s[2]))
+    if (n < 3 || s[0] < '2' || s[0] > '5' || !chars_is_digit(s[1]) || !chars_is_digit(s[2]))
         return 0;
     if (n == 3) {
         *final = true;
@@ -65,7 +62,7 @@ static int reply_line_code(const char *s, size_t n, bool *final, size_t *text_of
 static size_t reply_subcode(const char *s, size_t n)
 {
     size_t i = 0;
-    while (i < n && i < 4 && reply_is_digit(s[i]))
+    while (i < n && i < 4 && chars_is_digit(s[i]))
         i++;
     if (i == 0 || i > 3 || (i > 1 && s[0] == '0'))
         return 0;
@@ -181,19 +178,14 @@ static void reply_put_clean(struct reply_writer *w, const char *s, size_t n)
     }
 }
 
-static bool reply_is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
 /* Appends one line's text, trimmed, after a single space when text came before. */
 static void reply_put_line(struct reply_writer *w, const char *s, size_t n)
 {
-    while (n > 0 && reply_is_blank(s[0])) {
+    while (n > 0 && chars_is_blank(s[0])) {
         s++;
         n--;
     }
-    while (n > 0 && reply_is_blank(s[n - 1]))
+    while (n > 0 && chars_is_blank(s[n - 1]))
         n--;
     if (n == 0)
         return;
@@ -284,7 +276,7 @@ int reply_parse(const char *raw, size_t len, struct reply *out)
         const char *t = line + off;
         size_t tn = n - off;
         size_t lead = 0;
-        while (lead < tn && reply_is_blank(t[lead]))
+        while (lead < tn && chars_is_blank(t[lead]))
             lead++;
         size_t tok = reply_token(t + lead, tn - lead);
         if (first) {
@@ -669,17 +661,6 @@ static const struct reply_phrase reply_phrases[] = {
     {"reject", REPLY_CLUE_POLICY, false},
 };
 
-static char reply_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool reply_is_alnum(char c)
-{
-    c = reply_lower(c);
-    return (c >= 'a' && c <= 'z') || reply_is_digit(c);
-}
-
 /* True if t (n bytes) holds the phrase, ASCII case-insensitively, on word bounds if asked. */
 static bool reply_has_phrase(const char *t, size_t n, const struct reply_phrase *ph)
 {
@@ -687,15 +668,15 @@ static bool reply_has_phrase(const char *t, size_t n, const struct reply_phrase 
     if (pl == 0 || pl > n)
         return false;
     for (size_t i = 0; i + pl <= n; i++) {
-        if (reply_lower(t[i]) != ph->text[0])
+        if ((char)chars_lower(t[i]) != ph->text[0])
             continue;
         size_t k = 1;
-        while (k < pl && reply_lower(t[i + k]) == ph->text[k])
+        while (k < pl && (char)chars_lower(t[i + k]) == ph->text[k])
             k++;
         if (k < pl)
             continue;
         if (ph->word &&
-            ((i > 0 && reply_is_alnum(t[i - 1])) || (i + pl < n && reply_is_alnum(t[i + pl]))))
+            ((i > 0 && chars_is_alnum(t[i - 1])) || (i + pl < n && chars_is_alnum(t[i + pl]))))
             continue;
         return true;
     }
@@ -709,7 +690,7 @@ static bool reply_has_phrase_lower(const char *low, size_t n, const struct reply
     for (const char *p = strstr(low, ph->text); p; p = strstr(p + 1, ph->text)) {
         size_t i = (size_t)(p - low);
         if (!ph->word ||
-            ((i == 0 || !reply_is_alnum(low[i - 1])) && (i + pl >= n || !reply_is_alnum(p[pl]))))
+            ((i == 0 || !chars_is_alnum(low[i - 1])) && (i + pl >= n || !chars_is_alnum(p[pl]))))
             return true;
     }
     return false;
@@ -727,7 +708,7 @@ static unsigned reply_clues(const char *text)
     bool lowered = n < sizeof low;
     if (lowered) {
         for (size_t i = 0; i < n; i++)
-            low[i] = reply_lower(text[i]);
+            low[i] = (char)chars_lower(text[i]);
         low[n] = '\0';
     }
     unsigned clues = 0;

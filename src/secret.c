@@ -13,7 +13,6 @@
  */
 #include "ipwarm/secret.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "ipwarm/base64.h"
+#include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
 
 /* A password file holds a line, not a document. */
@@ -90,40 +91,6 @@ bool secret_file_warning(const char *path, const char *key, char *warn, size_t n
 
 /* ---- masking ---- */
 
-static int secret_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Decodes the whole quanta of s[0..len) into out (room for len * 3 / 4 bytes); returns the
- * bytes written. A tail of 2 or 3 characters gives 1 or 2 more bytes, as padding would. */
-static size_t secret_b64_decode(const char *s, size_t len, unsigned char *out)
-{
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        acc = (acc << 6) | (unsigned)secret_b64_value((unsigned char)s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return o;
-}
-
 static bool secret_contains(const unsigned char *hay, size_t n, const char *needle)
 {
     size_t k = needle ? strlen(needle) : 0;
@@ -141,15 +108,20 @@ static bool secret_b64_reveals(const char *s, size_t len, const char *user, cons
 {
     if (len < 4)
         return false;
-    unsigned char *buf = malloc(len);
+    size_t room = BASE64_DECODED_MAX(len);
+    unsigned char *buf = malloc(room);
     if (!buf)
         return true; /* cannot tell: mask it */
     bool hit = false;
     for (size_t off = 0; off < 4 && off + 4 <= len && !hit; off++) {
-        size_t n = secret_b64_decode(s + off, len - off, buf);
-        hit = secret_contains(buf, n, user) || secret_contains(buf, n, pw);
+        size_t n = 0;
+        /* an unpadded tail of 2 or 3 characters gives 1 or 2 more bytes, as padding would */
+        if (!base64_decode(s + off, len - off, buf, &n))
+            hit = true; /* not base64 after all: cannot happen for a run, mask it */
+        else
+            hit = secret_contains(buf, n, user) || secret_contains(buf, n, pw);
     }
-    explicit_bzero(buf, len);
+    explicit_bzero(buf, room);
     free(buf);
     return hit;
 }
@@ -163,7 +135,7 @@ static void secret_mark(bool *mark, size_t from, size_t to)
 
 static bool secret_is_word_char(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '_';
+    return chars_is_alnum(c) || c == '-' || c == '_';
 }
 
 /* One round of secret_mask: marks every span, then replaces each. Returns the spans. */
@@ -205,7 +177,7 @@ static size_t secret_mask_once(char *text, const char *username, const char *pas
         if (j >= len || text[j] == '*')
             continue;
         size_t arg = j;
-        while (j < len && !isspace((unsigned char)text[j]))
+        while (j < len && !chars_is_space((unsigned char)text[j]))
             j++;
         secret_mark(mark, arg, j);
     }
@@ -213,12 +185,12 @@ static size_t secret_mask_once(char *text, const char *username, const char *pas
     /* Base64 runs that decode to the username or the password. */
     if (user || pw) {
         for (size_t i = 0; i < len;) {
-            if (secret_b64_value((unsigned char)text[i]) < 0) {
+            if (!base64_is_char(text[i])) {
                 i++;
                 continue;
             }
             size_t j = i;
-            while (j < len && secret_b64_value((unsigned char)text[j]) >= 0)
+            while (j < len && base64_is_char(text[j]))
                 j++;
             size_t end = j;
             while (end < len && text[end] == '=')

@@ -24,7 +24,8 @@
  */
 #include "ipwarm/smtp.h"
 
-#include <ctype.h>
+#include "ipwarm/chars.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -256,8 +257,8 @@ static enum smtp_phase smtp_command_phase(const char *cmd, size_t n, enum smtp_p
 
 static bool smtp_line_has_code(const char *line, size_t n)
 {
-    return n >= 3 && isdigit((unsigned char)line[0]) && isdigit((unsigned char)line[1]) &&
-           isdigit((unsigned char)line[2]);
+    return n >= 3 && chars_is_digit((unsigned char)line[0]) &&
+           chars_is_digit((unsigned char)line[1]) && chars_is_digit((unsigned char)line[2]);
 }
 
 /* Appends one received line (without CRLF) to the reply being built; when the line ends the

@@ -17,9 +17,9 @@
 #include "ipwarm/spf.h"
 
 #include "ipwarm/buf.h"
+#include "ipwarm/chars.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -167,7 +167,7 @@ enum macro_ctx {
 
 static bool macro_letter_ok(char c, enum macro_ctx ctx)
 {
-    c = (char)tolower((unsigned char)c);
+    c = (char)chars_lower((unsigned char)c);
     if (strchr("slodipvh", c))
         return true;
     return ctx != MACRO_DOMAIN && strchr("crt", c);
@@ -207,7 +207,7 @@ static bool macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool 
         size_t j = i + 3;
         if (j < len && s[j] == '0')
             return false; /* "If a DIGIT is specified, the value MUST be nonzero" */
-        while (j < len && isdigit((unsigned char)s[j]))
+        while (j < len && chars_is_digit((unsigned char)s[j]))
             j++;
         if (j < len && (s[j] == 'r' || s[j] == 'R'))
             j++;
@@ -231,11 +231,11 @@ static bool toplabel_ok(const char *s, size_t n)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (isalpha(c))
+        if (chars_is_alpha(c))
             alpha = true;
         else if (c == '-')
             dash = true;
-        else if (!isdigit(c))
+        else if (!chars_is_digit(c))
             return false;
     }
     if (dash)
@@ -312,7 +312,7 @@ static void macro_transform(struct buf *out, const char *value, long keep, bool 
         /* RFC 3986 unreserved characters stay; every other octet becomes %XX. */
         for (size_t i = 0; i < joined.len; i++) {
             unsigned char c = (unsigned char)joined.p[i];
-            if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            if (chars_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
                 buf_put(out, (const char *)&c, 1);
             } else {
                 char hex[4];
@@ -347,7 +347,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
         char letter = s[i + 2];
         size_t j = i + 3;
         long keep = 0;
-        while (isdigit((unsigned char)s[j])) {
+        while (chars_is_digit((unsigned char)s[j])) {
             if (keep < 1000)
                 keep = keep * 10 + (s[j] - '0');
             j++;
@@ -366,7 +366,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
         char tbuf[32];
         const char *value = "";
         struct buf pv = {0};
-        switch (tolower((unsigned char)letter)) {
+        switch (chars_lower((unsigned char)letter)) {
         case 's':
             value = ev->sender;
             break;
@@ -409,7 +409,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
             break;
         }
         macro_transform(out, value, keep, reverse, delims, n_delims,
-                        isupper((unsigned char)letter) != 0);
+                        chars_is_upper((unsigned char)letter) != 0);
         buf_free(&pv);
     }
     if (out->oom) {
@@ -584,7 +584,7 @@ static int parse_cidr(const char *s, size_t n, int max)
     if (n == 0 || n > 3 || (n > 1 && s[0] == '0'))
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
+        if (!chars_is_digit((unsigned char)s[i]))
             return -1;
         v = v * 10 + (s[i] - '0');
     }
@@ -598,7 +598,7 @@ static bool parse_ip4(const char *s, size_t n, unsigned char *out)
     for (int part = 0; part < 4; part++) {
         size_t start = i;
         int v = 0;
-        while (i < n && isdigit((unsigned char)s[i]) && i - start < 3)
+        while (i < n && chars_is_digit((unsigned char)s[i]) && i - start < 3)
             v = v * 10 + (s[i++] - '0');
         if (i == start || v > 255 || (i - start > 1 && s[start] == '0'))
             return false;
@@ -624,14 +624,14 @@ static bool strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
     size_t end = *n, d = end;
     *c4 = 32;
     *c6 = 128;
-    while (d > 0 && isdigit((unsigned char)s[d - 1]))
+    while (d > 0 && chars_is_digit((unsigned char)s[d - 1]))
         d--;
     if (d < end && d >= 2 && s[d - 1] == '/' && s[d - 2] == '/') {
         if ((*c6 = parse_cidr(s + d, end - d, 128)) < 0)
             return false;
         end = d - 2;
         d = end;
-        while (d > 0 && isdigit((unsigned char)s[d - 1]))
+        while (d > 0 && chars_is_digit((unsigned char)s[d - 1]))
             d--;
     }
     if (d < end && d >= 1 && s[d - 1] == '/' && !(d >= 2 && s[d - 2] == '/')) {
@@ -658,7 +658,8 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
         i = 1;
     }
     size_t name_start = i;
-    while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+    while (i < n &&
+           (chars_is_alnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
         i++;
     const char *name = s + name_start;
     size_t name_len = i - name_start;
@@ -667,7 +668,7 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
         /* modifier: name "=" macro-string, name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ) */
         const char *val = s + i + 1;
         size_t val_len = n - i - 1;
-        if (name_len == 0 || !isalpha((unsigned char)name[0])) {
+        if (name_len == 0 || !chars_is_alpha((unsigned char)name[0])) {
             snprintf(why, why_size, "'%.*s' is not a valid modifier", (int)n, s);
             return false;
         }

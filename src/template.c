@@ -10,6 +10,8 @@
  */
 #include "ipwarm/template.h"
 
+#include "ipwarm/chars.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -207,10 +209,7 @@ static ipw_status template_put_value(struct template_buf *b, const char *v, unsi
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         ipw_status s;
         if (flags & TEMPLATE_URL) {
-            bool unreserved = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                              (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-                              *p == '~';
-            if (unreserved) {
+            if (chars_is_unreserved(*p)) {
                 s = template_buf_put(b, (const char *)p, 1);
             } else {
                 char hex[4];

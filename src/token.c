@@ -9,6 +9,7 @@
 #include "ipwarm/token.h"
 
 #include "ipwarm/afile.h"
+#include "ipwarm/base64.h"
 #include "ipwarm/infile.h"
 
 #include <errno.h>
@@ -101,20 +102,14 @@ static ipw_status token_secret_create(const char *path, struct token_secret *s, 
 
     /* Created whole or not at all (afile.h), so that a concurrent first run never reads half
      * a secret; when another process made it first, its secret is the one. */
-    struct afile af;
-    struct err sub;
-    ipw_status st = afile_open(&af, path, 0600, AFILE_NOREPLACE, &sub);
-    if (st == IPW_OK) {
-        setvbuf(af.f, NULL, _IONBF, 0); /* no copy of the secret in a stdio buffer */
-        fwrite(hex, 1, len, af.f);
-        st = afile_commit(&af, &sub);
-    }
+    bool exists;
+    ipw_status st = afile_write(path, 0600, AFILE_NOREPLACE, hex, len, &exists, e);
     if (st == IPW_OK)
         st = token_secret_set(s, hex, len, path, e);
-    else if (af.exists)
+    else if (exists)
         st = token_secret_read(path, s, e);
     else
-        err_set(e, st, "cannot create the unsubscribe secret file: %s", sub.msg);
+        err_prefix(e, st, "cannot create the unsubscribe secret file: ");
     OPENSSL_cleanse(hex, sizeof hex);
     return st;
 }
@@ -181,24 +176,15 @@ bool token_mac(const struct token_secret *s, const char *label, const void *data
 char *token_make(const struct token_secret *s, const char *campaign, const char *recipient,
                  char out[TOKEN_LEN + 1])
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char mac[32];
     out[0] = '\0';
     if (!token_mac(s, campaign, recipient, strlen(recipient), mac))
         return out;
-    /* 16 bytes: five groups of three give 20 characters, the last byte two more. */
-    size_t o = 0;
-    for (size_t i = 0; i < 15; i += 3) {
-        unsigned v = (unsigned)mac[i] << 16 | (unsigned)mac[i + 1] << 8 | mac[i + 2];
-        out[o++] = alphabet[(v >> 18) & 63];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = alphabet[v & 63];
-    }
-    out[o++] = alphabet[mac[15] >> 2];
-    out[o++] = alphabet[(mac[15] & 3) << 4];
-    out[o] = '\0';
+    /* 16 bytes of the MAC: 22 characters unpadded (the encoder wants room for the padding) */
+    char enc[BASE64_LEN(16) + 1];
+    base64_encode_url(mac, 16, enc);
+    memcpy(out, enc, TOKEN_LEN);
+    out[TOKEN_LEN] = '\0';
     return out;
 }
 

@@ -17,6 +17,9 @@
  */
 #include "ipwarm/tz.h"
 
+#include "ipwarm/chars.h"
+#include "ipwarm/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,38 +35,6 @@ static int64_t tz_floor_div(int64_t a, int64_t b)
     if ((a % b != 0) && ((a < 0) != (b < 0)))
         q--;
     return q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
-static int64_t tz_days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void tz_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int tz_days_in_month(int y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return days[m - 1];
 }
 
 /* Writes a date known to be in range as "YYYY-MM-DD", digit by digit, so that no format can
@@ -92,13 +63,13 @@ bool tz_date_parse(const char *date, int *year, int *month, int *day)
     for (int f = 0; f < 3; f++) {
         for (int i = 0; i < len[f]; i++) {
             char c = date[start[f] + i];
-            if (c < '0' || c > '9')
+            if (!chars_is_digit(c))
                 return false;
             v[f] = v[f] * 10 + (c - '0');
         }
     }
     if (v[0] < TZ_YEAR_MIN || v[1] < 1 || v[1] > 12 || v[2] < 1 ||
-        v[2] > tz_days_in_month(v[0], v[1]))
+        v[2] > clock_days_in_month(v[0], v[1]))
         return false;
     *year = v[0];
     *month = v[1];
@@ -112,7 +83,7 @@ static bool tz_date_days(const char *date, int64_t *days)
     int y, m, d;
     if (!tz_date_parse(date, &y, &m, &d))
         return false;
-    *days = tz_days_from_civil(y, m, d);
+    *days = clock_days_from_civil(y, m, d);
     return true;
 }
 
@@ -120,7 +91,7 @@ static bool tz_days_to_date(int64_t days, char out[TZ_DATE_MAX])
 {
     int64_t y;
     int m, d;
-    tz_civil_from_days(days, &y, &m, &d);
+    clock_civil_from_days(days, &y, &m, &d);
     if (y < TZ_YEAR_MIN || y > TZ_YEAR_MAX)
         return false;
     tz_date_write(out, (int)y, m, d);

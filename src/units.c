@@ -8,7 +8,8 @@
  */
 #include "ipwarm/units.h"
 
-#include <ctype.h>
+#include "ipwarm/chars.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -28,13 +29,13 @@ static int units_number(const char *s, double *v, const char **end)
 {
     const char *p = s;
     int digits = 0;
-    while (isdigit((unsigned char)*p)) {
+    while (chars_is_digit((unsigned char)*p)) {
         p++;
         digits++;
     }
     if (*p == '.') {
         p++;
-        while (isdigit((unsigned char)*p)) {
+        while (chars_is_digit((unsigned char)*p)) {
             p++;
             digits++;
         }
@@ -80,7 +81,7 @@ ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (no /unit)", expect, s);
     p = units_skip_space(p + 1);
     const char *unit = p;
-    while (isalpha((unsigned char)*p))
+    while (chars_is_alpha((unsigned char)*p))
         p++;
     size_t ulen = (size_t)(p - unit);
     if (*units_skip_space(p) != '\0')
@@ -116,7 +117,7 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
         p = end;
         const char *unit = p;
-        while (isalpha((unsigned char)*p))
+        while (chars_is_alpha((unsigned char)*p))
             p++;
         size_t ulen = (size_t)(p - unit);
         if (ulen == 0)
@@ -180,7 +181,7 @@ ipw_status units_parse_trigger(const char *s, int *count, int64_t *period_ms, st
     p = units_skip_space(p + 1);
     /* "3/h" reads as "3/1h". */
     char buf[64];
-    if (isalpha((unsigned char)*p)) {
+    if (chars_is_alpha((unsigned char)*p)) {
         if (snprintf(buf, sizeof buf, "1%s", p) >= (int)sizeof buf)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s);
         p = buf;

@@ -8,7 +8,8 @@
  */
 #include "ipwarm/verp.h"
 
-#include <ctype.h>
+#include "ipwarm/chars.h"
+
 #include <string.h>
 #include <strings.h>
 
@@ -34,7 +35,7 @@ static bool verp_mac(const struct token_secret *s, const unsigned char id[VERP_I
 
 static int verp_value(char ch)
 {
-    ch = (char)tolower((unsigned char)ch);
+    ch = (char)chars_lower((unsigned char)ch);
     if (ch >= 'a' && ch <= 'z')
         return ch - 'a';
     if (ch >= '2' && ch <= '7')

@@ -55,4 +55,13 @@ ipw_status afile_commit(struct afile *a, struct err *e);
 /* Closes and removes the temporary file; the target is unchanged. Safe on a released afile. */
 void afile_abort(struct afile *a);
 
+/*
+ * The whole cycle for content already in memory: afile_open, the len bytes of data written
+ * unbuffered (no copy of a key or a secret is left in a stdio buffer freed without wiping),
+ * afile_commit. *exists (may be NULL) tells a failed AFILE_NOREPLACE write from the others.
+ * Returns what afile_open or afile_commit returns.
+ */
+ipw_status afile_write(const char *path, mode_t mode, unsigned flags, const void *data, size_t len,
+                       bool *exists, struct err *e);
+
 #endif

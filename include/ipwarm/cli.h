@@ -30,10 +30,10 @@
 
 /* The global options, parsed; shared by every command. Strings point into argv. */
 struct cli_ctx {
-    const char *plan_path;       /* -p/--plan, else $IPWARM_PLAN, else "ipwarm.yaml" */
-    bool plan_given;             /* the path came from -p or $IPWARM_PLAN, not the default */
-    const char *db_path;         /* --db, or NULL: the plan's `state` */
-    struct plan_dns_server *dns; /* --dns, in order given (hosts allocated); NULL if none */
+    const char *plan_path;  /* -p/--plan, else $IPWARM_PLAN, else "ipwarm.yaml" */
+    bool plan_given;        /* the path came from -p or $IPWARM_PLAN, not the default */
+    const char *db_path;    /* --db, or NULL: the plan's `state` */
+    struct dns_server *dns; /* --dns, in order given (hosts allocated); NULL if none */
     size_t n_dns;
     int64_t dns_timeout_ms; /* --dns-timeout, or -1: the plan's dns.timeout */
     bool has_now;           /* --now given; also set as the clock override by main */
@@ -160,6 +160,14 @@ long cli_args_int(const struct cli_args *a, const char *name, long def);
  * sentence that names the path and `ipwarm init`.
  */
 ipw_status cli_load_plan(const struct cli_ctx *ctx, struct plan **out, struct err *e);
+/* For the look-up commands (spf, mx, dnsbl), which need no plan: cli_load_plan when a plan
+ * was named or ctx->plan_path exists, else IPW_OK with *out NULL. */
+ipw_status cli_load_plan_if_any(const struct cli_ctx *ctx, struct plan **out, struct err *e);
+/* The same, but never without a plan: when there is none, or the one named does not exist
+ * (then, when note is not NULL, "WHY; NOTE" goes to cli_info), the built-in one with the
+ * shipped providers and the default block lists (preflight_builtin_plan). */
+ipw_status cli_load_plan_or_builtin(const struct cli_ctx *ctx, struct plan **out, const char *note,
+                                    struct err *e);
 
 /* The effective settings: the command line's over the plan's. */
 const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
@@ -171,15 +179,28 @@ const char *cli_state_path(const struct cli_ctx *ctx, const struct plan *p);
  * not to campaign "b"; ..."; or a database status.
  */
 ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err *e);
-const struct plan_dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
-                                              size_t *n);
+/* For the commands that only read the state (report, trace, stats, simulate, metrics): the
+ * plan's state file (or --db) through stats_store_open (an empty store when there is none yet),
+ * checked with cli_store_campaign. Whatever the status, *out (a store, or NULL) goes to
+ * store_close after. */
+ipw_status cli_store_read(const struct cli_ctx *ctx, const struct plan *p, struct store **out,
+                          struct err *e);
+const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
+                                         size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
+/* The resolver set-up of every command: the --dns servers, else the plan's dns.servers (p may
+ * be NULL), else none (/etc/resolv.conf), and the effective time limit of a query. cfg points
+ * into ctx and p, which must outlive it. */
+void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_config *cfg);
 /* The index of the plan's provider called name: IPW_OK, or IPW_EUSAGE with "unknown provider
  * 'x' (known: ...)" (exit 64), for commands that take a provider name. */
 ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e);
 /* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
  * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
+/* The same for the look-up commands (check, mx, dnsbl), through preflight_dns_new: a resolver
+ * that cannot start is IPW_ETEMP (exit 75). */
+struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
 
 /* An informational line "ipwarm: ..." on ctx->diag, unless --quiet. */
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)

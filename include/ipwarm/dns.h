@@ -112,6 +112,13 @@ bool dns_name_valid(const char *name);
  */
 ipw_status dns_server_parse(const char *s, char *ip, size_t ip_size, int *port, struct err *e);
 
+/* One DNS server to ask: the plan's dns.servers and --dns hold these, and dns_new takes them
+ * as they are (no text to print and parse back). */
+struct dns_server {
+    char *host; /* an IP address literal, IPv4 or IPv6 (no brackets) */
+    int port;   /* 1-65535; 0 means 53 */
+};
+
 /*
  * Defaults of struct dns_config; a field left 0 takes them. The limits on queries in flight
  * and on their start rate keep the queue at the server within the default 208 KiB socket
@@ -126,7 +133,7 @@ ipw_status dns_server_parse(const char *s, char *ip, size_t ip_size, int *port, 
 #define DNS_DEFAULT_RATE_PER_SEC 20000
 
 struct dns_config {
-    const char *const *servers; /* "IP[:PORT]" each; none: the servers of /etc/resolv.conf */
+    const struct dns_server *servers; /* none: the servers of /etc/resolv.conf */
     size_t n_servers;
     int64_t timeout_ms;   /* the time limit of one query, every retry and server included */
     int tries;            /* attempts per server within that limit */

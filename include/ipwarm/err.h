@@ -45,6 +45,11 @@ ipw_status err_vset(struct err *e, ipw_status s, const char *fmt, va_list ap)
 /* Appends a line to e->msg (separated by '\n'), keeping e->status unless it is IPW_OK. */
 ipw_status err_append(struct err *e, ipw_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts the printf-style prefix before e's message and sets e->status to s; returns s. For a
+ * caller that adds where to a callee's sentence ("relay x: " + what failed) without a second
+ * struct err. What does not fit in ERR_MSG_MAX is cut from the end of the old message. */
+ipw_status err_prefix(struct err *e, ipw_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Clears e to IPW_OK with an empty message. */
 void err_clear(struct err *e);
 /* A short lower-case name of the status, e.g. "invalid plan". */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ipwarm/dns.h"
 #include "ipwarm/err.h"
 
 /* Where a value came from, for messages that later modules write about it. */
@@ -130,11 +131,6 @@ enum {
     PLAN_CHECK_SIZE = 1u << 10,
 };
 
-struct plan_dns_server {
-    char *host; /* an IP address literal */
-    int port;   /* default 53 */
-};
-
 /* How a mailbox read over IMAP protects its connection: required (imaps://, or STARTTLS on
  * imap://), or none (plain IMAP; refused for a host that is not on this machine). */
 enum plan_mailbox_tls { PLAN_MAILBOX_TLS_REQUIRED = 0, PLAN_MAILBOX_TLS_NONE };
@@ -243,7 +239,7 @@ struct plan {
     char **dnsbl_zones; /* default zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org */
     size_t n_dnsbl_zones;
 
-    struct plan_dns_server *dns_servers; /* empty: /etc/resolv.conf */
+    struct dns_server *dns_servers; /* empty: /etc/resolv.conf */
     size_t n_dns_servers;
     int64_t dns_timeout_ms; /* dns.timeout; default 5s */
 

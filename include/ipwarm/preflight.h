@@ -192,11 +192,9 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
 
 /* ---- helpers for the look-up commands ---- */
 
-/* A resolver for the servers given (none: /etc/resolv.conf) with the time limit of one query.
- * Returns NULL with e: IPW_EUSAGE for a bad server, IPW_ETEMP when the resolver cannot start,
- * IPW_ENOMEM. */
-struct dns *preflight_dns_new(const struct plan_dns_server *servers, size_t n, int64_t timeout_ms,
-                              struct err *e);
+/* A resolver as cfg says (cli_dns_config). Returns NULL with e: IPW_EUSAGE for a bad server,
+ * IPW_ETEMP when the resolver cannot start, IPW_ENOMEM. */
+struct dns *preflight_dns_new(const struct dns_config *cfg, struct err *e);
 
 /* A plan with only the shipped providers and the default block lists, for `mx` and `dnsbl`
  * run without a plan file. Returns IPW_OK or IPW_ENOMEM. */

@@ -241,6 +241,34 @@ static void test_afile_open_missing_directory(void **state)
     afile_abort(&a);
 }
 
+/* afile_write: the content whole with its mode; with AFILE_NOREPLACE an existing file is kept,
+ * *exists says so, and no temporary file is left behind. */
+static void test_afile_write_whole_buffer(void **state)
+{
+    (void)state;
+    char path[128];
+    in_dir(path, sizeof path, "key.pem");
+    struct err e;
+    bool exists = true;
+    assert_int_equal(afile_write(path, 0600, AFILE_NOREPLACE, "secret\n", 7, &exists, &e), IPW_OK);
+    assert_false(exists);
+    assert_string_equal(get(path), "secret\n");
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    assert_int_equal(afile_write(path, 0600, AFILE_NOREPLACE, "other\n", 6, &exists, &e),
+                     IPW_ECANTCREAT);
+    assert_true(exists);
+    assert_string_equal(get(path), "secret\n");
+    assert_int_equal(entries(), 1);
+
+    /* without the flag it replaces; an empty buffer makes an empty file */
+    assert_int_equal(afile_write(path, 0644, 0, "", 0, NULL, &e), IPW_OK);
+    assert_string_equal(get(path), "");
+    assert_int_equal(entries(), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_afile_rename_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_afile_noreplace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_afile_open_missing_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_afile_write_whole_buffer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,19 @@ static void test_clock_days_from_civil(void **state)
     }
 }
 
+/* clock_days_in_month: the Gregorian leap rule (every 4th year, not every 100th, every 400th). */
+static void test_clock_days_in_month(void **state)
+{
+    (void)state;
+    assert_int_equal(clock_days_in_month(2026, 1), 31);
+    assert_int_equal(clock_days_in_month(2026, 4), 30);
+    assert_int_equal(clock_days_in_month(2026, 2), 28);
+    assert_int_equal(clock_days_in_month(2024, 2), 29);
+    assert_int_equal(clock_days_in_month(1900, 2), 28);
+    assert_int_equal(clock_days_in_month(2000, 2), 29);
+    assert_int_equal(clock_days_in_month(2026, 12), 31);
+}
+
 /* clock_parse_rfc3339: Z, lower case, offsets, fractions. */
 static void test_clock_parse_rfc3339_forms(void **state)
 {
@@ -221,6 +234,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clock_days_from_civil),
+        cmocka_unit_test(test_clock_days_in_month),
         cmocka_unit_test(test_clock_parse_rfc3339_forms),
         cmocka_unit_test(test_clock_parse_rfc3339_invalid),
         cmocka_unit_test(test_clock_format_rfc3339_utc),

@@ -344,8 +344,8 @@ static void test_dns_name_valid_and_server_parse(void **state)
         assert_int_equal(dns_server_parse(bad[i], ip, sizeof ip, &port, &e), IPW_EUSAGE);
         assert_true(strlen(e.msg) > 0);
     }
-    assert_null(
-        dns_new(&(struct dns_config){.servers = (const char *[]){"nope"}, .n_servers = 1}, &e));
+    assert_null(dns_new(
+        &(struct dns_config){.servers = &(struct dns_server){.host = "nope"}, .n_servers = 1}, &e));
     assert_int_equal(e.status, IPW_EUSAGE);
     assert_non_null(strstr(e.msg, "nope"));
 }
@@ -698,11 +698,14 @@ static void stop(pid_t *pid)
 
 static struct dns *live_dns(const char *server, int64_t timeout_ms, int tries)
 {
-    const char *servers[] = {server};
+    char ip[64];
+    struct dns_server sv = {.host = ip};
     struct err e;
+    if (dns_server_parse(server, ip, sizeof ip, &sv.port, &e) != IPW_OK)
+        fail_msg("dns_server_parse: %s", e.msg);
     struct dns *dns = dns_new(
         &(struct dns_config){
-            .servers = servers, .n_servers = 1, .timeout_ms = timeout_ms, .tries = tries},
+            .servers = &sv, .n_servers = 1, .timeout_ms = timeout_ms, .tries = tries},
         &e);
     if (!dns)
         fail_msg("dns_new: %s", e.msg);
