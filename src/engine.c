@@ -42,6 +42,8 @@
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"
 #include "ipwarm/secret.h"
+#include "ipwarm/verp.h"
+#include "ipwarm/feedback.h"
 #include "ipwarm/smtp.h"
 #include "ipwarm/template.h"
 #include "ipwarm/token.h"
@@ -213,6 +215,7 @@ struct engine_flight {
     size_t n_mx, mx_i;
     char source_ip[64];
     char message_id[256];
+    char mail_from[320]; /* the envelope sender: the return path, or its VERP form */
     bool deferral_counted;
     struct engine_flight *lnext, *lprev; /* in engine.flights while submitted */
     bool linked;
@@ -357,15 +360,27 @@ static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int6
  * pick changed (pace step, count of the day) when it is not saved yet. One commit per message
  * instead of two: bench/ showed the commits, not the SMTP dialogue, bounding the send rate. */
 static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, int64_t now,
-                                       const struct store_attempt *a, int64_t *id, struct err *e)
+                                       struct store_attempt *a, int64_t *id, char *mail_from,
+                                       size_t mail_from_size, struct err *e)
 {
-    if (!v->dirty || g->o->dry_run)
+    const struct plan *p = g->p;
+    bool verp = p->feedback.enabled && p->feedback.verp;
+    snprintf(mail_from, mail_from_size, "%s", p->return_path);
+    a->mail_from = mail_from;
+    if (!verp && (!v->dirty || g->o->dry_run))
         return store_attempt_begin(g->st, a, id, e);
     ipw_status r = store_batch_begin(g->st, e);
-    if (r == IPW_OK)
+    if (r == IPW_OK && v->dirty && !g->o->dry_run)
         r = engine_prov_save(g, v, now, e);
     if (r == IPW_OK)
         r = store_attempt_begin(g->st, a, id, e);
+    if (r == IPW_OK && verp) {
+        /* The token carries the attempt's id, so a bounce names the attempt whatever it says
+         * inside; the row records the address used, in the same commit. */
+        r = verp_make(&g->token, p->return_path, *id, mail_from, mail_from_size, e);
+        if (r == IPW_OK)
+            r = store_attempt_set_mail_from(g->st, *id, mail_from, e);
+    }
     return store_batch_end(g->st, r, e);
 }
 
@@ -1509,7 +1524,8 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .dry_run = g->o->dry_run,
     };
     /* The record comes first: if the process dies from here on, the next run knows. */
-    ipw_status r = engine_attempt_begin(g, v, now, &a, &f->attempt_id, e);
+    ipw_status r =
+        engine_attempt_begin(g, v, now, &a, &f->attempt_id, f->mail_from, sizeof f->mail_from, e);
     if (r != IPW_OK)
         return r;
     int64_t command_ms = p->command_timeout_ms;
@@ -1539,7 +1555,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .password = p->mode == PLAN_RELAY ? g->relay_password : NULL,
         .connect_timeout_ms = connect_ms,
         .command_timeout_ms = command_ms,
-        .mail_from = p->return_path,
+        .mail_from = f->mail_from,
         .rcpt = f->rec.address,
         .data = f->msg.data,
         .len = f->msg.len,
@@ -1655,7 +1671,13 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             .src = p->recipients_file,
             .src_line = f->rec.list_line,
         };
-        struct message_args ma = {.id_left = idl, .boundary_seed = engine_random64()};
+        /* The Message-ID's contents again, in a field of ours: relays that replace the
+         * Message-ID (some do) leave it, and a report quoting the original carries it. */
+        char xid[sizeof f->message_id];
+        snprintf(xid, sizeof xid, "%.*s", (int)strlen(f->message_id) - 2, f->message_id + 1);
+        struct message_header xh = {.name = FEEDBACK_ID_HEADER, .value = xid};
+        struct message_args ma = {
+            .id_left = idl, .boundary_seed = engine_random64(), .extra = &xh, .n_extra = 1};
         r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
     }
     if (r == IPW_OK && g->dkim) {
@@ -2227,6 +2249,9 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
     for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
         if (uses[i] && strstr(uses[i], "token"))
             need = true;
+    /* VERP tokens are authenticated with the same secret. */
+    if (p->feedback.enabled && p->feedback.verp)
+        need = true;
     if (need) {
         char *def = token_secret_default_path(store_path(g->st));
         if (!def)

@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 2);
-    assert_int_equal(store_version(st), 2);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 2);
+    assert_int_equal(store_schema_version(), 3);
+    assert_int_equal(store_version(st), 3);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 3);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 2);
+    assert_int_equal(store_version(st), 3);
     store_close(st);
 }
 
@@ -164,6 +164,16 @@ static const struct {
      "VALUES ('a@example.org', 'example.org', 'other', 'done', 0, 1);",
      "SELECT count(*) FROM attempts a JOIN recipients r ON r.address = a.recipient "
      "WHERE r.state = 'done' AND a.outcome = 'delivered'",
+     1},
+    /* Version 2: an attempt and its hourly counters (version 3 adds columns to both). */
+    {"INSERT INTO attempts (started_ms, recipient, domain, provider, message_id, outcome) "
+     "VALUES (3600000, 'b@example.org', 'example.org', 'other', '<x.1.2@example.com>', "
+     "'delivered');"
+     "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, blocked) "
+     "VALUES ('other', 3600000, 1, 1, 0);",
+     "SELECT count(*) FROM attempts a JOIN summary_hourly h ON h.provider = a.provider "
+     "WHERE a.message_id = '<x.1.2@example.com>' AND a.mail_from IS NULL "
+     "AND h.delivered = 1 AND h.late_bounces = 0 AND h.complaints = 0",
      1},
 };
 
@@ -681,7 +691,7 @@ static void test_migrate_v1_rows(void **state)
     store_close(st);
 
     st = open_ok(path);
-    assert_int_equal(store_version(st), 2);
+    assert_int_equal(store_version(st), store_schema_version());
     for (size_t i = 0; i < n_tables; i++) {
         char *after = dump(st, V1_UNCHANGED[i]);
         assert_true(strchr(before[i], '\n') != NULL); /* every table had a row */
