@@ -245,6 +245,15 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
         json_kv_int(&j, "other", mb.other);
         json_kv_int(&j, "late_bounces", mb.late_bounces);
         json_kv_int(&j, "suppressed", mb.suppressed);
+        /* The providers feedback.complaints acted on (see status for the reason). */
+        json_key(&j, "complaint_actions");
+        json_array_begin(&j);
+        for (char *s = mb.acted; *s;) {
+            size_t n = strcspn(s, ",");
+            json_string_n(&j, s, n);
+            s += n + (s[n] == ',');
+        }
+        json_array_end(&j);
         if (mb.error[0])
             json_kv_string(&j, "error", mb.error);
         else
@@ -270,6 +279,11 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
                     "suppressed\n",
                     (long long)mb.late_bounces, mb.late_bounces == 1 ? "" : "s",
                     (long long)mb.suppressed, mb.suppressed == 1 ? "" : "s");
+        if (mb.acted[0])
+            fprintf(ctx->out,
+                    "complaint rate over feedback.complaints.rate_above: %s %s (see `ipwarm "
+                    "status`)\n",
+                    mb.acted, "acted on");
         if (fflush(ctx->out) != 0 && pr == IPW_OK)
             return err_set(e, IPW_EIO, "feedback poll: cannot write the output");
     }

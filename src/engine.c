@@ -41,6 +41,7 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"
+#include "ipwarm/returns.h"
 #include "ipwarm/secret.h"
 #include "ipwarm/verp.h"
 #include "ipwarm/feedback.h"
@@ -270,7 +271,8 @@ struct engine {
     struct token_secret token;     /* for {{token}} and List-Unsubscribe */
     struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
     bool have_token;
-    ipw_status fatal; /* a set-up failure stops the run once what is in flight is ended */
+    int64_t feedback_next_ms; /* the feedback mailbox is read then (scheduler time); 0 = never */
+    ipw_status fatal;         /* a set-up failure stops the run once what is in flight is ended */
     char fatal_msg[1024];
 };
 
@@ -445,6 +447,54 @@ static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, i
     return IPW_OK;
 }
 
+/* ---- what comes back after the 250 ---- */
+
+/* Reads the feedback mailbox (returns.h) every feedback.poll_every. Its outcome never stops the
+ * run or touches the pacing directly: a failure is a warning, and what a poll records (late
+ * bounces, complaints, a complaint-rate suspension) reaches the providers through the store,
+ * as the next refresh and the next sending day read it. The session is bounded, since sending
+ * waits while it lasts. */
+static void engine_feedback_poll(struct engine *g, int64_t now)
+{
+    const struct plan *p = g->p;
+    g->feedback_next_ms = now + p->feedback.poll_every_ms;
+    int64_t session = ENGINE_FEEDBACK_SESSION_MS;
+    if (g->hard_end_real_ms) {
+        int64_t left = g->hard_end_real_ms - engine_real(g) - 2000;
+        if (left < 5000)
+            return; /* the next tick reads it */
+        if (session > left)
+            session = left;
+    }
+    struct returns_mailbox mb;
+    struct returns_opts ro = {.now_ms = now, .session_timeout_ms = session};
+    struct err pe;
+    err_clear(&pe);
+    ipw_status r = returns_poll(p, g->st, &ro, &mb, &pe);
+    g->sum->late_bounces += mb.late_bounces;
+    g->sum->complaints += mb.complaints;
+    if (r != IPW_OK) {
+        g->sum->feedback_failures++;
+        if (g->o->warn)
+            fprintf(g->o->warn, "ipwarm: warning: feedback poll failed, sending goes on: %s\n",
+                    pe.msg);
+        return;
+    }
+    g->sum->feedback_polls++;
+    if (g->o->log && mb.new_ > 0)
+        fprintf(g->o->log,
+                "ipwarm: feedback: %lld new: %lld bounces (%lld late), %lld delays, %lld "
+                "complaints, %lld unmatched, %lld other\n",
+                (long long)mb.new_, (long long)mb.bounces, (long long)mb.late_bounces,
+                (long long)mb.delays, (long long)mb.complaints, (long long)mb.unmatched,
+                (long long)mb.other);
+    if (g->o->warn && mb.acted[0])
+        fprintf(g->o->warn,
+                "ipwarm: warning: complaint rate over feedback.complaints.rate_above: %s acted on "
+                "(see `ipwarm status`)\n",
+                mb.acted);
+}
+
 /* ---- the previous sending day's counts, for earned growth ---- */
 
 struct engine_day_ctx {
@@ -458,6 +508,8 @@ static int engine_day_cb(const struct store_summary_row *row, void *arg)
     /* A day the receivers refused the sender was not a clean day either. */
     c->c.deferred += row->deferred + row->failed + row->blocked;
     c->c.bounced += row->bounced;
+    c->c.delivered += row->delivered;
+    c->c.complaints += row->complaints;
     return 0;
 }
 
@@ -2174,6 +2226,16 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
         if (r != IPW_OK)
             return r;
         g->sum->recovered = n;
+        if (p->feedback.enabled) {
+            /* Due at once unless the last poll (of any process) was recent. */
+            int64_t last = 0;
+            r = returns_last_poll(p, g->st, &last, e);
+            if (r != IPW_OK)
+                return r;
+            g->feedback_next_ms = last ? last + p->feedback.poll_every_ms : now;
+            if (g->feedback_next_ms <= 0)
+                g->feedback_next_ms = 1;
+        }
     }
     if (p->mode == PLAN_RELAY) {
         r = engine_relay_setup(g, e);
@@ -2474,6 +2536,13 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                     }
                 }
                 engine_progress(&g, now);
+            }
+            if (g.feedback_next_ms && now >= g.feedback_next_ms) {
+                engine_feedback_poll(&g, now);
+                /* The poll took time, and may have suspended a provider: look at the clock
+                 * and the stored actions again before anything is sent. */
+                next_refresh = 0;
+                continue;
             }
             if (!g.list_eof && now >= import_after) {
                 /* A provider ran dry while the list has more: read the next chunk now, not at

@@ -164,6 +164,118 @@ static ipw_status returns_one(struct store *st, const struct token_secret *secre
     return IPW_OK;
 }
 
+bool returns_complaints_cross(const struct plan_feedback *f, int64_t delivered, int64_t complaints,
+                              double *rate_pct)
+{
+    double rate = delivered > 0 ? 100.0 * (double)complaints / (double)delivered : 0;
+    if (rate_pct)
+        *rate_pct = rate;
+    return complaints > 0 && delivered >= f->complaint_min_delivered &&
+           rate > f->complaint_rate_above_pct;
+}
+
+/* Per provider of the plan: delivered and complaints in the window. */
+struct returns_window {
+    const struct plan *p;
+    int64_t *delivered, *complaints;
+};
+
+static int returns_window_cb(const struct store_summary_row *row, void *arg)
+{
+    struct returns_window *w = arg;
+    for (size_t i = 0; i < w->p->n_providers; i++)
+        if (strcmp(w->p->providers[i].name, row->provider) == 0) {
+            w->delivered[i] += row->delivered;
+            w->complaints[i] += row->complaints;
+            break;
+        }
+    return 0;
+}
+
+static int returns_active_cb(const struct store_rule_action *a, void *arg)
+{
+    if (a->rule && strcmp(a->rule, RETURNS_RULE_COMPLAINTS) == 0)
+        *(bool *)arg = true;
+    return 0;
+}
+
+ipw_status returns_complaints_act(const struct plan *p, struct store *st, int64_t now_ms,
+                                  char *acted, size_t size, struct err *e)
+{
+    const struct plan_feedback *f = &p->feedback;
+    if (!f->enabled || p->n_providers == 0)
+        return IPW_OK;
+    struct returns_window w = {.p = p,
+                               .delivered = calloc(p->n_providers, sizeof(int64_t)),
+                               .complaints = calloc(p->n_providers, sizeof(int64_t))};
+    ipw_status s = IPW_OK;
+    if (!w.delivered || !w.complaints)
+        s = err_set(e, IPW_ENOMEM, "out of memory");
+    if (s == IPW_OK)
+        s = store_summary_each(st, NULL, now_ms - RETURNS_COMPLAINT_WINDOW_MS, 0, returns_window_cb,
+                               &w, e);
+    for (size_t i = 0; s == IPW_OK && i < p->n_providers; i++) {
+        double rate;
+        if (!returns_complaints_cross(f, w.delivered[i], w.complaints[i], &rate))
+            continue;
+        bool active = false;
+        s = store_rules_active(st, now_ms, p->providers[i].name, returns_active_cb, &active, e);
+        if (s != IPW_OK || active)
+            continue;
+        bool throttle = f->complaint_action == PLAN_COMPLAINT_THROTTLE;
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "complaint rate %.2f%% (%lld complaints over %lld delivered in 7 days) is above "
+                 "feedback.complaints.rate_above %g%%",
+                 rate, (long long)w.complaints[i], (long long)w.delivered[i],
+                 f->complaint_rate_above_pct);
+        struct store_rule_action a = {
+            .provider = p->providers[i].name,
+            .rule = RETURNS_RULE_COMPLAINTS,
+            .action = throttle ? "throttle" : "suspend",
+            .rate_per_min = throttle ? f->complaint_rate_per_min : 0,
+            .reason = reason,
+            .started_ms = now_ms,
+            .expires_ms = now_ms + f->complaint_for_ms,
+        };
+        s = store_rule_add(st, &a, NULL, e);
+        if (s == IPW_OK && acted) {
+            size_t len = strlen(acted);
+            if (len + strlen(a.provider) + 2 < size)
+                snprintf(acted + len, size - len, "%s%s", len ? "," : "", a.provider);
+        }
+    }
+    free(w.delivered);
+    free(w.complaints);
+    return s;
+}
+
+/* The checkpoint's name: the folder and the login, whatever else the plan changes. */
+static void returns_key(const struct plan_mailbox *mb, char *key, size_t size)
+{
+    snprintf(key, size, "%s %s", mb->url, mb->username);
+}
+
+ipw_status returns_last_poll(const struct plan *p, struct store *st, int64_t *ms, struct err *e)
+{
+    *ms = 0;
+    if (!p->feedback.enabled)
+        return IPW_OK;
+    char key[1200];
+    returns_key(&p->feedback.mailbox, key, sizeof key);
+    int64_t validity, last;
+    struct err ce;
+    err_clear(&ce);
+    ipw_status s = store_checkpoint_get(st, key, &validity, &last, ms, &ce);
+    if (s == IPW_ENOTFOUND) {
+        *ms = 0;
+        return IPW_OK;
+    }
+    if (s != IPW_OK)
+        return err_set(e, s, "%s", ce.msg);
+    return IPW_OK;
+}
+
 ipw_status returns_poll(const struct plan *p, struct store *st, const struct returns_opts *o,
                         struct returns_mailbox *out, struct err *e)
 {
@@ -174,9 +286,8 @@ ipw_status returns_poll(const struct plan *p, struct store *st, const struct ret
                        p->name);
     const struct plan_mailbox *mb = &f->mailbox;
     snprintf(out->name, sizeof out->name, "%s", mb->url);
-    /* The checkpoint belongs to the folder and the login, whatever else the plan changes. */
     char key[1200];
-    snprintf(key, sizeof key, "%s %s", mb->url, mb->username);
+    returns_key(mb, key, sizeof key);
 
     char *password = NULL;
     ipw_status s = imap_password_read(mb->password_env, mb->password_file,
@@ -230,7 +341,7 @@ ipw_status returns_poll(const struct plan *p, struct store *st, const struct ret
     if (s == IPW_OK) {
         struct err ce;
         err_clear(&ce);
-        ipw_status cs = store_checkpoint_get(st, key, &validity, &last, &ce);
+        ipw_status cs = store_checkpoint_get(st, key, &validity, &last, NULL, &ce);
         if (cs == IPW_ENOTFOUND || (cs == IPW_OK && validity != (int64_t)info.uidvalidity))
             last = 0; /* never read, or the folder was recreated: from its first message */
         else if (cs != IPW_OK)
@@ -254,6 +365,16 @@ ipw_status returns_poll(const struct plan *p, struct store *st, const struct ret
     }
     if (s == IPW_OK && uids.n == 0)
         s = store_checkpoint_set(st, key, info.uidvalidity, last, o->now_ms, e);
+    /* What was read counts even when the mailbox failed later; and a provider that reached
+     * min_delivered since the last poll is judged even when nothing new came. */
+    {
+        struct err ae;
+        err_clear(&ae);
+        ipw_status as = returns_complaints_act(p, st, o->now_ms, out->acted, sizeof out->acted,
+                                               s == IPW_OK ? e : &ae);
+        if (s == IPW_OK)
+            s = as;
+    }
     if (s != IPW_OK && e)
         snprintf(out->error, sizeof out->error, "%.1000s", e->msg);
     imap_uids_free(&uids);

@@ -323,8 +323,8 @@ static const char SCHEMA_V2[] =
  * Version 3: what comes back after the 250 (late bounces and complaint reports read over IMAP).
  *  - attempts.mail_from: the envelope sender the attempt used (a VERP address names the
  *    attempt), and an index on message_id, by which a report is matched to its attempts;
- *  - summary_hourly: late_bounces (counted at the attempt's hour, which also moves one from
- *    delivered to bounced) and complaints (counted at the hour the report was read);
+ *  - summary_hourly: late_bounces (which also moves one from delivered to bounced) and
+ *    complaints, both counted in the hour of the attempt they answer;
  *  - feedback_mailboxes: where each mailbox's last poll stopped (UIDVALIDITY, last UID);
  *  - feedback_reports: every message read, once (digest: the report's own Message-ID, else a
  *    SHA-256 of its bytes), with what it was, what it matched and its text when unmatched.
@@ -2747,12 +2747,13 @@ ipw_status store_attempt_by_message_id(struct store *st, const char *message_id,
 }
 
 ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *uidvalidity,
-                                int64_t *last_uid, struct err *e)
+                                int64_t *last_uid, int64_t *polled_ms, struct err *e)
 {
     const char *doing = "read where the last poll of a mailbox stopped";
     sqlite3_stmt *s;
-    ipw_status r = prep(st, "SELECT uidvalidity, last_uid FROM feedback_mailboxes WHERE name = ?1",
-                        doing, &s, e);
+    ipw_status r =
+        prep(st, "SELECT uidvalidity, last_uid, polled_ms FROM feedback_mailboxes WHERE name = ?1",
+             doing, &s, e);
     if (r != IPW_OK)
         return r;
     bind_text(s, 1, mailbox);
@@ -2760,6 +2761,8 @@ ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *
     if (rc == SQLITE_ROW) {
         *uidvalidity = sqlite3_column_int64(s, 0);
         *last_uid = sqlite3_column_int64(s, 1);
+        if (polled_ms)
+            *polled_ms = sqlite3_column_int64(s, 2);
     } else if (rc == SQLITE_DONE) {
         r = err_set(e, IPW_ENOTFOUND, "mailbox %s was never polled", mailbox);
     } else {
@@ -2908,15 +2911,16 @@ ipw_status store_report_add(struct store *st, struct store_report *rep, int *add
         rep->late = 1;
     }
     if (r == IPW_OK && *added && recipient && complaint) {
-        /* Counted when read: the complaint rate of a day is that day's complaints over its
-         * delivered mail, as the providers' own dashboards count it. */
+        /* Counted against the hour (so the local day) the message was sent: a day's complaint
+         * rate is its complaints over its delivered mail, and the next sending day's stage
+         * (ramp.h) is judged on it, however late the reports come in. */
         r = prep(st,
                  "INSERT INTO summary_hourly (provider, hour_ms, complaints) VALUES (?1, ?2, 1) "
                  "ON CONFLICT (provider, hour_ms) DO UPDATE SET complaints = complaints + 1",
                  doing, &s, e);
         if (r == IPW_OK) {
             bind_text(s, 1, provider);
-            sqlite3_bind_int64(s, 2, (rep->read_ms / 3600000) * 3600000);
+            sqlite3_bind_int64(s, 2, (started_ms / 3600000) * 3600000);
             r = run_once(st, s, doing, e);
         }
     }

@@ -21,6 +21,8 @@
 #ifndef IPWARM_RETURNS_H
 #define IPWARM_RETURNS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ipwarm/err.h"
@@ -35,7 +37,36 @@ struct returns_mailbox {
     int64_t late_bounces; /* of bounces: delivered attempts turned into bounced */
     int64_t suppressed;   /* recipients suppressed */
     char error[1024];     /* why the mailbox could not be read, "" when it was */
+    char acted[512];      /* providers feedback.complaints acted on in this poll ("gmail,
+                             yahoo"), "" when none */
 };
+
+/* The window over which feedback.complaints judges a provider's complaint rate: complaints
+ * read in the last 7 days over the messages delivered in them. A day is too short early in a
+ * warm-up (min_delivered is never reached); a week still forgets an old bad day. */
+#define RETURNS_COMPLAINT_WINDOW_MS (7 * 24 * 3600 * 1000LL)
+/* The rule name of the action feedback.complaints records. */
+#define RETURNS_RULE_COMPLAINTS "complaint-rate"
+
+/*
+ * Whether complaints over delivered cross feedback.complaints (f): rate_above, once delivered
+ * reaches min_delivered. Sets *rate_pct (may be NULL) to the rate in percent. Pure.
+ */
+bool returns_complaints_cross(const struct plan_feedback *f, int64_t delivered, int64_t complaints,
+                              double *rate_pct);
+
+/*
+ * Applies feedback.complaints at now_ms: every provider whose complaint rate over the last
+ * RETURNS_COMPLAINT_WINDOW_MS crosses the line, and that has no such action active, gets one
+ * (suspend, or throttle to complaints.rate) for complaints.for, recorded as a rule action
+ * named RETURNS_RULE_COMPLAINTS with the rate in its reason; `run` picks it up like any other.
+ * Their names are appended to acted (size bytes, comma-separated; may be NULL).
+ */
+ipw_status returns_complaints_act(const struct plan *p, struct store *st, int64_t now_ms,
+                                  char *acted, size_t size, struct err *e);
+
+/* When p's feedback mailbox was last polled (*ms 0: never). */
+ipw_status returns_last_poll(const struct plan *p, struct store *st, int64_t *ms, struct err *e);
 
 /* Per-poll settings. */
 struct returns_opts {

@@ -234,7 +234,7 @@ struct store_summary_row {
     int64_t hour_ms; /* start of the UTC hour */
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown, blocked;
     int64_t late_bounces; /* of bounced: bounces read from the mailbox after a 250 */
-    int64_t complaints;   /* complaint reports read in this hour (not attempts) */
+    int64_t complaints;   /* complaints about the attempts of this hour (not attempts) */
 };
 typedef int (*store_summary_cb)(const struct store_summary_row *r, void *ctx);
 /*
@@ -543,10 +543,10 @@ ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char 
 ipw_status store_attempt_by_message_id(struct store *st, const char *message_id, int64_t *id,
                                        struct err *e);
 
-/* Where the last poll of mailbox (a name such as its URL) stopped: its UIDVALIDITY and the
- * highest UID read. IPW_ENOTFOUND when it was never polled. */
+/* Where the last poll of mailbox (a name such as its URL) stopped: its UIDVALIDITY, the
+ * highest UID read and when (polled_ms may be NULL). IPW_ENOTFOUND when it was never polled. */
 ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *uidvalidity,
-                                int64_t *last_uid, struct err *e);
+                                int64_t *last_uid, int64_t *polled_ms, struct err *e);
 ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t uidvalidity,
                                 int64_t last_uid, int64_t now_ms, struct err *e);
 
@@ -577,7 +577,7 @@ struct store_report {
  *    moves one from delivered to bounced and counts a late bounce; rep->late set), and its
  *    recipient is suppressed;
  *  - complaint: the recipient is suppressed and summary_hourly counts a complaint against the
- *    attempt's provider in the hour rep->read_ms falls in;
+ *    attempt's provider in the attempt's hour;
  *  - delay and other: recorded only.
  * On IPW_OK rep->provider is the attempt's provider (malloc'd: free it), or NULL.
  */
