@@ -455,6 +455,8 @@ static int collect_summary(const struct store_summary_row *s, void *ctx)
     row->failed += s->failed;
     row->expired += s->expired;
     row->unknown += s->unknown;
+    row->late_bounces += s->late_bounces;
+    row->complaints += s->complaints;
     return 0;
 }
 
@@ -692,6 +694,11 @@ double stats_bounce_rate(const struct stats_row *r)
     return r->attempts > 0 ? (double)r->bounced / (double)r->attempts : 0.0;
 }
 
+double stats_complaint_rate(const struct stats_row *r)
+{
+    return r->delivered > 0 ? (double)r->complaints / (double)r->delivered : 0.0;
+}
+
 /* ---- output ---- */
 
 static ipw_status write_done(FILE *f, struct err *e)
@@ -776,6 +783,11 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
         fputs("No attempts recorded in this range.\n", f);
     } else {
         int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4;
+        /* The feedback columns appear once feedback was read (a late bounce or a complaint). */
+        bool fb = false;
+        for (size_t i = 0; i < r->n_rows; i++)
+            if (r->rows[i].complaints || r->rows[i].late_bounces)
+                fb = true;
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
             wp = max_int(wp, (int)strlen(w->period));
@@ -786,14 +798,20 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             wb = max_int(wb, digits_of(w->bounced));
             wx = max_int(wx, digits_of(w->failed));
         }
-        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s %6s %6s\n", wp, "PERIOD", wn, "PROVIDER", wa,
-                "TRIED", wd, "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL", "DEFER%", "BNCE%");
+        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s %6s %6s%s\n", wp, "PERIOD", wn, "PROVIDER", wa,
+                "TRIED", wd, "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL", "DEFER%", "BNCE%",
+                fb ? "  LATE CMPL  CMPL%" : "");
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
-            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld %5.1f%% %5.1f%%\n", wp, w->period,
-                    wn, w->provider, wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
+            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld %5.1f%% %5.1f%%", wp, w->period, wn,
+                    w->provider, wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
                     (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed,
                     100.0 * stats_deferral_rate(w), 100.0 * stats_bounce_rate(w));
+            /* Complaint rates that matter are tenths of a percent: two decimals. */
+            if (fb)
+                fprintf(f, " %5lld %4lld %5.2f%%", (long long)w->late_bounces,
+                        (long long)w->complaints, 100.0 * stats_complaint_rate(w));
+            fputc('\n', f);
             /* The three most frequent replies under their row, cut to 80 columns. */
             for (size_t k = 0; k < w->n_reasons && k < 3; k++) {
                 char label[STATS_REASON_MAX + 32];
@@ -847,7 +865,7 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
           "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
-          "top_reason_count\r\n",
+          "top_reason_count,complaints,complaint_rate,late_bounces\r\n",
           f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
@@ -870,7 +888,8 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
         } else {
             fputs(",,,", f);
         }
-        fputs("\r\n", f);
+        fprintf(f, ",%lld,%.4f,%lld\r\n", (long long)w->complaints, round4(stats_complaint_rate(w)),
+                (long long)w->late_bounces);
     }
     return write_done(f, e);
 }
@@ -916,6 +935,9 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_kv_int(&j, "unknown", w->unknown);
         json_kv_double(&j, "deferral_rate", round4(stats_deferral_rate(w)));
         json_kv_double(&j, "bounce_rate", round4(stats_bounce_rate(w)));
+        json_kv_int(&j, "complaints", w->complaints);
+        json_kv_double(&j, "complaint_rate", round4(stats_complaint_rate(w)));
+        json_kv_int(&j, "late_bounces", w->late_bounces);
         json_key(&j, "top_reasons");
         json_array_begin(&j);
         for (size_t k = 0; k < w->n_reasons; k++) {

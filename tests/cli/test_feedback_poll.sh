@@ -226,6 +226,38 @@ check "the complaint is counted in the hour its message was sent" \
 check "nothing in the mailbox was marked or removed" \
   test "$(find "$maildir" -path '*/new/*' -type f | wc -l):$(find "$maildir" -type f -name '*:2,*S*' | wc -l)" = "7:0"
 
+# --- trace and stats show it ---------------------------------------------------------------------
+"$IPWARM" -p "$work/plan.yaml" trace late2@yahoo.test >"$work/trace.out" 2>&1
+check "trace exits 0" test $? -eq 0
+check "trace shows the late bounce under its attempt, with when it was read and its text" \
+  grep -qE '^  bounce read 2026-12-01T11:00:00[.0-9]*\+00:00 \(qmail, matched by verp\): 5\.1\.1 550 5\.1\.1 late2@yahoo\.test: mailbox unavailable$' "$work/trace.out"
+check "trace: the attempt itself still shows its 250" grep -q '^  reply 250' "$work/trace.out"
+"$IPWARM" -p "$work/plan.yaml" --json trace complain1@gmail.test >"$work/trace.json" 2>&1
+check "trace --json: the complaint under the attempt, and the attempt's envelope sender" "$PY" - "$work/trace.json" "$db" <<'PYEOF'
+import json, sqlite3, sys
+a = json.load(open(sys.argv[1]))
+mf = sqlite3.connect(sys.argv[2]).execute("SELECT mail_from FROM attempts WHERE recipient = 'complain1@gmail.test'").fetchone()[0]
+sys.exit(0 if len(a) == 1 and a[0]["mail_from"] == mf and [(r["kind"], r["matched_by"], r["format"]) for r in a[0]["reports"]] == [("complaint", "verp", "arf")] else 1)
+PYEOF
+"$IPWARM" -p "$work/plan.yaml" --json stats >"$work/stats.json" 2>&1
+check "stats --json: yahoo 3 late bounces among 3 bounced; gmail 1 complaint over its 3 delivered" "$PY" - "$work/stats.json" <<'PYEOF'
+import json, sys
+rows = {r["provider"]: r for r in json.load(open(sys.argv[1]))["rows"]}
+y, g = rows["yahoo"], rows["gmail"]
+ok = (y["late_bounces"], y["bounced"], y["delivered"], y["complaints"]) == (3, 3, 2, 0) and \
+     (g["complaints"], g["delivered"], g["late_bounces"]) == (1, 3, 0) and abs(g["complaint_rate"] - 1 / 3) < 1e-4
+sys.exit(0 if ok else 1)
+PYEOF
+"$IPWARM" -p "$work/plan.yaml" stats >"$work/stats.out" 2>&1
+check "stats table: the feedback columns" grep -q 'BNCE%  LATE CMPL  CMPL%$' "$work/stats.out"
+check "stats table: gmail's complaint rate" grep -qE '^2026-12-01 +gmail .* 0 +1 33\.33%$' "$work/stats.out"
+"$IPWARM" -p "$work/plan.yaml" stats --format csv >"$work/stats.csv" 2>&1
+check "stats csv: complaints, complaint_rate, late_bounces" "$PY" - "$work/stats.csv" <<'PYEOF'
+import csv, sys
+rows = {r["provider"]: r for r in csv.DictReader(open(sys.argv[1], newline=""))}
+sys.exit(0 if (rows["gmail"]["complaints"], rows["gmail"]["complaint_rate"], rows["yahoo"]["late_bounces"]) == ("1", "0.3333", "3") else 1)
+PYEOF
+
 # --- a second poll changes nothing -----------------------------------------------------------------
 snap() { q "SELECT * FROM feedback_reports ORDER BY id; SELECT * FROM attempts ORDER BY id; SELECT * FROM summary_hourly ORDER BY provider, hour_ms; SELECT address, state FROM recipients ORDER BY address"; }
 snap >"$work/snap1"
