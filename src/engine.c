@@ -1727,13 +1727,32 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
          * Message-ID (some do) leave it, and a report quoting the original carries it. */
         char xid[sizeof f->message_id];
         snprintf(xid, sizeof xid, "%.*s", (int)strlen(f->message_id) - 2, f->message_id + 1);
-        struct message_header xh = {.name = FEEDBACK_ID_HEADER, .value = xid};
+        struct message_header xh[2] = {{.name = FEEDBACK_ID_HEADER, .value = xid}};
+        size_t n_xh = 1;
+        char fbid[256];
+        if (p->feedback.feedback_id) {
+            /* Gmail's feedback loop: complaints counted per campaign, IP and provider. */
+            r = message_feedback_id(p->feedback.feedback_id, p->campaign, f->source_ip, v->pp->name,
+                                    fbid, sizeof fbid, &ce);
+            xh[n_xh++] = (struct message_header){.name = "Feedback-ID", .value = fbid};
+        }
         struct message_args ma = {
-            .id_left = idl, .boundary_seed = engine_random64(), .extra = &xh, .n_extra = 1};
-        r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
+            .id_left = idl, .boundary_seed = engine_random64(), .extra = xh, .n_extra = n_xh};
+        if (r == IPW_OK)
+            r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
     }
     if (r == IPW_OK && g->dkim) {
         struct dkim_sign_opts so = {.domain = p->dkim_domain, .selector = p->dkim_selector};
+        /* Gmail counts a Feedback-ID only when it is signed: the default fields and it. */
+        const char *with_fbid[40];
+        if (p->feedback.feedback_id) {
+            size_t k = 0;
+            for (; dkim_default_headers[k] && k + 2 < sizeof with_fbid / sizeof with_fbid[0]; k++)
+                with_fbid[k] = dkim_default_headers[k];
+            with_fbid[k++] = "Feedback-ID";
+            with_fbid[k] = NULL;
+            so.headers = with_fbid;
+        }
         r = dkim_sign(g->dkim, &so, &f->msg, now, &ce);
         if (r != IPW_OK) {
             /* Signing is not the recipient's fault: stop rather than send unsigned mail. */

@@ -55,6 +55,7 @@ feedback:
   mailbox: {url: "imap://127.0.0.1:$DOVECOT_IMAP_PORT/INBOX", username: bounces,
             password_env: FB_TEST_PASSWORD, tls: none}
   verp: true
+  feedback_id: "{{campaign}}:{{ip}}:{{provider}}:fbtest"
 EOF
 db=$work/ipwarm.db
 q() { sqlite3 "$db" "$1"; }
@@ -88,6 +89,21 @@ for path in files:
     if not mid or not xid or mid.group(1) != xid.group(1) or not mid.group(1).startswith("fb-test."):
         sys.exit(1)
 sys.exit(0 if len(files) == 8 else 1)
+PYEOF
+check "every message carries one Feedback-ID: campaign:source IP:provider:fbtest" "$PY" - "$work/sent" "$net.1" <<'PYEOF'
+import glob, re, sys
+files = glob.glob(sys.argv[1] + "/*.eml")
+want = {"gmail": 0, "yahoo": 0}
+for path in files:
+    data = open(path, "rb").read().decode()
+    head = data.split("\r\n\r\n", 1)[0]
+    to = re.search(r"(?im)^To: .*@(\w+)\.test", head).group(1)
+    fid = re.findall(r"(?im)^Feedback-ID: ([^\r\n]*)", head)
+    if fid != ["fb-test:%s:%s:fbtest" % (sys.argv[2], to)]:
+        print("%s: Feedback-ID %s" % (path, fid), file=sys.stderr)
+        sys.exit(1)
+    want[to] += 1
+sys.exit(0 if want == {"gmail": 3, "yahoo": 5} else 1)
 PYEOF
 
 # --- wait until smtpd.py tried its late bounce and its complaint ---------------------------------
