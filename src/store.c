@@ -556,24 +556,28 @@ static const char *const QSQL[Q_COUNT] = {
         "list_offset = excluded.list_offset, list_line = excluded.list_line, "
         "list_scan = excluded.list_scan, list_digest = excluded.list_digest",
     [Q_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE address = ?1",
-    /* A recipient removed from the list while its attempt was in flight stays removed. */
-    [Q_RCPT_RETRY] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
-                     "'removed' ELSE 'pending' END, next_at_ms = ?2, "
+    /* A recipient removed from the list while its attempt was in flight stays removed; one
+     * suppressed meanwhile (a late bounce or a complaint read from the mailbox) stays
+     * suppressed, here and in the steps below. */
+    [Q_RCPT_RETRY] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                     "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                      "retries = retries + 1, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
-    [Q_RCPT_FINAL] = "UPDATE recipients SET state = ?2, reason = ?5, last_attempt_ms = ?3, "
+    [Q_RCPT_FINAL] = "UPDATE recipients SET state = CASE WHEN state = 'suppressed' THEN "
+                     "state ELSE ?2 END, reason = CASE WHEN state = 'suppressed' THEN reason "
+                     "ELSE ?5 END, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
     /* Not the recipient's fault (the sender was refused, the run could not set up): its retry
      * count and give-up clock stay as they were. */
-    [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN 'removed' "
-                       "ELSE 'pending' END, next_at_ms = ?2, "
+    [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                       "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                        "last_attempt_ms = coalesce(?3, last_attempt_ms), "
                        "last_outcome = coalesce(?4, last_outcome), reason = ?5 "
                        "WHERE address = ?1",
-    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
-                          "'removed' ELSE 'pending' END, next_at_ms = ?2, "
+    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                          "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                           "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
                           "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
                           "WHERE address = ?1",

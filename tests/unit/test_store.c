@@ -2085,6 +2085,37 @@ static void test_report_late_bounce_once(void **state)
     store_close(st);
 }
 
+/* A recipient suppressed by a report while another attempt of it is in flight (cycle mode)
+ * stays suppressed whatever that attempt's step. */
+static void test_report_suppression_sticks(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("sticks"));
+    struct err e;
+    int64_t id = delivered_attempt(st, "c@yahoo.test", "<c.1.ef@example.com>");
+    struct store_attempt a = {
+        .started_ms = T0 + HOUR, .recipient = "c@yahoo.test", .provider = "yahoo"};
+    int64_t next = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &next, &e), IPW_OK);
+    struct store_report c = {.read_ms = T0 + HOUR,
+                             .mailbox = "m",
+                             .digest = "mid:<c@x>",
+                             .kind = "complaint",
+                             .matched_by = "verp",
+                             .attempt_id = id};
+    int added = 0;
+    assert_int_equal(store_report_add(st, &c, &added, &e), IPW_OK);
+    free((char *)c.provider);
+    struct store_outcome o = {
+        .finished_ms = T0 + HOUR + 1, .phase = "data", .code = 250, .outcome = "delivered"};
+    struct store_recipient_update u = {.step = STORE_RCPT_NEXT_CYCLE, .next_at_ms = T0 + HOUR};
+    assert_int_equal(store_attempt_finish_ex(st, next, &o, &u, &e), IPW_OK);
+    assert_int_equal(
+        query_i64(st, "SELECT state = 'suppressed' FROM recipients WHERE address = 'c@yahoo.test'"),
+        1);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strncmp(argv[1], "--", 2) == 0)
@@ -2099,6 +2130,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_migrate_from_each_earlier),
         cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_report_late_bounce_once),
+        cmocka_unit_test(test_report_suppression_sticks),
         cmocka_unit_test(test_reopen_keeps_rows),
         cmocka_unit_test(test_at_version_bounds),
         cmocka_unit_test(test_refuse_newer_version),
