@@ -108,6 +108,13 @@ check "day 3: the suspension starts at day 3's poll" \
 check "day 3: no gmail mail" test "$(q "SELECT count(*) FROM attempts WHERE provider = 'gmail' AND date(started_ms / 1000, 'unixepoch') = '2026-12-03'")" = 0
 check "day 3: yahoo goes on (4 messages)" test "$(sent yahoo 2026-12-03)" = 4
 check "day 3 was no sending day for gmail" test "$(row gmail)" = "0 2 2026-12-02"
+"$IPWARM" -p "$work/plan.yaml" --now 2026-12-03T12:00:00Z --json status >"$work/status.json" 2>&1
+check "status shows gmail paused, with the complaint rate as the reason" "$PY" - "$work/status.json" <<'PYEOF'
+import json, sys
+p = {x["name"]: x for x in json.load(open(sys.argv[1]))["providers"]}
+g, y = p["gmail"], p["yahoo"]
+sys.exit(0 if g["paused_until"] and "complaint rate 12.50%" in (g["pause_reason"] or "") and not y["paused_until"] else 1)
+PYEOF
 check "no warning about the mailbox in any run" bash -c "! grep -q 'feedback poll failed' '$work'/day-*.err"
 
 finish
