@@ -7,7 +7,7 @@
 # gmail holds at stage 0 (advance_if.complaint_rate_below) while yahoo grows; the complaint's
 # recipient is suppressed and not sent again. Day 2 brings gmail to min_delivered, so day 3's
 # run suspends it (feedback.complaints, a rule action with its reason): no gmail mail on day 3,
-# yahoo goes on.
+# yahoo goes on. Day 4's mailbox refuses the login: a warning, and sending goes on.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot
@@ -116,5 +116,14 @@ g, y = p["gmail"], p["yahoo"]
 sys.exit(0 if g["paused_until"] and "complaint rate 12.50%" in (g["pause_reason"] or "") and not y["paused_until"] else 1)
 PYEOF
 check "no warning about the mailbox in any run" bash -c "! grep -q 'feedback poll failed' '$work'/day-*.err"
+
+# A mailbox that refuses the login does not stop sending: a warning, and yahoo's day goes on.
+wrong='Wr0ng-Days-Pw-5'
+DAYS_PW=$wrong "$IPWARM" -p "$work/plan.yaml" --now 2026-12-04T10:00:00Z run --for 3s >"$work/day4.out" 2>"$work/day4.err"
+check "day 4 with a wrong mailbox password: run exits 0" test $? -eq 0
+check "day 4: the failed poll is a warning that says sending goes on" \
+  grep -q "ipwarm: warning: feedback poll failed, sending goes on: IMAP mailbox imap://127.0.0.1:$DOVECOT_IMAP_PORT (user bounces): the server refused the login" "$work/day4.err"
+check "day 4: yahoo sent its 4 messages" test "$(sent yahoo 2026-12-04)" = 4
+check "day 4: the password is in no output" bash -c "! grep -q -e '$wrong' -e '$pw' '$work/day4.out' '$work/day4.err'"
 
 finish

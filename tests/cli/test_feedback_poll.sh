@@ -3,8 +3,9 @@
 # tests/servers/smtpd.py (dnsmasq gives the MX hosts), which accepts every message and then
 # mails back a DSN late bounce and an ARF complaint over LMTP into a real Dovecot
 # (tests/lib/servers.sh); more reports are delivered by hand: a bounce that names its message
-# only by the VERP address it came to, a DSN matched only by the original's Message-ID, a delay
-# notice, a bounce of a message ipwarm never sent, and an auto-reply. The poll must match each
+# only by the VERP address it came to, a DSN matched only by the original's Message-ID, one
+# matched only by the X-Ipwarm-Id of its returned headers (a relay replaced the Message-ID), a
+# delay notice, a bounce of a message ipwarm never sent, and an auto-reply. The poll must match each
 # to its attempt (sqlite3 rows), turn the late bounces into bounced attempts that keep their
 # 250, suppress the right recipients, count the complaint, leave the mailbox unchanged; a
 # second poll must change nothing, a UIDVALIDITY change must not count anything twice, and a
@@ -38,7 +39,7 @@ smtpd_start fb "[
 ]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}, \"maildir\": \"$work/sent\"" || { bad "smtpd.py started"; finish; exit 1; }
 
 printf '%s\n' complain1@gmail.test g1@gmail.test g2@gmail.test late1@yahoo.test late2@yahoo.test \
-  late3@yahoo.test y1@yahoo.test y2@yahoo.test >"$work/list.txt"
+  late3@yahoo.test late4@yahoo.test y1@yahoo.test y2@yahoo.test >"$work/list.txt"
 printf 'Hello {{recipient}}\n' >"$work/message.txt"
 cat >"$work/plan.yaml" <<EOF
 campaign: fb-test
@@ -63,11 +64,11 @@ export FB_TEST_PASSWORD=$pw
 
 "$IPWARM" -p "$work/plan.yaml" --now 2026-12-01T10:00:00Z run --for 20s >"$work/run.out" 2>"$work/run.err"
 check "run exits 0 ($(tail -n 2 "$work/run.err"))" test $? -eq 0
-check "eight messages delivered" test "$(q "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" = 8
+check "nine messages delivered" test "$(q "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" = 9
 
 # --- what was sent: VERP return paths recorded, X-Ipwarm-Id and Message-ID in the message ------
 check "every attempt records a VERP envelope sender bounces+TOKEN@example.com" \
-  test "$(q "SELECT count(*) FROM attempts WHERE mail_from GLOB 'bounces+[a-z2-7]*@example.com' AND length(mail_from) = 44")" = 8
+  test "$(q "SELECT count(*) FROM attempts WHERE mail_from GLOB 'bounces+[a-z2-7]*@example.com' AND length(mail_from) = 44")" = 9
 check "the MAIL FROM the server saw is the one recorded, for every attempt" "$PY" - "$SMTPD_LOG" "$db" <<'PYEOF'
 import json, re, sqlite3, sys
 seen = {}
@@ -88,7 +89,7 @@ for path in files:
     xid = re.search(r"(?im)^X-Ipwarm-Id: (\S+)", head)
     if not mid or not xid or mid.group(1) != xid.group(1) or not mid.group(1).startswith("fb-test."):
         sys.exit(1)
-sys.exit(0 if len(files) == 8 else 1)
+sys.exit(0 if len(files) == 9 else 1)
 PYEOF
 check "every message carries one Feedback-ID: campaign:source IP:provider:fbtest" "$PY" - "$work/sent" "$net.1" <<'PYEOF'
 import glob, re, sys
@@ -103,7 +104,7 @@ for path in files:
         print("%s: Feedback-ID %s" % (path, fid), file=sys.stderr)
         sys.exit(1)
     want[to] += 1
-sys.exit(0 if want == {"gmail": 3, "yahoo": 5} else 1)
+sys.exit(0 if want == {"gmail": 3, "yahoo": 6} else 1)
 PYEOF
 
 # --- wait until smtpd.py tried its late bounce and its complaint ---------------------------------
@@ -125,6 +126,9 @@ tally "$work/wait.out"
 verp2=$(q "SELECT mail_from FROM attempts WHERE recipient = 'late2@yahoo.test'")
 mid3=$(q "SELECT message_id FROM attempts WHERE recipient = 'late3@yahoo.test'")
 midy1=$(q "SELECT message_id FROM attempts WHERE recipient = 'y1@yahoo.test'")
+mid4=$(q "SELECT message_id FROM attempts WHERE recipient = 'late4@yahoo.test'")
+xid4=${mid4#<}
+xid4=${xid4%>}
 lmtp() { # RCPT FILE: delivers FILE over LMTP to RCPT (as a bounce to the return path arrives)
   "$PY" - "$DOVECOT_LMTP_PORT" "$1" "$2" <<'PYEOF'
 import smtplib, sys
@@ -194,6 +198,9 @@ EOF
 dsn "$mid3" late3@yahoo.test failed 5.1.1 dsn-mid3 >"$work/mid.eml"
 dsn "$midy1" y1@yahoo.test delayed 4.4.7 dsn-delay >"$work/delay.eml"
 dsn "<never.sent.1@example.com>" nobody@yahoo.test failed 5.1.1 dsn-unmatched >"$work/unmatched.eml"
+# A relay replaced the Message-ID: only the X-Ipwarm-Id of the returned headers names it.
+dsn "<rewritten.77@relay.example.net>" late4@yahoo.test failed 5.2.2 dsn-xid |
+  sed "s/^Message-ID: <rewritten.77@relay.example.net>\$/&\nX-Ipwarm-Id: $xid4/" >"$work/xid.eml"
 cat >"$work/ooo.eml" <<EOF
 From: Somebody <g2@gmail.test>
 To: bounces@example.com
@@ -204,43 +211,44 @@ Date: Tue, 01 Dec 2026 10:32:00 +0000
 
 I am away until Monday.
 EOF
-for f in mid delay unmatched ooo; do
+for f in mid delay unmatched ooo xid; do
   dovecot_deliver bounces INBOX "$work/$f.eml"
   check "the $f message was delivered" test $? -eq 0
 done
 maildir=$DOVECOT_DIR/mail/bounces/Maildir
-check "seven messages in the mailbox" test "$(find "$maildir" -path '*/new/*' -type f | wc -l)" -eq 7
+check "the X-Ipwarm-Id-only bounce quotes the header" grep -qx "X-Ipwarm-Id: $xid4" "$work/xid.eml"
+check "eight messages in the mailbox" test "$(find "$maildir" -path '*/new/*' -type f | wc -l)" -eq 8
 
 # --- the first poll -------------------------------------------------------------------------------
 "$IPWARM" -p "$work/plan.yaml" --now 2026-12-01T11:00:00Z --json feedback poll >"$work/poll1.json" 2>"$work/poll1.err"
 check "feedback poll exits 0 ($(head -c 300 "$work/poll1.err"))" test $? -eq 0
 check "no sanitizer report" clean "$work/poll1.err"
 counts() { "$PY" -c 'import json,sys; m=json.load(open(sys.argv[1]))["mailboxes"][0]; print(" ".join(str(m[k]) for k in ("new","bounces","delays","complaints","placements","unmatched","other")), m["error"])' "$1"; }
-check "poll 1: 7 new: 3 bounces, 1 delay, 1 complaint, 0 placements, 1 unmatched, 1 other ($(counts "$work/poll1.json"))" \
-  test "$(counts "$work/poll1.json")" = "7 3 1 1 0 1 1 None"
+check "poll 1: 8 new: 4 bounces, 1 delay, 1 complaint, 0 placements, 1 unmatched, 1 other ($(counts "$work/poll1.json"))" \
+  test "$(counts "$work/poll1.json")" = "8 4 1 1 0 1 1 None"
 check "poll 1 names the mailbox" grep -q "\"name\": \"imap://127.0.0.1:$DOVECOT_IMAP_PORT/INBOX\"" "$work/poll1.json"
 state() { q "SELECT state FROM recipients WHERE address = '$1'"; }
-for r in late1@yahoo.test late2@yahoo.test late3@yahoo.test complain1@gmail.test; do
+for r in late1@yahoo.test late2@yahoo.test late3@yahoo.test late4@yahoo.test complain1@gmail.test; do
   check "$r is suppressed" test "$(state $r)" = suppressed
 done
 for r in g1@gmail.test g2@gmail.test y1@yahoo.test y2@yahoo.test; do
   check "$r is not suppressed (done)" test "$(state $r)" = done
 done
-check "the three late bounces turned their attempts into bounced, keeping the 250" \
+check "the four late bounces turned their attempts into bounced, keeping the 250" \
   test "$(q "SELECT group_concat(recipient || ':' || outcome || ':' || code, ' ') FROM (SELECT * FROM attempts WHERE outcome = 'bounced' ORDER BY recipient)")" \
-  = "late1@yahoo.test:bounced:250 late2@yahoo.test:bounced:250 late3@yahoo.test:bounced:250"
+  = "late1@yahoo.test:bounced:250 late2@yahoo.test:bounced:250 late3@yahoo.test:bounced:250 late4@yahoo.test:bounced:250"
 check "each report matched as expected" \
   test "$(q "SELECT group_concat(kind || ':' || coalesce(recipient, '-') || ':' || coalesce(matched_by, 'unmatched'), ' ') FROM (SELECT * FROM feedback_reports ORDER BY kind, recipient)")" \
-  = "bounce:late1@yahoo.test:verp bounce:late2@yahoo.test:verp bounce:late3@yahoo.test:message-id bounce:nobody@yahoo.test:unmatched complaint:complain1@gmail.test:verp delay:y1@yahoo.test:message-id other:-:unmatched"
+  = "bounce:late1@yahoo.test:verp bounce:late2@yahoo.test:verp bounce:late3@yahoo.test:message-id bounce:late4@yahoo.test:header bounce:nobody@yahoo.test:unmatched complaint:complain1@gmail.test:verp delay:y1@yahoo.test:message-id other:-:unmatched"
 check "the unmatched bounce is kept with its text" \
   test "$(q "SELECT count(*) FROM feedback_reports WHERE matched_by IS NULL AND kind = 'bounce' AND text LIKE '%never.sent.1@example.com%'")" = 1
-check "the hourly counters: yahoo: 3 of its 5 delivered moved to bounced as late bounces; gmail: 1 complaint" \
+check "the hourly counters: yahoo: 4 of its 6 delivered moved to bounced as late bounces; gmail: 1 complaint" \
   test "$(q "SELECT group_concat(provider || ':' || delivered || ':' || bounced || ':' || late_bounces || ':' || complaints, ' ') FROM (SELECT provider, sum(delivered) delivered, sum(bounced) bounced, sum(late_bounces) late_bounces, sum(complaints) complaints FROM summary_hourly GROUP BY provider ORDER BY provider)")" \
-  = "gmail:3:0:0:1 yahoo:2:3:3:0"
+  = "gmail:3:0:0:1 yahoo:2:4:4:0"
 check "the complaint is counted in the hour its message was sent" \
   test "$(q "SELECT hour_ms FROM summary_hourly WHERE complaints > 0")" = "$(( $(date -u -d 2026-12-01T10:00:00Z +%s) * 1000 ))"
 check "nothing in the mailbox was marked or removed" \
-  test "$(find "$maildir" -path '*/new/*' -type f | wc -l):$(find "$maildir" -type f -name '*:2,*S*' | wc -l)" = "7:0"
+  test "$(find "$maildir" -path '*/new/*' -type f | wc -l):$(find "$maildir" -type f -name '*:2,*S*' | wc -l)" = "8:0"
 
 # --- trace and stats show it ---------------------------------------------------------------------
 "$IPWARM" -p "$work/plan.yaml" trace late2@yahoo.test >"$work/trace.out" 2>&1
@@ -256,11 +264,11 @@ mf = sqlite3.connect(sys.argv[2]).execute("SELECT mail_from FROM attempts WHERE 
 sys.exit(0 if len(a) == 1 and a[0]["mail_from"] == mf and [(r["kind"], r["matched_by"], r["format"]) for r in a[0]["reports"]] == [("complaint", "verp", "arf")] else 1)
 PYEOF
 "$IPWARM" -p "$work/plan.yaml" --json stats >"$work/stats.json" 2>&1
-check "stats --json: yahoo 3 late bounces among 3 bounced; gmail 1 complaint over its 3 delivered" "$PY" - "$work/stats.json" <<'PYEOF'
+check "stats --json: yahoo 4 late bounces among 4 bounced; gmail 1 complaint over its 3 delivered" "$PY" - "$work/stats.json" <<'PYEOF'
 import json, sys
 rows = {r["provider"]: r for r in json.load(open(sys.argv[1]))["rows"]}
 y, g = rows["yahoo"], rows["gmail"]
-ok = (y["late_bounces"], y["bounced"], y["delivered"], y["complaints"]) == (3, 3, 2, 0) and \
+ok = (y["late_bounces"], y["bounced"], y["delivered"], y["complaints"]) == (4, 4, 2, 0) and \
      (g["complaints"], g["delivered"], g["late_bounces"]) == (1, 3, 0) and abs(g["complaint_rate"] - 1 / 3) < 1e-4
 sys.exit(0 if ok else 1)
 PYEOF
@@ -271,7 +279,7 @@ check "stats table: gmail's complaint rate" grep -qE '^2026-12-01 +gmail .* 0 +1
 check "stats csv: complaints, complaint_rate, late_bounces" "$PY" - "$work/stats.csv" <<'PYEOF'
 import csv, sys
 rows = {r["provider"]: r for r in csv.DictReader(open(sys.argv[1], newline=""))}
-sys.exit(0 if (rows["gmail"]["complaints"], rows["gmail"]["complaint_rate"], rows["yahoo"]["late_bounces"]) == ("1", "0.3333", "3") else 1)
+sys.exit(0 if (rows["gmail"]["complaints"], rows["gmail"]["complaint_rate"], rows["yahoo"]["late_bounces"]) == ("1", "0.3333", "4") else 1)
 PYEOF
 
 # --- a second poll changes nothing -----------------------------------------------------------------
@@ -293,8 +301,8 @@ dovecot_deliver bounces INBOX "$work/ooo.eml" # the same auto-reply again: same 
 check "poll 3 exits 0" test $? -eq 0
 check "poll 3 after the UIDVALIDITY change counts nothing twice ($(counts "$work/poll3.json"))" \
   test "$(counts "$work/poll3.json")" = "0 0 0 0 0 0 0 None"
-check "the checkpoint moved to the new UIDVALIDITY and the last of 8 messages" \
-  test "$(q "SELECT uidvalidity || ' ' || last_uid FROM feedback_mailboxes")" = "$new_validity 8"
+check "the checkpoint moved to the new UIDVALIDITY and the last of 9 messages" \
+  test "$(q "SELECT uidvalidity || ' ' || last_uid FROM feedback_mailboxes")" = "$new_validity 9"
 snap >"$work/snap3"
 check "poll 3 changed no report, attempt, counter or recipient" cmp -s "$work/snap1" "$work/snap3"
 
