@@ -2519,6 +2519,15 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 for (size_t i = 0; i < g.n_prov; i++)
                     today_ramp[i].day_date[0] = '\0';
             }
+            /* Before the refresh, which ends a run whose recipients are all done: late
+             * bounces and complaints keep coming after the last message. */
+            if (g.feedback_next_ms && now >= g.feedback_next_ms) {
+                engine_feedback_poll(&g, now);
+                /* The poll took time, and may have suspended a provider: look at the clock
+                 * and the stored actions again before anything is sent. */
+                next_refresh = 0;
+                continue;
+            }
             if (now >= next_refresh) {
                 next_refresh = now + ENGINE_REFRESH_MS;
                 bool starving = false;
@@ -2555,13 +2564,6 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                     }
                 }
                 engine_progress(&g, now);
-            }
-            if (g.feedback_next_ms && now >= g.feedback_next_ms) {
-                engine_feedback_poll(&g, now);
-                /* The poll took time, and may have suspended a provider: look at the clock
-                 * and the stored actions again before anything is sent. */
-                next_refresh = 0;
-                continue;
             }
             if (!g.list_eof && now >= import_after) {
                 /* A provider ran dry while the list has more: read the next chunk now, not at

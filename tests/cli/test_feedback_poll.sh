@@ -319,6 +319,16 @@ check "wrong password: a clear sentence naming the mailbox, the user and where t
 check "wrong password: the JSON document carries the error" grep -q '"error": "IMAP mailbox' "$work/wrong.out"
 check "wrong password: in no output" bash -c "! grep -q -e '$wrong' -e '$pw' '$work/wrong.out' '$work/wrong.err' '$work'/poll*.json '$work'/poll*.err '$work/poll4.out'"
 check "no password in the state file" bash -c "! grep -a -q -e '$wrong' -e '$pw' '$db' '$db-wal' 2>/dev/null"
+# --- run polls too, even when every recipient is done ------------------------------------------
+midy2=$(q "SELECT message_id FROM attempts WHERE recipient = 'y2@yahoo.test'")
+dsn "$midy2" y2@yahoo.test delayed 4.2.2 dsn-delay-y2 >"$work/delay2.eml"
+dovecot_deliver bounces INBOX "$work/delay2.eml"
+"$IPWARM" -p "$work/plan.yaml" --now 2026-12-01T12:00:00Z run --for 10s >"$work/run2.out" 2>"$work/run2.err"
+check "a run with nothing left to send exits 0 ($(tail -n 1 "$work/run2.err"))" test $? -eq 0
+check "that run read the new delay notice and matched it" \
+  test "$(q "SELECT kind || ' ' || matched_by FROM feedback_reports WHERE recipient = 'y2@yahoo.test'")" = "delay message-id"
+check "that run sent nothing" test "$(q "SELECT count(*) FROM attempts")" = 9
+
 unset FB_TEST_PASSWORD
 "$IPWARM" -p "$work/plan.yaml" feedback poll >"$work/nopw.out" 2>"$work/nopw.err"
 check "no password set: exit 78 naming the variable" bash -c "[ $? -eq 78 ] && grep -q FB_TEST_PASSWORD '$work/nopw.err'"
