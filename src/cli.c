@@ -262,7 +262,7 @@ const struct cli_command cli_commands[] = {
          "where the last poll stopped), classifies it, matches it to the attempts it\n"
          "answers and records it; prints what it found. Nothing in a mailbox is changed.\n"
          "Exits 69 when a mailbox does not answer or refuses the login.",
-     .options = cli_opts_none, .run = NULL},
+     .options = cli_opts_none, .run = cmd_feedback_poll},
     {.name = "feedback parse", .args = "FILE...", .min_args = 1, .max_args = -1,
      .summary = "classify message files: a bounce, a complaint report, or other",
      .description =

@@ -15,9 +15,13 @@
 #include <string.h>
 
 #include "ipwarm/cli.h"
+#include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/feedback.h"
 #include "ipwarm/json.h"
+#include "ipwarm/plan.h"
+#include "ipwarm/returns.h"
+#include "ipwarm/store.h"
 
 /* Reads at most FEEDBACK_MAX_BYTES + 1 bytes of path ("-": stdin) into *data. */
 static ipw_status cmd_feedback_read(const char *path, char **data, size_t *len, struct err *e)
@@ -182,4 +186,105 @@ ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, 
     if (worst)
         e->status = worst;
     return worst;
+}
+
+/*
+ * `ipwarm feedback poll`: reads the new mail of the plan's feedback mailbox now (returns.h) and
+ * prints what it found, one line per mailbox, or with --json the contract's document
+ * ({"mailboxes": [...]}, with late_bounces and suppressed besides). A mailbox that cannot be
+ * read is still listed, with its error, and the exit code is then 69.
+ */
+ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
+{
+    (void)args;
+    struct plan *p = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r != IPW_OK)
+        return r;
+    if (!p->feedback.enabled) {
+        r = err_set(e, IPW_ECONFIG,
+                    "feedback poll: %s has no feedback section: add feedback.mailbox (see "
+                    "docs/feedback.md)",
+                    p->name);
+        plan_free(p);
+        return r;
+    }
+    struct store *st = NULL;
+    r = store_open(cli_state_path(ctx, p), &st, e);
+    if (r == IPW_OK)
+        r = cli_store_campaign(p, st, e);
+    if (r != IPW_OK) {
+        store_close(st);
+        plan_free(p);
+        return r;
+    }
+    struct returns_mailbox mb;
+    struct returns_opts o = {.now_ms = clock_now_ms()};
+    ipw_status pr = returns_poll(p, st, &o, &mb, e);
+    store_close(st);
+    plan_free(p);
+    /* Only a mailbox that could not be read is reported with the counts; anything else (the
+     * password, the state file) is the command's error alone. */
+    if (pr != IPW_OK && pr != IPW_EUNAVAIL)
+        return pr;
+    if (ctx->json) {
+        struct json j;
+        json_init(&j, ctx->out, true);
+        json_object_begin(&j);
+        json_key(&j, "mailboxes");
+        json_array_begin(&j);
+        json_object_begin(&j);
+        json_kv_string(&j, "name", mb.name);
+        json_kv_int(&j, "new", mb.new_);
+        json_kv_int(&j, "bounces", mb.bounces);
+        json_kv_int(&j, "delays", mb.delays);
+        json_kv_int(&j, "complaints", mb.complaints);
+        json_kv_int(&j, "placements", mb.placements);
+        json_kv_int(&j, "unmatched", mb.unmatched);
+        json_kv_int(&j, "other", mb.other);
+        json_kv_int(&j, "late_bounces", mb.late_bounces);
+        json_kv_int(&j, "suppressed", mb.suppressed);
+        /* The providers feedback.complaints acted on (see status for the reason). */
+        json_key(&j, "complaint_actions");
+        json_array_begin(&j);
+        for (char *s = mb.acted; *s;) {
+            size_t n = strcspn(s, ",");
+            json_string_n(&j, s, n);
+            s += n + (s[n] == ',');
+        }
+        json_array_end(&j);
+        if (mb.error[0])
+            json_kv_string(&j, "error", mb.error);
+        else
+            json_kv_null(&j, "error");
+        json_object_end(&j);
+        json_array_end(&j);
+        json_object_end(&j);
+        struct err je;
+        err_clear(&je);
+        r = json_finish(&j, &je);
+        if (r != IPW_OK && pr == IPW_OK)
+            return err_set(e, r, "%s", je.msg);
+    } else {
+        fprintf(ctx->out, "%-40s %5s %7s %6s %10s %10s %9s %5s\n", "MAILBOX", "NEW", "BOUNCES",
+                "DELAYS", "COMPLAINTS", "PLACEMENTS", "UNMATCHED", "OTHER");
+        fprintf(ctx->out, "%-40s %5lld %7lld %6lld %10lld %10lld %9lld %5lld\n", mb.name,
+                (long long)mb.new_, (long long)mb.bounces, (long long)mb.delays,
+                (long long)mb.complaints, (long long)mb.placements, (long long)mb.unmatched,
+                (long long)mb.other);
+        if (mb.late_bounces || mb.suppressed)
+            fprintf(ctx->out,
+                    "%lld late bounce%s (delivered, then bounced); %lld recipient%s "
+                    "suppressed\n",
+                    (long long)mb.late_bounces, mb.late_bounces == 1 ? "" : "s",
+                    (long long)mb.suppressed, mb.suppressed == 1 ? "" : "s");
+        if (mb.acted[0])
+            fprintf(ctx->out,
+                    "complaint rate over feedback.complaints.rate_above: %s %s (see `ipwarm "
+                    "status`)\n",
+                    mb.acted, "acted on");
+        if (fflush(ctx->out) != 0 && pr == IPW_OK)
+            return err_set(e, IPW_EIO, "feedback poll: cannot write the output");
+    }
+    return pr;
 }

@@ -205,6 +205,9 @@ static void cmd_run_print(const struct cli_ctx *ctx, const struct engine_summary
         json_kv_int(&j, "queued", s->queued);
         json_kv_int(&j, "undeliverable", s->undeliverable);
         json_kv_int(&j, "recovered_unknown", s->recovered);
+        json_kv_int(&j, "late_bounces", s->late_bounces);
+        json_kv_int(&j, "complaints", s->complaints);
+        json_kv_int(&j, "feedback_failures", s->feedback_failures);
         json_kv_bool(&j, "all_done", s->all_done);
         json_kv_bool(&j, "dry_run", dry_run);
         json_object_end(&j);
@@ -239,6 +242,8 @@ ipw_status cmd_run(struct cli_ctx *ctx, const struct cli_args *args, struct err 
         o.progress = ctx->diag;
     if (ctx->verbosity > 0)
         o.log = ctx->diag;
+    if (ctx->verbosity >= 0)
+        o.warn = ctx->diag;
 
     struct store *st = NULL;
     struct dns *dns = NULL;

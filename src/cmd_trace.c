@@ -10,9 +10,13 @@
  * domain that cannot receive mail or an MX lookup that failed is no attempt (nothing went to a
  * provider) but the recipient's state and reason. An address without attempts is an empty
  * answer (exit 0): the question was fine, there is just nothing to show.
+ *
+ * What came back after the 250 (feedback poll: a late bounce, a delay notice, a complaint
+ * report) is shown under the attempt it answers, with the time it was read and its text.
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipwarm/cli.h"
@@ -23,16 +27,114 @@
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
 
+static const char *or_dash(const char *s)
+{
+    return s && *s ? s : "-";
+}
+
+/* A report read from the mailbox about one of the recipient's attempts (copied). */
+struct trace_report {
+    int64_t attempt_id, read_ms;
+    char *kind, *matched_by, *status, *text, *format;
+};
+
 struct trace_ctx {
     const char *zone;
     FILE *out;
     struct json *j; /* NULL: human output */
     size_t n;
+    struct trace_report *reports;
+    size_t n_reports;
+    bool nomem;
 };
 
-static const char *or_dash(const char *s)
+static char *trace_dup(const char *s, bool *nomem)
 {
-    return s && *s ? s : "-";
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *nomem = true;
+    return d;
+}
+
+static int trace_report_cb(const struct store_report *r, void *arg)
+{
+    struct trace_ctx *t = arg;
+    if (!r->attempt_id)
+        return 0;
+    struct trace_report *n = realloc(t->reports, (t->n_reports + 1) * sizeof *n);
+    if (!n) {
+        t->nomem = true;
+        return 1;
+    }
+    t->reports = n;
+    struct trace_report *w = &n[t->n_reports++];
+    w->attempt_id = r->attempt_id;
+    w->read_ms = r->read_ms;
+    w->kind = trace_dup(r->kind, &t->nomem);
+    w->matched_by = trace_dup(r->matched_by, &t->nomem);
+    w->status = trace_dup(r->status, &t->nomem);
+    w->text = trace_dup(r->text, &t->nomem);
+    w->format = trace_dup(r->format, &t->nomem);
+    return 0;
+}
+
+static void trace_reports_free(struct trace_ctx *t)
+{
+    for (size_t i = 0; i < t->n_reports; i++) {
+        struct trace_report *w = &t->reports[i];
+        free(w->kind);
+        free(w->matched_by);
+        free(w->status);
+        free(w->text);
+        free(w->format);
+    }
+    free(t->reports);
+}
+
+/* "late bounce", "delay notice", "complaint": how a report reads under its attempt. */
+static const char *trace_kind(const char *kind)
+{
+    if (strcmp(kind, "bounce") == 0)
+        return "bounce";
+    if (strcmp(kind, "delay") == 0)
+        return "delay notice";
+    if (strcmp(kind, "complaint") == 0)
+        return "complaint";
+    return "report";
+}
+
+/* The reports of attempt a, under it. */
+static void trace_reports_of(const struct trace_ctx *t, const struct store_attempt *a)
+{
+    if (t->j) {
+        json_key(t->j, "reports");
+        json_array_begin(t->j);
+    }
+    for (size_t i = 0; i < t->n_reports; i++) {
+        const struct trace_report *w = &t->reports[i];
+        if (w->attempt_id != a->id)
+            continue;
+        char when[CLOCK_RFC3339_MAX];
+        clock_format_rfc3339_local(w->read_ms, t->zone, when, sizeof when);
+        if (t->j) {
+            json_object_begin(t->j);
+            json_kv_string(t->j, "kind", w->kind);
+            json_kv_string(t->j, "read", when);
+            json_kv_string(t->j, "matched_by", w->matched_by);
+            json_kv_string(t->j, "format", w->format);
+            json_kv_string(t->j, "status", w->status);
+            json_kv_string(t->j, "text", w->text);
+            json_object_end(t->j);
+            continue;
+        }
+        fprintf(t->out, "  %s read %s (%s, matched by %s)%s%s%s%s\n", trace_kind(w->kind), when,
+                or_dash(w->format), or_dash(w->matched_by), w->status ? ": " : "",
+                w->status ? w->status : "", w->text ? " " : "", w->text ? w->text : "");
+    }
+    if (t->j)
+        json_array_end(t->j);
 }
 
 static int trace_one(const struct store_attempt *a, void *arg)
@@ -70,6 +172,8 @@ static int trace_one(const struct store_attempt *a, void *arg)
         }
         json_kv_string(j, "message_id", a->message_id);
         json_kv_bool(j, "dry_run", a->dry_run != 0);
+        json_kv_string(j, "mail_from", a->mail_from);
+        trace_reports_of(t, a);
         json_object_end(j);
         return 0;
     }
@@ -106,6 +210,7 @@ static int trace_one(const struct store_attempt *a, void *arg)
             fputs("        ", f);
     }
     fputc('\n', f);
+    trace_reports_of(t, a);
     return 0;
 }
 
@@ -158,7 +263,11 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
         json_array_begin(&j);
         t.j = &j;
     }
-    r = store_attempts_for_recipient(st, address, trace_one, &t, e);
+    r = store_reports_for_recipient(st, address, trace_report_cb, &t, e);
+    if (r == IPW_OK && t.nomem)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    if (r == IPW_OK)
+        r = store_attempts_for_recipient(st, address, trace_one, &t, e);
     if (ctx->json) {
         json_array_end(&j);
         ipw_status jr = json_finish(&j, e);
@@ -171,6 +280,7 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
         if (r == IPW_OK && (fflush(ctx->out) != 0 || ferror(ctx->out)))
             r = err_set(e, IPW_EIO, "trace: cannot write the output");
     }
+    trace_reports_free(&t);
     store_close(st);
     plan_free(p);
     return r;

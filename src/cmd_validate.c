@@ -139,6 +139,8 @@ static void cmd_validate_ramp_text(FILE *f, const struct plan_ramp *r)
     }
     fprintf(f, "  advance if deferrals < %g%% and bounces < %g%%", r->deferral_below_pct,
             r->bounce_below_pct);
+    if (r->complaint_gate)
+        fprintf(f, " and complaints < %g%%", r->complaint_below_pct);
 }
 
 /* "imaps://imap.example.com/INBOX, user bounces@example.com, password from $X, TLS required":
@@ -381,6 +383,10 @@ static void cmd_validate_json_ramp(struct json *j, const struct plan_ramp *r)
     json_array_end(j);
     json_kv_double(j, "deferral_rate_below", r->deferral_below_pct);
     json_kv_double(j, "bounce_rate_below", r->bounce_below_pct);
+    if (r->complaint_gate)
+        json_kv_double(j, "complaint_rate_below", r->complaint_below_pct);
+    else
+        json_kv_null(j, "complaint_rate_below");
     json_object_end(j);
 }
 

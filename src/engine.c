@@ -42,7 +42,10 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"
+#include "ipwarm/returns.h"
 #include "ipwarm/secret.h"
+#include "ipwarm/verp.h"
+#include "ipwarm/feedback.h"
 #include "ipwarm/smtp.h"
 #include "ipwarm/strmap.h"
 #include "ipwarm/template.h"
@@ -111,6 +114,7 @@ struct engine_flight {
     size_t n_mx, mx_i;
     char source_ip[64];
     char message_id[256];
+    char mail_from[320]; /* the envelope sender: the return path, or its VERP form */
     bool deferral_counted;
     struct engine_flight *lnext, *lprev; /* in engine.flights while submitted */
     bool linked;
@@ -165,7 +169,8 @@ struct engine {
     struct token_secret token;     /* for {{token}} and List-Unsubscribe */
     struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
     bool have_token;
-    ipw_status fatal; /* a set-up failure stops the run once what is in flight is ended */
+    int64_t feedback_next_ms; /* the feedback mailbox is read then (scheduler time); 0 = never */
+    ipw_status fatal;         /* a set-up failure stops the run once what is in flight is ended */
     char fatal_msg[1024];
 };
 
@@ -255,15 +260,27 @@ static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int6
  * pick changed (pace step, count of the day) when it is not saved yet. One commit per message
  * instead of two: bench/ showed the commits, not the SMTP dialogue, bounding the send rate. */
 static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, int64_t now,
-                                       const struct store_attempt *a, int64_t *id, struct err *e)
+                                       struct store_attempt *a, int64_t *id, char *mail_from,
+                                       size_t mail_from_size, struct err *e)
 {
-    if (!v->dirty || g->o->dry_run)
+    const struct plan *p = g->p;
+    bool verp = p->feedback.enabled && p->feedback.verp;
+    snprintf(mail_from, mail_from_size, "%s", p->return_path);
+    a->mail_from = mail_from;
+    if (!verp && (!v->dirty || g->o->dry_run))
         return store_attempt_begin(g->st, a, id, e);
     ipw_status r = store_batch_begin(g->st, e);
-    if (r == IPW_OK)
+    if (r == IPW_OK && v->dirty && !g->o->dry_run)
         r = engine_prov_save(g, v, now, e);
     if (r == IPW_OK)
         r = store_attempt_begin(g->st, a, id, e);
+    if (r == IPW_OK && verp) {
+        /* The token carries the attempt's id, so a bounce names the attempt whatever it says
+         * inside; the row records the address used, in the same commit. */
+        r = verp_make(&g->token, p->return_path, *id, mail_from, mail_from_size, e);
+        if (r == IPW_OK)
+            r = store_attempt_set_mail_from(g->st, *id, mail_from, e);
+    }
     return store_batch_end(g->st, r, e);
 }
 
@@ -326,6 +343,54 @@ static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, i
     }
     store_provider_clear(&row);
     return IPW_OK;
+}
+
+/* ---- what comes back after the 250 ---- */
+
+/* Reads the feedback mailbox (returns.h) every feedback.poll_every. Its outcome never stops the
+ * run or touches the pacing directly: a failure is a warning, and what a poll records (late
+ * bounces, complaints, a complaint-rate suspension) reaches the providers through the store,
+ * as the next refresh and the next sending day read it. The session is bounded, since sending
+ * waits while it lasts. */
+static void engine_feedback_poll(struct engine *g, int64_t now)
+{
+    const struct plan *p = g->p;
+    g->feedback_next_ms = now + p->feedback.poll_every_ms;
+    int64_t session = ENGINE_FEEDBACK_SESSION_MS;
+    if (g->hard_end_real_ms) {
+        int64_t left = g->hard_end_real_ms - engine_real(g) - 2000;
+        if (left < 5000)
+            return; /* the next tick reads it */
+        if (session > left)
+            session = left;
+    }
+    struct returns_mailbox mb;
+    struct returns_opts ro = {.now_ms = now, .session_timeout_ms = session};
+    struct err pe;
+    err_clear(&pe);
+    ipw_status r = returns_poll(p, g->st, &ro, &mb, &pe);
+    g->sum->late_bounces += mb.late_bounces;
+    g->sum->complaints += mb.complaints;
+    if (r != IPW_OK) {
+        g->sum->feedback_failures++;
+        if (g->o->warn)
+            fprintf(g->o->warn, "ipwarm: warning: feedback poll failed, sending goes on: %s\n",
+                    pe.msg);
+        return;
+    }
+    g->sum->feedback_polls++;
+    if (g->o->log && mb.new_ > 0)
+        fprintf(g->o->log,
+                "ipwarm: feedback: %lld new: %lld bounces (%lld late), %lld delays, %lld "
+                "complaints, %lld unmatched, %lld other\n",
+                (long long)mb.new_, (long long)mb.bounces, (long long)mb.late_bounces,
+                (long long)mb.delays, (long long)mb.complaints, (long long)mb.unmatched,
+                (long long)mb.other);
+    if (g->o->warn && mb.acted[0])
+        fprintf(g->o->warn,
+                "ipwarm: warning: complaint rate over feedback.complaints.rate_above: %s acted on "
+                "(see `ipwarm status`)\n",
+                mb.acted);
 }
 
 /* ---- the previous sending day's counts, for earned growth ---- */
@@ -1378,7 +1443,8 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .dry_run = g->o->dry_run,
     };
     /* The record comes first: if the process dies from here on, the next run knows. */
-    ipw_status r = engine_attempt_begin(g, v, now, &a, &f->attempt_id, e);
+    ipw_status r =
+        engine_attempt_begin(g, v, now, &a, &f->attempt_id, f->mail_from, sizeof f->mail_from, e);
     if (r != IPW_OK)
         return r;
     int64_t command_ms = p->command_timeout_ms;
@@ -1408,7 +1474,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .password = p->mode == PLAN_RELAY ? g->relay_password : NULL,
         .connect_timeout_ms = connect_ms,
         .command_timeout_ms = command_ms,
-        .mail_from = p->return_path,
+        .mail_from = f->mail_from,
         .rcpt = f->rec.address,
         .data = f->msg.data,
         .len = f->msg.len,
@@ -1524,11 +1590,36 @@ static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct e
             .src = p->recipients_file,
             .src_line = f->rec.list_line,
         };
-        struct message_args ma = {.id_left = idl, .boundary_seed = engine_random64()};
-        r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
+        /* The Message-ID's contents again, in a field of ours: relays that replace the
+         * Message-ID (some do) leave it, and a report quoting the original carries it. */
+        char xid[sizeof f->message_id];
+        snprintf(xid, sizeof xid, "%.*s", (int)strlen(f->message_id) - 2, f->message_id + 1);
+        struct message_header xh[2] = {{.name = FEEDBACK_ID_HEADER, .value = xid}};
+        size_t n_xh = 1;
+        char fbid[256];
+        if (p->feedback.feedback_id) {
+            /* Gmail's feedback loop: complaints counted per campaign, IP and provider. */
+            r = message_feedback_id(p->feedback.feedback_id, p->campaign, f->source_ip, v->pp->name,
+                                    fbid, sizeof fbid, &ce);
+            xh[n_xh++] = (struct message_header){.name = "Feedback-ID", .value = fbid};
+        }
+        struct message_args ma = {
+            .id_left = idl, .boundary_seed = engine_random64(), .extra = xh, .n_extra = n_xh};
+        if (r == IPW_OK)
+            r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
     }
     if (r == IPW_OK && g->dkim) {
         struct dkim_sign_opts so = {.domain = p->dkim_domain, .selector = p->dkim_selector};
+        /* Gmail counts a Feedback-ID only when it is signed: the default fields and it. */
+        const char *with_fbid[40];
+        if (p->feedback.feedback_id) {
+            size_t k = 0;
+            for (; dkim_default_headers[k] && k + 2 < sizeof with_fbid / sizeof with_fbid[0]; k++)
+                with_fbid[k] = dkim_default_headers[k];
+            with_fbid[k++] = "Feedback-ID";
+            with_fbid[k] = NULL;
+            so.headers = with_fbid;
+        }
         r = dkim_sign(g->dkim, &so, &f->msg, now, &ce);
         if (r != IPW_OK) {
             /* Signing is not the recipient's fault: stop rather than send unsigned mail. */
@@ -2021,6 +2112,16 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
         if (r != IPW_OK)
             return r;
         g->sum->recovered = n;
+        if (p->feedback.enabled) {
+            /* Due at once unless the last poll (of any process) was recent. */
+            int64_t last = 0;
+            r = returns_last_poll(p, g->st, &last, e);
+            if (r != IPW_OK)
+                return r;
+            g->feedback_next_ms = last ? last + p->feedback.poll_every_ms : now;
+            if (g->feedback_next_ms <= 0)
+                g->feedback_next_ms = 1;
+        }
     }
     if (p->mode == PLAN_RELAY) {
         r = engine_relay_setup(g, e);
@@ -2096,6 +2197,9 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
     for (size_t i = 0; i < sizeof uses / sizeof uses[0]; i++)
         if (uses[i] && strstr(uses[i], "token"))
             need = true;
+    /* VERP tokens are authenticated with the same secret. */
+    if (p->feedback.enabled && p->feedback.verp)
+        need = true;
     if (need) {
         char *def = token_secret_default_path(store_path(g->st));
         if (!def)
@@ -2281,6 +2385,15 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 /* A new local date: work out each provider's stage for it afresh. */
                 for (size_t i = 0; i < g.n_prov; i++)
                     today_ramp[i].day_date[0] = '\0';
+            }
+            /* Before the refresh, which ends a run whose recipients are all done: late
+             * bounces and complaints keep coming after the last message. */
+            if (g.feedback_next_ms && now >= g.feedback_next_ms) {
+                engine_feedback_poll(&g, now);
+                /* The poll took time, and may have suspended a provider: look at the clock
+                 * and the stored actions again before anything is sent. */
+                next_refresh = 0;
+                continue;
             }
             if (now >= next_refresh) {
                 next_refresh = now + ENGINE_REFRESH_MS;

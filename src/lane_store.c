@@ -24,6 +24,8 @@ static int lane_store_day_cb(const struct store_summary_row *row, void *arg)
     /* A day the receivers refused the sender was not a clean day either. */
     c->c.deferred += row->deferred + row->failed + row->blocked;
     c->c.bounced += row->bounced;
+    c->c.delivered += row->delivered;
+    c->c.complaints += row->complaints;
     return 0;
 }
 

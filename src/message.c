@@ -1144,3 +1144,52 @@ done:
     free(html);
     return s;
 }
+
+ipw_status message_feedback_id(const char *tmpl, const char *campaign, const char *ip,
+                               const char *provider, char *out, size_t size, struct err *e)
+{
+    size_t n = 0;
+    for (const char *q = tmpl; *q;) {
+        const char *val = NULL;
+        if (q[0] == '{' && q[1] == '{') {
+            const char *end = strstr(q + 2, "}}");
+            if (!end)
+                return err_set(e, IPW_EUSAGE, "Feedback-ID: unterminated placeholder in \"%s\"",
+                               tmpl);
+            const char *nm = q + 2;
+            size_t len = (size_t)(end - nm);
+            while (len && (*nm == ' ' || *nm == '\t')) {
+                nm++;
+                len--;
+            }
+            while (len && (nm[len - 1] == ' ' || nm[len - 1] == '\t'))
+                len--;
+            if (len == 8 && strncmp(nm, "campaign", 8) == 0)
+                val = campaign;
+            else if (len == 2 && strncmp(nm, "ip", 2) == 0)
+                val = ip;
+            else if (len == 8 && strncmp(nm, "provider", 8) == 0)
+                val = provider;
+            else
+                return err_set(e, IPW_EUSAGE, "Feedback-ID: unknown placeholder \"%.*s\"", (int)len,
+                               nm);
+            for (const char *v = val ? val : ""; *v; v++) {
+                unsigned char ch = (unsigned char)*v;
+                bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                            (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
+                if (n + 1 >= size)
+                    return err_set(e, IPW_ENOMEM, "Feedback-ID: longer than %zu bytes", size);
+                out[n++] = keep ? (char)ch : '-';
+            }
+            q = end + 2;
+            continue;
+        }
+        if (n + 1 >= size)
+            return err_set(e, IPW_ENOMEM, "Feedback-ID: longer than %zu bytes", size);
+        out[n++] = *q++;
+    }
+    if (size == 0)
+        return err_set(e, IPW_ENOMEM, "Feedback-ID: no room");
+    out[n] = '\0';
+    return IPW_OK;
+}

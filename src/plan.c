@@ -1721,7 +1721,8 @@ static void plan_ramp_parse(struct plan_ctx *c, const plan_node *m, const char *
                             struct plan_ramp *r, struct plan_ramp_nodes *nodes)
 {
     static const char *const keys[] = {"start", "growth", "max", "daily_cap", "advance_if", NULL};
-    static const char *const akeys[] = {"deferral_rate_below", "bounce_rate_below", NULL};
+    static const char *const akeys[] = {"deferral_rate_below", "bounce_rate_below",
+                                        "complaint_rate_below", NULL};
     char kp[PLAN_PATH_MAX];
     if (!plan_mapping(c, m, path, "a mapping with start, growth, max and daily_cap", keys))
         return;
@@ -1800,6 +1801,13 @@ static void plan_ramp_parse(struct plan_ctx *c, const plan_node *m, const char *
                 if (plan_percent(c, a, ap, &r->bounce_below_pct))
                     r->set |= PLAN_RAMP_BOUNCE_BELOW;
             }
+            if ((a = plan_get(v, "complaint_rate_below"))) {
+                plan_path(ap, kp, "complaint_rate_below");
+                if (plan_percent(c, a, ap, &r->complaint_below_pct)) {
+                    r->set |= PLAN_RAMP_COMPLAINT_BELOW;
+                    r->complaint_gate = true;
+                }
+            }
         }
     }
 }
@@ -1828,6 +1836,10 @@ static void plan_ramp_overlay(struct plan_ctx *c, struct plan_ramp *dst,
         dst->deferral_below_pct = src->deferral_below_pct;
     if (src->set & PLAN_RAMP_BOUNCE_BELOW)
         dst->bounce_below_pct = src->bounce_below_pct;
+    if (src->set & PLAN_RAMP_COMPLAINT_BELOW) {
+        dst->complaint_below_pct = src->complaint_below_pct;
+        dst->complaint_gate = true;
+    }
     if (src->set & PLAN_RAMP_DAILY_CAP) {
         int64_t *caps = plan_caps_dup(c, src->daily_cap, src->n_daily_cap);
         plan_ramp_clear(dst);

@@ -139,6 +139,18 @@ ipw_status ramp_begin_day(const struct plan_ramp *r, const struct ramp_state *pr
              * day. */
             bool bad = (deferral > 0 && deferral >= 2 * r->deferral_below_pct) ||
                        (bounce > 0 && bounce >= 2 * r->bounce_below_pct);
+            if (r->complaint_gate) {
+                /* Complaints are judged against what reached a mailbox; a day with complaints
+                 * and nothing delivered (all read late) is not clean either. */
+                double complaint =
+                    prev_day->delivered > 0
+                        ? 100.0 * (double)prev_day->complaints / (double)prev_day->delivered
+                        : (prev_day->complaints > 0 ? 100.0 : 0.0);
+                if (!(complaint < r->complaint_below_pct))
+                    clean = false;
+                if (complaint > 0 && complaint >= 2 * r->complaint_below_pct)
+                    bad = true;
+            }
             if (clean && s.stage < top) {
                 s.stage++;
                 change = RAMP_GROW;

@@ -456,6 +456,8 @@ static int collect_summary(const struct store_summary_row *s, void *ctx)
     row->expired += s->expired;
     row->unknown += s->unknown;
     row->blocked += s->blocked;
+    row->late_bounces += s->late_bounces;
+    row->complaints += s->complaints;
     return 0;
 }
 
@@ -717,6 +719,11 @@ double stats_bounce_rate(const struct stats_row *r)
     return r->attempts > 0 ? (double)r->bounced / (double)r->attempts : 0.0;
 }
 
+double stats_complaint_rate(const struct stats_row *r)
+{
+    return r->delivered > 0 ? (double)r->complaints / (double)r->delivered : 0.0;
+}
+
 /* ---- output ---- */
 
 static ipw_status write_done(FILE *f, struct err *e)
@@ -801,13 +808,17 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
         fputs("No attempts recorded in this range.\n", f);
     } else {
         int wp = 6, wn = 8, wa = 5, wd = 5, wf = 5, wb = 6, wx = 4, wk = 0, wu = 0;
+        /* Blocked and unknown get a column only when there are some: the usual table stays
+         * within 80 columns. The feedback columns appear once feedback was read (a late bounce
+         * or a complaint). */
+        bool fb = false;
         for (size_t i = 0; i < r->n_rows; i++) {
-            /* Blocked and unknown get a column only when there are some: the usual table
-             * stays within 80 columns. */
             if (r->rows[i].blocked > 0)
                 wk = max_int(max_int(wk, 5), digits_of(r->rows[i].blocked));
             if (r->rows[i].unknown > 0)
                 wu = max_int(max_int(wu, 4), digits_of(r->rows[i].unknown));
+            if (r->rows[i].complaints || r->rows[i].late_bounces)
+                fb = true;
         }
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
@@ -825,7 +836,7 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             fprintf(f, " %*s", wk, "BLOCK");
         if (wu)
             fprintf(f, " %*s", wu, "UNKN");
-        fprintf(f, " %6s %6s\n", "DEFER%", "BNCE%");
+        fprintf(f, " %6s %6s%s\n", "DEFER%", "BNCE%", fb ? "  LATE CMPL  CMPL%" : "");
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
             fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld", wp, w->period, wn, w->provider,
@@ -835,8 +846,13 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
                 fprintf(f, " %*lld", wk, (long long)w->blocked);
             if (wu)
                 fprintf(f, " %*lld", wu, (long long)w->unknown);
-            fprintf(f, " %5.1f%% %5.1f%%\n", 100.0 * stats_deferral_rate(w),
+            fprintf(f, " %5.1f%% %5.1f%%", 100.0 * stats_deferral_rate(w),
                     100.0 * stats_bounce_rate(w));
+            /* Complaint rates that matter are tenths of a percent: two decimals. */
+            if (fb)
+                fprintf(f, " %5lld %4lld %5.2f%%", (long long)w->late_bounces,
+                        (long long)w->complaints, 100.0 * stats_complaint_rate(w));
+            fputc('\n', f);
             /* The three most frequent replies under their row, cut to 80 columns. */
             for (size_t k = 0; k < w->n_reasons && k < 3; k++) {
                 char label[STATS_REASON_MAX + 32];
@@ -890,7 +906,7 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
           "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
-          "top_reason_count,blocked\r\n",
+          "top_reason_count,blocked,complaints,complaint_rate,late_bounces\r\n",
           f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
@@ -914,7 +930,8 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
             fputs(",,,", f);
         }
         /* Columns added later go at the end: readers that go by position keep working. */
-        fprintf(f, ",%lld\r\n", (long long)w->blocked);
+        fprintf(f, ",%lld,%lld,%.4f,%lld\r\n", (long long)w->blocked, (long long)w->complaints,
+                round4(stats_complaint_rate(w)), (long long)w->late_bounces);
     }
     return write_done(f, e);
 }
@@ -961,6 +978,9 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_kv_int(&j, "blocked", w->blocked);
         json_kv_double(&j, "deferral_rate", round4(stats_deferral_rate(w)));
         json_kv_double(&j, "bounce_rate", round4(stats_bounce_rate(w)));
+        json_kv_int(&j, "complaints", w->complaints);
+        json_kv_double(&j, "complaint_rate", round4(stats_complaint_rate(w)));
+        json_kv_int(&j, "late_bounces", w->late_bounces);
         json_key(&j, "top_reasons");
         json_array_begin(&j);
         for (size_t k = 0; k < w->n_reasons; k++) {

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,10 +319,53 @@ static const char SCHEMA_V2[] =
     "WHERE a.recipient = recipients.address AND a.dry_run = 0 "
     "ORDER BY a.started_ms DESC, a.id DESC LIMIT 1), 1);\n";
 
+/*
+ * Version 3: what comes back after the 250 (late bounces and complaint reports read over IMAP).
+ *  - attempts.mail_from: the envelope sender the attempt used (a VERP address names the
+ *    attempt), and an index on message_id, by which a report is matched to its attempts;
+ *  - summary_hourly: late_bounces (which also moves one from delivered to bounced) and
+ *    complaints, both counted in the hour of the attempt they answer;
+ *  - feedback_mailboxes: where each mailbox's last poll stopped (UIDVALIDITY, last UID);
+ *  - feedback_reports: every message read, once (digest: the report's own Message-ID, else a
+ *    SHA-256 of its bytes), with what it was, what it matched and its text when unmatched.
+ */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE attempts ADD COLUMN mail_from TEXT;\n"
+    "CREATE INDEX attempts_message_id ON attempts(message_id) WHERE message_id IS NOT NULL;\n"
+    "ALTER TABLE summary_hourly ADD COLUMN late_bounces INTEGER NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE summary_hourly ADD COLUMN complaints INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE TABLE feedback_mailboxes (\n"
+    "  name        TEXT PRIMARY KEY,\n"
+    "  uidvalidity INTEGER NOT NULL,\n"
+    "  last_uid    INTEGER NOT NULL,\n"
+    "  polled_ms   INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE feedback_reports (\n"
+    "  id            INTEGER PRIMARY KEY,\n"
+    "  read_ms       INTEGER NOT NULL,\n"
+    "  mailbox       TEXT NOT NULL,\n"
+    "  uidvalidity   INTEGER,\n"
+    "  uid           INTEGER,\n"
+    "  digest        TEXT NOT NULL UNIQUE,\n"
+    "  kind          TEXT NOT NULL CHECK (kind IN ('bounce','delay','complaint','other')),\n"
+    "  format        TEXT,\n"
+    "  matched_by    TEXT CHECK (matched_by IN ('verp','message-id','header')),\n"
+    "  attempt_id    INTEGER,\n"
+    "  recipient     TEXT COLLATE NOCASE,\n"
+    "  provider      TEXT,\n"
+    "  status        TEXT,\n"
+    "  feedback_type TEXT,\n"
+    "  text          TEXT\n"
+    ");\n"
+    "CREATE INDEX feedback_reports_attempt ON feedback_reports(attempt_id) "
+    "WHERE attempt_id IS NOT NULL;\n"
+    "CREATE INDEX feedback_reports_read ON feedback_reports(read_ms);\n";
+
 /* Entry i migrates version i to version i + 1. */
 static const char *const MIGRATIONS[] = {
     SCHEMA_V1,
     SCHEMA_V2,
+    SCHEMA_V3,
 };
 
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -438,7 +482,7 @@ enum q {
 
 #define ATTEMPT_COLS                                                                               \
     "id, started_ms, finished_ms, recipient, domain, provider, mx, source_ip, message_id, phase, " \
-    "code, enhanced, text, outcome, retry_no, dry_run"
+    "code, enhanced, text, outcome, retry_no, dry_run, mail_from"
 #define RCPT_COLS                                                                                  \
     "id, address, domain, provider, state, next_at_ms, retries, reason, first_attempt_ms, "        \
     "last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line, list_scan, "          \
@@ -457,8 +501,8 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_ATTEMPT_INSERT] =
         "INSERT INTO attempts (started_ms, recipient, domain, provider, mx, source_ip, "
-        "message_id, phase, retry_no, dry_run, outcome) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'in-flight')",
+        "message_id, phase, retry_no, dry_run, mail_from, outcome) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'in-flight')",
     /* first_attempt_ms is set by the outcome (Q_RCPT_RETRY, Q_RCPT_FINAL), not here: an
      * attempt that ends blocked or requeued does not start the recipient's give-up clock. */
     [Q_ATTEMPT_STAMP_RCPT] = "UPDATE recipients SET last_attempt_ms = ?2, "
@@ -492,7 +536,8 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_ATTEMPTS_COUNT] = "SELECT count(*) FROM attempts WHERE outcome = ?1",
     [Q_SUMMARY_EACH] =
         "SELECT provider, hour_ms, attempts, delivered, deferred, bounced, failed, expired, "
-        "unknown, blocked FROM summary_hourly WHERE (?1 IS NULL OR provider = ?1) "
+        "unknown, blocked, late_bounces, complaints FROM summary_hourly "
+        "WHERE (?1 IS NULL OR provider = ?1) "
         "AND hour_ms >= ?2 AND hour_ms < ?3 ORDER BY hour_ms, provider",
     [Q_RCPT_ADD] = "INSERT INTO recipients (address, domain, provider, state, next_at_ms, "
                    "added_ms) VALUES (?1, ?2, ?3, 'pending', ?4, ?5) "
@@ -511,24 +556,28 @@ static const char *const QSQL[Q_COUNT] = {
         "list_offset = excluded.list_offset, list_line = excluded.list_line, "
         "list_scan = excluded.list_scan, list_digest = excluded.list_digest",
     [Q_RCPT_GET] = "SELECT " RCPT_COLS " FROM recipients WHERE address = ?1",
-    /* A recipient removed from the list while its attempt was in flight stays removed. */
-    [Q_RCPT_RETRY] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
-                     "'removed' ELSE 'pending' END, next_at_ms = ?2, "
+    /* A recipient removed from the list while its attempt was in flight stays removed; one
+     * suppressed meanwhile (a late bounce or a complaint read from the mailbox) stays
+     * suppressed, here and in the steps below. */
+    [Q_RCPT_RETRY] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                     "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                      "retries = retries + 1, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
-    [Q_RCPT_FINAL] = "UPDATE recipients SET state = ?2, reason = ?5, last_attempt_ms = ?3, "
+    [Q_RCPT_FINAL] = "UPDATE recipients SET state = CASE WHEN state = 'suppressed' THEN "
+                     "state ELSE ?2 END, reason = CASE WHEN state = 'suppressed' THEN reason "
+                     "ELSE ?5 END, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
                      "WHERE address = ?1",
     /* Not the recipient's fault (the sender was refused, the run could not set up): its retry
      * count and give-up clock stay as they were. */
-    [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN 'removed' "
-                       "ELSE 'pending' END, next_at_ms = ?2, "
+    [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                       "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                        "last_attempt_ms = coalesce(?3, last_attempt_ms), "
                        "last_outcome = coalesce(?4, last_outcome), reason = ?5 "
                        "WHERE address = ?1",
-    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN "
-                          "'removed' ELSE 'pending' END, next_at_ms = ?2, "
+    [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
+                          "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                           "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
                           "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
                           "WHERE address = ?1",
@@ -1296,6 +1345,7 @@ static void attempt_from_row(sqlite3_stmt *s, struct store_attempt *a)
     a->outcome = col_text(s, 13);
     a->retry_no = sqlite3_column_int(s, 14);
     a->dry_run = sqlite3_column_int(s, 15);
+    a->mail_from = col_text(s, 16);
 }
 
 ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, int64_t *id,
@@ -1330,6 +1380,7 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
     bind_text(s, 8, a->phase);
     sqlite3_bind_int(s, 9, a->retry_no > 0 ? a->retry_no : 0);
     sqlite3_bind_int(s, 10, a->dry_run ? 1 : 0);
+    bind_text(s, 11, a->mail_from);
     r = run(st, s, doing, e);
     int64_t new_id = sqlite3_last_insert_rowid(st->db);
     /* A dry run sends nothing, so the queue must look as if it had not happened: a stamp
@@ -1582,6 +1633,7 @@ void store_attempt_clear(struct store_attempt *a)
     free_str(a->enhanced);
     free_str(a->text);
     free_str(a->outcome);
+    free_str(a->mail_from);
     memset(a, 0, sizeof *a);
 }
 
@@ -1611,6 +1663,7 @@ ipw_status store_attempt_get(struct store *st, int64_t id, struct store_attempt 
         out->enhanced = dup_str(a.enhanced, &oom);
         out->text = dup_str(a.text, &oom);
         out->outcome = dup_str(a.outcome, &oom);
+        out->mail_from = dup_str(a.mail_from, &oom);
         if (oom) {
             store_attempt_clear(out);
             r = err_set(e, IPW_ENOMEM, "out of memory");
@@ -1657,6 +1710,8 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
             .expired = sqlite3_column_int64(s, 7),
             .unknown = sqlite3_column_int64(s, 8),
             .blocked = sqlite3_column_int64(s, 9),
+            .late_bounces = sqlite3_column_int64(s, 10),
+            .complaints = sqlite3_column_int64(s, 11),
         };
         if (cb(&row, ctx)) {
             rc = SQLITE_DONE;
@@ -2622,5 +2677,311 @@ ipw_status store_recipients_unconfirmed(struct store *st, int64_t scan, int *any
     else
         r = db_fail(st, rc, doing, e);
     stmt_done(s);
+    return r;
+}
+
+/* ---- feedback read from mailboxes ---- */
+
+/* A statement of the feedback functions, prepared for one use (a poll reads a few messages; the
+ * per-message statements above stay cached). */
+static ipw_status prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
+                       struct err *e)
+{
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+    if (rc != SQLITE_OK) {
+        ipw_status r = db_fail(st, rc, doing, e);
+        sqlite3_finalize(*out);
+        *out = NULL;
+        return r;
+    }
+    return IPW_OK;
+}
+
+/* Runs a one-use statement to its end and finalizes it. */
+static ipw_status run_once(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        ;
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
+ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char *mail_from,
+                                       struct err *e)
+{
+    const char *doing = "record an attempt's envelope sender";
+    sqlite3_stmt *s;
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    r = prep(st, "UPDATE attempts SET mail_from = ?2 WHERE id = ?1", doing, &s, e);
+    if (r == IPW_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        bind_text(s, 2, mail_from);
+        r = run_once(st, s, doing, e);
+    }
+    return tx_end(st, r, doing, e);
+}
+
+ipw_status store_attempt_by_message_id(struct store *st, const char *message_id, int64_t *id,
+                                       struct err *e)
+{
+    const char *doing = "find an attempt by its Message-ID";
+    sqlite3_stmt *s;
+    /* The same message may have gone to a second MX host after the first failed: the one that
+     * got the 250 is the one a report answers. */
+    ipw_status r = prep(st,
+                        "SELECT id FROM attempts WHERE message_id = ?1 AND dry_run = 0 "
+                        "ORDER BY outcome = 'delivered' DESC, started_ms DESC, id DESC LIMIT 1",
+                        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, message_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    else if (rc == SQLITE_DONE)
+        r = err_set(e, IPW_ENOTFOUND, "no attempt sent Message-ID %s", message_id);
+    else
+        r = db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
+ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *uidvalidity,
+                                int64_t *last_uid, int64_t *polled_ms, struct err *e)
+{
+    const char *doing = "read where the last poll of a mailbox stopped";
+    sqlite3_stmt *s;
+    ipw_status r =
+        prep(st, "SELECT uidvalidity, last_uid, polled_ms FROM feedback_mailboxes WHERE name = ?1",
+             doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, mailbox);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *uidvalidity = sqlite3_column_int64(s, 0);
+        *last_uid = sqlite3_column_int64(s, 1);
+        if (polled_ms)
+            *polled_ms = sqlite3_column_int64(s, 2);
+    } else if (rc == SQLITE_DONE) {
+        r = err_set(e, IPW_ENOTFOUND, "mailbox %s was never polled", mailbox);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    sqlite3_finalize(s);
+    return r;
+}
+
+ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t uidvalidity,
+                                int64_t last_uid, int64_t now_ms, struct err *e)
+{
+    const char *doing = "record where the poll of a mailbox stopped";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = prep(st,
+             "INSERT INTO feedback_mailboxes (name, uidvalidity, last_uid, polled_ms) "
+             "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+             "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
+             "polled_ms = excluded.polled_ms",
+             doing, &s, e);
+    if (r == IPW_OK) {
+        bind_text(s, 1, mailbox);
+        sqlite3_bind_int64(s, 2, uidvalidity);
+        sqlite3_bind_int64(s, 3, last_uid);
+        sqlite3_bind_int64(s, 4, now_ms);
+        r = run_once(st, s, doing, e);
+    }
+    return tx_end(st, r, doing, e);
+}
+
+static const char *const REPORT_KINDS[] = {"bounce", "delay", "complaint", "other"};
+static const char *const REPORT_MATCHES[] = {"verp", "message-id", "header"};
+
+/* Suppresses the recipient of a late bounce or a complaint; part of the caller's transaction. A
+ * recipient no longer in the queue (another state file's list) has nothing to change. */
+static ipw_status report_suppress(struct store *st, const char *address, const char *outcome,
+                                  const char *reason, const char *doing, struct err *e)
+{
+    sqlite3_stmt *s;
+    ipw_status r = prep(st,
+                        "UPDATE recipients SET state = 'suppressed', reason = ?2, "
+                        "last_outcome = coalesce(?3, last_outcome) WHERE address = ?1",
+                        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, address);
+    bind_text(s, 2, reason);
+    bind_text(s, 3, outcome);
+    return run_once(st, s, doing, e);
+}
+
+ipw_status store_report_add(struct store *st, struct store_report *rep, int *added, struct err *e)
+{
+    if (!rep->digest || !*rep->digest || !rep->mailbox || !rep->kind ||
+        !IN_SET(rep->kind, REPORT_KINDS))
+        return err_set(e, IPW_EUSAGE, "a report needs a mailbox, a digest and a known kind");
+    if (rep->matched_by && !IN_SET(rep->matched_by, REPORT_MATCHES))
+        return err_set(e, IPW_EUSAGE, "unknown report match \"%s\"", rep->matched_by);
+    *added = 0;
+    rep->late = 0;
+    rep->provider = NULL;
+    const char *doing = "record a report read from the mailbox";
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s = NULL;
+    char *recipient = NULL, *provider = NULL, *outcome = NULL;
+    int64_t started_ms = 0;
+    /* The attempt it answers, if any: its recipient and provider are the report's. */
+    if (rep->attempt_id > 0) {
+        r = prep(st,
+                 "SELECT recipient, provider, outcome, started_ms FROM attempts "
+                 "WHERE id = ?1 AND dry_run = 0",
+                 doing, &s, e);
+        if (r == IPW_OK) {
+            sqlite3_bind_int64(s, 1, rep->attempt_id);
+            int rc = sqlite3_step(s);
+            if (rc == SQLITE_ROW) {
+                recipient = strdup(col_text(s, 0));
+                provider = strdup(col_text(s, 1));
+                outcome = strdup(col_text(s, 2));
+                started_ms = sqlite3_column_int64(s, 3);
+                if (!recipient || !provider || !outcome)
+                    r = err_set(e, IPW_ENOMEM, "out of memory");
+            } else if (rc == SQLITE_DONE) {
+                rep->attempt_id = 0; /* a token or id of another state file */
+                rep->matched_by = NULL;
+            } else {
+                r = db_fail(st, rc, doing, e);
+            }
+            sqlite3_finalize(s);
+        }
+    } else {
+        rep->matched_by = NULL;
+    }
+    if (r == IPW_OK)
+        r = prep(st,
+                 "INSERT INTO feedback_reports (read_ms, mailbox, uidvalidity, uid, digest, kind, "
+                 "format, matched_by, attempt_id, recipient, provider, status, feedback_type, "
+                 "text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, coalesce(?10, ?15), ?11, "
+                 "?12, ?13, ?14) ON CONFLICT (digest) DO NOTHING",
+                 doing, &s, e);
+    if (r == IPW_OK) {
+        sqlite3_bind_int64(s, 1, rep->read_ms);
+        bind_text(s, 2, rep->mailbox);
+        bind_opt(s, 3, rep->uidvalidity);
+        bind_opt(s, 4, rep->uid);
+        bind_text(s, 5, rep->digest);
+        bind_text(s, 6, rep->kind);
+        bind_text(s, 7, rep->format);
+        bind_text(s, 8, rep->matched_by);
+        bind_opt(s, 9, rep->attempt_id);
+        bind_text(s, 10, recipient);
+        bind_text(s, 11, provider);
+        bind_text(s, 12, rep->status);
+        bind_text(s, 13, rep->feedback_type);
+        bind_text(s, 14, rep->text);
+        bind_text(s, 15, rep->recipient);
+        r = run_once(st, s, doing, e);
+        if (r == IPW_OK)
+            *added = sqlite3_changes(st->db) > 0;
+    }
+    bool bounce = !strcmp(rep->kind, "bounce"), complaint = !strcmp(rep->kind, "complaint");
+    if (r == IPW_OK && *added && recipient && bounce && !strcmp(outcome, "delivered")) {
+        /* A late bounce: the 250 stays in the row, the outcome becomes bounced, and the hour's
+         * counters move one message from delivered to bounced. */
+        r = prep(st, "UPDATE attempts SET outcome = 'bounced' WHERE id = ?1", doing, &s, e);
+        if (r == IPW_OK) {
+            sqlite3_bind_int64(s, 1, rep->attempt_id);
+            r = run_once(st, s, doing, e);
+        }
+        if (r == IPW_OK)
+            r = prep(st,
+                     "UPDATE summary_hourly SET delivered = max(delivered - 1, 0), "
+                     "bounced = bounced + 1, late_bounces = late_bounces + 1 "
+                     "WHERE provider = ?1 AND hour_ms = ?2",
+                     doing, &s, e);
+        if (r == IPW_OK) {
+            bind_text(s, 1, provider);
+            sqlite3_bind_int64(s, 2, (started_ms / 3600000) * 3600000);
+            r = run_once(st, s, doing, e);
+        }
+        rep->late = 1;
+    }
+    if (r == IPW_OK && *added && recipient && complaint) {
+        /* Counted against the hour (so the local day) the message was sent: a day's complaint
+         * rate is its complaints over its delivered mail, and the next sending day's stage
+         * (ramp.h) is judged on it, however late the reports come in. */
+        r = prep(st,
+                 "INSERT INTO summary_hourly (provider, hour_ms, complaints) VALUES (?1, ?2, 1) "
+                 "ON CONFLICT (provider, hour_ms) DO UPDATE SET complaints = complaints + 1",
+                 doing, &s, e);
+        if (r == IPW_OK) {
+            bind_text(s, 1, provider);
+            sqlite3_bind_int64(s, 2, (started_ms / 3600000) * 3600000);
+            r = run_once(st, s, doing, e);
+        }
+    }
+    if (r == IPW_OK && *added && recipient && (bounce || complaint)) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "%s read from the mailbox%s%s",
+                 bounce ? "late bounce" : "complaint report", rep->status ? ": " : "",
+                 rep->status ? rep->status : "");
+        r = report_suppress(st, recipient, bounce ? "bounced" : NULL, reason, doing, e);
+    }
+    r = tx_end(st, r, doing, e);
+    free(recipient);
+    free(outcome);
+    if (r == IPW_OK)
+        rep->provider = provider; /* the caller frees it (store_report_add's contract) */
+    else
+        free(provider);
+    return r;
+}
+
+ipw_status store_reports_for_recipient(struct store *st, const char *recipient, store_report_cb cb,
+                                       void *ctx, struct err *e)
+{
+    const char *doing = "read the reports of a recipient";
+    sqlite3_stmt *s;
+    ipw_status r = prep(st,
+                        "SELECT read_ms, mailbox, uidvalidity, uid, digest, kind, format, "
+                        "matched_by, attempt_id, recipient, provider, status, feedback_type, "
+                        "text FROM feedback_reports WHERE recipient = ?1 ORDER BY read_ms, id",
+                        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, recipient);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_report rep = {
+            .read_ms = sqlite3_column_int64(s, 0),
+            .mailbox = col_text(s, 1),
+            .uidvalidity = sqlite3_column_int64(s, 2),
+            .uid = sqlite3_column_int64(s, 3),
+            .digest = col_text(s, 4),
+            .kind = col_text(s, 5),
+            .format = col_text(s, 6),
+            .matched_by = col_text(s, 7),
+            .attempt_id = sqlite3_column_int64(s, 8),
+            .recipient = col_text(s, 9),
+            .provider = col_text(s, 10),
+            .status = col_text(s, 11),
+            .feedback_type = col_text(s, 12),
+            .text = col_text(s, 13),
+        };
+        if (cb(&rep, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
     return r;
 }

@@ -42,5 +42,9 @@ ipw_status cmd_dkim_keygen(struct cli_ctx *ctx, const struct cli_args *args, str
  * every file was read; IPW_ENOINPUT when one could not be (the others are still printed);
  * IPW_ENOMEM; IPW_EIO when stdout fails. */
 ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
+/* feedback poll: reads the plan's feedback mailbox (returns.h) and prints what it found.
+ * Returns IPW_OK; IPW_EUNAVAIL when the mailbox could not be read (still printed, with its
+ * error); IPW_ECONFIG without a feedback section or password; what the store returns. */
+ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 
 #endif

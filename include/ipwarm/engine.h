@@ -28,6 +28,8 @@
 #define ENGINE_TICK_SEND_MS 50000
 /* ... and gives the messages in flight until this long to finish. */
 #define ENGINE_TICK_MAX_MS 58000
+/* A feedback poll inside a run (feedback.poll_every) ends within this long: sending waits. */
+#define ENGINE_FEEDBACK_SESSION_MS 60000
 /* After SIGTERM or SIGINT, the messages in flight get this long to finish before they are
  * ended (a message whose final dot went out is then held, never sent twice). */
 #define ENGINE_STOP_GRACE_MS 1500
@@ -45,6 +47,8 @@ struct engine_opts {
     volatile sig_atomic_t *stop;   /* set by a signal handler: finish what is in flight, return */
     FILE *progress;                /* a progress line is drawn here (a terminal), or NULL */
     FILE *log;                     /* one line per attempt (-v), or NULL */
+    FILE *warn;                    /* warnings that do not stop the run (a feedback poll that
+                                      failed), or NULL */
     const struct clock_src *clock; /* the run's clocks; NULL: the system's (honours --now) */
     struct transport *transport;   /* how messages go out; NULL: libcurl, or the dry run's
                                       stand-in with dry_run. A given one stays the caller's. */
@@ -52,12 +56,16 @@ struct engine_opts {
 
 struct engine_summary {
     int64_t attempts, delivered, deferred, bounced, failed, expired;
-    int64_t unknown;       /* the message went out whole, no reply came: recipient held */
-    int64_t blocked;       /* refused because of the sender: provider suspended, kept */
-    int64_t queued;        /* recipients added to the queue */
-    int64_t undeliverable; /* of them, refused at once (null MX, no such domain) */
-    int64_t recovered;     /* attempts a previous run left in flight, now marked unknown */
-    bool all_done;         /* mode once: every recipient is done and nothing is pending */
+    int64_t unknown;           /* the message went out whole, no reply came: recipient held */
+    int64_t blocked;           /* refused because of the sender: provider suspended, kept */
+    int64_t queued;            /* recipients added to the queue */
+    int64_t undeliverable;     /* of them, refused at once (null MX, no such domain) */
+    int64_t recovered;         /* attempts a previous run left in flight, now marked unknown */
+    int64_t feedback_polls;    /* polls of the feedback mailbox that read it */
+    int64_t feedback_failures; /* polls that could not (a warning each; sending went on) */
+    int64_t late_bounces;      /* read by those polls: delivered attempts turned bounced */
+    int64_t complaints;        /* complaint reports matched to attempts */
+    bool all_done;             /* mode once: every recipient is done and nothing is pending */
 };
 
 /*

@@ -183,6 +183,17 @@ struct message_args {
 ipw_status message_compose(const struct message_tmpl *t, const struct template_vars *v,
                            const struct message_args *a, struct message *out, struct err *e);
 
+/*
+ * Expands a Feedback-ID template (feedback.feedback_id: "{{campaign}}:{{ip}}:{{provider}}:x",
+ * Gmail's feedback loop aggregates complaints by its colon-separated fields) into out (size
+ * bytes). A placeholder's value keeps letters, digits, '.', '-' and '_'; any other byte
+ * becomes '-', so a value can never add a field (an IPv6 address's colons) or break the
+ * header. Returns IPW_OK; IPW_EUSAGE for an unknown or unterminated placeholder; IPW_ENOMEM
+ * when out is too small.
+ */
+ipw_status message_feedback_id(const char *tmpl, const char *campaign, const char *ip,
+                               const char *provider, char *out, size_t size, struct err *e);
+
 /* Makes a Message-ID left part "CAMPAIGN.SEQ.RANDOM" into buf (campaign characters outside
  * RFC 5322 atext become '-'; RANDOM is rnd in hex). Returns buf, "" if n is too small. */
 char *message_id_left(const char *campaign, int64_t seq, uint64_t rnd, char *buf, size_t n);

@@ -50,6 +50,7 @@ enum {
     PLAN_RAMP_DAILY_CAP = 1u << 3,
     PLAN_RAMP_DEFERRAL_BELOW = 1u << 4,
     PLAN_RAMP_BOUNCE_BELOW = 1u << 5,
+    PLAN_RAMP_COMPLAINT_BELOW = 1u << 6,
 };
 
 struct plan_ramp {
@@ -58,8 +59,10 @@ struct plan_ramp {
     double max_per_min;   /* >= start; default 600/min */
     int64_t *daily_cap;   /* per sending day, the last repeats; NULL/0 entries = no cap */
     size_t n_daily_cap;
-    double deferral_below_pct; /* advance_if.deferral_rate_below, 0..100; default 5 */
-    double bounce_below_pct;   /* advance_if.bounce_rate_below, 0..100; default 2 */
+    double deferral_below_pct;  /* advance_if.deferral_rate_below, 0..100; default 5 */
+    double bounce_below_pct;    /* advance_if.bounce_rate_below, 0..100; default 2 */
+    double complaint_below_pct; /* advance_if.complaint_rate_below, 0..100, when complaint_gate */
+    bool complaint_gate;        /* complaint_rate_below was given (default: no such gate) */
     unsigned set; /* PLAN_RAMP_* bits given in the file; for a provider's effective ramp, the
                      keys its own entries (plan or shipped table) override */
 };

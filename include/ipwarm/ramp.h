@@ -3,7 +3,8 @@
  *
  * A provider's ramp is a ladder of stages: stage k plans min(start * growth^k, max) messages a
  * minute. The provider climbs one stage at the start of a sending day only if its previous
- * sending day was clean (deferral and bounce rates under the plan's advance_if thresholds),
+ * sending day was clean (deferral and bounce rates under the plan's advance_if thresholds, and
+ * with complaint_rate_below its complaints over its delivered messages under that too),
  * holds when it was not, and steps back one stage when either rate reached twice its threshold.
  * A sending day is a local date (in the plan's zone) on which the provider was sent mail, so a
  * weekend, a holiday or an outage does not move the ladder. daily_cap bounds the messages of
@@ -34,9 +35,11 @@ struct ramp_state {
 
 /* The previous sending day's outcomes for one provider, counted by the caller from the store. */
 struct ramp_day_counts {
-    int64_t attempts; /* messages tried (each RCPT attempt that got an answer or failed) */
-    int64_t deferred; /* of them, deferred (4xx) or failed to connect */
-    int64_t bounced;  /* of them, bounced (5xx) */
+    int64_t attempts;   /* messages tried (each RCPT attempt that got an answer or failed) */
+    int64_t deferred;   /* of them, deferred (4xx) or failed to connect */
+    int64_t bounced;    /* of them, bounced (5xx, and late bounces read from the mailbox) */
+    int64_t delivered;  /* of them, delivered (and not bounced later) */
+    int64_t complaints; /* complaint reports read that day (feedback), against delivered */
 };
 
 enum ramp_change {

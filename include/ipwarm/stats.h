@@ -76,6 +76,8 @@ struct stats_row {
     char *provider;
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
     int64_t blocked;              /* refused because of the sender (verdict.h), not the recipient */
+    int64_t late_bounces;         /* of bounced: bounces read from the mailbox after a 250 */
+    int64_t complaints;           /* complaint reports about this period's messages */
     struct stats_reason *reasons; /* most frequent first, at most STATS_TOP_REASONS */
     size_t n_reasons;
 };
@@ -148,6 +150,8 @@ ipw_status stats_period_of(int64_t hour_ms, enum stats_by by, const char *zone,
  * (0 when there were no attempts). */
 double stats_deferral_rate(const struct stats_row *r);
 double stats_bounce_rate(const struct stats_row *r);
+/* complaints / delivered, 0..1 (0 when nothing was delivered): the rate Gmail and Yahoo judge. */
+double stats_complaint_rate(const struct stats_row *r);
 
 /*
  * Writers. Each returns IPW_OK, or IPW_EIO when writing to f fails. The table fits 80 columns

@@ -135,8 +135,9 @@ struct store_attempt {
     const char *enhanced;
     const char *text;
     const char *outcome;
-    int retry_no; /* 0 for the first attempt of this recipient (in this cycle) */
-    int dry_run;  /* non-zero: decided and recorded, nothing sent */
+    int retry_no;          /* 0 for the first attempt of this recipient (in this cycle) */
+    int dry_run;           /* non-zero: decided and recorded, nothing sent */
+    const char *mail_from; /* the envelope sender (MAIL FROM) used; NULL = not recorded */
 };
 
 /* How an attempt ended (input of store_attempt_finish_ex). */
@@ -232,6 +233,8 @@ struct store_summary_row {
     const char *provider;
     int64_t hour_ms; /* start of the UTC hour */
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown, blocked;
+    int64_t late_bounces; /* of bounced: bounces read from the mailbox after a 250 */
+    int64_t complaints;   /* complaints about the attempts of this hour (not attempts) */
 };
 typedef int (*store_summary_cb)(const struct store_summary_row *r, void *ctx);
 /*
@@ -529,5 +532,59 @@ ipw_status store_attempts_since(struct store *st, const char *provider, int64_t 
  * is malloc'd; IPW_ENOTFOUND when unset. */
 ipw_status store_meta_get(struct store *st, const char *key, char **value, struct err *e);
 ipw_status store_meta_set(struct store *st, const char *key, const char *value, struct err *e);
+
+/* ---- feedback read from mailboxes (late bounces, complaint reports) ---- */
+
+/* Sets the envelope sender of attempt id (a VERP address needs the id first). */
+ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char *mail_from,
+                                       struct err *e);
+/* Sets *id to the attempt that sent Message-ID message_id ("<...>"): the one that got a 250,
+ * else the latest (dry runs never). IPW_ENOTFOUND when none did. */
+ipw_status store_attempt_by_message_id(struct store *st, const char *message_id, int64_t *id,
+                                       struct err *e);
+
+/* Where the last poll of mailbox (a name such as its URL) stopped: its UIDVALIDITY, the
+ * highest UID read and when (polled_ms may be NULL). IPW_ENOTFOUND when it was never polled. */
+ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *uidvalidity,
+                                int64_t *last_uid, int64_t *polled_ms, struct err *e);
+ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t uidvalidity,
+                                int64_t last_uid, int64_t now_ms, struct err *e);
+
+/* One message read from a mailbox (a row of feedback_reports). */
+struct store_report {
+    int64_t read_ms;
+    const char *mailbox;
+    int64_t uidvalidity, uid;  /* 0 = unknown */
+    const char *digest;        /* what makes it the same message when read again: its Message-ID,
+                                  else a SHA-256 of its bytes */
+    const char *kind;          /* bounce (a failed recipient), delay, complaint or other */
+    const char *format;        /* feedback_report.format, e.g. "rfc3464", "arf", "exim" */
+    const char *matched_by;    /* verp, message-id or header; NULL = unmatched */
+    int64_t attempt_id;        /* the attempt it answers; 0 = none */
+    const char *recipient;     /* the recipient it names (the attempt's when matched) */
+    const char *provider;      /* out: the attempt's provider (malloc'd, caller frees), or NULL */
+    const char *status;        /* "5.1.1", or NULL */
+    const char *feedback_type; /* ARF Feedback-Type, or NULL */
+    const char *text;          /* the diagnostic; for an unmatched report its text */
+    int late;                  /* out: the report turned a delivered attempt into bounced */
+};
+
+/*
+ * Records report rep once and acts on it, in one transaction. *added is 0 when a report with
+ * the same digest was recorded before (then nothing changes: reading is idempotent). When
+ * rep->attempt_id names an attempt of this file (else the report is recorded unmatched):
+ *  - bounce: a delivered attempt becomes bounced (its 250 kept; summary_hourly of its hour
+ *    moves one from delivered to bounced and counts a late bounce; rep->late set), and its
+ *    recipient is suppressed;
+ *  - complaint: the recipient is suppressed and summary_hourly counts a complaint against the
+ *    attempt's provider in the attempt's hour;
+ *  - delay and other: recorded only.
+ * On IPW_OK rep->provider is the attempt's provider (malloc'd: free it), or NULL.
+ */
+ipw_status store_report_add(struct store *st, struct store_report *rep, int *added, struct err *e);
+typedef int (*store_report_cb)(const struct store_report *r, void *ctx);
+/* Calls cb for every report naming recipient, oldest first. */
+ipw_status store_reports_for_recipient(struct store *st, const char *recipient, store_report_cb cb,
+                                       void *ctx, struct err *e);
 
 #endif

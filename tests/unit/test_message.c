@@ -855,6 +855,29 @@ static void test_message_tmpl_load(void **state)
     free(unk_path);
 }
 
+/* Feedback-ID: the placeholders filled, their values kept to one field each. */
+static void test_message_feedback_id(void **state)
+{
+    (void)state;
+    char out[128];
+    struct err e;
+    assert_int_equal(message_feedback_id("{{campaign}}:{{ ip }}:{{provider}}:news", "spring-26",
+                                         "192.0.2.1", "gmail", out, sizeof out, &e),
+                     IPW_OK);
+    assert_string_equal(out, "spring-26:192.0.2.1:gmail:news");
+    /* An IPv6 address's colons, a space: never a field of their own. */
+    assert_int_equal(message_feedback_id("{{campaign}}:{{ip}}:x:news", "a b", "2001:db8::1", "p",
+                                         out, sizeof out, &e),
+                     IPW_OK);
+    assert_string_equal(out, "a-b:2001-db8--1:x:news");
+    assert_int_equal(message_feedback_id("{{recipient}}:x", "c", "i", "p", out, sizeof out, &e),
+                     IPW_EUSAGE);
+    assert_int_equal(message_feedback_id("{{campaign:x", "c", "i", "p", out, sizeof out, &e),
+                     IPW_EUSAGE);
+    assert_int_equal(message_feedback_id("{{campaign}}:abcdef", "c", "i", "p", out, 6, &e),
+                     IPW_ENOMEM);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -874,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_message_format_date),
         cmocka_unit_test(test_message_utf8_and_id),
         cmocka_unit_test(test_message_tmpl_load),
+        cmocka_unit_test(test_message_feedback_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

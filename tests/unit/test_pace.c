@@ -120,7 +120,7 @@ static void sim_frame(struct sim *s, int64_t now)
 static void sim_ramp_tentative(struct sim *s, struct sim_prov *p, struct ramp_state *next)
 {
     struct err e;
-    struct ramp_day_counts prev = {0, 0, 0};
+    struct ramp_day_counts prev = {0};
     if (p->rs.sending_day > 0)
         prev.attempts = p->day_count[p->rs.sending_day - 1]; /* clean: nothing deferred */
     assert_int_equal(ramp_begin_day(p->ramp, &p->rs, &prev, s->f.today, next, NULL, &e), IPW_OK);

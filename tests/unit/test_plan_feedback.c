@@ -190,13 +190,40 @@ static void test_refusals(void **state)
     refused(BASE "seeds:\n  - just-a-string\n", "t.yaml:7:5: seeds[0]: expected a mapping");
 }
 
+/* advance_if.complaint_rate_below: off by default; given plan-wide it reaches every provider's
+ * effective ramp, and a provider's own value wins. */
+static void test_complaint_gate(void **state)
+{
+    (void)state;
+    struct plan *p = load_ok(BASE "feedback:\n" MAILBOX);
+    for (size_t i = 0; i < p->n_providers; i++)
+        assert_false(p->providers[i].ramp.complaint_gate);
+    plan_free(p);
+    p = load_ok(BASE "ramp: {advance_if: {complaint_rate_below: 0.1%}}\n"
+                     "providers:\n"
+                     "  - {name: gmail, ramp: {advance_if: {complaint_rate_below: 0.05%}}}\n"
+                     "feedback:\n" MAILBOX);
+    assert_true(p->ramp.complaint_gate);
+    size_t checked = 0;
+    for (size_t i = 0; i < p->n_providers; i++) {
+        const struct plan_ramp *r = &p->providers[i].ramp;
+        assert_true(r->complaint_gate);
+        double want = strcmp(p->providers[i].name, "gmail") == 0 ? 0.05 : 0.1;
+        assert_true(r->complaint_below_pct > want - 1e-9 && r->complaint_below_pct < want + 1e-9);
+        checked++;
+    }
+    assert_true(checked > 1);
+    plan_free(p);
+    refused(BASE "ramp: {advance_if: {complaint_rate_below: 101%}}\n",
+            "ramp.advance_if.complaint_rate_below");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_plan),
-        cmocka_unit_test(test_absent_and_defaults),
-        cmocka_unit_test(test_urls),
-        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_good_plan),      cmocka_unit_test(test_absent_and_defaults),
+        cmocka_unit_test(test_urls),           cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_complaint_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

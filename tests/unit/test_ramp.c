@@ -92,7 +92,7 @@ static enum ramp_change begin(const struct plan_ramp *r, int stage, int64_t atte
     prev.sending_day = 3;
     memcpy(prev.day_date, "2026-06-05", TZ_DATE_MAX);
     prev.rate_per_min = ramp_rate_for_stage(r, stage);
-    struct ramp_day_counts c = {attempts, deferred, bounced};
+    struct ramp_day_counts c = {.attempts = attempts, .deferred = deferred, .bounced = bounced};
     enum ramp_change why = RAMP_SAME_DAY;
     struct err e;
     assert_int_equal(ramp_begin_day(r, &prev, &c, "2026-06-08", next, &why, &e), IPW_OK);
@@ -149,6 +149,47 @@ static void test_ramp_begin_day_earned_growth(void **state)
     assert_int_equal(begin(&r, 2, 1000, 1, 0, &n), RAMP_STEP_BACK);
 }
 
+/* The complaint gate (advance_if.complaint_rate_below, 0.1%): complaints over delivered. */
+static enum ramp_change begin_complaints(const struct plan_ramp *r, int64_t delivered,
+                                         int64_t complaints, struct ramp_state *next)
+{
+    struct ramp_state prev;
+    memset(&prev, 0, sizeof prev);
+    prev.stage = 2;
+    prev.sending_day = 3;
+    memcpy(prev.day_date, "2026-06-05", TZ_DATE_MAX);
+    prev.rate_per_min = ramp_rate_for_stage(r, 2);
+    struct ramp_day_counts c = {
+        .attempts = delivered, .delivered = delivered, .complaints = complaints};
+    enum ramp_change why = RAMP_SAME_DAY;
+    struct err e;
+    assert_int_equal(ramp_begin_day(r, &prev, &c, "2026-06-08", next, &why, &e), IPW_OK);
+    return why;
+}
+
+static void test_ramp_begin_day_complaints(void **state)
+{
+    (void)state;
+    struct plan_ramp r = example_ramp();
+    struct ramp_state n;
+    /* Without the gate complaints do not matter. */
+    assert_int_equal(begin_complaints(&r, 1000, 5, &n), RAMP_GROW);
+    r.complaint_below_pct = 0.1;
+    r.complaint_gate = true;
+    /* 0.09%: grows; 0.1% is not under it: holds; twice it: steps back. */
+    assert_int_equal(begin_complaints(&r, 10000, 9, &n), RAMP_GROW);
+    assert_int_equal(n.stage, 3);
+    assert_int_equal(begin_complaints(&r, 10000, 10, &n), RAMP_HOLD);
+    assert_int_equal(n.stage, 2);
+    assert_int_equal(begin_complaints(&r, 10000, 19, &n), RAMP_HOLD);
+    assert_int_equal(begin_complaints(&r, 10000, 20, &n), RAMP_STEP_BACK);
+    assert_int_equal(n.stage, 1);
+    /* A day without complaints grows. */
+    assert_int_equal(begin_complaints(&r, 10, 0, &n), RAMP_GROW);
+    /* One complaint on a small day is far over the line. */
+    assert_int_equal(begin_complaints(&r, 8, 1, &n), RAMP_STEP_BACK);
+}
+
 static void test_ramp_begin_day_sending_days(void **state)
 {
     (void)state;
@@ -157,7 +198,7 @@ static void test_ramp_begin_day_sending_days(void **state)
     memset(&s, 0, sizeof s);
     enum ramp_change why;
     struct err e;
-    struct ramp_day_counts clean = {500, 0, 0};
+    struct ramp_day_counts clean = {.attempts = 500};
 
     assert_int_equal(ramp_begin_day(&r, &s, NULL, "2026-06-05", &s, &why, &e), IPW_OK);
     assert_int_equal(why, RAMP_FIRST_DAY);
@@ -319,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_ramp_rate_for_stage),
         cmocka_unit_test(test_ramp_cap_today),
         cmocka_unit_test(test_ramp_begin_day_earned_growth),
+        cmocka_unit_test(test_ramp_begin_day_complaints),
         cmocka_unit_test(test_ramp_begin_day_sending_days),
         cmocka_unit_test(test_ramp_simulate_tokyo_weekdays),
         cmocka_unit_test(test_ramp_simulate_all_day_dst),

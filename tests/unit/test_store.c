@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 2);
-    assert_int_equal(store_version(st), 2);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 2);
+    assert_int_equal(store_schema_version(), 3);
+    assert_int_equal(store_version(st), 3);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 3);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 2);
+    assert_int_equal(store_version(st), 3);
     store_close(st);
 }
 
@@ -164,6 +164,16 @@ static const struct {
      "VALUES ('a@example.org', 'example.org', 'other', 'done', 0, 1);",
      "SELECT count(*) FROM attempts a JOIN recipients r ON r.address = a.recipient "
      "WHERE r.state = 'done' AND a.outcome = 'delivered'",
+     1},
+    /* Version 2: an attempt and its hourly counters (version 3 adds columns to both). */
+    {"INSERT INTO attempts (started_ms, recipient, domain, provider, message_id, outcome) "
+     "VALUES (3600000, 'b@example.org', 'example.org', 'other', '<x.1.2@example.com>', "
+     "'delivered');"
+     "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, blocked) "
+     "VALUES ('other', 3600000, 1, 1, 0);",
+     "SELECT count(*) FROM attempts a JOIN summary_hourly h ON h.provider = a.provider "
+     "WHERE a.message_id = '<x.1.2@example.com>' AND a.mail_from IS NULL "
+     "AND h.delivered = 1 AND h.late_bounces = 0 AND h.complaints = 0",
      1},
 };
 
@@ -681,7 +691,7 @@ static void test_migrate_v1_rows(void **state)
     store_close(st);
 
     st = open_ok(path);
-    assert_int_equal(store_version(st), 2);
+    assert_int_equal(store_version(st), store_schema_version());
     for (size_t i = 0; i < n_tables; i++) {
         char *after = dump(st, V1_UNCHANGED[i]);
         assert_true(strchr(before[i], '\n') != NULL); /* every table had a row */
@@ -1955,6 +1965,157 @@ static int child_main(const char *mode, const char *path)
     return s == IPW_OK ? 0 : s == IPW_ELOCKED ? 75 : 1;
 }
 
+/* ---- reports read from the feedback mailbox ---- */
+
+/* One delivered attempt of recipient (queued, done) at T0 + 30 min; returns its id. */
+static int64_t delivered_attempt(struct store *st, const char *rcpt, const char *mid)
+{
+    struct err e;
+    assert_int_equal(store_recipient_add(st, rcpt, NULL, "yahoo", T0, T0, NULL, &e), IPW_OK);
+    struct store_attempt a = {.started_ms = T0 + 30 * 60000,
+                              .recipient = rcpt,
+                              .provider = "yahoo",
+                              .message_id = mid,
+                              .phase = "connect",
+                              .mail_from = "bounces@example.com"};
+    int64_t id = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+    struct store_outcome o = {.finished_ms = T0 + 30 * 60000 + 500,
+                              .phase = "data",
+                              .code = 250,
+                              .text = "250 2.0.0 OK queued",
+                              .outcome = "delivered"};
+    struct store_recipient_update u = {.step = STORE_RCPT_DONE};
+    assert_int_equal(store_attempt_finish_ex(st, id, &o, &u, &e), IPW_OK);
+    return id;
+}
+
+static void test_report_late_bounce_once(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("reports"));
+    struct err e;
+    int64_t id = delivered_attempt(st, "late@yahoo.test", "<c.1.ab@example.com>");
+    int64_t other = delivered_attempt(st, "fine@yahoo.test", "<c.2.cd@example.com>");
+    int64_t found = 0;
+    assert_int_equal(store_attempt_by_message_id(st, "<c.1.ab@example.com>", &found, &e), IPW_OK);
+    assert_int_equal(found, id);
+    assert_int_equal(store_attempt_by_message_id(st, "<nope@example.com>", &found, &e),
+                     IPW_ENOTFOUND);
+
+    struct store_report rep = {.read_ms = T0 + 5 * HOUR,
+                               .mailbox = "imap://h/INBOX",
+                               .uidvalidity = 7,
+                               .uid = 1,
+                               .digest = "mid:<r1@mx>",
+                               .kind = "bounce",
+                               .format = "rfc3464",
+                               .matched_by = "message-id",
+                               .attempt_id = id,
+                               .status = "5.1.1",
+                               .text = "550 5.1.1 no such user"};
+    int added = -1;
+    assert_int_equal(store_report_add(st, &rep, &added, &e), IPW_OK);
+    assert_int_equal(added, 1);
+    assert_int_equal(rep.late, 1);
+    assert_string_equal(rep.provider, "yahoo");
+    free((char *)rep.provider);
+    /* The attempt keeps its 250; the counters of its hour move it; the recipient is out. */
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM attempts WHERE outcome = 'bounced' "
+                                   "AND code = 250 AND recipient = 'late@yahoo.test'"),
+                     1);
+    assert_int_equal(query_i64(st, "SELECT delivered * 100 + bounced * 10 + late_bounces FROM "
+                                   "summary_hourly WHERE provider = 'yahoo'"),
+                     111);
+    assert_int_equal(
+        query_i64(st,
+                  "SELECT state = 'suppressed' FROM recipients WHERE address = 'late@yahoo.test'"),
+        1);
+    assert_int_equal(
+        query_i64(st, "SELECT state = 'done' FROM recipients WHERE address = 'fine@yahoo.test'"),
+        1);
+
+    /* The same message again (a UIDVALIDITY change): nothing changes. */
+    rep.uidvalidity = 8;
+    rep.provider = NULL;
+    assert_int_equal(store_report_add(st, &rep, &added, &e), IPW_OK);
+    assert_int_equal(added, 0);
+    assert_int_equal(rep.late, 0);
+    free((char *)rep.provider);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM feedback_reports"), 1);
+    assert_int_equal(query_i64(st, "SELECT sum(late_bounces) FROM summary_hourly"), 1);
+
+    /* A complaint counts in the hour its message went out; an id of no attempt is unmatched. */
+    struct store_report c = {.read_ms = T0 + 30 * HOUR,
+                             .mailbox = "imap://h/INBOX",
+                             .digest = "mid:<r2@mx>",
+                             .kind = "complaint",
+                             .matched_by = "verp",
+                             .attempt_id = other};
+    assert_int_equal(store_report_add(st, &c, &added, &e), IPW_OK);
+    free((char *)c.provider);
+    assert_int_equal(query_i64(st, "SELECT complaints FROM summary_hourly WHERE provider = "
+                                   "'yahoo' AND hour_ms = "
+                                   "1767225600000"),
+                     1);
+    struct store_report u = {.read_ms = T0,
+                             .mailbox = "imap://h/INBOX",
+                             .digest = "sha256:00",
+                             .kind = "bounce",
+                             .matched_by = "verp",
+                             .attempt_id = 999,
+                             .recipient = "x@y.test",
+                             .text = "the whole text"};
+    assert_int_equal(store_report_add(st, &u, &added, &e), IPW_OK);
+    assert_null(u.provider);
+    assert_null(u.matched_by);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM feedback_reports WHERE digest = "
+                                   "'sha256:00' AND attempt_id IS NULL AND matched_by IS NULL "
+                                   "AND recipient = 'x@y.test'"),
+                     1);
+
+    /* The checkpoint. */
+    int64_t v = 0, last = 0, polled = 0;
+    assert_int_equal(store_checkpoint_get(st, "m", &v, &last, &polled, &e), IPW_ENOTFOUND);
+    assert_int_equal(store_checkpoint_set(st, "m", 7, 12, T0, &e), IPW_OK);
+    assert_int_equal(store_checkpoint_set(st, "m", 8, 3, T0 + 1, &e), IPW_OK);
+    assert_int_equal(store_checkpoint_get(st, "m", &v, &last, &polled, &e), IPW_OK);
+    assert_int_equal(v * 100 + last, 803);
+    assert_int_equal(polled, T0 + 1);
+    store_close(st);
+}
+
+/* A recipient suppressed by a report while another attempt of it is in flight (cycle mode)
+ * stays suppressed whatever that attempt's step. */
+static void test_report_suppression_sticks(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("sticks"));
+    struct err e;
+    int64_t id = delivered_attempt(st, "c@yahoo.test", "<c.1.ef@example.com>");
+    struct store_attempt a = {
+        .started_ms = T0 + HOUR, .recipient = "c@yahoo.test", .provider = "yahoo"};
+    int64_t next = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &next, &e), IPW_OK);
+    struct store_report c = {.read_ms = T0 + HOUR,
+                             .mailbox = "m",
+                             .digest = "mid:<c@x>",
+                             .kind = "complaint",
+                             .matched_by = "verp",
+                             .attempt_id = id};
+    int added = 0;
+    assert_int_equal(store_report_add(st, &c, &added, &e), IPW_OK);
+    free((char *)c.provider);
+    struct store_outcome o = {
+        .finished_ms = T0 + HOUR + 1, .phase = "data", .code = 250, .outcome = "delivered"};
+    struct store_recipient_update u = {.step = STORE_RCPT_NEXT_CYCLE, .next_at_ms = T0 + HOUR};
+    assert_int_equal(store_attempt_finish_ex(st, next, &o, &u, &e), IPW_OK);
+    assert_int_equal(
+        query_i64(st, "SELECT state = 'suppressed' FROM recipients WHERE address = 'c@yahoo.test'"),
+        1);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strncmp(argv[1], "--", 2) == 0)
@@ -1968,6 +2129,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_migrate_from_empty),
         cmocka_unit_test(test_migrate_from_each_earlier),
         cmocka_unit_test(test_migrate_v1_rows),
+        cmocka_unit_test(test_report_late_bounce_once),
+        cmocka_unit_test(test_report_suppression_sticks),
         cmocka_unit_test(test_reopen_keeps_rows),
         cmocka_unit_test(test_at_version_bounds),
         cmocka_unit_test(test_refuse_newer_version),
