@@ -1006,10 +1006,18 @@ ipw_status dns_host_addresses(struct dns *dns, const char *host, char ***out, si
     *out = NULL;
     *n_out = 0;
     unsigned char bin[16];
-    if (inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
+    /* RFC 6761 6.3: "localhost" and names under it are the loopback, answered here without
+     * asking DNS (a relay on this machine, written smtp://localhost, is common, and resolvers
+     * such as dnsmasq with no-hosts refuse the name). */
+    size_t hl = strlen(host);
+    if (hl && host[hl - 1] == '.')
+        hl--;
+    bool loop = (hl == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+                (hl > 10 && strncasecmp(host + hl - 10, ".localhost", 10) == 0);
+    if (loop || inet_pton(AF_INET, host, bin) == 1 || inet_pton(AF_INET6, host, bin) == 1) {
         char **a = calloc(1, sizeof *a);
         if (a)
-            a[0] = strdup(host);
+            a[0] = strdup(loop ? "127.0.0.1" : host);
         if (!a || !a[0]) {
             free(a);
             return err_set(e, IPW_ENOMEM, "out of memory");

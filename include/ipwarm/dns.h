@@ -227,7 +227,8 @@ ipw_status dns_query(struct dns *dns, const char *name, enum dns_type type, stru
 
 /*
  * The addresses of host, IPv4 ones first, as malloc'd strings (release with
- * dns_addresses_free); an address literal is its own address. For names ipwarm connects to
+ * dns_addresses_free); an address literal is its own address, and "localhost" (or a name under
+ * it) is 127.0.0.1 without asking DNS (RFC 6761 6.3). For names ipwarm connects to
  * itself (the relay): resolved through the plan's DNS servers like every other name.
  * Returns IPW_OK with *n_out >= 1; IPW_ENOTFOUND when the name has no address; IPW_ETEMP when
  * a lookup failed for now; IPW_ENOMEM; or dns_query's status.

@@ -85,9 +85,9 @@ static void test_csv_stats_row_defused(void **state)
     fclose(f);
     const char *line = strstr(buf, "\r\n");
     assert_non_null(line);
-    assert_string_equal(line + 2,
-                        "2026-12-01,\"'-prov\",10,7,3,0,0,0,0,0.3000,0.0000,421,4.7.0,"
-                        "\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"why\"\")\",3,0,0,0.0000,0\r\n");
+    assert_string_equal(
+        line + 2, "2026-12-01,\"'-prov\",10,7,3,0,0,0,0,0.3000,0.0000,421,4.7.0,"
+                  "\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"why\"\")\",3,0,0,0.0000,0\r\n");
     free(buf);
 }
 

@@ -570,18 +570,21 @@ static void test_writers(void **state)
     free(t);
 
     t = capture(&r, &q, 1);
-    assert_non_null(strstr(t, "period,provider,attempts,delivered,deferred,bounced,failed,"
-                              "expired,unknown,deferral_rate,bounce_rate,top_reason_code,"
-                              "top_reason_enhanced,top_reason_text,top_reason_count,blocked,complaints,"
-                              "complaint_rate,late_bounces\r\n"));
     assert_non_null(
-        strstr(t, "2026-12-01,microsoft,17,10,6,1,0,0,0,0.3529,0.0588,451,4.7.500,"
-                  "Server busy. Please try again later from [<ip>]. (S77714) [<host>],6,0,0,0.0000,0\r\n"));
+        strstr(t, "period,provider,attempts,delivered,deferred,bounced,failed,"
+                  "expired,unknown,deferral_rate,bounce_rate,top_reason_code,"
+                  "top_reason_enhanced,top_reason_text,top_reason_count,blocked,complaints,"
+                  "complaint_rate,late_bounces\r\n"));
+    assert_non_null(strstr(
+        t,
+        "2026-12-01,microsoft,17,10,6,1,0,0,0,0.3529,0.0588,451,4.7.500,"
+        "Server busy. Please try again later from [<ip>]. (S77714) [<host>],6,0,0,0.0000,0\r\n"));
     /* A text with a comma is quoted. */
-    assert_non_null(strstr(t, "2026-12-01,gmail,23,20,2,0,1,0,0,0.0870,0.0000,421,4.7.28,"
-                              "\"[<ip> #] Our system has detected an unusual rate of "
-                              "unsolicited mail. To protect our users from spam, mail sent from "
-                              "your IP address has been rate limited. <id> - gsmtp\",2,0,0,0.0000,0\r\n"));
+    assert_non_null(
+        strstr(t, "2026-12-01,gmail,23,20,2,0,1,0,0,0.0870,0.0000,421,4.7.28,"
+                  "\"[<ip> #] Our system has detected an unusual rate of "
+                  "unsolicited mail. To protect our users from spam, mail sent from "
+                  "your IP address has been rate limited. <id> - gsmtp\",2,0,0,0.0000,0\r\n"));
     int lines = 0;
     for (char *p = t; *p; p++)
         lines += *p == '\n';
@@ -666,7 +669,8 @@ static void test_blocked_unknown(void **state)
         strstr(txt, " yahoo        4     1     0      0    0     2    1   0.0%   0.0%\n"));
     free(txt);
     txt = capture(&r, &q, 1);
-    assert_non_null(strstr(txt, "top_reason_count,blocked,complaints,complaint_rate,late_bounces\r\n"));
+    assert_non_null(
+        strstr(txt, "top_reason_count,blocked,complaints,complaint_rate,late_bounces\r\n"));
     assert_non_null(strstr(txt, "2026-12-01,yahoo,4,1,0,0,0,0,1,0.0000,0.0000,554,5.7.9,"
                                 "Message not accepted for policy reasons,2,2,0,0.0000,0\r\n"));
     free(txt);
