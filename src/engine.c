@@ -1793,7 +1793,7 @@ static void engine_setup_failed(struct engine *g, const struct engine_flight *f,
     }
     g->fatal = IPW_EUNAVAIL;
     snprintf(g->fatal_msg, sizeof g->fatal_msg,
-             "run stopped: %s refused our set-up at %s: %s; %s. Nothing more was sent; the "
+             "run stopped: %s refused our set-up at %s: %.600s; %s. Nothing more was sent; the "
              "recipients stay pending",
              who ? who : "the server", smtp_phase_name(phase), reply, fix);
 }
