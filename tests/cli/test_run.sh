@@ -30,7 +30,7 @@ EOF
 sport=$(free_port)
 smtpd_start providers "[
   {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $sport, \"size\": 10485760,
-   \"mode_file\": \"$work/gmail.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 2500}}}},
+   \"mode_file\": \"$work/gmail.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 8000}}}},
   {\"name\": \"microsoft\", \"host\": \"$net.3\", \"port\": $sport, \"rate_per_min\": 3,
    \"throttle\": \"451 4.7.500 Server busy. Please try again later from [$net.1]. (S77714)\"},
   {\"name\": \"yahoo\", \"host\": \"$net.4\", \"port\": $sport, \"rate_per_min\": 2,
@@ -218,11 +218,15 @@ wait "$first"
 
 # 5. kill -9 in the middle of a run: the next run marks what was in flight unknown, holds its
 #    recipient, and the records still equal what the server saw.
-# The gmail server now takes 2.5 s to accept a message, so the kill lands with one in flight.
+# The gmail server now takes 8 s to answer a message's dot, and the kill comes as soon as the
+# server logs the message's DATA: it lands with one in flight however slow the machine is.
 echo slow >"$work/gmail.mode"
+data_re='"line": "DATA".*"listener": "gmail"'
+data_before=$(log_count "$dialogue" "$data_re")
 "$IPWARM" -p "$work/plan.yaml" run --for 20s >/dev/null 2>&1 &
 victim=$!
-sleep 3.5
+log_wait "$dialogue" $((data_before + 1)) "$data_re" 60 || bad "the run sent no DATA to gmail within 60 s"
+sleep 0.2
 kill -9 "$victim"
 wait "$victim" 2>/dev/null
 rm -f "$work/gmail.mode"
