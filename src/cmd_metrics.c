@@ -38,6 +38,7 @@ static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "e
 struct totals {
     char *provider;
     int64_t n[N_OUTCOMES];
+    int64_t late_bounces, complaints; /* read from the feedback mailbox after a 250 */
 };
 
 struct metrics_ctx {
@@ -73,6 +74,8 @@ static int add_summary(const struct store_summary_row *r, void *arg)
                              r->expired,   r->unknown,  r->blocked};
     for (int i = 0; i < N_OUTCOMES; i++)
         t->n[i] += v[i];
+    t->late_bounces += r->late_bounces;
+    t->complaints += r->complaints;
     return 0;
 }
 
@@ -157,6 +160,19 @@ static bool prov_sample(FILE *f, int which, const struct lane_view *v)
     return true;
 }
 
+/* One mailbox's last poll (store_checkpoint_each). */
+static int poll_sample(const char *mailbox, int64_t uidvalidity, int64_t last_uid,
+                       int64_t polled_ms, void *arg)
+{
+    (void)uidvalidity;
+    (void)last_uid;
+    FILE *f = arg;
+    fputs("ipwarm_feedback_poll_timestamp_seconds{mailbox=\"", f);
+    label(f, mailbox);
+    fprintf(f, "\"} %.3f\n", (double)polled_ms / 1000.0);
+    return 0;
+}
+
 /* Writes the whole exposition to f. */
 static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p, int64_t now_ms,
                                 struct err *e)
@@ -180,6 +196,22 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
                 label(f, m.t[i].provider);
                 fprintf(f, "\",outcome=\"%s\"} %lld\n", OUTCOMES[k], (long long)m.t[i].n[k]);
             }
+        head(f, "ipwarm_late_bounces_total", "counter",
+             "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
+             "ipwarm_attempts_total as bounced), by provider.");
+        for (size_t i = 0; i < m.n; i++) {
+            fputs("ipwarm_late_bounces_total{provider=\"", f);
+            label(f, m.t[i].provider);
+            fprintf(f, "\"} %lld\n", (long long)m.t[i].late_bounces);
+        }
+        head(f, "ipwarm_complaints_total", "counter",
+             "Complaint reports (ARF) read from the feedback mailbox, by the provider of the "
+             "attempt they answer.");
+        for (size_t i = 0; i < m.n; i++) {
+            fputs("ipwarm_complaints_total{provider=\"", f);
+            label(f, m.t[i].provider);
+            fprintf(f, "\"} %lld\n", (long long)m.t[i].complaints);
+        }
     }
     static const struct {
         const char *name, *help;
@@ -233,6 +265,11 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         r = store_recipients_count(st, RCPT_STATES[k], &n, e);
         if (r == IPW_OK)
             fprintf(f, "ipwarm_recipients{state=\"%s\"} %lld\n", RCPT_STATES[k], (long long)n);
+    }
+    if (r == IPW_OK) {
+        head(f, "ipwarm_feedback_poll_timestamp_seconds", "gauge",
+             "When each mailbox (the feedback mailbox, seeds) was last polled, as a Unix time.");
+        r = store_checkpoint_each(st, poll_sample, f, e);
     }
     for (size_t i = 0; i < m.n; i++)
         free(m.t[i].provider);

@@ -48,8 +48,10 @@ struct period {
 
 struct cell {
     int64_t c[N_C];
-    int64_t peak_hour; /* attempts in the busiest hour */
-    int64_t unknown;   /* of C_OTHER: no final reply after the whole message went out */
+    int64_t peak_hour;  /* attempts in the busiest hour */
+    int64_t unknown;    /* of C_OTHER: no final reply after the whole message went out */
+    int64_t late;       /* of C_BOUNCED: bounces read from the feedback mailbox after a 250 */
+    int64_t complaints; /* complaint reports about the period's messages */
 };
 
 struct rep {
@@ -256,6 +258,8 @@ static ipw_status build(struct rep *r, struct store *st, const struct stats_resu
         c->c[C_BLOCKED] += w->blocked;
         c->c[C_OTHER] += w->expired + w->unknown;
         c->unknown += w->unknown;
+        c->late += w->late_bounces;
+        c->complaints += w->complaints;
         if (w->attempts > c->peak_hour)
             c->peak_hour = w->attempts;
     }
@@ -450,6 +454,46 @@ static void rates_svg(FILE *f, const struct rep *r, size_t pi)
     free(achieved);
 }
 
+/* Late bounces and complaints per period: two bars side by side, so that a day with
+ * complaints stands out even when there are few (they are counted apart from the attempts). */
+static const char *const FB_COLORS[2] = {"#ad1457", "#e65100"};
+static const char *const FB_NAMES[2] = {"late bounces", "complaints"};
+
+static void feedback_svg(FILE *f, const struct rep *r, size_t pi)
+{
+    int64_t max = 0;
+    for (size_t i = 0; i < r->n_per; i++) {
+        const struct cell *c = &r->cells[i * r->n_prov + pi];
+        if (c->late > max)
+            max = c->late;
+        if (c->complaints > max)
+            max = c->complaints;
+    }
+    double ymax = nice_ceiling((double)max);
+    fprintf(f,
+            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"late bounces and "
+            "complaints of %s per %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
+            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
+    axes(f, r, ymax, r->by_hour ? "reports per hour" : "reports per day");
+    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
+    double bw = pw / (double)r->n_per;
+    for (size_t i = 0; i < r->n_per; i++) {
+        const struct cell *c = &r->cells[i * r->n_prov + pi];
+        int64_t v[2] = {c->late, c->complaints};
+        for (int k = 0; k < 2; k++) {
+            if (v[k] == 0)
+                continue;
+            double h = ph * (double)v[k] / ymax;
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s %s: %lld</title></rect>\n",
+                    PAD_L + bw * (double)i + bw * (0.1 + 0.4 * k), PAD_T + ph - h, bw * 0.4, h,
+                    FB_COLORS[k], r->per[i].label, FB_NAMES[k], (long long)v[k]);
+        }
+    }
+    fputs("</svg>\n", f);
+}
+
 /* ---- page ---- */
 
 static const char CSS[] =
@@ -641,14 +685,18 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
           "<th class=\"n\">attempts</th><th class=\"n\">delivered</th><th class=\"n\">deferred"
           "</th><th class=\"n\">bounced</th><th class=\"n\">failed</th><th class=\"n\">blocked"
           "</th><th class=\"n\">unknown</th><th class=\"n\">deferral rate</th><th "
-          "class=\"n\">bounce rate</th></tr>\n",
+          "class=\"n\">bounce rate</th><th class=\"n\">late bounces</th><th "
+          "class=\"n\">complaints</th><th class=\"n\">complaint rate</th></tr>\n",
           f);
     for (size_t pi = 0; pi < r->n_prov; pi++) {
-        int64_t t[N_C] = {0}, unknown = 0;
+        int64_t t[N_C] = {0}, unknown = 0, late = 0, cmpl = 0;
         for (size_t i = 0; i < r->n_per; i++) {
+            const struct cell *c = &r->cells[i * r->n_prov + pi];
             for (int k = 0; k < N_C; k++)
-                t[k] += r->cells[i * r->n_prov + pi].c[k];
-            unknown += r->cells[i * r->n_prov + pi].unknown;
+                t[k] += c->c[k];
+            unknown += c->unknown;
+            late += c->late;
+            cmpl += c->complaints;
         }
         int64_t all = 0;
         for (int k = 0; k < N_C; k++)
@@ -659,14 +707,20 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
                 "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
                 "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
                 "<td class=\"n\">%lld</td><td class=\"n\">%.1f%%</td>"
-                "<td class=\"n\">%.1f%%</td></tr>\n",
+                "<td class=\"n\">%.1f%%</td>",
                 (long long)all, (long long)t[C_DELIVERED], (long long)t[C_DEFERRED],
                 (long long)t[C_BOUNCED], (long long)t[C_FAILED], (long long)t[C_BLOCKED],
                 (long long)unknown, all ? 100.0 * (double)t[C_DEFERRED] / (double)all : 0.0,
                 all ? 100.0 * (double)t[C_BOUNCED] / (double)all : 0.0);
+        /* The complaint rate as stats gives it: complaints over delivered (stats.h). */
+        fprintf(f,
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%.2f%%</td>"
+                "</tr>\n",
+                (long long)late, (long long)cmpl,
+                t[C_DELIVERED] ? 100.0 * (double)cmpl / (double)t[C_DELIVERED] : 0.0);
     }
     if (r->n_prov == 0)
-        fputs("<tr><td colspan=\"10\">Nothing recorded yet.</td></tr>\n", f);
+        fputs("<tr><td colspan=\"13\">Nothing recorded yet.</td></tr>\n", f);
     fputs("</table></div>\n</section>\n", f);
 
     /* State now. */
@@ -699,7 +753,16 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
         fputs("<p class=\"legend\"><span class=\"sw\" style=\"background:#1565c0\"></span>planned: "
               "the ramp's rate for that sending day had every earlier day been clean (stage "
               "history is not stored)<span class=\"sw\" style=\"background:#6a1b9a\"></span>"
-              "achieved: attempts in the busiest hour &divide; 60</p>\n</div>\n</div>\n",
+              "achieved: attempts in the busiest hour &divide; 60</p>\n</div>\n<div "
+              "class=\"chart\">\n",
+              f);
+        feedback_svg(f, r, pi);
+        fputs("<p class=\"legend\">", f);
+        for (int k = 0; k < 2; k++)
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", FB_COLORS[k],
+                    FB_NAMES[k]);
+        fputs(": read from the feedback mailbox, on the day the message went out (a late bounce "
+              "is also in bounced)</p>\n</div>\n</div>\n",
               f);
     }
     fputs("</section>\n", f);

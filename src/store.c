@@ -2776,6 +2776,30 @@ ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *
     return r;
 }
 
+ipw_status store_checkpoint_each(struct store *st, store_checkpoint_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read when each mailbox was last polled";
+    sqlite3_stmt *s;
+    ipw_status r = prep(st,
+                        "SELECT name, uidvalidity, last_uid, polled_ms FROM feedback_mailboxes "
+                        "ORDER BY name",
+                        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cb(col_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+               sqlite3_column_int64(s, 3), ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        r = db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
 ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t uidvalidity,
                                 int64_t last_uid, int64_t now_ms, struct err *e)
 {

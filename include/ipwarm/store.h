@@ -549,6 +549,11 @@ ipw_status store_checkpoint_get(struct store *st, const char *mailbox, int64_t *
                                 int64_t *last_uid, int64_t *polled_ms, struct err *e);
 ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t uidvalidity,
                                 int64_t last_uid, int64_t now_ms, struct err *e);
+typedef int (*store_checkpoint_cb)(const char *mailbox, int64_t uidvalidity, int64_t last_uid,
+                                   int64_t polled_ms, void *ctx);
+/* Calls cb for every mailbox ever polled, by name; a non-zero return stops the walk. */
+ipw_status store_checkpoint_each(struct store *st, store_checkpoint_cb cb, void *ctx,
+                                 struct err *e);
 
 /* One message read from a mailbox (a row of feedback_reports). */
 struct store_report {

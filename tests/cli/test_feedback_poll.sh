@@ -7,7 +7,8 @@
 # matched only by the X-Ipwarm-Id of its returned headers (a relay replaced the Message-ID), a
 # delay notice, a bounce of a message ipwarm never sent, and an auto-reply. The poll must match each
 # to its attempt (sqlite3 rows), turn the late bounces into bounced attempts that keep their
-# 250, suppress the right recipients, count the complaint, leave the mailbox unchanged; a
+# 250, suppress the right recipients, count the complaint, leave the mailbox unchanged (and
+# `metrics` and the report give the counts and the poll time the store holds); a
 # second poll must change nothing, a UIDVALIDITY change must not count anything twice, and a
 # wrong password must exit 69 with the password in no output and nowhere in the state file.
 set -u
@@ -281,6 +282,31 @@ import csv, sys
 rows = {r["provider"]: r for r in csv.DictReader(open(sys.argv[1], newline=""))}
 sys.exit(0 if (rows["gmail"]["complaints"], rows["gmail"]["complaint_rate"], rows["yahoo"]["late_bounces"]) == ("1", "0.3333", "4") else 1)
 PYEOF
+
+# --- metrics and the report show the same ----------------------------------------------------------
+"$IPWARM" -p "$work/plan.yaml" --now 2026-12-01T11:05:00Z metrics >"$work/metrics.prom" 2>"$work/metrics.err"
+check "metrics exits 0 ($(tail -1 "$work/metrics.err"))" test $? -eq 0
+for prov in gmail yahoo; do
+  for m in late_bounces complaints; do
+    want=$(q "SELECT 'ipwarm_${m}_total{provider=\"$prov\"} ' || sum($m) FROM summary_hourly WHERE provider = '$prov'")
+    check "metrics: $want, as stored" grep -qxF "$want" "$work/metrics.prom"
+  done
+done
+want=$(q "SELECT printf('ipwarm_feedback_poll_timestamp_seconds{mailbox=\"%s\"} %.3f', name, polled_ms / 1000.0) FROM feedback_mailboxes")
+check "metrics: the mailbox's last poll, as stored ($want)" grep -qxF "$want" "$work/metrics.prom"
+# --now starts the clock; it moves on as the poll runs.
+t0=$(( $(date -u -d 2026-12-01T11:00:00Z +%s) * 1000 ))
+check "... taken at the poll's --now" test "$(q "SELECT polled_ms >= $t0 AND polled_ms < $t0 + 60000 FROM feedback_mailboxes")" = 1
+if command -v promtool >/dev/null; then
+  check "promtool accepts the metrics" promtool check metrics <"$work/metrics.prom"
+fi
+"$IPWARM" -p "$work/plan.yaml" --now 2026-12-01T11:05:00Z report -o "$work/report.html" 2>"$work/report.err"
+check "report exits 0 ($(tail -1 "$work/report.err"))" test $? -eq 0
+want=$(q "SELECT printf('<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.2f%%</td></tr>', sum(late_bounces), sum(complaints), 100.0 * sum(complaints) / max(sum(delivered), 1)) FROM summary_hourly WHERE provider = 'yahoo'")
+check "report totals: yahoo's late bounces, complaints and complaint rate as stored ($want)" \
+  grep -qF -- "<td class=\"\">yahoo</td>" <(grep -F -- "$want" "$work/report.html")
+hour=$(q "SELECT strftime('%Y-%m-%dT%H:00:00+00:00', hour_ms / 1000, 'unixepoch') || ' complaints: ' || complaints FROM summary_hourly WHERE complaints > 0")
+check "report chart: gmail's complaint in the hour its message went out ($hour)" grep -qF "<title>$hour</title>" "$work/report.html"
 
 # --- a second poll changes nothing -----------------------------------------------------------------
 snap() { q "SELECT * FROM feedback_reports ORDER BY id; SELECT * FROM attempts ORDER BY id; SELECT * FROM summary_hourly ORDER BY provider, hour_ms; SELECT address, state FROM recipients ORDER BY address"; }

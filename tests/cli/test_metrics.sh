@@ -8,7 +8,7 @@
 # Environment: IPWARM, SRCDIR, BUILDDIR.
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
-. "$SRCDIR/tests/lib/need.sh" && need promtool unit:test_stats
+. "$SRCDIR/tests/lib/need.sh" && need promtool sqlite3 unit:test_stats
 . "$SRCDIR/tests/lib/assert.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,10 +36,23 @@ recipients: {file: seeds.csv}
 state: state.db
 YAML
 check "fill the scenario" "$BUILDDIR/test_stats" --fill state.db
+# Feedback read after the 250, as a poll records it: microsoft's first hour with bounces gets a
+# late bounce and two complaints, and the feedback mailbox has been polled.
+check "store feedback counters and a poll" sqlite3 state.db \
+  "UPDATE summary_hourly SET late_bounces = 1, complaints = 2 WHERE provider = 'microsoft' AND hour_ms = (SELECT min(hour_ms) FROM summary_hourly WHERE provider = 'microsoft' AND bounced > 0);
+   INSERT INTO feedback_mailboxes (name, uidvalidity, last_uid, polled_ms) VALUES ('imaps://imap.example.com/INBOX', 7, 42, 1796139600123);"
 "$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 metrics >filled.prom 2>err
 check "metrics of the scenario: exit 0" test $? -eq 0
 check "... has the deferral counter" grep -qxF \
   'ipwarm_attempts_total{provider="microsoft",outcome="deferred"} 7' filled.prom
+for prov in gmail microsoft; do
+  for m in late_bounces complaints; do
+    want=$(sqlite3 state.db "SELECT 'ipwarm_${m}_total{provider=\"$prov\"} ' || sum($m) FROM summary_hourly WHERE provider = '$prov'")
+    check "... $want, as stored" grep -qxF "$want" filled.prom
+  done
+done
+want=$(sqlite3 state.db "SELECT printf('ipwarm_feedback_poll_timestamp_seconds{mailbox=\"%s\"} %.3f', name, polled_ms / 1000.0) FROM feedback_mailboxes")
+check "... $want, the mailbox's last poll as stored" grep -qxF "$want" filled.prom
 promtool_ok "promtool accepts the metrics of the scenario" filled.prom
 
 "$IPWARM" -p plan.yaml --db "$work/empty.db" metrics >empty.prom 2>err

@@ -10,7 +10,7 @@
 # Environment: IPWARM, SRCDIR, BUILDDIR.
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
-. "$SRCDIR/tests/lib/need.sh" && need python3 unit:test_stats
+. "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3 unit:test_stats
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 work=$(mktemp -d)
@@ -56,6 +56,18 @@ for name, reply in (("gmail", sys.argv[2]), ("microsoft", sys.argv[3])):
 con.commit()
 PYEOF
 then ok "long last replies stored"; else bad "long last replies stored"; fi
+# Feedback read after the 250 (late bounces, complaints), as a poll records it in the hourly
+# counters: microsoft's first hour with bounces gets one late bounce of them and two complaints.
+if "$PY" - state.db <<'PYEOF'
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+n = con.execute("UPDATE summary_hourly SET late_bounces = 1, complaints = 2 WHERE provider = "
+                "'microsoft' AND hour_ms = (SELECT min(hour_ms) FROM summary_hourly WHERE "
+                "provider = 'microsoft' AND bounced > 0)").rowcount
+assert n == 1, n
+con.commit()
+PYEOF
+then ok "feedback counters stored"; else bad "feedback counters stored"; fi
 
 if "$IPWARM" -p plan.yaml --now 2026-12-02T09:00:00+09:00 report -o report.html 2>err; then ok "report: exit 0"; else bad "report: exit $?"; cat err; fi
 [ -s report.html ] && ok "report written" || bad "report written"
@@ -64,7 +76,22 @@ has "title" "<title>Warm-up report: report-test</title>" report.html
 has "inline style" "<style>" report.html
 has "an SVG chart" "<svg viewBox=" report.html
 n_svg=$(grep -o '<svg ' report.html | wc -l)
-[ "$n_svg" -eq 4 ] && ok "two charts per provider (4)" || bad "two charts per provider: $n_svg"
+[ "$n_svg" -eq 6 ] && ok "three charts per provider (6)" || bad "three charts per provider: $n_svg"
+has "a chart of late bounces and complaints" 'aria-label="late bounces and complaints of microsoft per' report.html
+# The totals and the chart agree with the store: late bounces, complaints, and the complaint rate
+# over delivered, per provider.
+for prov in gmail microsoft; do
+  want=$(sqlite3 state.db "SELECT printf('<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.2f%%</td></tr>', sum(late_bounces), sum(complaints), 100.0 * sum(complaints) / max(sum(delivered), 1)) FROM summary_hourly WHERE provider = '$prov'")
+  if grep -F "<td class=\"\">$prov</td>" report.html | head -1 | grep -qF -- "$want"; then
+    ok "totals of $prov: late bounces, complaints, complaint rate as stored ($want)"
+  else
+    bad "totals of $prov: the row lacks '$want'"
+  fi
+done
+# Two days of history are charted per hour, labelled in the plan's zone (+09:00).
+hour=$(sqlite3 state.db "SELECT strftime('%Y-%m-%dT%H:00:00+09:00', hour_ms / 1000 + 9 * 3600, 'unixepoch') FROM summary_hourly WHERE complaints > 0")
+has "the complaints drawn in their hour ($hour)" "<title>$hour complaints: 2</title>" report.html
+has "the late bounce drawn in its hour" "<title>$hour late bounces: 1</title>" report.html
 has "masked reason, HTML-escaped" "Server busy. Please try again later from [&lt;ip&gt;]. (S77714) [&lt;host&gt;]" report.html
 has "provider state: the manual hold has no end" "held</span> until resumed: <span class=\"why\">checking the DNS</span>" report.html
 has "pre-flight" "every required check passed" report.html

@@ -7,13 +7,16 @@
 # tarpit, the switch of Microsoft to the block-list reply. After the 250: its Dovecot (IMAP
 # with STARTTLS and the sandbox's CA, read with ipwarm's own IMAP client) receives Microsoft's
 # late bounce of late1@outlook.test and Yahoo's complaint about complain1@yahoo.test, both
-# classified by `ipwarm feedback parse`. Then it stops the sandbox and asserts that no process
+# classified by `ipwarm feedback parse`; `ipwarm feedback poll` with the demo plan's feedback
+# section (VERP) then matches both to their attempts, turns late1's into bounced (keeping its
+# 250), suppresses both recipients, counts them per provider and suspends Yahoo for its
+# complaint rate (rows in the store), and a second poll adds nothing. Then it stops the sandbox and asserts that no process
 # of it (Dovecot's included) is left and its ports are free again; starts it once more (empty
 # mailboxes) to check where seed copies land (Gmail: every third in [Gmail]/Spam), and stops.
 # Environment: IPWARM (the binary), SRCDIR (the source tree), BUILDDIR (imap_client).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
-. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl py:yaml
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl sqlite3 py:yaml
 BUILDDIR=${BUILDDIR:-$SRCDIR/build-test}
 imap_client=$BUILDDIR/imap_client
 unset IPWARM_PLAN
@@ -55,12 +58,14 @@ sed -e "s/127\.0\.25\./$net./g" -e "s/smtp_port: 2525/smtp_port: $sport/" \
   "$SRCDIR/config/sandbox/sandbox.yaml" >"$work/sandbox.yaml"
 sed -e "s/127\.0\.25\./$net./g" -e "s/port: 2525/port: $sport/" -e "s/:5300/:$dport/" \
   -e "s|key_file: .*|key_file: $sb/dkim.pem|" -e "s|^state: .*|state: $work/ipwarm.db|" \
+  -e "s|\.\./\.\./build/sandbox/|$sb/|g" -e "s|:1143|:$iport|g" \
   "$SRCDIR/config/sandbox/demo.yaml" >"$work/demo.yaml"
 cp "$SRCDIR/config/sandbox/message.txt" "$SRCDIR/config/sandbox/recipients.csv" "$work/"
 check "the test's config moved the DNS server" grep -q "dns: $net.53:$dport" "$work/sandbox.yaml"
 check "the test's config moved IMAP and LMTP" grep -q "lmtp: $net.7:$lport" "$work/sandbox.yaml"
 check "the test's plan moved the port" grep -q "port: $sport" "$work/demo.yaml"
 check "the test's plan points at the test's DKIM key" grep -q "key_file: $sb/dkim.pem" "$work/demo.yaml"
+check "the test's plan reads the test's Dovecot" grep -q "url: imap://$net.7:$iport/INBOX" "$work/demo.yaml"
 
 # --- start -----------------------------------------------------------------------------------
 "$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start.out" 2>"$work/start.err"
@@ -98,12 +103,11 @@ for seed in "seed1@gmail.test [Gmail]/Spam" "seed3@gmail.test [Gmail]/Spam" \
   check "IMAP login of $user over STARTTLS (exit $?; $(tail -1 "$work/list.out"))" grep -qx "folder INBOX attrs=-" "$work/list.out"
   check "$user's junk folder is $junk, marked \\Junk" grep -qxF "junk $junk" "$work/list.out"
 done
-# The demo plan's feedback and seeds sections (commented out there): uncommented, they are a
-# valid plan, and each mailbox they name logs in with what they say.
-awk '/^#feedback:/ {on = 1} on && /^#/ {sub(/^#/, "")} {print}' "$work/demo.yaml" |
-  sed -e "s|\.\./\.\./build/sandbox/|$sb/|g" -e "s|:1143|:$iport|g" >"$work/demo-feedback.yaml"
+# The demo plan's feedback section and its seeds section (commented out there): uncommented, they
+# are a valid plan, and each mailbox they name logs in with what they say.
+awk '/^#seeds:/ {on = 1} on && /^#/ {sub(/^#/, "")} {print}' "$work/demo.yaml" >"$work/demo-feedback.yaml"
 "$IPWARM" -p "$work/demo-feedback.yaml" --json validate >"$work/validate.json" 2>"$work/validate.err"
-check "demo.yaml's feedback and seeds sections, uncommented, validate ($(tail -1 "$work/validate.err"))" test $? -eq 0
+check "demo.yaml's feedback and seeds sections, the seeds uncommented, validate ($(tail -1 "$work/validate.err"))" test $? -eq 0
 "$py" - "$work/demo-feedback.yaml" >"$work/logins.tsv" <<'EOF'
 import sys, yaml
 from urllib.parse import urlsplit
@@ -282,6 +286,39 @@ for m in d["messages"]:
     print(("ok: " if ok else "FAIL: ") + "%s was accepted with 250 before the %s came: %s" % (rcpt, m["kind"], row))
 EOF
 tally "$work/match.out"
+
+# --- ipwarm reads them back (the demo plan's feedback: VERP, the sandbox's Dovecot) and acts ------
+q() { sqlite3 "$work/ipwarm.db" "$1"; }
+check "every attempt went out from a VERP return path bounces+TOKEN@sandbox.test" \
+  test "$(q "SELECT count(*) FROM attempts WHERE mail_from NOT LIKE 'bounces+%@sandbox.test'")" = 0
+"$IPWARM" -p "$work/demo.yaml" --json feedback poll >"$work/poll.json" 2>"$work/poll.err"
+check "ipwarm feedback poll exits 0 ($(tail -1 "$work/poll.err"))" test $? -eq 0
+check "the poll's output does not hold the mailbox password" \
+  test -z "$(grep -lF -- "$(cat "$sb/imap.password")" "$work/poll.json" "$work/poll.err")"
+check "the poll read the late bounce and the complaint, each matched by its VERP address" \
+  test "$(q "SELECT group_concat(kind || ':' || recipient || ':' || provider || ':' || matched_by || ':' || coalesce(status, feedback_type), ' ') FROM (SELECT * FROM feedback_reports ORDER BY kind)")" \
+  = "bounce:late1@outlook.test:microsoft:verp:5.1.10 complaint:complain1@yahoo.test:yahoo:verp:abuse"
+check "each report points at the attempt to its recipient" \
+  test "$(q "SELECT count(*) FROM feedback_reports f JOIN attempts a ON a.id = f.attempt_id AND a.recipient = f.recipient")" = 2
+check "late1's attempt is now bounced, keeping the 250 it had" \
+  test "$(q "SELECT outcome || ' ' || code FROM attempts WHERE recipient = 'late1@outlook.test'")" = "bounced 250"
+check "complain1's attempt stays delivered" \
+  test "$(q "SELECT outcome FROM attempts WHERE recipient = 'complain1@yahoo.test'")" = delivered
+check "both recipients are suppressed" \
+  test "$(q "SELECT group_concat(state, ' ') FROM recipients WHERE address IN ('late1@outlook.test', 'complain1@yahoo.test')")" = "suppressed suppressed"
+check "the hourly counters: one late bounce at microsoft, one complaint at yahoo, nothing else" \
+  test "$(q "SELECT group_concat(provider || ':' || l || ':' || c, ' ') FROM (SELECT provider, sum(late_bounces) l, sum(complaints) c FROM summary_hourly GROUP BY provider HAVING l + c > 0 ORDER BY provider)")" \
+  = "microsoft:1:0 yahoo:0:1"
+check "yahoo's complaint rate (1 over 2 delivered, min_delivered 2) suspended it for 24 h: rule complaint-rate" \
+  test "$(q "SELECT count(*) FROM rule_actions WHERE provider = 'yahoo' AND rule = 'complaint-rate' AND action = 'suspend' AND expires_ms - started_ms = 86400000")" = 1
+"$IPWARM" -p "$work/demo.yaml" --json stats >"$work/stats.json" 2>/dev/null
+json_true "stats --json: microsoft's late bounce and yahoo's complaint" "$work/stats.json" \
+  "sum(r['late_bounces'] for r in d['rows'] if r['provider'] == 'microsoft') == 1 and sum(r['complaints'] for r in d['rows'] if r['provider'] == 'yahoo') == 1"
+"$IPWARM" -p "$work/demo.yaml" trace late1@outlook.test >"$work/trace.out" 2>&1
+check "trace late1 shows the bounce read under its attempt" grep -qE '^  bounce read .*matched by verp.*5\.1\.10' "$work/trace.out"
+"$IPWARM" -p "$work/demo.yaml" --json feedback poll >"$work/poll2.json" 2>"$work/poll2.err"
+check "a second poll exits 0" test $? -eq 0
+check "a second poll adds no report" test "$(q "SELECT count(*) FROM feedback_reports")" = 2
 
 # --- Microsoft switched to the block-list reply ----------------------------------------------------
 "$sandbox" mode microsoft blocklist --dir "$sb" >"$work/mode.out" 2>&1
