@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 3);
-    assert_int_equal(store_version(st), 3);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 3);
+    assert_int_equal(store_schema_version(), 4);
+    assert_int_equal(store_version(st), 4);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 4);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 3);
+    assert_int_equal(store_version(st), 4);
     store_close(st);
 }
 
@@ -174,6 +174,15 @@ static const struct {
      "SELECT count(*) FROM attempts a JOIN summary_hourly h ON h.provider = a.provider "
      "WHERE a.message_id = '<x.1.2@example.com>' AND a.mail_from IS NULL "
      "AND h.delivered = 1 AND h.late_bounces = 0 AND h.complaints = 0",
+     1},
+    /* Version 3: a report read from the feedback mailbox (version 4 adds placements beside). */
+    {"INSERT INTO attempts (started_ms, recipient, domain, provider, message_id, outcome) "
+     "VALUES (7200000, 's@gmail.com', 'gmail.com', 'gmail', '<s.1.2@example.com>', "
+     "'delivered');"
+     "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind) "
+     "VALUES (7300000, 'imap://x/INBOX', 'sha256:00', 'other');",
+     "SELECT count(*) FROM feedback_reports f, attempts a WHERE a.recipient = 's@gmail.com' "
+     "AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.attempt_id = a.id)",
      1},
 };
 
