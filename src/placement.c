@@ -16,6 +16,7 @@
 
 #include "ipwarm/feedback.h"
 #include "ipwarm/imap.h"
+#include "ipwarm/ramp.h"
 #include "ipwarm/returns.h"
 #include "ipwarm/tz.h"
 
@@ -316,4 +317,42 @@ void placement_result_free(struct placement_result *r)
     free(r->rows);
     r->rows = NULL;
     r->n = 0;
+}
+
+struct placement_day {
+    const char *provider;
+    int64_t to;
+    struct ramp_day_counts *out;
+};
+
+static int placement_day_cb(const struct store_placement *c, void *ctx)
+{
+    struct placement_day *d = ctx;
+    if (c->sent_ms >= d->to || !c->provider || strcmp(c->provider, d->provider) != 0)
+        return 0;
+    d->out->seed_sent++;
+    if (c->result) {
+        d->out->seed_placed++;
+        if (!strcmp(c->result, "inbox"))
+            d->out->seed_inbox++;
+    }
+    return 0;
+}
+
+ipw_status placement_day_counts(const struct plan *p, struct store *st, const char *provider,
+                                const char *date, struct ramp_day_counts *out, struct err *e)
+{
+    if (!st || !date || !date[0] || p->n_seeds == 0)
+        return IPW_OK;
+    int64_t from, to;
+    char next[TZ_DATE_MAX];
+    ipw_status r = tz_local_midnight_utc(p->timezone, date, &from, e);
+    if (r == IPW_OK)
+        r = tz_next_day(date, next, e);
+    if (r == IPW_OK)
+        r = tz_local_midnight_utc(p->timezone, next, &to, e);
+    struct placement_day d = {.provider = provider, .to = to, .out = out};
+    for (size_t i = 0; r == IPW_OK && i < p->n_seeds; i++)
+        r = store_placement_copies(st, p->seeds[i].address, 0, from, placement_day_cb, &d, e);
+    return r;
 }

@@ -81,4 +81,12 @@ ipw_status placement_collect(const struct plan *p, struct store *st, enum placem
                              int64_t since_ms, struct placement_result *out, struct err *e);
 void placement_result_free(struct placement_result *r);
 
+/*
+ * Adds to out (seed_sent, seed_placed, seed_inbox) the copies sent to p's seeds through
+ * provider on the local date (p's zone), for the inbox_rate_above gate (ramp.h).
+ */
+struct ramp_day_counts;
+ipw_status placement_day_counts(const struct plan *p, struct store *st, const char *provider,
+                                const char *date, struct ramp_day_counts *out, struct err *e);
+
 #endif
