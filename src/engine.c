@@ -373,6 +373,19 @@ static void engine_seeds_poll(struct engine *g, int64_t now, int64_t session)
     free(res);
 }
 
+/* Each seed in the queue that got its copy on an earlier local date is due again today: a
+ * seed is sent at least one message every sending day (placement.h). Paced, capped and
+ * recorded like any other recipient; a suppressed seed (it bounced) stays suppressed. */
+static ipw_status engine_seeds_requeue(struct engine *g, const char *today, int64_t now,
+                                       struct err *e)
+{
+    int64_t midnight;
+    ipw_status r = tz_local_midnight_utc(g->p->timezone, today, &midnight, e);
+    for (size_t i = 0; r == IPW_OK && i < g->p->n_seeds; i++)
+        r = store_recipient_requeue(g->st, g->p->seeds[i].address, midnight, now, NULL, e);
+    return r;
+}
+
 /* Reads the feedback mailbox (returns.h) every feedback.poll_every. Its outcome never stops the
  * run or touches the pacing directly: a failure is a warning, and what a poll records (late
  * bounces, complaints, a complaint-rate suspension) reaches the providers through the store,
@@ -2419,6 +2432,11 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 /* A new local date: work out each provider's stage for it afresh. */
                 for (size_t i = 0; i < g.n_prov; i++)
                     today_ramp[i].day_date[0] = '\0';
+                if (!g.o->dry_run && p->n_seeds > 0) {
+                    r = engine_seeds_requeue(&g, fr.today, now, e);
+                    if (r != IPW_OK)
+                        break;
+                }
             }
             /* Before the refresh, which ends a run whose recipients are all done: late
              * bounces and complaints keep coming after the last message. */

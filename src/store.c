@@ -3078,3 +3078,29 @@ ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char 
     }
     return tx_end(st, r, doing, e);
 }
+
+ipw_status store_recipient_requeue(struct store *st, const char *address, int64_t before_ms,
+                                   int64_t now_ms, int *requeued, struct err *e)
+{
+    const char *doing = "queue a seed again for today";
+    if (requeued)
+        *requeued = 0;
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = prep(st,
+             "UPDATE recipients SET state = 'pending', next_at_ms = ?3, retries = 0, "
+             "reason = NULL WHERE address = ?1 COLLATE NOCASE AND state = 'done' "
+             "AND last_attempt_ms IS NOT NULL AND last_attempt_ms < ?2",
+             doing, &s, e);
+    if (r == IPW_OK) {
+        bind_text(s, 1, address);
+        sqlite3_bind_int64(s, 2, before_ms);
+        sqlite3_bind_int64(s, 3, now_ms);
+        r = run_once(st, s, doing, e);
+        if (r == IPW_OK && requeued)
+            *requeued = sqlite3_changes(st->db) > 0;
+    }
+    return tx_end(st, r, doing, e);
+}

@@ -611,6 +611,11 @@ typedef int (*store_placement_cb)(const struct store_placement *c, void *ctx);
 ipw_status store_placement_copies(struct store *st, const char *seed, int pending_only,
                                   int64_t since_ms, store_placement_cb cb, void *ctx,
                                   struct err *e);
+/* A seed is sent a copy every sending day: recipient address, done with its last attempt
+ * before before_ms (today's local midnight), becomes pending again, due at now_ms. *requeued
+ * (may be NULL) is 1 when it did. Nothing changes for any other state (suppressed stays). */
+ipw_status store_recipient_requeue(struct store *st, const char *address, int64_t before_ms,
+                                   int64_t now_ms, int *requeued, struct err *e);
 /* Records where copy attempt_id landed (result inbox, junk or missing; folder may be NULL).
  * The first record of a copy stays: a second is ignored. */
 ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char *seed,

@@ -216,4 +216,21 @@ PYEOF
 ipw --now 2026-12-02T10:31:00Z status >"$work/status2.txt"
 check "status prints the inbox rate per provider with its day" grep -qE '^inbox rate \(seeds\):.* gmail 100\.0% \(2026-12-01\)' "$work/status2.txt"
 
+# --- day 2: every seed gets a copy again, the other recipient (mode once) does not ------------
+ipw --now 2026-12-02T10:32:00Z run --for 20s >"$work/run2.out" 2>"$work/run2.err"
+check "the day-2 run exits 0 ($(tail -n 2 "$work/run2.err"))" test $? -eq 0
+check "each of the seven seeds got a second copy on day 2, other@gmail.test none" "$PY" - "$db" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+rows = dict(db.execute("SELECT recipient, count(*) FROM attempts WHERE outcome = 'delivered' "
+                       "AND started_ms >= 1796169600000 GROUP BY recipient").fetchall())
+want = {a: 1 for a in ("gs1@gmail.test", "gs2@gmail.test", "ys1@yahoo.test", "ys2@yahoo.test",
+                       "ms1@outlook.test", "ms2@outlook.test", "mbad@outlook.test")}
+if rows != want:
+    print(rows, file=sys.stderr)
+sys.exit(0 if rows == want else 1)
+PYEOF
+check "day 2 ran gmail at stage 1, yahoo and microsoft at stage 0 (stored)" \
+  test "$(q "SELECT name || '=' || stage FROM providers WHERE name IN ('gmail','yahoo','microsoft') ORDER BY name" | tr '\n' ' ')" = "gmail=1 microsoft=0 yahoo=0 "
+
 finish

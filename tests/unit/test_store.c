@@ -2125,6 +2125,43 @@ static void test_report_suppression_sticks(void **state)
     store_close(st);
 }
 
+/* Seeds: a done seed from an earlier date is queued again; one done today, a suppressed one and
+ * another address are not. Placements: unknown until recorded, the first record stays. */
+static void test_placement_rows(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("placement"));
+    struct err e;
+    exec_ok(st, "INSERT INTO recipients (address, domain, provider, state, next_at_ms, added_ms, "
+                "last_attempt_ms) VALUES ('Seed@Gmail.com', 'gmail.com', 'gmail', 'done', 0, 1, "
+                "500), ('late@gmail.com', 'gmail.com', 'gmail', 'done', 0, 1, 1500), "
+                "('gone@gmail.com', 'gmail.com', 'gmail', 'suppressed', 0, 1, 500);"
+                "INSERT INTO attempts (id, started_ms, recipient, domain, provider, message_id, "
+                "outcome) VALUES (7, 500, 'Seed@Gmail.com', 'gmail.com', 'gmail', '<a@x>', "
+                "'delivered'), (8, 600, 'Seed@Gmail.com', 'gmail.com', 'gmail', '<b@x>', "
+                "'deferred');");
+    int rq = -1;
+    assert_int_equal(store_recipient_requeue(st, "seed@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM recipients WHERE state = 'pending' AND "
+                                   "next_at_ms = 2000 AND address = 'Seed@Gmail.com'"),
+                     1);
+    assert_int_equal(store_recipient_requeue(st, "late@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 0);
+    assert_int_equal(store_recipient_requeue(st, "gone@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 0);
+
+    /* Only the delivered attempt is a copy; pending until placed. */
+    assert_int_equal(store_placement_set(st, 7, "seed@gmail.com", "inbox", "INBOX", 900, &e),
+                     IPW_OK);
+    assert_int_equal(store_placement_set(st, 7, "seed@gmail.com", "junk", "Junk", 950, &e), IPW_OK);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM placements WHERE attempt_id = 7 AND "
+                                   "result = 'inbox' AND found_ms = 900"),
+                     1);
+    assert_int_not_equal(store_placement_set(st, 7, "seed@gmail.com", "lost", NULL, 1, &e), IPW_OK);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strncmp(argv[1], "--", 2) == 0)
@@ -2136,6 +2173,7 @@ int main(int argc, char **argv)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_empty),
+        cmocka_unit_test(test_placement_rows),
         cmocka_unit_test(test_migrate_from_each_earlier),
         cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_report_late_bounce_once),
