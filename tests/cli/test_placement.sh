@@ -7,7 +7,9 @@
 # seed's flags as they were, report a seed whose login fails while the others count, and, with
 # --now a day later, record the copy that was never delivered as missing. `placement` shows the
 # figures as table, CSV and JSON. The next day (advance_if.inbox_rate_above) Gmail (all inbox)
-# grows, Yahoo (junk and missing) holds, and Microsoft (a copy still unknown) holds.
+# grows, Yahoo (junk and missing) holds, and Microsoft (a copy still unknown) holds, as status
+# shows it and a day-2 run stores it; that run sends every seed a copy again and the other
+# recipient (mode once) none.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot doveadm
