@@ -106,6 +106,17 @@ static const struct cli_option cli_opts_stats[] = {
     CLI_END,
 };
 
+static const struct cli_option cli_opts_placement[] = {
+    {.name = "by", .value = "day|provider|ip", .kind = CLI_CHOICE, .choices = "day|provider|ip",
+     .help = "one row per local day and provider, per provider, or per provider and source IP "
+             "(default day)"},
+    {.name = "since", .value = "TIME", .kind = CLI_TIME,
+     .help = "only copies sent at or after this RFC 3339 time"},
+    {.name = "format", .value = "table|csv|json", .kind = CLI_CHOICE,
+     .choices = "table|csv|json", .help = "the output format (default table; json as --json)"},
+    CLI_END,
+};
+
 static const struct cli_option cli_opts_output_required[] = {
     {.name = "output", .short_name = 'o', .value = "FILE", .kind = CLI_NONEMPTY,
      .required = true, .help = "the HTML file to write"},
@@ -260,9 +271,17 @@ const struct cli_command cli_commands[] = {
      .description =
          "Reads the new mail in the plan's feedback.mailbox and seeds over IMAP (from\n"
          "where the last poll stopped), classifies it, matches it to the attempts it\n"
-         "answers and records it; prints what it found. Nothing in a mailbox is changed.\n"
+         "answers and records it; looks up the copies sent to seeds (inbox, junk or\n"
+         "missing); prints what it found. Nothing in a mailbox is changed.\n"
          "Exits 69 when a mailbox does not answer or refuses the login.",
      .options = cli_opts_none, .run = cmd_feedback_poll},
+    {.name = "placement", .max_args = 0,
+     .summary = "where the copies sent to seed mailboxes landed: inbox, junk or missing",
+     .description =
+         "Counts the copies sent to the plan's seeds per day and provider (or per provider,\n"
+         "or per provider and source IP): sent, found in the inbox, in junk, missing after\n"
+         "24 h, and the inbox rate over those placed. `feedback poll` and `run` look them up.",
+     .options = cli_opts_placement, .run = cmd_placement},
     {.name = "feedback parse", .args = "FILE...", .min_args = 1, .max_args = -1,
      .summary = "classify message files: a bounce, a complaint report, or other",
      .description =

@@ -19,6 +19,7 @@
 #include "ipwarm/cmd.h"
 #include "ipwarm/feedback.h"
 #include "ipwarm/json.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/returns.h"
 #include "ipwarm/store.h"
@@ -194,6 +195,43 @@ ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, 
  * ({"mailboxes": [...]}, with late_bounces and suppressed besides). A mailbox that cannot be
  * read is still listed, with its error, and the exit code is then 69.
  */
+/* One mailbox line of `feedback poll`. */
+static void cmd_feedback_mailbox_json(struct json *j, const struct returns_mailbox *mb)
+{
+    json_object_begin(j);
+    json_kv_string(j, "name", mb->name);
+    json_kv_int(j, "new", mb->new_);
+    json_kv_int(j, "bounces", mb->bounces);
+    json_kv_int(j, "delays", mb->delays);
+    json_kv_int(j, "complaints", mb->complaints);
+    json_kv_int(j, "placements", mb->placements);
+    json_kv_int(j, "unmatched", mb->unmatched);
+    json_kv_int(j, "other", mb->other);
+    json_kv_int(j, "late_bounces", mb->late_bounces);
+    json_kv_int(j, "suppressed", mb->suppressed);
+    /* The providers feedback.complaints acted on (see status for the reason). */
+    json_key(j, "complaint_actions");
+    json_array_begin(j);
+    for (const char *s = mb->acted; *s;) {
+        size_t n = strcspn(s, ",");
+        json_string_n(j, s, n);
+        s += n + (s[n] == ',');
+    }
+    json_array_end(j);
+    if (mb->error[0])
+        json_kv_string(j, "error", mb->error);
+    else
+        json_kv_null(j, "error");
+}
+
+/*
+ * `ipwarm feedback poll`: reads the new mail of the plan's feedback mailbox now (returns.h) and
+ * looks up the seed copies not placed yet (placement.h), and prints what it found, one line per
+ * mailbox (the feedback mailbox, then each seed by its address), or with --json the contract's
+ * document ({"mailboxes": [...]}, with late_bounces and suppressed besides, and for a seed
+ * "seed": true, inbox, junk, missing and pending). A mailbox that cannot be read is still
+ * listed, with its error, the others are still read, and the exit code is then 69.
+ */
 ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
     (void)args;
@@ -201,10 +239,10 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
     ipw_status r = cli_load_plan(ctx, &p, e);
     if (r != IPW_OK)
         return r;
-    if (!p->feedback.enabled) {
+    if (!p->feedback.enabled && p->n_seeds == 0) {
         r = err_set(e, IPW_ECONFIG,
-                    "feedback poll: %s has no feedback section: add feedback.mailbox (see "
-                    "docs/feedback.md)",
+                    "feedback poll: %s has no feedback section and no seeds: add "
+                    "feedback.mailbox or seeds (see docs/feedback.md, docs/placement.md)",
                     p->name);
         plan_free(p);
         return r;
@@ -213,65 +251,87 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
     r = store_open(cli_state_path(ctx, p), &st, e);
     if (r == IPW_OK)
         r = cli_store_campaign(p, st, e);
+    struct placement_seed_result *seeds = calloc(p->n_seeds ? p->n_seeds : 1, sizeof *seeds);
+    if (r == IPW_OK && !seeds)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
     if (r != IPW_OK) {
+        free(seeds);
         store_close(st);
         plan_free(p);
         return r;
     }
     struct returns_mailbox mb;
-    struct returns_opts o = {.now_ms = clock_now_ms()};
-    ipw_status pr = returns_poll(p, st, &o, &mb, e);
-    store_close(st);
-    plan_free(p);
+    memset(&mb, 0, sizeof mb);
+    int64_t now = clock_now_ms();
+    struct returns_opts o = {.now_ms = now};
+    ipw_status pr = IPW_OK;
+    bool have_fb = p->feedback.enabled;
+    if (have_fb)
+        pr = returns_poll(p, st, &o, &mb, e);
     /* Only a mailbox that could not be read is reported with the counts; anything else (the
      * password, the state file) is the command's error alone. */
-    if (pr != IPW_OK && pr != IPW_EUNAVAIL)
+    ipw_status sr = IPW_OK;
+    struct err se;
+    err_clear(&se);
+    if (pr == IPW_OK || pr == IPW_EUNAVAIL)
+        sr = placement_poll(p, st, now, 0, seeds, &se);
+    size_t n_seeds = p->n_seeds;
+    store_close(st);
+    plan_free(p);
+    if (pr != IPW_OK && pr != IPW_EUNAVAIL) {
+        free(seeds);
         return pr;
+    }
+    if (sr != IPW_OK && sr != IPW_EUNAVAIL) {
+        free(seeds);
+        return err_set(e, sr, "%s", se.msg);
+    }
+    if (pr == IPW_OK && sr != IPW_OK) {
+        pr = sr;
+        err_set(e, sr, "%s", se.msg);
+    }
     if (ctx->json) {
         struct json j;
         json_init(&j, ctx->out, true);
         json_object_begin(&j);
         json_key(&j, "mailboxes");
         json_array_begin(&j);
-        json_object_begin(&j);
-        json_kv_string(&j, "name", mb.name);
-        json_kv_int(&j, "new", mb.new_);
-        json_kv_int(&j, "bounces", mb.bounces);
-        json_kv_int(&j, "delays", mb.delays);
-        json_kv_int(&j, "complaints", mb.complaints);
-        json_kv_int(&j, "placements", mb.placements);
-        json_kv_int(&j, "unmatched", mb.unmatched);
-        json_kv_int(&j, "other", mb.other);
-        json_kv_int(&j, "late_bounces", mb.late_bounces);
-        json_kv_int(&j, "suppressed", mb.suppressed);
-        /* The providers feedback.complaints acted on (see status for the reason). */
-        json_key(&j, "complaint_actions");
-        json_array_begin(&j);
-        for (char *s = mb.acted; *s;) {
-            size_t n = strcspn(s, ",");
-            json_string_n(&j, s, n);
-            s += n + (s[n] == ',');
+        if (have_fb) {
+            cmd_feedback_mailbox_json(&j, &mb);
+            json_object_end(&j);
         }
-        json_array_end(&j);
-        if (mb.error[0])
-            json_kv_string(&j, "error", mb.error);
-        else
-            json_kv_null(&j, "error");
-        json_object_end(&j);
+        for (size_t i = 0; i < n_seeds; i++) {
+            struct returns_mailbox sm;
+            memset(&sm, 0, sizeof sm);
+            snprintf(sm.name, sizeof sm.name, "%s", seeds[i].name);
+            sm.placements = seeds[i].inbox + seeds[i].junk + seeds[i].missing;
+            sm.new_ = seeds[i].inbox + seeds[i].junk;
+            snprintf(sm.error, sizeof sm.error, "%s", seeds[i].error);
+            cmd_feedback_mailbox_json(&j, &sm);
+            json_kv_bool(&j, "seed", true);
+            json_kv_int(&j, "inbox", seeds[i].inbox);
+            json_kv_int(&j, "junk", seeds[i].junk);
+            json_kv_int(&j, "missing", seeds[i].missing);
+            json_kv_int(&j, "pending", seeds[i].pending);
+            json_object_end(&j);
+        }
         json_array_end(&j);
         json_object_end(&j);
         struct err je;
         err_clear(&je);
         r = json_finish(&j, &je);
-        if (r != IPW_OK && pr == IPW_OK)
+        if (r != IPW_OK && pr == IPW_OK) {
+            free(seeds);
             return err_set(e, r, "%s", je.msg);
+        }
     } else {
         fprintf(ctx->out, "%-40s %5s %7s %6s %10s %10s %9s %5s\n", "MAILBOX", "NEW", "BOUNCES",
                 "DELAYS", "COMPLAINTS", "PLACEMENTS", "UNMATCHED", "OTHER");
-        fprintf(ctx->out, "%-40s %5lld %7lld %6lld %10lld %10lld %9lld %5lld\n", mb.name,
-                (long long)mb.new_, (long long)mb.bounces, (long long)mb.delays,
-                (long long)mb.complaints, (long long)mb.placements, (long long)mb.unmatched,
-                (long long)mb.other);
+        if (have_fb)
+            fprintf(ctx->out, "%-40s %5lld %7lld %6lld %10lld %10lld %9lld %5lld\n", mb.name,
+                    (long long)mb.new_, (long long)mb.bounces, (long long)mb.delays,
+                    (long long)mb.complaints, (long long)mb.placements, (long long)mb.unmatched,
+                    (long long)mb.other);
         if (mb.late_bounces || mb.suppressed)
             fprintf(ctx->out,
                     "%lld late bounce%s (delivered, then bounced); %lld recipient%s "
@@ -283,8 +343,23 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
                     "complaint rate over feedback.complaints.rate_above: %s %s (see `ipwarm "
                     "status`)\n",
                     mb.acted, "acted on");
-        if (fflush(ctx->out) != 0 && pr == IPW_OK)
+        for (size_t i = 0; i < n_seeds; i++) {
+            const struct placement_seed_result *sd = &seeds[i];
+            fprintf(ctx->out, "%-40s %5lld %7d %6d %10d %10lld %9d %5d\n", sd->name,
+                    (long long)(sd->inbox + sd->junk), 0, 0, 0,
+                    (long long)(sd->inbox + sd->junk + sd->missing), 0, 0);
+            if (sd->error[0])
+                fprintf(ctx->out, "  seed %s not read: %s\n", sd->name, sd->error);
+            else if (sd->inbox + sd->junk + sd->missing + sd->pending > 0)
+                fprintf(ctx->out, "  seed %s: %lld inbox, %lld junk, %lld missing, %lld pending\n",
+                        sd->name, (long long)sd->inbox, (long long)sd->junk, (long long)sd->missing,
+                        (long long)sd->pending);
+        }
+        if (fflush(ctx->out) != 0 && pr == IPW_OK) {
+            free(seeds);
             return err_set(e, IPW_EIO, "feedback poll: cannot write the output");
+        }
     }
+    free(seeds);
     return pr;
 }

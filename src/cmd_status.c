@@ -28,6 +28,7 @@
 #include "ipwarm/json.h"
 #include "ipwarm/lane.h"
 #include "ipwarm/lane_store.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/store.h"
@@ -48,7 +49,25 @@ struct status {
     struct store_lock_holder lock;
     int64_t recipients[STATUS_N_RSTATES + 1]; /* per state, then all */
     struct lane_views lanes;                  /* one per plan provider, in the plan's order */
+    struct placement_result placement;        /* seed copies by day and provider (placement.h) */
 };
+
+/* The inbox rate of provider's latest day with seed copies placed (percent), or -1. */
+static double status_inbox_rate(const struct status *s, const char *provider, char *day,
+                                size_t size)
+{
+    double rate = -1;
+    for (size_t i = 0; i < s->placement.n; i++) {
+        const struct placement_row *r = &s->placement.rows[i];
+        double x = placement_inbox_rate(r);
+        if (strcmp(r->provider, provider) == 0 && x >= 0) {
+            rate = x; /* rows go by date: the last one wins */
+            if (day)
+                snprintf(day, size, "%s", r->period);
+        }
+    }
+    return rate;
+}
 
 /* Recipient states (store.h); "held": its attempt was in flight when a run stopped, so it
  * waits for an operator (`ipwarm release`); "removed": no longer in the list; "skipped": set
@@ -86,6 +105,11 @@ static ipw_status status_gather(struct status *s, struct store *st, const struct
         r = store_recipients_count(st, NULL, &s->recipients[STATUS_N_RSTATES], e);
         if (r != IPW_OK)
             return r;
+        if (s->plan->n_seeds > 0) {
+            r = placement_collect(s->plan, st, PLACEMENT_BY_DAY, 0, &s->placement, e);
+            if (r != IPW_OK)
+                return r;
+        }
     }
     return lane_store_load(st, s->plan, s->now_ms, &s->lanes, e);
 }
@@ -167,6 +191,16 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
         json_kv_int(&j, "stage_today", n->stage);
         json_kv_int(&j, "sending_day_today", n->sending_day);
         json_kv_bool(&j, "throttled", n->throttled);
+        /* Seed placement: the inbox rate of the latest day with copies placed. */
+        char pday[16] = "";
+        double inbox = status_inbox_rate(s, v->pp->name, pday, sizeof pday);
+        if (inbox >= 0) {
+            json_kv_double(&j, "inbox_rate", inbox);
+            json_kv_string(&j, "inbox_rate_day", pday);
+        } else {
+            json_kv_null(&j, "inbox_rate");
+            json_kv_null(&j, "inbox_rate_day");
+        }
         json_key(&j, "actions");
         json_array_begin(&j);
         for (size_t k = 0; k < v->n_actions; k++) {
@@ -317,6 +351,19 @@ static ipw_status status_print_human(const struct status *s, const struct cli_ct
         fprintf(f, "%-*s %5d %4d %8s %11s  %s\n", wname, v->pp->name, v->state.ramp.stage,
                 v->state.ramp.sending_day, rate, today, state);
     }
+    /* Seed placement, for the providers that have figures: one line. */
+    bool placed = false;
+    for (size_t i = 0; i < s->lanes.n; i++) {
+        char pday[16];
+        double inbox = status_inbox_rate(s, s->lanes.v[i].pp->name, pday, sizeof pday);
+        if (inbox < 0)
+            continue;
+        fprintf(f, "%s %s %.1f%% (%s)",
+                placed ? "," : "\ninbox rate (seeds):", s->lanes.v[i].pp->name, inbox, pday);
+        placed = true;
+    }
+    if (placed)
+        fputc('\n', f);
 
     /* Why: one line per state other than sending, per throttle and per last reply. */
     bool any = false;
@@ -409,6 +456,7 @@ ipw_status cmd_status(struct cli_ctx *ctx, const struct cli_args *args, struct e
 
 done:
     lane_views_free(&s.lanes);
+    placement_result_free(&s.placement);
     store_close(st);
     plan_free(p);
     return r;

@@ -141,6 +141,8 @@ static void cmd_validate_ramp_text(FILE *f, const struct plan_ramp *r)
             r->bounce_below_pct);
     if (r->complaint_gate)
         fprintf(f, " and complaints < %g%%", r->complaint_below_pct);
+    if (r->inbox_gate)
+        fprintf(f, " and seed inbox rate > %g%%", r->inbox_above_pct);
 }
 
 /* "imaps://imap.example.com/INBOX, user bounces@example.com, password from $X, TLS required":
@@ -387,6 +389,10 @@ static void cmd_validate_json_ramp(struct json *j, const struct plan_ramp *r)
         json_kv_double(j, "complaint_rate_below", r->complaint_below_pct);
     else
         json_kv_null(j, "complaint_rate_below");
+    if (r->inbox_gate)
+        json_kv_double(j, "inbox_rate_above", r->inbox_above_pct);
+    else
+        json_kv_null(j, "inbox_rate_above");
     json_object_end(j);
 }
 

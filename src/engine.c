@@ -38,6 +38,7 @@
 #include "ipwarm/lane_store.h"
 #include "ipwarm/message.h"
 #include "ipwarm/pace.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/provider.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
@@ -347,6 +348,44 @@ static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, i
 
 /* ---- what comes back after the 250 ---- */
 
+/* Looks the seed copies up (placement.h), with the feedback poll. A seed that cannot be read is
+ * a warning; what was found reaches the ramp through the store, at the next sending day. */
+static void engine_seeds_poll(struct engine *g, int64_t now, int64_t session)
+{
+    const struct plan *p = g->p;
+    struct placement_seed_result *res = calloc(p->n_seeds, sizeof *res);
+    if (!res)
+        return;
+    struct err pe;
+    err_clear(&pe);
+    ipw_status r = placement_poll(p, g->st, now, session, res, &pe);
+    if (r != IPW_OK && g->o->warn)
+        fprintf(g->o->warn, "ipwarm: warning: seed placement poll: %s\n", pe.msg);
+    int64_t inbox = 0, junk = 0, missing = 0;
+    for (size_t i = 0; i < p->n_seeds; i++) {
+        inbox += res[i].inbox;
+        junk += res[i].junk;
+        missing += res[i].missing;
+    }
+    if (g->o->log && inbox + junk + missing > 0)
+        fprintf(g->o->log, "ipwarm: placement: %lld inbox, %lld junk, %lld missing\n",
+                (long long)inbox, (long long)junk, (long long)missing);
+    free(res);
+}
+
+/* Each seed in the queue that got its copy on an earlier local date is due again today: a
+ * seed is sent at least one message every sending day (placement.h). Paced, capped and
+ * recorded like any other recipient; a suppressed seed (it bounced) stays suppressed. */
+static ipw_status engine_seeds_requeue(struct engine *g, const char *today, int64_t now,
+                                       struct err *e)
+{
+    int64_t midnight;
+    ipw_status r = tz_local_midnight_utc(g->p->timezone, today, &midnight, e);
+    for (size_t i = 0; r == IPW_OK && i < g->p->n_seeds; i++)
+        r = store_recipient_requeue(g->st, g->p->seeds[i].address, midnight, now, NULL, e);
+    return r;
+}
+
 /* Reads the feedback mailbox (returns.h) every feedback.poll_every. Its outcome never stops the
  * run or touches the pacing directly: a failure is a warning, and what a poll records (late
  * bounces, complaints, a complaint-rate suspension) reaches the providers through the store,
@@ -364,6 +403,10 @@ static void engine_feedback_poll(struct engine *g, int64_t now)
         if (session > left)
             session = left;
     }
+    if (p->n_seeds > 0)
+        engine_seeds_poll(g, now, session);
+    if (!p->feedback.enabled)
+        return;
     struct returns_mailbox mb;
     struct returns_opts ro = {.now_ms = now, .session_timeout_ms = session};
     struct err pe;
@@ -399,7 +442,10 @@ static void engine_feedback_poll(struct engine *g, int64_t now)
 static ipw_status engine_day_counts(struct engine *g, struct engine_prov *v, const char *date,
                                     struct ramp_day_counts *out, struct err *e)
 {
-    return lane_store_day_counts(g->st, g->p->timezone, v->pp->name, date, out, e);
+    ipw_status r = lane_store_day_counts(g->st, g->p->timezone, v->pp->name, date, out, e);
+    if (r == IPW_OK)
+        r = placement_day_counts(g->p, g->st, v->pp->name, date, out, e);
+    return r;
 }
 
 /* ---- rule trigger counts, rebuilt from recent replies ---- */
@@ -2112,8 +2158,9 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
         if (r != IPW_OK)
             return r;
         g->sum->recovered = n;
-        if (p->feedback.enabled) {
-            /* Due at once unless the last poll (of any process) was recent. */
+        if (p->feedback.enabled || p->n_seeds > 0) {
+            /* Due at once unless the last poll (of any process) was recent. Seeds are looked
+             * up on the same clock (feedback.poll_every). */
             int64_t last = 0;
             r = returns_last_poll(p, g->st, &last, e);
             if (r != IPW_OK)
@@ -2385,6 +2432,11 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 /* A new local date: work out each provider's stage for it afresh. */
                 for (size_t i = 0; i < g.n_prov; i++)
                     today_ramp[i].day_date[0] = '\0';
+                if (!g.o->dry_run && p->n_seeds > 0) {
+                    r = engine_seeds_requeue(&g, fr.today, now, e);
+                    if (r != IPW_OK)
+                        break;
+                }
             }
             /* Before the refresh, which ends a run whose recipients are all done: late
              * bounces and complaints keep coming after the last message. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipwarm/placement.h"
 #include "ipwarm/tz.h"
 
 struct lane_store_day_ctx {
@@ -133,6 +134,8 @@ static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
         enum ramp_change why;
         ipw_status r =
             lane_store_day_counts(st, p->timezone, v->pp->name, v->state.ramp.day_date, &prev, e);
+        if (r == IPW_OK)
+            r = placement_day_counts(p, st, v->pp->name, v->state.ramp.day_date, &prev, e);
         if (r == IPW_OK)
             r = ramp_begin_day(ramp, &v->state.ramp, &prev, fr->today, &v->today, &why, e);
         if (r != IPW_OK)

@@ -1722,7 +1722,7 @@ static void plan_ramp_parse(struct plan_ctx *c, const plan_node *m, const char *
 {
     static const char *const keys[] = {"start", "growth", "max", "daily_cap", "advance_if", NULL};
     static const char *const akeys[] = {"deferral_rate_below", "bounce_rate_below",
-                                        "complaint_rate_below", NULL};
+                                        "complaint_rate_below", "inbox_rate_above", NULL};
     char kp[PLAN_PATH_MAX];
     if (!plan_mapping(c, m, path, "a mapping with start, growth, max and daily_cap", keys))
         return;
@@ -1808,6 +1808,13 @@ static void plan_ramp_parse(struct plan_ctx *c, const plan_node *m, const char *
                     r->complaint_gate = true;
                 }
             }
+            if ((a = plan_get(v, "inbox_rate_above"))) {
+                plan_path(ap, kp, "inbox_rate_above");
+                if (plan_percent(c, a, ap, &r->inbox_above_pct)) {
+                    r->set |= PLAN_RAMP_INBOX_ABOVE;
+                    r->inbox_gate = true;
+                }
+            }
         }
     }
 }
@@ -1839,6 +1846,10 @@ static void plan_ramp_overlay(struct plan_ctx *c, struct plan_ramp *dst,
     if (src->set & PLAN_RAMP_COMPLAINT_BELOW) {
         dst->complaint_below_pct = src->complaint_below_pct;
         dst->complaint_gate = true;
+    }
+    if (src->set & PLAN_RAMP_INBOX_ABOVE) {
+        dst->inbox_above_pct = src->inbox_above_pct;
+        dst->inbox_gate = true;
     }
     if (src->set & PLAN_RAMP_DAILY_CAP) {
         int64_t *caps = plan_caps_dup(c, src->daily_cap, src->n_daily_cap);

@@ -151,6 +151,15 @@ ipw_status ramp_begin_day(const struct plan_ramp *r, const struct ramp_state *pr
                 if (complaint > 0 && complaint >= 2 * r->complaint_below_pct)
                     bad = true;
             }
+            if (r->inbox_gate && prev_day->seed_sent > 0) {
+                /* Placement not all known yet (copies not looked up, a seed that could not be
+                 * read): the evidence is not in, so the stage holds rather than guess. */
+                if (prev_day->seed_placed < prev_day->seed_sent)
+                    clean = false;
+                else if (!(100.0 * (double)prev_day->seed_inbox / (double)prev_day->seed_placed >
+                           r->inbox_above_pct))
+                    clean = false;
+            }
             if (clean && s.stage < top) {
                 s.stage++;
                 change = RAMP_GROW;

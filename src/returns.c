@@ -276,6 +276,35 @@ ipw_status returns_last_poll(const struct plan *p, struct store *st, int64_t *ms
     return IPW_OK;
 }
 
+ipw_status returns_mailbox_open(const struct plan_mailbox *mb, const char *key,
+                                int64_t session_timeout_ms, struct imap **out, struct err *e)
+{
+    *out = NULL;
+    char kbuf[300];
+    snprintf(kbuf, sizeof kbuf, "%s.%s", key, mb->password_env ? "password_env" : "password_file");
+    char *password = NULL;
+    ipw_status s = imap_password_read(mb->password_env, mb->password_file, kbuf, &password, e);
+    if (s != IPW_OK)
+        return s;
+    char source[600];
+    if (mb->password_env)
+        snprintf(source, sizeof source, "$%s", mb->password_env);
+    else
+        snprintf(source, sizeof source, "%s", mb->password_file);
+    struct imap_config cfg = {
+        .url = mb->url,
+        .username = mb->username,
+        .password = password,
+        .password_source = source,
+        .ca_file = mb->ca_file,
+        .tls = mb->tls == PLAN_MAILBOX_TLS_NONE ? IMAP_TLS_NONE : IMAP_TLS_REQUIRED,
+        .session_timeout_ms = session_timeout_ms,
+    };
+    s = imap_open(&cfg, out, e);
+    imap_password_free(password);
+    return s;
+}
+
 ipw_status returns_poll(const struct plan *p, struct store *st, const struct returns_opts *o,
                         struct returns_mailbox *out, struct err *e)
 {
@@ -289,52 +318,26 @@ ipw_status returns_poll(const struct plan *p, struct store *st, const struct ret
     char key[1200];
     returns_key(mb, key, sizeof key);
 
-    char *password = NULL;
-    ipw_status s = imap_password_read(mb->password_env, mb->password_file,
-                                      mb->password_env ? "feedback.mailbox.password_env"
-                                                       : "feedback.mailbox.password_file",
-                                      &password, e);
-    if (s != IPW_OK)
-        return s;
-    char source[600];
-    if (mb->password_env)
-        snprintf(source, sizeof source, "$%s", mb->password_env);
-    else
-        snprintf(source, sizeof source, "%s", mb->password_file);
-
+    ipw_status s = IPW_OK;
     /* VERP tokens are checked with the state's secret; without VERP none is needed. */
     struct token_secret secret;
     bool have_secret = false;
     memset(&secret, 0, sizeof secret);
     if (f->verp) {
         char *def = token_secret_default_path(store_path(st));
-        if (!def) {
-            imap_password_free(password);
+        if (!def)
             return err_set(e, IPW_ENOMEM, "out of memory");
-        }
         s = token_secret_load(def, &secret, e);
         free(def);
-        if (s != IPW_OK) {
-            imap_password_free(password);
+        if (s != IPW_OK)
             return s;
-        }
         have_secret = true;
     }
 
-    struct imap_config cfg = {
-        .url = mb->url,
-        .username = mb->username,
-        .password = password,
-        .password_source = source,
-        .ca_file = mb->ca_file,
-        .tls = mb->tls == PLAN_MAILBOX_TLS_NONE ? IMAP_TLS_NONE : IMAP_TLS_REQUIRED,
-        .session_timeout_ms = o->session_timeout_ms,
-    };
     struct imap *im = NULL;
     struct imap_folder info = {0};
     struct imap_uids uids = {0};
-    s = imap_open(&cfg, &im, e);
-    imap_password_free(password);
+    s = returns_mailbox_open(mb, "feedback.mailbox", o->session_timeout_ms, &im, e);
     if (s == IPW_OK)
         s = imap_examine(im, mb->folder ? mb->folder : "INBOX", &info, e);
     int64_t validity = 0, last = 0;

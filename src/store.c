@@ -361,11 +361,26 @@ static const char SCHEMA_V3[] =
     "WHERE attempt_id IS NOT NULL;\n"
     "CREATE INDEX feedback_reports_read ON feedback_reports(read_ms);\n";
 
+/*
+ * Version 4: inbox placement. placements holds where each copy sent to a seed mailbox was found
+ * (inbox or junk, with the folder and the time), or that it was not found within 24 h
+ * (missing). A delivered attempt to a seed without a row is still unknown.
+ */
+static const char SCHEMA_V4[] =
+    "CREATE TABLE placements (\n"
+    "  attempt_id INTEGER PRIMARY KEY,\n"
+    "  seed       TEXT NOT NULL COLLATE NOCASE,\n"
+    "  result     TEXT NOT NULL CHECK (result IN ('inbox','junk','missing')),\n"
+    "  folder     TEXT,\n"
+    "  found_ms   INTEGER NOT NULL\n"
+    ");\n";
+
 /* Entry i migrates version i to version i + 1. */
 static const char *const MIGRATIONS[] = {
     SCHEMA_V1,
     SCHEMA_V2,
     SCHEMA_V3,
+    SCHEMA_V4,
 };
 
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -3008,4 +3023,108 @@ ipw_status store_reports_for_recipient(struct store *st, const char *recipient, 
     r = rc == SQLITE_DONE ? IPW_OK : db_fail(st, rc, doing, e);
     sqlite3_finalize(s);
     return r;
+}
+
+/* ---- inbox placement ---- */
+
+static const char *const PLACEMENT_RESULTS[] = {"inbox", "junk", "missing"};
+
+ipw_status store_placement_copies(struct store *st, const char *seed, int pending_only,
+                                  int64_t since_ms, store_placement_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the copies sent to seed mailboxes";
+    sqlite3_stmt *s;
+    /* seed NULL: every seed's copies; the caller names the seeds with the plan (a seed is
+     * matched by its address, whatever list sent to it). */
+    ipw_status r = prep(st,
+                        "SELECT a.id, a.recipient, a.message_id, a.started_ms, a.provider, "
+                        "a.source_ip, p.result, p.folder, p.found_ms FROM attempts a "
+                        "LEFT JOIN placements p ON p.attempt_id = a.id "
+                        "WHERE a.outcome = 'delivered' AND a.dry_run = 0 AND a.started_ms >= ?3 "
+                        "AND (?1 IS NULL OR a.recipient = ?1 COLLATE NOCASE) "
+                        "AND (?2 = 0 OR p.attempt_id IS NULL) ORDER BY a.started_ms, a.id",
+                        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    bind_text(s, 1, seed);
+    sqlite3_bind_int(s, 2, pending_only);
+    sqlite3_bind_int64(s, 3, since_ms);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_placement c = {
+            .attempt_id = sqlite3_column_int64(s, 0),
+            .seed = (const char *)sqlite3_column_text(s, 1),
+            .message_id = (const char *)sqlite3_column_text(s, 2),
+            .sent_ms = sqlite3_column_int64(s, 3),
+            .provider = (const char *)sqlite3_column_text(s, 4),
+            .ip = (const char *)sqlite3_column_text(s, 5),
+            .result = (const char *)sqlite3_column_text(s, 6),
+            .folder = (const char *)sqlite3_column_text(s, 7),
+            .found_ms = sqlite3_column_int64(s, 8),
+        };
+        if (cb(&c, ctx))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        r = db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
+ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char *seed,
+                               const char *result, const char *folder, int64_t found_ms,
+                               struct err *e)
+{
+    const char *doing = "record where a seed copy landed";
+    int known = 0;
+    for (size_t i = 0; i < sizeof PLACEMENT_RESULTS / sizeof PLACEMENT_RESULTS[0]; i++)
+        if (result && strcmp(result, PLACEMENT_RESULTS[i]) == 0)
+            known = 1;
+    if (!known)
+        return err_set(e, IPW_EUSAGE, "%s: result %s is not inbox, junk or missing", doing,
+                       result ? result : "(none)");
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    /* First finding wins: a copy moved by someone after it was found keeps its first folder. */
+    r = prep(st,
+             "INSERT OR IGNORE INTO placements (attempt_id, seed, result, folder, found_ms) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)",
+             doing, &s, e);
+    if (r == IPW_OK) {
+        sqlite3_bind_int64(s, 1, attempt_id);
+        bind_text(s, 2, seed);
+        bind_text(s, 3, result);
+        bind_text(s, 4, folder);
+        sqlite3_bind_int64(s, 5, found_ms);
+        r = run_once(st, s, doing, e);
+    }
+    return tx_end(st, r, doing, e);
+}
+
+ipw_status store_recipient_requeue(struct store *st, const char *address, int64_t before_ms,
+                                   int64_t now_ms, int *requeued, struct err *e)
+{
+    const char *doing = "queue a seed again for today";
+    if (requeued)
+        *requeued = 0;
+    ipw_status r = tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_stmt *s;
+    r = prep(st,
+             "UPDATE recipients SET state = 'pending', next_at_ms = ?3, retries = 0, "
+             "reason = NULL WHERE address = ?1 COLLATE NOCASE AND state = 'done' "
+             "AND last_attempt_ms IS NOT NULL AND last_attempt_ms < ?2",
+             doing, &s, e);
+    if (r == IPW_OK) {
+        bind_text(s, 1, address);
+        sqlite3_bind_int64(s, 2, before_ms);
+        sqlite3_bind_int64(s, 3, now_ms);
+        r = run_once(st, s, doing, e);
+        if (r == IPW_OK && requeued)
+            *requeued = sqlite3_changes(st->db) > 0;
+    }
+    return tx_end(st, r, doing, e);
 }

@@ -45,6 +45,8 @@ ipw_status cmd_feedback_parse(struct cli_ctx *ctx, const struct cli_args *args, 
 /* feedback poll: reads the plan's feedback mailbox (returns.h) and prints what it found.
  * Returns IPW_OK; IPW_EUNAVAIL when the mailbox could not be read (still printed, with its
  * error); IPW_ECONFIG without a feedback section or password; what the store returns. */
+/* placement: where the seed copies landed (cmd_placement.c). */
+ipw_status cmd_placement(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, struct err *e);
 
 #endif

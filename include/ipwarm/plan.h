@@ -51,6 +51,7 @@ enum {
     PLAN_RAMP_DEFERRAL_BELOW = 1u << 4,
     PLAN_RAMP_BOUNCE_BELOW = 1u << 5,
     PLAN_RAMP_COMPLAINT_BELOW = 1u << 6,
+    PLAN_RAMP_INBOX_ABOVE = 1u << 7,
 };
 
 struct plan_ramp {
@@ -63,6 +64,8 @@ struct plan_ramp {
     double bounce_below_pct;    /* advance_if.bounce_rate_below, 0..100; default 2 */
     double complaint_below_pct; /* advance_if.complaint_rate_below, 0..100, when complaint_gate */
     bool complaint_gate;        /* complaint_rate_below was given (default: no such gate) */
+    double inbox_above_pct;     /* advance_if.inbox_rate_above, 0..100, when inbox_gate */
+    bool inbox_gate;            /* inbox_rate_above was given (default: no such gate) */
     unsigned set; /* PLAN_RAMP_* bits given in the file; for a provider's effective ramp, the
                      keys its own entries (plan or shipped table) override */
 };

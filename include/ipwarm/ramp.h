@@ -4,7 +4,9 @@
  * A provider's ramp is a ladder of stages: stage k plans min(start * growth^k, max) messages a
  * minute. The provider climbs one stage at the start of a sending day only if its previous
  * sending day was clean (deferral and bounce rates under the plan's advance_if thresholds, and
- * with complaint_rate_below its complaints over its delivered messages under that too),
+ * with complaint_rate_below its complaints over its delivered messages under that too, and
+ * with inbox_rate_above its seed copies that day all placed and found in the inbox above that
+ * rate; a provider that sent no seed copy that day is not judged on placement),
  * holds when it was not, and steps back one stage when either rate reached twice its threshold.
  * A sending day is a local date (in the plan's zone) on which the provider was sent mail, so a
  * weekend, a holiday or an outage does not move the ladder. daily_cap bounds the messages of
@@ -40,6 +42,9 @@ struct ramp_day_counts {
     int64_t bounced;    /* of them, bounced (5xx, and late bounces read from the mailbox) */
     int64_t delivered;  /* of them, delivered (and not bounced later) */
     int64_t complaints; /* complaint reports read that day (feedback), against delivered */
+    /* Seed copies (placement.h) sent that day, and of them those placed (inbox, junk or
+     * missing) and those found in the inbox. */
+    int64_t seed_sent, seed_placed, seed_inbox;
 };
 
 enum ramp_change {

@@ -74,6 +74,16 @@ struct returns_opts {
     int64_t session_timeout_ms; /* the whole IMAP session; 0: no bound beyond the steps' */
 };
 
+struct imap;
+/*
+ * Reads mb's password (from its env variable or file; key names the plan key for messages,
+ * "feedback.mailbox" or "seeds[2]") and logs in (imap_open) with the mailbox's TLS rules and
+ * CA. The password is wiped once the login is done. IPW_OK with *out set (imap_close);
+ * IPW_ECONFIG (password); IPW_EUNAVAIL (connection, TLS, login); IPW_EUSAGE; IPW_ENOMEM.
+ */
+ipw_status returns_mailbox_open(const struct plan_mailbox *mb, const char *key,
+                                int64_t session_timeout_ms, struct imap **out, struct err *e);
+
 /*
  * Polls p's feedback mailbox into *out (zeroed first). Returns IPW_OK when it was read;
  * IPW_EUNAVAIL when it could not be reached, refused the login or failed mid-way (out->error

@@ -592,4 +592,39 @@ typedef int (*store_report_cb)(const struct store_report *r, void *ctx);
 ipw_status store_reports_for_recipient(struct store *st, const char *recipient, store_report_cb cb,
                                        void *ctx, struct err *e);
 
+/* ---- inbox placement (schema 4) ----
+ * A copy sent to a seed is a delivered attempt to the seed's address; where it landed is a row
+ * of placements once a poll found it (inbox, junk) or gave up on it (missing). */
+struct store_placement {
+    int64_t attempt_id;
+    const char *seed;       /* the attempt's recipient */
+    const char *message_id; /* "<...>", or NULL */
+    int64_t sent_ms;        /* the attempt's start */
+    const char *provider;
+    const char *ip;     /* source IP, or NULL */
+    const char *result; /* "inbox", "junk", "missing", or NULL: not known yet */
+    const char *folder; /* where it was found, or NULL */
+    int64_t found_ms;   /* when it was found (or given up on); 0 when unknown */
+};
+/* Return non-zero to stop. */
+typedef int (*store_placement_cb)(const struct store_placement *c, void *ctx);
+/*
+ * Calls cb for the delivered attempts to seed (NULL: to any address; the caller keeps those of
+ * its seeds) started at or after since_ms, oldest first, with their placement; pending_only:
+ * only those without one.
+ */
+ipw_status store_placement_copies(struct store *st, const char *seed, int pending_only,
+                                  int64_t since_ms, store_placement_cb cb, void *ctx,
+                                  struct err *e);
+/* A seed is sent a copy every sending day: recipient address, done with its last attempt
+ * before before_ms (today's local midnight), becomes pending again, due at now_ms. *requeued
+ * (may be NULL) is 1 when it did. Nothing changes for any other state (suppressed stays). */
+ipw_status store_recipient_requeue(struct store *st, const char *address, int64_t before_ms,
+                                   int64_t now_ms, int *requeued, struct err *e);
+/* Records where copy attempt_id landed (result inbox, junk or missing; folder may be NULL).
+ * The first record of a copy stays: a second is ignored. */
+ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char *seed,
+                               const char *result, const char *folder, int64_t found_ms,
+                               struct err *e);
+
 #endif

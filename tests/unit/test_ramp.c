@@ -190,6 +190,49 @@ static void test_ramp_begin_day_complaints(void **state)
     assert_int_equal(begin_complaints(&r, 8, 1, &n), RAMP_STEP_BACK);
 }
 
+/* The placement gate (advance_if.inbox_rate_above, 80%): seed copies found in the inbox over
+ * those placed, once every copy of the day is placed. */
+static enum ramp_change begin_seeds(const struct plan_ramp *r, int64_t sent, int64_t placed,
+                                    int64_t inbox)
+{
+    struct ramp_state prev, next;
+    memset(&prev, 0, sizeof prev);
+    prev.stage = 2;
+    prev.sending_day = 3;
+    memcpy(prev.day_date, "2026-06-05", TZ_DATE_MAX);
+    prev.rate_per_min = ramp_rate_for_stage(r, 2);
+    struct ramp_day_counts c = {.attempts = 1000,
+                                .delivered = 1000,
+                                .seed_sent = sent,
+                                .seed_placed = placed,
+                                .seed_inbox = inbox};
+    enum ramp_change why = RAMP_SAME_DAY;
+    struct err e;
+    assert_int_equal(ramp_begin_day(r, &prev, &c, "2026-06-08", &next, &why, &e), IPW_OK);
+    return why;
+}
+
+static void test_ramp_begin_day_placement(void **state)
+{
+    (void)state;
+    struct plan_ramp r = example_ramp();
+    /* Without the gate placement does not matter. */
+    assert_int_equal(begin_seeds(&r, 10, 10, 0), RAMP_GROW);
+    r.inbox_above_pct = 80;
+    r.inbox_gate = true;
+    /* 9 of 10 in the inbox: grows; 8 of 10 is not above 80%: holds; none: holds, no step
+     * back (a fall is not a deferral). */
+    assert_int_equal(begin_seeds(&r, 10, 10, 9), RAMP_GROW);
+    assert_int_equal(begin_seeds(&r, 10, 10, 8), RAMP_HOLD);
+    assert_int_equal(begin_seeds(&r, 10, 10, 0), RAMP_HOLD);
+    /* A copy not placed yet: the evidence is not in, hold even with the others all inbox. */
+    assert_int_equal(begin_seeds(&r, 10, 9, 9), RAMP_HOLD);
+    /* Missing copies count against the rate (placed, not in the inbox). */
+    assert_int_equal(begin_seeds(&r, 4, 4, 3), RAMP_HOLD);
+    /* No seed copy that day (a provider without seeds): not judged on placement. */
+    assert_int_equal(begin_seeds(&r, 0, 0, 0), RAMP_GROW);
+}
+
 static void test_ramp_begin_day_sending_days(void **state)
 {
     (void)state;
@@ -361,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_ramp_cap_today),
         cmocka_unit_test(test_ramp_begin_day_earned_growth),
         cmocka_unit_test(test_ramp_begin_day_complaints),
+        cmocka_unit_test(test_ramp_begin_day_placement),
         cmocka_unit_test(test_ramp_begin_day_sending_days),
         cmocka_unit_test(test_ramp_simulate_tokyo_weekdays),
         cmocka_unit_test(test_ramp_simulate_all_day_dst),

@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 3);
-    assert_int_equal(store_version(st), 3);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 3);
+    assert_int_equal(store_schema_version(), 4);
+    assert_int_equal(store_version(st), 4);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 4);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 3);
+    assert_int_equal(store_version(st), 4);
     store_close(st);
 }
 
@@ -174,6 +174,15 @@ static const struct {
      "SELECT count(*) FROM attempts a JOIN summary_hourly h ON h.provider = a.provider "
      "WHERE a.message_id = '<x.1.2@example.com>' AND a.mail_from IS NULL "
      "AND h.delivered = 1 AND h.late_bounces = 0 AND h.complaints = 0",
+     1},
+    /* Version 3: a report read from the feedback mailbox (version 4 adds placements beside). */
+    {"INSERT INTO attempts (started_ms, recipient, domain, provider, message_id, outcome) "
+     "VALUES (7200000, 's@gmail.com', 'gmail.com', 'gmail', '<s.1.2@example.com>', "
+     "'delivered');"
+     "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind) "
+     "VALUES (7300000, 'imap://x/INBOX', 'sha256:00', 'other');",
+     "SELECT count(*) FROM feedback_reports f, attempts a WHERE a.recipient = 's@gmail.com' "
+     "AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.attempt_id = a.id)",
      1},
 };
 
@@ -2116,6 +2125,43 @@ static void test_report_suppression_sticks(void **state)
     store_close(st);
 }
 
+/* Seeds: a done seed from an earlier date is queued again; one done today, a suppressed one and
+ * another address are not. Placements: unknown until recorded, the first record stays. */
+static void test_placement_rows(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("placement"));
+    struct err e;
+    exec_ok(st, "INSERT INTO recipients (address, domain, provider, state, next_at_ms, added_ms, "
+                "last_attempt_ms) VALUES ('Seed@Gmail.com', 'gmail.com', 'gmail', 'done', 0, 1, "
+                "500), ('late@gmail.com', 'gmail.com', 'gmail', 'done', 0, 1, 1500), "
+                "('gone@gmail.com', 'gmail.com', 'gmail', 'suppressed', 0, 1, 500);"
+                "INSERT INTO attempts (id, started_ms, recipient, domain, provider, message_id, "
+                "outcome) VALUES (7, 500, 'Seed@Gmail.com', 'gmail.com', 'gmail', '<a@x>', "
+                "'delivered'), (8, 600, 'Seed@Gmail.com', 'gmail.com', 'gmail', '<b@x>', "
+                "'deferred');");
+    int rq = -1;
+    assert_int_equal(store_recipient_requeue(st, "seed@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM recipients WHERE state = 'pending' AND "
+                                   "next_at_ms = 2000 AND address = 'Seed@Gmail.com'"),
+                     1);
+    assert_int_equal(store_recipient_requeue(st, "late@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 0);
+    assert_int_equal(store_recipient_requeue(st, "gone@gmail.com", 1000, 2000, &rq, &e), IPW_OK);
+    assert_int_equal(rq, 0);
+
+    /* Only the delivered attempt is a copy; pending until placed. */
+    assert_int_equal(store_placement_set(st, 7, "seed@gmail.com", "inbox", "INBOX", 900, &e),
+                     IPW_OK);
+    assert_int_equal(store_placement_set(st, 7, "seed@gmail.com", "junk", "Junk", 950, &e), IPW_OK);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM placements WHERE attempt_id = 7 AND "
+                                   "result = 'inbox' AND found_ms = 900"),
+                     1);
+    assert_int_not_equal(store_placement_set(st, 7, "seed@gmail.com", "lost", NULL, 1, &e), IPW_OK);
+    store_close(st);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strncmp(argv[1], "--", 2) == 0)
@@ -2127,6 +2173,7 @@ int main(int argc, char **argv)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_from_empty),
+        cmocka_unit_test(test_placement_rows),
         cmocka_unit_test(test_migrate_from_each_earlier),
         cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_report_late_bounce_once),
