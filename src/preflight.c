@@ -6,9 +6,8 @@
  * (RFC 5321 4.1.1.1 asks for a name that resolves; receivers compare it to the PTR), SPF
  * through spf_check() (RFC 7208), the DKIM key published at selector._domainkey.domain
  * compared key for key with the configured private key (RFC 6376 3.6.1, 3.6.2.2: a record
- * that merely exists but holds an old key fails every signature), and DMARC (RFC 7489 6.3:
- * v=DMARC1 first, p= required; 3.1: identifier alignment, relaxed by the organisational
- * domain, which we approximate by the last two labels rather than the Public Suffix List).
+ * that merely exists but holds an old key fails every signature), and DMARC (RFC 7489: the
+ * record, its discovery and identifier alignment are dmarc.c's; this file reports on them).
  * Destinations: the MX of every distinct recipient domain (RFC 5321 5.1, RFC 7505), resolved
  * all at once by dns_mx_resolve(), and DNS block lists (RFC 5782) through dnsbl.c. The SMTP
  * probes are in preflight_smtp.c.
@@ -25,8 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ipwarm/chars.h"
 #include "ipwarm/dkim.h"
+#include "ipwarm/dmarc.h"
 #include "ipwarm/dnsbl.h"
 #include "ipwarm/provider.h"
 #include "ipwarm/recipients.h"
@@ -203,30 +202,6 @@ static const char *preflight_domain_of(const char *addr)
     return at ? at + 1 : "";
 }
 
-const char *preflight_org_domain(const char *name)
-{
-    size_t n = strlen(name);
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    int dots = 0;
-    for (size_t i = n; i-- > 0;) {
-        if (name[i] == '.' && ++dots == 2)
-            return name + i + 1;
-    }
-    return name;
-}
-
-/* Equal domain names, without case and a trailing dot. */
-static bool preflight_same_name(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la && a[la - 1] == '.')
-        la--;
-    if (lb && b[lb - 1] == '.')
-        lb--;
-    return la == lb && strncasecmp(a, b, la) == 0;
-}
-
 /* The address family of an IP literal and its bytes; 0 when it is none. */
 static int preflight_ip_parse(const char *ip, unsigned char *bytes)
 {
@@ -355,7 +330,7 @@ ipw_status preflight_spf(struct preflight_report *r, const struct plan *p, struc
                          struct err *e)
 {
     const char *rp = p->return_path ? p->return_path : p->from_addr;
-    bool same = preflight_same_name(preflight_domain_of(rp), preflight_domain_of(p->from_addr));
+    bool same = dns_name_equal(preflight_domain_of(rp), preflight_domain_of(p->from_addr));
     for (size_t i = 0; i < p->n_source_ips; i++) {
         ipw_status s = preflight_spf_one(r, p, dns, p->source_ips[i], rp,
                                          same ? "return-path and From" : "return-path", e);
@@ -472,7 +447,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
             PF_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
             bool match = false;
             for (size_t n = 0; ptr.status == DNS_OK && n < ptr.n_rrs; n++)
-                if (preflight_same_name(ptr.rrs[n].data, p->helo))
+                if (dns_name_equal(ptr.rrs[n].data, p->helo))
                     match = true;
             if (match || ptr.status != DNS_OK) {
                 s = preflight_add(r, p, "helo", PREFLIGHT_PASS, ip, NULL, NULL,
@@ -559,37 +534,6 @@ ipw_status preflight_dnsbl(struct preflight_report *r, const struct plan *p, str
 
 /* ---- dkim ---- */
 
-/* The value of tag in a tag=value list (RFC 6376 3.2) with every space removed, into out;
- * false when the tag is absent. */
-static bool preflight_tag(const char *txt, const char *tag, char *out, size_t n)
-{
-    size_t tl = strlen(tag);
-    const char *s = txt;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ';' || *s == '\r' || *s == '\n')
-            s++;
-        const char *end = strchr(s, ';');
-        if (!end)
-            end = s + strlen(s);
-        const char *eq = memchr(s, '=', (size_t)(end - s));
-        if (eq) {
-            const char *ke = eq;
-            while (ke > s && (ke[-1] == ' ' || ke[-1] == '\t'))
-                ke--;
-            if ((size_t)(ke - s) == tl && strncasecmp(s, tag, tl) == 0) {
-                size_t k = 0;
-                for (const char *v = eq + 1; v < end; v++)
-                    if (!chars_is_space((unsigned char)*v) && k + 1 < n)
-                        out[k++] = *v;
-                out[k] = '\0';
-                return true;
-            }
-        }
-        s = end;
-    }
-    return false;
-}
-
 ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, struct dns *dns,
                           struct err *e)
 {
@@ -652,7 +596,7 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
             s = IPW_ENOMEM;
         } else {
             for (size_t i = 0; i < txt.n_rrs; i++) {
-                if (!preflight_tag(txt.rrs[i].data, "p", val, vn))
+                if (!dkim_tag(txt.rrs[i].data, "p", val, vn))
                     continue;
                 keys++;
                 if (val[0] == '\0') {
@@ -660,7 +604,7 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
                     continue;
                 }
                 char k[32] = "rsa";
-                preflight_tag(txt.rrs[i].data, "k", k, sizeof k);
+                dkim_tag(txt.rrs[i].data, "k", k, sizeof k);
                 if (strcasecmp(k, ktype) != 0)
                     wrong_type = true;
                 else if (strcmp(val, pub) == 0)
@@ -697,106 +641,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
 
 /* ---- dmarc ---- */
 
-bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, const char **why)
-{
-    memset(out, 0, sizeof *out);
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    /* RFC 7489 6.4: "v=DMARC1" must come first. */
-    const char *s = txt;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (strncmp(s, "v", 1) != 0) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    const char *semi = strchr(s, ';');
-    char first[32];
-    size_t fl = semi ? (size_t)(semi - s) : strlen(s);
-    if (fl >= sizeof first) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    memcpy(first, s, fl);
-    first[fl] = '\0';
-    char v[16];
-    if (!preflight_tag(first, "v", v, sizeof v) || strcmp(v, "DMARC1") != 0) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    char val[64];
-    if (!preflight_tag(txt, "p", val, sizeof val)) {
-        *why = "the record has no p= policy";
-        return false;
-    }
-    if (strcasecmp(val, "none") && strcasecmp(val, "quarantine") && strcasecmp(val, "reject")) {
-        *why = "p= is not none, quarantine or reject";
-        return false;
-    }
-    for (size_t i = 0; val[i] && i + 1 < sizeof out->policy; i++)
-        out->policy[i] = (char)chars_lower((unsigned char)val[i]);
-    const char *tags[] = {"adkim", "aspf"};
-    bool *strict[] = {&out->adkim_strict, &out->aspf_strict};
-    for (int t = 0; t < 2; t++) {
-        if (!preflight_tag(txt, tags[t], val, sizeof val))
-            continue;
-        if (strcasecmp(val, "s") == 0)
-            *strict[t] = true;
-        else if (strcasecmp(val, "r") != 0) {
-            *why = t == 0 ? "adkim= is not r or s" : "aspf= is not r or s";
-            return false;
-        }
-    }
-    *why = NULL;
-    return true;
-}
-
-/* Identifier alignment (RFC 7489 3.1): equal names when strict, the same organisational
- * domain when relaxed. */
-static bool preflight_aligned(const char *a, const char *from, bool strict)
-{
-    if (strict)
-        return preflight_same_name(a, from);
-    return preflight_same_name(preflight_org_domain(a), preflight_org_domain(from));
-}
-
-/* The DMARC records (those starting "v=DMARC1") of _dmarc.domain: *count of them, *rec the
- * first. Returns the look-up status through *st. */
-static ipw_status preflight_dmarc_fetch(struct dns *dns, const char *domain, enum dns_status *st,
-                                        size_t *count, char **rec, struct err *e)
-{
-    char name[300];
-    snprintf(name, sizeof name, "_dmarc.%s", domain);
-    struct dns_result txt;
-    ipw_status s = dns_query(dns, name, DNS_T_TXT, &txt, e);
-    if (s != IPW_OK)
-        return s;
-    *st = txt.status;
-    *count = 0;
-    *rec = NULL;
-    for (size_t i = 0; txt.status == DNS_OK && i < txt.n_rrs; i++) {
-        const char *d = txt.rrs[i].data;
-        while (*d == ' ')
-            d++;
-        if (strncasecmp(d, "v=DMARC1", 8) != 0 && strncasecmp(d, "v = DMARC1", 10) != 0)
-            continue; /* RFC 7489 6.6.3: records that do not start so are discarded */
-        if ((*count)++ == 0 && !(*rec = strdup(txt.rrs[i].data))) {
-            dns_result_clear(&txt);
-            return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-        }
-    }
-    if (*st == DNS_OK && *count == 0)
-        *st = DNS_NODATA;
-    dns_result_clear(&txt);
-    return IPW_OK;
-}
-
 ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, struct dns *dns,
                            struct err *e)
 {
     const char *from = preflight_domain_of(p->from_addr);
-    const char *org = preflight_org_domain(from);
+    const char *org = dmarc_org_domain(from);
     const char *rp = preflight_domain_of(p->return_path ? p->return_path : p->from_addr);
     char lookup[320], fix[512];
     snprintf(lookup, sizeof lookup, "dig +short TXT _dmarc.%s", from);
@@ -807,14 +656,14 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
     size_t count;
     char *rec = NULL;
     const char *where = from;
-    PF_TRY(preflight_dmarc_fetch(dns, from, &st, &count, &rec, e));
+    PF_TRY(dmarc_lookup(dns, from, &st, &count, &rec, e));
     /* RFC 7489 6.6.3: without a record at the From domain, the organisational domain's. */
-    if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && !preflight_same_name(org, from)) {
+    if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && !dns_name_equal(org, from)) {
         where = org;
-        PF_TRY(preflight_dmarc_fetch(dns, org, &st, &count, &rec, e));
+        PF_TRY(dmarc_lookup(dns, org, &st, &count, &rec, e));
     }
     ipw_status s;
-    struct preflight_dmarc_record d;
+    struct dmarc_record d;
     const char *why = NULL;
     if (st == DNS_NXDOMAIN || st == DNS_NODATA) {
         s = preflight_add(r, p, "dmarc", PREFLIGHT_FAIL, from, fix, lookup,
@@ -828,12 +677,12 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
         s = preflight_add(
             r, p, "dmarc", PREFLIGHT_FAIL, from, "keep exactly one v=DMARC1 record", lookup,
             "_dmarc.%s has %zu DMARC records: receivers apply none (RFC 7489 6.6.3)", where, count);
-    } else if (!preflight_dmarc_parse(rec, &d, &why)) {
+    } else if (!dmarc_parse(rec, &d, &why)) {
         s = preflight_add(r, p, "dmarc", PREFLIGHT_FAIL, from, fix, lookup,
                           "the DMARC record at _dmarc.%s does not parse: %s", where, why);
     } else {
-        bool spf_al = preflight_aligned(rp, from, d.aspf_strict);
-        bool dkim_al = p->dkim && preflight_aligned(p->dkim_domain, from, d.adkim_strict);
+        bool spf_al = dmarc_aligned(rp, from, d.aspf_strict);
+        bool dkim_al = p->dkim && dmarc_aligned(p->dkim_domain, from, d.adkim_strict);
         char al[256];
         snprintf(al, sizeof al, "SPF (%s, aspf=%s) %s, DKIM (%s, adkim=%s) %s", rp,
                  d.aspf_strict ? "s" : "r", spf_al ? "aligns" : "does not align",

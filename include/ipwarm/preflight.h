@@ -200,16 +200,4 @@ struct dns *preflight_dns_new(const struct dns_config *cfg, struct err *e);
  * run without a plan file. Returns IPW_OK or IPW_ENOMEM. */
 ipw_status preflight_builtin_plan(struct plan **out, struct err *e);
 
-/* The organisational domain, approximated by the last two labels ("mail.example.com" ->
- * "example.com"); a name of two labels or fewer is its own. Points into name. */
-const char *preflight_org_domain(const char *name);
-
-/* Parses a DMARC record (RFC 7489 6.3): v=DMARC1 first, p= one of none/quarantine/reject,
- * adkim/aspf r or s. Returns true with the policy and strictness, or false with *why. */
-struct preflight_dmarc_record {
-    char policy[16];
-    bool adkim_strict, aspf_strict;
-};
-bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, const char **why);
-
 #endif
