@@ -1,9 +1,8 @@
 /*
  * stats_mask: the masking of a reply text into the key it is counted under (summary_reasons),
- * declared apart from stats.h because both sides use it: the store masks each reply as it
- * counts it, and stats reads the counters back through the store. With the declaration here,
- * store.c includes nothing of stats.h: stats depends on the store, the store only on this
- * declaration, which stats.c defines.
+ * a module apart from stats because both sides use it: the store masks each reply as it
+ * counts it, and stats reads the counters back through the store. So stats depends on the
+ * store, and the store only on this, not on stats.
  */
 #ifndef IPWARM_STATS_MASK_H
 #define IPWARM_STATS_MASK_H
