@@ -1,5 +1,5 @@
 /*
- * preflight: the DNS side of the pre-flight checks and the report they fill.
+ * preflight: the DNS side of the pre-flight checks, and preflight_run, which runs them all.
  *
  * Identity: PTR of each source IP with forward confirmation (FCrDNS: a PTR name whose A or
  * AAAA records include the IP, the test receivers apply), the HELO name resolving to the IP
@@ -8,9 +8,9 @@
  * compared key for key with the configured private key (RFC 6376 3.6.1, 3.6.2.2: a record
  * that merely exists but holds an old key fails every signature), and DMARC (RFC 7489: the
  * record, its discovery and identifier alignment are dmarc.c's; this file reports on them).
- * Destinations: the MX of every distinct recipient domain (RFC 5321 5.1, RFC 7505), resolved
- * all at once by dns_mx_resolve(), and DNS block lists (RFC 5782) through dnsbl.c. The SMTP
- * probes are in preflight_smtp.c.
+ * Destinations: DNS block lists (RFC 5782) through dnsbl.c. The rest of the family: the report
+ * they fill in preflight_report.c, the MX of the recipient domains in preflight_mx.c, the SMTP
+ * probes in preflight_smtp.c; none of them calls back into this file.
  *
  * A DNS failure is never read as an answer: a timeout on a PTR, a TXT or an MX look-up is a
  * warn ("could not check"), not a fail and not a pass.
@@ -30,168 +30,6 @@
 #include "ipwarm/provider.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/spf.h"
-
-/* ---- the report ---- */
-
-const char *preflight_status_name(enum preflight_status s)
-{
-    switch (s) {
-    case PREFLIGHT_PASS:
-        return "pass";
-    case PREFLIGHT_WARN:
-        return "warn";
-    case PREFLIGHT_FAIL:
-        return "fail";
-    case PREFLIGHT_SKIP:
-        return "skip";
-    }
-    return "unknown";
-}
-
-void preflight_report_init(struct preflight_report *r)
-{
-    memset(r, 0, sizeof *r);
-    r->ok = true;
-}
-
-void preflight_report_clear(struct preflight_report *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n_checks; i++) {
-        free(r->checks[i].subject);
-        free(r->checks[i].detail);
-        free(r->checks[i].fix);
-        free(r->checks[i].lookup);
-    }
-    free(r->checks);
-    preflight_report_init(r);
-}
-
-/* The check's bit in preflight.require, 0 for a name that has none. */
-static unsigned preflight_bit(const char *name)
-{
-    for (unsigned i = 0; i < 32; i++) {
-        const char *n = plan_check_name(1u << i);
-        if (!n)
-            break;
-        if (strcmp(n, name) == 0)
-            return 1u << i;
-    }
-    return 0;
-}
-
-__attribute__((format(printf, 1, 0))) static char *preflight_vfmt(const char *fmt, va_list ap)
-{
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (s)
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
-}
-
-static char *preflight_dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-ipw_status preflight_add(struct preflight_report *r, const struct plan *p, const char *name,
-                         enum preflight_status status, const char *subject, const char *fix,
-                         const char *lookup, const char *fmt, ...)
-{
-    if (r->n_checks == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct preflight_check *c = realloc(r->checks, cap * sizeof *c);
-        if (!c)
-            return IPW_ENOMEM;
-        r->checks = c;
-        r->cap = cap;
-    }
-    struct preflight_check *c = &r->checks[r->n_checks];
-    memset(c, 0, sizeof *c);
-    c->name = name;
-    c->status = status;
-    c->required = p && (p->preflight_require & preflight_bit(name)) != 0;
-    va_list ap;
-    va_start(ap, fmt);
-    c->detail = preflight_vfmt(fmt, ap);
-    va_end(ap);
-    c->subject = preflight_dup(subject);
-    /* A fix and a look-up only mean something for a problem. */
-    bool problem = status == PREFLIGHT_WARN || status == PREFLIGHT_FAIL;
-    if (problem) {
-        c->fix = preflight_dup(fix);
-        c->lookup = preflight_dup(lookup);
-    }
-    if (!c->detail || (subject && !c->subject) || (problem && fix && !c->fix) ||
-        (problem && lookup && !c->lookup)) {
-        free(c->detail);
-        free(c->subject);
-        free(c->fix);
-        free(c->lookup);
-        return IPW_ENOMEM;
-    }
-    r->n_checks++;
-    return IPW_OK;
-}
-
-void preflight_report_finish(struct preflight_report *r)
-{
-    r->required_failed = 0;
-    for (size_t i = 0; i < r->n_checks; i++)
-        if (r->checks[i].required && r->checks[i].status == PREFLIGHT_FAIL)
-            r->required_failed++;
-    r->ok = r->required_failed == 0;
-}
-
-void preflight_report_json(const struct preflight_report *r, struct json *j)
-{
-    json_object_begin(j);
-    json_kv_bool(j, "ok", r->ok);
-    json_key(j, "checks");
-    json_array_begin(j);
-    for (size_t i = 0; i < r->n_checks; i++) {
-        const struct preflight_check *c = &r->checks[i];
-        json_object_begin(j);
-        json_kv_string(j, "name", c->name);
-        json_kv_string(j, "status", preflight_status_name(c->status));
-        json_kv_bool(j, "required", c->required);
-        json_kv_string(j, "detail", c->detail);
-        json_kv_string(j, "subject", c->subject);
-        json_kv_string(j, "fix", c->fix);
-        json_kv_string(j, "lookup", c->lookup);
-        json_object_end(j);
-    }
-    json_array_end(j);
-    json_object_end(j);
-}
-
-char *preflight_report_json_string(const struct preflight_report *r)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-    struct json j;
-    json_init(&j, f, false);
-    preflight_report_json(r, &j);
-    struct err e;
-    ipw_status s = json_finish(&j, &e);
-    if (fclose(f) != 0 || s != IPW_OK) {
-        free(buf);
-        return NULL;
-    }
-    /* json_finish ends the document with a newline; the store keeps the document alone. */
-    if (len > 0 && buf[len - 1] == '\n')
-        buf[len - 1] = '\0';
-    return buf;
-}
 
 /* ---- small helpers ---- */
 
@@ -263,14 +101,6 @@ static ipw_status preflight_ptr_query(struct dns *dns, const char *ip, struct dn
     return dns_query(dns, rev, DNS_T_PTR, out, e);
 }
 
-#define PF_TRY(expr)                                                                               \
-    do {                                                                                           \
-        ipw_status pf_s_ = (expr);                                                                 \
-        if (pf_s_ != IPW_OK)                                                                       \
-            return pf_s_ == IPW_ENOMEM ? err_set(e, IPW_ENOMEM, "preflight: out of memory")        \
-                                       : pf_s_;                                                    \
-    } while (0)
-
 /* ---- spf ---- */
 
 static ipw_status preflight_spf_one(struct preflight_report *r, const struct plan *p,
@@ -288,9 +118,9 @@ static ipw_status preflight_spf_one(struct preflight_report *r, const struct pla
     if (s == IPW_ENOMEM)
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     if (s != IPW_OK) {
-        PF_TRY(preflight_add(r, p, "spf", PREFLIGHT_FAIL, subject,
-                             "give the sender a valid address in the plan", lookup,
-                             "%s (%s): SPF could not be evaluated: %s", domain, role, se.msg));
+        PREFLIGHT_TRY(preflight_add(
+            r, p, "spf", PREFLIGHT_FAIL, subject, "give the sender a valid address in the plan",
+            lookup, "%s (%s): SPF could not be evaluated: %s", domain, role, se.msg));
         return IPW_OK;
     }
     const char *name = spf_result_name(res.result);
@@ -320,9 +150,9 @@ static ipw_status preflight_spf_one(struct preflight_report *r, const struct pla
                  ip, domain);
         break;
     }
-    PF_TRY(preflight_add(r, p, "spf", st, subject, fix, lookup, "%s for %s (%s): %s%s%s%s%s", ip,
-                         domain, role, name, mech[0] ? " by " : "", mech,
-                         res.explanation[0] ? ": " : "", res.explanation));
+    PREFLIGHT_TRY(preflight_add(r, p, "spf", st, subject, fix, lookup, "%s for %s (%s): %s%s%s%s%s",
+                                ip, domain, role, name, mech[0] ? " by " : "", mech,
+                                res.explanation[0] ? ": " : "", res.explanation));
     return IPW_OK;
 }
 
@@ -352,7 +182,7 @@ ipw_status preflight_ptr(struct preflight_report *r, const struct plan *p, struc
         char rev[DNSBL_NAME_MAX], lookup[128], fix[512];
         struct dns_result ptr;
         snprintf(lookup, sizeof lookup, "dig +short -x %s", ip);
-        PF_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
+        PREFLIGHT_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
         ipw_status s = IPW_OK;
         if (ptr.status == DNS_NXDOMAIN || ptr.status == DNS_NODATA) {
             snprintf(fix, sizeof fix,
@@ -409,7 +239,7 @@ ipw_status preflight_ptr(struct preflight_report *r, const struct plan *p, struc
             }
         }
         dns_result_clear(&ptr);
-        PF_TRY(s);
+        PREFLIGHT_TRY(s);
     }
     return IPW_OK;
 }
@@ -424,7 +254,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
         snprintf(lookup, sizeof lookup, "dig +short %s %s", rtype, p->helo);
         int has;
         enum dns_status st;
-        PF_TRY(preflight_name_has_ip(dns, p->helo, ip, &has, &st, addrs, sizeof addrs, e));
+        PREFLIGHT_TRY(preflight_name_has_ip(dns, p->helo, ip, &has, &st, addrs, sizeof addrs, e));
         ipw_status s;
         if (has == NAME_UNKNOWN) {
             s = preflight_add(r, p, "helo", PREFLIGHT_WARN, ip,
@@ -444,7 +274,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
             /* Receivers also compare the HELO name with the PTR name: say when they differ. */
             char rev[DNSBL_NAME_MAX];
             struct dns_result ptr;
-            PF_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
+            PREFLIGHT_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
             bool match = false;
             for (size_t n = 0; ptr.status == DNS_OK && n < ptr.n_rrs; n++)
                 if (dns_name_equal(ptr.rrs[n].data, p->helo))
@@ -463,7 +293,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
             }
             dns_result_clear(&ptr);
         }
-        PF_TRY(s);
+        PREFLIGHT_TRY(s);
     }
     return IPW_OK;
 }
@@ -474,8 +304,8 @@ ipw_status preflight_dnsbl(struct preflight_report *r, const struct plan *p, str
                            struct err *e)
 {
     if (p->n_dnsbl_zones == 0) {
-        PF_TRY(preflight_add(r, p, "dnsbl", PREFLIGHT_SKIP, NULL, NULL, NULL,
-                             "no block list zones in preflight.dnsbl"));
+        PREFLIGHT_TRY(preflight_add(r, p, "dnsbl", PREFLIGHT_SKIP, NULL, NULL, NULL,
+                                    "no block list zones in preflight.dnsbl"));
         return IPW_OK;
     }
     struct dnsbl_result *res = calloc(p->n_source_ips, sizeof *res);
@@ -539,10 +369,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
 {
     if (!p->dkim) {
         bool req = (p->preflight_require & PLAN_CHECK_DKIM) != 0;
-        PF_TRY(preflight_add(r, p, "dkim", req ? PREFLIGHT_FAIL : PREFLIGHT_SKIP, NULL,
-                             "configure sender.dkim (domain, selector, key_file); ipwarm dkim "
-                             "keygen makes the key and the record",
-                             NULL, "sender.dkim is not set: messages are not signed"));
+        PREFLIGHT_TRY(
+            preflight_add(r, p, "dkim", req ? PREFLIGHT_FAIL : PREFLIGHT_SKIP, NULL,
+                          "configure sender.dkim (domain, selector, key_file); ipwarm dkim "
+                          "keygen makes the key and the record",
+                          NULL, "sender.dkim is not set: messages are not signed"));
         return IPW_OK;
     }
     char name[600], lookup[640], subject[600];
@@ -555,10 +386,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
     if (ks == IPW_ENOMEM)
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     if (ks != IPW_OK) {
-        PF_TRY(preflight_add(r, p, "dkim", PREFLIGHT_FAIL, subject,
-                             "point sender.dkim.key_file at the PEM private key whose public key "
-                             "is published",
-                             NULL, "%s", ke.msg));
+        PREFLIGHT_TRY(
+            preflight_add(r, p, "dkim", PREFLIGHT_FAIL, subject,
+                          "point sender.dkim.key_file at the PEM private key whose public key "
+                          "is published",
+                          NULL, "%s", ke.msg));
         return IPW_OK;
     }
     char *pub = dkim_key_public_b64(key, e); /* sets e whenever it returns NULL */
@@ -635,7 +467,7 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
     dns_result_clear(&txt);
     free(pub);
     free(fix);
-    PF_TRY(s);
+    PREFLIGHT_TRY(s);
     return IPW_OK;
 }
 
@@ -656,11 +488,11 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
     size_t count;
     char *rec = NULL;
     const char *where = from;
-    PF_TRY(dmarc_lookup(dns, from, &st, &count, &rec, e));
+    PREFLIGHT_TRY(dmarc_lookup(dns, from, &st, &count, &rec, e));
     /* RFC 7489 6.6.3: without a record at the From domain, the organisational domain's. */
     if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && !dns_name_equal(org, from)) {
         where = org;
-        PF_TRY(dmarc_lookup(dns, org, &st, &count, &rec, e));
+        PREFLIGHT_TRY(dmarc_lookup(dns, org, &st, &count, &rec, e));
     }
     ipw_status s;
     struct dmarc_record d;
@@ -704,219 +536,7 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
         }
     }
     free(rec);
-    PF_TRY(s);
-    return IPW_OK;
-}
-
-/* ---- recipient domains and mx ---- */
-
-void preflight_domains_clear(struct preflight_domains *d)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->domains[i]);
-        if (d->mx)
-            dns_mx_result_clear(&d->mx[i]);
-    }
-    free(d->domains);
-    free(d->mx);
-    free(d->provider);
-    memset(d, 0, sizeof *d);
-}
-
-/* An open-addressing set of the distinct domains, in order of first sight. */
-struct preflight_set {
-    size_t *slots; /* index + 1 into the list; 0 = empty */
-    size_t size;   /* a power of two */
-    char **list;
-    size_t n, cap;
-};
-
-static size_t preflight_hash(const char *s)
-{
-    size_t h = 1469598103934665603ull & SIZE_MAX;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * (1099511628211ull & SIZE_MAX);
-    return h;
-}
-
-static bool preflight_set_add(struct preflight_set *set, const char *s)
-{
-    if ((set->n + 1) * 2 > set->size) {
-        size_t size = set->size ? set->size * 2 : 1024;
-        size_t *slots = calloc(size, sizeof *slots);
-        if (!slots)
-            return false;
-        for (size_t i = 0; i < set->n; i++) {
-            size_t h = preflight_hash(set->list[i]) & (size - 1);
-            while (slots[h])
-                h = (h + 1) & (size - 1);
-            slots[h] = i + 1;
-        }
-        free(set->slots);
-        set->slots = slots;
-        set->size = size;
-    }
-    size_t h = preflight_hash(s) & (set->size - 1);
-    while (set->slots[h]) {
-        if (strcmp(set->list[set->slots[h] - 1], s) == 0)
-            return true;
-        h = (h + 1) & (set->size - 1);
-    }
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 256;
-        char **l = realloc(set->list, cap * sizeof *l);
-        if (!l)
-            return false;
-        set->list = l;
-        set->cap = cap;
-    }
-    if (!(set->list[set->n] = strdup(s)))
-        return false;
-    set->slots[h] = ++set->n;
-    return true;
-}
-
-ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
-                                     struct preflight_domains *out, struct err *e)
-{
-    memset(out, 0, sizeof *out);
-    struct preflight_set set;
-    memset(&set, 0, sizeof set);
-    struct recipients *rc = NULL;
-    ipw_status s = recipients_open(p->recipients_file, p->recipients_column, &rc, e);
-    while (s == IPW_OK) {
-        struct recipients_rec rec;
-        ipw_status rs = recipients_next(rc, &rec, e);
-        if (rs == IPW_ENOTFOUND)
-            break;
-        if (rs == IPW_EDATA) {
-            out->bad_records++;
-            continue;
-        }
-        if (rs != IPW_OK)
-            s = rs;
-        else if (!preflight_set_add(&set, rec.domain))
-            s = err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    recipients_close(rc);
-    free(set.slots);
-    out->domains = set.list;
-    out->n = set.n;
-    if (s != IPW_OK) {
-        preflight_domains_clear(out);
-        return s;
-    }
-    out->mx = calloc(out->n + 1, sizeof *out->mx);
-    out->provider = calloc(out->n + 1, sizeof *out->provider);
-    if (!out->mx || !out->provider) {
-        preflight_domains_clear(out);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    if (out->n > 0) {
-        s = dns_mx_resolve(dns, (const char *const *)out->domains, out->n, out->mx, e);
-        if (s != IPW_OK) {
-            free(out->mx); /* dns_mx_resolve leaves nothing to clear on failure */
-            out->mx = NULL;
-            preflight_domains_clear(out);
-            return s;
-        }
-    }
-    for (size_t i = 0; i < out->n; i++)
-        out->provider[i] = provider_for_mx(p, &out->mx[i]);
-    return IPW_OK;
-}
-
-/* How many domains preflight_mx names in its detail; the rest are counted. */
-#define PREFLIGHT_MX_NAMED 100
-
-ipw_status preflight_mx(struct preflight_report *r, const struct plan *p,
-                        const struct preflight_domains *d, struct err *e)
-{
-    if (d->n == 0) {
-        PF_TRY(preflight_add(
-            r, p, "mx", PREFLIGHT_WARN, NULL, "put recipient addresses in recipients.file", NULL,
-            "the recipient list has no addresses%s", d->bad_records ? " that can be used" : ""));
-        return IPW_OK;
-    }
-    size_t n_bad = 0, n_temp = 0;
-    size_t *per_provider = calloc(p->n_providers + 1, sizeof *per_provider);
-    if (!per_provider)
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    for (size_t i = 0; i < d->n; i++) {
-        enum dns_mx_status st = d->mx[i].status;
-        if (st == DNS_MX_TEMPERROR)
-            n_temp++;
-        else if (st != DNS_MX_OK && st != DNS_MX_IMPLICIT)
-            n_bad++;
-        per_provider[d->provider[i]]++;
-    }
-    /* The detail is built in a memory stream: it names up to PREFLIGHT_MX_NAMED domains. */
-    char *detail = NULL;
-    size_t dlen = 0;
-    FILE *f = open_memstream(&detail, &dlen);
-    if (!f) {
-        free(per_provider);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    fprintf(f, "%zu recipient domain%s", d->n, d->n == 1 ? "" : "s");
-    if (n_bad + n_temp == 0)
-        fputs(d->n == 1 ? ": it can receive mail" : ": every one can receive mail", f);
-    const char *first_bad = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t want = pass == 0 ? n_bad : n_temp, named = 0;
-        if (want == 0)
-            continue;
-        fprintf(f, "; %zu %s: ", want,
-                pass == 0 ? "cannot receive mail" : "could not be resolved now (temperror)");
-        for (size_t i = 0; i < d->n && named < PREFLIGHT_MX_NAMED; i++) {
-            enum dns_mx_status st = d->mx[i].status;
-            bool temp = st == DNS_MX_TEMPERROR;
-            if (st == DNS_MX_OK || st == DNS_MX_IMPLICIT || temp != (pass == 1))
-                continue;
-            if (!first_bad)
-                first_bad = d->domains[i];
-            fprintf(f, "%s%s (%s)", named ? ", " : "", d->domains[i],
-                    temp ? dns_status_name(d->mx[i].cause) : dns_mx_status_name(st));
-            named++;
-        }
-        if (want > named)
-            fprintf(f, " and %zu more", want - named);
-    }
-    fputs("; providers: ", f);
-    bool any = false;
-    for (size_t i = 0; i < p->n_providers; i++) {
-        if (!per_provider[i])
-            continue;
-        fprintf(f, "%s%s %zu", any ? ", " : "", p->providers[i].name, per_provider[i]);
-        any = true;
-    }
-    if (d->bad_records)
-        fprintf(f, "; %zu record%s of the list skipped (not addresses)", d->bad_records,
-                d->bad_records == 1 ? "" : "s");
-    free(per_provider);
-    if (fclose(f) != 0 || !detail) {
-        free(detail);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    char lookup[300] = "";
-    if (first_bad)
-        snprintf(lookup, sizeof lookup, "dig +short MX %s", first_bad);
-    ipw_status s;
-    if (n_bad)
-        s = preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
-                          "remove the recipients of the domains that cannot receive mail from "
-                          "the list (ipwarm mx DOMAIN shows why)",
-                          lookup, "%s", detail);
-    else if (n_temp)
-        s = preflight_add(r, p, "mx", PREFLIGHT_WARN, NULL,
-                          "run check again later: a DNS failure is never read as \"no MX\"", lookup,
-                          "%s", detail);
-    else
-        s = preflight_add(r, p, "mx", PREFLIGHT_PASS, NULL, NULL, NULL, "%s", detail);
-    free(detail);
-    PF_TRY(s);
+    PREFLIGHT_TRY(s);
     return IPW_OK;
 }
 
@@ -937,9 +557,9 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
     if (s != IPW_OK) {
         /* A list that cannot be read is one more problem to name, not a reason to stop. */
         memset(&d, 0, sizeof d);
-        PF_TRY(preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
-                             "correct the recipient list (recipients.file)", NULL,
-                             "the recipient list could not be read: %s", de.msg));
+        PREFLIGHT_TRY(preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
+                                    "correct the recipient list (recipients.file)", NULL,
+                                    "the recipient list could not be read: %s", de.msg));
         s = IPW_OK;
     } else {
         s = preflight_mx(r, p, &d, e);
