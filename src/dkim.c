@@ -713,3 +713,36 @@ done:
     free(data.p);
     return s;
 }
+
+/* ---- tag=value lists ---- */
+
+/* The value of tag in a tag=value list (RFC 6376 3.2; DMARC uses the same syntax) with every space
+ * removed, into out; false when the tag is absent. */
+bool dkim_tag(const char *txt, const char *tag, char *out, size_t n)
+{
+    size_t tl = strlen(tag);
+    const char *s = txt;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ';' || *s == '\r' || *s == '\n')
+            s++;
+        const char *end = strchr(s, ';');
+        if (!end)
+            end = s + strlen(s);
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        if (eq) {
+            const char *ke = eq;
+            while (ke > s && (ke[-1] == ' ' || ke[-1] == '\t'))
+                ke--;
+            if ((size_t)(ke - s) == tl && strncasecmp(s, tag, tl) == 0) {
+                size_t k = 0;
+                for (const char *v = eq + 1; v < end; v++)
+                    if (!chars_is_space((unsigned char)*v) && k + 1 < n)
+                        out[k++] = *v;
+                out[k] = '\0';
+                return true;
+            }
+        }
+        s = end;
+    }
+    return false;
+}

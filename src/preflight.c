@@ -1,17 +1,16 @@
 /*
- * preflight: the DNS side of the pre-flight checks and the report they fill.
+ * preflight: the DNS side of the pre-flight checks, and preflight_run, which runs them all.
  *
  * Identity: PTR of each source IP with forward confirmation (FCrDNS: a PTR name whose A or
  * AAAA records include the IP, the test receivers apply), the HELO name resolving to the IP
  * (RFC 5321 4.1.1.1 asks for a name that resolves; receivers compare it to the PTR), SPF
  * through spf_check() (RFC 7208), the DKIM key published at selector._domainkey.domain
  * compared key for key with the configured private key (RFC 6376 3.6.1, 3.6.2.2: a record
- * that merely exists but holds an old key fails every signature), and DMARC (RFC 7489 6.3:
- * v=DMARC1 first, p= required; 3.1: identifier alignment, relaxed by the organisational
- * domain, which we approximate by the last two labels rather than the Public Suffix List).
- * Destinations: the MX of every distinct recipient domain (RFC 5321 5.1, RFC 7505), resolved
- * all at once by dns_mx_resolve(), and DNS block lists (RFC 5782) through dnsbl.c. The SMTP
- * probes are in preflight_smtp.c.
+ * that merely exists but holds an old key fails every signature), and DMARC (RFC 7489: the
+ * record, its discovery and identifier alignment are dmarc.c's; this file reports on them).
+ * Destinations: DNS block lists (RFC 5782) through dnsbl.c. The rest of the family: the report
+ * they fill in preflight_report.c, the MX of the recipient domains in preflight_mx.c, the SMTP
+ * probes in preflight_smtp.c; none of them calls back into this file.
  *
  * A DNS failure is never read as an answer: a timeout on a PTR, a TXT or an MX look-up is a
  * warn ("could not check"), not a fail and not a pass.
@@ -25,174 +24,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ipwarm/chars.h"
 #include "ipwarm/dkim.h"
+#include "ipwarm/dmarc.h"
 #include "ipwarm/dnsbl.h"
 #include "ipwarm/provider.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/spf.h"
-
-/* ---- the report ---- */
-
-const char *preflight_status_name(enum preflight_status s)
-{
-    switch (s) {
-    case PREFLIGHT_PASS:
-        return "pass";
-    case PREFLIGHT_WARN:
-        return "warn";
-    case PREFLIGHT_FAIL:
-        return "fail";
-    case PREFLIGHT_SKIP:
-        return "skip";
-    }
-    return "unknown";
-}
-
-void preflight_report_init(struct preflight_report *r)
-{
-    memset(r, 0, sizeof *r);
-    r->ok = true;
-}
-
-void preflight_report_clear(struct preflight_report *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n_checks; i++) {
-        free(r->checks[i].subject);
-        free(r->checks[i].detail);
-        free(r->checks[i].fix);
-        free(r->checks[i].lookup);
-    }
-    free(r->checks);
-    preflight_report_init(r);
-}
-
-/* The check's bit in preflight.require, 0 for a name that has none. */
-static unsigned preflight_bit(const char *name)
-{
-    for (unsigned i = 0; i < 32; i++) {
-        const char *n = plan_check_name(1u << i);
-        if (!n)
-            break;
-        if (strcmp(n, name) == 0)
-            return 1u << i;
-    }
-    return 0;
-}
-
-__attribute__((format(printf, 1, 0))) static char *preflight_vfmt(const char *fmt, va_list ap)
-{
-    va_list aq;
-    va_copy(aq, ap);
-    int n = vsnprintf(NULL, 0, fmt, aq);
-    va_end(aq);
-    if (n < 0)
-        return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (s)
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-    return s;
-}
-
-static char *preflight_dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-ipw_status preflight_add(struct preflight_report *r, const struct plan *p, const char *name,
-                         enum preflight_status status, const char *subject, const char *fix,
-                         const char *lookup, const char *fmt, ...)
-{
-    if (r->n_checks == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        struct preflight_check *c = realloc(r->checks, cap * sizeof *c);
-        if (!c)
-            return IPW_ENOMEM;
-        r->checks = c;
-        r->cap = cap;
-    }
-    struct preflight_check *c = &r->checks[r->n_checks];
-    memset(c, 0, sizeof *c);
-    c->name = name;
-    c->status = status;
-    c->required = p && (p->preflight_require & preflight_bit(name)) != 0;
-    va_list ap;
-    va_start(ap, fmt);
-    c->detail = preflight_vfmt(fmt, ap);
-    va_end(ap);
-    c->subject = preflight_dup(subject);
-    /* A fix and a look-up only mean something for a problem. */
-    bool problem = status == PREFLIGHT_WARN || status == PREFLIGHT_FAIL;
-    if (problem) {
-        c->fix = preflight_dup(fix);
-        c->lookup = preflight_dup(lookup);
-    }
-    if (!c->detail || (subject && !c->subject) || (problem && fix && !c->fix) ||
-        (problem && lookup && !c->lookup)) {
-        free(c->detail);
-        free(c->subject);
-        free(c->fix);
-        free(c->lookup);
-        return IPW_ENOMEM;
-    }
-    r->n_checks++;
-    return IPW_OK;
-}
-
-void preflight_report_finish(struct preflight_report *r)
-{
-    r->required_failed = 0;
-    for (size_t i = 0; i < r->n_checks; i++)
-        if (r->checks[i].required && r->checks[i].status == PREFLIGHT_FAIL)
-            r->required_failed++;
-    r->ok = r->required_failed == 0;
-}
-
-void preflight_report_json(const struct preflight_report *r, struct json *j)
-{
-    json_object_begin(j);
-    json_kv_bool(j, "ok", r->ok);
-    json_key(j, "checks");
-    json_array_begin(j);
-    for (size_t i = 0; i < r->n_checks; i++) {
-        const struct preflight_check *c = &r->checks[i];
-        json_object_begin(j);
-        json_kv_string(j, "name", c->name);
-        json_kv_string(j, "status", preflight_status_name(c->status));
-        json_kv_bool(j, "required", c->required);
-        json_kv_string(j, "detail", c->detail);
-        json_kv_string(j, "subject", c->subject);
-        json_kv_string(j, "fix", c->fix);
-        json_kv_string(j, "lookup", c->lookup);
-        json_object_end(j);
-    }
-    json_array_end(j);
-    json_object_end(j);
-}
-
-char *preflight_report_json_string(const struct preflight_report *r)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-    struct json j;
-    json_init(&j, f, false);
-    preflight_report_json(r, &j);
-    struct err e;
-    ipw_status s = json_finish(&j, &e);
-    if (fclose(f) != 0 || s != IPW_OK) {
-        free(buf);
-        return NULL;
-    }
-    /* json_finish ends the document with a newline; the store keeps the document alone. */
-    if (len > 0 && buf[len - 1] == '\n')
-        buf[len - 1] = '\0';
-    return buf;
-}
 
 /* ---- small helpers ---- */
 
@@ -201,30 +38,6 @@ static const char *preflight_domain_of(const char *addr)
 {
     const char *at = addr ? strrchr(addr, '@') : NULL;
     return at ? at + 1 : "";
-}
-
-const char *preflight_org_domain(const char *name)
-{
-    size_t n = strlen(name);
-    if (n > 0 && name[n - 1] == '.')
-        n--;
-    int dots = 0;
-    for (size_t i = n; i-- > 0;) {
-        if (name[i] == '.' && ++dots == 2)
-            return name + i + 1;
-    }
-    return name;
-}
-
-/* Equal domain names, without case and a trailing dot. */
-static bool preflight_same_name(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la && a[la - 1] == '.')
-        la--;
-    if (lb && b[lb - 1] == '.')
-        lb--;
-    return la == lb && strncasecmp(a, b, la) == 0;
 }
 
 /* The address family of an IP literal and its bytes; 0 when it is none. */
@@ -288,14 +101,6 @@ static ipw_status preflight_ptr_query(struct dns *dns, const char *ip, struct dn
     return dns_query(dns, rev, DNS_T_PTR, out, e);
 }
 
-#define PF_TRY(expr)                                                                               \
-    do {                                                                                           \
-        ipw_status pf_s_ = (expr);                                                                 \
-        if (pf_s_ != IPW_OK)                                                                       \
-            return pf_s_ == IPW_ENOMEM ? err_set(e, IPW_ENOMEM, "preflight: out of memory")        \
-                                       : pf_s_;                                                    \
-    } while (0)
-
 /* ---- spf ---- */
 
 static ipw_status preflight_spf_one(struct preflight_report *r, const struct plan *p,
@@ -313,9 +118,9 @@ static ipw_status preflight_spf_one(struct preflight_report *r, const struct pla
     if (s == IPW_ENOMEM)
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     if (s != IPW_OK) {
-        PF_TRY(preflight_add(r, p, "spf", PREFLIGHT_FAIL, subject,
-                             "give the sender a valid address in the plan", lookup,
-                             "%s (%s): SPF could not be evaluated: %s", domain, role, se.msg));
+        PREFLIGHT_TRY(preflight_add(
+            r, p, "spf", PREFLIGHT_FAIL, subject, "give the sender a valid address in the plan",
+            lookup, "%s (%s): SPF could not be evaluated: %s", domain, role, se.msg));
         return IPW_OK;
     }
     const char *name = spf_result_name(res.result);
@@ -345,9 +150,9 @@ static ipw_status preflight_spf_one(struct preflight_report *r, const struct pla
                  ip, domain);
         break;
     }
-    PF_TRY(preflight_add(r, p, "spf", st, subject, fix, lookup, "%s for %s (%s): %s%s%s%s%s", ip,
-                         domain, role, name, mech[0] ? " by " : "", mech,
-                         res.explanation[0] ? ": " : "", res.explanation));
+    PREFLIGHT_TRY(preflight_add(r, p, "spf", st, subject, fix, lookup, "%s for %s (%s): %s%s%s%s%s",
+                                ip, domain, role, name, mech[0] ? " by " : "", mech,
+                                res.explanation[0] ? ": " : "", res.explanation));
     return IPW_OK;
 }
 
@@ -355,7 +160,7 @@ ipw_status preflight_spf(struct preflight_report *r, const struct plan *p, struc
                          struct err *e)
 {
     const char *rp = p->return_path ? p->return_path : p->from_addr;
-    bool same = preflight_same_name(preflight_domain_of(rp), preflight_domain_of(p->from_addr));
+    bool same = dns_name_equal(preflight_domain_of(rp), preflight_domain_of(p->from_addr));
     for (size_t i = 0; i < p->n_source_ips; i++) {
         ipw_status s = preflight_spf_one(r, p, dns, p->source_ips[i], rp,
                                          same ? "return-path and From" : "return-path", e);
@@ -377,7 +182,7 @@ ipw_status preflight_ptr(struct preflight_report *r, const struct plan *p, struc
         char rev[DNSBL_NAME_MAX], lookup[128], fix[512];
         struct dns_result ptr;
         snprintf(lookup, sizeof lookup, "dig +short -x %s", ip);
-        PF_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
+        PREFLIGHT_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
         ipw_status s = IPW_OK;
         if (ptr.status == DNS_NXDOMAIN || ptr.status == DNS_NODATA) {
             snprintf(fix, sizeof fix,
@@ -434,7 +239,7 @@ ipw_status preflight_ptr(struct preflight_report *r, const struct plan *p, struc
             }
         }
         dns_result_clear(&ptr);
-        PF_TRY(s);
+        PREFLIGHT_TRY(s);
     }
     return IPW_OK;
 }
@@ -449,7 +254,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
         snprintf(lookup, sizeof lookup, "dig +short %s %s", rtype, p->helo);
         int has;
         enum dns_status st;
-        PF_TRY(preflight_name_has_ip(dns, p->helo, ip, &has, &st, addrs, sizeof addrs, e));
+        PREFLIGHT_TRY(preflight_name_has_ip(dns, p->helo, ip, &has, &st, addrs, sizeof addrs, e));
         ipw_status s;
         if (has == NAME_UNKNOWN) {
             s = preflight_add(r, p, "helo", PREFLIGHT_WARN, ip,
@@ -469,10 +274,10 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
             /* Receivers also compare the HELO name with the PTR name: say when they differ. */
             char rev[DNSBL_NAME_MAX];
             struct dns_result ptr;
-            PF_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
+            PREFLIGHT_TRY(preflight_ptr_query(dns, ip, &ptr, rev, sizeof rev, e));
             bool match = false;
             for (size_t n = 0; ptr.status == DNS_OK && n < ptr.n_rrs; n++)
-                if (preflight_same_name(ptr.rrs[n].data, p->helo))
+                if (dns_name_equal(ptr.rrs[n].data, p->helo))
                     match = true;
             if (match || ptr.status != DNS_OK) {
                 s = preflight_add(r, p, "helo", PREFLIGHT_PASS, ip, NULL, NULL,
@@ -488,7 +293,7 @@ ipw_status preflight_helo(struct preflight_report *r, const struct plan *p, stru
             }
             dns_result_clear(&ptr);
         }
-        PF_TRY(s);
+        PREFLIGHT_TRY(s);
     }
     return IPW_OK;
 }
@@ -499,8 +304,8 @@ ipw_status preflight_dnsbl(struct preflight_report *r, const struct plan *p, str
                            struct err *e)
 {
     if (p->n_dnsbl_zones == 0) {
-        PF_TRY(preflight_add(r, p, "dnsbl", PREFLIGHT_SKIP, NULL, NULL, NULL,
-                             "no block list zones in preflight.dnsbl"));
+        PREFLIGHT_TRY(preflight_add(r, p, "dnsbl", PREFLIGHT_SKIP, NULL, NULL, NULL,
+                                    "no block list zones in preflight.dnsbl"));
         return IPW_OK;
     }
     struct dnsbl_result *res = calloc(p->n_source_ips, sizeof *res);
@@ -559,46 +364,16 @@ ipw_status preflight_dnsbl(struct preflight_report *r, const struct plan *p, str
 
 /* ---- dkim ---- */
 
-/* The value of tag in a tag=value list (RFC 6376 3.2) with every space removed, into out;
- * false when the tag is absent. */
-static bool preflight_tag(const char *txt, const char *tag, char *out, size_t n)
-{
-    size_t tl = strlen(tag);
-    const char *s = txt;
-    while (*s) {
-        while (*s == ' ' || *s == '\t' || *s == ';' || *s == '\r' || *s == '\n')
-            s++;
-        const char *end = strchr(s, ';');
-        if (!end)
-            end = s + strlen(s);
-        const char *eq = memchr(s, '=', (size_t)(end - s));
-        if (eq) {
-            const char *ke = eq;
-            while (ke > s && (ke[-1] == ' ' || ke[-1] == '\t'))
-                ke--;
-            if ((size_t)(ke - s) == tl && strncasecmp(s, tag, tl) == 0) {
-                size_t k = 0;
-                for (const char *v = eq + 1; v < end; v++)
-                    if (!chars_is_space((unsigned char)*v) && k + 1 < n)
-                        out[k++] = *v;
-                out[k] = '\0';
-                return true;
-            }
-        }
-        s = end;
-    }
-    return false;
-}
-
 ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, struct dns *dns,
                           struct err *e)
 {
     if (!p->dkim) {
         bool req = (p->preflight_require & PLAN_CHECK_DKIM) != 0;
-        PF_TRY(preflight_add(r, p, "dkim", req ? PREFLIGHT_FAIL : PREFLIGHT_SKIP, NULL,
-                             "configure sender.dkim (domain, selector, key_file); ipwarm dkim "
-                             "keygen makes the key and the record",
-                             NULL, "sender.dkim is not set: messages are not signed"));
+        PREFLIGHT_TRY(
+            preflight_add(r, p, "dkim", req ? PREFLIGHT_FAIL : PREFLIGHT_SKIP, NULL,
+                          "configure sender.dkim (domain, selector, key_file); ipwarm dkim "
+                          "keygen makes the key and the record",
+                          NULL, "sender.dkim is not set: messages are not signed"));
         return IPW_OK;
     }
     char name[600], lookup[640], subject[600];
@@ -611,10 +386,11 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
     if (ks == IPW_ENOMEM)
         return err_set(e, IPW_ENOMEM, "preflight: out of memory");
     if (ks != IPW_OK) {
-        PF_TRY(preflight_add(r, p, "dkim", PREFLIGHT_FAIL, subject,
-                             "point sender.dkim.key_file at the PEM private key whose public key "
-                             "is published",
-                             NULL, "%s", ke.msg));
+        PREFLIGHT_TRY(
+            preflight_add(r, p, "dkim", PREFLIGHT_FAIL, subject,
+                          "point sender.dkim.key_file at the PEM private key whose public key "
+                          "is published",
+                          NULL, "%s", ke.msg));
         return IPW_OK;
     }
     char *pub = dkim_key_public_b64(key, e); /* sets e whenever it returns NULL */
@@ -652,7 +428,7 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
             s = IPW_ENOMEM;
         } else {
             for (size_t i = 0; i < txt.n_rrs; i++) {
-                if (!preflight_tag(txt.rrs[i].data, "p", val, vn))
+                if (!dkim_tag(txt.rrs[i].data, "p", val, vn))
                     continue;
                 keys++;
                 if (val[0] == '\0') {
@@ -660,7 +436,7 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
                     continue;
                 }
                 char k[32] = "rsa";
-                preflight_tag(txt.rrs[i].data, "k", k, sizeof k);
+                dkim_tag(txt.rrs[i].data, "k", k, sizeof k);
                 if (strcasecmp(k, ktype) != 0)
                     wrong_type = true;
                 else if (strcmp(val, pub) == 0)
@@ -691,112 +467,17 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
     dns_result_clear(&txt);
     free(pub);
     free(fix);
-    PF_TRY(s);
+    PREFLIGHT_TRY(s);
     return IPW_OK;
 }
 
 /* ---- dmarc ---- */
 
-bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, const char **why)
-{
-    memset(out, 0, sizeof *out);
-    const char *dummy;
-    if (!why)
-        why = &dummy;
-    /* RFC 7489 6.4: "v=DMARC1" must come first. */
-    const char *s = txt;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    if (strncmp(s, "v", 1) != 0) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    const char *semi = strchr(s, ';');
-    char first[32];
-    size_t fl = semi ? (size_t)(semi - s) : strlen(s);
-    if (fl >= sizeof first) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    memcpy(first, s, fl);
-    first[fl] = '\0';
-    char v[16];
-    if (!preflight_tag(first, "v", v, sizeof v) || strcmp(v, "DMARC1") != 0) {
-        *why = "the record does not start with v=DMARC1";
-        return false;
-    }
-    char val[64];
-    if (!preflight_tag(txt, "p", val, sizeof val)) {
-        *why = "the record has no p= policy";
-        return false;
-    }
-    if (strcasecmp(val, "none") && strcasecmp(val, "quarantine") && strcasecmp(val, "reject")) {
-        *why = "p= is not none, quarantine or reject";
-        return false;
-    }
-    for (size_t i = 0; val[i] && i + 1 < sizeof out->policy; i++)
-        out->policy[i] = (char)chars_lower((unsigned char)val[i]);
-    const char *tags[] = {"adkim", "aspf"};
-    bool *strict[] = {&out->adkim_strict, &out->aspf_strict};
-    for (int t = 0; t < 2; t++) {
-        if (!preflight_tag(txt, tags[t], val, sizeof val))
-            continue;
-        if (strcasecmp(val, "s") == 0)
-            *strict[t] = true;
-        else if (strcasecmp(val, "r") != 0) {
-            *why = t == 0 ? "adkim= is not r or s" : "aspf= is not r or s";
-            return false;
-        }
-    }
-    *why = NULL;
-    return true;
-}
-
-/* Identifier alignment (RFC 7489 3.1): equal names when strict, the same organisational
- * domain when relaxed. */
-static bool preflight_aligned(const char *a, const char *from, bool strict)
-{
-    if (strict)
-        return preflight_same_name(a, from);
-    return preflight_same_name(preflight_org_domain(a), preflight_org_domain(from));
-}
-
-/* The DMARC records (those starting "v=DMARC1") of _dmarc.domain: *count of them, *rec the
- * first. Returns the look-up status through *st. */
-static ipw_status preflight_dmarc_fetch(struct dns *dns, const char *domain, enum dns_status *st,
-                                        size_t *count, char **rec, struct err *e)
-{
-    char name[300];
-    snprintf(name, sizeof name, "_dmarc.%s", domain);
-    struct dns_result txt;
-    ipw_status s = dns_query(dns, name, DNS_T_TXT, &txt, e);
-    if (s != IPW_OK)
-        return s;
-    *st = txt.status;
-    *count = 0;
-    *rec = NULL;
-    for (size_t i = 0; txt.status == DNS_OK && i < txt.n_rrs; i++) {
-        const char *d = txt.rrs[i].data;
-        while (*d == ' ')
-            d++;
-        if (strncasecmp(d, "v=DMARC1", 8) != 0 && strncasecmp(d, "v = DMARC1", 10) != 0)
-            continue; /* RFC 7489 6.6.3: records that do not start so are discarded */
-        if ((*count)++ == 0 && !(*rec = strdup(txt.rrs[i].data))) {
-            dns_result_clear(&txt);
-            return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-        }
-    }
-    if (*st == DNS_OK && *count == 0)
-        *st = DNS_NODATA;
-    dns_result_clear(&txt);
-    return IPW_OK;
-}
-
 ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, struct dns *dns,
                            struct err *e)
 {
     const char *from = preflight_domain_of(p->from_addr);
-    const char *org = preflight_org_domain(from);
+    const char *org = dmarc_org_domain(from);
     const char *rp = preflight_domain_of(p->return_path ? p->return_path : p->from_addr);
     char lookup[320], fix[512];
     snprintf(lookup, sizeof lookup, "dig +short TXT _dmarc.%s", from);
@@ -807,14 +488,14 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
     size_t count;
     char *rec = NULL;
     const char *where = from;
-    PF_TRY(preflight_dmarc_fetch(dns, from, &st, &count, &rec, e));
+    PREFLIGHT_TRY(dmarc_lookup(dns, from, &st, &count, &rec, e));
     /* RFC 7489 6.6.3: without a record at the From domain, the organisational domain's. */
-    if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && !preflight_same_name(org, from)) {
+    if ((st == DNS_NXDOMAIN || st == DNS_NODATA) && !dns_name_equal(org, from)) {
         where = org;
-        PF_TRY(preflight_dmarc_fetch(dns, org, &st, &count, &rec, e));
+        PREFLIGHT_TRY(dmarc_lookup(dns, org, &st, &count, &rec, e));
     }
     ipw_status s;
-    struct preflight_dmarc_record d;
+    struct dmarc_record d;
     const char *why = NULL;
     if (st == DNS_NXDOMAIN || st == DNS_NODATA) {
         s = preflight_add(r, p, "dmarc", PREFLIGHT_FAIL, from, fix, lookup,
@@ -828,12 +509,12 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
         s = preflight_add(
             r, p, "dmarc", PREFLIGHT_FAIL, from, "keep exactly one v=DMARC1 record", lookup,
             "_dmarc.%s has %zu DMARC records: receivers apply none (RFC 7489 6.6.3)", where, count);
-    } else if (!preflight_dmarc_parse(rec, &d, &why)) {
+    } else if (!dmarc_parse(rec, &d, &why)) {
         s = preflight_add(r, p, "dmarc", PREFLIGHT_FAIL, from, fix, lookup,
                           "the DMARC record at _dmarc.%s does not parse: %s", where, why);
     } else {
-        bool spf_al = preflight_aligned(rp, from, d.aspf_strict);
-        bool dkim_al = p->dkim && preflight_aligned(p->dkim_domain, from, d.adkim_strict);
+        bool spf_al = dmarc_aligned(rp, from, d.aspf_strict);
+        bool dkim_al = p->dkim && dmarc_aligned(p->dkim_domain, from, d.adkim_strict);
         char al[256];
         snprintf(al, sizeof al, "SPF (%s, aspf=%s) %s, DKIM (%s, adkim=%s) %s", rp,
                  d.aspf_strict ? "s" : "r", spf_al ? "aligns" : "does not align",
@@ -855,219 +536,7 @@ ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, str
         }
     }
     free(rec);
-    PF_TRY(s);
-    return IPW_OK;
-}
-
-/* ---- recipient domains and mx ---- */
-
-void preflight_domains_clear(struct preflight_domains *d)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->domains[i]);
-        if (d->mx)
-            dns_mx_result_clear(&d->mx[i]);
-    }
-    free(d->domains);
-    free(d->mx);
-    free(d->provider);
-    memset(d, 0, sizeof *d);
-}
-
-/* An open-addressing set of the distinct domains, in order of first sight. */
-struct preflight_set {
-    size_t *slots; /* index + 1 into the list; 0 = empty */
-    size_t size;   /* a power of two */
-    char **list;
-    size_t n, cap;
-};
-
-static size_t preflight_hash(const char *s)
-{
-    size_t h = 1469598103934665603ull & SIZE_MAX;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * (1099511628211ull & SIZE_MAX);
-    return h;
-}
-
-static bool preflight_set_add(struct preflight_set *set, const char *s)
-{
-    if ((set->n + 1) * 2 > set->size) {
-        size_t size = set->size ? set->size * 2 : 1024;
-        size_t *slots = calloc(size, sizeof *slots);
-        if (!slots)
-            return false;
-        for (size_t i = 0; i < set->n; i++) {
-            size_t h = preflight_hash(set->list[i]) & (size - 1);
-            while (slots[h])
-                h = (h + 1) & (size - 1);
-            slots[h] = i + 1;
-        }
-        free(set->slots);
-        set->slots = slots;
-        set->size = size;
-    }
-    size_t h = preflight_hash(s) & (set->size - 1);
-    while (set->slots[h]) {
-        if (strcmp(set->list[set->slots[h] - 1], s) == 0)
-            return true;
-        h = (h + 1) & (set->size - 1);
-    }
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 256;
-        char **l = realloc(set->list, cap * sizeof *l);
-        if (!l)
-            return false;
-        set->list = l;
-        set->cap = cap;
-    }
-    if (!(set->list[set->n] = strdup(s)))
-        return false;
-    set->slots[h] = ++set->n;
-    return true;
-}
-
-ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
-                                     struct preflight_domains *out, struct err *e)
-{
-    memset(out, 0, sizeof *out);
-    struct preflight_set set;
-    memset(&set, 0, sizeof set);
-    struct recipients *rc = NULL;
-    ipw_status s = recipients_open(p->recipients_file, p->recipients_column, &rc, e);
-    while (s == IPW_OK) {
-        struct recipients_rec rec;
-        ipw_status rs = recipients_next(rc, &rec, e);
-        if (rs == IPW_ENOTFOUND)
-            break;
-        if (rs == IPW_EDATA) {
-            out->bad_records++;
-            continue;
-        }
-        if (rs != IPW_OK)
-            s = rs;
-        else if (!preflight_set_add(&set, rec.domain))
-            s = err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    recipients_close(rc);
-    free(set.slots);
-    out->domains = set.list;
-    out->n = set.n;
-    if (s != IPW_OK) {
-        preflight_domains_clear(out);
-        return s;
-    }
-    out->mx = calloc(out->n + 1, sizeof *out->mx);
-    out->provider = calloc(out->n + 1, sizeof *out->provider);
-    if (!out->mx || !out->provider) {
-        preflight_domains_clear(out);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    if (out->n > 0) {
-        s = dns_mx_resolve(dns, (const char *const *)out->domains, out->n, out->mx, e);
-        if (s != IPW_OK) {
-            free(out->mx); /* dns_mx_resolve leaves nothing to clear on failure */
-            out->mx = NULL;
-            preflight_domains_clear(out);
-            return s;
-        }
-    }
-    for (size_t i = 0; i < out->n; i++)
-        out->provider[i] = provider_for_mx(p, &out->mx[i]);
-    return IPW_OK;
-}
-
-/* How many domains preflight_mx names in its detail; the rest are counted. */
-#define PREFLIGHT_MX_NAMED 100
-
-ipw_status preflight_mx(struct preflight_report *r, const struct plan *p,
-                        const struct preflight_domains *d, struct err *e)
-{
-    if (d->n == 0) {
-        PF_TRY(preflight_add(
-            r, p, "mx", PREFLIGHT_WARN, NULL, "put recipient addresses in recipients.file", NULL,
-            "the recipient list has no addresses%s", d->bad_records ? " that can be used" : ""));
-        return IPW_OK;
-    }
-    size_t n_bad = 0, n_temp = 0;
-    size_t *per_provider = calloc(p->n_providers + 1, sizeof *per_provider);
-    if (!per_provider)
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    for (size_t i = 0; i < d->n; i++) {
-        enum dns_mx_status st = d->mx[i].status;
-        if (st == DNS_MX_TEMPERROR)
-            n_temp++;
-        else if (st != DNS_MX_OK && st != DNS_MX_IMPLICIT)
-            n_bad++;
-        per_provider[d->provider[i]]++;
-    }
-    /* The detail is built in a memory stream: it names up to PREFLIGHT_MX_NAMED domains. */
-    char *detail = NULL;
-    size_t dlen = 0;
-    FILE *f = open_memstream(&detail, &dlen);
-    if (!f) {
-        free(per_provider);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    fprintf(f, "%zu recipient domain%s", d->n, d->n == 1 ? "" : "s");
-    if (n_bad + n_temp == 0)
-        fputs(d->n == 1 ? ": it can receive mail" : ": every one can receive mail", f);
-    const char *first_bad = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t want = pass == 0 ? n_bad : n_temp, named = 0;
-        if (want == 0)
-            continue;
-        fprintf(f, "; %zu %s: ", want,
-                pass == 0 ? "cannot receive mail" : "could not be resolved now (temperror)");
-        for (size_t i = 0; i < d->n && named < PREFLIGHT_MX_NAMED; i++) {
-            enum dns_mx_status st = d->mx[i].status;
-            bool temp = st == DNS_MX_TEMPERROR;
-            if (st == DNS_MX_OK || st == DNS_MX_IMPLICIT || temp != (pass == 1))
-                continue;
-            if (!first_bad)
-                first_bad = d->domains[i];
-            fprintf(f, "%s%s (%s)", named ? ", " : "", d->domains[i],
-                    temp ? dns_status_name(d->mx[i].cause) : dns_mx_status_name(st));
-            named++;
-        }
-        if (want > named)
-            fprintf(f, " and %zu more", want - named);
-    }
-    fputs("; providers: ", f);
-    bool any = false;
-    for (size_t i = 0; i < p->n_providers; i++) {
-        if (!per_provider[i])
-            continue;
-        fprintf(f, "%s%s %zu", any ? ", " : "", p->providers[i].name, per_provider[i]);
-        any = true;
-    }
-    if (d->bad_records)
-        fprintf(f, "; %zu record%s of the list skipped (not addresses)", d->bad_records,
-                d->bad_records == 1 ? "" : "s");
-    free(per_provider);
-    if (fclose(f) != 0 || !detail) {
-        free(detail);
-        return err_set(e, IPW_ENOMEM, "preflight: out of memory");
-    }
-    char lookup[300] = "";
-    if (first_bad)
-        snprintf(lookup, sizeof lookup, "dig +short MX %s", first_bad);
-    ipw_status s;
-    if (n_bad)
-        s = preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
-                          "remove the recipients of the domains that cannot receive mail from "
-                          "the list (ipwarm mx DOMAIN shows why)",
-                          lookup, "%s", detail);
-    else if (n_temp)
-        s = preflight_add(r, p, "mx", PREFLIGHT_WARN, NULL,
-                          "run check again later: a DNS failure is never read as \"no MX\"", lookup,
-                          "%s", detail);
-    else
-        s = preflight_add(r, p, "mx", PREFLIGHT_PASS, NULL, NULL, NULL, "%s", detail);
-    free(detail);
-    PF_TRY(s);
+    PREFLIGHT_TRY(s);
     return IPW_OK;
 }
 
@@ -1088,9 +557,9 @@ ipw_status preflight_run(const struct plan *p, struct dns *dns, const struct pre
     if (s != IPW_OK) {
         /* A list that cannot be read is one more problem to name, not a reason to stop. */
         memset(&d, 0, sizeof d);
-        PF_TRY(preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
-                             "correct the recipient list (recipients.file)", NULL,
-                             "the recipient list could not be read: %s", de.msg));
+        PREFLIGHT_TRY(preflight_add(r, p, "mx", PREFLIGHT_FAIL, NULL,
+                                    "correct the recipient list (recipients.file)", NULL,
+                                    "the recipient list could not be read: %s", de.msg));
         s = IPW_OK;
     } else {
         s = preflight_mx(r, p, &d, e);

@@ -21,7 +21,7 @@
  * Replies are parsed by reply_parse() (reply.c, fuzzed), and the reply to AUTH is masked
  * (secret_mask) before it is kept, since a broken server may echo the credentials.
  */
-#include "ipwarm/preflight.h"
+#include "ipwarm/preflight_smtp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
  * every message. Values are always bound, never formatted into SQL.
  */
 #include "ipwarm/store.h"
-#include "ipwarm/stats.h"
+#include "ipwarm/stats_mask.h"
 
 #include <errno.h>
 #include <fcntl.h>

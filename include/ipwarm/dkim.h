@@ -145,4 +145,8 @@ ipw_status dkim_body_hash(const char *body, size_t len, char out[DKIM_BH_LEN + 1
 ipw_status dkim_sign_data(const struct dkim_key *k, const void *data, size_t len, char **b64,
                           struct err *e);
 
+/* The value of tag in a tag=value list (RFC 6376 3.2, also DMARC's, RFC 7489 6.4) with every
+ * space removed, into out (cut to n - 1 bytes); false when the tag is absent. */
+bool dkim_tag(const char *txt, const char *tag, char *out, size_t n);
+
 #endif

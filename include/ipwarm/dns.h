@@ -53,6 +53,9 @@ enum dns_status {
 
 /* The lower-case name of a status, e.g. "nxdomain", "timeout". */
 const char *dns_status_name(enum dns_status s);
+
+/* Equal domain names, without regard to case (RFC 4343) and a trailing dot. */
+bool dns_name_equal(const char *a, const char *b);
 /* "A", "AAAA", "MX", ... or "TYPE<n>" in a static buffer for others. */
 const char *dns_type_name(enum dns_type t);
 /* True for the statuses that say "ask again later": servfail, refused, timeout, unreachable,

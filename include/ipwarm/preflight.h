@@ -26,51 +26,12 @@
 #include "ipwarm/err.h"
 #include "ipwarm/json.h"
 #include "ipwarm/plan.h"
+#include "ipwarm/preflight_mx.h"
+#include "ipwarm/preflight_report.h"
+#include "ipwarm/preflight_smtp.h"
 
-enum preflight_status { PREFLIGHT_PASS = 0, PREFLIGHT_WARN, PREFLIGHT_FAIL, PREFLIGHT_SKIP };
-
-/* "pass", "warn", "fail", "skip". */
-const char *preflight_status_name(enum preflight_status s);
-
-struct preflight_check {
-    const char *name; /* "spf", "ptr", ... "size" (static) */
-    enum preflight_status status;
-    bool required;
-    char *subject; /* what it is about: a source IP, a domain, a provider; or NULL */
-    char *detail;  /* one sentence (several for mx: the domains that cannot receive) */
-    char *fix;     /* warn/fail: what to do, one sentence; else NULL */
-    char *lookup;  /* the shell command that shows the problem (dig +short TXT ...), or NULL */
-};
-
-struct preflight_report {
-    struct preflight_check *checks;
-    size_t n_checks, cap;
-    bool ok;                  /* no required check failed (set by preflight_report_finish) */
-    unsigned required_failed; /* how many */
-};
-
-void preflight_report_init(struct preflight_report *r);
-void preflight_report_clear(struct preflight_report *r);
-
-/*
- * Appends a check; required comes from p->preflight_require (p may be NULL: not required).
- * subject, fix and lookup may be NULL; detail is printf-style. Returns IPW_OK or IPW_ENOMEM.
- */
-ipw_status preflight_add(struct preflight_report *r, const struct plan *p, const char *name,
-                         enum preflight_status status, const char *subject, const char *fix,
-                         const char *lookup, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-
-/* Sets r->ok and r->required_failed from the checks. */
-void preflight_report_finish(struct preflight_report *r);
-
-/* Writes the `check --json` document: {"ok", "checks": [{"name", "status", "required",
- * "detail", "subject", "fix", "lookup"}]}. */
-void preflight_report_json(const struct preflight_report *r, struct json *j);
-/* The same document as a compact malloc'd string (for the store), or NULL on IPW_ENOMEM. */
-char *preflight_report_json_string(const struct preflight_report *r);
-
-/* ---- the checks; each appends one or more entries to r ---- */
+/* ---- the checks; each appends one or more entries to r (the report: preflight_report.h;
+ * mx: preflight_mx.h; smtp, tls, auth, size: preflight_smtp.h) ---- */
 
 /* spf: spf_check() of each source IP for the return-path domain and (when it differs) the
  * From domain. pass; temperror: warn; anything else: fail. */
@@ -96,88 +57,6 @@ ipw_status preflight_dkim(struct preflight_report *r, const struct plan *p, stru
 ipw_status preflight_dmarc(struct preflight_report *r, const struct plan *p, struct dns *dns,
                            struct err *e);
 
-/* The MX of the distinct domains of a recipient list, resolved at once. */
-struct preflight_domains {
-    char **domains;
-    struct dns_mx_result *mx; /* parallel to domains */
-    size_t *provider;         /* parallel: index in p->providers */
-    size_t n;
-    size_t bad_records; /* records of the list that were not addresses (skipped) */
-};
-void preflight_domains_clear(struct preflight_domains *d);
-/*
- * Reads the recipient list of p (streamed) and resolves the MX of its distinct domains.
- * Returns IPW_OK; what recipients_open returns (IPW_ENOINPUT, IPW_EDATA, IPW_EIO); IPW_ENOMEM;
- * IPW_EIO when the DNS loop fails.
- */
-ipw_status preflight_domains_resolve(const struct plan *p, struct dns *dns,
-                                     struct preflight_domains *out, struct err *e);
-/* mx: one entry for all the domains: fail naming each that cannot receive (null-mx, nxdomain,
- * no-address), warn for temperror, with the providers the domains roll up to. */
-ipw_status preflight_mx(struct preflight_report *r, const struct plan *p,
-                        const struct preflight_domains *d, struct err *e);
-
-/* ---- SMTP reachability (preflight_smtp.c) ---- */
-
-/* One probe: connect (bound to source_ip when given), greeting, EHLO, STARTTLS, EHLO again,
- * AUTH, QUIT. Never MAIL: no mail is sent. */
-struct preflight_smtp_target {
-    const char *host;    /* a name or an address literal: the TLS name */
-    const char *address; /* connect here when given (host already resolved), else resolve host */
-    int port;
-    bool implicit_tls;     /* smtps:// : TLS from the start */
-    const char *source_ip; /* bind to it, or NULL */
-    const char *helo;
-    const char *username, *password; /* AUTH when both given */
-    bool verify;                     /* verify the certificate chain and the host name (relay) */
-    const char *ca_file;             /* trust this CA (else the system's) */
-    int64_t connect_timeout_ms;
-    int64_t command_timeout_ms;
-};
-
-struct preflight_smtp_probe {
-    bool resolved;    /* host had an address */
-    char address[64]; /* the address connected to (or tried) */
-    bool bind_failed; /* source_ip could not be bound: not on this machine */
-    bool connected;
-    bool timed_out;    /* connect or a reply timed out */
-    char error[256];   /* why the probe stopped, if it did */
-    int greeting_code; /* 0: none */
-    bool ehlo_ok;
-    char ehlo_reply[512];
-    bool starttls_offered;
-    bool tls_ok;
-    int tls_version; /* 10 * major.minor of the negotiated version: 12 = TLS 1.2; 0 none */
-    char tls_version_name[16];
-    char tls_error[256];
-    bool cert_ok; /* verify: chain and name verified */
-    bool auth_offered;
-    int auth; /* -1 not tried, 0 refused, 1 accepted */
-    char auth_reply[256];
-    bool size_advertised;
-    uint64_t size; /* SIZE value (0 with size_advertised: no fixed limit) */
-};
-
-/*
- * Runs one probe. Returns IPW_OK whatever the server did (out says how far it went);
- * IPW_ENOMEM; IPW_ESOFTWARE when OpenSSL cannot start.
- */
-ipw_status preflight_smtp_probe(const struct preflight_smtp_target *t,
-                                struct preflight_smtp_probe *out, struct err *e);
-
-/* The size in bytes of the largest message the plan produces: text and HTML bodies, with
- * base64 growth (4/3) for a body that is not ASCII, and about 2 KB of headers. */
-uint64_t preflight_message_size(const struct plan *p);
-
-/*
- * smtp, tls, auth, size: relay mode: one probe of the relay; direct mode: one probe per
- * provider the recipient domains roll up to, at the first MX host of one of its domains, on
- * the plan's port, bound to the source IP. d may be NULL in relay mode. The relay's name is
- * resolved through dns, the resolver every other look-up uses (as the engine does).
- */
-ipw_status preflight_smtp(struct preflight_report *r, const struct plan *p, struct dns *dns,
-                          const struct preflight_domains *d, struct err *e);
-
 /* ---- everything ---- */
 
 struct preflight_options {
@@ -199,17 +78,5 @@ struct dns *preflight_dns_new(const struct dns_config *cfg, struct err *e);
 /* A plan with only the shipped providers and the default block lists, for `mx` and `dnsbl`
  * run without a plan file. Returns IPW_OK or IPW_ENOMEM. */
 ipw_status preflight_builtin_plan(struct plan **out, struct err *e);
-
-/* The organisational domain, approximated by the last two labels ("mail.example.com" ->
- * "example.com"); a name of two labels or fewer is its own. Points into name. */
-const char *preflight_org_domain(const char *name);
-
-/* Parses a DMARC record (RFC 7489 6.3): v=DMARC1 first, p= one of none/quarantine/reject,
- * adkim/aspf r or s. Returns true with the policy and strictness, or false with *why. */
-struct preflight_dmarc_record {
-    char policy[16];
-    bool adkim_strict, aspf_strict;
-};
-bool preflight_dmarc_parse(const char *txt, struct preflight_dmarc_record *out, const char **why);
 
 #endif

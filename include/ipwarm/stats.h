@@ -21,26 +21,12 @@
 #include <stdio.h>
 
 #include "ipwarm/err.h"
+#include "ipwarm/stats_mask.h"
 
 struct store;
 
-/* Room for a masked reply text and its NUL; longer replies are cut at a character boundary. */
-#define STATS_REASON_MAX 512
 /* How many reasons each row keeps, most frequent first. */
 #define STATS_TOP_REASONS 5
-
-/*
- * Writes text with its variable parts replaced into out (always NUL-terminated when n > 0) and
- * returns the length written. Pure: depends on text only. Line breaks and the reply code and
- * enhanced code that start each line of a multi-line reply ("451-4.7.500 ") are removed (they
- * are stored in their own columns) and runs of white space become one space. Then, token by
- * token: IPv4 and IPv6 addresses become "<ip>", mail addresses "<addr>", host names (two or
- * more labels, the last alphabetic) "<host>", tokens of 8 or more characters mixing letters and
- * digits (queue IDs, message IDs, time stamps) "<id>", and every other number "#". Short codes
- * that name a reason, such as Microsoft's "S77714" or Yahoo's "TSS04", are kept. NULL text
- * gives "".
- */
-size_t stats_mask_reason(const char *text, char *out, size_t n);
 
 enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR };
 

@@ -4,8 +4,8 @@
  * (match, another key, no record, revoked), DMARC (present, absent, unparsable, the
  * organisational domain's, strict alignment, temperror), SPF through spf_check, the MX check of
  * a recipient list (each status named, providers), the report's required flags and JSON, and
- * the message size estimate. The same checks against dnsmasq and smtpd.py, with the SMTP probe,
- * are in tests/cli/test_check.sh.
+ * the message size estimate (the DMARC record itself: test_dmarc.c). The same checks against
+ * dnsmasq and smtpd.py, with the SMTP probe, are in tests/cli/test_check.sh.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -131,30 +131,6 @@ static const struct preflight_check *nth(const struct preflight_report *r, const
             return &r->checks[i];
     fail_msg("no check %s", name);
     return NULL;
-}
-
-static void test_preflight_org_domain_and_dmarc_parse(void **state)
-{
-    (void)state;
-    assert_string_equal(preflight_org_domain("mail.news.example.com"), "example.com");
-    assert_string_equal(preflight_org_domain("example.com"), "example.com");
-    assert_string_equal(preflight_org_domain("localhost"), "localhost");
-    struct preflight_dmarc_record d;
-    const char *why;
-    assert_true(preflight_dmarc_parse("v=DMARC1; p=none; rua=mailto:d@example.com", &d, &why));
-    assert_string_equal(d.policy, "none");
-    assert_false(d.adkim_strict);
-    assert_false(d.aspf_strict);
-    assert_true(preflight_dmarc_parse("v=DMARC1;p=Reject;adkim=s; aspf=r", &d, &why));
-    assert_string_equal(d.policy, "reject");
-    assert_true(d.adkim_strict);
-    assert_false(d.aspf_strict);
-    assert_false(preflight_dmarc_parse("p=none; v=DMARC1", &d, &why));
-    assert_non_null(strstr(why, "v=DMARC1"));
-    assert_false(preflight_dmarc_parse("v=DMARC1; rua=mailto:x@y.test", &d, &why));
-    assert_non_null(strstr(why, "p="));
-    assert_false(preflight_dmarc_parse("v=DMARC1; p=block", &d, &why));
-    assert_false(preflight_dmarc_parse("v=DMARC1; p=none; aspf=x", &d, &why));
 }
 
 static void test_preflight_ptr_and_helo(void **state)
@@ -486,7 +462,6 @@ static void test_preflight_report_json_and_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_preflight_org_domain_and_dmarc_parse),
         cmocka_unit_test(test_preflight_ptr_and_helo),
         cmocka_unit_test(test_preflight_dkim_key),
         cmocka_unit_test(test_preflight_dmarc),
