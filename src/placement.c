@@ -344,7 +344,7 @@ ipw_status placement_day_counts(const struct plan *p, struct store *st, const ch
 {
     if (!st || !date || !date[0] || p->n_seeds == 0)
         return IPW_OK;
-    int64_t from, to;
+    int64_t from = 0, to = 0;
     char next[TZ_DATE_MAX];
     ipw_status r = tz_local_midnight_utc(p->timezone, date, &from, e);
     if (r == IPW_OK)
