@@ -80,7 +80,8 @@ rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "run over the DNS faults exits 0 (got $rc: $(grep -v '^ipwarm: ' "$work/run1.err" | tail -3))" test "$rc" -eq 0
 check "run: no crash or sanitizer report" clean "$work/run1.err"
-check "run: DNS faults do not hold the run up (took $ms ms)" test "$ms" -lt 9000
+# Wide for a loaded machine; a run held up by the faults would not end at all by itself.
+check "run: DNS faults do not hold the run up (took $ms ms)" test "$ms" -lt 30000
 $py - "$log" "$db" "$faulty" >"$work/check1.out" 2>&1 <<'EOF'
 import json, sqlite3, sys
 log, db, faulty = sys.argv[1], sys.argv[2], sys.argv[3].split()
