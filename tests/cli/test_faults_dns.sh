@@ -18,7 +18,7 @@ py=/usr/bin/python3
 net=127.0.$((20 + RANDOM % 200))
 "$py" "$SRCDIR/tests/faults/fakedns.py" "$work/dns.port" "$net.2" "$work/heal" 2>"$work/dns.log" &
 SERVERS_PIDS+=("$!")
-for ((i = 0; i < 100; i++)); do [ -s "$work/dns.port" ] && break; sleep 0.05; done
+file_wait "$work/dns.port"
 dns=127.0.0.1:$(cat "$work/dns.port")
 sport=$(free_port)
 smtpd_start mx "[{\"name\": \"mx\", \"host\": \"$net.2\", \"port\": $sport}]" || exit 1
