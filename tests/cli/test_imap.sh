@@ -100,7 +100,7 @@ stall_start() { # MODE -> STALL_PORT
   rm -f "$work/stall.port"
   "$PY" "$SRCDIR/tests/servers/imap_stall.py" "$1" "$work/stall.port" "$work/stall-$1.log" &
   SERVERS_PIDS+=("$!")
-  for _ in $(seq 100); do [ -s "$work/stall.port" ] && break; sleep 0.05; done
+  file_wait "$work/stall.port"
   STALL_PORT=$(cat "$work/stall.port")
 }
 stall_start nostarttls
