@@ -63,7 +63,7 @@ while True:
         s.sendto(q[:2] + bytes([q[2] | 0x80, 0x82]) + q[4:], a)
 ' "$sf_port_file" &
 SERVERS_PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$sf_port_file" ] && break; sleep 0.05; done
+file_wait "$sf_port_file"
 sf_port=$(cat "$sf_port_file")
 
 # 2001:db8::1 reversed in nibbles (RFC 5782 2.4), written out by hand.
