@@ -979,7 +979,7 @@ static void test_dns_live_bulk_parallel(void **state)
 {
     (void)state;
     NEED_LIVE();
-    struct dns *dns = live_dns(live.server, 5000, 2);
+    struct dns *dns = live_dns(live.server, 30000, 2);
     static char names[BULK][32];
     const char *domains[BULK];
     for (int i = 0; i < BULK; i++) {
@@ -1001,8 +1001,9 @@ static void test_dns_live_bulk_parallel(void **state)
     }
     fprintf(stderr, "test_dns: %d domains resolved in %lld ms (%.0f domains/s)\n", BULK,
             (long long)took, took > 0 ? BULK * 1000.0 / (double)took : 0.0);
-    /* About 50 ms here; a query lost at the server would cost a retry of 5000 / 3 ms. */
-    assert_true(took < 1500);
+    /* About 50 ms here; a query lost at the server would cost a retry of 30000 / 3 ms, well
+     * above this bound, which leaves room for a loaded machine. */
+    assert_true(took < 8000);
     free(res);
     dns_free(dns);
 }
