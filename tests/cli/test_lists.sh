@@ -421,9 +421,9 @@ check "... and that the other is not in the queue" grep -q "nobody@list.test is 
 # going: its MX lookup fails, so it waits for a retry, and a `once` run waits with it.)
 echo 'w@slow.test' >>"$work/rel.txt"
 before=$(grep -c 'RCPT TO:<h1@list.test>' "$log")
-"$IPWARM" -p "$work/rel.yaml" run --for 15s >/dev/null 2>"$work/bg.err" &
-bg=$! # ends by itself after 15 s
-for ((i = 0; i < 100; i++)); do
+"$IPWARM" -p "$work/rel.yaml" run --for 60s >/dev/null 2>"$work/bg.err" &
+bg=$! # ends by itself after 60 s at the latest; ended by SIGTERM below
+for ((i = 0; i < 300; i++)); do
   [ -n "$(q "$db9" "SELECT pid FROM run_lock" 2>/dev/null)" ] && break
   sleep 0.1
 done
@@ -432,7 +432,7 @@ rc=$?
 check "release while a run holds the lock exits 0 ($rc: $(cat "$work/err"))" test "$rc" -eq 0
 check "... and says what it released" grep -qx "released h1@list.test (was held)" "$work/out"
 check "... while that run was still going" kill -0 "$bg"
-for ((i = 0; i < 150; i++)); do
+for ((i = 0; i < 450; i++)); do
   [ "$(rcpt "$db9" h1@list.test)" = done ] && break
   sleep 0.1
 done
