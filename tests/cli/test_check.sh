@@ -15,43 +15,7 @@ work=$(mktemp -d)
 servers_init "$work"
 cd "$work" || exit 1
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-t() {
-  local what=$1 want=$2
-  shift 2
-  "$IPWARM" "$@" >"$work/out" 2>"$work/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    ok "$what: exit $rc"
-  else
-    bad "$what: exit $rc, expected $want"
-    sed 's/^/    stdout: /' "$work/out" | head -40
-    sed 's/^/    stderr: /' "$work/err" | head -5
-  fi
-}
-out_has() {
-  if grep -qF -- "$2" "$work/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; fi
-}
-out_lacks() {
-  if grep -qF -- "$2" "$work/out"; then bad "$1: stdout has '$2'"; else ok "$1"; fi
-}
-err_has() {
-  if grep -qF -- "$2" "$work/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; fi
-}
-# jq-like checks of the last --json output with Debian's python: EXPR is evaluated with d the
-# document; prints nothing, exits non-zero when EXPR is false.
-json_true() {
-  local what=$1 expr=$2
-  if "$SERVERS_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($expr) else 1)" \
-    "$work/out" 2>"$work/pyerr"; then
-    ok "$what"
-  else
-    bad "$what: ($expr) is false"
-    sed 's/^/    /' "$work/pyerr" | tail -2
-  fi
-}
+. "$SRCDIR/tests/lib/assert.sh"
 # status NAME [SUBJECT-SUBSTRING]: the statuses of the checks called NAME in the last JSON.
 statuses() {
   "$SERVERS_PY" -c '
@@ -344,5 +308,4 @@ json_true "bad list: the reason" \
   '"has no column" in [c for c in d["checks"] if c["name"]=="mx"][0]["detail"]'
 is_status "bad list: spf still checked" "pass" spf
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

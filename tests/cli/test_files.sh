@@ -113,7 +113,6 @@ quick() {
     sed 's/^/    stderr: /' "$work/err" | head -5
   fi
 }
-err_has() { if grep -qF -- "$2" "$work/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; sed 's/^/    /' "$work/err" | head -3; fi; }
 mkfifo "$work/fifo"
 # mini NAME TEXT_FILE [SENDER_EXTRA [TRANSPORT]]: a small plan written here.
 mini() {

@@ -198,14 +198,17 @@ plan live lists-live live.csv live.db "daily_cap: [100]"
 sed -i 's#600/min, max: 600/min#60/min, max: 60/min#' "$work/live.yaml"
 { echo "email,name"; for i in 1 2 3 4 5 6 7 8 9 10; do echo "l$i@list.test,L$i"; done; } >"$work/live.csv"
 mail_before=$(grep -c '"line": "MAIL FROM' "$log")
-timeout 60 "$IPWARM" -v -p "$work/live.yaml" run --for 8s >/dev/null 2>"$work/live.err" &
+# The run is ended by SIGTERM once the server has seen two messages after the edit was
+# noticed, so that neither a slow start nor a slow machine can end it before the edit.
+timeout 120 "$IPWARM" -v -p "$work/live.yaml" run --for 100s >/dev/null 2>"$work/live.err" &
 live=$!
-for ((i = 0; i < 100; i++)); do
-  [ "$(grep -c '"line": "MAIL FROM' "$log")" -ge $((mail_before + 2)) ] && break
-  sleep 0.1
-done
+log_wait "$log" $((mail_before + 2)) '"line": "MAIL FROM' 60 || bad "the live run sent nothing"
 { echo "email,name"; echo "top@list.test,Top"; for i in 1 2 3 4 5 6 7 8 9 10; do echo "l$i@list.test,L$i-new"; done; } >"$work/live.tmp"
 cat "$work/live.tmp" >"$work/live.csv"
+log_wait "$work/live.err" 1 'changed: reading it again' 60 || bad "the edit was not noticed within 60 s"
+mail_edit=$(log_count "$log" '"line": "MAIL FROM')
+log_wait "$log" $((mail_edit + 2)) '"line": "MAIL FROM' 60 || bad "nothing was sent after the edit"
+kill -TERM "$live" 2>/dev/null
 wait "$live"
 rc=$?
 cat "$work/live.err" >>"$work/all.err"
@@ -355,7 +358,7 @@ t0=$(date +%s%N)
 ipw huge run --for 2s
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
-check "a 20 GB line is read no longer than --for 2s allows (exit $rc, $ms ms)" test "$rc" -eq 0 -a "$ms" -lt 8000
+check "a 20 GB line is read no longer than --for 2s allows (exit $rc, $ms ms)" test "$rc" -eq 0 -a "$ms" -lt 20000
 "$IPWARM" -p "$work/huge.yaml" run >/dev/null 2>"$work/huge.err" &
 pid=$!
 sleep 1
@@ -418,9 +421,9 @@ check "... and that the other is not in the queue" grep -q "nobody@list.test is 
 # going: its MX lookup fails, so it waits for a retry, and a `once` run waits with it.)
 echo 'w@slow.test' >>"$work/rel.txt"
 before=$(grep -c 'RCPT TO:<h1@list.test>' "$log")
-"$IPWARM" -p "$work/rel.yaml" run --for 15s >/dev/null 2>"$work/bg.err" &
-bg=$! # ends by itself after 15 s
-for ((i = 0; i < 100; i++)); do
+"$IPWARM" -p "$work/rel.yaml" run --for 60s >/dev/null 2>"$work/bg.err" &
+bg=$! # ends by itself after 60 s at the latest; ended by SIGTERM below
+for ((i = 0; i < 300; i++)); do
   [ -n "$(q "$db9" "SELECT pid FROM run_lock" 2>/dev/null)" ] && break
   sleep 0.1
 done
@@ -429,7 +432,7 @@ rc=$?
 check "release while a run holds the lock exits 0 ($rc: $(cat "$work/err"))" test "$rc" -eq 0
 check "... and says what it released" grep -qx "released h1@list.test (was held)" "$work/out"
 check "... while that run was still going" kill -0 "$bg"
-for ((i = 0; i < 150; i++)); do
+for ((i = 0; i < 450; i++)); do
   [ "$(rcpt "$db9" h1@list.test)" = done ] && break
   sleep 0.1
 done

@@ -15,38 +15,7 @@ work=$(mktemp -d)
 servers_init "$work"
 cd "$work" || exit 1
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-t() {
-  local what=$1 want=$2
-  shift 2
-  "$IPWARM" "$@" >"$work/out" 2>"$work/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    ok "$what: exit $rc"
-  else
-    bad "$what: exit $rc, expected $want"
-    sed 's/^/    stdout: /' "$work/out" | head -20
-    sed 's/^/    stderr: /' "$work/err" | head -5
-  fi
-}
-out_has() {
-  if grep -qF -- "$2" "$work/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; sed 's/^/    /' "$work/out" | head -20; fi
-}
-err_has() {
-  if grep -qF -- "$2" "$work/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; fi
-}
-json_true() {
-  local what=$1 expr=$2
-  if "$SERVERS_PY" -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($expr) else 1)" \
-    "$work/out" 2>"$work/pyerr"; then
-    ok "$what"
-  else
-    bad "$what: ($expr) is false"
-    sed 's/^/    /' "$work/pyerr" | tail -2
-  fi
-}
+. "$SRCDIR/tests/lib/assert.sh"
 
 silent_udp_start || exit 1
 # A fake upstream that answers SERVFAIL to everything, for the zone servfail.test.
@@ -63,7 +32,7 @@ while True:
         s.sendto(q[:2] + bytes([q[2] | 0x80, 0x82]) + q[4:], a)
 ' "$sf_port_file" &
 SERVERS_PIDS+=("$!")
-for _ in $(seq 100); do [ -s "$sf_port_file" ] && break; sleep 0.05; done
+file_wait "$sf_port_file"
 sf_port=$(cat "$sf_port_file")
 
 # 2001:db8::1 reversed in nibbles (RFC 5782 2.4), written out by hand.
@@ -184,5 +153,4 @@ out_has "missing plan: shipped providers" "gm.test  ok  provider gmail"
 t "dnsbl: --ip required" 64 "${D[@]}" dnsbl --zone bl.test
 t "dnsbl: bad --ip" 64 "${D[@]}" dnsbl --ip 192.0.2 --zone bl.test
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -34,8 +34,8 @@ preflight: {require: []}
 dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
-day() { # day DATE: a short run on that local date
-  "$IPWARM" -p "$work/plan.yaml" --now "${1}T10:00:00+09:00" run --for 3s >/dev/null 2>"$work/day-$1.err"
+day() { # day DATE: a short run on that local date (6 s: room for a slow start on a loaded machine)
+  "$IPWARM" -p "$work/plan.yaml" --now "${1}T10:00:00+09:00" run --for 6s >/dev/null 2>"$work/day-$1.err"
 }
 row() { sqlite3 "$db" "SELECT stage || ' ' || sending_day || ' ' || sending_day_date FROM providers WHERE name = 'gmail'"; }
 

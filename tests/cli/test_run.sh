@@ -30,7 +30,7 @@ EOF
 sport=$(free_port)
 smtpd_start providers "[
   {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $sport, \"size\": 10485760,
-   \"mode_file\": \"$work/gmail.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 8000}}}},
+   \"mode_file\": \"$work/gmail.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 10000}}}},
   {\"name\": \"microsoft\", \"host\": \"$net.3\", \"port\": $sport, \"rate_per_min\": 3,
    \"throttle\": \"451 4.7.500 Server busy. Please try again later from [$net.1]. (S77714)\"},
   {\"name\": \"yahoo\", \"host\": \"$net.4\", \"port\": $sport, \"rate_per_min\": 2,
@@ -76,7 +76,8 @@ start=$(date +%s)
 rc=$?
 check "run --for 14s exits 0 (got $rc: $(tail -2 "$work/run1.err"))" test "$rc" -eq 0
 elapsed=$(($(date +%s) - start))
-check "run --for 14s took about 14 s (took $elapsed s)" test "$elapsed" -ge 13 -a "$elapsed" -le 20
+# The upper bound leaves room for a loaded machine; --for must not be cut short nor ignored.
+check "run --for 14s took about 14 s (took $elapsed s)" test "$elapsed" -ge 13 -a "$elapsed" -le 40
 
 $py - "$dialogue" "$db" "$net.1" >"$work/check1.out" 2>&1 <<'EOF'
 import json, sqlite3, sys
@@ -104,7 +105,10 @@ def expect(cond, what):
 g = mail.get("gmail", [])
 gaps = [b - a for a, b in zip(g, g[1:])]
 expect(len(g) >= 6, "gmail got at least 6 messages in 14 s at 30/min (got %d)" % len(g))
-expect(all(1.7 <= x <= 2.3 for x in gaps), "gmail messages are 2 s apart (gaps %s)" % [round(x, 3) for x in gaps])
+# Never faster than the pace; a loaded machine may make one send late, so the bound above is
+# wide and the typical gap (the median) is what must sit at 2 s.
+mid = sorted(gaps)[len(gaps) // 2] if gaps else 0
+expect(all(1.7 <= x <= 4.0 for x in gaps) and 1.8 <= mid <= 2.4, "gmail messages are 2 s apart (gaps %s)" % [round(x, 3) for x in gaps])
 m = mail.get("microsoft", [])
 expect(len(m) == 4, "microsoft saw 3 accepted messages and one refused, then nothing (saw %d MAIL)" % len(m))
 y = mail.get("yahoo", [])
@@ -199,34 +203,42 @@ t0=$(date +%s%N)
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "a tick with nothing due exits 0 (got $rc)" test "$rc" -eq 0
-check "a tick with nothing due returns at once (took $ms ms)" test "$ms" -lt 1500
+# The next thing due is 5 min away: a tick that waited for it would take minutes.
+check "a tick with nothing due returns at once (took $ms ms)" test "$ms" -lt 20000
 
-# 4. Two runs at once: the second exits 75 within a second or two. New recipients appended to
-#    the list are picked up where the last run stopped reading.
+# 4. Two runs at once: the second exits 75 at once, while the first still holds the lock (it
+#    does not wait for it). New recipients appended to the list are picked up where the last run
+#    stopped reading. The first run is given a minute and ended by SIGTERM once the second has
+#    been refused, so a slow machine cannot let it end before the second starts.
 for i in $(seq 13 22); do echo "g$i@gmail.test,G$i" >>"$work/seeds.csv"; done
-"$IPWARM" -p "$work/plan.yaml" run --for 6s >/dev/null 2>&1 &
+"$IPWARM" -p "$work/plan.yaml" run --for 60s >/dev/null 2>&1 &
 first=$!
-sleep 1
+for ((i = 0; i < 600; i++)); do
+  [ "$(sqlite3 "$db" "SELECT pid FROM run_lock" 2>/dev/null)" = "$first" ] && break
+  sleep 0.05
+done
 t0=$(date +%s%N)
 "$IPWARM" -p "$work/plan.yaml" run --once >"$work/second.out" 2>"$work/second.err"
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "a second run exits 75 (got $rc)" test "$rc" -eq 75
-check "a second run is refused within 2 s (took $ms ms)" test "$ms" -lt 2000
+check "a second run is refused while the first still runs" kill -0 "$first"
+check "a second run is refused without waiting for the lock (took $ms ms)" test "$ms" -lt 20000
 check "the refusal names the holder: $(cat "$work/second.err")" grep -q "pid $first" "$work/second.err"
+kill -TERM "$first"
 wait "$first"
 
 # 5. kill -9 in the middle of a run: the next run marks what was in flight unknown, holds its
 #    recipient, and the records still equal what the server saw.
-# The gmail server now takes 8 s to answer a message's dot, and the kill comes as soon as the
-# server logs the message's DATA: it lands with one in flight however slow the machine is.
+# The gmail server now takes 10 s to answer a message's final dot; the kill lands once the
+# server has seen a new DATA, so with that message in flight.
 echo slow >"$work/gmail.mode"
-data_re='"line": "DATA".*"listener": "gmail"'
-data_before=$(log_count "$dialogue" "$data_re")
-"$IPWARM" -p "$work/plan.yaml" run --for 20s >/dev/null 2>&1 &
+gdata='"line": "DATA".*"listener": "gmail"'
+gdata_before=$(log_count "$dialogue" "$gdata")
+"$IPWARM" -p "$work/plan.yaml" run --for 60s >/dev/null 2>&1 &
 victim=$!
-log_wait "$dialogue" $((data_before + 1)) "$data_re" 60 || bad "the run sent no DATA to gmail within 60 s"
-sleep 0.2
+log_wait "$dialogue" $((gdata_before + 1)) "$gdata" 60 || bad "the gmail server saw no DATA after the restart"
+sleep 0.5 # the body (a few hundred bytes) follows the 354 at once
 kill -9 "$victim"
 wait "$victim" 2>/dev/null
 rm -f "$work/gmail.mode"

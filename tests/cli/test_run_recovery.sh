@@ -47,9 +47,10 @@ q() { sqlite3 "$db" "$1" 2>/dev/null; }
 delivered() { q "SELECT count(*) FROM attempts WHERE outcome = 'delivered'"; }
 
 # --- (1) a run with --now next month, then runs with the real clock -------------------------
+# Each run is given 6 s: each must deliver at least one message, even after a slow start.
 future=$(date -u -d '+35 days' +%Y-%m-%dT%H:%M:%SZ)
 future_day=${future%%T*}
-timeout 60 "$IPWARM" -p "$work/plan.yaml" --now "$future" run --for 3s >"$work/r1.out" 2>"$work/r1.err"
+timeout 60 "$IPWARM" -p "$work/plan.yaml" --now "$future" run --for 6s >"$work/r1.out" 2>"$work/r1.err"
 rc=$?
 check "the run with --now next month exits 0 (got $rc: $(tail -1 "$work/r1.err"))" test "$rc" -eq 0
 n1=$(delivered)
@@ -59,7 +60,7 @@ check "its sending day is dated next month ($(q "SELECT sending_day_date FROM pr
 day1=$(q "SELECT sending_day FROM providers WHERE name = 'other'")
 stage1=$(q "SELECT stage FROM providers WHERE name = 'other'")
 
-timeout 60 "$IPWARM" -p "$work/plan.yaml" run --for 3s >"$work/r2.out" 2>"$work/r2.err"
+timeout 60 "$IPWARM" -p "$work/plan.yaml" run --for 6s >"$work/r2.out" 2>"$work/r2.err"
 rc=$?
 today=$(date -u +%Y-%m-%d)
 check "the next run with the real clock exits 0, not 64 (got $rc: $(tail -1 "$work/r2.err"))" test "$rc" -eq 0
@@ -74,7 +75,7 @@ check "the sending day is kept ($day1)" test "$(q "SELECT sending_day FROM provi
 check "the sending day is now dated today ($(q "SELECT sending_day_date FROM providers WHERE name = 'other'"))" \
   test "$(q "SELECT sending_day_date FROM providers WHERE name = 'other'")" = "$today"
 
-timeout 60 "$IPWARM" -p "$work/plan.yaml" run --for 2s >"$work/r3.out" 2>"$work/r3.err"
+timeout 60 "$IPWARM" -p "$work/plan.yaml" run --for 6s >"$work/r3.out" 2>"$work/r3.err"
 rc=$?
 check "the run after exits 0 (got $rc)" test "$rc" -eq 0
 if grep -q "warning" "$work/r3.err"; then bad "the run after warns again: $(cat "$work/r3.err")"; else

@@ -15,19 +15,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-t() {
-  local what=$1 want=$2
-  shift 2
-  "$IPWARM" "$@" >"$work/out" 2>"$work/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$what: exit $rc"; else
-    bad "$what: exit $rc, expected $want"; sed 's/^/    stderr: /' "$work/err" | head -5; fi
-}
-out_has() { if grep -qF -- "$2" "$work/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; fi; }
-out_lacks() { if grep -qF -- "$2" "$work/out"; then bad "$1: stdout has '$2'"; else ok "$1"; fi; }
+. "$SRCDIR/tests/lib/assert.sh"
 # py DESCRIPTION CODE: runs python with the last stdout as sys.stdin; CODE asserts.
 py() {
   if "$PY" -c "import sys, json, csv, io
@@ -192,5 +180,4 @@ if grep -q '^ipwarm_recipients{state="done"} 35$' "$work/ipwarm.prom"; then ok "
 if [ ! -e "$work/ipwarm.prom.tmp" ]; then ok "no temporary file left"; else bad "no temporary file left"; fi
 t "metrics -o into a missing directory" 73 "${P[@]}" metrics -o "$work/no/such/dir.prom"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

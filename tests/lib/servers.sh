@@ -53,6 +53,9 @@
 #                           N lines matching the extended REGEX (at most SECONDS, default 30):
 #                           for waiting on an event instead of sleeping. Returns 1 on timeout.
 #                           log_count FILE REGEX prints how many lines match now.
+#   file_wait FILE [SECONDS] Waits until FILE exists and is not empty (at most SECONDS, default
+#                           30): for a helper that writes its port or "ready" file when it is.
+#                           Returns 1 on timeout.
 #   dns_query NAME [TYPE]   Asks DNS_SERVER once (A by default); prints the rcode, exits 0 when
 #                           an answer came. For readiness checks; tests use ipwarm itself.
 #   servers_stop_all        Stops every server started (TERM, then KILL after 2 s).
@@ -248,6 +251,15 @@ log_wait() {
   local file=$1 n=$2 re=$3 secs=${4:-30} i
   for ((i = 0; i < secs * 20; i++)); do
     [ "$(log_count "$file" "$re")" -ge "$n" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+file_wait() {
+  local file=$1 secs=${2:-30} i
+  for ((i = 0; i < secs * 20; i++)); do
+    [ -s "$file" ] && return 0
     sleep 0.05
   done
   return 1

@@ -496,7 +496,7 @@ static void test_recipients_interrupted_read(void **state)
     stop_after = 100;
     recipients_set_interrupt(r, stop_cb, NULL);
     assert_int_equal(recipients_next(r, &rec, &e), IPW_ETEMP);
-    assert_true(time(NULL) - t0 < 10);
+    assert_true(time(NULL) - t0 < 60); /* a bound wide enough for a loaded machine */
     assert_int_equal(recipients_tell(r, NULL), 0);
     recipients_close(r);
 }
