@@ -13,24 +13,8 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+. "$SRCDIR/tests/lib/assert.sh"
 
-# t DESCRIPTION CODE ARGS...: runs ipwarm ARGS (stdout in $work/out, stderr in $work/err)
-# and checks its exit code.
-t() {
-  local what=$1 want=$2
-  shift 2
-  "$IPWARM" "$@" >"$work/out" 2>"$work/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    ok "$what: exit $rc"
-  else
-    bad "$what: exit $rc, expected $want"
-    sed 's/^/    stderr: /' "$work/err" | head -5
-  fi
-}
 # out_has / err_has DESCRIPTION TEXT: the last command's stdout / stderr contains TEXT.
 out_has() {
   if grep -qF -- "$2" "$work/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; fi

@@ -14,21 +14,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-t() {
-  local what=$1 want=$2
-  shift 2
-  "$IPWARM" "$@" >"$work/out" 2>"$work/err"
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then
-    ok "$what: exit $rc"
-  else
-    bad "$what: exit $rc, expected $want"
-    sed 's/^/    stderr: /' "$work/err" | head -5
-  fi
-}
+. "$SRCDIR/tests/lib/assert.sh"
 is() {
   if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: got '$2', expected '$3'"; fi
 }
