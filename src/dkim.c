@@ -525,13 +525,19 @@ static void dkim_fw_add(struct dkim_fw *w, const char *sep, const char *word, si
     size_t col = w->b->len - w->line_off;
     size_t seplen = strlen(sep);
     if (col + seplen + n > MESSAGE_FOLD_COLUMN && col > 0) {
-        /* Keep the separator's non-space part on this line ("; " -> ";"), fold, indent. */
+        /* Keep the separator's non-space part on this line ("; " -> ";") when it fits there,
+         * else carry it to the next line: h='s ":" may have FWS on either side (RFC 6376
+         * 3.5), so the fold may go before it. Then fold and indent. */
         size_t keep = seplen;
         while (keep > 0 && sep[keep - 1] == ' ')
             keep--;
-        buf_put(w->b, sep, keep);
+        bool carry = col + keep > MESSAGE_FOLD_COLUMN && sep[0] == ':';
+        if (!carry)
+            buf_put(w->b, sep, keep);
         buf_put(w->b, "\r\n ", 3);
         w->line_off = w->b->len - 1;
+        if (carry)
+            buf_put(w->b, sep, keep);
     } else {
         buf_put(w->b, sep, seplen);
     }

@@ -575,6 +575,56 @@ static void test_token_secret_sources(void **state)
     free(dir);
 }
 
+/* Every line of the signature field stays within 78 columns whatever the lengths of the domain,
+ * the selector and the signed names: a fold goes before a ":" of h= (FWS is allowed on both
+ * sides of it, RFC 6376 3.5) rather than leaving the ":" in column 79. */
+static void test_dkim_sign_fold_columns(void **state)
+{
+    (void)state;
+    struct dkim_key *k = parse(rfc_ed_pem);
+    static const char *const names[] = {
+        "From",       "To",           "Subject", "Date",
+        "Message-ID", "X-Abcdefghij", "X-Ab",    "X-Abcdefghijklmnopqrst",
+        NULL};
+    for (int dl = 1; dl <= 40; dl++) {
+        for (int extra = 0; extra < 24; extra++) {
+            char domain[64], sel[32], name[40];
+            snprintf(domain, sizeof domain, "%.*s.example", dl,
+                     "dddddddddddddddddddddddddddddddddddddddddddddddddddd");
+            snprintf(sel, sizeof sel, "s%.*s", extra % 12, "123456789012");
+            snprintf(name, sizeof name, "X-%.*s", extra, "abcdefghijklmnopqrstuvwxyz");
+            const char *hs[] = {names[0], names[1], names[2], names[3], names[4],
+                                name,     names[5], names[6], names[7], NULL};
+            struct message_header extra_h[] = {{name, "1"}};
+            struct message_parts p = {.from_name = "News",
+                                      .from_addr = "news@example.com",
+                                      .to_addr = "b@example.net",
+                                      .subject = "Hello",
+                                      .date = "Tue, 01 Dec 2026 09:00:00 +0900",
+                                      .id_left = "c.1.1",
+                                      .text = "Hi.\n",
+                                      .text_len = 4,
+                                      .extra = extra_h,
+                                      .n_extra = 1};
+            struct message m;
+            struct err e;
+            assert_int_equal(message_build(&p, &m, &e), IPW_OK);
+            struct dkim_sign_opts o = {.domain = domain, .selector = sel, .headers = hs};
+            assert_int_equal(dkim_sign(k, &o, &m, INT64_C(1796083200) * 1000, &e), IPW_OK);
+            const struct message_field *f = &m.fields[0];
+            char *field = strndup(m.data + f->off, f->len);
+            for (char *line = field, *end; (end = strstr(line, "\r\n")); line = end + 2) {
+                if (end - line > 78)
+                    fail_msg("line of %d columns (domain %s, selector %s, name %s): %.*s",
+                             (int)(end - line), domain, sel, name, (int)(end - line), line);
+            }
+            free(field);
+            message_free(&m);
+        }
+    }
+    dkim_key_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_dkim_record_and_split),
         cmocka_unit_test(test_dkim_key_write_mode_and_no_overwrite),
         cmocka_unit_test(test_dkim_sign_message),
+        cmocka_unit_test(test_dkim_sign_fold_columns),
         cmocka_unit_test(test_token_values),
         cmocka_unit_test(test_token_secret_sources),
     };
