@@ -2147,6 +2147,10 @@ static void plan_backoff(struct plan_ctx *c, const plan_node *m, struct plan_par
                       "expected a duration >= pause (%s), found %s",
                       units_format_duration(d, sizeof d, b->blocked_pause_ms), PLAN_SHOW(mp));
         }
+        /* A pause longer than the default ceiling, with no ceiling of its own, is meant as
+         * given: the ceiling rises to it rather than cutting it short. */
+        if (!mp && b->blocked_pause_max_ms < b->blocked_pause_ms)
+            b->blocked_pause_max_ms = b->blocked_pause_ms;
     }
     if ((v = plan_get(m, "retry")) &&
         plan_mapping(c, v, "backoff.retry", "a mapping with first, max and give_up_after", rkeys)) {

@@ -581,6 +581,25 @@ static void test_wrong_types_and_ranges(void **state)
     refused_with("state: ~\n", "t.yaml:6:8: state: expected a file name, found an empty value");
 }
 
+/* backoff.blocked: a pause beyond the default 24 h ceiling with no max_pause is kept whole;
+ * a max_pause below the pause is refused. */
+static void test_blocked_pause_ceiling(void **state)
+{
+    (void)state;
+    struct plan *p = NULL;
+    struct err e;
+    assert_int_equal(load_text(BASE "backoff: {blocked: {pause: 48h}}\n", &p, &e), IPW_OK);
+    assert_int_equal(p->backoff.blocked_pause_ms, INT64_C(48) * 3600000);
+    assert_int_equal(p->backoff.blocked_pause_max_ms, INT64_C(48) * 3600000);
+    plan_free(p);
+    assert_int_equal(load_text(BASE "backoff: {blocked: {pause: 2h}}\n", &p, &e), IPW_OK);
+    assert_int_equal(p->backoff.blocked_pause_ms, INT64_C(2) * 3600000);
+    assert_int_equal(p->backoff.blocked_pause_max_ms, INT64_C(24) * 3600000);
+    plan_free(p);
+    refused_with("backoff: {blocked: {pause: 48h, max_pause: 24h}}\n",
+                 "t.yaml:6:44: backoff.blocked.max_pause: expected a duration >= pause (2d)");
+}
+
 static void test_addresses(void **state)
 {
     (void)state;
@@ -868,15 +887,25 @@ static void test_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_plan),     cmocka_unit_test(test_config_examples),
-        cmocka_unit_test(test_full_plan),        cmocka_unit_test(test_relay_plan),
-        cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_custom_table),
-        cmocka_unit_test(test_bad_plans),        cmocka_unit_test(test_unknown_key_suggestion),
-        cmocka_unit_test(test_duplicate_key),    cmocka_unit_test(test_several_problems),
-        cmocka_unit_test(test_problem_cap),      cmocka_unit_test(test_wrong_types_and_ranges),
-        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_control_characters),
-        cmocka_unit_test(test_yaml_hostile),     cmocka_unit_test(test_providers_and_rules),
-        cmocka_unit_test(test_relay_rules),      cmocka_unit_test(test_files),
+        cmocka_unit_test(test_example_plan),
+        cmocka_unit_test(test_config_examples),
+        cmocka_unit_test(test_full_plan),
+        cmocka_unit_test(test_relay_plan),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_custom_table),
+        cmocka_unit_test(test_bad_plans),
+        cmocka_unit_test(test_unknown_key_suggestion),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_several_problems),
+        cmocka_unit_test(test_problem_cap),
+        cmocka_unit_test(test_wrong_types_and_ranges),
+        cmocka_unit_test(test_blocked_pause_ceiling),
+        cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_yaml_hostile),
+        cmocka_unit_test(test_providers_and_rules),
+        cmocka_unit_test(test_relay_rules),
+        cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
