@@ -9,7 +9,9 @@ key). From that file it writes, into the sandbox directory:
                  test address 127.0.0.2, and each provider's MX (RFC 5321 section 5) and A record;
   smtpd.json     the listeners of tests/servers/smtpd.py, one per provider, with what each does
                  after its 250 (late bounces, complaint reports, seed copies) and where it
-                 delivers them: the sandbox's Dovecot, over LMTP (RFC 2033);
+                 delivers them: the sandbox's Dovecot, over LMTP (RFC 2033); with a pool of
+                 sender IPs (sender.pool), each IP's own rate and the IPs a provider defers
+                 (defer_ips), as smtpd.py's per_source behaviour;
   dovecot/dovecot.conf, dovecot/passwd
                  the mailbox server: Dovecot with a config of its own (never the system's), IMAP
                  (STARTTLS offered, RFC 2595) and LMTP on loopback, the mailboxes in a
@@ -41,7 +43,7 @@ except ImportError:
 
 PROVIDER_KEYS = {"address", "mx", "domains", "rate_per_min", "throttle", "recipients",
                  "delay_ms", "modes", "greeting", "size", "starttls", "require_tls",
-                 "late_bounce", "complain", "seeds"}
+                 "late_bounce", "complain", "seeds", "defer_ips", "defer_reply"}
 # What a provider does after its 250 (smtpd.py's keys of the same names), and their keys.
 AFTER_KEYS = {
     "late_bounce": {"regex", "every", "delay_ms", "format", "status", "diagnostic"},
@@ -128,6 +130,40 @@ def after_250(p, name):
                               % (where, v["status"]))
         spec[key] = dict(v)
     return spec
+
+
+def loopback_ip(text):
+    parts = str(text).split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(
+        x.isdigit() and 0 <= int(x) <= 255 for x in parts)
+
+
+def per_ip(p, name, spec, pool, ip):
+    """smtpd.py's per_source for a provider: what it does for each sender IP on its own.
+
+    Providers count each sending IP on its own, so with a pool every IP (sender.ip too) gets
+    the provider's rate_per_min apart from the others, its throttle reply naming that IP. The
+    IPs in defer_ips get defer_reply to every MAIL instead ({ip}: that IP), as a provider that
+    distrusts one IP of a pool does, while the others are accepted."""
+    where = "providers.%s" % name
+    defer = p.get("defer_ips") or []
+    if not isinstance(defer, list) or not all(loopback_ip(a) for a in defer):
+        raise ConfigError("%s.defer_ips: expected a list of loopback addresses 127.x.y.z, "
+                          "found %r" % (where, defer))
+    if "defer_reply" in p and not defer:
+        raise ConfigError("%s.defer_reply: set defer_ips too (the IPs it answers)" % where)
+    text = p.get("defer_reply", "451 4.7.500 Server busy. Please try again later from [{ip}]. "
+                                "(S77714)")
+    if defer and not re.match(r"[45]\d\d[ -]", reply(text, "")):
+        raise ConfigError("%s.defer_reply: expected a 4xx or 5xx reply, found %r" % (where, text))
+    out = {}
+    if pool and "rate_per_min" in spec:
+        for a in [ip] + pool:
+            out[a] = {"rate_per_min": spec["rate_per_min"],
+                      "throttle": reply(p.get("throttle", "421 4.7.0 Try again later"), a)}
+    for a in defer:
+        out.setdefault(a, {})["replies"] = {"mail": reply(text, a)}
+    return out
 
 
 def ssha256(password):
@@ -233,6 +269,12 @@ def render(cfg, out, dkim_pub, cert, key):
     zone = snd.get("dnsbl", "bl.sandbox.test")
     if not ip.startswith("127."):
         raise ConfigError("sender.ip: the sandbox stays on loopback (127.x.y.z), found %r" % ip)
+    pool = snd.get("pool") or []
+    if not isinstance(pool, list) or not all(loopback_ip(a) for a in pool):
+        raise ConfigError("sender.pool: expected a list of loopback addresses 127.x.y.z, found %r"
+                          % (pool,))
+    if ip in pool or len(set(pool)) != len(pool):
+        raise ConfigError("sender.pool: each address once, and not sender.ip, found %r" % (pool,))
     common_rcpts = cfg.get("recipients") or {}
     provs = need(cfg, "providers", "top level", dict)
 
@@ -251,6 +293,8 @@ def render(cfg, out, dkim_pub, cert, key):
         "ptr-record=%s.in-addr.arpa,%s" % (".".join(reversed(octets)), helo),
         "host-record=%s,%s" % (helo, ip),
     ]
+    # Each IP of the pool: the same name, forward-confirmed (its PTR and an A record).
+    dns += ["host-record=%s,%s" % (helo, a) for a in pool]
     if snd.get("spf"):
         dns.append(txt(domain, [snd["spf"]]))
     if snd.get("dmarc"):
@@ -315,6 +359,9 @@ def render(cfg, out, dkim_pub, cert, key):
                             for k, v in m.items()}
         spec["modes"] = modes
         spec.update(after_250(p, name))
+        per_source = per_ip(p, name, spec, pool, ip)
+        if per_source:
+            spec["per_source"] = per_source
         listeners.append(spec)
         table.append("\t".join([name, "%s:%d" % (addr, smtp_port), mx, ",".join(domains) or "-",
                                 ",".join(["normal"] + sorted(modes))]))
@@ -377,6 +424,7 @@ def render(cfg, out, dkim_pub, cert, key):
     write("sandbox.env", "".join("%s=%s\n" % kv for kv in (
         ("SB_DNS", "%s:%d" % (dns_host, dns_port)), ("SB_DNS_HOST", dns_host),
         ("SB_DNS_PORT", dns_port), ("SB_SMTP_PORT", smtp_port), ("SB_IP", ip),
+        ("SB_POOL", ",".join(pool)),
         ("SB_HELO", helo), ("SB_DOMAIN", domain), ("SB_SELECTOR", selector),
         ("SB_DNSBL", zone), ("SB_IMAP", "%s:%d" % imap), ("SB_IMAP_HOST", imap[0]),
         ("SB_IMAP_PORT", imap[1]), ("SB_LMTP", "%s:%d" % lmtp), ("SB_LMTP_HOST", lmtp[0]),

@@ -93,8 +93,9 @@ static const struct cli_option cli_opts_run[] = {
 };
 
 static const struct cli_option cli_opts_stats[] = {
-    {.name = "by", .value = "hour|day", .kind = CLI_CHOICE, .choices = "hour|day",
-     .help = "one row per provider and hour or day (default day)"},
+    {.name = "by", .value = "hour|day|ip", .kind = CLI_CHOICE, .choices = "hour|day|ip",
+     .help = "one row per provider and hour or day (default day), or per source IP and "
+             "provider"},
     {.name = "provider", .value = "NAME", .kind = CLI_NONEMPTY,
      .help = "only this provider"},
     {.name = "since", .value = "TIME", .kind = CLI_TIME,

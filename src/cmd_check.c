@@ -2,8 +2,9 @@
  * cmd_check: `ipwarm check` runs every pre-flight check (preflight.h) and prints one line per
  * check: status, name, required or not, and a sentence; under each problem the fix in one
  * sentence and the shell look-up that shows it. Every check runs even after one fails, so a
- * broken set-up is named whole in one go. --json prints the document of cli.md. The result is
- * recorded in the state file (store_preflight_add) for `report`; that needs no run lock.
+ * broken set-up is named whole in one go. With a pool of source IPs, a line per IP after the
+ * checks says which of its checks failed or warned. --json prints the document of cli.md. The
+ * result is recorded in the state file (store_preflight_add) for `report`; that needs no run lock.
  * Exit 0 when no required check failed, else IPW_ECHECK (exit 1).
  */
 #include <stdio.h>
@@ -33,6 +34,18 @@ static void cmd_check_human(FILE *f, const struct preflight_report *r)
             fprintf(f, "                        fix: %s\n", c->fix);
         if (c->lookup)
             fprintf(f, "                        see: %s\n", c->lookup);
+    }
+    /* A pool: one line per source IP, so that the IP in trouble is named at a glance. */
+    const char *ips[64];
+    size_t n = preflight_report_ips(r, ips, sizeof ips / sizeof ips[0]);
+    if (n > 1) {
+        fputs("per source IP:\n", f);
+        for (size_t i = 0; i < n && i < sizeof ips / sizeof ips[0]; i++) {
+            char failed[128], warned[128];
+            bool ok = preflight_report_ip(r, ips[i], failed, sizeof failed, warned, sizeof warned);
+            fprintf(f, "  %-15s  %-6s%s%s%s%s\n", ips[i], ok ? "ok" : "NOT OK",
+                    failed[0] ? "  fail: " : "", failed, warned[0] ? "  warn: " : "", warned);
+        }
     }
     fprintf(f, "%s: %u pass, %u warn, %u fail, %u skip; %u required check%s failed\n",
             r->ok ? "ok" : "NOT OK", counts[PREFLIGHT_PASS], counts[PREFLIGHT_WARN],

@@ -9,6 +9,8 @@
  * current sending day and stage are shown beside the projection rather than folded into it:
  * the past days were not necessarily clean. The schedule is plan-wide, so day N has the same
  * date for every provider, and the day's total is the sum of the providers' planned messages.
+ * With a pool of source IPs (simulate_pool.h) each IP is projected on its own at each provider,
+ * an IP named in source.start from its date, and the provider's day is the pool's sum.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 #include "ipwarm/json.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/ramp.h"
+#include "ipwarm/simulate_pool.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
 #include "ipwarm/tz.h"
@@ -41,8 +44,16 @@ static int first_max_day(const struct ramp_sim_day *d, int days)
     return 0;
 }
 
+/* The pool's projection of provider i (days * IPs entries), or NULL without a pool. */
+static const struct simulate_pool_ip *pool_of(const struct simulate_pool_ip *pool,
+                                              const struct plan *p, size_t i, int days)
+{
+    return pool ? pool + i * p->n_source_ips * (size_t)days : NULL;
+}
+
 static void write_json(FILE *f, const struct plan *p, const char *start, int days,
-                       const struct ramp_sim_day *sim, const struct sim_current *cur)
+                       const struct ramp_sim_day *sim, const struct sim_current *cur,
+                       const struct simulate_pool_ip *pool)
 {
     struct json j;
     json_init(&j, f, true);
@@ -70,6 +81,8 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
             json_kv_int(&j, "planned", s->planned);
             json_kv_int(&j, "stage", s->stage);
             json_kv_bool(&j, "at_max", s->at_max);
+            if (pool)
+                simulate_pool_json(&j, p, pool_of(pool, p, i, days), d, days);
             json_object_end(&j);
             total += s->planned;
         }
@@ -104,10 +117,13 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
 }
 
 static void write_human(FILE *f, const struct plan *p, const char *start, int days,
-                        const struct ramp_sim_day *sim, const struct sim_current *cur)
+                        const struct ramp_sim_day *sim, const struct sim_current *cur,
+                        const struct simulate_pool_ip *pool)
 {
     fprintf(f, "Projected ramp from %s (%s), %d sending day%s, every day clean.\n\n", start,
             p->timezone ? p->timezone : "UTC", days, days == 1 ? "" : "s");
+    if (pool)
+        simulate_pool_human_intro(f, p);
     fprintf(f, "%-14s %9s %9s  %s\n", "PROVIDER", "START/MIN", "MAX/MIN", "REACHES MAX");
     for (size_t i = 0; i < p->n_providers; i++) {
         const struct plan_ramp *r = &p->providers[i].ramp;
@@ -141,6 +157,8 @@ static void write_human(FILE *f, const struct plan *p, const char *start, int da
                 fprintf(f, "%4s  %-10s  ", "", "");
             fprintf(f, "%-14s %8.1f %8s %10lld%s\n", p->providers[i].name, s->rate_per_min, cap,
                     (long long)s->planned, first ? " *max" : "");
+            if (pool)
+                simulate_pool_human(f, p, pool_of(pool, p, i, days), d, days);
             total += s->planned;
         }
         fprintf(f, "%4s  %-10s  %-14s %8s %8s %10lld\n", "", "", "total", "", "", (long long)total);
@@ -159,6 +177,7 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
     r = tz_local(clock_now_ms(), zone, &now, e);
     struct ramp_sim_day *sim = NULL;
     struct sim_current *cur = NULL;
+    struct simulate_pool_ip *pool = NULL;
     struct store *st = NULL;
     if (r == IPW_OK) {
         sim = calloc(p->n_providers * (size_t)days, sizeof *sim);
@@ -168,6 +187,14 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
     }
     for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++)
         r = ramp_simulate(p, i, now.date, days, &sim[i * (size_t)days], e);
+    if (r == IPW_OK && simulate_pool_active(p) && days > 0) {
+        pool = calloc(p->n_providers * p->n_source_ips * (size_t)days, sizeof *pool);
+        if (!pool)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; r == IPW_OK && pool && i < p->n_providers; i++)
+        r = simulate_pool_project(p, i, now.date, days, &sim[i * (size_t)days],
+                                  pool + i * p->n_source_ips * (size_t)days, e);
     if (r == IPW_OK)
         r = cli_store_read(ctx, p, &st, e);
     for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++) {
@@ -183,15 +210,16 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
     }
     if (r == IPW_OK) {
         if (ctx->json)
-            write_json(ctx->out, p, now.date, days, sim, cur);
+            write_json(ctx->out, p, now.date, days, sim, cur, pool);
         else
-            write_human(ctx->out, p, now.date, days, sim, cur);
+            write_human(ctx->out, p, now.date, days, sim, cur, pool);
         if (fflush(ctx->out) != 0 || ferror(ctx->out))
             r = err_set(e, IPW_EIO, "simulate: cannot write the output");
     }
     store_close(st);
     free(sim);
     free(cur);
+    free(pool);
     plan_free(p);
     return r;
 }

@@ -1,5 +1,6 @@
 /*
- * cmd_stats: `ipwarm stats` prints deferral statistics per provider and local day or hour.
+ * cmd_stats: `ipwarm stats` prints deferral statistics per provider and local day or hour, or
+ * (--by ip) per source IP and provider over the range, to compare the IPs of a pool.
  *
  * The plan gives the time zone that days are counted in and the state file; stats.c does the
  * counting from the store's summary rows, so the command costs the same whatever the number of
@@ -31,6 +32,8 @@ ipw_status cmd_stats(struct cli_ctx *ctx, const struct cli_args *args, struct er
     const char *by = cli_args_get(args, "by");
     if (by && strcmp(by, "hour") == 0)
         q.by = STATS_BY_HOUR;
+    else if (by && strcmp(by, "ip") == 0)
+        q.by = STATS_BY_IP;
     const char *format = cli_args_get(args, "format");
     if (!format)
         format = ctx->json ? "json" : "table";

@@ -40,6 +40,7 @@
 #include "ipwarm/infile.h"
 #include "ipwarm/plan_yaml.h"
 #include "ipwarm/secret.h"
+#include "ipwarm/tz.h"
 #include "ipwarm/units.h"
 
 #include "plan_internal.h"
@@ -1226,9 +1227,67 @@ static void plan_timezone(struct plan_ctx *c, const plan_node *v)
     c->p->timezone = s;
 }
 
+/*
+ * source.start: {IP: YYYY-MM-DD}, the local date (plan timezone) on which an IP of source.ips
+ * joins the pool. Fills p->source_start_dates, parallel to p->source_ips (NULL: no date, the IP
+ * sends from the start); the array stays NULL when the key is absent. Each key must be an IP of
+ * source.ips (compared as addresses, so 2001:db8::a is 2001:DB8:0::A), each date a real one.
+ */
+static void plan_source_start_parse(struct plan_ctx *c, const plan_node *v)
+{
+    struct plan *p = c->p;
+    const char *what = "a mapping of an IP of source.ips to its start date, such as "
+                       "{192.0.2.12: 2026-12-10}";
+    if (v->kind != PLAN_YAML_MAPPING) {
+        plan_fail(c, v, "source.start", "expected %s, found %s", what, PLAN_SHOW(v));
+        return;
+    }
+    if (p->n_source_ips == 0)
+        return; /* source.ip(s) is wrong: said already */
+    p->source_start_dates = plan_alloc(c, p->n_source_ips * sizeof *p->source_start_dates);
+    if (!p->source_start_dates)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        const plan_node *k = v->keys[i], *d = v->items[i];
+        char path[PLAN_PATH_MAX];
+        snprintf(path, sizeof path, "source.start.%.*s", (int)(k->len < 64 ? k->len : 64),
+                 k->text ? k->text : "");
+        unsigned char want[sizeof(struct in6_addr)], have[sizeof(struct in6_addr)];
+        int fam = k->kind != PLAN_YAML_SCALAR || k->null    ? 0
+                  : inet_pton(AF_INET, k->text, want) == 1  ? AF_INET
+                  : inet_pton(AF_INET6, k->text, want) == 1 ? AF_INET6
+                                                            : 0;
+        size_t at = p->n_source_ips;
+        for (size_t n = 0; fam && n < p->n_source_ips && at == p->n_source_ips; n++)
+            if (inet_pton(fam, p->source_ips[n], have) == 1 &&
+                memcmp(want, have, fam == AF_INET ? 4 : 16) == 0)
+                at = n;
+        if (at == p->n_source_ips) {
+            plan_fail(c, k, "source.start",
+                      "expected an IP address of source.ips as the key, found %s", PLAN_SHOW(k));
+            continue;
+        }
+        if (p->source_start_dates[at]) {
+            plan_fail(c, k, path, "duplicate key: expected each IP once, found it again");
+            continue;
+        }
+        int y, mo, dd;
+        char *date = NULL;
+        if (!plan_str(c, d, path, "a date YYYY-MM-DD such as 2026-12-10", &date))
+            continue;
+        if (strlen(date) != 10 || !tz_date_parse(date, &y, &mo, &dd)) {
+            plan_fail(c, d, path, "expected a date YYYY-MM-DD such as 2026-12-10, found %s",
+                      PLAN_SHOW(d));
+            free(date);
+            continue;
+        }
+        p->source_start_dates[at] = date;
+    }
+}
+
 static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_node *m)
 {
-    static const char *const keys[] = {"ip", "ips", "helo", NULL};
+    static const char *const keys[] = {"ip", "ips", "helo", "start", NULL};
     struct plan *p = c->p;
     if (!plan_mapping(c, m, "source", "a mapping with ip and helo", keys))
         return;
@@ -1256,6 +1315,9 @@ static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_nod
     } else {
         plan_fail(c, key, "source.ip", "expected the IP address to warm up, found nothing");
     }
+    const plan_node *start = plan_get(m, "start");
+    if (start)
+        plan_source_start_parse(c, start);
     if (helo)
         plan_domain(c, helo, "source.helo", "a domain name such as mx1.example.com", &p->helo);
     else
@@ -2615,6 +2677,7 @@ void plan_free(struct plan *p)
     free(p->campaign);
     free(p->timezone);
     free(p->state);
+    plan_strv_free(p->source_start_dates, p->n_source_ips);
     plan_strv_free(p->source_ips, p->n_source_ips);
     free(p->helo);
     free(p->from);

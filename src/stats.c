@@ -364,10 +364,16 @@ ipw_status stats_collect(struct store *st, const struct stats_query *q, struct s
     if (q->since_ms && since == 0)
         since = 1; /* 0 means unbounded to the store */
     struct collect c = {.q = q, .res = out, .e = e, .status = IPW_OK};
-    r = store_summary_each(st, q->provider, since, q->until_ms, collect_summary, &c, e);
-    if (r == IPW_OK)
-        r = c.status;
-    if (r == IPW_OK) {
+    if (q->by == STATS_BY_IP) {
+        /* The summary counters have no IP: these rows come from the attempts (stats_ip.c). */
+        out->by_ip = true;
+        r = stats_ip_rows(st, q, out, e);
+    } else {
+        r = store_summary_each(st, q->provider, since, q->until_ms, collect_summary, &c, e);
+        if (r == IPW_OK)
+            r = c.status;
+    }
+    if (r == IPW_OK && q->by != STATS_BY_IP) {
         if (out->n_rows > 1)
             qsort(out->rows, out->n_rows, sizeof *out->rows, row_cmp);
         r = store_reasons_each(st, q->provider, since, q->until_ms, collect_reason, &c, e);
@@ -396,6 +402,7 @@ void stats_result_free(struct stats_result *r)
 {
     for (size_t i = 0; i < r->n_rows; i++) {
         free(r->rows[i].provider);
+        free(r->rows[i].ip);
         for (size_t k = 0; k < r->rows[i].n_reasons; k++)
             reason_free(&r->rows[i].reasons[k]);
         free(r->rows[i].reasons);
@@ -433,6 +440,12 @@ double stats_complaint_rate(const struct stats_row *r)
 }
 
 /* ---- output ---- */
+
+/* A row's source IP as the table shows it: "-" when the attempts recorded none. */
+static const char *stats_row_ip(const struct stats_row *w)
+{
+    return w->ip && *w->ip ? w->ip : "-";
+}
 
 static ipw_status write_done(FILE *f, struct err *e)
 {
@@ -528,9 +541,13 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             if (r->rows[i].complaints || r->rows[i].late_bounces)
                 fb = true;
         }
+        /* By IP the first column is the source IP: the period is the whole range. */
+        const char *first_head = r->by_ip ? "IP" : "PERIOD";
+        if (r->by_ip)
+            wp = 2;
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
-            wp = max_int(wp, (int)strlen(w->period));
+            wp = max_int(wp, (int)strlen(r->by_ip ? stats_row_ip(w) : w->period));
             wn = max_int(wn, (int)text_width(w->provider));
             wa = max_int(wa, digits_of(w->attempts));
             wd = max_int(wd, digits_of(w->delivered));
@@ -538,7 +555,7 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
             wb = max_int(wb, digits_of(w->bounced));
             wx = max_int(wx, digits_of(w->failed));
         }
-        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s", wp, "PERIOD", wn, "PROVIDER", wa, "TRIED", wd,
+        fprintf(f, "%-*s %-*s %*s %*s %*s %*s %*s", wp, first_head, wn, "PROVIDER", wa, "TRIED", wd,
                 "DELIV", wf, "DEFER", wb, "BOUNCE", wx, "FAIL");
         if (wk)
             fprintf(f, " %*s", wk, "BLOCK");
@@ -547,9 +564,10 @@ ipw_status stats_write_table(const struct stats_result *r, const char *zone, FIL
         fprintf(f, " %6s %6s%s\n", "DEFER%", "BNCE%", fb ? "  LATE CMPL  CMPL%" : "");
         for (size_t i = 0; i < r->n_rows; i++) {
             const struct stats_row *w = &r->rows[i];
-            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld", wp, w->period, wn, w->provider,
-                    wa, (long long)w->attempts, wd, (long long)w->delivered, wf,
-                    (long long)w->deferred, wb, (long long)w->bounced, wx, (long long)w->failed);
+            fprintf(f, "%-*s %-*s %*lld %*lld %*lld %*lld %*lld", wp,
+                    r->by_ip ? stats_row_ip(w) : w->period, wn, w->provider, wa,
+                    (long long)w->attempts, wd, (long long)w->delivered, wf, (long long)w->deferred,
+                    wb, (long long)w->bounced, wx, (long long)w->failed);
             if (wk)
                 fprintf(f, " %*lld", wk, (long long)w->blocked);
             if (wu)
@@ -614,8 +632,9 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
 {
     fputs("period,provider,attempts,delivered,deferred,bounced,failed,expired,unknown,"
           "deferral_rate,bounce_rate,top_reason_code,top_reason_enhanced,top_reason_text,"
-          "top_reason_count,blocked,complaints,complaint_rate,late_bounces\r\n",
+          "top_reason_count,blocked,complaints,complaint_rate,late_bounces",
           f);
+    fputs(r->by_ip ? ",ip\r\n" : "\r\n", f);
     for (size_t i = 0; i < r->n_rows; i++) {
         const struct stats_row *w = &r->rows[i];
         csv_write_field(f, w->period);
@@ -638,8 +657,13 @@ ipw_status stats_write_csv(const struct stats_result *r, FILE *f, struct err *e)
             fputs(",,,", f);
         }
         /* Columns added later go at the end: readers that go by position keep working. */
-        fprintf(f, ",%lld,%lld,%.4f,%lld\r\n", (long long)w->blocked, (long long)w->complaints,
+        fprintf(f, ",%lld,%lld,%.4f,%lld", (long long)w->blocked, (long long)w->complaints,
                 round4(stats_complaint_rate(w)), (long long)w->late_bounces);
+        if (r->by_ip) {
+            fputc(',', f);
+            csv_write_field(f, w->ip);
+        }
+        fputs("\r\n", f);
     }
     return write_done(f, e);
 }
@@ -657,7 +681,7 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
     struct json j;
     json_init(&j, f, pretty);
     json_object_begin(&j);
-    json_kv_string(&j, "by", q->by == STATS_BY_HOUR ? "hour" : "day");
+    json_kv_string(&j, "by", q->by == STATS_BY_HOUR ? "hour" : q->by == STATS_BY_IP ? "ip" : "day");
     json_kv_string(&j, "timezone", zone);
     if (q->since_ms)
         json_time(&j, "since", q->since_ms, zone);
@@ -676,6 +700,12 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_time(&j, "start", w->start_ms, zone);
         json_time(&j, "end", w->end_ms, zone);
         json_kv_string(&j, "provider", w->provider);
+        if (r->by_ip) {
+            if (w->ip && *w->ip)
+                json_kv_string(&j, "ip", w->ip);
+            else
+                json_kv_null(&j, "ip");
+        }
         json_kv_int(&j, "attempts", w->attempts);
         json_kv_int(&j, "delivered", w->delivered);
         json_kv_int(&j, "deferred", w->deferred);

@@ -192,6 +192,9 @@ struct plan {
 
     char **source_ips; /* source.ip, or source.ips (a pool); at least one */
     size_t n_source_ips;
+    /* source.start: parallel to source_ips, the local date "YYYY-MM-DD" on which each IP joins
+     * the pool, NULL for an IP that sends from the start; the array is NULL without the key. */
+    char **source_start_dates;
     char *helo; /* source.helo: a domain name */
 
     char *from;        /* sender.from as written, e.g. "Example <news@example.com>" */

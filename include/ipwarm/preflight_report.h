@@ -25,6 +25,7 @@ struct preflight_check {
     enum preflight_status status;
     bool required;
     char *subject; /* what it is about: a source IP, a domain, a provider; or NULL */
+    char *ip;      /* the source IP it is about (its subject starts with it), or NULL */
     char *detail;  /* one sentence (several for mx: the domains that cannot receive) */
     char *fix;     /* warn/fail: what to do, one sentence; else NULL */
     char *lookup;  /* the shell command that shows the problem (dig +short TXT ...), or NULL */
@@ -49,11 +50,20 @@ ipw_status preflight_add(struct preflight_report *r, const struct plan *p, const
                          const char *lookup, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
+/* The distinct source IPs the checks are about (preflight_check.ip), in the order they first
+ * appear: up to max of them into out (pointers into r); returns how many there are. */
+size_t preflight_report_ips(const struct preflight_report *r, const char **out, size_t max);
+/* Whether no required check about ip failed; the names of its failed and of its warned checks,
+ * comma-separated, into failed and warned (either may be NULL with size 0). */
+bool preflight_report_ip(const struct preflight_report *r, const char *ip, char *failed,
+                         size_t failed_n, char *warned, size_t warned_n);
+
 /* Sets r->ok and r->required_failed from the checks. */
 void preflight_report_finish(struct preflight_report *r);
 
 /* Writes the `check --json` document: {"ok", "checks": [{"name", "status", "required",
- * "detail", "subject", "fix", "lookup"}]}. */
+ * "detail", "subject", "fix", "lookup", "ip"}], "ips": [{"ip", "ok", "failed": [names],
+ * "warned": [names]}]}. */
 void preflight_report_json(const struct preflight_report *r, struct json *j);
 /* The same document as a compact malloc'd string (for the store), or NULL on IPW_ENOMEM. */
 char *preflight_report_json_string(const struct preflight_report *r);

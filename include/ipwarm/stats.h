@@ -28,7 +28,9 @@ struct store;
 /* How many reasons each row keeps, most frequent first. */
 #define STATS_TOP_REASONS 5
 
-enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR };
+/* STATS_BY_IP: one row per source IP and provider over the whole range (period "all"),
+ * counted from the attempts table (stats_ip.c), which records the IP of each attempt. */
+enum stats_by { STATS_BY_DAY = 0, STATS_BY_HOUR, STATS_BY_IP };
 
 struct stats_reason {
     char *outcome;  /* deferred, bounced, failed or blocked */
@@ -54,12 +56,13 @@ bool stats_reason_add(struct stats_reason **list, size_t *n, const char *outcome
 void stats_reasons_sort(struct stats_reason *list, size_t n);
 void stats_reasons_free(struct stats_reason *list, size_t n);
 
-/* One provider in one period. */
+/* One provider in one period (and, by IP, from one source IP). */
 struct stats_row {
-    char period[40];  /* "2026-12-01" (day) or "2026-12-01T09:00:00+09:00" (hour) */
+    char period[40];  /* "2026-12-01" (day), "2026-12-01T09:00:00+09:00" (hour) or "all" (ip) */
     int64_t start_ms; /* the period's first instant (UTC ms) */
     int64_t end_ms;   /* the next period's first instant */
     char *provider;
+    char *ip; /* by IP: the source IP ("" when the attempts recorded none); else NULL */
     int64_t attempts, delivered, deferred, bounced, failed, expired, unknown;
     int64_t blocked;              /* refused because of the sender (verdict.h), not the recipient */
     int64_t late_bounces;         /* of bounced: bounces read from the mailbox after a 250 */
@@ -97,7 +100,8 @@ struct stats_query {
 };
 
 struct stats_result {
-    struct stats_row *rows; /* by period, then provider name */
+    bool by_ip;             /* the rows are per source IP (STATS_BY_IP) */
+    struct stats_row *rows; /* by period, then provider name; by IP: by IP, then provider */
     size_t n_rows;
     struct stats_rule *rules; /* by provider, then count (most first) */
     size_t n_rules;
@@ -113,6 +117,15 @@ struct stats_result {
 ipw_status stats_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
                          struct err *e);
 void stats_result_free(struct stats_result *r);
+
+/*
+ * The rows of STATS_BY_IP (stats_collect calls it): one per source IP and provider with
+ * attempts in [q->since_ms, q->until_ms), from the attempts table (stats_ip.c), sorted by IP
+ * (numerically) then provider; reasons are all of them, unsorted. Returns IPW_OK, IPW_ENOMEM,
+ * IPW_EIO when the store cannot be read.
+ */
+ipw_status stats_ip_rows(struct store *st, const struct stats_query *q, struct stats_result *out,
+                         struct err *e);
 
 /*
  * The period of the UTC hour hour_ms in zone: its label and its [start, end) in UTC ms. For

@@ -68,7 +68,7 @@ while IFS= read -r c; do
   cat "$work/out" >>"$work/allhelp.txt"
 done <<<"$commands"
 t "--help before the command" 0 --help stats
-out_has "--help before the command: the command's help" "stats [--by hour|day]"
+out_has "--help before the command: the command's help" "stats [--by hour|day|ip]"
 t "--help wins over bad values" 0 stats --by week --help
 t "group help" 0 dkim --help
 out_has "group help: subcommand usage" "dkim keygen"
@@ -251,7 +251,7 @@ t "dkim keygen never overwrites" 73 dkim keygen --selector s2026 --domain exampl
 
 # --- bad command options ------------------------------------------------------------------
 t "stats --by week" 64 stats --by week
-err_has "stats --by week: names the choices" "expected hour or day"
+err_has "stats --by week: names the choices" "expected hour, day or ip"
 t "stats --format xml" 64 stats --format xml
 t "stats --since bad" 64 stats --since yesterday
 t "spf without --ip" 64 spf --sender a@example.com

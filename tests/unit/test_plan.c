@@ -351,6 +351,50 @@ static void test_relay_plan(void **state)
     plan_free(p);
 }
 
+/* source.start: an IP of the pool joins on a date; keys must be IPs of source.ips (compared as
+ * addresses), dates real YYYY-MM-DD; without the key the array is NULL. */
+#define L_POOL_REST L_SENDER L_MESSAGE L_RECIPIENTS
+static void test_source_start(void **state)
+{
+    (void)state;
+    struct plan *p = NULL;
+    struct err e;
+    const char *ok =
+        L_CAMPAIGN "source:\n  ips: [192.0.2.10, 192.0.2.11, 2001:db8::c]\n"
+                   "  helo: mx.example.com\n"
+                   "  start: {192.0.2.11: 2026-12-10, 2001:DB8:0::C: 2027-01-02}\n" L_POOL_REST;
+    if (load_text(ok, &p, &e) != IPW_OK)
+        fail_msg("%s", e.msg);
+    assert_non_null(p->source_start_dates);
+    assert_null(p->source_start_dates[0]);
+    assert_string_equal(p->source_start_dates[1], "2026-12-10");
+    assert_string_equal(p->source_start_dates[2], "2027-01-02");
+    plan_free(p);
+    p = NULL;
+    if (load_text(BASE, &p, &e) != IPW_OK)
+        fail_msg("%s", e.msg);
+    assert_null(p->source_start_dates);
+    plan_free(p);
+    refused_text(L_CAMPAIGN "source:\n  ips: [192.0.2.10, 192.0.2.11]\n  helo: mx.example.com\n"
+                            "  start: {192.0.2.12: 2026-12-10}\n" L_POOL_REST,
+                 "t.yaml:5:11: source.start: expected an IP address of source.ips as the key, "
+                 "found \"192.0.2.12\"");
+    refused_text(L_CAMPAIGN "source:\n  ips: [192.0.2.10, 192.0.2.11]\n  helo: mx.example.com\n"
+                            "  start: {192.0.2.11: 2026-02-30}\n" L_POOL_REST,
+                 "t.yaml:5:23: source.start.192.0.2.11: expected a date YYYY-MM-DD such as "
+                 "2026-12-10, found \"2026-02-30\"");
+    refused_text(L_CAMPAIGN "source:\n  ips: [192.0.2.10, 192.0.2.11]\n  helo: mx.example.com\n"
+                            "  start: {192.0.2.11: 2026-1-5}\n" L_POOL_REST,
+                 "source.start.192.0.2.11: expected a date YYYY-MM-DD");
+    refused_text(L_CAMPAIGN "source:\n  ips: [192.0.2.10]\n  helo: mx.example.com\n"
+                            "  start: [192.0.2.10]\n" L_POOL_REST,
+                 "t.yaml:5:10: source.start: expected a mapping of an IP of source.ips");
+    refused_text(L_CAMPAIGN
+                 "source:\n  ips: [192.0.2.10, 192.0.2.11]\n  helo: mx.example.com\n"
+                 "  start: {192.0.2.11: 2026-12-10, 192.0.2.11: 2026-12-11}\n" L_POOL_REST,
+                 "duplicate");
+}
+
 static void test_minimal_defaults(void **state)
 {
     (void)state;
@@ -891,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_config_examples),
         cmocka_unit_test(test_full_plan),
         cmocka_unit_test(test_relay_plan),
+        cmocka_unit_test(test_source_start),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_custom_table),
         cmocka_unit_test(test_bad_plans),

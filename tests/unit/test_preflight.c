@@ -411,6 +411,57 @@ static void test_preflight_mx_of_the_list(void **state)
     dns_zone_free(z);
 }
 
+/* A check whose subject starts with a source IP is about that IP (and 192.0.2.100 is not
+ * 192.0.2.10); the per-IP summary says which required checks failed for each. */
+static void test_preflight_report_per_ip(void **state)
+{
+    (void)state;
+    struct plan *p = load("preflight: {require: [ptr, dnsbl, spf]}\n");
+    struct preflight_report r;
+    preflight_report_init(&r);
+    assert_int_equal(
+        preflight_add(&r, p, "spf", PREFLIGHT_PASS, "192.0.2.10 ex.test", NULL, NULL, "pass"),
+        IPW_OK);
+    assert_int_equal(
+        preflight_add(&r, p, "ptr", PREFLIGHT_FAIL, "192.0.2.11", "fix", "dig", "no PTR"), IPW_OK);
+    assert_int_equal(preflight_add(&r, p, "spf", PREFLIGHT_WARN, "192.0.2.11 ex.test", "fix", "dig",
+                                   "temperror"),
+                     IPW_OK);
+    assert_int_equal(
+        preflight_add(&r, p, "dnsbl", PREFLIGHT_FAIL, "192.0.2.100", "fix", "dig", "listed"),
+        IPW_OK);
+    assert_int_equal(
+        preflight_add(&r, p, "dnsbl", PREFLIGHT_FAIL, "192.0.2.12", "fix", "dig", "listed"),
+        IPW_OK);
+    assert_string_equal(r.checks[0].ip, "192.0.2.10");
+    assert_string_equal(r.checks[2].ip, "192.0.2.11");
+    assert_null(r.checks[3].ip);
+    const char *ips[8];
+    assert_int_equal(preflight_report_ips(&r, ips, 8), 3);
+    assert_string_equal(ips[0], "192.0.2.10");
+    assert_string_equal(ips[1], "192.0.2.11");
+    assert_string_equal(ips[2], "192.0.2.12");
+    assert_int_equal(preflight_report_ips(&r, NULL, 0), 3);
+    char failed[64], warned[64];
+    assert_true(
+        preflight_report_ip(&r, "192.0.2.10", failed, sizeof failed, warned, sizeof warned));
+    assert_string_equal(failed, "");
+    assert_false(
+        preflight_report_ip(&r, "192.0.2.11", failed, sizeof failed, warned, sizeof warned));
+    assert_string_equal(failed, "ptr");
+    assert_string_equal(warned, "spf");
+    preflight_report_finish(&r);
+    char *doc = preflight_report_json_string(&r);
+    assert_non_null(doc);
+    assert_non_null(strstr(doc, "\"ips\":[{\"ip\":\"192.0.2.10\",\"ok\":true,\"failed\":[],"
+                                "\"warned\":[]},{\"ip\":\"192.0.2.11\",\"ok\":false,\"failed\":"
+                                "[\"ptr\"],\"warned\":[\"spf\"]},{\"ip\":\"192.0.2.12\",\"ok\":"
+                                "false,\"failed\":[\"dnsbl\"],\"warned\":[]}]}"));
+    free(doc);
+    preflight_report_clear(&r);
+    plan_free(p);
+}
+
 static void test_preflight_report_json_and_size(void **state)
 {
     (void)state;
@@ -431,9 +482,9 @@ static void test_preflight_report_json_and_size(void **state)
     assert_string_equal(
         doc, "{\"ok\":false,\"checks\":[{\"name\":\"smtp\",\"status\":\"fail\",\"required\":true,"
              "\"detail\":\"cannot connect to smtp.test:587\",\"subject\":\"relay\",\"fix\":\"open "
-             "port 587\",\"lookup\":\"nc -vz smtp.test 587\"},{\"name\":\"tls\",\"status\":"
-             "\"pass\",\"required\":false,\"detail\":\"fine\",\"subject\":null,\"fix\":null,"
-             "\"lookup\":null}]}");
+             "port 587\",\"lookup\":\"nc -vz smtp.test 587\",\"ip\":null},{\"name\":\"tls\","
+             "\"status\":\"pass\",\"required\":false,\"detail\":\"fine\",\"subject\":null,"
+             "\"fix\":null,\"lookup\":null,\"ip\":null}],\"ips\":[]}");
     free(doc);
     preflight_report_clear(&r);
 
@@ -468,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_preflight_spf),
         cmocka_unit_test(test_preflight_mx_of_the_list),
         cmocka_unit_test(test_preflight_report_json_and_size),
+        cmocka_unit_test(test_preflight_report_per_ip),
     };
     return cmocka_run_group_tests_name("preflight", tests, setup, teardown);
 }
