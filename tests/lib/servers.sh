@@ -319,7 +319,6 @@ auth_failure_delay = 0
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%n $d/passwd
-  mechanisms = plain login
 }
 EOF
   if [ -n "${DOVECOT_OAUTH2_URL:-}" ]; then
