@@ -198,9 +198,9 @@ static void plan_mailbox_parse(struct plan_ctx *c, const plan_node *key, const p
             } else if (out->tls == PLAN_MAILBOX_TLS_NONE && !implicit_tls && !loopback) {
                 plan_path(kp, path, "tls");
                 plan_fail(c, tls_node, kp,
-                          "tls: none sends the password in clear: it is allowed only for a server "
-                          "on this machine (localhost, 127.0.0.0/8, [::1]); expected imaps:// or "
-                          "tls: required, found %s",
+                          "tls: none sends the password (or token) in clear: it is allowed only "
+                          "for a server on this machine (localhost, 127.0.0.0/8, [::1]); expected "
+                          "imaps:// or tls: required, found %s",
                           PLAN_SHOW(url_node));
                 free(s);
                 free(folder);
