@@ -81,14 +81,15 @@ void imap_password_free(char *password)
 }
 
 /*
- * Reads a secret (what: "password" or "token") from the environment variable env, or else from
- * the first line of file, at most max bytes. A token file is read again at each login, so the
- * operator's tooling may rewrite it between polls; its line end (and trailing blanks a helper
- * may leave) are not part of the token.
+ * Reads a secret (what: "password" or "OAuth 2.0 access token") from the environment variable
+ * env, or else from the first line of file, at most max bytes, without its line end. A token
+ * file is read again at each login, so the operator's tooling may rewrite it between polls;
+ * with token, trailing blanks a helper may leave are dropped too (a password keeps them: a
+ * blank may be part of it, a token never has one).
  */
 static ipw_status imap_secret_read(const char *env, const char *file, const char *key,
-                                   const char *what, const char *keys, size_t max, char **out,
-                                   struct err *e)
+                                   const char *what, const char *keys, size_t max, bool token,
+                                   char **out, struct err *e)
 {
     *out = NULL;
     if (env) {
@@ -120,7 +121,7 @@ static ipw_status imap_secret_read(const char *env, const char *file, const char
     buf[n] = '\0';
     n = strcspn(buf, "\r\n");
     buf[n] = '\0';
-    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+    while (token && n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         buf[--n] = '\0';
     ipw_status st = IPW_OK;
     if (!buf[0])
@@ -140,7 +141,7 @@ ipw_status imap_password_read(const char *env, const char *file, const char *key
                               struct err *e)
 {
     return imap_secret_read(env, file, key, "password", "password_env or password_file",
-                            IMAP_PASSWORD_MAX, out, e);
+                            IMAP_PASSWORD_MAX, false, out, e);
 }
 
 ipw_status imap_token_read(const char *env, const char *file, const char *key, char **out,
@@ -148,7 +149,7 @@ ipw_status imap_token_read(const char *env, const char *file, const char *key, c
 {
     ipw_status st =
         imap_secret_read(env, file, key, "OAuth 2.0 access token",
-                         "oauth2_token_env or oauth2_token_file", IMAP_TOKEN_MAX, out, e);
+                         "oauth2_token_env or oauth2_token_file", IMAP_TOKEN_MAX, true, out, e);
     /* the token goes into a SASL message (user=...^Aauth=Bearer TOKEN^A^A): only printable
      * ASCII without spaces belongs in a bearer token (RFC 6750 2.1) */
     for (const char *q = st == IPW_OK ? *out : ""; *q; q++) {
@@ -790,7 +791,7 @@ static int imap_login_watch(CURL *c, curl_infotype type, char *data, size_t size
     struct imap *s = arg;
     if (type != CURLINFO_HEADER_IN)
         return 0;
-    char line[1024];
+    char line[4096];
     size_t n = size < sizeof line - 1 ? size : sizeof line - 1;
     for (size_t i = 0; i < n; i++)
         line[i] = (char)chars_upper((unsigned char)data[i]);
