@@ -228,8 +228,10 @@ static void plan_mailbox_parse(struct plan_ctx *c, const plan_node *key, const p
     plan_mailbox_env(c, tenv, path, "oauth2_token_env", "IPWARM_IMAP_TOKEN",
                      &out->oauth2_token_env);
     plan_path(kp, path, "oauth2_token_file");
-    if (tfile)
-        plan_file(c, tfile, kp, true, &out->oauth2_token_file);
+    /* a token is worth a warning when other users may read it (a new key: a mailbox's
+     * password_file is not warned about, to keep existing set-ups quiet) */
+    if (tfile && plan_file(c, tfile, kp, true, &out->oauth2_token_file))
+        plan_warn_secret_file(c, out->oauth2_token_file, kp);
     /* one login: a password (LOGIN or SASL PLAIN) or an OAuth 2.0 token (XOAUTH2), from one
      * place; the second key given is the one reported */
     const plan_node *given[4] = {penv, pfile, tenv, tfile};

@@ -122,7 +122,14 @@ if not ok:
     print(got, file=sys.stderr)
 sys.exit(0 if ok else 1)
 PYEOF
-check "validate: no token in its output" no_token "$work/validate.out" "$work/validate.json" "$work/validate.err"
+# a token file other users may read is worth a warning, like a relay password file
+chmod 644 "$work/fb.token"
+ipw validate >"$work/validate644.out" 2>&1
+check "validate warns about a token file every user may read" \
+  grep -qF "ipwarm: warning: feedback.mailbox.oauth2_token_file: $work/fb.token is readable by every user (mode 0644)" "$work/validate644.out"
+check "validate does not warn about the 0600 token file" bash -c "! grep -q 'gs1.token is readable' '$work/validate644.out'"
+chmod 600 "$work/fb.token"
+check "validate: no token in its output" no_token "$work/validate644.out"  "$work/validate.out" "$work/validate.json" "$work/validate.err"
 
 # --- a run sends each seed a copy; two messages arrive in the feedback mailbox by hand ---------
 ipw --now 2026-12-01T10:00:00Z run --for 20s >"$work/run.out" 2>"$work/run.err"
