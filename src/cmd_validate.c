@@ -146,7 +146,8 @@ static void cmd_validate_ramp_text(FILE *f, const struct plan_ramp *r)
 }
 
 /* "imaps://imap.example.com/INBOX, user bounces@example.com, password from $X, TLS required":
- * where the password comes from, never the password. */
+ * how the mailbox logs in and where its password or OAuth 2.0 token comes from, never the
+ * secret. */
 static void cmd_validate_mailbox_text(FILE *f, const struct plan_mailbox *m)
 {
     fprintf(f, "%s, user %s", m->url, m->username);
@@ -154,6 +155,10 @@ static void cmd_validate_mailbox_text(FILE *f, const struct plan_mailbox *m)
         fprintf(f, ", password from $%s", m->password_env);
     else if (m->password_file)
         fprintf(f, ", password from %s", m->password_file);
+    else if (m->oauth2_token_env)
+        fprintf(f, ", OAuth 2.0 token (XOAUTH2) from $%s", m->oauth2_token_env);
+    else if (m->oauth2_token_file)
+        fprintf(f, ", OAuth 2.0 token (XOAUTH2) from %s", m->oauth2_token_file);
     if (m->ca_file)
         fprintf(f, ", CA %s", m->ca_file);
     fprintf(f, ", TLS %s", m->tls == PLAN_MAILBOX_TLS_NONE ? "none" : "required");
@@ -396,7 +401,7 @@ static void cmd_validate_json_ramp(struct json *j, const struct plan_ramp *r)
     json_object_end(j);
 }
 
-/* A mailbox: where its password comes from, never the password. */
+/* A mailbox: how it logs in and where its password or token comes from, never the secret. */
 static void cmd_validate_json_mailbox(struct json *j, const struct plan_mailbox *m)
 {
     json_object_begin(j);
@@ -405,6 +410,10 @@ static void cmd_validate_json_mailbox(struct json *j, const struct plan_mailbox 
     json_kv_string(j, "username", m->username);
     json_kv_string(j, "password_env", m->password_env);
     json_kv_string(j, "password_file", m->password_file);
+    json_kv_string(j, "login",
+                   m->oauth2_token_env || m->oauth2_token_file ? "xoauth2" : "password");
+    json_kv_string(j, "oauth2_token_env", m->oauth2_token_env);
+    json_kv_string(j, "oauth2_token_file", m->oauth2_token_file);
     json_kv_string(j, "ca_file", m->ca_file);
     json_kv_string(j, "tls", m->tls == PLAN_MAILBOX_TLS_NONE ? "none" : "required");
     json_object_end(j);

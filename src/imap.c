@@ -39,12 +39,16 @@
 #define IMAP_MAX_RESPONSE       (8u * 1024 * 1024) /* bytes of lines in one response */
 #define IMAP_LOGOUT_MS          2000
 #define IMAP_PASSWORD_MAX       1024
+#define IMAP_TOKEN_MAX          16384 /* access tokens are JWTs of a few KiB */
 
 struct imap {
     CURL *curl;
     curl_socket_t sock;
     char name[512]; /* "imaps://host:993 (user u)" */
     char *caps;     /* the CAPABILITY response, upper case */
+    /* during the login (XOAUTH2 only): whether the server listed its capabilities, and whether
+     * the last list offered AUTH=XOAUTH2 */
+    bool login_caps_seen, login_offers_xoauth2;
     int64_t command_ms;
     int64_t session_deadline; /* monotonic ms, 0 = none */
     size_t max_bytes;
@@ -76,37 +80,88 @@ void imap_password_free(char *password)
     }
 }
 
-ipw_status imap_password_read(const char *env, const char *file, const char *key, char **out,
-                              struct err *e)
+/*
+ * Reads a secret (what: "password" or "OAuth 2.0 access token") from the environment variable
+ * env, or else from the first line of file, at most max bytes, without its line end. A token
+ * file is read again at each login, so the operator's tooling may rewrite it between polls;
+ * with token, trailing blanks a helper may leave are dropped too (a password keeps them: a
+ * blank may be part of it, a token never has one).
+ */
+static ipw_status imap_secret_read(const char *env, const char *file, const char *key,
+                                   const char *what, const char *keys, size_t max, bool token,
+                                   char **out, struct err *e)
 {
     *out = NULL;
     if (env) {
         const char *v = getenv(env);
-        if (!v || !*v)
+        if (!v)
             return err_set(e, IPW_ECONFIG,
-                           "%s: the environment variable %s is not set; export the mailbox "
-                           "password in it",
-                           key, env);
+                           "%s: the environment variable %s is not set; export the mailbox %s "
+                           "in it",
+                           key, env, what);
+        if (!*v)
+            return err_set(e, IPW_ECONFIG,
+                           "%s: the environment variable %s is empty: expected the mailbox %s", key,
+                           env, what);
         *out = strdup(v);
-        return *out ? IPW_OK : err_set(e, IPW_ENOMEM, "out of memory reading a password");
+        return *out ? IPW_OK : err_set(e, IPW_ENOMEM, "out of memory reading a %s", what);
     }
     if (!file)
-        return err_set(e, IPW_ECONFIG, "%s: no password_env or password_file", key);
+        return err_set(e, IPW_ECONFIG, "%s: no %s", key, keys);
     FILE *f = fopen(file, "r");
     if (!f)
         return err_set(e, IPW_ECONFIG, "%s: cannot read %s: %s", key, file, strerror(errno));
-    char buf[IMAP_PASSWORD_MAX + 2];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    char *buf = malloc(max + 2);
+    if (!buf) {
+        fclose(f);
+        return err_set(e, IPW_ENOMEM, "out of memory reading a %s", what);
+    }
+    size_t n = fread(buf, 1, max + 1, f);
     fclose(f);
     buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    while (token && n && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = '\0';
     ipw_status st = IPW_OK;
     if (!buf[0])
-        st = err_set(e, IPW_ECONFIG, "%s: %s is empty: expected the password on its first line",
-                     key, file);
+        st = err_set(e, IPW_ECONFIG, "%s: %s is empty: expected the %s on its first line", key,
+                     file, what);
+    else if (n > max)
+        st = err_set(e, IPW_ECONFIG, "%s: the first line of %s is longer than %zu bytes", key, file,
+                     max);
     else if (!(*out = strdup(buf)))
-        st = err_set(e, IPW_ENOMEM, "out of memory reading a password");
-    OPENSSL_cleanse(buf, sizeof buf);
+        st = err_set(e, IPW_ENOMEM, "out of memory reading a %s", what);
+    OPENSSL_cleanse(buf, max + 2);
+    free(buf);
+    return st;
+}
+
+ipw_status imap_password_read(const char *env, const char *file, const char *key, char **out,
+                              struct err *e)
+{
+    return imap_secret_read(env, file, key, "password", "password_env or password_file",
+                            IMAP_PASSWORD_MAX, false, out, e);
+}
+
+ipw_status imap_token_read(const char *env, const char *file, const char *key, char **out,
+                           struct err *e)
+{
+    ipw_status st =
+        imap_secret_read(env, file, key, "OAuth 2.0 access token",
+                         "oauth2_token_env or oauth2_token_file", IMAP_TOKEN_MAX, true, out, e);
+    /* the token goes into a SASL message (user=...^Aauth=Bearer TOKEN^A^A): only printable
+     * ASCII without spaces belongs in a bearer token (RFC 6750 2.1) */
+    for (const char *q = st == IPW_OK ? *out : ""; *q; q++) {
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q > 0x7e) {
+            imap_password_free(*out);
+            *out = NULL;
+            return err_set(e, IPW_ECONFIG,
+                           "%s: the token holds a space or a character that is not printable "
+                           "ASCII: expected a bearer access token (RFC 6750)",
+                           key);
+        }
+    }
     return st;
 }
 
@@ -725,6 +780,29 @@ bool imap_has_capability(const struct imap *s, const char *cap)
     return strstr(s->caps, want) != NULL;
 }
 
+/*
+ * libcurl's debug callback during an XOAUTH2 login: watches the lines the server sends for its
+ * capabilities, so that a login refused because the server offers no XOAUTH2 can say so (libcurl
+ * only says "login denied"). Only incoming lines are read: outgoing ones carry the token.
+ */
+static int imap_login_watch(CURL *c, curl_infotype type, char *data, size_t size, void *arg)
+{
+    (void)c;
+    struct imap *s = arg;
+    if (type != CURLINFO_HEADER_IN)
+        return 0;
+    char line[4096];
+    size_t n = size < sizeof line - 1 ? size : sizeof line - 1;
+    for (size_t i = 0; i < n; i++)
+        line[i] = (char)chars_upper((unsigned char)data[i]);
+    line[n] = '\0';
+    if (strstr(line, "CAPABILITY ")) {
+        s->login_caps_seen = true;
+        s->login_offers_xoauth2 = strstr(line, " AUTH=XOAUTH2") != NULL;
+    }
+    return 0;
+}
+
 /* The scheme and authority of url ("imaps://host:993"), and whether it is imaps. */
 static bool imap_base_url(const char *url, char *out, size_t size, bool *implicit_tls)
 {
@@ -785,7 +863,18 @@ ipw_status imap_open(const struct imap_config *cfg, struct imap **out, struct er
     /* each reply of the login may take the whole connect time (servers delay a failed login) */
     curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)((connect_ms + 999) / 1000));
     curl_easy_setopt(c, CURLOPT_USERNAME, cfg->username ? cfg->username : "");
-    curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->password ? cfg->password : "");
+    if (cfg->oauth2_token) {
+        /* AUTHENTICATE XOAUTH2 with the initial response base64("user=U^Aauth=Bearer T^A^A")
+         * (SASL-IR, RFC 4959, where offered); AUTH=XOAUTH2 keeps libcurl from falling back to
+         * another mechanism or to LOGIN when the server does not offer it */
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, cfg->oauth2_token);
+        curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+        curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, imap_login_watch);
+        curl_easy_setopt(c, CURLOPT_DEBUGDATA, s);
+        curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_PASSWORD, cfg->password ? cfg->password : "");
+    }
     if (!implicit_tls)
         curl_easy_setopt(c, CURLOPT_USE_SSL,
                          (long)(cfg->tls == IMAP_TLS_NONE ? CURLUSESSL_NONE : CURLUSESSL_ALL));
@@ -796,16 +885,34 @@ ipw_status imap_open(const struct imap_config *cfg, struct imap **out, struct er
     CURLcode rc = curl_easy_perform(c);
     /* libcurl keeps its own copy of the password for the connection; drop the handle's */
     curl_easy_setopt(c, CURLOPT_PASSWORD, "");
+    if (cfg->oauth2_token) {
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, NULL);
+        curl_easy_setopt(c, CURLOPT_VERBOSE, 0L);
+        curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, NULL);
+    }
     ipw_status st = IPW_OK;
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     switch (rc) {
     case CURLE_OK:
         break;
     case CURLE_LOGIN_DENIED:
-        st = err_set(e, IPW_EUNAVAIL,
-                     "IMAP mailbox %s: the server refused the login (check the password%s%s)",
-                     s->name, cfg->password_source ? " in " : "",
-                     cfg->password_source ? cfg->password_source : "");
+        if (cfg->oauth2_token && s->login_caps_seen && !s->login_offers_xoauth2)
+            st = err_set(e, IPW_EUNAVAIL,
+                         "IMAP mailbox %s: the server does not offer XOAUTH2 logins (its "
+                         "capabilities list no AUTH=XOAUTH2): use a password for this mailbox, or "
+                         "a server that accepts OAuth 2.0",
+                         s->name);
+        else if (cfg->oauth2_token)
+            st = err_set(e, IPW_EUNAVAIL,
+                         "IMAP mailbox %s: the server refused the XOAUTH2 login (check the OAuth "
+                         "2.0 access token%s%s: it may have expired, or not be for this user)",
+                         s->name, cfg->password_source ? " in " : "",
+                         cfg->password_source ? cfg->password_source : "");
+        else
+            st = err_set(e, IPW_EUNAVAIL,
+                         "IMAP mailbox %s: the server refused the login (check the password%s%s)",
+                         s->name, cfg->password_source ? " in " : "",
+                         cfg->password_source ? cfg->password_source : "");
         break;
     case CURLE_USE_SSL_FAILED:
         st = err_set(e, IPW_EUNAVAIL,

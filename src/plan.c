@@ -1111,7 +1111,7 @@ bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, bool re
 
 /* Records a warning for a password file that other users may read (secret.h): the plan is
  * valid, but the command that loaded it says so. */
-static void plan_warn_secret_file(struct plan_ctx *c, const char *path, const char *key)
+void plan_warn_secret_file(struct plan_ctx *c, const char *path, const char *key)
 {
     char warn[PATH_MAX + 256];
     if (!secret_file_warning(path, key, warn, sizeof warn))

@@ -5,11 +5,13 @@
  *
  * A mailbox is an imaps:// URL (TLS from the start, RFC 8314), or an imap:// URL on which
  * STARTTLS is required (RFC 2595), a login and where its password comes from: an environment
- * variable or a file, never the plan. `tls: none` allows plain imap:// and is refused for a
- * host that is not on this machine, because the password would cross a network in clear. The
- * URL may name a folder (imaps://host/INBOX, percent-encoded as RFC 5092 writes it); its
- * userinfo is refused like a relay URL's. Refusals read like every other plan problem:
- * FILE:LINE:COLUMN: key.path: expected ..., found ...
+ * variable or a file, never the plan; or, for providers that accept only OAuth 2.0 (Microsoft
+ * 365, Google without app passwords), where a bearer access token comes from (oauth2_token_env
+ * or oauth2_token_file), for an XOAUTH2 login; the operator's own tooling keeps it fresh. `tls:
+ * none` allows plain imap:// and is refused for a host that is not on this machine, because the
+ * password would cross a network in clear. The URL may name a folder (imaps://host/INBOX,
+ * percent-encoded as RFC 5092 writes it); its userinfo is refused like a relay URL's. Refusals read
+ * like every other plan problem: FILE:LINE:COLUMN: key.path: expected ..., found ...
  *
  * With `verp`, the return path becomes LOCAL+TOKEN@domain (verp.h): the local part of
  * sender.return_path must leave room for the token within RFC 5321's 64 octets, and must be a
@@ -131,8 +133,31 @@ static void plan_mailbox_clear(struct plan_mailbox *m)
     free(m->username);
     free(m->password_env);
     free(m->password_file);
+    free(m->oauth2_token_env);
+    free(m->oauth2_token_file);
     free(m->ca_file);
     memset(m, 0, sizeof *m);
+}
+
+/* An environment variable's name under path.name (password_env, oauth2_token_env). */
+static void plan_mailbox_env(struct plan_ctx *c, const plan_node *v, const char *path,
+                             const char *name, const char *example, char **out)
+{
+    if (!v)
+        return;
+    char kp[PLAN_PATH_MAX], what[128];
+    plan_path(kp, path, name);
+    snprintf(what, sizeof what, "the name of an environment variable such as %s", example);
+    char *s = NULL;
+    if (!plan_str(c, v, kp, what, &s))
+        return;
+    if (plan_env_name_valid(s, strlen(s))) {
+        free(*out);
+        *out = s;
+    } else {
+        plan_fail(c, v, kp, "expected %s, found %s", what, PLAN_SHOW(v));
+        free(s);
+    }
 }
 
 /* The mailbox keys of m (feedback.mailbox, or a seed, which has more keys: extra lists them for
@@ -144,7 +169,8 @@ static void plan_mailbox_parse(struct plan_ctx *c, const plan_node *key, const p
     char kp[PLAN_PATH_MAX];
     const plan_node *v, *url_node = plan_get(m, "url"), *user = plan_get(m, "username"),
                         *penv = plan_get(m, "password_env"), *pfile = plan_get(m, "password_file"),
-                        *tls_node = plan_get(m, "tls");
+                        *tenv = plan_get(m, "oauth2_token_env"),
+                        *tfile = plan_get(m, "oauth2_token_file"), *tls_node = plan_get(m, "tls");
     if (!plan_mapping(c, m, path, "a mapping with url, username and password_env", known))
         return;
     out->pos = (struct plan_pos){c->p->name, m->line, m->column};
@@ -172,9 +198,9 @@ static void plan_mailbox_parse(struct plan_ctx *c, const plan_node *key, const p
             } else if (out->tls == PLAN_MAILBOX_TLS_NONE && !implicit_tls && !loopback) {
                 plan_path(kp, path, "tls");
                 plan_fail(c, tls_node, kp,
-                          "tls: none sends the password in clear: it is allowed only for a server "
-                          "on this machine (localhost, 127.0.0.0/8, [::1]); expected imaps:// or "
-                          "tls: required, found %s",
+                          "tls: none sends the password (or token) in clear: it is allowed only "
+                          "for a server on this machine (localhost, 127.0.0.0/8, [::1]); expected "
+                          "imaps:// or tls: required, found %s",
                           PLAN_SHOW(url_node));
                 free(s);
                 free(folder);
@@ -195,31 +221,47 @@ static void plan_mailbox_parse(struct plan_ctx *c, const plan_node *key, const p
     else
         plan_fail(c, key, kp, "expected the IMAP login, found nothing");
 
-    plan_path(kp, path, "password_env");
-    if (penv) {
-        const char *what = "the name of an environment variable such as IPWARM_IMAP_PASSWORD";
-        char *s = NULL;
-        if (plan_str(c, penv, kp, what, &s)) {
-            if (plan_env_name_valid(s, strlen(s))) {
-                free(out->password_env);
-                out->password_env = s;
-            } else {
-                plan_fail(c, penv, kp, "expected %s, found %s", what, PLAN_SHOW(penv));
-                free(s);
-            }
-        }
-    }
+    plan_mailbox_env(c, penv, path, "password_env", "IPWARM_IMAP_PASSWORD", &out->password_env);
     plan_path(kp, path, "password_file");
     if (pfile)
         plan_file(c, pfile, kp, true, &out->password_file);
-    if (penv && pfile)
-        plan_fail(c, pfile, kp, "expected password_env or password_file, found both");
+    plan_mailbox_env(c, tenv, path, "oauth2_token_env", "IPWARM_IMAP_TOKEN",
+                     &out->oauth2_token_env);
+    plan_path(kp, path, "oauth2_token_file");
+    /* a token is worth a warning when other users may read it (a new key: a mailbox's
+     * password_file is not warned about, to keep existing set-ups quiet) */
+    if (tfile && plan_file(c, tfile, kp, true, &out->oauth2_token_file))
+        plan_warn_secret_file(c, out->oauth2_token_file, kp);
+    /* one login: a password (LOGIN or SASL PLAIN) or an OAuth 2.0 token (XOAUTH2), from one
+     * place; the second key given is the one reported */
+    const plan_node *given[4] = {penv, pfile, tenv, tfile};
+    static const char *const names[4] = {"password_env", "password_file", "oauth2_token_env",
+                                         "oauth2_token_file"};
+    int first = -1;
+    for (int g = 0; g < 4; g++) {
+        if (!given[g])
+            continue;
+        if (first < 0) {
+            first = g;
+            continue;
+        }
+        plan_path(kp, path, names[g]);
+        if ((first < 2) == (g < 2))
+            plan_fail(c, given[g], kp, "expected %s or %s, found both", names[first], names[g]);
+        else
+            plan_fail(c, given[g], kp,
+                      "a mailbox logs in with a password or with an OAuth 2.0 token: expected "
+                      "password_env, password_file, oauth2_token_env or oauth2_token_file, "
+                      "found %s beside %s",
+                      names[g], names[first]);
+        break;
+    }
     /* a `password` key was refused as an unknown key already: do not say it twice */
-    if (!penv && !pfile && !plan_get(m, "password")) {
+    if (first < 0 && !plan_get(m, "password")) {
         plan_path(kp, path, "password_env");
         plan_fail(c, key, kp,
                   "expected password_env or password_file (inline passwords are not allowed), "
-                  "found neither");
+                  "or oauth2_token_env or oauth2_token_file for an OAuth 2.0 login, found none");
     }
     plan_path(kp, path, "ca_file");
     if ((v = plan_get(m, "ca_file")))
@@ -324,8 +366,15 @@ void plan_feedback_walk(struct plan_ctx *c, const plan_node *key, const plan_nod
 {
     static const char *const keys[] = {"mailbox",    "verp",        "poll_every",
                                        "complaints", "feedback_id", NULL};
-    static const char *const mkeys[] = {
-        "url", "username", "password_env", "password_file", "ca_file", "tls", NULL};
+    static const char *const mkeys[] = {"url",
+                                        "username",
+                                        "password_env",
+                                        "password_file",
+                                        "oauth2_token_env",
+                                        "oauth2_token_file",
+                                        "ca_file",
+                                        "tls",
+                                        NULL};
     struct plan_feedback *f = &c->p->feedback;
     if (!plan_mapping(c, m, "feedback", "a mapping with mailbox", keys))
         return;
@@ -364,9 +413,17 @@ static void plan_folder(struct plan_ctx *c, const plan_node *v, const char *path
 static void plan_seed_parse(struct plan_ctx *c, const plan_node *m, size_t index,
                             struct plan_seed *out)
 {
-    static const char *const keys[] = {"address",      "url",           "username",
-                                       "password_env", "password_file", "ca_file",
-                                       "tls",          "folders",       NULL};
+    static const char *const keys[] = {"address",
+                                       "url",
+                                       "username",
+                                       "password_env",
+                                       "password_file",
+                                       "oauth2_token_env",
+                                       "oauth2_token_file",
+                                       "ca_file",
+                                       "tls",
+                                       "folders",
+                                       NULL};
     static const char *const fkeys[] = {"inbox", "junk", NULL};
     char path[PLAN_PATH_MAX], kp[PLAN_PATH_MAX];
     plan_path_index(path, "seeds", index);

@@ -89,6 +89,8 @@ bool plan_items(struct plan_ctx *c, const plan_node *v, const char *path, const 
                 plan_node *const **items, size_t *n);
 /* A file name resolved against the plan's directory; readable: it must exist now. */
 bool plan_file(struct plan_ctx *c, const plan_node *v, const char *path, bool readable, char **out);
+/* Records a warning when the secret file path (plan key key) may be read by other users. */
+void plan_warn_secret_file(struct plan_ctx *c, const char *path, const char *key);
 /* An addr-spec, written bare or as <addr-spec>. */
 bool plan_addr(struct plan_ctx *c, const plan_node *v, const char *path, char **out);
 

@@ -280,21 +280,30 @@ ipw_status returns_mailbox_open(const struct plan_mailbox *mb, const char *key,
                                 int64_t session_timeout_ms, struct imap **out, struct err *e)
 {
     *out = NULL;
-    char kbuf[300];
-    snprintf(kbuf, sizeof kbuf, "%s.%s", key, mb->password_env ? "password_env" : "password_file");
+    bool oauth2 = mb->oauth2_token_env || mb->oauth2_token_file;
+    const char *env = oauth2 ? mb->oauth2_token_env : mb->password_env;
+    const char *file = oauth2 ? mb->oauth2_token_file : mb->password_file;
+    char kbuf[1400];
+    /* the plan key and the mailbox, so that a missing or empty secret names which one */
+    snprintf(kbuf, sizeof kbuf, "%s.%s (mailbox %s, user %s)", key,
+             oauth2 ? (env ? "oauth2_token_env" : "oauth2_token_file")
+                    : (env ? "password_env" : "password_file"),
+             mb->url, mb->username);
     char *password = NULL;
-    ipw_status s = imap_password_read(mb->password_env, mb->password_file, kbuf, &password, e);
+    ipw_status s = oauth2 ? imap_token_read(env, file, kbuf, &password, e)
+                          : imap_password_read(env, file, kbuf, &password, e);
     if (s != IPW_OK)
         return s;
     char source[600];
-    if (mb->password_env)
-        snprintf(source, sizeof source, "$%s", mb->password_env);
+    if (env)
+        snprintf(source, sizeof source, "$%s", env);
     else
-        snprintf(source, sizeof source, "%s", mb->password_file);
+        snprintf(source, sizeof source, "%s", file);
     struct imap_config cfg = {
         .url = mb->url,
         .username = mb->username,
-        .password = password,
+        .password = oauth2 ? NULL : password,
+        .oauth2_token = oauth2 ? password : NULL,
         .password_source = source,
         .ca_file = mb->ca_file,
         .tls = mb->tls == PLAN_MAILBOX_TLS_NONE ? IMAP_TLS_NONE : IMAP_TLS_REQUIRED,

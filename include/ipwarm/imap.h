@@ -5,7 +5,8 @@
  * libcurl makes the connection: TCP, TLS from the start for imaps:// (RFC 8314) or STARTTLS
  * required on imap:// (RFC 2595; CURLUSESSL_ALL), plain only when the caller says tls none,
  * the server's certificate checked (a private CA with ca_file), and the login (SASL or LOGIN,
- * whichever the server offers). It stops there (CURLOPT_CONNECT_ONLY) and this module speaks
+ * whichever the server offers, with a password; AUTHENTICATE XOAUTH2 only, with an OAuth 2.0
+ * access token). It stops there (CURLOPT_CONNECT_ONLY) and this module speaks
  * IMAP over that connection itself, because libcurl's own IMAP commands cannot read a mailbox
  * unchanged: a URL fetch asks BODY[] (which sets \Seen) after a read-write SELECT, and a
  * custom FETCH loses its literal. Here a folder is opened with EXAMINE (read-only) and
@@ -16,7 +17,7 @@
  * command_timeout_ms, and the whole session within session_timeout_ms; a server that stalls or
  * sends an endless line is cut off, and the session is then unusable (every later command
  * fails at once). Errors are IPW_EUNAVAIL with a sentence naming the mailbox URL and the user,
- * never the password.
+ * never the password or the token.
  */
 #ifndef IPWARM_IMAP_H
 #define IPWARM_IMAP_H
@@ -34,8 +35,10 @@ struct imap_config {
                                     used here (folders are named to imap_examine) */
     const char *username;        /* the login */
     const char *password;        /* the password itself (imap_password_read) */
-    const char *password_source; /* where it came from, for messages ("$IPWARM_IMAP_PASSWORD"
-                                    or a file name), or NULL */
+    const char *oauth2_token;    /* or an OAuth 2.0 access token (imap_token_read): log in with
+                                    AUTHENTICATE XOAUTH2 only, never a password */
+    const char *password_source; /* where the password or token came from, for messages
+                                    ("$IPWARM_IMAP_PASSWORD" or a file name), or NULL */
     const char *ca_file;         /* CA certificates to trust, or NULL: the system's */
     enum imap_tls tls;           /* none: plain imap:// allowed (STARTTLS not required) */
     int64_t connect_timeout_ms;  /* connect, TLS and login; 0: 30 s */
@@ -102,7 +105,15 @@ struct imap_mailbox {
  */
 ipw_status imap_password_read(const char *env, const char *file, const char *key, char **out,
                               struct err *e);
-/* Wipes and frees a password. */
+/*
+ * Reads an OAuth 2.0 bearer access token the same way (the first line of the file, without its
+ * line end and trailing blanks; at most 16 KiB), for an XOAUTH2 login. The operator's tooling
+ * refreshes it; the file is read at each login. IPW_ECONFIG also for a token with a space or a
+ * character that is not printable ASCII. Free it with imap_password_free.
+ */
+ipw_status imap_token_read(const char *env, const char *file, const char *key, char **out,
+                           struct err *e);
+/* Wipes and frees a password (or a token). */
 void imap_password_free(char *password);
 
 /*

@@ -143,12 +143,16 @@ enum plan_mailbox_tls { PLAN_MAILBOX_TLS_REQUIRED = 0, PLAN_MAILBOX_TLS_NONE };
 
 /* A mailbox ipwarm reads over IMAP: feedback.mailbox, or a seed. */
 struct plan_mailbox {
-    char *url;           /* imaps://HOST[:PORT][/FOLDER] or imap://...; as written */
-    char *folder;        /* the URL's folder, percent-decoded; NULL when the URL names none */
-    char *username;      /* the IMAP login */
-    char *password_env;  /* name of the environment variable holding the password, or NULL */
-    char *password_file; /* absolute path of a file holding it, or NULL (one of the two is set) */
-    char *ca_file;       /* absolute path of CA certificates to trust, or NULL: the system's */
+    char *url;               /* imaps://HOST[:PORT][/FOLDER] or imap://...; as written */
+    char *folder;            /* the URL's folder, percent-decoded; NULL when the URL names none */
+    char *username;          /* the IMAP login */
+    char *password_env;      /* name of the environment variable holding the password, or NULL */
+    char *password_file;     /* absolute path of a file holding it, or NULL */
+    char *oauth2_token_env;  /* or: the environment variable holding an OAuth 2.0 access token
+                                (XOAUTH2 login), or NULL */
+    char *oauth2_token_file; /* absolute path of a file holding the token, or NULL (exactly one
+                                of the four is set) */
+    char *ca_file;           /* absolute path of CA certificates to trust, or NULL: the system's */
     enum plan_mailbox_tls tls; /* default required */
     struct plan_pos pos;       /* where the mailbox mapping starts */
 };

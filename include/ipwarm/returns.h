@@ -76,10 +76,12 @@ struct returns_opts {
 
 struct imap;
 /*
- * Reads mb's password (from its env variable or file; key names the plan key for messages,
- * "feedback.mailbox" or "seeds[2]") and logs in (imap_open) with the mailbox's TLS rules and
- * CA. The password is wiped once the login is done. IPW_OK with *out set (imap_close);
- * IPW_ECONFIG (password); IPW_EUNAVAIL (connection, TLS, login); IPW_EUSAGE; IPW_ENOMEM.
+ * Reads mb's password or OAuth 2.0 access token (from its env variable or file, afresh at each
+ * call; key names the plan key for messages, "feedback.mailbox" or "seeds[2]") and logs in
+ * (imap_open: LOGIN or SASL with a password, XOAUTH2 with a token) with the mailbox's TLS rules
+ * and CA. The secret is wiped once the login is done. IPW_OK with *out set (imap_close);
+ * IPW_ECONFIG (password or token); IPW_EUNAVAIL (connection, TLS, login); IPW_EUSAGE;
+ * IPW_ENOMEM.
  */
 ipw_status returns_mailbox_open(const struct plan_mailbox *mb, const char *key,
                                 int64_t session_timeout_ms, struct imap **out, struct err *e);

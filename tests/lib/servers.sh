@@ -45,6 +45,15 @@
 #                           (DOVECOT_LMTP_PORT) and, with --tls, IMAPS with a make_cert
 #                           certificate (DOVECOT_IMAPS_PORT; CA: DOVECOT_CA). As root the mail
 #                           belongs to nobody (Dovecot refuses uid 0). Waits until it answers.
+#                           With DOVECOT_OAUTH2_URL set (oauth2_introspect_start sets it),
+#                           XOAUTH2 and OAUTHBEARER logins are offered too, checked by Dovecot's
+#                           oauth2 passdb against that introspection endpoint (RFC 7662).
+#   oauth2_introspect_start TOKENS_FILE
+#                           Starts tests/servers/oauth2_introspect.py, which accepts the tokens
+#                           listed in TOKENS_FILE ("TOKEN USER" per line, read at each request)
+#                           and refuses any other; sets DOVECOT_OAUTH2_URL and OAUTH2_LOG (one
+#                           line per request: "accepted USER" or "refused"). Start it before
+#                           dovecot_start.
 #   dovecot_deliver USER FOLDER FILE
 #                           Delivers FILE into USER's FOLDER over LMTP (RCPT TO:<USER+FOLDER>).
 #   port_wait PORT          Waits until 127.0.0.1:PORT accepts a connection (at most 20 s).
@@ -305,12 +314,30 @@ default_internal_user = $user
 default_internal_group = $group
 default_login_user = $user
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login${DOVECOT_OAUTH2_URL:+ xoauth2 oauthbearer}
 auth_failure_delay = 0
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%n $d/passwd
 }
+EOF
+  if [ -n "${DOVECOT_OAUTH2_URL:-}" ]; then
+    cat >>"$d/dovecot.conf" <<EOF
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $d/dovecot-oauth2.conf.ext
+}
+EOF
+    cat >"$d/dovecot-oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $DOVECOT_OAUTH2_URL
+username_attribute = username
+active_attribute = active
+active_value = true
+EOF
+  fi
+  cat >>"$d/dovecot.conf" <<EOF
 userdb {
   driver = static
   args = uid=$user gid=$group home=$d/mail/%n
@@ -359,6 +386,22 @@ EOF
   echo "servers.sh: dovecot did not start; its log:" >&2
   sed 's/^/    /' "$d/dovecot.out" "$d/dovecot.log" >&2 2>/dev/null
   return 1
+}
+
+oauth2_introspect_start() {
+  local d=$SERVERS_DIR/oauth2
+  mkdir -p "$d" || return 1
+  OAUTH2_LOG=$d/introspect.log
+  : >"$OAUTH2_LOG"
+  "$SERVERS_PY" "$SERVERS_SRC/tests/servers/oauth2_introspect.py" "$d/port" "$1" "$OAUTH2_LOG" \
+    >>"$d/out" 2>&1 &
+  SERVERS_PIDS+=("$!")
+  if ! file_wait "$d/port" 20; then
+    echo "servers.sh: oauth2_introspect.py did not start; its output:" >&2
+    sed 's/^/    /' "$d/out" >&2
+    return 1
+  fi
+  DOVECOT_OAUTH2_URL=http://127.0.0.1:$(cat "$d/port")/introspect
 }
 
 dovecot_deliver() {

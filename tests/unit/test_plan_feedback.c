@@ -170,6 +170,23 @@ static void test_refusals(void **state)
     refused(BASE "feedback:\n  mailbox: {url: imaps://h.example.com, username: u, password_env: "
                  "1PW}\n",
             "feedback.mailbox.password_env: expected the name of an environment variable");
+    /* a password or an OAuth 2.0 token, from one place */
+    refused(BASE "feedback:\n  mailbox: {url: imaps://h.example.com, username: u, password_env: "
+                 "PW, oauth2_token_env: TOK}\n",
+            "t.yaml:7:90: feedback.mailbox.oauth2_token_env: a mailbox logs in with a password or "
+            "with an OAuth 2.0 token: expected password_env, password_file, oauth2_token_env or "
+            "oauth2_token_file, found oauth2_token_env beside password_env");
+    refused(BASE "seeds:\n  - {address: s@example.com, url: imaps://imap.example.com, username: s, "
+                 "oauth2_token_env: TOK, oauth2_token_file: ../message.txt}\n",
+            "seeds[0].oauth2_token_file: expected oauth2_token_env or oauth2_token_file, found "
+            "both");
+    refused(BASE "seeds:\n  - {address: s@example.com, url: imaps://imap.example.com, username: s, "
+                 "password_file: ../message.txt, oauth2_token_file: ../message.txt}\n",
+            "seeds[0].oauth2_token_file: a mailbox logs in with a password or with an OAuth 2.0 "
+            "token");
+    refused(BASE "feedback:\n  mailbox: {url: imaps://h.example.com, username: u, "
+                 "oauth2_token_env: 1TOK}\n",
+            "feedback.mailbox.oauth2_token_env: expected the name of an environment variable");
     /* VERP needs a dot-atom return path */
     refused("campaign: t\nsource: {ip: 192.0.2.1, helo: mx.example.com}\n"
             "sender: {from: news@example.com, return_path: '\"b b\"@example.com'}\n"
@@ -192,6 +209,31 @@ static void test_refusals(void **state)
 
 /* advance_if.complaint_rate_below: off by default; given plan-wide it reaches every provider's
  * effective ramp, and a provider's own value wins. */
+/* oauth2_token_env / oauth2_token_file instead of a password, for a mailbox and a seed; the file
+ * is relative to the plan */
+static void test_oauth2(void **state)
+{
+    (void)state;
+    struct plan *p =
+        load_ok(BASE "feedback:\n  mailbox: {url: imaps://outlook.office365.com, "
+                     "username: b@example.com, oauth2_token_env: IPW_TOK}\n"
+                     "seeds:\n  - {address: s@example.com, url: imaps://i.example.com, "
+                     "username: s, oauth2_token_file: ../message.txt}\n");
+    const struct plan_mailbox *m = &p->feedback.mailbox;
+    assert_string_equal(m->oauth2_token_env, "IPW_TOK");
+    assert_null(m->oauth2_token_file);
+    assert_null(m->password_env);
+    assert_null(m->password_file);
+    assert_int_equal(p->n_seeds, 1);
+    m = &p->seeds[0].mailbox;
+    assert_null(m->oauth2_token_env);
+    assert_non_null(m->oauth2_token_file);
+    assert_true(m->oauth2_token_file[0] == '/');
+    assert_non_null(strstr(m->oauth2_token_file, "/tests/plans/message.txt"));
+    assert_null(m->password_env);
+    plan_free(p);
+}
+
 static void test_complaint_gate(void **state)
 {
     (void)state;
@@ -223,7 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_plan),      cmocka_unit_test(test_absent_and_defaults),
         cmocka_unit_test(test_urls),           cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_complaint_gate),
+        cmocka_unit_test(test_complaint_gate), cmocka_unit_test(test_oauth2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
