@@ -363,6 +363,42 @@ ipw_status placement_day_counts(const struct plan *p, struct store *st, const ch
     return r;
 }
 
+/* ---- the gate, in words ---- */
+
+bool placement_gate_why(const struct plan_ramp *r, const struct ramp_day_counts *c,
+                        const char *date, int change, int stage, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!r->inbox_gate || c->seed_sent <= 0)
+        return false;
+    char move[64];
+    if (change == RAMP_GROW)
+        snprintf(move, sizeof move, "grows to stage %d", stage);
+    else if (change == RAMP_STEP_BACK)
+        snprintf(move, sizeof move, "steps back to stage %d", stage);
+    else
+        snprintf(move, sizeof move, "holds at stage %d", stage);
+    if (c->seed_placed < c->seed_sent) {
+        snprintf(out, size,
+                 "%s: placement on %s not all known yet (%lld of %lld seed copies placed)", move,
+                 date, (long long)c->seed_placed, (long long)c->seed_sent);
+        return true;
+    }
+    char rate[32], thr[32];
+    double x = 100.0 * (double)c->seed_inbox / (double)c->seed_placed;
+    placement_pct(x, rate, sizeof rate);
+    placement_pct(r->inbox_above_pct, thr, sizeof thr);
+    bool above = x > r->inbox_above_pct;
+    snprintf(out, size,
+             "%s: inbox rate %s%% on %s (%lld of %lld seed copies) %s inbox_rate_above %s%%%s",
+             move, rate, date, (long long)c->seed_inbox, (long long)c->seed_placed,
+             above ? "above" : "not above", thr,
+             above && change != RAMP_GROW
+                 ? " (another advance_if rate, or the ramp's max, holds it)"
+                 : "");
+    return !above;
+}
+
 /* ---- the sharp fall ---- */
 
 bool placement_fall(const struct plan_ramp *r, const struct plan_placement *pl, int64_t inbox,
@@ -381,8 +417,7 @@ double placement_fall_rate(double rate_now, const struct plan_backoff *b)
     return rate < 1 ? 1 : rate;
 }
 
-/* A percentage as people write it: "20", "66.7" (one decimal, none when it is whole). */
-static void placement_pct(double v, char *out, size_t size)
+void placement_pct(double v, char *out, size_t size)
 {
     snprintf(out, size, "%.1f", v);
     size_t n = strlen(out);

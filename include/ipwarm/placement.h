@@ -91,6 +91,24 @@ struct ramp_day_counts;
 ipw_status placement_day_counts(const struct plan *p, struct store *st, const char *provider,
                                 const char *date, struct ramp_day_counts *out, struct err *e);
 
+/* A percentage as people write it: "20", "66.7" (one decimal, none when whole). Pure. */
+void placement_pct(double v, char *out, size_t size);
+
+/*
+ * What placement did to a provider's next sending day, in words, for `simulate`: counts are
+ * the provider's last sending day (date) with its seed figures (ramp_day_counts seed_*), and
+ * change and stage what ramp_begin_day() made of them. Writes e.g. "holds at stage 2: inbox
+ * rate 40% on 2026-12-04 (4 of 10 seed copies) not above inbox_rate_above 70%", "grows to
+ * stage 1: inbox rate 100% on 2026-12-01 (2 of 2 seed copies) above inbox_rate_above 60%" or
+ * "holds at stage 0: placement on 2026-12-01 not all known yet (1 of 3 seed copies placed)".
+ * Returns true when placement is what holds the stage (not known yet, or the rate is not
+ * above), false when it passes; out is "" (and false) when placement does not judge the day
+ * (no inbox_rate_above, no seed copy that day). Pure.
+ */
+struct ramp_day_counts;
+bool placement_gate_why(const struct plan_ramp *r, const struct ramp_day_counts *counts,
+                        const char *date, int change, int stage, char *out, size_t size);
+
 /* ---- the sharp fall ---- */
 
 /* The rule name of the throttle a sharp fall records (store rule_actions). */

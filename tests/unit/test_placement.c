@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ipwarm/placement.h"
+#include "ipwarm/ramp.h"
 
 static void test_fall(void **state)
 {
@@ -97,12 +98,53 @@ static void test_junk_default(void **state)
     assert_null(placement_junk_default(NULL));
 }
 
+static void test_gate_why(void **state)
+{
+    (void)state;
+    struct plan_ramp r = {.inbox_gate = true, .inbox_above_pct = 70};
+    struct ramp_day_counts c = {.attempts = 10, .delivered = 10};
+    char buf[512];
+    /* No seed copy that day: placement does not judge it. */
+    assert_false(placement_gate_why(&r, &c, "2026-12-04", RAMP_GROW, 3, buf, sizeof buf));
+    assert_string_equal(buf, "");
+    c.seed_sent = 10;
+    c.seed_placed = 10;
+    c.seed_inbox = 4;
+    assert_true(placement_gate_why(&r, &c, "2026-12-04", RAMP_HOLD, 2, buf, sizeof buf));
+    assert_string_equal(buf, "holds at stage 2: inbox rate 40% on 2026-12-04 (4 of 10 seed "
+                             "copies) not above inbox_rate_above 70%");
+    /* Exactly the threshold is not above it. */
+    c.seed_inbox = 7;
+    assert_true(placement_gate_why(&r, &c, "2026-12-04", RAMP_HOLD, 2, buf, sizeof buf));
+    c.seed_inbox = 10;
+    assert_false(placement_gate_why(&r, &c, "2026-12-04", RAMP_GROW, 3, buf, sizeof buf));
+    assert_string_equal(buf, "grows to stage 3: inbox rate 100% on 2026-12-04 (10 of 10 seed "
+                             "copies) above inbox_rate_above 70%");
+    /* Good placement, held for another reason: said so. */
+    assert_false(placement_gate_why(&r, &c, "2026-12-04", RAMP_HOLD, 2, buf, sizeof buf));
+    assert_non_null(strstr(buf, "above inbox_rate_above 70% (another advance_if rate"));
+    /* Not all placed yet: holds, whatever the rate so far. */
+    c.seed_placed = 9;
+    c.seed_inbox = 9;
+    assert_true(placement_gate_why(&r, &c, "2026-12-04", RAMP_HOLD, 2, buf, sizeof buf));
+    assert_string_equal(buf, "holds at stage 2: placement on 2026-12-04 not all known yet (9 of "
+                             "10 seed copies placed)");
+    c.seed_placed = 10;
+    c.seed_inbox = 1;
+    assert_true(placement_gate_why(&r, &c, "2026-12-04", RAMP_STEP_BACK, 1, buf, sizeof buf));
+    assert_string_equal(buf, "steps back to stage 1: inbox rate 10% on 2026-12-04 (1 of 10 seed "
+                             "copies) not above inbox_rate_above 70%");
+    r.inbox_gate = false;
+    assert_false(placement_gate_why(&r, &c, "2026-12-04", RAMP_HOLD, 2, buf, sizeof buf));
+    assert_string_equal(buf, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fall),         cmocka_unit_test(test_fall_rate),
         cmocka_unit_test(test_fall_reason),  cmocka_unit_test(test_inbox_rate),
-        cmocka_unit_test(test_junk_default),
+        cmocka_unit_test(test_junk_default), cmocka_unit_test(test_gate_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
