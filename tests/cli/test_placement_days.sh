@@ -106,6 +106,18 @@ print(json.dumps(c))
 PYEOF
 }
 
+ipw --json validate >"$work/validate.json" 2>/dev/null
+check "validate --json shows placement.fall as written" "$PY" -c '
+import json, sys
+f = json.load(open(sys.argv[1]))["placement"]["fall"]
+sys.exit(0 if f == {"min_placed": 2, "for": "1d12h", "for_ms": 129600000} else 1)' "$work/validate.json"
+ipw validate >"$work/validate.txt" 2>/dev/null
+check "validate says what the fall does" grep -qxF "placement: a day under half of advance_if.inbox_rate_above, with at least 2 copies placed, throttles the provider for 1d12h" "$work/validate.txt"
+sed 's/^placement: .*/placement: {fall: {min_placed: 0}}/' "$work/plan.yaml" >"$work/bad.yaml"
+"$IPWARM" -p "$work/bad.yaml" validate >/dev/null 2>"$work/bad.err"
+check "a plan with placement.fall.min_placed 0 is refused (exit 78)" test $? -eq 78
+check "... naming the key" grep -q "placement.fall.min_placed" "$work/bad.err"
+
 # --- day 1 --------------------------------------------------------------------------------------
 ipw --now 2026-12-01T10:00:00Z run --for 15s >"$work/run1.out" 2>"$work/run1.err"
 check "day 1: run exits 0 ($(tail -n 2 "$work/run1.err"))" test $? -eq 0
