@@ -5,8 +5,9 @@
 # Dovecot; `feedback poll` reads them back. With advance_if.inbox_rate_above 60% and
 # placement.fall {min_placed: 2, for: 36h}: Gmail grows each day, Microsoft (50%) holds, and
 # Yahoo (0%: under half of 60%) is throttled to half its rate, as a throttling deferral would
-# cut it, once per day it falls, with the reason recorded; status, stats, metrics (promtool)
-# and the report show it. `simulate` explains each gated provider's next day: Gmail grows,
+# cut it, once per day it falls, with the reason recorded (day 1 by `feedback poll`, day 2 by
+# `run`'s own poll, which warns); status, stats, metrics (promtool) and the report show it, and
+# validate shows placement.fall (a min_placed of 0 is refused). `simulate` explains each gated provider's next day: Gmail grows,
 # Microsoft holds, with the inbox rate that decides it. Every expected figure comes from the
 # server's log of where it put each copy.
 set -u
@@ -225,8 +226,13 @@ check "day 2: gmail runs at stage 1, microsoft and yahoo at stage 0 (stored)" \
   test "$(q "SELECT group_concat(name || '=' || stage, ' ') FROM (SELECT * FROM providers WHERE name IN ('gmail','yahoo','microsoft') ORDER BY name)")" = "gmail=1 microsoft=0 yahoo=0"
 check "day 2: smtpd.py placed six more copies" wait_placed 12
 want 2026-12-02 >"$work/want2.json"
-ipw --now 2026-12-02T12:00:00Z --json feedback poll >"$work/poll2.json" 2>"$work/poll2.err"
-check "day 2: the poll exits 0" test $? -eq 0
+# This time `run` reads the seeds (it polls when it starts) and acts on the fall itself.
+ipw --now 2026-12-02T12:00:00Z run --for 5s >"$work/run2b.out" 2>"$work/run2b.err"
+check "day 2: a run at noon exits 0 ($(tail -n 1 "$work/run2b.err"))" test $? -eq 0
+check "day 2: that run placed the day's six copies" \
+  test "$(q "SELECT count(*) FROM placements")" = 12
+check "day 2: the run warns that yahoo was throttled" \
+  grep -qF "warning: inbox rate under half of advance_if.inbox_rate_above: yahoo throttled" "$work/run2b.err"
 # Still throttled at 50/min from day 1: the second fall halves that again, as repeated
 # deferrals would.
 check "day 2: yahoo falls again: a second throttle, to 25/min, naming 2026-12-02" \
