@@ -273,8 +273,19 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
     ipw_status sr = IPW_OK;
     struct err se;
     err_clear(&se);
+    char fell[512] = "";
     if (pr == IPW_OK || pr == IPW_EUNAVAIL)
         sr = placement_poll(p, st, now, 0, seeds, &se);
+    /* A sharp fall is judged on what is placed, even when a seed could not be read. */
+    if (sr == IPW_OK || sr == IPW_EUNAVAIL) {
+        struct err fe;
+        err_clear(&fe);
+        ipw_status fr = placement_fall_act(p, st, now, fell, sizeof fell, &fe);
+        if (fr != IPW_OK) {
+            sr = fr;
+            err_set(&se, fr, "%s", fe.msg);
+        }
+    }
     size_t n_seeds = p->n_seeds;
     store_close(st);
     plan_free(p);
@@ -316,6 +327,15 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
             json_object_end(&j);
         }
         json_array_end(&j);
+        /* The providers a sharp fall in inbox placement throttled (placement.h). */
+        json_key(&j, "placement_actions");
+        json_array_begin(&j);
+        for (const char *s = fell; *s;) {
+            size_t n = strcspn(s, ",");
+            json_string_n(&j, s, n);
+            s += n + (s[n] == ',');
+        }
+        json_array_end(&j);
         json_object_end(&j);
         struct err je;
         err_clear(&je);
@@ -355,6 +375,11 @@ ipw_status cmd_feedback_poll(struct cli_ctx *ctx, const struct cli_args *args, s
                         sd->name, (long long)sd->inbox, (long long)sd->junk, (long long)sd->missing,
                         (long long)sd->pending);
         }
+        if (fell[0])
+            fprintf(ctx->out,
+                    "inbox rate under half of advance_if.inbox_rate_above: %s throttled (see "
+                    "`ipwarm status`)\n",
+                    fell);
         if (fflush(ctx->out) != 0 && pr == IPW_OK) {
             free(seeds);
             return err_set(e, IPW_EIO, "feedback poll: cannot write the output");

@@ -13,6 +13,10 @@
  *
  * The provider gauges (one sample per plan provider) come from lane_store_load(), as status and
  * report take them: what each provider is doing now (ipwarm_provider_state), why is in status.
+ *
+ * With seeds (placement.h): the seed copies placed per provider and folder since the start
+ * (ipwarm_placement_total), those not placed yet, and the inbox rate of each provider's latest
+ * day with copies placed, as status shows it (ipwarm_inbox_rate, a ratio).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include "ipwarm/cmd.h"
 #include "ipwarm/lane.h"
 #include "ipwarm/lane_store.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
@@ -173,6 +178,62 @@ static int poll_sample(const char *mailbox, int64_t uidvalidity, int64_t last_ui
     return 0;
 }
 
+/* The seed placement series; nothing without seeds. */
+static ipw_status write_placement(FILE *f, struct store *st, const struct plan *p, struct err *e)
+{
+    if (p->n_seeds == 0)
+        return IPW_OK;
+    struct placement_result all, days;
+    ipw_status r = placement_collect(p, st, PLACEMENT_BY_PROVIDER, 0, &all, e);
+    if (r != IPW_OK)
+        return r;
+    r = placement_collect(p, st, PLACEMENT_BY_DAY, 0, &days, e);
+    if (r != IPW_OK) {
+        placement_result_free(&all);
+        return r;
+    }
+    static const char *const folders[] = {"inbox", "junk", "missing"};
+    head(f, "ipwarm_placement_total", "counter",
+         "Seed copies placed, by provider and where they landed (inbox, junk, or missing: in "
+         "neither folder 24 h after they were sent).");
+    for (size_t i = 0; i < all.n; i++) {
+        const struct placement_row *row = &all.rows[i];
+        int64_t v[3] = {row->inbox, row->junk, row->missing};
+        for (int k = 0; k < 3; k++) {
+            fputs("ipwarm_placement_total{provider=\"", f);
+            label(f, row->provider);
+            fprintf(f, "\",folder=\"%s\"} %lld\n", folders[k], (long long)v[k]);
+        }
+    }
+    head(f, "ipwarm_placement_pending", "gauge",
+         "Seed copies delivered and not placed yet (not found in the seed's folders so far), by "
+         "provider.");
+    for (size_t i = 0; i < all.n; i++) {
+        const struct placement_row *row = &all.rows[i];
+        fputs("ipwarm_placement_pending{provider=\"", f);
+        label(f, row->provider);
+        fprintf(f, "\"} %lld\n", (long long)(row->sent - row->inbox - row->junk - row->missing));
+    }
+    head(f, "ipwarm_inbox_rate", "gauge",
+         "Inbox over placed seed copies (0 to 1) on the provider's latest local day with copies "
+         "placed, as status shows it.");
+    for (size_t i = 0; i < all.n; i++) {
+        double rate = -1;
+        for (size_t k = 0; k < days.n; k++) /* by date: the last one wins */
+            if (!strcmp(days.rows[k].provider, all.rows[i].provider) &&
+                placement_inbox_rate(&days.rows[k]) >= 0)
+                rate = placement_inbox_rate(&days.rows[k]);
+        if (rate < 0)
+            continue;
+        fputs("ipwarm_inbox_rate{provider=\"", f);
+        label(f, all.rows[i].provider);
+        fprintf(f, "\"} %.6g\n", rate / 100.0);
+    }
+    placement_result_free(&all);
+    placement_result_free(&days);
+    return IPW_OK;
+}
+
 /* Writes the whole exposition to f. */
 static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p, int64_t now_ms,
                                 struct err *e)
@@ -271,6 +332,8 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
              "When each mailbox (the feedback mailbox, seeds) was last polled, as a Unix time.");
         r = store_checkpoint_each(st, poll_sample, f, e);
     }
+    if (r == IPW_OK)
+        r = write_placement(f, st, p, e);
     for (size_t i = 0; i < m.n; i++)
         free(m.t[i].provider);
     free(m.t);

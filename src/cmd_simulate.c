@@ -11,6 +11,11 @@
  * date for every provider, and the day's total is the sum of the providers' planned messages.
  * With a pool of source IPs (simulate_pool.h) each IP is projected on its own at each provider,
  * an IP named in source.start from its date, and the provider's day is the pool's sum.
+ *
+ * A provider gated on inbox placement (advance_if.inbox_rate_above) whose last sending day
+ * sent seed copies gets a sentence on what that evidence does to its next sending day (grows,
+ * holds, and why: placement_gate_why), as the engine will decide it (ramp_begin_day over the
+ * same counts): the projection assumes clean days, the sentence says whether the last one was.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +25,8 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/simulate_pool.h"
@@ -33,7 +40,44 @@
 struct sim_current {
     int sending_day;
     int stage;
+    char placement[512]; /* placement_gate_why() of its next sending day, or "" */
+    bool placement_holds;
 };
+
+/* What the provider's seed placement does to its next sending day (today when its last
+ * sending day was before today, else the day after it): cur->placement, "" when placement
+ * does not judge it. */
+static ipw_status simulate_placement(const struct plan *p, struct store *st, size_t i,
+                                     const struct store_provider *sp, const char *today,
+                                     struct sim_current *cur, struct err *e)
+{
+    const struct plan_provider *pp = &p->providers[i];
+    if (!pp->ramp.inbox_gate || !sp->sending_day_date || !sp->sending_day_date[0])
+        return IPW_OK;
+    struct ramp_state prev;
+    memset(&prev, 0, sizeof prev);
+    prev.stage = sp->stage;
+    prev.sending_day = sp->sending_day;
+    snprintf(prev.day_date, sizeof prev.day_date, "%s", sp->sending_day_date);
+    prev.rate_per_min = ramp_rate_for_stage(&pp->ramp, sp->stage);
+    struct ramp_day_counts c;
+    memset(&c, 0, sizeof c);
+    ipw_status r = lane_store_day_counts(st, p->timezone, pp->name, prev.day_date, &c, e);
+    if (r == IPW_OK)
+        r = placement_day_counts(p, st, pp->name, prev.day_date, &c, e);
+    char next[TZ_DATE_MAX];
+    snprintf(next, sizeof next, "%s", today);
+    if (r == IPW_OK && strcmp(prev.day_date, today) >= 0)
+        r = tz_next_day(prev.day_date, next, e);
+    struct ramp_state ns;
+    enum ramp_change why = RAMP_HOLD;
+    if (r == IPW_OK)
+        r = ramp_begin_day(&pp->ramp, &prev, &c, next, &ns, &why, e);
+    if (r == IPW_OK)
+        cur->placement_holds = placement_gate_why(&pp->ramp, &c, prev.day_date, (int)why, ns.stage,
+                                                  cur->placement, sizeof cur->placement);
+    return r;
+}
 
 /* The first projected day (1-based) at the ramp's max, or 0 if none within the days. */
 static int first_max_day(const struct ramp_sim_day *d, int days)
@@ -108,6 +152,16 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
             json_kv_null(&j, "max_date");
         json_kv_int(&j, "current_sending_day", cur[i].sending_day);
         json_kv_int(&j, "current_stage", cur[i].stage);
+        /* Why seed placement lets the next sending day grow or holds it (null: not judged). */
+        if (cur[i].placement[0]) {
+            json_key(&j, "placement");
+            json_object_begin(&j);
+            json_kv_bool(&j, "holds", cur[i].placement_holds);
+            json_kv_string(&j, "reason", cur[i].placement);
+            json_object_end(&j);
+        } else {
+            json_kv_null(&j, "placement");
+        }
         json_object_end(&j);
     }
     json_array_end(&j);
@@ -140,6 +194,9 @@ static void write_human(FILE *f, const struct plan *p, const char *start, int da
             fprintf(f, "; now on day %d, stage %d", cur[i].sending_day, cur[i].stage);
         fputc('\n', f);
     }
+    for (size_t i = 0; i < p->n_providers; i++)
+        if (cur[i].placement[0])
+            fprintf(f, "placement: %s %s\n", p->providers[i].name, cur[i].placement);
     fprintf(f, "\n%4s  %-10s  %-14s %8s %8s %10s\n", "DAY", "DATE", "PROVIDER", "RATE/MIN", "CAP",
             "PLANNED");
     for (int d = 0; d < days; d++) {
@@ -203,6 +260,7 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
         if (lr == IPW_OK) {
             cur[i].sending_day = sp.sending_day;
             cur[i].stage = sp.stage;
+            r = simulate_placement(p, st, i, &sp, now.date, &cur[i], e);
             store_provider_clear(&sp);
         } else if (lr != IPW_ENOTFOUND) {
             r = lr;

@@ -13,6 +13,8 @@
  *
  * What came back after the 250 (feedback poll: a late bounce, a delay notice, a complaint
  * report) is shown under the attempt it answers, with the time it was read and its text.
+ * For a seed address (the plan's `seeds`), each delivered copy shows where it landed (inbox,
+ * junk, missing, or not found yet), the folder and when it was found (placement.h).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
@@ -38,8 +41,17 @@ struct trace_report {
     char *kind, *matched_by, *status, *text, *format;
 };
 
+/* Where a copy to a seed landed (copied from store_placement). */
+struct trace_placement {
+    int64_t attempt_id, found_ms;
+    char *result, *folder; /* result NULL: not found yet */
+};
+
 struct trace_ctx {
     const char *zone;
+    bool seed; /* the address is one of the plan's seeds */
+    struct trace_placement *placements;
+    size_t n_placements;
     FILE *out;
     struct json *j; /* NULL: human output */
     size_t n;
@@ -91,6 +103,76 @@ static void trace_reports_free(struct trace_ctx *t)
         free(w->format);
     }
     free(t->reports);
+}
+
+static int trace_placement_cb(const struct store_placement *c, void *arg)
+{
+    struct trace_ctx *t = arg;
+    struct trace_placement *n = realloc(t->placements, (t->n_placements + 1) * sizeof *n);
+    if (!n) {
+        t->nomem = true;
+        return 1;
+    }
+    t->placements = n;
+    struct trace_placement *w = &n[t->n_placements++];
+    w->attempt_id = c->attempt_id;
+    w->found_ms = c->found_ms;
+    w->result = trace_dup(c->result, &t->nomem);
+    w->folder = trace_dup(c->folder, &t->nomem);
+    return 0;
+}
+
+static void trace_placements_free(struct trace_ctx *t)
+{
+    for (size_t i = 0; i < t->n_placements; i++) {
+        free(t->placements[i].result);
+        free(t->placements[i].folder);
+    }
+    free(t->placements);
+}
+
+/* Where the copy of attempt a landed, under it: only for a seed's delivered copies (JSON:
+ * "placement": {"result": "inbox|junk|missing|pending", "folder", "found"}, else null). */
+static void trace_placement_of(const struct trace_ctx *t, const struct store_attempt *a)
+{
+    const struct trace_placement *w = NULL;
+    for (size_t i = 0; t->seed && i < t->n_placements && !w; i++)
+        if (t->placements[i].attempt_id == a->id)
+            w = &t->placements[i];
+    if (!w) {
+        if (t->j)
+            json_kv_null(t->j, "placement");
+        return;
+    }
+    char when[CLOCK_RFC3339_MAX] = "";
+    if (w->result && w->found_ms)
+        clock_format_rfc3339_local(w->found_ms, t->zone, when, sizeof when);
+    if (t->j) {
+        json_key(t->j, "placement");
+        json_object_begin(t->j);
+        json_kv_string(t->j, "result", w->result ? w->result : "pending");
+        if (w->folder)
+            json_kv_string(t->j, "folder", w->folder);
+        else
+            json_kv_null(t->j, "folder");
+        if (when[0])
+            json_kv_string(t->j, "found", when);
+        else
+            json_kv_null(t->j, "found");
+        json_object_end(t->j);
+        return;
+    }
+    if (!w->result)
+        fputs("  placement: not found yet (looked up by the next feedback poll; missing 24 h "
+              "after it was sent)\n",
+              t->out);
+    else if (strcmp(w->result, "missing") == 0)
+        fprintf(t->out,
+                "  placement: missing (in neither folder 24 h after it was sent; given up %s)\n",
+                when[0] ? when : "-");
+    else
+        fprintf(t->out, "  placement: %s, folder %s, found %s\n", w->result, or_dash(w->folder),
+                when[0] ? when : "-");
 }
 
 /* "late bounce", "delay notice", "complaint": how a report reads under its attempt. */
@@ -173,6 +255,7 @@ static int trace_one(const struct store_attempt *a, void *arg)
         json_kv_string(j, "message_id", a->message_id);
         json_kv_bool(j, "dry_run", a->dry_run != 0);
         json_kv_string(j, "mail_from", a->mail_from);
+        trace_placement_of(t, a);
         trace_reports_of(t, a);
         json_object_end(j);
         return 0;
@@ -210,6 +293,7 @@ static int trace_one(const struct store_attempt *a, void *arg)
             fputs("        ", f);
     }
     fputc('\n', f);
+    trace_placement_of(t, a);
     trace_reports_of(t, a);
     return 0;
 }
@@ -264,6 +348,9 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
         t.j = &j;
     }
     r = store_reports_for_recipient(st, address, trace_report_cb, &t, e);
+    t.seed = placement_is_seed(p, address) != 0;
+    if (r == IPW_OK && t.seed)
+        r = store_placement_copies(st, address, 0, 0, trace_placement_cb, &t, e);
     if (r == IPW_OK && t.nomem)
         r = err_set(e, IPW_ENOMEM, "out of memory");
     if (r == IPW_OK)
@@ -281,6 +368,7 @@ ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct er
             r = err_set(e, IPW_EIO, "trace: cannot write the output");
     }
     trace_reports_free(&t);
+    trace_placements_free(&t);
     store_close(st);
     plan_free(p);
     return r;

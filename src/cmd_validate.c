@@ -353,6 +353,14 @@ static void cmd_validate_text(const struct cli_ctx *ctx, const struct plan *p)
         fprintf(f, "; inbox \"%s\", junk %s%s%s\n", sd->inbox, sd->junk ? "\"" : "",
                 sd->junk ? sd->junk : "found at poll time", sd->junk ? "\"" : "");
     }
+    if (p->n_seeds > 0) {
+        char d[32];
+        fprintf(f,
+                "placement: a day under half of advance_if.inbox_rate_above, with at least %lld "
+                "copies placed, throttles the provider for %s\n",
+                (long long)p->placement.fall_min_placed,
+                units_format_duration(d, sizeof d, p->placement.fall_for_ms));
+    }
 }
 
 static void cmd_validate_json_strings(struct json *j, const char *key, char *const *items, size_t n)
@@ -646,6 +654,14 @@ static ipw_status cmd_validate_json(const struct cli_ctx *ctx, const struct plan
         json_object_end(&j);
     }
     json_array_end(&j);
+    json_key(&j, "placement");
+    json_object_begin(&j);
+    json_key(&j, "fall");
+    json_object_begin(&j);
+    json_kv_int(&j, "min_placed", p->placement.fall_min_placed);
+    cmd_validate_json_duration(&j, "for", p->placement.fall_for_ms);
+    json_object_end(&j);
+    json_object_end(&j);
 
     json_object_end(&j);
     return json_finish(&j, e);

@@ -371,6 +371,17 @@ static void engine_seeds_poll(struct engine *g, int64_t now, int64_t session)
         fprintf(g->o->log, "ipwarm: placement: %lld inbox, %lld junk, %lld missing\n",
                 (long long)inbox, (long long)junk, (long long)missing);
     free(res);
+    /* A sharp fall throttles the provider through a rule action, as the next refresh reads. */
+    char fell[512] = "";
+    err_clear(&pe);
+    r = placement_fall_act(p, g->st, now, fell, sizeof fell, &pe);
+    if (r != IPW_OK && g->o->warn)
+        fprintf(g->o->warn, "ipwarm: warning: seed placement: %s\n", pe.msg);
+    if (fell[0] && g->o->warn)
+        fprintf(g->o->warn,
+                "ipwarm: warning: inbox rate under half of advance_if.inbox_rate_above: %s "
+                "throttled (see `ipwarm status`)\n",
+                fell);
 }
 
 /* Each seed in the queue that got its copy on an earlier local date is due again today: a

@@ -6,6 +6,11 @@
  * read-only and look each unknown copy up by its X-Ipwarm-Id, then the junk folder for those
  * not found; what is still not found a day after it was sent is missing. The results go to the
  * store one by one, so a session cut short keeps what it found.
+ *
+ * The sharp fall: after a poll, placement_fall_act() judges each gated provider's latest day
+ * with enough copies placed and records a throttle, as the complaint-rate suspension does
+ * (returns.c), which the engine, status, stats, report and metrics then see like any rule
+ * action (lane.c works out what it does to the provider).
  */
 #include "ipwarm/placement.h"
 
@@ -16,6 +21,7 @@
 
 #include "ipwarm/feedback.h"
 #include "ipwarm/imap.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/returns.h"
 #include "ipwarm/tz.h"
@@ -355,4 +361,167 @@ ipw_status placement_day_counts(const struct plan *p, struct store *st, const ch
     for (size_t i = 0; r == IPW_OK && i < p->n_seeds; i++)
         r = store_placement_copies(st, p->seeds[i].address, 0, from, placement_day_cb, &d, e);
     return r;
+}
+
+/* ---- the gate, in words ---- */
+
+bool placement_gate_why(const struct plan_ramp *r, const struct ramp_day_counts *c,
+                        const char *date, int change, int stage, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!r->inbox_gate || c->seed_sent <= 0)
+        return false;
+    char move[64];
+    if (change == RAMP_GROW)
+        snprintf(move, sizeof move, "grows to stage %d", stage);
+    else if (change == RAMP_STEP_BACK)
+        snprintf(move, sizeof move, "steps back to stage %d", stage);
+    else
+        snprintf(move, sizeof move, "holds at stage %d", stage);
+    if (c->seed_placed < c->seed_sent) {
+        snprintf(out, size,
+                 "%s: placement on %s not all known yet (%lld of %lld seed copies placed)", move,
+                 date, (long long)c->seed_placed, (long long)c->seed_sent);
+        return true;
+    }
+    char rate[32], thr[32];
+    double x = 100.0 * (double)c->seed_inbox / (double)c->seed_placed;
+    placement_pct(x, rate, sizeof rate);
+    placement_pct(r->inbox_above_pct, thr, sizeof thr);
+    bool above = x > r->inbox_above_pct;
+    snprintf(out, size,
+             "%s: inbox rate %s%% on %s (%lld of %lld seed copies) %s inbox_rate_above %s%%%s",
+             move, rate, date, (long long)c->seed_inbox, (long long)c->seed_placed,
+             above ? "above" : "not above", thr,
+             above && change != RAMP_GROW
+                 ? " (another advance_if rate, or the ramp's max, holds it)"
+                 : "");
+    return !above;
+}
+
+/* ---- the sharp fall ---- */
+
+bool placement_fall(const struct plan_ramp *r, const struct plan_placement *pl, int64_t inbox,
+                    int64_t placed, double *rate_pct)
+{
+    double rate = placed > 0 ? 100.0 * (double)inbox / (double)placed : 0;
+    if (rate_pct)
+        *rate_pct = rate;
+    return r->inbox_gate && placed > 0 && placed >= pl->fall_min_placed &&
+           rate < r->inbox_above_pct / 2;
+}
+
+double placement_fall_rate(double rate_now, const struct plan_backoff *b)
+{
+    double rate = rate_now * b->factor;
+    return rate < 1 ? 1 : rate;
+}
+
+void placement_pct(double v, char *out, size_t size)
+{
+    snprintf(out, size, "%.1f", v);
+    size_t n = strlen(out);
+    if (n > 2 && !strcmp(out + n - 2, ".0"))
+        out[n - 2] = '\0';
+}
+
+void placement_fall_reason(char *out, size_t size, const char *date, int64_t inbox, int64_t placed,
+                           double threshold_pct)
+{
+    char rate[32], thr[32];
+    placement_pct(placed > 0 ? 100.0 * (double)inbox / (double)placed : 0, rate, sizeof rate);
+    placement_pct(threshold_pct, thr, sizeof thr);
+    snprintf(out, size,
+             "inbox rate %s%% on %s (%lld of %lld seed copies), below half of inbox_rate_above "
+             "%s%%",
+             rate, date, (long long)inbox, (long long)placed, thr);
+}
+
+/* Whether a throttle for this provider's fall on date was already recorded: its reason names
+ * the date ("... on DATE (..."), so a day is acted on once, even after the throttle ends. */
+struct placement_seen {
+    char needle[64];
+    bool found;
+};
+
+static int placement_seen_cb(const struct store_rule_action *a, void *ctx)
+{
+    struct placement_seen *s = ctx;
+    if (a->rule && !strcmp(a->rule, PLACEMENT_RULE_FALL) && a->reason &&
+        strstr(a->reason, s->needle))
+        s->found = true;
+    return s->found;
+}
+
+ipw_status placement_fall_act(const struct plan *p, struct store *st, int64_t now_ms, char *acted,
+                              size_t size, struct err *e)
+{
+    if (p->n_seeds == 0)
+        return IPW_OK;
+    struct placement_result res;
+    ipw_status s =
+        placement_collect(p, st, PLACEMENT_BY_DAY, now_ms - PLACEMENT_FALL_WINDOW_MS, &res, e);
+    if (s != IPW_OK)
+        return s;
+    struct lane_views lanes;
+    bool loaded = false;
+    memset(&lanes, 0, sizeof lanes);
+    for (size_t i = 0; s == IPW_OK && i < p->n_providers; i++) {
+        const struct plan_provider *pp = &p->providers[i];
+        if (!pp->ramp.inbox_gate)
+            continue;
+        /* The latest day with enough evidence: a good day after a bad one clears it. */
+        const struct placement_row *day = NULL;
+        for (size_t k = 0; k < res.n; k++) {
+            const struct placement_row *row = &res.rows[k];
+            if (strcmp(row->provider, pp->name) != 0)
+                continue;
+            int64_t placed = row->inbox + row->junk + row->missing;
+            if (placed > 0 && placed >= p->placement.fall_min_placed)
+                day = row; /* rows are by date, oldest first */
+        }
+        if (!day)
+            continue;
+        int64_t placed = day->inbox + day->junk + day->missing;
+        if (!placement_fall(&pp->ramp, &p->placement, day->inbox, placed, NULL))
+            continue;
+        struct placement_seen seen = {.found = false};
+        snprintf(seen.needle, sizeof seen.needle, " on %.16s (", day->period);
+        int64_t midnight = 0;
+        s = tz_local_midnight_utc(p->timezone, day->period, &midnight, e);
+        if (s == IPW_OK)
+            s = store_rules_each(st, pp->name, midnight, 0, placement_seen_cb, &seen, e);
+        if (s != IPW_OK || seen.found)
+            continue;
+        if (!loaded) {
+            s = lane_store_load(st, p, now_ms, &lanes, e);
+            loaded = true;
+            if (s != IPW_OK)
+                continue;
+        }
+        const struct lane_view *v = lane_views_find(&lanes, pp->name);
+        double rate_now = v ? v->now.rate_per_min : pp->ramp.start_per_min;
+        char reason[512];
+        placement_fall_reason(reason, sizeof reason, day->period, day->inbox, placed,
+                              pp->ramp.inbox_above_pct);
+        struct store_rule_action a = {
+            .provider = pp->name,
+            .rule = PLACEMENT_RULE_FALL,
+            .action = "throttle",
+            .rate_per_min = placement_fall_rate(rate_now, &p->backoff),
+            .reason = reason,
+            .started_ms = now_ms,
+            .expires_ms = now_ms + p->placement.fall_for_ms,
+        };
+        s = store_rule_add(st, &a, NULL, e);
+        if (s == IPW_OK && acted) {
+            size_t len = strlen(acted);
+            if (len + strlen(pp->name) + 2 < size)
+                snprintf(acted + len, size - len, "%s%s", len ? "," : "", pp->name);
+        }
+    }
+    if (loaded)
+        lane_views_free(&lanes);
+    placement_result_free(&res);
+    return s;
 }

@@ -2352,9 +2352,9 @@ static void plan_dns(struct plan_ctx *c, const plan_node *m)
 }
 
 static const char *const plan_top_keys[] = {
-    "campaign",  "timezone",   "state",          "source",   "sender",    "transport",
-    "message",   "recipients", "schedule",       "ramp",     "providers", "backoff",
-    "preflight", "dns",        "providers_file", "feedback", "seeds",     NULL};
+    "campaign",       "timezone", "state", "source",    "sender",  "transport", "message",
+    "recipients",     "schedule", "ramp",  "providers", "backoff", "preflight", "dns",
+    "providers_file", "feedback", "seeds", "placement", NULL};
 
 /* Walks the plan's top level. Providers and rules go to part for the merge. */
 static void plan_walk(struct plan_ctx *c, const plan_node *root, struct plan_part *part,
@@ -2412,6 +2412,8 @@ static void plan_walk(struct plan_ctx *c, const plan_node *root, struct plan_par
         plan_feedback_walk(c, k, v);
     if ((v = plan_get2(root, "seeds", &k)))
         plan_seeds_walk(c, k, v);
+    if ((v = plan_get(root, "placement")))
+        plan_placement_walk(c, v);
 }
 
 /* The provider table has the same entries as the plan, without the rest. */
@@ -2752,6 +2754,7 @@ static void plan_defaults(struct plan_ctx *c)
         PLAN_CHECK_SPF | PLAN_CHECK_PTR | PLAN_CHECK_HELO | PLAN_CHECK_MX | PLAN_CHECK_DNSBL;
     p->dns_timeout_ms = 5000;
     plan_feedback_defaults(c);
+    p->placement = (struct plan_placement){.fall_min_placed = 5, .fall_for_ms = 24 * 3600 * 1000};
 }
 
 /* Defaults that depend on what the walk found. */

@@ -113,4 +113,7 @@ void plan_feedback_defaults(struct plan_ctx *c);
 void plan_feedback_after(struct plan_ctx *c, const plan_node *root);
 void plan_feedback_free(struct plan *p);
 
+/* plan_placement.c: the placement section (the sharp-fall throttle). */
+void plan_placement_walk(struct plan_ctx *c, const plan_node *v);
+
 #endif

@@ -11,6 +11,8 @@
  * the state file keeps no history of stages, so this is the plan, not a record, and the legend
  * says so. The achieved rate is the busiest hour's attempts divided by 60: the pace the engine
  * really kept while it was sending, unaffected by the hours its schedule was closed.
+ * With seeds, a section charts per provider and local day where the seed copies landed (inbox,
+ * junk, missing, not placed yet) from placement_collect(), the figures `placement` prints.
  */
 #include "ipwarm/report.h"
 
@@ -22,6 +24,7 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/lane.h"
 #include "ipwarm/lane_store.h"
+#include "ipwarm/placement.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
@@ -494,6 +497,130 @@ static void feedback_svg(FILE *f, const struct rep *r, size_t pi)
     fputs("</svg>\n", f);
 }
 
+/* Seed placement per local day: stacked bars of the copies sent that day, by where they
+ * landed. Its x axis is the days with seed copies (placement_collect by day), not the
+ * attempts' periods. */
+static void text_cell(FILE *f, const char *cls, const char *s);
+
+enum { PL_INBOX, PL_JUNK, PL_MISSING, PL_PENDING, N_PL };
+static const char *const PL_NAMES[N_PL] = {"inbox", "junk", "missing", "not placed yet"};
+static const char *const PL_COLORS[N_PL] = {"#2e7d32", "#ef6c00", "#546e7a", "#cfd8dc"};
+
+static void placement_svg(FILE *f, const struct placement_result *pl, struct period *days,
+                          size_t n_days, const char *provider)
+{
+    struct rep axis;
+    memset(&axis, 0, sizeof axis);
+    axis.per = days;
+    axis.n_per = n_days;
+    int64_t max = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        if (!strcmp(pl->rows[i].provider, provider) && pl->rows[i].sent > max)
+            max = pl->rows[i].sent;
+    double ymax = nice_ceiling((double)max);
+    fputs("<svg viewBox=\"0 0 ", f);
+    fprintf(f, "%.0f %.0f\" role=\"img\" aria-label=\"seed placement of ", SVG_W, SVG_H);
+    report_html_escape(f, provider);
+    fputs(" per day\" xmlns=\"http://www.w3.org/2000/svg\">\n", f);
+    axes(f, &axis, ymax, "seed copies per day");
+    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
+    double bw = pw / (double)n_days;
+    for (size_t d = 0; d < n_days; d++) {
+        const struct placement_row *row = NULL;
+        for (size_t i = 0; i < pl->n && !row; i++)
+            if (!strcmp(pl->rows[i].provider, provider) &&
+                !strcmp(pl->rows[i].period, days[d].label))
+                row = &pl->rows[i];
+        if (!row)
+            continue;
+        int64_t v[N_PL] = {row->inbox, row->junk, row->missing,
+                           row->sent - row->inbox - row->junk - row->missing};
+        double y = PAD_T + ph;
+        for (int k = 0; k < N_PL; k++) {
+            if (v[k] <= 0)
+                continue;
+            double h = ph * (double)v[k] / ymax;
+            y -= h;
+            fprintf(f,
+                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
+                    "<title>%s %s: %lld of %lld</title></rect>\n",
+                    PAD_L + bw * (double)d + bw * 0.1, y, bw * 0.8, h, PL_COLORS[k], days[d].label,
+                    PL_NAMES[k], (long long)v[k], (long long)row->sent);
+        }
+    }
+    fputs("</svg>\n", f);
+}
+
+/* The section: a chart per provider with seed copies, then the figures as `placement` prints
+ * them. Nothing without seeds. */
+static void placement_section(FILE *f, const struct plan *p, const struct placement_result *pl)
+{
+    if (p->n_seeds == 0)
+        return;
+    fputs("<section>\n<h2>Inbox placement (seed mailboxes)</h2>\n", f);
+    if (pl->n == 0) {
+        fputs("<p>No copy sent to a seed yet.</p>\n</section>\n", f);
+        return;
+    }
+    /* The days with seed copies, in order (rows go by day, then provider). */
+    struct period *days = calloc(pl->n, sizeof *days);
+    if (!days) {
+        fputs("<p>Out of memory.</p>\n</section>\n", f);
+        return;
+    }
+    size_t n_days = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        if (n_days == 0 || strcmp(days[n_days - 1].label, pl->rows[i].period) != 0) {
+            snprintf(days[n_days].label, sizeof days[n_days].label, "%s", pl->rows[i].period);
+            snprintf(days[n_days].day, sizeof days[n_days].day, "%s", pl->rows[i].period);
+            n_days++;
+        }
+    fputs("<div class=\"charts\">\n", f);
+    for (size_t i = 0; i < pl->n; i++) {
+        bool first = true; /* each provider once, at its first row */
+        for (size_t k = 0; k < i && first; k++)
+            first = strcmp(pl->rows[k].provider, pl->rows[i].provider) != 0;
+        if (!first)
+            continue;
+        fputs("<div class=\"chart\">\n<h3>", f);
+        report_html_escape(f, pl->rows[i].provider);
+        fputs("</h3>\n", f);
+        placement_svg(f, pl, days, n_days, pl->rows[i].provider);
+        fputs("<p class=\"legend\">", f);
+        for (int k = 0; k < N_PL; k++)
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", PL_COLORS[k],
+                    PL_NAMES[k]);
+        fputs("</p>\n</div>\n", f);
+    }
+    fputs("</div>\n<div class=\"wrap\"><table>\n<tr><th>day</th><th>provider</th><th "
+          "class=\"n\">sent</th><th class=\"n\">inbox</th><th class=\"n\">junk</th><th "
+          "class=\"n\">missing</th><th class=\"n\">pending</th><th class=\"n\">inbox rate</th>"
+          "</tr>\n",
+          f);
+    for (size_t i = 0; i < pl->n; i++) {
+        const struct placement_row *row = &pl->rows[i];
+        fputs("<tr>", f);
+        text_cell(f, "", row->period);
+        text_cell(f, "", row->provider);
+        fprintf(f,
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
+                "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
+                (long long)row->sent, (long long)row->inbox, (long long)row->junk,
+                (long long)row->missing,
+                (long long)(row->sent - row->inbox - row->junk - row->missing));
+        double rate = placement_inbox_rate(row);
+        if (rate >= 0)
+            fprintf(f, "<td class=\"n\">%.1f%%</td></tr>\n", rate);
+        else
+            fputs("<td class=\"n\">-</td></tr>\n", f);
+    }
+    fputs("</table></div>\n<p class=\"meta\">Inbox rate: inbox over the copies placed (inbox, "
+          "junk, missing); a copy in neither folder 24 h after it was sent is missing.</p>\n"
+          "</section>\n",
+          f);
+    free(days);
+}
+
 /* ---- page ---- */
 
 static const char CSS[] =
@@ -655,8 +782,8 @@ static void state_row(FILE *f, const struct lane_view *v, const char *zone)
 }
 
 static void write_page(FILE *f, struct rep *r, struct store *st, const struct stats_result *hr,
-                       const struct lane_views *lanes, int64_t now_ms, ipw_status *status,
-                       struct err *e)
+                       const struct lane_views *lanes, const struct placement_result *pl,
+                       int64_t now_ms, ipw_status *status, struct err *e)
 {
     const struct plan *p = r->p;
     char now_s[CLOCK_RFC3339_MAX];
@@ -766,6 +893,8 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
               f);
     }
     fputs("</section>\n", f);
+
+    placement_section(f, p, pl);
 
     /* Reasons. */
     fputs("<section>\n<h2>Top deferral and bounce reasons</h2>\n<p class=\"meta\">Replies "
@@ -902,8 +1031,12 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
     memset(&lanes, 0, sizeof lanes);
     if (s == IPW_OK)
         s = lane_store_load(st, p, now_ms, &lanes, e);
+    struct placement_result pl;
+    memset(&pl, 0, sizeof pl);
+    if (s == IPW_OK && p->n_seeds > 0)
+        s = placement_collect(p, st, PLACEMENT_BY_DAY, 0, &pl, e);
     if (s == IPW_OK) {
-        write_page(f, &r, st, &hr, &lanes, now_ms, &s, e);
+        write_page(f, &r, st, &hr, &lanes, &pl, now_ms, &s, e);
         if ((fflush(f) != 0 || ferror(f)) && s == IPW_OK)
             s = err_set(e, IPW_EIO, "cannot write the report: %s", strerror(errno ? errno : EIO));
     }
@@ -913,6 +1046,7 @@ ipw_status report_write(struct store *st, const struct plan *p, int64_t now_ms, 
         free(r.prov[i]);
     }
     lane_views_free(&lanes);
+    placement_result_free(&pl);
     free(r.reasons);
     free(r.n_reasons);
     free(r.prov);

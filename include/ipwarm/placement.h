@@ -16,6 +16,8 @@
 #ifndef IPWARM_PLACEMENT_H
 #define IPWARM_PLACEMENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ipwarm/err.h"
@@ -88,5 +90,63 @@ void placement_result_free(struct placement_result *r);
 struct ramp_day_counts;
 ipw_status placement_day_counts(const struct plan *p, struct store *st, const char *provider,
                                 const char *date, struct ramp_day_counts *out, struct err *e);
+
+/* A percentage as people write it: "20", "66.7" (one decimal, none when whole). Pure. */
+void placement_pct(double v, char *out, size_t size);
+
+/*
+ * What placement did to a provider's next sending day, in words, for `simulate`: counts are
+ * the provider's last sending day (date) with its seed figures (ramp_day_counts seed_*), and
+ * change and stage what ramp_begin_day() made of them. Writes e.g. "holds at stage 2: inbox
+ * rate 40% on 2026-12-04 (4 of 10 seed copies) not above inbox_rate_above 70%", "grows to
+ * stage 1: inbox rate 100% on 2026-12-01 (2 of 2 seed copies) above inbox_rate_above 60%" or
+ * "holds at stage 0: placement on 2026-12-01 not all known yet (1 of 3 seed copies placed)".
+ * Returns true when placement is what holds the stage (not known yet, or the rate is not
+ * above), false when it passes; out is "" (and false) when placement does not judge the day
+ * (no inbox_rate_above, no seed copy that day). Pure.
+ */
+struct ramp_day_counts;
+bool placement_gate_why(const struct plan_ramp *r, const struct ramp_day_counts *counts,
+                        const char *date, int change, int stage, char *out, size_t size);
+
+/* ---- the sharp fall ---- */
+
+/* The rule name of the throttle a sharp fall records (store rule_actions). */
+#define PLACEMENT_RULE_FALL "inbox-rate"
+/* How far back placement_fall_act() looks: a day's copies are all placed at most 24 h after
+ * the last was sent, so three days cover the latest day with its full figures. */
+#define PLACEMENT_FALL_WINDOW_MS (3 * 24 * 3600 * 1000LL)
+
+/*
+ * Whether a day whose seed copies through one provider were placed `placed` times (inbox, junk
+ * or missing), `inbox` of them in the inbox, is a sharp fall under ramp r and placement pl: r
+ * has the inbox_rate_above gate, at least pl->fall_min_placed copies are placed (so that one
+ * copy does not decide), and the inbox rate is under half of inbox_rate_above. *rate_pct (may
+ * be NULL) gets the rate (0 when nothing is placed). Pure.
+ */
+bool placement_fall(const struct plan_ramp *r, const struct plan_placement *pl, int64_t inbox,
+                    int64_t placed, double *rate_pct);
+
+/* The rate a sharp fall throttles a provider sending at rate_now to: rate_now * factor (as a
+ * throttling deferral cuts it), at least 1/min. Pure. */
+double placement_fall_rate(double rate_now, const struct plan_backoff *b);
+
+/* The reason recorded with the throttle: "inbox rate 20% on 2026-12-04 (4 of 20 seed copies),
+ * below half of inbox_rate_above 70%". Pure. */
+void placement_fall_reason(char *out, size_t size, const char *date, int64_t inbox, int64_t placed,
+                           double threshold_pct);
+
+/*
+ * Applies the sharp-fall throttle at now_ms: for each provider of p with inbox_rate_above, the
+ * latest local day (within PLACEMENT_FALL_WINDOW_MS) with at least placement.fall.min_placed
+ * seed copies placed is judged by placement_fall(); a fall not acted on yet for that day gets a
+ * throttle rule action (PLACEMENT_RULE_FALL, rate placement_fall_rate() of the provider's rate
+ * now as lane_store_load() works it out, for placement.fall.for) with the reason above; `run`
+ * picks it up like any other. acted (size bytes, may be NULL) gets the providers acted on,
+ * comma-separated. A later day that is not a fall lifts nothing: the throttle runs its course.
+ * Returns IPW_OK or a store status.
+ */
+ipw_status placement_fall_act(const struct plan *p, struct store *st, int64_t now_ms, char *acted,
+                              size_t size, struct err *e);
 
 #endif

@@ -183,6 +183,14 @@ struct plan_seed {
                    folder (RFC 6154), found at poll time */
 };
 
+/* placement.fall: a day whose seed copies reach the inbox at under half of the provider's
+ * advance_if.inbox_rate_above throttles the provider (placement.h). */
+struct plan_placement {
+    int64_t
+        fall_min_placed; /* fall.min_placed: copies placed that day before it counts; default 5 */
+    int64_t fall_for_ms; /* fall.for: how long the throttle lasts; default 24h */
+};
+
 struct plan {
     char *path;           /* absolute path of the plan file */
     char *dir;            /* its directory */
@@ -265,6 +273,7 @@ struct plan {
     struct plan_feedback feedback; /* feedback.enabled is false without a feedback section */
     struct plan_seed *seeds;       /* in file order; none without a seeds section */
     size_t n_seeds;
+    struct plan_placement placement; /* defaults filled in without a placement section */
 };
 
 /*

@@ -55,6 +55,32 @@ want=$(sqlite3 state.db "SELECT printf('ipwarm_feedback_poll_timestamp_seconds{m
 check "... $want, the mailbox's last poll as stored" grep -qxF "$want" filled.prom
 promtool_ok "promtool accepts the metrics of the scenario" filled.prom
 
+# Seeds (placement.h): three of the scenario's delivered microsoft recipients are seeds; one
+# copy found in the inbox, one in junk, one not placed yet.
+cp state.db seeds.db
+{ sed 's/^state: .*/state: seeds.db/' plan.yaml
+  echo 'seeds:'
+  for a in r1 r2 r3; do
+    echo "  - {address: $a@microsoft.example, url: \"imap://127.0.0.1:1\", username: $a, password_env: SEED_PW, tls: none}"
+  done
+} >seeds.yaml
+check "record two placements" sqlite3 seeds.db \
+  "INSERT INTO placements (attempt_id, seed, result, folder, found_ms) SELECT id, recipient, 'inbox', 'INBOX', started_ms + 60000 FROM attempts WHERE recipient = 'r1@microsoft.example' AND outcome = 'delivered';
+   INSERT INTO placements (attempt_id, seed, result, folder, found_ms) SELECT id, recipient, 'junk', 'Junk Email', started_ms + 60000 FROM attempts WHERE recipient = 'r2@microsoft.example' AND outcome = 'delivered';"
+"$IPWARM" -p seeds.yaml --now 2026-12-02T09:00:00+09:00 metrics >seeds.prom 2>err
+check "metrics with seeds: exit 0 ($(tail -1 err))" test $? -eq 0
+for folder in inbox junk missing; do
+  want=$(sqlite3 seeds.db "SELECT 'ipwarm_placement_total{provider=\"microsoft\",folder=\"$folder\"} ' || count(*) FROM placements WHERE result = '$folder'")
+  check "... $want, as stored" grep -qxF "$want" seeds.prom
+done
+want=$(sqlite3 seeds.db "SELECT 'ipwarm_placement_pending{provider=\"microsoft\"} ' || count(*) FROM attempts WHERE recipient IN ('r1@microsoft.example', 'r2@microsoft.example', 'r3@microsoft.example') AND outcome = 'delivered' AND id NOT IN (SELECT attempt_id FROM placements)")
+check "... $want: the copies not placed yet" grep -qxF "$want" seeds.prom
+check "... the inbox rate of the latest day, as a ratio (1 inbox of 2 placed)" \
+  grep -qxF 'ipwarm_inbox_rate{provider="microsoft"} 0.5' seeds.prom
+check "... no placement series for a provider without seed copies" bash -c "! grep -q 'ipwarm_placement_total{provider=\"gmail\"' seeds.prom"
+promtool_ok "promtool accepts the metrics with seeds" seeds.prom
+check "metrics without seeds have no placement series" bash -c "! grep -q '^ipwarm_placement\|^ipwarm_inbox_rate' filled.prom"
+
 "$IPWARM" -p plan.yaml --db "$work/empty.db" metrics >empty.prom 2>err
 check "metrics of an empty state: exit 0" test $? -eq 0
 promtool_ok "promtool accepts the metrics of an empty state" empty.prom

@@ -156,6 +156,42 @@ check "ys2's copy is missing after 24 h" test "$(q "SELECT result FROM placement
 check "mbad's copy stays unknown (a failed login proves nothing)" test "$(q "SELECT count(*) FROM placements WHERE seed = 'mbad@outlook.test'")" = 0
 check "nothing counted twice" test "$(q "SELECT count(*) FROM placements")" = 6
 
+# trace of a seed: under each copy, where it landed, the folder and when, as the store has them.
+ipw --json trace ys1@yahoo.test >"$work/trace-ys1.json"
+check "trace --json of a seed exits 0" test $? -eq 0
+check "trace --json: ys1's copy with its placement as stored (result, folder, found)" \
+  "$PY" - "$work/trace-ys1.json" "$db" <<'PYEOF'
+import json, sqlite3, sys, datetime
+t = json.load(open(sys.argv[1]))
+db = sqlite3.connect(sys.argv[2])
+want = db.execute("SELECT p.result, p.folder, p.found_ms FROM placements p JOIN attempts a ON "
+                  "a.id = p.attempt_id WHERE a.recipient = 'ys1@yahoo.test'").fetchall()
+got = [x["placement"] for x in t]
+ok = (len(got) == 1 and len(want) == 1 and got[0]["result"] == want[0][0]
+      and got[0]["folder"] == want[0][1]
+      and datetime.datetime.fromisoformat(got[0]["found"]).timestamp() * 1000 == want[0][2])
+if not ok:
+    print(got, want, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF
+ipw trace ys1@yahoo.test >"$work/trace-ys1.txt"
+junk_folder=$(q "SELECT folder FROM placements WHERE seed = 'ys1@yahoo.test'")
+check "trace shows ys1's copy in junk, folder $junk_folder, found at the first poll" \
+  grep -qxE "  placement: junk, folder $junk_folder, found 2026-12-01T12:00:0[0-9.]*\+00:00" "$work/trace-ys1.txt"
+ipw trace ys2@yahoo.test >"$work/trace-ys2.txt"
+check "trace shows ys2's copy missing, given up at the second poll" \
+  grep -qxE "  placement: missing \(in neither folder 24 h after it was sent; given up 2026-12-02T10:30:0[0-9.]*\+00:00\)" "$work/trace-ys2.txt"
+ipw --json trace mbad@outlook.test >"$work/trace-mbad.json"
+check "trace --json: mbad's copy is pending (its seed could not be read)" "$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+sys.exit(0 if [x["placement"] for x in t] == [{"result": "pending", "folder": None, "found": None}] else 1)' "$work/trace-mbad.json"
+ipw --json trace other@gmail.test >"$work/trace-other.json"
+check "trace --json: a recipient that is no seed has placement null" "$PY" -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+sys.exit(0 if len(t) == 1 and t[0]["placement"] is None else 1)' "$work/trace-other.json"
+
 # placement: figures computed here from the server's log.
 "$PY" - "$SMTPD_LOG" >"$work/want.txt" <<'PYEOF'
 import json, sys

@@ -13,6 +13,9 @@
 # complaint rate (rows in the store), and a second poll adds nothing. Then it stops the sandbox and asserts that no process
 # of it (Dovecot's included) is left and its ports are free again; starts it once more (empty
 # mailboxes) to check where seed copies land (Gmail: every third in [Gmail]/Spam), and stops.
+# The demo plan's seeds (one at each provider, the first of its recipients) get their copies in
+# the warm-up; `feedback poll` must then count per provider exactly what the sandbox filed where
+# (`placement`), and `trace` shows Gmail's third seed copy in [Gmail]/Spam.
 # Environment: IPWARM (the binary), SRCDIR (the source tree), BUILDDIR (imap_client).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
@@ -103,12 +106,11 @@ for seed in "seed1@gmail.test [Gmail]/Spam" "seed3@gmail.test [Gmail]/Spam" \
   check "IMAP login of $user over STARTTLS (exit $?; $(tail -1 "$work/list.out"))" grep -qx "folder INBOX attrs=-" "$work/list.out"
   check "$user's junk folder is $junk, marked \\Junk" grep -qxF "junk $junk" "$work/list.out"
 done
-# The demo plan's feedback section and its seeds section (commented out there): uncommented, they
-# are a valid plan, and each mailbox they name logs in with what they say.
-awk '/^#seeds:/ {on = 1} on && /^#/ {sub(/^#/, "")} {print}' "$work/demo.yaml" >"$work/demo-feedback.yaml"
-"$IPWARM" -p "$work/demo-feedback.yaml" --json validate >"$work/validate.json" 2>"$work/validate.err"
-check "demo.yaml's feedback and seeds sections, the seeds uncommented, validate ($(tail -1 "$work/validate.err"))" test $? -eq 0
-"$py" - "$work/demo-feedback.yaml" >"$work/logins.tsv" <<'EOF'
+# The demo plan's feedback section and its seeds section are a valid plan, and each mailbox they
+# name logs in with what they say.
+"$IPWARM" -p "$work/demo.yaml" --json validate >"$work/validate.json" 2>"$work/validate.err"
+check "demo.yaml with its feedback and seeds sections validates ($(tail -1 "$work/validate.err"))" test $? -eq 0
+"$py" - "$work/demo.yaml" >"$work/logins.tsv" <<'EOF'
 import sys, yaml
 from urllib.parse import urlsplit
 d = yaml.safe_load(open(sys.argv[1]))
@@ -287,6 +289,23 @@ for m in d["messages"]:
 EOF
 tally "$work/match.out"
 
+# The seed copies: one to each seed (the first recipients of each provider in recipients.csv),
+# filed by the sandbox's policy; wait until it has delivered every one it accepted.
+n_seeds=$(sqlite3 "$work/ipwarm.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND recipient LIKE 'seed%'")
+check "the run delivered a copy to each of the six seeds" test "$n_seeds" = 6
+"$py" - "$sb/smtpd.jsonl" "$n_seeds" <<'EOF' >"$work/placed-run.out"
+import json, sys, time
+end = time.time() + 60
+while time.time() < end:
+    placed = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
+    if len(placed) >= int(sys.argv[2]):
+        break
+    time.sleep(0.2)
+ok = len(placed) == int(sys.argv[2]) and all(e["delivered"] for e in placed)
+print(("ok: " if ok else "FAIL: ") + "the sandbox filed every seed copy it accepted: %s" % [(e["rcpt"], e["folder"]) for e in placed])
+EOF
+tally "$work/placed-run.out"
+
 # --- ipwarm reads them back (the demo plan's feedback: VERP, the sandbox's Dovecot) and acts ------
 q() { sqlite3 "$work/ipwarm.db" "$1"; }
 check "every attempt went out from a VERP return path bounces+TOKEN@sandbox.test" \
@@ -314,6 +333,28 @@ check "yahoo's complaint rate (1 over 2 delivered, min_delivered 2) suspended it
 "$IPWARM" -p "$work/demo.yaml" --json stats >"$work/stats.json" 2>/dev/null
 json_true "stats --json: microsoft's late bounce and yahoo's complaint" "$work/stats.json" \
   "sum(r['late_bounces'] for r in d['rows'] if r['provider'] == 'microsoft') == 1 and sum(r['complaints'] for r in d['rows'] if r['provider'] == 'yahoo') == 1"
+# Placement: what `feedback poll` found in the seeds equals what the sandbox put where.
+"$IPWARM" -p "$work/demo.yaml" --json placement --by provider >"$work/placement.json" 2>"$work/placement.err"
+check "ipwarm placement --json exits 0 ($(tail -1 "$work/placement.err"))" test $? -eq 0
+"$py" - "$sb/smtpd.jsonl" "$work/placement.json" <<'EOF' >"$work/placement.out"
+import json, sys
+prov = {"gmail.test": "gmail", "outlook.test": "microsoft", "yahoo.test": "yahoo", "example.test": "other"}
+want = {}
+for e in map(json.loads, open(sys.argv[1])):
+    if e["ev"] == "placed" and e["delivered"]:
+        w = want.setdefault(prov[e["rcpt"].split("@")[1]], [0, 0, 0])
+        w[0] += 1
+        w[1 if e["folder"] == "INBOX" else 2] += 1
+got = {r["provider"]: [r["sent"], r["inbox"], r["junk"]] for r in json.load(open(sys.argv[2]))["rows"]}
+print(("ok: " if got == want else "FAIL: ") + "placement per provider [sent, inbox, junk] %s equals what the sandbox filed %s" % (got, want))
+ok = want.get("gmail") == [3, 2, 1]
+print(("ok: " if ok else "FAIL: ") + "gmail filed every third of its three seed copies as spam: %s" % want.get("gmail"))
+EOF
+tally "$work/placement.out"
+check "every seed copy is placed in inbox or junk after the poll" \
+  test "$(q "SELECT count(*) FROM placements WHERE result IN ('inbox', 'junk')")" = "$n_seeds"
+"$IPWARM" -p "$work/demo.yaml" trace seed3@gmail.test >"$work/trace-seed.out" 2>&1
+check "trace of gmail's third seed shows its copy in [Gmail]/Spam" grep -qE '^  placement: junk, folder \[Gmail\]/Spam, found ' "$work/trace-seed.out"
 "$IPWARM" -p "$work/demo.yaml" trace late1@outlook.test >"$work/trace.out" 2>&1
 check "trace late1 shows the bounce read under its attempt" grep -qE '^  bounce read .*matched by verp.*5\.1\.10' "$work/trace.out"
 "$IPWARM" -p "$work/demo.yaml" --json feedback poll >"$work/poll2.json" 2>"$work/poll2.err"
@@ -425,7 +466,8 @@ import json, sys, time
 end = time.time() + 60
 while time.time() < end:
     placed = [json.loads(l) for l in open(sys.argv[1])]
-    placed = [e for e in placed if e["ev"] == "placed"]
+    # the warm-up's copies (ids of ipwarm's own) are in the same log, before the restart
+    placed = [e for e in placed if e["ev"] == "placed" and e["ipwarm_id"].startswith("seed-")]
     if len(placed) >= 6:
         break
     time.sleep(0.2)
