@@ -24,7 +24,8 @@
 #include "ipwarm/chars.h"
 #include "ipwarm/verp.h"
 
-#include "plan_internal.h"
+#include "plan_feedback.h"
+#include "plan_value.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Mailbox URLs */
