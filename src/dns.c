@@ -21,6 +21,14 @@
 #include <strings.h>
 #include <time.h>
 
+/* Also used by the answer parser and the MX roll-up (dns_internal.h). */
+void dns_strip_dot(char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '.')
+        s[n - 1] = '\0';
+}
+
 /* ---- names of things ---- */
 
 const char *dns_status_name(enum dns_status s)

@@ -129,13 +129,6 @@ static bool read_rr(const unsigned char *buf, size_t len, size_t *off, struct ra
     return true;
 }
 
-void dns_strip_dot(char *s)
-{
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '.')
-        s[n - 1] = '\0';
-}
-
 /* Decodes the rdata of rr into out; false when it is malformed. */
 static bool decode_rdata(const unsigned char *buf, size_t len, const struct raw_rr *rr,
                          struct dns_rr *out, bool *enomem)
