@@ -2,7 +2,8 @@
  * plan: the warm-up plan's schema, its validation and the merge with the shipped providers.
  *
  * plan_yaml.c turns the file into a tree of positioned nodes; this file walks that tree one
- * section at a time against the keys plan.md defines, fills struct plan, and collects every
+ * section at a time against the keys plan.md defines (with the typed readers of plan_value.c;
+ * the feedback and seeds sections are plan_feedback.c's), fills struct plan, and collects every
  * problem it meets instead of stopping at the first, because a user fixing a plan wants the
  * whole list in one go. Each problem is one line, FILE:LINE:COLUMN: key.path: expected ...,
  * found ...; they are sorted by position and at most PLAN_MAX_SHOWN are printed. Any problem
