@@ -1,10 +1,10 @@
 /*
  * clock: the injectable clock and RFC 3339 parsing and formatting (see clock.h).
  *
- * Dates are converted with Howard Hinnant's days_from_civil algorithm rather than timegm(),
- * which is not in C11 or POSIX and depends on TZ. The offset of a named zone comes from tz.c,
- * which reads the zone database itself: the C library would need TZ set around localtime_r,
- * a process-wide change that other code (and threads) could observe.
+ * Dates are converted with tz.c's civil-date arithmetic rather than timegm(), which is not in
+ * C11 or POSIX and depends on TZ. The offset of a named zone comes from tz.c too, which reads
+ * the zone database itself: the C library would need TZ set around localtime_r, a process-wide
+ * change that other code (and threads) could observe. clock depends on tz, never the reverse.
  */
 #include "ipwarm/clock.h"
 
@@ -102,39 +102,6 @@ void clock_manual_advance(struct clock_manual *c, int64_t ms)
         c->now_ms += ms;
 }
 
-/* Howard Hinnant's days_from_civil and civil_from_days: eras of 400 years (146097 days), the
- * year starting on 1 March so that the leap day comes last. */
-int64_t clock_days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;                                   /* [0, 399] */
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
-    return era * 146097 + doe - 719468;
-}
-
-void clock_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-int clock_days_in_month(int64_t y, int m)
-{
-    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return days[m - 1];
-}
-
 /* Reads exactly n digits at *p into *v and advances *p; false if any is not a digit. */
 static bool clock_digits(const char **p, int n, int *v)
 {
@@ -200,10 +167,9 @@ ipw_status clock_parse_rfc3339(const char *s, int64_t *ms, struct err *e)
     }
     if (*p != '\0')
         goto bad;
-    if (mo < 1 || mo > 12 || d < 1 || d > clock_days_in_month(y, mo) || h > 23 || mi > 59 ||
-        sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > tz_days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
         goto bad;
-    int64_t days = clock_days_from_civil(y, mo, d);
+    int64_t days = tz_days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)off_min * 60;
     *ms = secs * 1000 + frac_ms;
     return IPW_OK;
@@ -213,26 +179,17 @@ bad:
                    s ? s : "");
 }
 
-/* Floor division and modulo, so that times before 1970 format correctly. */
-static int64_t clock_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 /* Writes the date and time of day of (ms + offset_s) followed by suffix. */
 static char *clock_format(int64_t ms, int offset_s, const char *suffix, char *buf, size_t n)
 {
     int64_t local_ms = ms + (int64_t)offset_s * 1000;
-    int64_t secs = clock_floor_div(local_ms, 1000);
+    int64_t secs = tz_floor_div(local_ms, 1000);
     int milli = (int)(local_ms - secs * 1000);
-    int64_t days = clock_floor_div(secs, 86400);
+    int64_t days = tz_floor_div(secs, 86400);
     int64_t sod = secs - days * 86400;
     int64_t y;
     int mo, d;
-    clock_civil_from_days(days, &y, &mo, &d);
+    tz_civil_from_days(days, &y, &mo, &d);
     char frac[8] = "";
     if (milli != 0)
         snprintf(frac, sizeof frac, ".%03d", milli);

@@ -21,6 +21,14 @@
 #include <strings.h>
 #include <time.h>
 
+/* Also used by the answer parser and the MX roll-up (dns_internal.h). */
+void dns_strip_dot(char *s)
+{
+    size_t n = strlen(s);
+    if (n > 0 && s[n - 1] == '.')
+        s[n - 1] = '\0';
+}
+
 /* ---- names of things ---- */
 
 const char *dns_status_name(enum dns_status s)
@@ -243,7 +251,7 @@ struct dns {
     size_t fds_cap;
 };
 
-static void ql_push(struct qlist *l, struct dns_query *q)
+static void dns_ql_push(struct qlist *l, struct dns_query *q)
 {
     q->next = NULL;
     q->prev = l->tail;
@@ -255,7 +263,7 @@ static void ql_push(struct qlist *l, struct dns_query *q)
     l->n++;
 }
 
-static void ql_remove(struct qlist *l, struct dns_query *q)
+static void dns_ql_remove(struct qlist *l, struct dns_query *q)
 {
     if (q->prev)
         q->prev->next = q->next;
@@ -269,7 +277,7 @@ static void ql_remove(struct qlist *l, struct dns_query *q)
     l->n--;
 }
 
-static int64_t now_ms(void)
+static int64_t dns_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -286,7 +294,7 @@ enum dns_type dns_query_type(const struct dns_query *q)
     return q->type;
 }
 
-static void query_free(struct dns_query *q)
+static void dns_query_free(struct dns_query *q)
 {
     dns_result_clear(&q->result);
     free(q->name);
@@ -294,7 +302,8 @@ static void query_free(struct dns_query *q)
 }
 
 /* Ends q with a result made here (not by the backend). */
-static void make_ready(struct dns *dns, struct dns_query *q, enum dns_status s, const char *detail)
+static void dns_make_ready(struct dns *dns, struct dns_query *q, enum dns_status s,
+                           const char *detail)
 {
     memset(&q->result, 0, sizeof q->result);
     q->result.status = s;
@@ -302,7 +311,7 @@ static void make_ready(struct dns *dns, struct dns_query *q, enum dns_status s, 
     q->result.rcode = -1;
     q->result.detail = detail;
     q->state = Q_READY;
-    ql_push(&dns->ready, q);
+    dns_ql_push(&dns->ready, q);
 }
 
 void dns_query_done(struct dns_query *q, struct dns_result *r)
@@ -311,19 +320,19 @@ void dns_query_done(struct dns_query *q, struct dns_result *r)
     if (q->state == Q_ABANDONED) {
         /* Its caller already saw a timeout; this late end only frees it. */
         dns_result_clear(r);
-        query_free(q);
+        dns_query_free(q);
         return;
     }
-    ql_remove(&dns->active, q);
+    dns_ql_remove(&dns->active, q);
     dns_result_move(&q->result, r);
     q->result.type = q->type;
     q->state = Q_READY;
-    ql_push(&dns->ready, q);
+    dns_ql_push(&dns->ready, q);
 }
 
 #define DNS_PACE_BURST 64.0
 
-static void refill(struct dns *dns, int64_t now)
+static void dns_refill(struct dns *dns, int64_t now)
 {
     if (now > dns->tokens_at) {
         dns->tokens += (double)(now - dns->tokens_at) * dns->rate_per_ms;
@@ -333,30 +342,30 @@ static void refill(struct dns *dns, int64_t now)
     }
 }
 
-static void start_waiting(struct dns *dns)
+static void dns_start_waiting(struct dns *dns)
 {
     if (dns->waiting.head)
-        refill(dns, now_ms());
+        dns_refill(dns, dns_now_ms());
     while (!dns->closing && dns->waiting.head && dns->active.n < dns->max_inflight &&
            dns->tokens >= 1.0) {
         struct dns_query *q = dns->waiting.head;
         dns->tokens -= 1.0;
-        ql_remove(&dns->waiting, q);
+        dns_ql_remove(&dns->waiting, q);
         q->state = Q_ACTIVE;
-        q->deadline = now_ms() + dns->timeout_ms;
-        ql_push(&dns->active, q);
+        q->deadline = dns_now_ms() + dns->timeout_ms;
+        dns_ql_push(&dns->active, q);
         if (dns->ops->start(dns->impl, q) != IPW_OK) {
-            ql_remove(&dns->active, q);
-            make_ready(dns, q, DNS_ERROR, "out of memory");
+            dns_ql_remove(&dns->active, q);
+            dns_make_ready(dns, q, DNS_ERROR, "out of memory");
         }
     }
 }
 
 /* Runs the callback of the first ready query and frees it. */
-static void deliver_one(struct dns *dns)
+static void dns_deliver_one(struct dns *dns)
 {
     struct dns_query *q = dns->ready.head;
-    ql_remove(&dns->ready, q);
+    dns_ql_remove(&dns->ready, q);
     if (!q->result.name) {
         q->result.name = q->name;
         q->name = NULL;
@@ -364,17 +373,17 @@ static void deliver_one(struct dns *dns)
             dns_strip_dot(q->result.name);
     }
     q->cb(q->arg, &q->result);
-    query_free(q);
+    dns_query_free(q);
 }
 
 /* Abandons the active queries whose deadline has passed: their callers see a timeout now,
  * and the backend's own end of them, later, only frees them. */
-static void expire(struct dns *dns)
+static void dns_expire(struct dns *dns)
 {
-    int64_t now = now_ms();
+    int64_t now = dns_now_ms();
     while (dns->active.head && dns->active.head->deadline <= now) {
         struct dns_query *q = dns->active.head;
-        ql_remove(&dns->active, q);
+        dns_ql_remove(&dns->active, q);
         q->state = Q_ABANDONED;
         struct dns_result r = {.status = DNS_TIMEOUT, .type = q->type, .rcode = -1};
         r.name = q->name ? strdup(q->name) : NULL;
@@ -403,7 +412,7 @@ struct dns *dns_new_backend(const struct dns_backend *ops, void *impl, const str
         (cfg && cfg->rate_per_sec > 0 ? (double)cfg->rate_per_sec : DNS_DEFAULT_RATE_PER_SEC) /
         1000.0;
     dns->tokens = DNS_PACE_BURST;
-    dns->tokens_at = now_ms();
+    dns->tokens_at = dns_now_ms();
     return dns;
 }
 
@@ -417,16 +426,16 @@ void dns_free(struct dns *dns)
     dns->ops->free(dns->impl);
     while (dns->active.head) {
         struct dns_query *q = dns->active.head; /* a backend that forgot some */
-        ql_remove(&dns->active, q);
-        make_ready(dns, q, DNS_CANCELLED, NULL);
+        dns_ql_remove(&dns->active, q);
+        dns_make_ready(dns, q, DNS_CANCELLED, NULL);
     }
     while (dns->waiting.head) {
         struct dns_query *q = dns->waiting.head;
-        ql_remove(&dns->waiting, q);
-        make_ready(dns, q, DNS_CANCELLED, NULL);
+        dns_ql_remove(&dns->waiting, q);
+        dns_make_ready(dns, q, DNS_CANCELLED, NULL);
     }
     while (dns->ready.head)
-        deliver_one(dns);
+        dns_deliver_one(dns);
     free(dns->fds);
     free(dns);
 }
@@ -449,12 +458,12 @@ ipw_status dns_submit(struct dns *dns, const char *name, enum dns_type type, dns
     q->cb = cb;
     q->arg = arg;
     if (!dns_name_valid(q->name)) {
-        make_ready(dns, q, DNS_ERROR, "not a valid domain name");
+        dns_make_ready(dns, q, DNS_ERROR, "not a valid domain name");
         return IPW_OK;
     }
     q->state = Q_WAITING;
-    ql_push(&dns->waiting, q);
-    start_waiting(dns);
+    dns_ql_push(&dns->waiting, q);
+    dns_start_waiting(dns);
     return IPW_OK;
 }
 
@@ -477,14 +486,14 @@ int64_t dns_timeout(struct dns *dns)
     int64_t t = dns->ops->timeout(dns->impl);
     if (dns->waiting.head && dns->active.n < dns->max_inflight) {
         /* Held back by the pacing only: come back when the next token is due. */
-        refill(dns, now_ms());
+        dns_refill(dns, dns_now_ms());
         int64_t due =
             dns->tokens >= 1.0 ? 0 : (int64_t)((1.0 - dns->tokens) / dns->rate_per_ms) + 1;
         if (t < 0 || due < t)
             t = due;
     }
     if (dns->active.head) {
-        int64_t d = dns->active.head->deadline - now_ms();
+        int64_t d = dns->active.head->deadline - dns_now_ms();
         if (d < 0)
             d = 0;
         if (t < 0 || d < t)
@@ -497,20 +506,20 @@ void dns_process(struct dns *dns, const struct pollfd *fds, size_t n)
 {
     dns->ops->process(dns->impl, fds, n);
     for (;;) {
-        expire(dns);
-        start_waiting(dns);
+        dns_expire(dns);
+        dns_start_waiting(dns);
         if (!dns->ready.head)
             break;
         /* Callbacks may submit more; they are started and delivered in this same pass. */
         while (dns->ready.head)
-            deliver_one(dns);
+            dns_deliver_one(dns);
     }
 }
 
 /* Runs the loop until *done (or, done NULL, nothing is pending) or max_ms has passed. */
 static ipw_status dns_loop(struct dns *dns, const bool *done, int64_t max_ms, struct err *e)
 {
-    int64_t end = max_ms >= 0 ? now_ms() + max_ms : -1;
+    int64_t end = max_ms >= 0 ? dns_now_ms() + max_ms : -1;
     for (;;) {
         if (done ? *done : dns_pending(dns) == 0)
             return IPW_OK;
@@ -518,7 +527,7 @@ static ipw_status dns_loop(struct dns *dns, const bool *done, int64_t max_ms, st
             return err_set(e, IPW_ESOFTWARE, "the resolver stopped with a query unanswered");
         int64_t t = dns_timeout(dns);
         if (end >= 0) {
-            int64_t left = end - now_ms();
+            int64_t left = end - dns_now_ms();
             if (left <= 0)
                 return err_set(e, IPW_ETEMP, "%zu DNS queries still unanswered", dns_pending(dns));
             if (t < 0 || left < t)
@@ -552,7 +561,7 @@ ipw_status dns_run(struct dns *dns, int64_t max_ms, struct err *e)
 
 /* Points the callbacks cb (of arg, or of any arg when arg is NULL) of every query not yet
  * delivered at a no-op, for a caller that must return before its queries end. */
-static void ignore_result(void *arg, struct dns_result *r)
+static void dns_ignore_result(void *arg, struct dns_result *r)
 {
     (void)arg;
     (void)r;
@@ -564,7 +573,7 @@ void dns_detach(struct dns *dns, dns_callback *cb, const void *arg)
     for (int l = 0; l < 3; l++)
         for (struct dns_query *q = lists[l]->head; q; q = q->next)
             if (q->cb == cb && (!arg || q->arg == arg))
-                q->cb = ignore_result;
+                q->cb = dns_ignore_result;
 }
 
 struct sync_wait {
@@ -572,7 +581,7 @@ struct sync_wait {
     struct dns_result r;
 };
 
-static void sync_cb(void *arg, struct dns_result *r)
+static void dns_sync_cb(void *arg, struct dns_result *r)
 {
     struct sync_wait *w = arg;
     dns_result_move(&w->r, r);
@@ -584,12 +593,12 @@ ipw_status dns_query(struct dns *dns, const char *name, enum dns_type type, stru
 {
     struct sync_wait w = {0};
     memset(out, 0, sizeof *out);
-    ipw_status st = dns_submit(dns, name, type, sync_cb, &w);
+    ipw_status st = dns_submit(dns, name, type, dns_sync_cb, &w);
     if (st != IPW_OK)
         return err_set(e, st, "cannot start the DNS query for %s", name);
     st = dns_loop(dns, &w.done, -1, e);
     if (st != IPW_OK) {
-        dns_detach(dns, sync_cb, &w); /* w lives on this stack frame only */
+        dns_detach(dns, dns_sync_cb, &w); /* w lives on this stack frame only */
         dns_result_clear(&w.r);
         return st;
     }

@@ -45,7 +45,7 @@ struct mx_ctx {
     bool enomem;
 };
 
-static void dom_ttl(struct mx_dom *d, const struct dns_result *r)
+static void dns_mx_dom_ttl(struct mx_dom *d, const struct dns_result *r)
 {
     if (!r->ttl_known)
         return;
@@ -54,7 +54,7 @@ static void dom_ttl(struct mx_dom *d, const struct dns_result *r)
     d->ttl_known = true;
 }
 
-static void mx_finish(struct mx_ctx *ctx, size_t i)
+static void dns_mx_finish(struct mx_ctx *ctx, size_t i)
 {
     struct dns_mx_result *res = &ctx->results[i];
     struct mx_dom *d = &ctx->doms[i];
@@ -100,7 +100,7 @@ static void mx_finish(struct mx_ctx *ctx, size_t i)
     res->ttl = res->status != DNS_MX_TEMPERROR && d->ttl_known ? d->ttl : 0;
 }
 
-static void mx_fill(struct mx_ctx *ctx, struct mx_entry *en, struct mx_waiter w)
+static void dns_mx_fill(struct mx_ctx *ctx, struct mx_entry *en, struct mx_waiter w)
 {
     struct dns_mx_result *res = &ctx->results[w.dom];
     struct dns_mx_host *host = &res->hosts[w.host];
@@ -131,38 +131,38 @@ static void mx_fill(struct mx_ctx *ctx, struct mx_entry *en, struct mx_waiter w)
             }
         }
     }
-    dom_ttl(&ctx->doms[w.dom], &en->a);
-    dom_ttl(&ctx->doms[w.dom], &en->aaaa);
+    dns_mx_dom_ttl(&ctx->doms[w.dom], &en->a);
+    dns_mx_dom_ttl(&ctx->doms[w.dom], &en->aaaa);
     if (--ctx->doms[w.dom].hosts_left == 0)
-        mx_finish(ctx, w.dom);
+        dns_mx_finish(ctx, w.dom);
 }
 
-static void mx_entry_done(struct mx_entry *en)
+static void dns_mx_entry_done(struct mx_entry *en)
 {
     for (size_t k = 0; k < en->n_waiters; k++)
-        mx_fill(en->ctx, en, en->waiters[k]);
+        dns_mx_fill(en->ctx, en, en->waiters[k]);
     en->n_waiters = 0;
 }
 
-static void mx_on_a(void *arg, struct dns_result *r)
+static void dns_mx_on_a(void *arg, struct dns_result *r)
 {
     struct mx_entry *en = arg;
     dns_result_move(&en->a, r);
     if (--en->outstanding == 0)
-        mx_entry_done(en);
+        dns_mx_entry_done(en);
 }
 
-static void mx_on_aaaa(void *arg, struct dns_result *r)
+static void dns_mx_on_aaaa(void *arg, struct dns_result *r)
 {
     struct mx_entry *en = arg;
     dns_result_move(&en->aaaa, r);
     if (--en->outstanding == 0)
-        mx_entry_done(en);
+        dns_mx_entry_done(en);
 }
 
 /* Queues the address lookups of the host of results[dom].hosts[host], or takes them from a
  * lookup already made or under way for the same name. */
-static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
+static void dns_mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
 {
     const char *name = ctx->results[dom].hosts[host].host;
     char key[256];
@@ -188,7 +188,7 @@ static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
     }
     struct mx_waiter w = {dom, host};
     if (!fresh && en->outstanding == 0) {
-        mx_fill(ctx, en, w);
+        dns_mx_fill(ctx, en, w);
         return;
     }
     if (en->n_waiters == en->cap_waiters) {
@@ -204,13 +204,13 @@ static void mx_want_host(struct mx_ctx *ctx, size_t dom, size_t host)
     en->waiters[en->n_waiters++] = w;
     if (fresh) {
         en->outstanding = 2;
-        if (dns_submit(ctx->dns, key, DNS_T_A, mx_on_a, en) != IPW_OK) {
+        if (dns_submit(ctx->dns, key, DNS_T_A, dns_mx_on_a, en) != IPW_OK) {
             en->outstanding = 0;
             en->n_waiters = 0;
             ctx->enomem = true;
             goto failed;
         }
-        if (dns_submit(ctx->dns, key, DNS_T_AAAA, mx_on_aaaa, en) != IPW_OK) {
+        if (dns_submit(ctx->dns, key, DNS_T_AAAA, dns_mx_on_aaaa, en) != IPW_OK) {
             en->outstanding--; /* the A lookup still ends and finishes the entry */
             en->aaaa.status = DNS_ERROR;
             en->aaaa.detail = "out of memory";
@@ -222,7 +222,7 @@ failed:
     ctx->results[dom].hosts[host].a_status = DNS_ERROR;
     ctx->results[dom].hosts[host].aaaa_status = DNS_ERROR;
     if (--ctx->doms[dom].hosts_left == 0)
-        mx_finish(ctx, dom);
+        dns_mx_finish(ctx, dom);
 }
 
 struct mx_sort {
@@ -231,7 +231,7 @@ struct mx_sort {
     const char *host;
 };
 
-static int mx_cmp(const void *a, const void *b)
+static int dns_mx_cmp(const void *a, const void *b)
 {
     const struct mx_sort *x = a, *y = b;
     if (x->pref != y->pref)
@@ -239,7 +239,7 @@ static int mx_cmp(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static void mx_on_mx(void *arg, struct dns_result *r)
+static void dns_mx_on_mx(void *arg, struct dns_result *r)
 {
     struct mx_dom *d = arg;
     struct mx_ctx *ctx = d->ctx;
@@ -252,7 +252,7 @@ static void mx_on_mx(void *arg, struct dns_result *r)
     case DNS_NODATA:
         break;
     case DNS_NXDOMAIN:
-        dom_ttl(d, r);
+        dns_mx_dom_ttl(d, r);
         res->status = DNS_MX_NXDOMAIN;
         res->detail = "the domain does not exist";
         res->ttl = d->ttl_known ? d->ttl : 0;
@@ -269,7 +269,7 @@ static void mx_on_mx(void *arg, struct dns_result *r)
         res->detail = "the MX lookup failed temporarily";
         return;
     }
-    dom_ttl(d, r);
+    dns_mx_dom_ttl(d, r);
 
     size_t n = 0;
     struct mx_sort *sorted = NULL;
@@ -292,7 +292,7 @@ static void mx_on_mx(void *arg, struct dns_result *r)
             res->ttl = d->ttl_known ? d->ttl : 0;
             return;
         }
-        qsort(sorted, n, sizeof *sorted, mx_cmp);
+        qsort(sorted, n, sizeof *sorted, dns_mx_cmp);
     } else {
         d->implicit = true; /* RFC 5321 5.1: no MX, the domain is its own host */
         n = 1;
@@ -318,7 +318,7 @@ static void mx_on_mx(void *arg, struct dns_result *r)
     sorted = NULL;
     d->hosts_left = n;
     for (size_t i = 0; i < n; i++)
-        mx_want_host(ctx, d->index, i);
+        dns_mx_want_host(ctx, d->index, i);
     return;
 enomem:
     free(sorted);
@@ -372,8 +372,8 @@ ipw_status dns_mx_resolve(struct dns *dns, const char *const *domains, size_t n,
             goto done;
         }
         /* A domain that is not a valid name cannot exist; it is refused in dns_submit and
-         * arrives in mx_on_mx as such. */
-        if (dns_submit(dns, results[i].domain, DNS_T_MX, mx_on_mx, &ctx.doms[i]) != IPW_OK) {
+         * arrives in dns_mx_on_mx as such. */
+        if (dns_submit(dns, results[i].domain, DNS_T_MX, dns_mx_on_mx, &ctx.doms[i]) != IPW_OK) {
             st = err_set(e, IPW_ENOMEM, "out of memory resolving %zu domains", n);
             goto done;
         }
@@ -384,9 +384,9 @@ ipw_status dns_mx_resolve(struct dns *dns, const char *const *domains, size_t n,
 done:
     if (st != IPW_OK) {
         /* Queries still pending point into ctx, which goes now. */
-        dns_detach(dns, mx_on_mx, NULL);
-        dns_detach(dns, mx_on_a, NULL);
-        dns_detach(dns, mx_on_aaaa, NULL);
+        dns_detach(dns, dns_mx_on_mx, NULL);
+        dns_detach(dns, dns_mx_on_a, NULL);
+        dns_detach(dns, dns_mx_on_aaaa, NULL);
     }
     intptr_t v;
     for (size_t pos = 0; strmap_next(&ctx.hosts, &pos, NULL, &v);) {

@@ -17,12 +17,12 @@
 #include <string.h>
 #include <strings.h>
 
-static uint16_t rd16(const unsigned char *p)
+static uint16_t dns_parse_rd16(const unsigned char *p)
 {
     return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-static uint32_t rd32(const unsigned char *p)
+static uint32_t dns_parse_rd32(const unsigned char *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
@@ -43,7 +43,7 @@ struct raw_rr {
  * malformed. Follows compression pointers (at most as many as the message has octets, so a
  * loop ends); only called on a name c-ares has already expanded.
  */
-static bool name_has_nul(const unsigned char *buf, size_t len, size_t off)
+static bool dns_parse_name_has_nul(const unsigned char *buf, size_t len, size_t off)
 {
     for (size_t hops = 0; off < len && hops <= len;) {
         unsigned c = buf[off];
@@ -66,14 +66,14 @@ static bool name_has_nul(const unsigned char *buf, size_t len, size_t off)
 }
 
 /* Expands the name at buf+off; returns its encoded length, or 0 when malformed. */
-static size_t expand_at(const unsigned char *buf, size_t len, size_t off, char **out)
+static size_t dns_parse_expand_at(const unsigned char *buf, size_t len, size_t off, char **out)
 {
     long enclen = 0;
     *out = NULL;
     if (off >= len)
         return 0;
     if (ares_expand_name(buf + off, buf, (int)len, out, &enclen) != ARES_SUCCESS || enclen <= 0 ||
-        name_has_nul(buf, len, off)) {
+        dns_parse_name_has_nul(buf, len, off)) {
         if (*out)
             ares_free_string(*out);
         *out = NULL;
@@ -82,11 +82,12 @@ static size_t expand_at(const unsigned char *buf, size_t len, size_t off, char *
     return (size_t)enclen;
 }
 
-/* Like expand_at, into a malloc'd string; 0 also on ENOMEM (with *enomem set). */
-static size_t expand_dup(const unsigned char *buf, size_t len, size_t off, char **out, bool *enomem)
+/* Like dns_parse_expand_at, into a malloc'd string; 0 also on ENOMEM (with *enomem set). */
+static size_t dns_parse_expand_dup(const unsigned char *buf, size_t len, size_t off, char **out,
+                                   bool *enomem)
 {
     char *s;
-    size_t n = expand_at(buf, len, off, &s);
+    size_t n = dns_parse_expand_at(buf, len, off, &s);
     *out = NULL;
     if (!n)
         return 0;
@@ -100,28 +101,28 @@ static size_t expand_dup(const unsigned char *buf, size_t len, size_t off, char 
 }
 
 /* Reads the fixed part of a resource record at *off; advances *off past it. */
-static bool read_rr(const unsigned char *buf, size_t len, size_t *off, struct raw_rr *rr,
-                    bool want_owner, bool *enomem)
+static bool dns_parse_read_rr(const unsigned char *buf, size_t len, size_t *off, struct raw_rr *rr,
+                              bool want_owner, bool *enomem)
 {
     size_t n;
     memset(rr, 0, sizeof *rr);
     if (want_owner)
-        n = expand_dup(buf, len, *off, &rr->owner, enomem);
+        n = dns_parse_expand_dup(buf, len, *off, &rr->owner, enomem);
     else {
         char *s;
-        n = expand_at(buf, len, *off, &s);
+        n = dns_parse_expand_at(buf, len, *off, &s);
         if (s)
             ares_free_string(s);
     }
     if (!n || *off + n + 10 > len)
         return false;
     const unsigned char *p = buf + *off + n;
-    rr->type = rd16(p);
-    rr->klass = rd16(p + 2);
-    rr->ttl = rd32(p + 4);
+    rr->type = dns_parse_rd16(p);
+    rr->klass = dns_parse_rd16(p + 2);
+    rr->ttl = dns_parse_rd32(p + 4);
     if (rr->ttl & 0x80000000u)
         rr->ttl = 0; /* RFC 2181 8: a TTL with the top bit set is read as zero */
-    rr->rdlen = rd16(p + 8);
+    rr->rdlen = dns_parse_rd16(p + 8);
     rr->rdoff = *off + n + 10;
     if (rr->rdoff + rr->rdlen > len)
         return false;
@@ -129,16 +130,9 @@ static bool read_rr(const unsigned char *buf, size_t len, size_t *off, struct ra
     return true;
 }
 
-void dns_strip_dot(char *s)
-{
-    size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '.')
-        s[n - 1] = '\0';
-}
-
 /* Decodes the rdata of rr into out; false when it is malformed. */
-static bool decode_rdata(const unsigned char *buf, size_t len, const struct raw_rr *rr,
-                         struct dns_rr *out, bool *enomem)
+static bool dns_parse_decode_rdata(const unsigned char *buf, size_t len, const struct raw_rr *rr,
+                                   struct dns_rr *out, bool *enomem)
 {
     const unsigned char *rd = buf + rr->rdoff;
     char text[INET6_ADDRSTRLEN];
@@ -160,15 +154,15 @@ static bool decode_rdata(const unsigned char *buf, size_t len, const struct raw_
     case DNS_T_MX:
         if (rr->rdlen < 3)
             return false;
-        out->preference = rd16(rd);
-        n = expand_dup(buf, len, rr->rdoff + 2, &out->data, enomem);
+        out->preference = dns_parse_rd16(rd);
+        n = dns_parse_expand_dup(buf, len, rr->rdoff + 2, &out->data, enomem);
         if (!n || n > rr->rdlen - 2)
             return false;
         break;
     case DNS_T_PTR:
     case DNS_T_CNAME:
     case DNS_T_NS:
-        n = expand_dup(buf, len, rr->rdoff, &out->data, enomem);
+        n = dns_parse_expand_dup(buf, len, rr->rdoff, &out->data, enomem);
         if (!n || n > rr->rdlen)
             return false;
         break;
@@ -213,7 +207,7 @@ static bool decode_rdata(const unsigned char *buf, size_t len, const struct raw_
     return true;
 }
 
-static void set_error(struct dns_result *out, const char *detail)
+static void dns_parse_set_error(struct dns_result *out, const char *detail)
 {
     for (size_t i = 0; i < out->n_rrs; i++)
         free(out->rrs[i].data);
@@ -239,11 +233,11 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
     out->type = qtype;
     out->rcode = -1;
     if (len < 12 || len > 65535) {
-        set_error(out, "an answer of impossible length");
+        dns_parse_set_error(out, "an answer of impossible length");
         return IPW_OK;
     }
     if (!(buf[2] & 0x80)) {
-        set_error(out, "a message that is not an answer");
+        dns_parse_set_error(out, "a message that is not an answer");
         return IPW_OK;
     }
     out->rcode = buf[3] & 0x0f;
@@ -252,18 +246,18 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
          * truncated, so one that still arrives here (over TCP) is incomplete: its missing
          * records must not read as NODATA ("no MX" would suppress the domain's recipients).
          * Found by tests/cli/test_faults_dns.sh. */
-        set_error(out, "a truncated answer (TC set) even over TCP");
+        dns_parse_set_error(out, "a truncated answer (TC set) even over TCP");
         return IPW_OK;
     }
-    size_t qd = rd16(buf + 4), an = rd16(buf + 6), ns = rd16(buf + 8);
+    size_t qd = dns_parse_rd16(buf + 4), an = dns_parse_rd16(buf + 6), ns = dns_parse_rd16(buf + 8);
 
     for (size_t i = 0; i < qd; i++) {
         char *s;
-        size_t n = expand_at(buf, len, off, &s);
+        size_t n = dns_parse_expand_at(buf, len, off, &s);
         if (s)
             ares_free_string(s);
         if (!n || off + n + 4 > len) {
-            set_error(out, "a malformed question section");
+            dns_parse_set_error(out, "a malformed question section");
             goto done;
         }
         off += n + 4;
@@ -274,13 +268,13 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
         goto done;
     }
     for (; n_ans < an; n_ans++) {
-        if (!read_rr(buf, len, &off, &ans[n_ans], true, &enomem)) {
+        if (!dns_parse_read_rr(buf, len, &off, &ans[n_ans], true, &enomem)) {
             free(ans[n_ans].owner);
             if (enomem) {
                 st = IPW_ENOMEM;
                 goto done;
             }
-            set_error(out, "a malformed answer section");
+            dns_parse_set_error(out, "a malformed answer section");
             goto done;
         }
     }
@@ -298,7 +292,7 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
         out->status = DNS_REFUSED;
         goto done;
     default:
-        set_error(out, "an unexpected rcode");
+        dns_parse_set_error(out, "an unexpected rcode");
         goto done;
     }
 
@@ -322,13 +316,13 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
             if (i == n_ans)
                 break;
             struct dns_rr target = {0};
-            if (!decode_rdata(buf, len, &ans[i], &target, &enomem)) {
+            if (!dns_parse_decode_rdata(buf, len, &ans[i], &target, &enomem)) {
                 free(target.data);
                 if (enomem) {
                     st = IPW_ENOMEM;
                     goto done;
                 }
-                set_error(out, "a malformed CNAME record");
+                dns_parse_set_error(out, "a malformed CNAME record");
                 goto done;
             }
             free(cur);
@@ -361,12 +355,12 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
                       strcasecmp(ans[i].owner, cur) == 0))
                     continue;
                 struct dns_rr *rr = &out->rrs[out->n_rrs++];
-                if (!decode_rdata(buf, len, &ans[i], rr, &enomem)) {
+                if (!dns_parse_decode_rdata(buf, len, &ans[i], rr, &enomem)) {
                     if (enomem) {
                         st = IPW_ENOMEM;
                         goto done;
                     }
-                    set_error(out, "a malformed record");
+                    dns_parse_set_error(out, "a malformed record");
                     goto done;
                 }
                 if (rr->ttl < ttl)
@@ -382,22 +376,22 @@ ipw_status dns_parse(const unsigned char *buf, size_t len, const char *qname, en
     /* NXDOMAIN or NODATA: the negative TTL from the SOA in the authority section. */
     for (size_t i = 0; i < ns; i++) {
         struct raw_rr rr;
-        if (!read_rr(buf, len, &off, &rr, false, &enomem))
+        if (!dns_parse_read_rr(buf, len, &off, &rr, false, &enomem))
             break; /* a broken authority section costs only the negative TTL */
         if (rr.type != DNS_T_SOA)
             continue;
         char *s;
-        size_t m1 = expand_at(buf, len, rr.rdoff, &s);
+        size_t m1 = dns_parse_expand_at(buf, len, rr.rdoff, &s);
         if (s)
             ares_free_string(s);
         if (!m1)
             break;
-        size_t m2 = expand_at(buf, len, rr.rdoff + m1, &s);
+        size_t m2 = dns_parse_expand_at(buf, len, rr.rdoff + m1, &s);
         if (s)
             ares_free_string(s);
         if (!m2 || m1 + m2 + 20 > rr.rdlen)
             break;
-        uint32_t minimum = rd32(buf + rr.rdoff + m1 + m2 + 16);
+        uint32_t minimum = dns_parse_rd32(buf + rr.rdoff + m1 + m2 + 16);
         out->ttl = rr.ttl < minimum ? rr.ttl : minimum;
         out->ttl_known = true;
         break;

@@ -71,7 +71,7 @@ unsigned long dns_zone_queries(const struct dns_zone *z)
 }
 
 /* A copy of name without its trailing dot. */
-static char *norm_dup(const char *name)
+static char *dns_zone_norm_dup(const char *name)
 {
     char *s = strdup(name);
     if (s) {
@@ -83,12 +83,12 @@ static char *norm_dup(const char *name)
 }
 
 /* Compares a zone name with a queried one, ignoring case and a trailing dot on the latter. */
-static bool same_name(const char *owner, const char *q, size_t qlen)
+static bool dns_zone_same_name(const char *owner, const char *q, size_t qlen)
 {
     return strlen(owner) == qlen && strncasecmp(owner, q, qlen) == 0;
 }
 
-static size_t norm_len(const char *q)
+static size_t dns_zone_norm_len(const char *q)
 {
     size_t n = strlen(q);
     return n > 0 && q[n - 1] == '.' ? n - 1 : n;
@@ -127,13 +127,13 @@ ipw_status dns_zone_add(struct dns_zone *z, const char *name, enum dns_type type
             return err_set(e, IPW_EUSAGE, "zone record %s MX: expected a host after the preference",
                            name);
         rr.preference = (uint16_t)pref;
-        rr.data = norm_dup(end); /* "." becomes "", the root, as on the wire */
+        rr.data = dns_zone_norm_dup(end); /* "." becomes "", the root, as on the wire */
         break;
     }
     case DNS_T_PTR:
     case DNS_T_CNAME:
     case DNS_T_NS:
-        rr.data = norm_dup(data);
+        rr.data = dns_zone_norm_dup(data);
         break;
     default:
         rr.data = strdup(data);
@@ -142,7 +142,7 @@ ipw_status dns_zone_add(struct dns_zone *z, const char *name, enum dns_type type
     if (!rr.data)
         return err_set(e, IPW_ENOMEM, "out of memory adding a zone record");
     rr.len = strlen(rr.data);
-    owner = norm_dup(name);
+    owner = dns_zone_norm_dup(name);
     if (owner && z->n_recs == z->cap_recs) {
         size_t cap = z->cap_recs ? 2 * z->cap_recs : 16;
         struct zone_rec *nr = realloc(z->recs, cap * sizeof *nr);
@@ -202,19 +202,19 @@ ipw_status dns_zone_fail(struct dns_zone *z, const char *name, enum dns_type typ
         z->faults = nf;
         z->cap_faults = cap;
     }
-    char *owner = norm_dup(name);
+    char *owner = dns_zone_norm_dup(name);
     if (!owner)
         return err_set(e, IPW_ENOMEM, "out of memory adding a zone fault");
     z->faults[z->n_faults++] = (struct zone_fault){owner, type, status};
     return IPW_OK;
 }
 
-static bool fault_for(const struct dns_zone *z, const char *name, enum dns_type type,
-                      enum dns_status *out)
+static bool dns_zone_fault_for(const struct dns_zone *z, const char *name, enum dns_type type,
+                               enum dns_status *out)
 {
-    size_t len = norm_len(name);
+    size_t len = dns_zone_norm_len(name);
     for (size_t i = 0; i < z->n_faults; i++)
-        if (same_name(z->faults[i].owner, name, len) &&
+        if (dns_zone_same_name(z->faults[i].owner, name, len) &&
             (z->faults[i].type == DNS_T_ANY || z->faults[i].type == type)) {
             *out = z->faults[i].status;
             return true;
@@ -223,9 +223,9 @@ static bool fault_for(const struct dns_zone *z, const char *name, enum dns_type 
 }
 
 /* True when name owns a record or a fault, or is a parent of a name that does. */
-static bool name_exists(const struct dns_zone *z, const char *name)
+static bool dns_zone_name_exists(const struct dns_zone *z, const char *name)
 {
-    size_t len = norm_len(name);
+    size_t len = dns_zone_norm_len(name);
     for (size_t k = 0; k < z->n_recs + z->n_faults; k++) {
         const char *o = k < z->n_recs ? z->recs[k].owner : z->faults[k - z->n_recs].owner;
         size_t ol = strlen(o);
@@ -237,18 +237,18 @@ static bool name_exists(const struct dns_zone *z, const char *name)
     return false;
 }
 
-static const struct zone_rec *find_cname(const struct dns_zone *z, const char *name)
+static const struct zone_rec *dns_zone_find_cname(const struct dns_zone *z, const char *name)
 {
-    size_t len = norm_len(name);
+    size_t len = dns_zone_norm_len(name);
     for (size_t i = 0; i < z->n_recs; i++)
-        if (z->recs[i].rr.type == DNS_T_CNAME && same_name(z->recs[i].owner, name, len))
+        if (z->recs[i].rr.type == DNS_T_CNAME && dns_zone_same_name(z->recs[i].owner, name, len))
             return &z->recs[i];
     return NULL;
 }
 
 /* Answers name/type into r; false on ENOMEM. */
-static bool zone_answer(struct dns_zone *z, const char *qname, enum dns_type type,
-                        struct dns_result *r)
+static bool dns_zone_answer(struct dns_zone *z, const char *qname, enum dns_type type,
+                            struct dns_result *r)
 {
     const char *cur = qname;
     uint32_t ttl = UINT32_MAX;
@@ -259,12 +259,12 @@ static bool zone_answer(struct dns_zone *z, const char *qname, enum dns_type typ
     r->rcode = -1;
     z->queries++;
     for (int hops = 0;; hops++) {
-        if (fault_for(z, cur, type, &fault)) {
+        if (dns_zone_fault_for(z, cur, type, &fault)) {
             r->status = fault;
             r->rcode = fault == DNS_SERVFAIL ? 2 : fault == DNS_REFUSED ? 5 : -1;
             return true;
         }
-        const struct zone_rec *cn = type == DNS_T_CNAME ? NULL : find_cname(z, cur);
+        const struct zone_rec *cn = type == DNS_T_CNAME ? NULL : dns_zone_find_cname(z, cur);
         if (!cn)
             break;
         if (hops == 8) {
@@ -280,12 +280,12 @@ static bool zone_answer(struct dns_zone *z, const char *qname, enum dns_type typ
             return false;
     }
 
-    size_t len = norm_len(cur), want = 0;
+    size_t len = dns_zone_norm_len(cur), want = 0;
     for (size_t i = 0; i < z->n_recs; i++)
-        if (z->recs[i].rr.type == type && same_name(z->recs[i].owner, cur, len))
+        if (z->recs[i].rr.type == type && dns_zone_same_name(z->recs[i].owner, cur, len))
             want++;
     if (want == 0) {
-        r->status = name_exists(z, cur) ? DNS_NODATA : DNS_NXDOMAIN;
+        r->status = dns_zone_name_exists(z, cur) ? DNS_NODATA : DNS_NXDOMAIN;
         r->rcode = r->status == DNS_NXDOMAIN ? 3 : 0;
         r->ttl = z->negative_ttl;
         r->ttl_known = true;
@@ -296,7 +296,7 @@ static bool zone_answer(struct dns_zone *z, const char *qname, enum dns_type typ
         return false;
     for (size_t i = 0; i < z->n_recs; i++) {
         const struct dns_rr *src = &z->recs[i].rr;
-        if (src->type != type || !same_name(z->recs[i].owner, cur, len))
+        if (src->type != type || !dns_zone_same_name(z->recs[i].owner, cur, len))
             continue;
         struct dns_rr *dst = &r->rrs[r->n_rrs];
         *dst = *src;
@@ -315,10 +315,10 @@ static bool zone_answer(struct dns_zone *z, const char *qname, enum dns_type typ
     return true;
 }
 
-static ipw_status zone_start(void *impl, struct dns_query *q)
+static ipw_status dns_zone_start(void *impl, struct dns_query *q)
 {
     struct dns_result r;
-    if (!zone_answer(impl, dns_query_name(q), dns_query_type(q), &r)) {
+    if (!dns_zone_answer(impl, dns_query_name(q), dns_query_type(q), &r)) {
         dns_result_clear(&r);
         r.status = DNS_ERROR;
         r.rcode = -1;
@@ -328,7 +328,7 @@ static ipw_status zone_start(void *impl, struct dns_query *q)
     return IPW_OK;
 }
 
-static size_t zone_pollfds(void *impl, struct pollfd *fds, size_t max)
+static size_t dns_zone_pollfds(void *impl, struct pollfd *fds, size_t max)
 {
     (void)impl;
     (void)fds;
@@ -336,31 +336,31 @@ static size_t zone_pollfds(void *impl, struct pollfd *fds, size_t max)
     return 0;
 }
 
-static int64_t zone_timeout(void *impl)
+static int64_t dns_zone_timeout(void *impl)
 {
     (void)impl;
     return -1;
 }
 
-static void zone_process(void *impl, const struct pollfd *fds, size_t n)
+static void dns_zone_process(void *impl, const struct pollfd *fds, size_t n)
 {
     (void)impl;
     (void)fds;
     (void)n;
 }
 
-static void zone_free_impl(void *impl)
+static void dns_zone_free_impl(void *impl)
 {
     (void)impl; /* the zone belongs to the caller and holds no query */
 }
 
 static const struct dns_backend zone_backend = {
     .name = "zone",
-    .start = zone_start,
-    .pollfds = zone_pollfds,
-    .timeout = zone_timeout,
-    .process = zone_process,
-    .free = zone_free_impl,
+    .start = dns_zone_start,
+    .pollfds = dns_zone_pollfds,
+    .timeout = dns_zone_timeout,
+    .process = dns_zone_process,
+    .free = dns_zone_free_impl,
 };
 
 struct dns *dns_new_zone(struct dns_zone *zone, const struct dns_config *cfg, struct err *e)

@@ -1,24 +1,21 @@
 /*
  * message: MIME message composition for one recipient (see message.h).
  *
- * Implements RFC 5322 (header fields and folding: lines kept within 78 columns where there is
- * whitespace to fold at, never over 998 octets), RFC 2045 6.7 (quoted-printable: "=XX"
- * escapes, soft line breaks, encoded lines of at most 76 characters, trailing whitespace
- * escaped), RFC 2045 6.8 (base64 in 76-character lines), RFC 2046 5.1 (multipart boundaries
- * that do not occur in the parts) and RFC 2047 (encoded-words of at most 75 characters,
- * "B" or "Q", each holding whole UTF-8 characters, 2047 section 5 rule 3).
+ * Decides what the message holds: which header fields in which order (RFC 5322 3.6), the
+ * checks on addresses, the Message-ID and extra fields, RFC 2046 5.1 multipart/alternative
+ * with a boundary that does not occur in the parts, the templates of a plan, and the offsets
+ * of every field for the DKIM signer. How each piece is encoded and folded (RFC 2045, 2047,
+ * 5322 2.2.3) is mime.c's.
  *
  * Writing goes through a growable buffer with a sticky out-of-memory flag, checked once at
- * the end, so that the many small appends of a header writer do not each need a check. The
- * header writer folds only at spaces that are already part of the value (RFC 5322 2.2.3: a
- * fold is a CRLF inserted before whitespace), so unfolding restores the value exactly.
+ * the end, so that the many small appends of a header writer do not each need a check.
  */
 #include "ipwarm/message.h"
 
-#include "ipwarm/base64.h"
 #include "ipwarm/buf.h"
 #include "ipwarm/chars.h"
 #include "ipwarm/infile.h"
+#include "ipwarm/mime.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -27,468 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-/* Bytes of the UTF-8 sequence that lead starts (1 for ASCII and for stray bytes). */
-static size_t message_utf8_seqlen(unsigned char lead)
-{
-    if (lead >= 0xF0 && lead <= 0xF4)
-        return 4;
-    if (lead >= 0xE0 && lead <= 0xEF)
-        return 3;
-    if (lead >= 0xC2 && lead <= 0xDF)
-        return 2;
-    return 1;
-}
-
-bool message_utf8_valid(const char *s, size_t n, size_t *bad_off)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = u[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len = message_utf8_seqlen(c);
-        if (len == 1 || i + len > n)
-            goto bad;
-        /* RFC 3629 4: the second byte's range rules out overlong forms, surrogates and
-         * code points above U+10FFFF. */
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        else if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        if (u[i + 1] < lo || u[i + 1] > hi)
-            goto bad;
-        for (size_t k = 2; k < len; k++)
-            if (u[i + k] < 0x80 || u[i + k] > 0xBF)
-                goto bad;
-        i += len;
-    }
-    return true;
-bad:
-    if (bad_off)
-        *bad_off = i;
-    return false;
-}
-
-/* ---- header writer ---- */
-
-struct message_hw {
-    struct buf *b;
-    struct message_field *fields;
-    size_t n_fields, cap_fields;
-    size_t field_off; /* start of the field being written */
-    size_t line_off;  /* start of the current physical line */
-    size_t name_len;
-    int words;     /* words on the current line after the field name */
-    bool too_long; /* some line exceeded MESSAGE_LINE_MAX */
-    bool oom;
-};
-
-static size_t message_hw_col(const struct message_hw *h)
-{
-    return h->b->len - h->line_off;
-}
-
-static void message_hw_begin(struct message_hw *h, const char *name)
-{
-    h->field_off = h->b->len;
-    h->line_off = h->b->len;
-    h->name_len = strlen(name);
-    h->words = 0;
-    buf_str(h->b, name);
-    buf_put(h->b, ":", 1);
-}
-
-/* Ends the current line so that the next word starts a continuation line. */
-static void message_hw_fold(struct message_hw *h)
-{
-    if (h->words == 0)
-        return;
-    buf_put(h->b, "\r\n", 2);
-    h->line_off = h->b->len;
-    h->words = 0;
-}
-
-/* Appends " word", first folding when the word would pass the 78th column and the line
- * already holds a word (a fold right after "Name:" would gain nothing). */
-static void message_hw_word(struct message_hw *h, const char *w, size_t n)
-{
-    if (n > 0 && h->words > 0 && message_hw_col(h) + 1 + n > MESSAGE_FOLD_COLUMN)
-        message_hw_fold(h);
-    buf_put(h->b, " ", 1);
-    buf_put(h->b, w, n);
-    h->words++;
-    if (message_hw_col(h) > MESSAGE_LINE_MAX)
-        h->too_long = true;
-}
-
-/* Appends text split at its spaces, each piece a word; runs of spaces are kept. */
-static void message_hw_text(struct message_hw *h, const char *s, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == ' ') {
-            message_hw_word(h, s + start, i - start);
-            start = i + 1;
-        }
-    }
-}
-
-static void message_hw_end(struct message_hw *h)
-{
-    buf_put(h->b, "\r\n", 2);
-    if (h->n_fields == h->cap_fields) {
-        size_t cap = h->cap_fields ? h->cap_fields * 2 : 16;
-        struct message_field *nf = realloc(h->fields, cap * sizeof *nf);
-        if (!nf) {
-            h->oom = true;
-            return;
-        }
-        h->fields = nf;
-        h->cap_fields = cap;
-    }
-    h->fields[h->n_fields++] = (struct message_field){
-        .off = h->field_off, .len = h->b->len - h->field_off, .name_len = h->name_len};
-}
-
-/* RFC 2047 5 rule 3: the characters a "Q" encoded-word may hold as they are, in any header
- * position (the phrase set is the strictest, so one set serves Subject and From). */
-static bool message_q_plain(unsigned char c)
-{
-    return chars_is_alnum(c) || c == '!' || c == '*' || c == '+' || c == '-' || c == '/';
-}
-
-static size_t message_q_cost(unsigned char c)
-{
-    return (message_q_plain(c) || c == ' ') ? 1 : 3;
-}
-
-/*
- * Appends s[0..n) (UTF-8) as RFC 2047 encoded-words separated by folding whitespace. Each word
- * holds whole characters and is at most 75 characters; the first is sized to fit the current
- * line. Q is used when it is not much longer than B, since it keeps Latin text readable.
- */
-static void message_hw_encoded(struct message_hw *h, const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t qcost = 0;
-    for (size_t i = 0; i < n; i++)
-        qcost += message_q_cost(u[i]);
-    size_t bcost = (n + 2) / 3 * 4;
-    bool q = qcost * 2 <= bcost * 3;
-    const size_t overhead = strlen("=?UTF-8?B?") + strlen("?=");
-
-    size_t i = 0;
-    while (i < n) {
-        size_t col = message_hw_col(h);
-        size_t room = col + 1 < MESSAGE_FOLD_COLUMN ? MESSAGE_FOLD_COLUMN - col - 1 : 0;
-        if (room > MESSAGE_EWORD_MAX)
-            room = MESSAGE_EWORD_MAX;
-        size_t payload = room > overhead ? room - overhead : 0;
-        if (payload < 16 && h->words > 0) {
-            message_hw_fold(h);
-            continue;
-        }
-        /* Take whole characters while they fit. */
-        size_t limit = q ? payload : payload / 4 * 3;
-        size_t take = 0, cost = 0;
-        while (i + take < n) {
-            size_t len = message_utf8_seqlen(u[i + take]);
-            if (i + take + len > n)
-                len = n - i - take;
-            size_t c = 0;
-            for (size_t k = 0; k < len; k++)
-                c += q ? message_q_cost(u[i + take + k]) : 1;
-            if (cost + c > limit)
-                break;
-            cost += c;
-            take += len;
-        }
-        if (take == 0) {
-            if (h->words > 0) {
-                message_hw_fold(h);
-                continue;
-            }
-            take = message_utf8_seqlen(u[i]); /* cannot happen with our short names */
-            if (i + take > n)
-                take = n - i;
-        }
-        char word[MESSAGE_EWORD_MAX * 2 + 16];
-        size_t w = 0;
-        memcpy(word, q ? "=?UTF-8?Q?" : "=?UTF-8?B?", 10);
-        w = 10;
-        if (q) {
-            for (size_t k = 0; k < take; k++) {
-                unsigned char c = u[i + k];
-                if (message_q_plain(c)) {
-                    word[w++] = (char)c;
-                } else if (c == ' ') {
-                    word[w++] = '_';
-                } else {
-                    word[w++] = '=';
-                    word[w++] = "0123456789ABCDEF"[c >> 4];
-                    word[w++] = "0123456789ABCDEF"[c & 15];
-                }
-            }
-        } else {
-            w += base64_encode(u + i, take, word + w);
-        }
-        word[w++] = '?';
-        word[w++] = '=';
-        message_hw_word(h, word, w);
-        i += take;
-    }
-}
-
-/* A word that cannot go into a header as it is: non-ASCII, a control character, something a
- * decoder would take for an encoded-word, or too long to ever fit a line. */
-static bool message_needs_encoding(const char *s, size_t n)
-{
-    if (n > MESSAGE_LINE_MAX - 100)
-        return true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x7F || (c < 0x20 && c != '\t'))
-            return true;
-        if (c == '=' && i + 1 < n && s[i + 1] == '?')
-            return true;
-    }
-    return false;
-}
-
-/*
- * Subject (RFC 5322 3.6.5 unstructured): the words before the first and after the last word
- * that needs encoding stay as they are; the run between, spaces included, becomes
- * encoded-words (the spaces must be inside them: RFC 2047 6.2 drops whitespace between
- * adjacent encoded-words).
- */
-static void message_hw_unstructured(struct message_hw *h, const char *s)
-{
-    size_t n = strlen(s);
-    size_t run_start = n, run_end = 0;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == ' ') {
-            if (message_needs_encoding(s + start, i - start)) {
-                if (run_start == n)
-                    run_start = start;
-                run_end = i;
-            }
-            start = i + 1;
-        }
-    }
-    if (run_start == n) {
-        message_hw_text(h, s, n);
-        return;
-    }
-    if (run_start > 0)
-        message_hw_text(h, s, run_start - 1);
-    message_hw_encoded(h, s + run_start, run_end - run_start);
-    if (run_end < n)
-        message_hw_text(h, s + run_end + 1, n - run_end - 1);
-}
-
-/* A display name that can go out as atoms: RFC 5322 3.2.5 phrase, single spaces between. '='
- * and '?' are atext but are quoted anyway so that nothing looks like an encoded-word. */
-static bool message_is_atoms(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || s[0] == ' ' || s[n - 1] == ' ')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == ' ') {
-            if (s[i + 1] == ' ')
-                return false;
-        } else if (!chars_is_atext(c) || c == '=' || c == '?') {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* From: display name as atoms, a quoted-string (RFC 5322 3.2.4) or encoded-words. */
-static void message_hw_mailbox(struct message_hw *h, const char *name, const char *addr,
-                               struct buf *tmp)
-{
-    if (name && *name) {
-        size_t n = strlen(name);
-        if (message_needs_encoding(name, n)) {
-            message_hw_encoded(h, name, n);
-        } else if (message_is_atoms(name)) {
-            message_hw_text(h, name, n);
-        } else {
-            tmp->len = 0;
-            buf_put(tmp, "\"", 1);
-            for (size_t i = 0; i < n; i++) {
-                if (name[i] == '"' || name[i] == '\\')
-                    buf_put(tmp, "\\", 1);
-                buf_put(tmp, name + i, 1);
-            }
-            buf_put(tmp, "\"", 1);
-            /* Folding at the spaces inside the quotes is allowed (FWS in quoted-string). */
-            if (!tmp->oom)
-                message_hw_text(h, tmp->p, tmp->len);
-        }
-        tmp->len = 0;
-        buf_put(tmp, "<", 1);
-        buf_str(tmp, addr);
-        buf_put(tmp, ">", 1);
-        if (!tmp->oom)
-            message_hw_word(h, tmp->p, tmp->len);
-    } else {
-        message_hw_word(h, addr, strlen(addr));
-    }
-}
-
-/* ---- bodies ---- */
-
-enum message_cte { MESSAGE_7BIT = 0, MESSAGE_QP, MESSAGE_BASE64 };
-
-static const char *message_cte_name(enum message_cte c)
-{
-    switch (c) {
-    case MESSAGE_7BIT:
-        return "7bit";
-    case MESSAGE_QP:
-        return "quoted-printable";
-    case MESSAGE_BASE64:
-        return "base64";
-    }
-    return "7bit";
-}
-
-/* Makes every line end CRLF (RFC 2046 4.1.1 canonical form: CRLF, LF and a lone CR all end a
- * line) and the text end with CRLF; empty text becomes one empty line. */
-static void message_canon(const char *s, size_t n, struct buf *out)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\r' || s[i] == '\n') {
-            buf_put(out, s + start, i - start);
-            buf_put(out, "\r\n", 2);
-            if (s[i] == '\r' && i + 1 < n && s[i + 1] == '\n')
-                i++;
-            start = i + 1;
-        }
-    }
-    if (start < n || n == 0) {
-        buf_put(out, s + start, n - start);
-        buf_put(out, "\r\n", 2);
-    }
-}
-
-/* Picks the transfer encoding of canonical text (see message_build in message.h). Past a third
- * of escaped bytes quoted-printable is over 1.67 times the text and base64 (1.37 times) wins;
- * below it quoted-printable is kept because it leaves Latin text readable in the raw. */
-static enum message_cte message_choose(const char *s, size_t n)
-{
-    size_t escapes = 0, eq = 0, line = 0, longest = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r' && i + 1 < n && s[i + 1] == '\n') {
-            if (line > longest)
-                longest = line;
-            line = 0;
-            i++;
-            continue;
-        }
-        line++;
-        if (c >= 0x7F || (c < 0x20 && c != '\t'))
-            escapes++;
-        else if (c == '=')
-            eq++;
-    }
-    if (line > longest)
-        longest = line;
-    if (escapes == 0 && longest <= MESSAGE_FOLD_COLUMN)
-        return MESSAGE_7BIT;
-    return (escapes + eq) * 3 > n ? MESSAGE_BASE64 : MESSAGE_QP;
-}
-
-/* RFC 2045 6.7: quoted-printable of canonical text, hard line breaks kept as CRLF, soft
- * breaks ("=" CRLF) so that no encoded line passes 76 characters, an escape never split,
- * and whitespace at a line's end escaped (rule 3) so transports cannot strip it. */
-static void message_qp(const char *s, size_t n, struct buf *out)
-{
-    size_t i = 0;
-    while (i < n) {
-        size_t end = i;
-        while (end < n && !(s[end] == '\r' && end + 1 < n && s[end + 1] == '\n'))
-            end++;
-        size_t col = 0;
-        for (size_t k = i; k < end; k++) {
-            unsigned char c = (unsigned char)s[k];
-            bool last = k + 1 == end;
-            bool esc = c >= 0x7F || (c < 0x20 && c != '\t') || c == '=' ||
-                       (last && (c == ' ' || c == '\t'));
-            size_t tok = esc ? 3 : 1;
-            /* Leave room for the "=" of a soft break unless this is the line's last token. */
-            size_t limit = last ? MESSAGE_ENCODED_LINE_MAX : MESSAGE_ENCODED_LINE_MAX - 1;
-            if (col + tok > limit) {
-                buf_put(out, "=\r\n", 3);
-                col = 0;
-            }
-            if (esc) {
-                char hex[3] = {'=', "0123456789ABCDEF"[c >> 4], "0123456789ABCDEF"[c & 15]};
-                buf_put(out, hex, 3);
-            } else {
-                buf_put(out, s + k, 1);
-            }
-            col += tok;
-        }
-        buf_put(out, "\r\n", 2);
-        i = end + 2;
-    }
-}
-
-/* One body, canonicalised and encoded, with the encoding it got. */
-struct message_body {
-    struct buf enc;
-    enum message_cte cte;
-};
-
-static ipw_status message_body_make(const char *s, size_t n, const char *what,
-                                    struct message_body *out, struct err *e)
-{
-    const char *nul = memchr(s, '\0', n);
-    if (nul)
-        return err_set(e, IPW_EDATA, "%s: NUL byte at byte offset %zu", what, (size_t)(nul - s));
-    size_t bad;
-    if (!message_utf8_valid(s, n, &bad))
-        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", what, bad);
-    struct buf canon = {0};
-    message_canon(s, n, &canon);
-    if (canon.oom) {
-        buf_free(&canon);
-        return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
-    }
-    out->cte = message_choose(canon.p, canon.len);
-    switch (out->cte) {
-    case MESSAGE_7BIT:
-        out->enc = canon;
-        canon = (struct buf){0};
-        break;
-    case MESSAGE_QP:
-        message_qp(canon.p, canon.len, &out->enc);
-        break;
-    case MESSAGE_BASE64:
-        base64_encode_mime(canon.p, canon.len, &out->enc);
-        break;
-    }
-    buf_free(&canon);
-    if (out->enc.oom)
-        return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
-    return IPW_OK;
-}
 
 static bool message_contains(const struct buf *b, const char *needle)
 {
@@ -571,12 +106,12 @@ static ipw_status message_check_parts(const struct message_parts *p, struct err 
         return err_set(e, IPW_EUSAGE, "Message-ID: \"%s\" is not a domain", p->id_domain);
     const char *subject = p->subject ? p->subject : "";
     size_t bad;
-    if (!message_utf8_valid(subject, strlen(subject), &bad))
+    if (!mime_utf8_valid(subject, strlen(subject), &bad))
         return err_set(e, IPW_EDATA, "Subject: invalid UTF-8 at byte offset %zu", bad);
     if (strpbrk(subject, "\r\n"))
         return err_set(e, IPW_EDATA, "Subject: contains a line break");
     if (p->from_name) {
-        if (!message_utf8_valid(p->from_name, strlen(p->from_name), &bad))
+        if (!mime_utf8_valid(p->from_name, strlen(p->from_name), &bad))
             return err_set(e, IPW_EDATA, "From: display name: invalid UTF-8 at byte offset %zu",
                            bad);
         if (strpbrk(p->from_name, "\r\n"))
@@ -596,6 +131,31 @@ static ipw_status message_check_parts(const struct message_parts *p, struct err 
 
 /* ---- building ---- */
 
+/* The header fields written so far, for struct message's fields[]. */
+struct message_fields {
+    struct message_field *v;
+    size_t n, cap;
+    bool oom;
+};
+
+/* Ends the field h is writing and records where it lies. */
+static void message_field_end(struct mime_hw *h, struct message_fields *f)
+{
+    mime_hw_end(h);
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        struct message_field *nv = realloc(f->v, cap * sizeof *nv);
+        if (!nv) {
+            f->oom = true;
+            return;
+        }
+        f->v = nv;
+        f->cap = cap;
+    }
+    f->v[f->n++] = (struct message_field){
+        .off = h->field_off, .len = h->b->len - h->field_off, .name_len = h->name_len};
+}
+
 void message_free(struct message *m)
 {
     if (!m)
@@ -605,12 +165,12 @@ void message_free(struct message *m)
     memset(m, 0, sizeof *m);
 }
 
-static void message_part_headers(struct buf *b, const char *type, enum message_cte cte)
+static void message_part_headers(struct buf *b, const char *type, enum mime_cte cte)
 {
     buf_str(b, "Content-Type: ");
     buf_str(b, type);
     buf_str(b, "; charset=utf-8\r\nContent-Transfer-Encoding: ");
-    buf_str(b, message_cte_name(cte));
+    buf_str(b, mime_cte_name(cte));
     buf_put(b, "\r\n", 2);
 }
 
@@ -622,15 +182,16 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         return s;
 
     struct buf b = {0}, tmp = {0};
-    struct message_body text = {{0}, MESSAGE_7BIT}, html = {{0}, MESSAGE_7BIT};
-    struct message_hw h = {.b = &b};
+    struct mime_body text = {{0}, MIME_7BIT}, html = {{0}, MIME_7BIT};
+    struct mime_hw h = {.b = &b};
+    struct message_fields f = {0};
     char boundary[sizeof out->boundary] = "";
 
-    s = message_body_make(p->text ? p->text : "", p->text ? p->text_len : 0, "text body", &text, e);
+    s = mime_body_make(p->text ? p->text : "", p->text ? p->text_len : 0, "text body", &text, e);
     if (s)
         goto done;
     if (p->html) {
-        s = message_body_make(p->html, p->html_len, "HTML body", &html, e);
+        s = mime_body_make(p->html, p->html_len, "HTML body", &html, e);
         if (s)
             goto done;
         /* RFC 2046 5.1.1: the boundary must not occur in the parts. "=_" cannot occur in
@@ -649,23 +210,23 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         }
     }
 
-    message_hw_begin(&h, "Date");
-    message_hw_text(&h, p->date, strlen(p->date));
-    message_hw_end(&h);
+    mime_hw_begin(&h, "Date");
+    mime_hw_text(&h, p->date, strlen(p->date));
+    message_field_end(&h, &f);
 
-    message_hw_begin(&h, "From");
-    message_hw_mailbox(&h, p->from_name, p->from_addr, &tmp);
-    message_hw_end(&h);
+    mime_hw_begin(&h, "From");
+    mime_hw_mailbox(&h, p->from_name, p->from_addr, &tmp);
+    message_field_end(&h, &f);
 
-    message_hw_begin(&h, "To");
-    message_hw_word(&h, p->to_addr, strlen(p->to_addr));
-    message_hw_end(&h);
+    mime_hw_begin(&h, "To");
+    mime_hw_word(&h, p->to_addr, strlen(p->to_addr));
+    message_field_end(&h, &f);
 
-    message_hw_begin(&h, "Subject");
-    message_hw_unstructured(&h, p->subject ? p->subject : "");
-    message_hw_end(&h);
+    mime_hw_begin(&h, "Subject");
+    mime_hw_unstructured(&h, p->subject ? p->subject : "");
+    message_field_end(&h, &f);
 
-    message_hw_begin(&h, "Message-ID");
+    mime_hw_begin(&h, "Message-ID");
     tmp.len = 0;
     buf_put(&tmp, "<", 1);
     buf_str(&tmp, p->id_left);
@@ -673,35 +234,35 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     buf_str(&tmp, p->id_domain ? p->id_domain : strrchr(p->from_addr, '@') + 1);
     buf_put(&tmp, ">", 1);
     if (!tmp.oom)
-        message_hw_word(&h, tmp.p, tmp.len);
-    message_hw_end(&h);
+        mime_hw_word(&h, tmp.p, tmp.len);
+    message_field_end(&h, &f);
 
-    message_hw_begin(&h, "MIME-Version");
-    message_hw_word(&h, "1.0", 3);
-    message_hw_end(&h);
+    mime_hw_begin(&h, "MIME-Version");
+    mime_hw_word(&h, "1.0", 3);
+    message_field_end(&h, &f);
 
     for (size_t i = 0; i < p->n_extra; i++) {
-        message_hw_begin(&h, p->extra[i].name);
-        message_hw_text(&h, p->extra[i].value, strlen(p->extra[i].value));
-        message_hw_end(&h);
+        mime_hw_begin(&h, p->extra[i].name);
+        mime_hw_text(&h, p->extra[i].value, strlen(p->extra[i].value));
+        message_field_end(&h, &f);
     }
 
-    message_hw_begin(&h, "Content-Type");
+    mime_hw_begin(&h, "Content-Type");
     if (p->html) {
-        message_hw_word(&h, "multipart/alternative;", strlen("multipart/alternative;"));
+        mime_hw_word(&h, "multipart/alternative;", strlen("multipart/alternative;"));
         tmp.len = 0;
         buf_str(&tmp, "boundary=\"");
         buf_str(&tmp, boundary);
         buf_str(&tmp, "\"");
         if (!tmp.oom)
-            message_hw_word(&h, tmp.p, tmp.len);
-        message_hw_end(&h);
+            mime_hw_word(&h, tmp.p, tmp.len);
+        message_field_end(&h, &f);
     } else {
-        message_hw_text(&h, "text/plain; charset=utf-8", strlen("text/plain; charset=utf-8"));
-        message_hw_end(&h);
-        message_hw_begin(&h, "Content-Transfer-Encoding");
-        message_hw_text(&h, message_cte_name(text.cte), strlen(message_cte_name(text.cte)));
-        message_hw_end(&h);
+        mime_hw_text(&h, "text/plain; charset=utf-8", strlen("text/plain; charset=utf-8"));
+        message_field_end(&h, &f);
+        mime_hw_begin(&h, "Content-Transfer-Encoding");
+        mime_hw_text(&h, mime_cte_name(text.cte), strlen(mime_cte_name(text.cte)));
+        message_field_end(&h, &f);
     }
 
     buf_put(&b, "\r\n", 2);
@@ -729,7 +290,7 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         buf_put(&b, text.enc.p, text.enc.len);
     }
 
-    if (b.oom || tmp.oom || h.oom) {
+    if (b.oom || tmp.oom || f.oom) {
         s = err_set(e, IPW_ENOMEM, "out of memory building a message");
         goto done;
     }
@@ -743,17 +304,17 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     out->data = b.p;
     out->len = b.len;
     out->body_off = body_off;
-    out->fields = h.fields;
-    out->n_fields = h.n_fields;
+    out->fields = f.v;
+    out->n_fields = f.n;
     snprintf(out->boundary, sizeof out->boundary, "%s", boundary);
     b.p = NULL;
-    h.fields = NULL;
+    f.v = NULL;
 done:
     buf_free(&b);
     buf_free(&tmp);
     buf_free(&text.enc);
     buf_free(&html.enc);
-    free(h.fields);
+    free(f.v);
     return s;
 }
 
@@ -932,7 +493,7 @@ static ipw_status message_read_body(const char *path, const char *key, char **ou
         size_t off = (size_t)(nul - text);
         s = err_set(e, IPW_EDATA, "%s:%ld: NUL byte at byte offset %zu", path,
                     message_line_of(text, off), off);
-    } else if (!message_utf8_valid(text + bom, len - bom, &bad)) {
+    } else if (!mime_utf8_valid(text + bom, len - bom, &bad)) {
         s = err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 at byte offset %zu", path,
                     message_line_of(text, bom + bad), bom + bad);
     }
@@ -968,7 +529,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         goto nomem;
 
     size_t bad;
-    if (!message_utf8_valid(p->subject, strlen(p->subject), &bad)) {
+    if (!mime_utf8_valid(p->subject, strlen(p->subject), &bad)) {
         s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->subject_where, bad);
         goto fail;
     }
@@ -993,7 +554,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         t->text = message_strdup(p->text);
         if (!t->text_where || !t->text)
             goto nomem;
-        if (!message_utf8_valid(t->text, strlen(t->text), &bad)) {
+        if (!mime_utf8_valid(t->text, strlen(t->text), &bad)) {
             s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->text_where, bad);
             goto fail;
         }

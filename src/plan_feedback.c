@@ -26,7 +26,8 @@
 #include "ipwarm/chars.h"
 #include "ipwarm/verp.h"
 
-#include "plan_internal.h"
+#include "plan_feedback.h"
+#include "plan_value.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Mailbox URLs */

@@ -10,7 +10,7 @@
  * Without inbox_rate_above there is no threshold and nothing to fall below: the section is then
  * accepted and has no effect. Defaults are set with the plan's others (plan.c).
  */
-#include "plan_internal.h"
+#include "plan_placement.h"
 
 void plan_placement_walk(struct plan_ctx *c, const plan_node *v)
 {

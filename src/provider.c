@@ -12,7 +12,7 @@
 #include <strings.h>
 
 /* Length of s without one trailing dot. */
-static size_t name_len(const char *s)
+static size_t provider_name_len(const char *s)
 {
     size_t n = strlen(s);
     return n > 0 && s[n - 1] == '.' ? n - 1 : n;
@@ -24,7 +24,7 @@ bool provider_mx_matches(const char *host, const char *suffix)
         return false;
     if (suffix[0] == '.')
         suffix++;
-    size_t hl = name_len(host), sl = name_len(suffix);
+    size_t hl = provider_name_len(host), sl = provider_name_len(suffix);
     if (sl == 0 || hl < sl)
         return false;
     if (strncasecmp(host + hl - sl, suffix, sl) != 0)
@@ -34,7 +34,7 @@ bool provider_mx_matches(const char *host, const char *suffix)
 }
 
 /* The first provider (in plan order) with an MX suffix matching host; false when none. */
-static bool by_host(const struct plan *p, const char *host, size_t *out)
+static bool provider_by_host(const struct plan *p, const char *host, size_t *out)
 {
     if (!host || !*host)
         return false;
@@ -47,14 +47,14 @@ static bool by_host(const struct plan *p, const char *host, size_t *out)
     return false;
 }
 
-static size_t by_domain(const struct plan *p, const char *domain)
+static size_t provider_by_domain(const struct plan *p, const char *domain)
 {
     if (domain) {
-        size_t dl = name_len(domain);
+        size_t dl = provider_name_len(domain);
         for (size_t i = 0; i < p->n_providers; i++)
             for (size_t k = 0; k < p->providers[i].n_domains; k++) {
                 const char *d = p->providers[i].domains[k];
-                if (name_len(d) == dl && strncasecmp(d, domain, dl) == 0)
+                if (provider_name_len(d) == dl && strncasecmp(d, domain, dl) == 0)
                     return i;
             }
     }
@@ -65,9 +65,9 @@ size_t provider_for(const struct plan *p, const char *domain, const char *const 
 {
     size_t i;
     for (size_t h = 0; h < n; h++)
-        if (by_host(p, mx_hosts[h], &i))
+        if (provider_by_host(p, mx_hosts[h], &i))
             return i;
-    return by_domain(p, domain);
+    return provider_by_domain(p, domain);
 }
 
 size_t provider_for_mx(const struct plan *p, const struct dns_mx_result *mx)
@@ -75,7 +75,7 @@ size_t provider_for_mx(const struct plan *p, const struct dns_mx_result *mx)
     size_t i;
     if (mx->status == DNS_MX_OK || mx->status == DNS_MX_IMPLICIT)
         for (size_t h = 0; h < mx->n_hosts; h++)
-            if (by_host(p, mx->hosts[h].host, &i))
+            if (provider_by_host(p, mx->hosts[h].host, &i))
                 return i;
-    return by_domain(p, mx->domain);
+    return provider_by_domain(p, mx->domain);
 }

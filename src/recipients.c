@@ -3,7 +3,7 @@
  *
  * Follows RFC 4180 (CSV: quoted fields, "" escapes, line breaks inside quotes, a header row),
  * RFC 5321 4.1.2 and 4.5.3.1 (Mailbox syntax and its length limits) and RFC 3629 (UTF-8, via
- * message_utf8_valid, because column values end up in messages).
+ * mime_utf8_valid, because column values end up in messages).
  *
  * The reader is a byte-at-a-time state machine over a fixed I/O buffer, writing one record
  * into a buffer that grows up to RECIPIENTS_RECORD_MAX and no further, so a list of a million
@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "ipwarm/chars.h"
-#include "ipwarm/message.h"
+#include "ipwarm/mime.h"
 
 struct recipients {
     FILE *f;
@@ -479,7 +479,7 @@ static ipw_status recipients_header(struct recipients *r, const char *column, st
         return err_set(e, IPW_EDATA, "%s:%ld: CSV header has %zu columns, at most %d are read",
                        r->path, line, nf, RECIPIENTS_COLUMNS_MAX);
     size_t bad;
-    if (!message_utf8_valid(r->rec, r->rec_len, &bad))
+    if (!mime_utf8_valid(r->rec, r->rec_len, &bad))
         return err_set(e, IPW_EDATA, "%s:%ld: CSV header: invalid UTF-8", r->path, line);
     r->hdr = malloc(r->rec_len + 1);
     r->cols = calloc(nf, sizeof *r->cols);
@@ -743,7 +743,7 @@ ipw_status recipients_next(struct recipients *r, struct recipients_rec *rec, str
                                nf > r->n_cols ? " (a comma inside a value needs quotes)" : "");
             for (size_t i = 0; i < nf; i++) {
                 const char *v = r->rec + r->field_off[i];
-                if (!message_utf8_valid(v, strlen(v), NULL))
+                if (!mime_utf8_valid(v, strlen(v), NULL))
                     return err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 in column \"%s\"", r->path,
                                    rec->line, r->cols[i]);
             }
@@ -757,7 +757,7 @@ ipw_status recipients_next(struct recipients *r, struct recipients_rec *rec, str
             if (*addr == '\0' || *addr == '#')
                 continue;
             size_t bad;
-            if (!message_utf8_valid(addr, strlen(addr), &bad))
+            if (!mime_utf8_valid(addr, strlen(addr), &bad))
                 return err_set(e, IPW_EDATA, "%s:%ld: invalid UTF-8 at byte %zu of the line",
                                r->path, rec->line, bad + 1);
         }

@@ -1,5 +1,5 @@
 /*
- * spf: check_host() of RFC 7208, the Sender Policy Framework. The sender's domain publishes one
+ * spf: spf_check_host() of RFC 7208, the Sender Policy Framework. The sender's domain publishes one
  * TXT record "v=spf1 ..." (section 4.5; the SPF RR type 99 is never asked, 3.1); its terms
  * are parsed in full before any is evaluated, so that a syntax error anywhere is a permerror
  * (4.6), then the mechanisms (section 5: all, include, a, mx, ptr, ip4, ip6, exists) are
@@ -69,7 +69,7 @@ struct spf_eval {
     ipw_status fatal; /* IPW_ENOMEM once memory ran out; the evaluation then stops */
 };
 
-/* What one check_host() level decided. */
+/* What one spf_check_host() level decided. */
 struct spf_level {
     enum spf_outcome result;
     char why[512];    /* the sentence for results other than fail by a mechanism */
@@ -79,7 +79,7 @@ struct spf_level {
     char exp_domain[256];
 };
 
-static void level_clear(struct spf_level *l)
+static void spf_level_clear(struct spf_level *l)
 {
     free(l->exp);
     l->exp = NULL;
@@ -97,7 +97,7 @@ level_set(struct spf_level *l, enum spf_outcome r, const char *fmt, ...)
     return r;
 }
 
-static void copy_n(char *dst, size_t size, const char *src, size_t n)
+static void spf_copy_n(char *dst, size_t size, const char *src, size_t n)
 {
     if (n >= size)
         n = size - 1;
@@ -108,7 +108,7 @@ static void copy_n(char *dst, size_t size, const char *src, size_t n)
 /* ---- names ---- */
 
 /* True when name can be asked in DNS: labels of 1 to 63 octets, 253 in all, no trailing dot. */
-static bool query_name_ok(const char *name)
+static bool spf_query_name_ok(const char *name)
 {
     size_t n = strlen(name), label = 0;
     if (n == 0 || n > 253)
@@ -126,13 +126,13 @@ static bool query_name_ok(const char *name)
 }
 
 /* RFC 7208 4.3: the domain to check must be a multi-label domain name (not a literal). */
-static bool initial_domain_ok(const char *d)
+static bool spf_initial_domain_ok(const char *d)
 {
-    return d[0] != '[' && strchr(d, '.') && query_name_ok(d);
+    return d[0] != '[' && strchr(d, '.') && spf_query_name_ok(d);
 }
 
 /* True when name is sfx or ends with "." sfx, without case. */
-static bool name_within(const char *name, const char *sfx)
+static bool spf_name_within(const char *name, const char *sfx)
 {
     size_t n = strlen(name), s = strlen(sfx);
     if (n == s)
@@ -142,7 +142,7 @@ static bool name_within(const char *name, const char *sfx)
 
 /* RFC 7208 7.3 after expansion for a DNS query: a trailing dot goes, and a name over 253
  * octets loses labels from the left until it fits. Works in place. */
-static void domain_finish(char *s)
+static void spf_domain_finish(char *s)
 {
     size_t n = strlen(s);
     if (n > 0 && s[n - 1] == '.')
@@ -150,7 +150,7 @@ static void domain_finish(char *s)
     while (n > 253) {
         char *dot = strchr(s, '.');
         if (!dot) {
-            break; /* one over-long label: query_name_ok refuses it */
+            break; /* one over-long label: spf_query_name_ok refuses it */
         }
         memmove(s, dot + 1, strlen(dot + 1) + 1);
         n = strlen(s);
@@ -165,7 +165,7 @@ enum macro_ctx {
     MACRO_EXPLAIN, /* explanation text: every letter, and spaces */
 };
 
-static bool macro_letter_ok(char c, enum macro_ctx ctx)
+static bool spf_macro_letter_ok(char c, enum macro_ctx ctx)
 {
     c = (char)chars_lower((unsigned char)c);
     if (strchr("slodipvh", c))
@@ -173,7 +173,7 @@ static bool macro_letter_ok(char c, enum macro_ctx ctx)
     return ctx != MACRO_DOMAIN && strchr("crt", c);
 }
 
-static bool is_delimiter(char c)
+static bool spf_is_delimiter(char c)
 {
     return c && strchr(".-+,/_=", c);
 }
@@ -182,7 +182,7 @@ static bool is_delimiter(char c)
  * Checks the macro-string syntax of s[0..len). *ends_macro (may be NULL) tells whether the
  * last token is a macro-expand, which RFC 7208 7.1 accepts as a domain-end.
  */
-static bool macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool *ends_macro)
+static bool spf_macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool *ends_macro)
 {
     bool last_macro = false;
     for (size_t i = 0; i < len;) {
@@ -202,7 +202,7 @@ static bool macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool 
             i += 2;
             continue;
         }
-        if (n != '{' || i + 2 >= len || !macro_letter_ok(s[i + 2], ctx))
+        if (n != '{' || i + 2 >= len || !spf_macro_letter_ok(s[i + 2], ctx))
             return false;
         size_t j = i + 3;
         if (j < len && s[j] == '0')
@@ -211,7 +211,7 @@ static bool macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool 
             j++;
         if (j < len && (s[j] == 'r' || s[j] == 'R'))
             j++;
-        while (j < len && is_delimiter(s[j]))
+        while (j < len && spf_is_delimiter(s[j]))
             j++;
         if (j >= len || s[j] != '}')
             return false;
@@ -224,7 +224,7 @@ static bool macro_syntax_ok(const char *s, size_t len, enum macro_ctx ctx, bool 
 }
 
 /* toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum ) */
-static bool toplabel_ok(const char *s, size_t n)
+static bool spf_toplabel_ok(const char *s, size_t n)
 {
     bool alpha = false, dash = false;
     if (n == 0)
@@ -244,10 +244,10 @@ static bool toplabel_ok(const char *s, size_t n)
 }
 
 /* domain-spec = macro-string domain-end; domain-end = ( "." toplabel [ "." ] ) / macro-expand */
-static bool domain_spec_ok(const char *s, size_t len)
+static bool spf_domain_spec_ok(const char *s, size_t len)
 {
     bool ends_macro = false;
-    if (len == 0 || !macro_syntax_ok(s, len, MACRO_DOMAIN, &ends_macro))
+    if (len == 0 || !spf_macro_syntax_ok(s, len, MACRO_DOMAIN, &ends_macro))
         return false;
     if (ends_macro)
         return true;
@@ -259,17 +259,17 @@ static bool domain_spec_ok(const char *s, size_t len)
         dot--;
     if (dot == 0)
         return false; /* no "." before the top label */
-    return toplabel_ok(s + dot, n - dot);
+    return spf_toplabel_ok(s + dot, n - dot);
 }
 
 /* %{p}: a validated name of the client IP, preferring domain itself, then a subdomain of it
  * (RFC 7208 7.3); "unknown" when none. Its lookups count against no limit. */
-static void macro_p(struct spf_eval *ev, const char *domain, struct buf *out);
+static void spf_macro_p(struct spf_eval *ev, const char *domain, struct buf *out);
 
 /* Appends value transformed per RFC 7208 7.3: split on delims (default "."), reversed if
  * asked, the rightmost keep parts (0: all), joined with "."; URL-escaped for upper case. */
-static void macro_transform(struct buf *out, const char *value, long keep, bool reverse,
-                            const char *delims, size_t n_delims, bool escape)
+static void spf_macro_transform(struct buf *out, const char *value, long keep, bool reverse,
+                                const char *delims, size_t n_delims, bool escape)
 {
     const char *parts[256];
     size_t lens[256], n = 0;
@@ -326,8 +326,8 @@ static void macro_transform(struct buf *out, const char *value, long keep, bool 
 
 /* Expands s[0..len), whose syntax was checked for ctx, with domain as %{d}. Returns false
  * only when memory ran out (ev->fatal is then set). */
-static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const char *domain,
-                         struct buf *out)
+static bool spf_macro_expand(struct spf_eval *ev, const char *s, size_t len, const char *domain,
+                             struct buf *out)
 {
     for (size_t i = 0; i < len;) {
         if (s[i] != '%') {
@@ -399,7 +399,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
             value = tbuf;
             break;
         case 'p':
-            macro_p(ev, domain, &pv);
+            spf_macro_p(ev, domain, &pv);
             if (pv.oom) {
                 buf_free(&pv);
                 out->oom = true;
@@ -408,8 +408,8 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
             value = pv.p ? pv.p : "unknown";
             break;
         }
-        macro_transform(out, value, keep, reverse, delims, n_delims,
-                        chars_is_upper((unsigned char)letter) != 0);
+        spf_macro_transform(out, value, keep, reverse, delims, n_delims,
+                            chars_is_upper((unsigned char)letter) != 0);
         buf_free(&pv);
     }
     if (out->oom) {
@@ -427,7 +427,7 @@ static bool macro_expand(struct spf_eval *ev, const char *s, size_t len, const c
 
 /* ---- DNS ---- */
 
-static bool status_temporary(enum dns_status s)
+static bool spf_status_temporary(enum dns_status s)
 {
     return s != DNS_OK && s != DNS_NXDOMAIN && s != DNS_NODATA;
 }
@@ -451,7 +451,7 @@ static bool spf_query(struct spf_eval *ev, const char *name, enum dns_type type,
     return true;
 }
 
-static bool addr_in(const unsigned char *a, const unsigned char *net, int bits)
+static bool spf_addr_in(const unsigned char *a, const unsigned char *net, int bits)
 {
     int whole = bits / 8, rest = bits % 8;
     if (memcmp(a, net, (size_t)whole) != 0)
@@ -463,15 +463,15 @@ static bool addr_in(const unsigned char *a, const unsigned char *net, int bits)
 }
 
 /* True when one of r's A/AAAA records is within cidr bits of the client. */
-static bool rrs_match(const struct spf_eval *ev, const struct dns_result *r, int cidr)
+static bool spf_rrs_match(const struct spf_eval *ev, const struct dns_result *r, int cidr)
 {
     for (size_t i = 0; i < r->n_rrs; i++)
-        if (addr_in(ev->ip, r->rrs[i].addr, cidr))
+        if (spf_addr_in(ev->ip, r->rrs[i].addr, cidr))
             return true;
     return false;
 }
 
-static enum dns_type addr_type(const struct spf_eval *ev)
+static enum dns_type spf_addr_type(const struct spf_eval *ev)
 {
     return ev->family == AF_INET ? DNS_T_A : DNS_T_AAAA;
 }
@@ -480,7 +480,7 @@ static enum dns_type addr_type(const struct spf_eval *ev)
  * SPF_MAX_NAMES of the PTR names examined. Returns how many were stored in names (each
  * malloc'ed), -1 after a PTR lookup failure or none found, -2 when memory ran out. *ptr_status
  * (may be NULL) gets the PTR lookup's status. */
-static int validated_names(struct spf_eval *ev, char **names, enum dns_status *ptr_status)
+static int spf_validated_names(struct spf_eval *ev, char **names, enum dns_status *ptr_status)
 {
     struct dns_result ptr;
     int n = 0;
@@ -495,15 +495,15 @@ static int validated_names(struct spf_eval *ev, char **names, enum dns_status *p
     for (size_t i = 0; i < ptr.n_rrs && i < SPF_MAX_NAMES; i++) {
         const char *name = ptr.rrs[i].data;
         struct dns_result a;
-        if (!query_name_ok(name))
+        if (!spf_query_name_ok(name))
             continue;
-        if (!spf_query(ev, name, addr_type(ev), &a)) {
+        if (!spf_query(ev, name, spf_addr_type(ev), &a)) {
             n = -2;
             break;
         }
         /* "If a DNS error occurs while doing an A RR lookup, then that domain name is
          * skipped and the search continues." */
-        bool ok = a.status == DNS_OK && rrs_match(ev, &a, ev->family == AF_INET ? 32 : 128);
+        bool ok = a.status == DNS_OK && spf_rrs_match(ev, &a, ev->family == AF_INET ? 32 : 128);
         dns_result_clear(&a);
         if (ok) {
             if (!(names[n] = strdup(name))) {
@@ -520,16 +520,16 @@ static int validated_names(struct spf_eval *ev, char **names, enum dns_status *p
     return n;
 }
 
-static void free_names(char **names, int n)
+static void spf_free_names(char **names, int n)
 {
     for (int i = 0; i < n; i++)
         free(names[i]);
 }
 
-static void macro_p(struct spf_eval *ev, const char *domain, struct buf *out)
+static void spf_macro_p(struct spf_eval *ev, const char *domain, struct buf *out)
 {
     char *names[SPF_MAX_NAMES];
-    int n = validated_names(ev, names, NULL);
+    int n = spf_validated_names(ev, names, NULL);
     if (n == -2) {
         out->oom = true;
         return;
@@ -539,12 +539,12 @@ static void macro_p(struct spf_eval *ev, const char *domain, struct buf *out)
         if (strcasecmp(names[i], domain) == 0)
             best = names[i];
     for (int i = 0; i < n && !best; i++)
-        if (name_within(names[i], domain))
+        if (spf_name_within(names[i], domain))
             best = names[i];
     if (!best && n > 0)
         best = names[0];
     buf_put(out, best ? best : "unknown", strlen(best ? best : "unknown"));
-    free_names(names, n > 0 ? n : 0);
+    spf_free_names(names, n > 0 ? n : 0);
 }
 
 /* ---- records ---- */
@@ -570,7 +570,7 @@ struct spf_record {
     size_t redirect_len, exp_len;
 };
 
-static void record_free(struct spf_record *r)
+static void spf_record_free(struct spf_record *r)
 {
     free(r->text);
     free(r->terms);
@@ -578,7 +578,7 @@ static void record_free(struct spf_record *r)
 }
 
 /* A CIDR length: 1*DIGIT without a leading zero, at most max. Returns -1 when invalid. */
-static int parse_cidr(const char *s, size_t n, int max)
+static int spf_parse_cidr(const char *s, size_t n, int max)
 {
     int v = 0;
     if (n == 0 || n > 3 || (n > 1 && s[0] == '0'))
@@ -592,7 +592,7 @@ static int parse_cidr(const char *s, size_t n, int max)
 }
 
 /* ip4-network: four qnum without leading zeros (RFC 7208 5.6). */
-static bool parse_ip4(const char *s, size_t n, unsigned char *out)
+static bool spf_parse_ip4(const char *s, size_t n, unsigned char *out)
 {
     size_t i = 0;
     for (int part = 0; part < 4; part++) {
@@ -612,14 +612,14 @@ static bool parse_ip4(const char *s, size_t n, unsigned char *out)
     return i == n;
 }
 
-static bool mech_named(const char *name, size_t n, const char *want)
+static bool spf_mech_named(const char *name, size_t n, const char *want)
 {
     return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
 
 /* Strips a dual-cidr-length ("/N", "//N", "/N//N") from the end of s[0..*n). Returns false
  * for a CIDR length out of range or with a leading zero. */
-static bool strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
+static bool spf_strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
 {
     size_t end = *n, d = end;
     *c4 = 32;
@@ -627,7 +627,7 @@ static bool strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
     while (d > 0 && chars_is_digit((unsigned char)s[d - 1]))
         d--;
     if (d < end && d >= 2 && s[d - 1] == '/' && s[d - 2] == '/') {
-        if ((*c6 = parse_cidr(s + d, end - d, 128)) < 0)
+        if ((*c6 = spf_parse_cidr(s + d, end - d, 128)) < 0)
             return false;
         end = d - 2;
         d = end;
@@ -635,7 +635,7 @@ static bool strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
             d--;
     }
     if (d < end && d >= 1 && s[d - 1] == '/' && !(d >= 2 && s[d - 2] == '/')) {
-        if ((*c4 = parse_cidr(s + d, end - d, 32)) < 0)
+        if ((*c4 = spf_parse_cidr(s + d, end - d, 32)) < 0)
             return false;
         end = d - 1;
     }
@@ -647,7 +647,8 @@ static bool strip_dual_cidr(const char *s, size_t *n, int *c4, int *c6)
  * Parses one term s[0..n) into rec. Returns true, or false with a sentence in why saying what
  * is wrong (a permerror; "out of memory" when it ran out).
  */
-static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *why, size_t why_size)
+static bool spf_parse_term(struct spf_record *rec, const char *s, size_t n, char *why,
+                           size_t why_size)
 {
     size_t i = 0;
     char qualifier = '+';
@@ -672,14 +673,14 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
             snprintf(why, why_size, "'%.*s' is not a valid modifier", (int)n, s);
             return false;
         }
-        bool is_redirect = mech_named(name, name_len, "redirect");
-        bool is_exp = mech_named(name, name_len, "exp");
+        bool is_redirect = spf_mech_named(name, name_len, "redirect");
+        bool is_exp = spf_mech_named(name, name_len, "exp");
         if (is_redirect || is_exp) {
             if ((is_redirect && rec->redirect) || (is_exp && rec->exp)) {
                 snprintf(why, why_size, "%s= appears more than once", is_exp ? "exp" : "redirect");
                 return false;
             }
-            if (!domain_spec_ok(val, val_len)) {
+            if (!spf_domain_spec_ok(val, val_len)) {
                 snprintf(why, why_size, "'%.*s' is not a valid domain-spec", (int)n, s);
                 return false;
             }
@@ -690,7 +691,7 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
                 rec->exp = val;
                 rec->exp_len = val_len;
             }
-        } else if (!macro_syntax_ok(val, val_len, MACRO_ANY, NULL)) {
+        } else if (!spf_macro_syntax_ok(val, val_len, MACRO_ANY, NULL)) {
             snprintf(why, why_size, "modifier '%.*s' has a bad macro", (int)n, s);
             return false;
         }
@@ -703,37 +704,38 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
     size_t rest_len = n - i;
     if (rest_len > 0 && rest[0] != ':' && rest[0] != '/')
         goto unknown;
-    if (mech_named(name, name_len, "all")) {
+    if (spf_mech_named(name, name_len, "all")) {
         t.kind = M_ALL;
         if (rest_len)
             goto bad;
-    } else if (mech_named(name, name_len, "include") || mech_named(name, name_len, "exists")) {
-        t.kind = mech_named(name, name_len, "include") ? M_INCLUDE : M_EXISTS;
-        if (rest_len < 1 || rest[0] != ':' || !domain_spec_ok(rest + 1, rest_len - 1))
+    } else if (spf_mech_named(name, name_len, "include") ||
+               spf_mech_named(name, name_len, "exists")) {
+        t.kind = spf_mech_named(name, name_len, "include") ? M_INCLUDE : M_EXISTS;
+        if (rest_len < 1 || rest[0] != ':' || !spf_domain_spec_ok(rest + 1, rest_len - 1))
             goto bad;
         t.spec = rest + 1;
         t.spec_len = rest_len - 1;
-    } else if (mech_named(name, name_len, "a") || mech_named(name, name_len, "mx")) {
-        t.kind = mech_named(name, name_len, "a") ? M_A : M_MX;
+    } else if (spf_mech_named(name, name_len, "a") || spf_mech_named(name, name_len, "mx")) {
+        t.kind = spf_mech_named(name, name_len, "a") ? M_A : M_MX;
         size_t len = rest_len;
-        if (!strip_dual_cidr(rest, &len, &t.cidr4, &t.cidr6))
+        if (!spf_strip_dual_cidr(rest, &len, &t.cidr4, &t.cidr6))
             goto bad;
         if (len > 0) {
-            if (rest[0] != ':' || !domain_spec_ok(rest + 1, len - 1))
+            if (rest[0] != ':' || !spf_domain_spec_ok(rest + 1, len - 1))
                 goto bad;
             t.spec = rest + 1;
             t.spec_len = len - 1;
         }
-    } else if (mech_named(name, name_len, "ptr")) {
+    } else if (spf_mech_named(name, name_len, "ptr")) {
         t.kind = M_PTR;
         if (rest_len > 0) {
-            if (rest[0] != ':' || !domain_spec_ok(rest + 1, rest_len - 1))
+            if (rest[0] != ':' || !spf_domain_spec_ok(rest + 1, rest_len - 1))
                 goto bad;
             t.spec = rest + 1;
             t.spec_len = rest_len - 1;
         }
-    } else if (mech_named(name, name_len, "ip4") || mech_named(name, name_len, "ip6")) {
-        bool v4 = mech_named(name, name_len, "ip4");
+    } else if (spf_mech_named(name, name_len, "ip4") || spf_mech_named(name, name_len, "ip6")) {
+        bool v4 = spf_mech_named(name, name_len, "ip4");
         t.kind = v4 ? M_IP4 : M_IP6;
         if (rest_len < 2 || rest[0] != ':')
             goto bad;
@@ -742,7 +744,7 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
         const char *slash = memchr(net, '/', net_len);
         size_t addr_len = slash ? (size_t)(slash - net) : net_len;
         if (slash) {
-            int c = parse_cidr(slash + 1, net_len - addr_len - 1, v4 ? 32 : 128);
+            int c = spf_parse_cidr(slash + 1, net_len - addr_len - 1, v4 ? 32 : 128);
             if (c < 0)
                 goto bad;
             if (v4)
@@ -751,7 +753,7 @@ static bool parse_term(struct spf_record *rec, const char *s, size_t n, char *wh
                 t.cidr6 = c;
         }
         if (v4) {
-            if (!parse_ip4(net, addr_len, t.net))
+            if (!spf_parse_ip4(net, addr_len, t.net))
                 goto bad;
         } else {
             char buf[64];
@@ -785,8 +787,8 @@ unknown:
 
 /* Parses the record txt[0..len) (which starts with "v=spf1"). Returns true, or false with a
  * sentence in why (a permerror; ENOMEM sets ev->fatal too). */
-static bool parse_record(struct spf_eval *ev, const char *txt, size_t len, struct spf_record *rec,
-                         char *why, size_t why_size)
+static bool spf_parse_record(struct spf_eval *ev, const char *txt, size_t len,
+                             struct spf_record *rec, char *why, size_t why_size)
 {
     memset(rec, 0, sizeof *rec);
     /* Only printable US-ASCII and spaces: terms are separated by spaces alone (4.6.1), and a
@@ -812,30 +814,30 @@ static bool parse_record(struct spf_eval *ev, const char *txt, size_t len, struc
         size_t start = i;
         while (i < len && rec->text[i] != ' ')
             i++;
-        if (i > start && !parse_term(rec, rec->text + start, i - start, why, why_size)) {
+        if (i > start && !spf_parse_term(rec, rec->text + start, i - start, why, why_size)) {
             if (strcmp(why, "out of memory") == 0)
                 ev->fatal = err_set(ev->e, IPW_ENOMEM, "spf: out of memory");
-            record_free(rec);
+            spf_record_free(rec);
             return false;
         }
     }
     return true;
 }
 
-static bool is_spf_record(const char *s, size_t n)
+static bool spf_is_spf_record(const char *s, size_t n)
 {
     return n >= 6 && strncasecmp(s, "v=spf1", 6) == 0 && (n == 6 || s[6] == ' ');
 }
 
-/* ---- check_host() ---- */
+/* ---- spf_check_host() ---- */
 
-static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int depth,
-                                   struct spf_level *out);
+static enum spf_outcome spf_check_host(struct spf_eval *ev, const char *domain, int depth,
+                                       struct spf_level *out);
 
 enum match { MATCH, NO_MATCH, MATCH_ERROR };
 
 /* Counts one DNS-querying term; false (with a permerror in out) past the limit. */
-static bool count_lookup(struct spf_eval *ev, struct spf_level *out, const char *domain)
+static bool spf_count_lookup(struct spf_eval *ev, struct spf_level *out, const char *domain)
 {
     if (++ev->lookups > SPF_MAX_LOOKUPS) {
         level_set(out, SPF_PERMERROR,
@@ -847,8 +849,8 @@ static bool count_lookup(struct spf_eval *ev, struct spf_level *out, const char 
 }
 
 /* Counts a void lookup; false (with a permerror in out) past the limit. */
-static bool count_void(struct spf_eval *ev, struct spf_level *out, const char *domain,
-                       const char *name)
+static bool spf_count_void(struct spf_eval *ev, struct spf_level *out, const char *domain,
+                           const char *name)
 {
     if (++ev->voids > SPF_MAX_VOID) {
         level_set(out, SPF_PERMERROR,
@@ -861,36 +863,36 @@ static bool count_void(struct spf_eval *ev, struct spf_level *out, const char *d
 
 /* The target of a term: its domain-spec expanded, or the current domain. Returns false when
  * memory ran out. *ok tells whether the name can be asked in DNS. */
-static bool term_target(struct spf_eval *ev, const char *spec, size_t spec_len, const char *domain,
-                        char *target, size_t size, bool *ok)
+static bool spf_term_target(struct spf_eval *ev, const char *spec, size_t spec_len,
+                            const char *domain, char *target, size_t size, bool *ok)
 {
     if (!spec) {
-        copy_n(target, size, domain, strlen(domain));
+        spf_copy_n(target, size, domain, strlen(domain));
         *ok = true;
         return true;
     }
     struct buf b = {0};
-    if (!macro_expand(ev, spec, spec_len, domain, &b)) {
+    if (!spf_macro_expand(ev, spec, spec_len, domain, &b)) {
         buf_free(&b);
         return false;
     }
-    domain_finish(b.p);
-    *ok = strlen(b.p) < size && query_name_ok(b.p);
-    copy_n(target, size, b.p, strlen(b.p));
+    spf_domain_finish(b.p);
+    *ok = strlen(b.p) < size && spf_query_name_ok(b.p);
+    spf_copy_n(target, size, b.p, strlen(b.p));
     buf_free(&b);
     return true;
 }
 
-static enum match temp_error(struct spf_level *out, const char *domain, const char *what,
-                             const char *name, const struct dns_result *r)
+static enum match spf_temp_error(struct spf_level *out, const char *domain, const char *what,
+                                 const char *name, const struct dns_result *r)
 {
     level_set(out, SPF_TEMPERROR, "%s: the %s lookup of %s failed (%s)", domain, what, name,
               dns_status_name(r->status));
     return MATCH_ERROR;
 }
 
-static enum match eval_term(struct spf_eval *ev, const struct spf_term *t, const char *domain,
-                            int depth, struct spf_level *out)
+static enum match spf_eval_term(struct spf_eval *ev, const struct spf_term *t, const char *domain,
+                                int depth, struct spf_level *out)
 {
     char target[256];
     bool ok = true;
@@ -900,23 +902,23 @@ static enum match eval_term(struct spf_eval *ev, const struct spf_term *t, const
     case M_ALL:
         return MATCH;
     case M_IP4:
-        return ev->family == AF_INET && addr_in(ev->ip, t->net, t->cidr4) ? MATCH : NO_MATCH;
+        return ev->family == AF_INET && spf_addr_in(ev->ip, t->net, t->cidr4) ? MATCH : NO_MATCH;
     case M_IP6:
-        return ev->family == AF_INET6 && addr_in(ev->ip, t->net, t->cidr6) ? MATCH : NO_MATCH;
+        return ev->family == AF_INET6 && spf_addr_in(ev->ip, t->net, t->cidr6) ? MATCH : NO_MATCH;
     default:
         break;
     }
-    if (!count_lookup(ev, out, domain))
+    if (!spf_count_lookup(ev, out, domain))
         return MATCH_ERROR;
-    if (!term_target(ev, t->spec, t->spec_len, domain, target, sizeof target, &ok))
+    if (!spf_term_target(ev, t->spec, t->spec_len, domain, target, sizeof target, &ok))
         return MATCH_ERROR;
 
     if (t->kind == M_INCLUDE) {
         struct spf_level sub = {0};
         enum spf_outcome res =
-            ok ? check_host(ev, target, depth + 1, &sub)
+            ok ? spf_check_host(ev, target, depth + 1, &sub)
                : level_set(&sub, SPF_NONE, "'%s' is not a valid domain name", target);
-        level_clear(&sub);
+        spf_level_clear(&sub);
         if (ev->fatal)
             return MATCH_ERROR;
         switch (res) {
@@ -947,35 +949,35 @@ static enum match eval_term(struct spf_eval *ev, const struct spf_term *t, const
     if (t->kind == M_PTR) {
         char *names[SPF_MAX_NAMES];
         enum dns_status ps = DNS_OK;
-        int n = validated_names(ev, names, &ps);
+        int n = spf_validated_names(ev, names, &ps);
         if (n == -2)
             return MATCH_ERROR;
         if (n == -1 && (ps == DNS_NXDOMAIN || ps == DNS_NODATA) &&
-            !count_void(ev, out, domain, ev->reverse_name))
+            !spf_count_void(ev, out, domain, ev->reverse_name))
             return MATCH_ERROR;
         /* A failed PTR lookup makes ptr match nothing (RFC 7208 5.5). */
         bool match = false;
         for (int i = 0; i < n && !match; i++)
-            match = name_within(names[i], target);
-        free_names(names, n > 0 ? n : 0);
+            match = spf_name_within(names[i], target);
+        spf_free_names(names, n > 0 ? n : 0);
         return match ? MATCH : NO_MATCH;
     }
 
     enum dns_type qtype = t->kind == M_MX       ? DNS_T_MX
                           : t->kind == M_EXISTS ? DNS_T_A
-                                                : addr_type(ev);
+                                                : spf_addr_type(ev);
     if (!spf_query(ev, target, qtype, &r))
         return MATCH_ERROR;
     enum match m = NO_MATCH;
-    if (status_temporary(r.status)) {
-        m = temp_error(out, domain, dns_type_name(qtype), target, &r);
+    if (spf_status_temporary(r.status)) {
+        m = spf_temp_error(out, domain, dns_type_name(qtype), target, &r);
     } else if (r.status != DNS_OK || r.n_rrs == 0) {
-        if (!count_void(ev, out, domain, target))
+        if (!spf_count_void(ev, out, domain, target))
             m = MATCH_ERROR;
     } else if (t->kind == M_EXISTS) {
         m = MATCH;
     } else if (t->kind == M_A) {
-        m = rrs_match(ev, &r, ev->family == AF_INET ? t->cidr4 : t->cidr6) ? MATCH : NO_MATCH;
+        m = spf_rrs_match(ev, &r, ev->family == AF_INET ? t->cidr4 : t->cidr6) ? MATCH : NO_MATCH;
     } else if (r.n_rrs > SPF_MAX_NAMES) {
         level_set(out, SPF_PERMERROR, "%s: %s has %zu MX records, more than %d", domain, target,
                   r.n_rrs, SPF_MAX_NAMES);
@@ -984,16 +986,16 @@ static enum match eval_term(struct spf_eval *ev, const struct spf_term *t, const
         for (size_t i = 0; i < r.n_rrs && m == NO_MATCH; i++) {
             const char *host = r.rrs[i].data;
             struct dns_result a;
-            if (!query_name_ok(host))
+            if (!spf_query_name_ok(host))
                 continue; /* the null MX "." (RFC 7505), or a name that cannot be asked */
-            if (!spf_query(ev, host, addr_type(ev), &a)) {
+            if (!spf_query(ev, host, spf_addr_type(ev), &a)) {
                 m = MATCH_ERROR;
                 break;
             }
-            if (status_temporary(a.status))
-                m = temp_error(out, domain, dns_type_name(addr_type(ev)), host, &a);
+            if (spf_status_temporary(a.status))
+                m = spf_temp_error(out, domain, dns_type_name(spf_addr_type(ev)), host, &a);
             else if (a.status == DNS_OK &&
-                     rrs_match(ev, &a, ev->family == AF_INET ? t->cidr4 : t->cidr6))
+                     spf_rrs_match(ev, &a, ev->family == AF_INET ? t->cidr4 : t->cidr6))
                 m = MATCH;
             dns_result_clear(&a);
         }
@@ -1002,7 +1004,7 @@ static enum match eval_term(struct spf_eval *ev, const struct spf_term *t, const
     return m;
 }
 
-static enum spf_outcome qualifier_result(char q)
+static enum spf_outcome spf_qualifier_result(char q)
 {
     switch (q) {
     case '-':
@@ -1016,7 +1018,7 @@ static enum spf_outcome qualifier_result(char q)
     }
 }
 
-static const char *result_phrase(enum spf_outcome r)
+static const char *spf_result_phrase(enum spf_outcome r)
 {
     switch (r) {
     case SPF_PASS:
@@ -1030,18 +1032,18 @@ static const char *result_phrase(enum spf_outcome r)
     }
 }
 
-static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int depth,
-                                   struct spf_level *out)
+static enum spf_outcome spf_check_host(struct spf_eval *ev, const char *domain, int depth,
+                                       struct spf_level *out)
 {
     struct dns_result txt;
     struct spf_record rec;
     const char *found = NULL;
     size_t found_len = 0, n_found = 0;
 
-    copy_n(out->domain, sizeof out->domain, domain, strlen(domain));
+    spf_copy_n(out->domain, sizeof out->domain, domain, strlen(domain));
     if (!spf_query(ev, domain, DNS_T_TXT, &txt))
         return level_set(out, SPF_TEMPERROR, "out of memory");
-    if (status_temporary(txt.status)) {
+    if (spf_status_temporary(txt.status)) {
         level_set(out, SPF_TEMPERROR, "the TXT lookup of %s failed (%s)", domain,
                   dns_status_name(txt.status));
         dns_result_clear(&txt);
@@ -1052,7 +1054,7 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
         return level_set(out, SPF_NONE, "%s does not exist", domain);
     }
     for (size_t i = 0; i < txt.n_rrs; i++)
-        if (is_spf_record(txt.rrs[i].data, txt.rrs[i].len)) {
+        if (spf_is_spf_record(txt.rrs[i].data, txt.rrs[i].len)) {
             found = txt.rrs[i].data;
             found_len = txt.rrs[i].len;
             n_found++;
@@ -1065,7 +1067,7 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
                          n_found);
     }
     char why[400];
-    bool parsed = parse_record(ev, found, found_len, &rec, why, sizeof why);
+    bool parsed = spf_parse_record(ev, found, found_len, &rec, why, sizeof why);
     dns_result_clear(&txt);
     if (!parsed)
         return level_set(out, SPF_PERMERROR, "the SPF record of %s is invalid: %s", domain, why);
@@ -1074,7 +1076,7 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
     bool decided = false;
     for (size_t i = 0; i < rec.n_terms && !decided; i++) {
         const struct spf_term *t = &rec.terms[i];
-        enum match m = eval_term(ev, t, domain, depth, out);
+        enum match m = spf_eval_term(ev, t, domain, depth, out);
         if (ev->fatal) {
             res = level_set(out, SPF_TEMPERROR, "out of memory");
             decided = true;
@@ -1082,13 +1084,13 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
             res = out->result;
             decided = true;
         } else if (m == MATCH) {
-            res = out->result = qualifier_result(t->qualifier);
-            copy_n(out->mech, sizeof out->mech, t->text, t->text_len);
-            snprintf(out->why, sizeof out->why, "%s %s %s in %s", ev->ip_text, result_phrase(res),
-                     out->mech, domain);
+            res = out->result = spf_qualifier_result(t->qualifier);
+            spf_copy_n(out->mech, sizeof out->mech, t->text, t->text_len);
+            snprintf(out->why, sizeof out->why, "%s %s %s in %s", ev->ip_text,
+                     spf_result_phrase(res), out->mech, domain);
             if (res == SPF_FAIL && rec.exp) {
                 out->exp = strndup(rec.exp, rec.exp_len);
-                copy_n(out->exp_domain, sizeof out->exp_domain, domain, strlen(domain));
+                spf_copy_n(out->exp_domain, sizeof out->exp_domain, domain, strlen(domain));
                 if (!out->exp)
                     ev->fatal = err_set(ev->e, IPW_ENOMEM, "spf: out of memory");
             }
@@ -1098,10 +1100,10 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
     if (!decided && rec.redirect) {
         char target[256];
         bool ok = true;
-        if (!count_lookup(ev, out, domain)) {
+        if (!spf_count_lookup(ev, out, domain)) {
             res = SPF_PERMERROR;
-        } else if (!term_target(ev, rec.redirect, rec.redirect_len, domain, target, sizeof target,
-                                &ok)) {
+        } else if (!spf_term_target(ev, rec.redirect, rec.redirect_len, domain, target,
+                                    sizeof target, &ok)) {
             res = level_set(out, SPF_TEMPERROR, "out of memory");
         } else if (!ok) {
             res = level_set(out, SPF_PERMERROR, "%s: redirect=%s is not a valid domain name",
@@ -1109,10 +1111,10 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
         } else {
             /* The redirect's record takes over entirely: its result, its exp= (6.1, 6.2). */
             struct spf_level sub = {0};
-            res = check_host(ev, target, depth + 1, &sub);
+            res = spf_check_host(ev, target, depth + 1, &sub);
             if (res == SPF_NONE) {
                 res = level_set(out, SPF_PERMERROR, "%s: redirect=%s: %s", domain, target, sub.why);
-                level_clear(&sub);
+                spf_level_clear(&sub);
             } else {
                 *out = sub;
             }
@@ -1122,23 +1124,23 @@ static enum spf_outcome check_host(struct spf_eval *ev, const char *domain, int 
                   domain, ev->ip_text);
     }
     out->result = res;
-    record_free(&rec);
+    spf_record_free(&rec);
     return res;
 }
 
 /* The exp= explanation of a fail (RFC 7208 6.2): one TXT record, ASCII, valid macros. Any
  * problem leaves the explanation as it is. Returns false when memory ran out. */
-static bool explain(struct spf_eval *ev, const struct spf_level *lv, char *dst, size_t size)
+static bool spf_explain(struct spf_eval *ev, const struct spf_level *lv, char *dst, size_t size)
 {
     struct buf name = {0}, text = {0};
     struct dns_result r = {0};
     bool ok = true;
-    if (!macro_expand(ev, lv->exp, strlen(lv->exp), lv->exp_domain, &name)) {
+    if (!spf_macro_expand(ev, lv->exp, strlen(lv->exp), lv->exp_domain, &name)) {
         ok = false;
         goto done;
     }
-    domain_finish(name.p);
-    if (!query_name_ok(name.p))
+    spf_domain_finish(name.p);
+    if (!spf_query_name_ok(name.p))
         goto done;
     if (!spf_query(ev, name.p, DNS_T_TXT, &r)) {
         ok = false;
@@ -1147,13 +1149,13 @@ static bool explain(struct spf_eval *ev, const struct spf_level *lv, char *dst, 
     if (r.status != DNS_OK || r.n_rrs != 1)
         goto done;
     if (r.rrs[0].len != strlen(r.rrs[0].data) ||
-        !macro_syntax_ok(r.rrs[0].data, r.rrs[0].len, MACRO_EXPLAIN, NULL))
+        !spf_macro_syntax_ok(r.rrs[0].data, r.rrs[0].len, MACRO_EXPLAIN, NULL))
         goto done;
-    if (!macro_expand(ev, r.rrs[0].data, r.rrs[0].len, lv->exp_domain, &text)) {
+    if (!spf_macro_expand(ev, r.rrs[0].data, r.rrs[0].len, lv->exp_domain, &text)) {
         ok = false;
         goto done;
     }
-    copy_n(dst, size, text.p, text.len);
+    spf_copy_n(dst, size, text.p, text.len);
 done:
     dns_result_clear(&r);
     buf_free(&name);
@@ -1162,7 +1164,7 @@ done:
 }
 
 /* Fills the client address fields of ev from ip; false when ip is no address literal. */
-static bool client_ip(struct spf_eval *ev, const char *ip)
+static bool spf_client_ip(struct spf_eval *ev, const char *ip)
 {
     unsigned char a[16];
     if (inet_pton(AF_INET, ip, a) == 1) {
@@ -1182,7 +1184,7 @@ static bool client_ip(struct spf_eval *ev, const char *ip)
     }
     inet_ntop(ev->family, ev->ip, ev->ip_text, sizeof ev->ip_text);
     if (ev->family == AF_INET) {
-        copy_n(ev->ip_dotted, sizeof ev->ip_dotted, ev->ip_text, strlen(ev->ip_text));
+        spf_copy_n(ev->ip_dotted, sizeof ev->ip_dotted, ev->ip_text, strlen(ev->ip_text));
         snprintf(ev->reverse_name, sizeof ev->reverse_name, "%u.%u.%u.%u.in-addr.arpa", ev->ip[3],
                  ev->ip[2], ev->ip[1], ev->ip[0]);
     } else {
@@ -1210,7 +1212,7 @@ ipw_status spf_check_opts(struct dns *dns, const char *ip, const char *sender, c
     ipw_status st = IPW_OK;
 
     memset(out, 0, sizeof *out);
-    if (!ip || !client_ip(&ev, ip))
+    if (!ip || !spf_client_ip(&ev, ip))
         return err_set(e, IPW_EUSAGE, "spf: '%s' is not an IP address", ip ? ip : "");
     ev.helo = helo ? helo : "";
 
@@ -1240,26 +1242,26 @@ ipw_status spf_check_opts(struct dns *dns, const char *ip, const char *sender, c
     ev.sender = sender_buf;
     ev.sender_dom = dom;
 
-    if (!initial_domain_ok(dom)) {
+    if (!spf_initial_domain_ok(dom)) {
         /* RFC 7208 4.3: a malformed or single-label domain gives "none" at once. */
         level_set(&lv, SPF_NONE, "'%s' is not a multi-label domain name", dom);
-        copy_n(lv.domain, sizeof lv.domain, dom, strlen(dom));
+        spf_copy_n(lv.domain, sizeof lv.domain, dom, strlen(dom));
     } else {
-        check_host(&ev, dom, 0, &lv);
+        spf_check_host(&ev, dom, 0, &lv);
     }
     if (ev.fatal) {
         st = ev.fatal;
         goto done;
     }
     out->result = lv.result;
-    copy_n(out->explanation, sizeof out->explanation, lv.why, strlen(lv.why));
-    copy_n(out->mechanism, sizeof out->mechanism, lv.mech, strlen(lv.mech));
-    copy_n(out->domain, sizeof out->domain, lv.domain, strlen(lv.domain));
+    spf_copy_n(out->explanation, sizeof out->explanation, lv.why, strlen(lv.why));
+    spf_copy_n(out->mechanism, sizeof out->mechanism, lv.mech, strlen(lv.mech));
+    spf_copy_n(out->domain, sizeof out->domain, lv.domain, strlen(lv.domain));
     if (lv.result == SPF_FAIL) {
         if (opt && opt->default_explanation)
-            copy_n(out->explanation, sizeof out->explanation, opt->default_explanation,
-                   strlen(opt->default_explanation));
-        if (lv.exp && !explain(&ev, &lv, out->explanation, sizeof out->explanation)) {
+            spf_copy_n(out->explanation, sizeof out->explanation, opt->default_explanation,
+                       strlen(opt->default_explanation));
+        if (lv.exp && !spf_explain(&ev, &lv, out->explanation, sizeof out->explanation)) {
             st = ev.fatal ? ev.fatal : IPW_ENOMEM;
             goto done;
         }
@@ -1267,7 +1269,7 @@ ipw_status spf_check_opts(struct dns *dns, const char *ip, const char *sender, c
     out->lookups = ev.lookups;
     out->void_lookups = ev.voids;
 done:
-    level_clear(&lv);
+    spf_level_clear(&lv);
     free(local_buf);
     free(sender_buf);
     return st;

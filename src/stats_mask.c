@@ -6,18 +6,20 @@
  */
 #include "ipwarm/stats_mask.h"
 
+#include "ipwarm/chars.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
 /* A bounded writer that never cuts a UTF-8 sequence in two. */
-struct mbuf {
+struct stats_mask_buf {
     char *out;
     size_t n, len;
     bool full;
 };
 
-static void mput(struct mbuf *b, const char *s, size_t len)
+static void stats_mask_put(struct stats_mask_buf *b, const char *s, size_t len)
 {
     if (b->full || b->n == 0)
         return;
@@ -34,50 +36,26 @@ static void mput(struct mbuf *b, const char *s, size_t len)
     b->out[b->len] = '\0';
 }
 
-static void mputs(struct mbuf *b, const char *s)
+static void stats_mask_puts(struct stats_mask_buf *b, const char *s)
 {
-    mput(b, s, strlen(s));
-}
-
-static bool is_digit(int c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool is_alpha(int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(int c)
-{
-    return is_digit(c) || is_alpha(c);
-}
-
-static bool is_hex(int c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    stats_mask_put(b, s, strlen(s));
 }
 
 /* The characters a variable part (address, name, ID, number) is made of. */
-static bool is_tok(int c)
+static bool stats_mask_is_tok(int c)
 {
-    return is_alnum(c) || c == '.' || c == ':' || c == '-' || c == '_' || c == '@' || c == '+';
-}
-
-static bool is_space(int c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+    return chars_is_alnum(c) || c == '.' || c == ':' || c == '-' || c == '_' || c == '@' ||
+           c == '+';
 }
 
 /* Dotted quad, each part 1 to 3 digits. */
-static bool tok_ipv4(const char *t, size_t n)
+static bool stats_mask_is_ipv4(const char *t, size_t n)
 {
     int parts = 0;
     size_t i = 0;
     while (i < n) {
         size_t d = 0;
-        while (i < n && is_digit(t[i]) && d < 4) {
+        while (i < n && chars_is_digit(t[i]) && d < 4) {
             i++;
             d++;
         }
@@ -99,7 +77,7 @@ static bool tok_ipv4(const char *t, size_t n)
  * Hex groups and colons, with "::", a hex letter or seven colons, so that a time of day
  * ("10:00:00") is not taken for an address.
  */
-static bool tok_ipv6(const char *t, size_t n)
+static bool stats_mask_is_ipv6(const char *t, size_t n)
 {
     int colons = 0;
     bool letter = false, dbl = false;
@@ -109,9 +87,9 @@ static bool tok_ipv6(const char *t, size_t n)
             colons++;
             if (i + 1 < n && t[i + 1] == ':')
                 dbl = true;
-        } else if (!is_hex(c) && c != '.') {
+        } else if (!chars_is_hex(c) && c != '.') {
             return false;
-        } else if (is_alpha(c)) {
+        } else if (chars_is_alpha(c)) {
             letter = true;
         }
     }
@@ -119,13 +97,13 @@ static bool tok_ipv6(const char *t, size_t n)
 }
 
 /* Two or more labels of letters, digits and '-', the last all letters and two or more long. */
-static bool tok_host(const char *t, size_t n)
+static bool stats_mask_is_host(const char *t, size_t n)
 {
     int labels = 0;
     size_t i = 0, last_start = 0;
     while (i <= n) {
         size_t s = i;
-        while (i < n && (is_alnum(t[i]) || t[i] == '-' || t[i] == '_'))
+        while (i < n && (chars_is_alnum(t[i]) || t[i] == '-' || t[i] == '_'))
             i++;
         if (i == s)
             return false;
@@ -140,79 +118,79 @@ static bool tok_host(const char *t, size_t n)
     if (labels < 2 || n - last_start < 2)
         return false;
     for (size_t k = last_start; k < n; k++)
-        if (!is_alpha(t[k]))
+        if (!chars_is_alpha(t[k]))
             return false;
     return true;
 }
 
-static bool tok_addr(const char *t, size_t n)
+static bool stats_mask_is_addr(const char *t, size_t n)
 {
     const char *at = memchr(t, '@', n);
     if (!at || at == t)
         return false;
     size_t dn = n - (size_t)(at + 1 - t);
-    return dn > 0 && tok_host(at + 1, dn);
+    return dn > 0 && stats_mask_is_host(at + 1, dn);
 }
 
 /* Writes one token, masked. */
-static void mask_token(struct mbuf *b, const char *t, size_t n)
+static void stats_mask_token(struct stats_mask_buf *b, const char *t, size_t n)
 {
-    if (tok_addr(t, n)) {
-        mputs(b, "<addr>");
+    if (stats_mask_is_addr(t, n)) {
+        stats_mask_puts(b, "<addr>");
         return;
     }
-    if (tok_ipv4(t, n) || tok_ipv6(t, n)) {
-        mputs(b, "<ip>");
+    if (stats_mask_is_ipv4(t, n) || stats_mask_is_ipv6(t, n)) {
+        stats_mask_puts(b, "<ip>");
         return;
     }
-    if (tok_host(t, n)) {
-        mputs(b, "<host>");
+    if (stats_mask_is_host(t, n)) {
+        stats_mask_puts(b, "<host>");
         return;
     }
     bool digit = false, letter = false;
     for (size_t i = 0; i < n; i++) {
-        digit |= is_digit(t[i]);
-        letter |= is_alpha(t[i]);
+        digit |= chars_is_digit(t[i]);
+        letter |= chars_is_alpha(t[i]);
     }
     if (n >= 8 && digit && letter) {
-        mputs(b, "<id>");
+        stats_mask_puts(b, "<id>");
         return;
     }
     /* Numbers standing on their own become '#'; digits inside a word ("S77714") stay. */
     size_t i = 0;
     while (i < n) {
-        if (is_digit(t[i])) {
+        if (chars_is_digit(t[i])) {
             size_t s = i;
-            while (i < n && is_digit(t[i]))
+            while (i < n && chars_is_digit(t[i]))
                 i++;
-            bool inside = (s > 0 && is_alpha(t[s - 1])) || (i < n && is_alpha(t[i]));
+            bool inside = (s > 0 && chars_is_alpha(t[s - 1])) || (i < n && chars_is_alpha(t[i]));
             if (inside)
-                mput(b, t + s, i - s);
+                stats_mask_put(b, t + s, i - s);
             else
-                mputs(b, "#");
+                stats_mask_puts(b, "#");
         } else {
-            mput(b, t + i, 1);
+            stats_mask_put(b, t + i, 1);
             i++;
         }
     }
 }
 
 /* The length of a leading "451" + '-' or ' ' (or the end) in s, else 0. */
-static size_t lead_code(const char *s, size_t n)
+static size_t stats_mask_lead_code(const char *s, size_t n)
 {
-    if (n >= 3 && s[0] >= '2' && s[0] <= '5' && is_digit(s[1]) && is_digit(s[2]) &&
+    if (n >= 3 && s[0] >= '2' && s[0] <= '5' && chars_is_digit(s[1]) && chars_is_digit(s[2]) &&
         (n == 3 || s[3] == '-' || s[3] == ' '))
         return n == 3 ? 3 : 4;
     return 0;
 }
 
 /* The length of a leading enhanced code "4.7.500" followed by a space (or the end), else 0. */
-static size_t lead_enhanced(const char *s, size_t n)
+static size_t stats_mask_lead_enhanced(const char *s, size_t n)
 {
     if (n < 5 || !(s[0] == '2' || s[0] == '4' || s[0] == '5') || s[1] != '.')
         return 0;
     size_t i = 2, d = 0;
-    while (i < n && is_digit(s[i]) && d < 4) {
+    while (i < n && chars_is_digit(s[i]) && d < 4) {
         i++;
         d++;
     }
@@ -220,7 +198,7 @@ static size_t lead_enhanced(const char *s, size_t n)
         return 0;
     i++;
     d = 0;
-    while (i < n && is_digit(s[i]) && d < 4) {
+    while (i < n && chars_is_digit(s[i]) && d < 4) {
         i++;
         d++;
     }
@@ -231,7 +209,7 @@ static size_t lead_enhanced(const char *s, size_t n)
 
 size_t stats_mask_reason(const char *text, char *out, size_t n)
 {
-    struct mbuf b = {out, n, 0, false};
+    struct stats_mask_buf b = {out, n, 0, false};
     if (n > 0)
         out[0] = '\0';
     if (!text)
@@ -245,43 +223,43 @@ size_t stats_mask_reason(const char *text, char *out, size_t n)
         const char *p = line;
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
-        size_t k = lead_code(p, (size_t)(end - p));
+        size_t k = stats_mask_lead_code(p, (size_t)(end - p));
         p += k;
         if (k) {
             while (p < end && *p == ' ')
                 p++;
         }
-        k = lead_enhanced(p, (size_t)(end - p));
+        k = stats_mask_lead_enhanced(p, (size_t)(end - p));
         p += k;
         while (p < end) {
-            if (is_space(*p)) {
+            if (chars_is_space(*p)) {
                 p++;
                 need_space = b.len > 0;
                 continue;
             }
             if (need_space) {
-                mputs(&b, " ");
+                stats_mask_puts(&b, " ");
                 need_space = false;
             }
-            if (!is_tok((unsigned char)*p)) {
+            if (!stats_mask_is_tok((unsigned char)*p)) {
                 /* A whole UTF-8 character at once, so that a cut never splits one. */
                 const char *c = p++;
                 while (p < end && ((unsigned char)*p & 0xC0) == 0x80)
                     p++;
-                mput(&b, c, (size_t)(p - c));
+                stats_mask_put(&b, c, (size_t)(p - c));
                 continue;
             }
             const char *s = p;
-            while (p < end && is_tok((unsigned char)*p))
+            while (p < end && stats_mask_is_tok((unsigned char)*p))
                 p++;
             size_t tn = (size_t)(p - s);
-            if (tok_ipv6(s, tn)) {
-                mputs(&b, "<ip>");
+            if (stats_mask_is_ipv6(s, tn)) {
+                stats_mask_puts(&b, "<ip>");
                 continue;
             }
             /* Punctuation around a token ("busy." "later:") is text, not part of it. */
             while (tn > 0 && strchr(".:-_+@", *s)) {
-                mput(&b, s, 1);
+                stats_mask_put(&b, s, 1);
                 s++;
                 tn--;
             }
@@ -289,8 +267,8 @@ size_t stats_mask_reason(const char *text, char *out, size_t n)
             while (tn > tail && strchr(".:-_+@", s[tn - 1 - tail]))
                 tail++;
             if (tn > tail)
-                mask_token(&b, s, tn - tail);
-            mput(&b, s + tn - tail, tail);
+                stats_mask_token(&b, s, tn - tail);
+            stats_mask_put(&b, s + tn - tail, tail);
         }
         need_space = b.len > 0;
         line = end;

@@ -5,8 +5,8 @@
  * in the footer for instants after the last transition), or let the C library do it by setting
  * TZ, calling localtime_r and putting TZ back. This file takes the second. glibc's zone code is
  * the reference implementation of the same database files, it handles every footer rule and
- * every TZif version the system ships, and clock.c already relies on it; a parser of our own
- * would be a few hundred lines of new code to get exactly as right. The price is that TZ is a
+ * every TZif version the system ships; a parser of our own would be a few hundred lines of
+ * new code to get exactly as right. The price is that TZ is a
  * process-wide variable: each public function sets it once, does all its lookups, and restores
  * the caller's value (set or unset) before it returns, so nothing outside sees the change and
  * nothing is cached between calls. That is safe because ipwarm is single-threaded.
@@ -14,11 +14,14 @@
  * Only localtime_r is used, never mktime: mktime's treatment of wall-clock times that a DST
  * change skips or repeats differs between C libraries, so local-to-UTC conversions are done
  * here from offsets alone (tz_local_to_utc).
+ *
+ * The civil-date arithmetic (days from a Gregorian date and back) lives here too, as the one
+ * copy in ipwarm: clock.c builds on this module for RFC 3339 and zone offsets, and this module
+ * uses nothing of clock.c.
  */
 #include "ipwarm/tz.h"
 
 #include "ipwarm/chars.h"
-#include "ipwarm/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +32,45 @@
 #define TZ_YEAR_MIN 1
 #define TZ_YEAR_MAX 9999
 
-static int64_t tz_floor_div(int64_t a, int64_t b)
+int64_t tz_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     if ((a % b != 0) && ((a < 0) != (b < 0)))
         q--;
     return q;
+}
+
+/* Howard Hinnant's days_from_civil and civil_from_days: eras of 400 years (146097 days), the
+ * year starting on 1 March so that the leap day comes last. */
+int64_t tz_days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;                                   /* [0, 399] */
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
+    return era * 146097 + doe - 719468;
+}
+
+void tz_civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int tz_days_in_month(int64_t y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return 29;
+    return days[m - 1];
 }
 
 /* Writes a date known to be in range as "YYYY-MM-DD", digit by digit, so that no format can
@@ -69,7 +105,7 @@ bool tz_date_parse(const char *date, int *year, int *month, int *day)
         }
     }
     if (v[0] < TZ_YEAR_MIN || v[1] < 1 || v[1] > 12 || v[2] < 1 ||
-        v[2] > clock_days_in_month(v[0], v[1]))
+        v[2] > tz_days_in_month(v[0], v[1]))
         return false;
     *year = v[0];
     *month = v[1];
@@ -83,7 +119,7 @@ static bool tz_date_days(const char *date, int64_t *days)
     int y, m, d;
     if (!tz_date_parse(date, &y, &m, &d))
         return false;
-    *days = clock_days_from_civil(y, m, d);
+    *days = tz_days_from_civil(y, m, d);
     return true;
 }
 
@@ -91,7 +127,7 @@ static bool tz_days_to_date(int64_t days, char out[TZ_DATE_MAX])
 {
     int64_t y;
     int m, d;
-    clock_civil_from_days(days, &y, &m, &d);
+    tz_civil_from_days(days, &y, &m, &d);
     if (y < TZ_YEAR_MIN || y > TZ_YEAR_MAX)
         return false;
     tz_date_write(out, (int)y, m, d);

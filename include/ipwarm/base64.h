@@ -1,7 +1,7 @@
 /*
  * base64: RFC 4648 section 4 (and section 5, base64url) over OpenSSL's EVP_EncodeBlock and
  * EVP_DecodeBlock, for every part of ipwarm that writes or reads base64: MIME bodies and
- * encoded-words (message.c), DKIM bh= and b= and public keys (dkim.c), AUTH PLAIN
+ * encoded-words (mime.c), DKIM bh= and b= and public keys (dkim.c), AUTH PLAIN
  * (preflight_smtp.c), unsubscribe tokens (token.c), IMAP mailbox names (imap.c) and the
  * masking of credentials in recorded replies (secret.c).
  *

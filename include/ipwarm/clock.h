@@ -85,10 +85,4 @@ int clock_utc_offset(int64_t ms, const char *zone);
  * /usr/share/zoneinfo), or is "UTC" (tz_zone_check()). */
 bool clock_zone_exists(const char *zone);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date, and back; exact for any int year. */
-int64_t clock_days_from_civil(int64_t y, int m, int d);
-void clock_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
-/* Days in month m (1-12) of year y, proleptic Gregorian. */
-int clock_days_in_month(int64_t y, int m);
-
 #endif

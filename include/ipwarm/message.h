@@ -5,6 +5,7 @@
  * RFC 2046 (MIME-Version, Content-Type, quoted-printable 6.7, base64 6.8,
  * multipart/alternative), RFC 2047 (encoded-words for a UTF-8 Subject and display name) and
  * RFC 5321 4.5.2/4.5.3.1.6 (CRLF line ends, no line over 998 octets). Every line ends in CRLF.
+ * The encodings and the folding themselves are mime.h's; this module composes.
  *
  * The bytes built here are the message as it is signed and as the recipient reads it. They
  * are NOT dot-stuffed: RFC 5321 4.5.2 transparency is a property of the SMTP session, and
@@ -31,16 +32,15 @@
 #include <stdint.h>
 
 #include "ipwarm/err.h"
+#include "ipwarm/mime.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/template.h"
 
-/* RFC 5322 2.1.1: lines SHOULD stay within 78 characters and MUST within 998. */
-#define MESSAGE_FOLD_COLUMN 78
-#define MESSAGE_LINE_MAX    998
-/* RFC 2045 6.7 rule 5 and 6.8: encoded lines are at most 76 characters. */
-#define MESSAGE_ENCODED_LINE_MAX 76
-/* RFC 2047 2: an encoded-word is at most 75 characters. */
-#define MESSAGE_EWORD_MAX 75
+/* The line limits of mime.h, under the names the DKIM signer and the tests use. */
+#define MESSAGE_FOLD_COLUMN      MIME_FOLD_COLUMN
+#define MESSAGE_LINE_MAX         MIME_LINE_MAX
+#define MESSAGE_ENCODED_LINE_MAX MIME_ENCODED_LINE_MAX
+#define MESSAGE_EWORD_MAX        MIME_EWORD_MAX
 /* Largest body file message_tmpl_load reads; more is surely a mistake for a warm-up. */
 #define MESSAGE_BODY_FILE_MAX (10u * 1024 * 1024)
 /* Room for message_format_date's "Tue, 01 Dec 2026 09:00:00 +0900". */
@@ -123,12 +123,6 @@ long message_field_find(const struct message *m, const char *name);
  * not within 1900..9999.
  */
 char *message_format_date(int64_t utc_ms, int offset_sec, char *buf, size_t n);
-
-/*
- * True if s[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
- * above U+10FFFF). Otherwise *bad_off (may be NULL) is the offset of the first bad byte.
- */
-bool message_utf8_valid(const char *s, size_t n, size_t *bad_off);
 
 /* The plan's templates, read and checked; built once per run. */
 struct message_tmpl {

@@ -36,6 +36,17 @@ struct tz_local {
     char date[TZ_DATE_MAX]; /* "YYYY-MM-DD" */
 };
 
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back; exact for any int year
+ * (Howard Hinnant's days_from_civil and civil_from_days). The one place ipwarm does calendar
+ * arithmetic: clock.c formats and parses RFC 3339 with these. */
+int64_t tz_days_from_civil(int64_t y, int m, int d);
+void tz_civil_from_days(int64_t days, int64_t *y, int *m, int *d);
+/* Days in month m (1-12) of year y, proleptic Gregorian. */
+int tz_days_in_month(int64_t y, int m);
+/* a / b rounded towards minus infinity (b > 0), so that times before 1970 split into days
+ * and seconds correctly. */
+int64_t tz_floor_div(int64_t a, int64_t b);
+
 /*
  * Checks that zone names a zone of the database: "UTC", or a TZif file below the database
  * directory (no absolute paths, no "..", not the leap-second "right/" zones, whose clocks count

@@ -12,6 +12,7 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-fbdays-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
@@ -19,13 +20,8 @@ PY=$SERVERS_PY
 
 pw='Days-Secret-3310'
 dovecot_start "bounces:$pw" || { bad "dovecot started"; finish; exit 1; }
-net=127.0.$((20 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.3
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail yahoo)
 port=$(free_port)
 smtpd_start days "[
  {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"complain\": {\"regex\": \"^c1@\"}},
@@ -35,19 +31,13 @@ smtpd_start days "[
 for d in gmail yahoo; do
   for u in c1 a1 a2 a3 a4 a5 a6 a7 a8 a9; do echo "$u@$d.test"; done
 done >"$work/list.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: days-fb
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+plans_message "$work"
+{ plans_head days-fb "$net" "$port"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "Day test", text_file: message.txt}
 recipients: {file: list.txt, mode: cycle}
 ramp: {start: 600/min, growth: 2, max: 4800/min, daily_cap: [4],
        advance_if: {deferral_rate_below: 5%, bounce_rate_below: 2%, complaint_rate_below: 0.1%}}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 feedback:
   mailbox: {url: "imap://127.0.0.1:$DOVECOT_IMAP_PORT", username: bounces,
             password_env: DAYS_PW, tls: none}

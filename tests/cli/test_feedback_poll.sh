@@ -15,6 +15,7 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot doveadm
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-fbpoll-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
@@ -24,13 +25,8 @@ pw='Fb-p0ll-Secret-4417'
 dovecot_start "bounces:$pw" || { bad "dovecot started"; finish; exit 1; }
 ok "dovecot started (IMAP $DOVECOT_IMAP_PORT, LMTP $DOVECOT_LMTP_PORT)"
 
-net=127.0.$((20 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.3
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail yahoo)
 port=$(free_port)
 smtpd_start fb "[
  {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"hostname\": \"gmail-smtp-in.l.google.com\",
@@ -41,18 +37,12 @@ smtpd_start fb "[
 
 printf '%s\n' complain1@gmail.test g1@gmail.test g2@gmail.test late1@yahoo.test late2@yahoo.test \
   late3@yahoo.test late4@yahoo.test y1@yahoo.test y2@yahoo.test >"$work/list.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: fb-test
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+plans_message "$work"
+{ plans_head fb-test "$net" "$port"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "Feedback test", text_file: message.txt}
 recipients: {file: list.txt}
 ramp: {start: 600/min, growth: 2, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 feedback:
   mailbox: {url: "imap://127.0.0.1:$DOVECOT_IMAP_PORT/INBOX", username: bounces,
             password_env: FB_TEST_PASSWORD, tls: none}

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Integration test of `ipwarm run` against real servers on loopback, started and stopped here:
 # dnsmasq answers the MX lookups, tests/servers/smtpd.py plays four providers. One throttles past
-# a rate (Microsoft's "451 4.7.500 Server busy"), one defers with Yahoo's [TSS04] (the shipped
-# rule suspends it for 2 h), two accept. The test asserts even pacing from the server's own
-# timestamps, the pause and the suspension in the store, the SMTP dialogue the server saw, that
-# the store's counts equal the server's, the run lock, and that kill -9 loses no record.
+# a rate (Microsoft's "451 4.7.500 Server busy"), one defers with Yahoo's [TSS04], two accept.
+# The test asserts what only real servers show: the SMTP dialogue the server saw (EHLO, MAIL FROM
+# with SIZE, one RCPT per message, the body's dot line), the bound source address, connection
+# reuse, replies read off the wire into the store, the store's counts equal to the server's, the
+# run lock (exit 75), that kill -9 loses no record, and that a dry run makes no connection.
+# Pacing, backoff, rules, retries, null MX and cron ticks are decisions of the engine and are
+# replayed on a manual clock in tests/unit/test_engine.c.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
@@ -25,7 +28,6 @@ mx-host=yahoo.test,mta5.am0.yahoodns.net,10
 host-record=mta5.am0.yahoodns.net,$net.4
 mx-host=other.test,mx.other.test,10
 host-record=mx.other.test,$net.5
-mx-host=nullmx.test,.,0
 EOF
 sport=$(free_port)
 smtpd_start providers "[
@@ -48,7 +50,6 @@ mail=$SERVERS_DIR/providers.mail
   for i in $(seq 1 6); do echo "y$i@yahoo.test,Y$i"; done
   echo "o1@other.test,O1"
   echo "nobody@other.test,Nobody"
-  echo "x@nullmx.test,X"
 } >"$work/seeds.csv"
 printf 'Hello {{first_name}},\n\nthis is message {{seq}} of {{campaign}}.\n.a line that starts with a dot\n' >"$work/message.txt"
 cat >"$work/plan.yaml" <<EOF
@@ -63,21 +64,20 @@ transport:
   connections_per_provider: 1
 message: {subject: "Hello {{first_name}}", text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
-ramp: {start: 30/min, growth: 1.5, max: 600/min}
+ramp: {start: 120/min, growth: 1.5, max: 600/min}
 preflight: {require: []}
 dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 
-# 1. A run of 14 s: gmail (30/min: one message every 2 s) keeps its pace while Microsoft is
-#    throttled and Yahoo suspended.
+# 1. A run of 4 s at 120/min: Microsoft takes 3 and is throttled, Yahoo takes 2 and defers.
 start=$(date +%s)
-"$IPWARM" -p "$work/plan.yaml" run --for 14s >"$work/run1.out" 2>"$work/run1.err"
+"$IPWARM" -p "$work/plan.yaml" run --for 4s >"$work/run1.out" 2>"$work/run1.err"
 rc=$?
-check "run --for 14s exits 0 (got $rc: $(tail -2 "$work/run1.err"))" test "$rc" -eq 0
+check "run --for 4s exits 0 (got $rc: $(tail -2 "$work/run1.err"))" test "$rc" -eq 0
 elapsed=$(($(date +%s) - start))
 # The upper bound leaves room for a loaded machine; --for must not be cut short nor ignored.
-check "run --for 14s took about 14 s (took $elapsed s)" test "$elapsed" -ge 13 -a "$elapsed" -le 40
+check "run --for 4s took about 4 s (took $elapsed s)" test "$elapsed" -ge 3 -a "$elapsed" -le 30
 
 $py - "$dialogue" "$db" "$net.1" >"$work/check1.out" 2>&1 <<'EOF'
 import json, sqlite3, sys
@@ -103,16 +103,7 @@ def expect(cond, what):
     if not cond:
         fails.append(what)
 g = mail.get("gmail", [])
-gaps = [b - a for a, b in zip(g, g[1:])]
-expect(len(g) >= 6, "gmail got at least 6 messages in 14 s at 30/min (got %d)" % len(g))
-# Never faster than the pace; a loaded machine may make one send late, so the bound above is
-# wide and the typical gap (the median) is what must sit at 2 s.
-mid = sorted(gaps)[len(gaps) // 2] if gaps else 0
-expect(all(1.7 <= x <= 4.0 for x in gaps) and 1.8 <= mid <= 2.4, "gmail messages are 2 s apart (gaps %s)" % [round(x, 3) for x in gaps])
-m = mail.get("microsoft", [])
-expect(len(m) == 4, "microsoft saw 3 accepted messages and one refused, then nothing (saw %d MAIL)" % len(m))
-y = mail.get("yahoo", [])
-expect(len(y) == 3, "yahoo saw 2 accepted messages and the [TSS04] refusal, then nothing (saw %d MAIL)" % len(y))
+expect(len(g) >= 2, "gmail got at least 2 messages in 4 s (got %d)" % len(g))
 cmds = seen.get("gmail", [])
 expect("EHLO mx1.example.com" in cmds, "the EHLO name is source.helo")
 expect(peers == {source}, "every connection comes from the bound source IP %s: %s" % (source, peers))
@@ -129,25 +120,9 @@ for prov, name in (("gmail", "gmail"), ("microsoft365", "microsoft"), ("yahoo", 
     expect(n == len(mail.get(name, [])), "%s: attempts recorded (%d) equal MAIL commands the server saw (%d)" % (prov, n, len(mail.get(name, []))))
     d = q("SELECT count(*) FROM attempts WHERE provider = ? AND outcome = 'delivered'", prov)[0][0]
     expect(d == accepted.get(name, 0), "%s: delivered in the store (%d) equals messages the server accepted (%d)" % (prov, d, accepted.get(name, 0)))
-row = q("SELECT rate_per_min, paused_until_ms, pause_reason, last_deferral_ms FROM providers WHERE name = 'microsoft365'")[0]
-expect(row[0] == 15.0, "microsoft365 rate cut from 30/min to 15/min (x0.5), got %s" % row[0])
-expect(row[1] - row[3] == 15 * 60000, "microsoft365 paused for 15 min after the deferral")
-expect("4.7.500 Server busy" in (row[2] or ""), "the pause says why: %s" % row[2])
-act = q("SELECT rule, action, expires_ms - started_ms, reason FROM rule_actions WHERE provider = 'yahoo'")
-expect(len(act) == 1 and act[0][0] == "yahoo-tss04" and act[0][1] == "suspend" and act[0][2] == 2 * 3600000,
-       "yahoo suspended for 2 h by the shipped [TSS04] rule: %s" % act)
+# Replies read off the wire: a 550 5.1.1 on RCPT, and a 421 on MAIL with its whole text.
 r = q("SELECT state, reason FROM recipients WHERE address = 'nobody@other.test'")[0]
 expect(r[0] == "suppressed" and "5.1.1" in r[1], "a 550 5.1.1 on RCPT suppresses the recipient for good")
-r = q("SELECT state, reason FROM recipients WHERE address = 'x@nullmx.test'")[0]
-expect(r[0] == "skipped" and "null MX" in r[1], "a null-MX domain is set aside (skipped: a local reason) before any mail")
-expect(q("SELECT count(*) FROM attempts WHERE recipient = 'x@nullmx.test'")[0][0] == 0, "no attempt for the null-MX domain")
-r = q("SELECT r.state, r.retries, r.next_at_ms - a.finished_ms FROM recipients r JOIN attempts a ON a.recipient = r.address WHERE a.provider = 'microsoft365' AND a.outcome = 'deferred'")[0]
-expect(r[0] == "pending" and r[1] == 1 and r[2] == 5 * 60000, "the deferred recipient retries 5 min after the deferral: %s" % (r,))
-m = q("SELECT status, provider, hosts_json, expires_ms > fetched_ms FROM mx_cache WHERE domain = 'gmail.test'")
-expect(len(m) == 1 and m[0][0] == "ok" and m[0][1] == "gmail" and json.loads(m[0][2])[0]["host"] == "gmail-smtp-in.l.google.com" and not m[0][2].endswith("\n") and m[0][3] == 1,
-       "the MX answer is cached in the store with its provider and expiry: %s" % m)
-m = q("SELECT status FROM mx_cache WHERE domain = 'nullmx.test'")
-expect(m == [("null-mx",)], "the null MX is cached as such: %s" % m)
 t = q("SELECT phase, code, enhanced, text, mx, source_ip FROM attempts WHERE provider = 'yahoo' AND outcome = 'deferred'")[0]
 expect(t[0] == "mail" and t[1] == 421 and t[2] == "4.7.0" and "[TSS04]" in t[3] and t[4] == "mta5.am0.yahoodns.net",
        "the deferral is recorded with phase, code, enhanced code, full text and MX: %s" % (t,))
@@ -192,21 +167,7 @@ check "a message was saved by the server" test -n "$msg"
 check "a body line that starts with a dot arrives unchanged" grep -q '^\.a line that starts with a dot' "$msg"
 check "the subject is expanded from the recipient list" grep -q '^Subject: Hello G1' "$(grep -l '^To: g1@gmail.test' "$mail"/*.eml | head -1)"
 
-# 3. A cron tick sends what is due (the rest of gmail), then a tick with nothing due before
-#    its end (Microsoft paused, Yahoo suspended, retries in 5 min) returns at once.
-"$IPWARM" -p "$work/plan.yaml" run --once 2>"$work/once.err"
-rc=$?
-check "run --once exits 0 (got $rc)" test "$rc" -eq 0
-check "the first tick sent the rest of gmail" test "$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE provider = 'gmail' AND state = 'done'")" -eq 12
-t0=$(date +%s%N)
-"$IPWARM" -p "$work/plan.yaml" run --once 2>"$work/once2.err"
-rc=$?
-ms=$((($(date +%s%N) - t0) / 1000000))
-check "a tick with nothing due exits 0 (got $rc)" test "$rc" -eq 0
-# The next thing due is 5 min away: a tick that waited for it would take minutes.
-check "a tick with nothing due returns at once (took $ms ms)" test "$ms" -lt 20000
-
-# 4. Two runs at once: the second exits 75 at once, while the first still holds the lock (it
+# 3. Two runs at once: the second exits 75 at once, while the first still holds the lock (it
 #    does not wait for it). New recipients appended to the list are picked up where the last run
 #    stopped reading. The first run is given a minute and ended by SIGTERM once the second has
 #    been refused, so a slow machine cannot let it end before the second starts.
@@ -228,7 +189,7 @@ check "the refusal names the holder: $(cat "$work/second.err")" grep -q "pid $fi
 kill -TERM "$first"
 wait "$first"
 
-# 5. kill -9 in the middle of a run: the next run marks what was in flight unknown, holds its
+# 4. kill -9 in the middle of a run: the next run marks what was in flight unknown, holds its
 #    recipient, and the records still equal what the server saw.
 # The gmail server now takes 10 s to answer a message's final dot; the kill lands once the
 # server has seen a new DATA, so with that message in flight.
@@ -278,10 +239,10 @@ sys.exit(0 if ok else 1)
 EOF
 tally "$work/check2.out"
 
-# 6. --dry-run decides and records without sending, and leaves the queue alone.
+# 5. --dry-run decides and records without sending, and leaves the queue alone.
 before=$(grep -c '"ev": "connect"' "$dialogue")
 pending_before=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
-"$IPWARM" -p "$work/plan.yaml" run --dry-run --for 3s >/dev/null 2>"$work/dry.err"
+"$IPWARM" -p "$work/plan.yaml" run --dry-run --for 2s >/dev/null 2>"$work/dry.err"
 rc=$?
 after=$(grep -c '"ev": "connect"' "$dialogue")
 pending_after=$(sqlite3 "$db" "SELECT count(*) FROM recipients WHERE state = 'pending'")
@@ -290,7 +251,7 @@ check "run --dry-run opens no connection" test "$before" -eq "$after"
 check "run --dry-run leaves the queue as it was" test "$pending_before" -eq "$pending_after"
 # A dry run on a new state file decides from the list: attempts recorded as dry runs, no
 # connection, every recipient still pending for the real run.
-"$IPWARM" -p "$work/plan.yaml" --db "$work/dry.db" run --dry-run --for 3s >/dev/null 2>"$work/dry2.err"
+"$IPWARM" -p "$work/plan.yaml" --db "$work/dry.db" run --dry-run --for 2s >/dev/null 2>"$work/dry2.err"
 rc=$?
 check "run --dry-run on a new state file exits 0 (got $rc)" test "$rc" -eq 0
 check "run --dry-run on a new state file records dry-run attempts" test "$(sqlite3 "$work/dry.db" "SELECT count(*) FROM attempts WHERE dry_run = 1")" -ge 3

@@ -486,6 +486,190 @@ static void test_engine_days_grow_hold_and_step_back(void **state)
     world_close(&w);
 }
 
+/* ---- the scenarios of the former real-time run tests ---- */
+
+/* The times of the transactions whose recipient starts with prefix, as gaps between them. */
+static size_t gaps_of(const struct world *w, const char *prefix, int64_t *at, int64_t *gap,
+                      size_t max)
+{
+    size_t n = sends(w, prefix, at, max);
+    for (size_t i = 1; i < n; i++)
+        gap[i - 1] = at[i] - at[i - 1];
+    return n;
+}
+
+/*
+ * Four providers at 30/min each: Microsoft takes 3 and then answers "Server busy", Yahoo takes 2
+ * and then defers with [TSS04], the other domain refuses one recipient on RCPT, and one domain
+ * has a null MX. Over 14 s gmail keeps exact 2 s gaps while Microsoft is cut to 15/min and
+ * paused 15 min, Yahoo is suspended 2 h by the shipped rule, the deferred recipient waits
+ * 5 min (retry.first), the refused one is suppressed and the null-MX one set aside unsent.
+ */
+static void test_engine_providers_throttled_suspended_while_gmail_paces(void **state)
+{
+    (void)state;
+    struct world w;
+    char list[2048];
+    size_t len = 0;
+    for (int i = 1; i <= 12; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "g%02d@gmail.test\n", i);
+    for (int i = 1; i <= 8; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "m%02d@outlook.test\n", i);
+    for (int i = 1; i <= 6; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "y%02d@yahoo.test\n", i);
+    snprintf(list + len, sizeof list - len,
+             "o1@example.test\nnobody@example.test\nx@nullmx.test\n");
+    world_open(&w, list, "ramp: {start: 30/min, growth: 1.5, max: 600/min}\n");
+    struct err e;
+    assert_int_equal(dns_zone_add(w.zone, "nullmx.test", DNS_T_MX, 3600, "0 .", &e), IPW_OK);
+    add_rule(&w, "m", 4, 0, 500, SMTP_PHASE_MAIL,
+             "451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)");
+    add_rule(&w, "y", 3, 0, 500, SMTP_PHASE_MAIL,
+             "421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to "
+             "unexpected volume or user complaints - 4.16.55.1; see "
+             "https://postmaster.yahooinc.com/error-codes");
+    add_rule(&w, "nobody", 1, 0, 500, SMTP_PHASE_RCPT,
+             "550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown");
+    world_run_ok(&w, 14000);
+    /* run --for 14s: neither cut short nor overrun (nothing was in flight at the end). */
+    assert_true(w.clk.now_ms >= T0 + 14000 && w.clk.now_ms < T0 + 15000);
+
+    /* gmail: 30/min is one every 2 s from the start, whatever the others do. */
+    int64_t at[64], gap[64];
+    size_t n = gaps_of(&w, "g", at, gap, 64);
+    assert_int_equal(n, 7);
+    assert_int_equal(at[0], T0);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_int_equal(gap[i], 2000);
+    /* Microsoft: three taken, the fourth refused, then nothing for the rest of the run. */
+    assert_int_equal(sends(&w, "m", at, 64), 4);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE provider = 'microsoft' "
+                                 "AND outcome = 'delivered'"),
+                     3);
+    /* Yahoo: two taken, the [TSS04] deferral, then nothing. */
+    assert_int_equal(sends(&w, "y", at, 64), 3);
+
+    /* Microsoft's rate cut x0.5 (30 -> 15/min) and its 15 min pause, with the reason. */
+    assert_int_equal(sql_int(&w, "SELECT rate_per_min * 10 FROM providers "
+                                 "WHERE name = 'microsoft'"),
+                     150);
+    assert_int_equal(sql_int(&w, "SELECT paused_until_ms - last_deferral_ms FROM providers "
+                                 "WHERE name = 'microsoft'"),
+                     15 * MIN);
+    char *s = sql_text(&w, "SELECT pause_reason FROM providers WHERE name = 'microsoft'");
+    assert_non_null(strstr(s, "4.7.500 Server busy"));
+    free(s);
+    /* Yahoo suspended 2 h by the shipped rule, once. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE provider = 'yahoo'"), 1);
+    assert_int_equal(sql_int(&w, "SELECT expires_ms - started_ms FROM rule_actions "
+                                 "WHERE provider = 'yahoo' AND rule = 'yahoo-tss04' "
+                                 "AND action = 'suspend'"),
+                     2 * HOUR);
+    /* The deferral is recorded with its phase, codes, whole text and MX. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE provider = 'yahoo' "
+                                 "AND outcome = 'deferred' AND phase = 'mail' AND code = 421 "
+                                 "AND enhanced = '4.7.0' AND instr(text, '[TSS04]') > 0 "
+                                 "AND mx = 'mta5.am0.yahoodns.net'"),
+                     1);
+    /* The deferred recipient at Microsoft is pending, one retry counted, due 5 min after. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM recipients r JOIN attempts a "
+                                 "ON a.recipient = r.address WHERE a.provider = 'microsoft' "
+                                 "AND a.outcome = 'deferred' AND r.state = 'pending' "
+                                 "AND r.retries = 1 AND r.next_at_ms - a.finished_ms = 300000"),
+                     1);
+    /* A 550 5.1.1 on RCPT suppresses the recipient for good. */
+    s = sql_text(&w, "SELECT state || ' ' || reason FROM recipients "
+                     "WHERE address = 'nobody@example.test'");
+    assert_true(strncmp(s, "suppressed ", 11) == 0 && strstr(s, "5.1.1"));
+    free(s);
+    /* A null-MX domain is set aside before any mail, and cached as such. */
+    s = sql_text(&w, "SELECT state || ' ' || reason FROM recipients "
+                     "WHERE address = 'x@nullmx.test'");
+    assert_true(strncmp(s, "skipped ", 8) == 0 && strstr(s, "null MX"));
+    free(s);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE recipient = "
+                                 "'x@nullmx.test'"),
+                     0);
+    s = sql_text(&w, "SELECT status FROM mx_cache WHERE domain = 'nullmx.test'");
+    assert_string_equal(s, "null-mx");
+    free(s);
+    /* The MX answer is cached with its provider and an expiry after the fetch. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM mx_cache WHERE domain = 'gmail.test' "
+                                 "AND status = 'ok' AND provider = 'gmail' "
+                                 "AND json_extract(hosts_json, '$[0].host') = "
+                                 "'gmail-smtp-in.l.google.com' AND expires_ms > fetched_ms "
+                                 "AND substr(hosts_json, -1) <> char(10)"),
+                     1);
+    world_close(&w);
+}
+
+/*
+ * A cron tick (run --once) sends what is due and returns; a tick with nothing due before its
+ * end (the provider paused, the retry 5 min away) returns at once, without waiting for it.
+ */
+static void test_engine_once_sends_what_is_due_then_returns(void **state)
+{
+    (void)state;
+    struct world w;
+    world_open(&w, "g01@gmail.test\ng02@gmail.test\nm01@outlook.test\n", "ramp: {start: 30/min}\n");
+    add_rule(&w, "m", 1, 0, 500, SMTP_PHASE_MAIL, "451 4.7.500 Server busy. (S77714)");
+    struct engine_opts o = {.once = true, .stop = &w.stop, .clock = &w.clk.src, .transport = &w.tr};
+    struct err e;
+    assert_int_equal(engine_run(w.plan, w.st, w.dns, &o, &w.sum, &e), IPW_OK);
+    int64_t at[8];
+    assert_int_equal(sends(&w, "g", at, 8), 2);
+    assert_int_equal(sends(&w, "m", at, 8), 1);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM recipients WHERE provider = 'gmail' "
+                                 "AND state = 'done'"),
+                     2);
+    assert_false(w.sum.all_done);
+    /* Nothing is due now: the next tick sends nothing and takes no (fake) time waiting. */
+    int64_t before = w.clk.now_ms;
+    assert_int_equal(engine_run(w.plan, w.st, w.dns, &o, &w.sum, &e), IPW_OK);
+    size_t n_log;
+    transport_fake_log(&w.tr, &n_log);
+    assert_int_equal(n_log, 3);
+    assert_true(w.clk.now_ms - before < 5 * MIN);
+    world_close(&w);
+}
+
+/*
+ * No burst after a pause: at 20/min (3 s apart) the fourth message is deferred; the provider
+ * pauses 8 s (backoff.deferral.pause) from the reply, then sends one message and keeps the cut
+ * pace (x0.5: 10/min, 6 s apart) instead of catching up on the slots it missed. A regression
+ * test for a stale clock in the pacing frame, first seen in real time.
+ */
+static void test_engine_no_burst_after_pause(void **state)
+{
+    (void)state;
+    struct world w;
+    char *list = numbered("m", "outlook.test", 20);
+    world_open(&w, list,
+               "ramp: {start: 20/min, max: 600/min}\n"
+               "backoff: {deferral: {pause: 8s, recover_after: 30m}}\n");
+    free(list);
+    add_rule(&w, "m", 4, 4, 500, SMTP_PHASE_MAIL,
+             "451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)");
+    world_run_ok(&w, MIN);
+    int64_t at[64], gap[64];
+    size_t n = gaps_of(&w, "m", at, gap, 64);
+    assert_true(n >= 7);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(gap[i], 3000);
+    /* The pause runs from the deferral's reply, 500 ms after the fourth was submitted. */
+    assert_int_equal(gap[3], 500 + 8000);
+    /* At the pause's end the provider is behind its cut sequence (at[3] + 6 s) by less than one
+     * interval, so it continues that sequence (docs/engine.md): the fifth goes at once, the
+     * sixth at at[3] + 2 x 6 s, and every later one 6 s apart. No two messages ever come
+     * closer than half the planned 3 s. */
+    assert_int_equal(at[5], at[3] + 2 * 6000);
+    for (size_t i = 5; i + 1 < n; i++)
+        assert_int_equal(gap[i], 6000);
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_true(gap[i] >= 1500);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +682,9 @@ int main(void)
         cmocka_unit_test(test_engine_tarpit_after_dot_holds),
         cmocka_unit_test(test_engine_restart_holds_what_was_in_flight),
         cmocka_unit_test(test_engine_days_grow_hold_and_step_back),
+        cmocka_unit_test(test_engine_providers_throttled_suspended_while_gmail_paces),
+        cmocka_unit_test(test_engine_once_sends_what_is_due_then_returns),
+        cmocka_unit_test(test_engine_no_burst_after_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

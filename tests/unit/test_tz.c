@@ -275,6 +275,47 @@ static void test_tz_dates(void **state)
     assert_int_equal(tz_local_to_utc("UTC", "2026-01-01", -1, &ms, &e), IPW_EUSAGE);
 }
 
+/* tz_days_from_civil / tz_civil_from_days: known dates and a round trip. */
+static void test_tz_days_from_civil(void **state)
+{
+    (void)state;
+    assert_int_equal(tz_days_from_civil(1970, 1, 1), 0);
+    assert_int_equal(tz_days_from_civil(2000, 3, 1), 11017);
+    assert_int_equal(tz_days_from_civil(1969, 12, 31), -1);
+    assert_int_equal(tz_days_from_civil(2026, 12, 1) * 86400000,
+                     INT64_C(1796083200000) /* 2026-12-01T00:00:00Z */);
+    for (int64_t d = -800000; d < 800000; d += 997) {
+        int64_t y;
+        int m, day;
+        tz_civil_from_days(d, &y, &m, &day);
+        assert_int_equal(tz_days_from_civil(y, m, day), d);
+    }
+}
+
+/* tz_days_in_month: the Gregorian leap rule (every 4th year, not every 100th, every 400th). */
+static void test_tz_days_in_month(void **state)
+{
+    (void)state;
+    assert_int_equal(tz_days_in_month(2026, 1), 31);
+    assert_int_equal(tz_days_in_month(2026, 4), 30);
+    assert_int_equal(tz_days_in_month(2026, 2), 28);
+    assert_int_equal(tz_days_in_month(2024, 2), 29);
+    assert_int_equal(tz_days_in_month(1900, 2), 28);
+    assert_int_equal(tz_days_in_month(2000, 2), 29);
+    assert_int_equal(tz_days_in_month(2026, 12), 31);
+}
+
+/* tz_floor_div: rounds towards minus infinity, so instants before 1970 fall on the right day. */
+static void test_tz_floor_div(void **state)
+{
+    (void)state;
+    assert_int_equal(tz_floor_div(7, 2), 3);
+    assert_int_equal(tz_floor_div(-7, 2), -4);
+    assert_int_equal(tz_floor_div(-1000, 1000), -1);
+    assert_int_equal(tz_floor_div(-1, 86400), -1);
+    assert_int_equal(tz_floor_div(0, 86400), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +328,9 @@ int main(void)
         cmocka_unit_test(test_tz_zone_check_refuses_unknown),
         cmocka_unit_test(test_tz_restores_caller_tz),
         cmocka_unit_test(test_tz_dates),
+        cmocka_unit_test(test_tz_days_from_civil),
+        cmocka_unit_test(test_tz_days_in_month),
+        cmocka_unit_test(test_tz_floor_div),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

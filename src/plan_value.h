@@ -1,14 +1,17 @@
 /*
- * plan_internal: what the files of the plan loader share (plan.c and the sections kept in files
- * of their own, such as plan_feedback.c). Not a public interface: only src/plan*.c include it.
+ * plan_value: what the files of the plan loader share: the walk's context, problems, key
+ * paths and typed readers of plan_value.c, which plan.c and the sections kept in files of their
+ * own (plan_feedback.c) build on. Not a public interface: only src/plan*.c include it. The
+ * section files' own entry points are in their headers (plan_feedback.h), so that the
+ * dependencies run one way: sections -> plan_value, plan -> sections.
  *
  * A section walker receives the context of the walk (struct plan_ctx), reads the YAML nodes
  * with plan_get(), checks values with the typed readers (plan_str, plan_duration, ...), which
  * report a problem themselves and return false, and reports other problems with plan_fail().
  * Every problem is one line FILE:LINE:COLUMN: key.path: expected ..., found ... (plan.h).
  */
-#ifndef IPWARM_PLAN_INTERNAL_H
-#define IPWARM_PLAN_INTERNAL_H
+#ifndef IPWARM_PLAN_VALUE_H
+#define IPWARM_PLAN_VALUE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,8 +20,11 @@
 #include "ipwarm/plan.h"
 #include "ipwarm/plan_yaml.h"
 
-#define PLAN_PATH_MAX 256 /* bytes of a key path in a message */
-#define PLAN_SHOW_MAX 60  /* bytes of a value quoted in a message */
+#define PLAN_PATH_MAX  256 /* bytes of a key path in a message */
+#define PLAN_MAX_SHOWN 50  /* problem lines printed; the rest are counted */
+#define PLAN_MAX_KEPT  200 /* problem lines kept in memory for sorting */
+#define PLAN_ZONEINFO  "/usr/share/zoneinfo"
+#define PLAN_SHOW_MAX  60 /* bytes of a value quoted in a message */
 
 typedef struct plan_yaml_node plan_node;
 
@@ -105,15 +111,40 @@ bool plan_host_valid(const char *s, size_t len);
  * literal) and an optional port 1-65535; *host_len is the length of the HOST part. */
 bool plan_authority_valid(const char *s, size_t len, size_t *host_len);
 
-/* plan_feedback.c: the feedback and seeds sections (walked after the rest of the plan, so that
- * sender.return_path is known), their defaults, and freeing them. */
-void plan_feedback_walk(struct plan_ctx *c, const plan_node *key, const plan_node *v);
-void plan_seeds_walk(struct plan_ctx *c, const plan_node *key, const plan_node *v);
-void plan_feedback_defaults(struct plan_ctx *c);
-void plan_feedback_after(struct plan_ctx *c, const plan_node *root);
-void plan_feedback_free(struct plan *p);
-
-/* plan_placement.c: the placement section (the sharp-fall throttle). */
-void plan_placement_walk(struct plan_ctx *c, const plan_node *v);
+/* Used by plan.c's sections only (the shared ones above serve every section file). */
+/* Joins two strings with a separator into a new string. */
+char *plan_concat(struct plan_ctx *c, const char *a, const char *sep, const char *b);
+/* plan_fail for a node of another file (the provider table) or rank. */
+void plan_fail_in(struct plan_ctx *c, const char *file, int rank, const plan_node *at,
+                  const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Records a problem whose text is already made (text is taken over; NULL: out of memory). */
+void plan_note(struct plan_ctx *c, int rank, int line, int column, char *text);
+/* Moves the collected problems into e, in file order, and frees them. */
+ipw_status plan_report(struct plan_ctx *c, struct err *e);
+/* Writes parent, sep (only when parent is not empty) and len bytes of tail into buf, cut at
+ * PLAN_PATH_MAX; bytes that would break the message's single line become '?'. */
+void plan_path_join(char *buf, const char *parent, const char *sep, const char *tail, size_t len);
+/* Moves *s and *len past leading and trailing blanks. */
+void plan_trim(const char **s, size_t *len);
+/* Splits "Display Name <addr-spec>", "<addr-spec>" or a bare addr-spec into a display name
+ * (unquoted, NULL if none) and the address; false when it is none of these. */
+bool plan_mailbox_split(struct plan_ctx *c, const char *s, size_t len, char **name, char **addr);
+/* An IANA zone name that is a file under the zoneinfo tree ($TZDIR honoured). */
+bool plan_timezone_valid(const char *name, size_t len);
+/* smtp://HOST[:PORT][/] or smtps://...; *why says what is wrong. */
+bool plan_url_valid(const char *s, const char **why);
+/* A domain name and an IP address, each reported when it does not fit. */
+bool plan_domain(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+                 char **out);
+bool plan_ip(struct plan_ctx *c, const plan_node *v, const char *path, char **out);
+/* Collects a list of strings (or one string when single) with check() judging each item. */
+bool plan_strv(struct plan_ctx *c, const plan_node *v, const char *path, const char *what,
+               bool single, bool (*check)(const char *, size_t), bool lower, char ***out,
+               size_t *n_out);
+/* Checks for plan_strv: a domain, an IP address, a provider name, an MX suffix. */
+bool plan_check_domain(const char *s, size_t len);
+bool plan_check_ip(const char *s, size_t len);
+bool plan_check_provider_name(const char *s, size_t len);
+bool plan_check_mx_suffix(const char *s, size_t len);
 
 #endif
