@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 4);
-    assert_int_equal(store_version(st), 4);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 4);
+    assert_int_equal(store_schema_version(), 5);
+    assert_int_equal(store_version(st), 5);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 5);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 4);
+    assert_int_equal(store_version(st), 5);
     store_close(st);
 }
 
@@ -183,6 +183,15 @@ static const struct {
      "VALUES (7300000, 'imap://x/INBOX', 'sha256:00', 'other');",
      "SELECT count(*) FROM feedback_reports f, attempts a WHERE a.recipient = 's@gmail.com' "
      "AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.attempt_id = a.id)",
+     1},
+    /* Version 4: a provider mid-ramp and a rule's suspension (version 5 keys providers by
+     * (name, ip) and gives rule_actions an ip; test_migrate_v4_lane checks more). */
+    {"INSERT INTO providers (name, stage, sending_day, sending_day_date, rate_per_min, "
+     "updated_ms, pace_n, pace_rate) VALUES ('gmail', 3, 4, '2026-12-01', 16.875, 1, 7, 16.875);"
+     "INSERT INTO rule_actions (provider, rule, action, reason, started_ms, expires_ms) "
+     "VALUES ('gmail', 'gmail-rate', 'suspend', '421 4.7.28', 1, 99);",
+     "SELECT count(*) FROM providers p JOIN rule_actions r ON r.provider = p.name "
+     "WHERE p.ip = '' AND r.ip = '' AND p.stage = 3 AND p.sending_day = 4 AND p.pace_n = 7",
      1},
 };
 
@@ -620,8 +629,12 @@ static const char *const V1_UNCHANGED[] = {
     "FROM summary_hourly ORDER BY provider, hour_ms",
     "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
     "ORDER BY provider, hour_ms, outcome, code, enhanced, text",
-    "SELECT * FROM providers ORDER BY name",
-    "SELECT * FROM rule_actions ORDER BY id",
+    "SELECT name, stage, sending_day, sending_day_date, rate_per_min, sent_today, "
+    "sent_today_date, paused_until_ms, pause_reason, pause_level, pause_manual, "
+    "last_deferral_ms, rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, "
+    "pace_anchor_ms, pace_n, pace_rate FROM providers ORDER BY name",
+    "SELECT id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual "
+    "FROM rule_actions ORDER BY id",
     "SELECT * FROM mx_cache ORDER BY domain",
     "SELECT * FROM preflight_runs ORDER BY id",
     "SELECT * FROM meta ORDER BY key",
