@@ -40,6 +40,7 @@
 #include "ipwarm/infile.h"
 #include "ipwarm/plan_yaml.h"
 #include "ipwarm/secret.h"
+#include "ipwarm/tz.h"
 #include "ipwarm/units.h"
 
 #include "plan_internal.h"
@@ -1226,9 +1227,66 @@ static void plan_timezone(struct plan_ctx *c, const plan_node *v)
     c->p->timezone = s;
 }
 
+/* source.start: {IP: DATE}, each IP one of source.ips, each DATE a local "YYYY-MM-DD". */
+static void plan_source_start_parse(struct plan_ctx *c, const plan_node *m)
+{
+    struct plan *p = c->p;
+    if (m->kind != PLAN_YAML_MAPPING) {
+        plan_fail(c, m, "source.start",
+                  "expected a mapping of pool IPs to their first date such as "
+                  "{192.0.2.12: 2026-12-10}, found %s",
+                  PLAN_SHOW(m));
+        return;
+    }
+    p->source_start_ips = plan_alloc(c, (m->n ? m->n : 1) * sizeof *p->source_start_ips);
+    p->source_start_dates = plan_alloc(c, (m->n ? m->n : 1) * sizeof *p->source_start_dates);
+    if (!p->source_start_ips || !p->source_start_dates)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        const plan_node *k = m->keys[i], *v = m->items[i];
+        char *ip = NULL, *date = NULL;
+        if (!plan_ip(c, k, "source.start", &ip))
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < p->n_source_ips; j++)
+            if (strcmp(p->source_ips[j], ip) == 0)
+                known = true;
+        bool twice = false;
+        for (size_t j = 0; j < p->n_source_start; j++)
+            if (strcmp(p->source_start_ips[j], ip) == 0)
+                twice = true;
+        int y, mo, d;
+        if (!known) {
+            plan_fail(c, k, "source.start",
+                      "expected an IP of source.ips, found %s, which is not in the pool", ip);
+        } else if (twice) {
+            plan_fail(c, k, "source.start", "expected each IP once, found %s twice", ip);
+        } else if (plan_str(c, v, "source.start", "a date such as 2026-12-10", &date) &&
+                   (strlen(date) != 10 || !tz_date_parse(date, &y, &mo, &d))) {
+            plan_fail(c, v, "source.start", "expected a date such as 2026-12-10 for %s, found %s",
+                      ip, PLAN_SHOW(v));
+        } else if (date) {
+            p->source_start_ips[p->n_source_start] = ip;
+            p->source_start_dates[p->n_source_start] = date;
+            p->n_source_start++;
+            continue;
+        }
+        free(ip);
+        free(date);
+    }
+}
+
+const char *plan_source_start(const struct plan *p, const char *ip)
+{
+    for (size_t i = 0; ip && i < p->n_source_start; i++)
+        if (strcmp(p->source_start_ips[i], ip) == 0)
+            return p->source_start_dates[i];
+    return NULL;
+}
+
 static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_node *m)
 {
-    static const char *const keys[] = {"ip", "ips", "helo", NULL};
+    static const char *const keys[] = {"ip", "ips", "helo", "start", NULL};
     struct plan *p = c->p;
     if (!plan_mapping(c, m, "source", "a mapping with ip and helo", keys))
         return;
@@ -1256,6 +1314,9 @@ static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_nod
     } else {
         plan_fail(c, key, "source.ip", "expected the IP address to warm up, found nothing");
     }
+    const plan_node *start = plan_get(m, "start");
+    if (start && p->n_source_ips > 0)
+        plan_source_start_parse(c, start);
     if (helo)
         plan_domain(c, helo, "source.helo", "a domain name such as mx1.example.com", &p->helo);
     else
@@ -2612,6 +2673,8 @@ void plan_free(struct plan *p)
     free(p->timezone);
     free(p->state);
     plan_strv_free(p->source_ips, p->n_source_ips);
+    plan_strv_free(p->source_start_ips, p->n_source_start);
+    plan_strv_free(p->source_start_dates, p->n_source_start);
     free(p->helo);
     free(p->from);
     free(p->from_name);

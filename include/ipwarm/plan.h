@@ -192,6 +192,11 @@ struct plan {
 
     char **source_ips; /* source.ip, or source.ips (a pool); at least one */
     size_t n_source_ips;
+    /* source.start: IPs of the pool that join later, each with its first local date
+     * ("YYYY-MM-DD"; plan_source_start). */
+    char **source_start_ips;
+    char **source_start_dates;
+    size_t n_source_start;
     char *helo; /* source.helo: a domain name */
 
     char *from;        /* sender.from as written, e.g. "Example <news@example.com>" */
@@ -274,6 +279,10 @@ ipw_status plan_load_text(const char *text, size_t len, const char *name, const 
                           struct plan **out, struct err *e);
 
 void plan_free(struct plan *p);
+
+/* The local date ("YYYY-MM-DD") source.start gives ip, before which it sends nothing, or NULL
+ * (it sends from the start). */
+const char *plan_source_start(const struct plan *p, const char *ip);
 
 /* Index of the provider called name, or -1. */
 int plan_provider_find(const struct plan *p, const char *name);

@@ -322,6 +322,43 @@ static void test_full_plan(void **state)
     plan_free(p);
 }
 
+#define L_POOL                                                                                     \
+    "campaign: t\n"                                                                                \
+    "source:\n"                                                                                    \
+    "  ips: [192.0.2.10, 192.0.2.11, 192.0.2.12]\n"                                                \
+    "  helo: mx.example.com\n"
+
+/* source.start: a pool IP that joins later, and the refusals with FILE:LINE:COLUMN. */
+static void test_source_start(void **state)
+{
+    (void)state;
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%s  start: {192.0.2.12: 2026-12-10}\n%s%s%s", L_POOL, L_SENDER,
+             L_MESSAGE, L_RECIPIENTS);
+    struct plan *p = NULL;
+    struct err e;
+    if (load_text(yaml, &p, &e) != IPW_OK)
+        fail_msg("%s", e.msg);
+    assert_int_equal(p->n_source_start, 1);
+    assert_string_equal(plan_source_start(p, "192.0.2.12"), "2026-12-10");
+    assert_null(plan_source_start(p, "192.0.2.10"));
+    plan_free(p);
+
+    snprintf(yaml, sizeof yaml, "%s  start: {192.0.2.99: 2026-12-10}\n%s%s%s", L_POOL, L_SENDER,
+             L_MESSAGE, L_RECIPIENTS);
+    refused_text(yaml, "t.yaml:5:11: source.start: expected an IP of source.ips, found "
+                       "192.0.2.99, which is not in the pool");
+    snprintf(yaml, sizeof yaml, "%s  start: {192.0.2.12: 2026-13-10}\n%s%s%s", L_POOL, L_SENDER,
+             L_MESSAGE, L_RECIPIENTS);
+    refused_text(yaml, "t.yaml:5:23: source.start: expected a date such as 2026-12-10");
+    snprintf(yaml, sizeof yaml, "%s  start: {192.0.2.12: soon}\n%s%s%s", L_POOL, L_SENDER,
+             L_MESSAGE, L_RECIPIENTS);
+    refused_text(yaml, "source.start: expected a date such as 2026-12-10 for 192.0.2.12");
+    snprintf(yaml, sizeof yaml, "%s  start: [192.0.2.12]\n%s%s%s", L_POOL, L_SENDER, L_MESSAGE,
+             L_RECIPIENTS);
+    refused_text(yaml, "source.start: expected a mapping of pool IPs");
+}
+
 static void test_relay_plan(void **state)
 {
     (void)state;
@@ -868,15 +905,25 @@ static void test_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_example_plan),     cmocka_unit_test(test_config_examples),
-        cmocka_unit_test(test_full_plan),        cmocka_unit_test(test_relay_plan),
-        cmocka_unit_test(test_minimal_defaults), cmocka_unit_test(test_custom_table),
-        cmocka_unit_test(test_bad_plans),        cmocka_unit_test(test_unknown_key_suggestion),
-        cmocka_unit_test(test_duplicate_key),    cmocka_unit_test(test_several_problems),
-        cmocka_unit_test(test_problem_cap),      cmocka_unit_test(test_wrong_types_and_ranges),
-        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_control_characters),
-        cmocka_unit_test(test_yaml_hostile),     cmocka_unit_test(test_providers_and_rules),
-        cmocka_unit_test(test_relay_rules),      cmocka_unit_test(test_files),
+        cmocka_unit_test(test_example_plan),
+        cmocka_unit_test(test_config_examples),
+        cmocka_unit_test(test_full_plan),
+        cmocka_unit_test(test_relay_plan),
+        cmocka_unit_test(test_source_start),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_custom_table),
+        cmocka_unit_test(test_bad_plans),
+        cmocka_unit_test(test_unknown_key_suggestion),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_several_problems),
+        cmocka_unit_test(test_problem_cap),
+        cmocka_unit_test(test_wrong_types_and_ranges),
+        cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_control_characters),
+        cmocka_unit_test(test_yaml_hostile),
+        cmocka_unit_test(test_providers_and_rules),
+        cmocka_unit_test(test_relay_rules),
+        cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
