@@ -52,6 +52,34 @@ ipw_status lane_store_day_counts(struct store *st, const char *zone, const char 
     return r;
 }
 
+ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const char *provider,
+                                    const char *ip, const char *date, struct ramp_day_counts *out,
+                                    struct err *e)
+{
+    ipw_status r = lane_store_day_counts(st, zone, provider, date, out, e);
+    if (r != IPW_OK || !ip || !ip[0] || !st || !date || !date[0])
+        return r;
+    int64_t from, to;
+    char next[TZ_DATE_MAX];
+    r = tz_local_midnight_utc(zone, date, &from, e);
+    if (r == IPW_OK)
+        r = tz_next_day(date, next, e);
+    if (r == IPW_OK)
+        r = tz_local_midnight_utc(zone, next, &to, e);
+    struct store_attempt_counts c;
+    if (r == IPW_OK)
+        r = store_attempt_counts(st, provider, ip, from, to, &c, e);
+    if (r != IPW_OK)
+        return r;
+    int64_t complaints = out->delivered > 0 ? out->complaints * c.delivered / out->delivered : 0;
+    out->attempts = c.attempts;
+    out->delivered = c.delivered;
+    out->deferred = c.deferred;
+    out->bounced = c.bounced;
+    out->complaints = complaints;
+    return IPW_OK;
+}
+
 static char *lane_store_strdup(const char *s, bool *nomem)
 {
     if (!s)

@@ -535,6 +535,7 @@ enum q {
     Q_REASON_ADD,
     Q_REASONS_EACH,
     Q_RULES_EACH,
+    Q_ATTEMPT_COUNTS,
     Q_COUNT
 };
 
@@ -753,6 +754,14 @@ static const char *const QSQL[Q_COUNT] = {
         "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
         "WHERE (?1 IS NULL OR provider = ?1) AND hour_ms >= ?2 AND hour_ms < ?3 "
         "ORDER BY hour_ms, provider",
+    /* One source IP's outcomes at a provider over a time range (a pool's lane's sending day):
+     * the attempts_started index bounds the scan to the range. */
+    [Q_ATTEMPT_COUNTS] =
+        "SELECT count(*), coalesce(sum(outcome = 'delivered'), 0), "
+        "coalesce(sum(outcome IN ('deferred', 'failed', 'blocked')), 0), "
+        "coalesce(sum(outcome = 'bounced'), 0) FROM attempts WHERE started_ms >= ?3 "
+        "AND started_ms < ?4 AND provider = ?1 AND source_ip = ?2 AND dry_run = 0 "
+        "AND outcome <> 'in-flight'",
     [Q_RULES_EACH] = "SELECT " RULE_COLS " FROM rule_actions WHERE (?1 IS NULL OR provider = ?1) "
                      "AND started_ms >= ?2 AND started_ms < ?3 ORDER BY started_ms, id",
 };
@@ -2176,6 +2185,34 @@ ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, s
 {
     struct names_ctx n = {.cb = cb, .ctx = ctx};
     return store_providers_each(st, names_each, &n, e);
+}
+
+ipw_status store_attempt_counts(struct store *st, const char *provider, const char *source_ip,
+                                int64_t since_ms, int64_t until_ms,
+                                struct store_attempt_counts *out, struct err *e)
+{
+    const char *doing = "count a source IP's attempts";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_ATTEMPT_COUNTS, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    bind_text(s, 2, source_ip);
+    sqlite3_bind_int64(s, 3, since_ms);
+    sqlite3_bind_int64(s, 4, until_ms);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        out->attempts = sqlite3_column_int64(s, 0);
+        out->delivered = sqlite3_column_int64(s, 1);
+        out->deferred = sqlite3_column_int64(s, 2);
+        out->bounced = sqlite3_column_int64(s, 3);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
 }
 
 /* ---- rule actions ---- */

@@ -59,4 +59,13 @@ const struct lane_view *lane_views_find(const struct lane_views *v, const char *
 ipw_status lane_store_day_counts(struct store *st, const char *zone, const char *provider,
                                  const char *date, struct ramp_day_counts *out, struct err *e);
 
+/*
+ * The same counts for one source IP of a pool at provider (ip NULL or "": the whole provider,
+ * lane_store_day_counts). Attempts, deferrals and bounces are the IP's own; complaints are read
+ * per provider, so the IP gets the provider's share in proportion to its deliveries.
+ */
+ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const char *provider,
+                                    const char *ip, const char *date, struct ramp_day_counts *out,
+                                    struct err *e);
+
 #endif

@@ -378,6 +378,16 @@ typedef int (*store_name_cb)(const char *name, void *ctx);
 /* Calls cb with the name of every stored provider, by name, once each. */
 ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, struct err *e);
 
+/* One source IP's finished attempts at a provider (dry runs left out). deferred counts the
+ * deferred, failed and blocked ones. */
+struct store_attempt_counts {
+    int64_t attempts, delivered, deferred, bounced;
+};
+/* Counts the attempts of provider from source_ip that started in [since_ms, until_ms). */
+ipw_status store_attempt_counts(struct store *st, const char *provider, const char *source_ip,
+                                int64_t since_ms, int64_t until_ms,
+                                struct store_attempt_counts *out, struct err *e);
+
 /* ---- rule actions (automatic and manual) ---- */
 
 /* action: throttle (rate_per_min), suspend, bounce or pause. expires_ms 0 = until ended. */
