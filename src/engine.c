@@ -1956,7 +1956,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     bool decisive = !res->delivered && !res->unknown && !res->aborted;
 
     /* Rules see every reply that refused something. */
-    bool rule_bounce = false, rule_suspend = false;
+    bool rule_bounce = false, rule_suspend = false, rule_acted = false;
     struct backoff_action *fired = NULL;
     size_t n_fired = 0;
     if (decisive && p->n_rules > 0) {
@@ -1972,6 +1972,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         }
         if (fired[i].action == PLAN_ACTION_SUSPEND)
             rule_suspend = true;
+        rule_acted = true;
         const struct plan_rule *rule = &p->rules[fired[i].rule];
         const char *rname = rule->name ? rule->name : rule->match;
         struct store_rule_action sa = {
@@ -2038,7 +2039,8 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         backoff_on_deferral(&v->ls.bo, &p->backoff, now, full);
         f->deferral_counted = true;
         /* The same kind of throttling on every IP of the pool within the hour: the provider is
-         * suspended for the whole pool until the pause this reply began ends. */
+         * suspended for the whole pool until the pause this reply began ends. A rule that
+         * fired for this reply speaks for it (above): the pool is acted on once. */
         char key[POOL_KEY_MAX];
         pool_key(NULL, code, rp.enhanced[0] ? rp.enhanced : NULL, key, sizeof key);
         struct backoff_action b = {.action = PLAN_ACTION_SUSPEND,
@@ -2046,7 +2048,8 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
                                    .expires_ms = v->ls.bo.paused_until_ms > now
                                                      ? v->ls.bo.paused_until_ms
                                                      : now + p->backoff.pause_ms};
-        ipw_status r = engine_pool_check(g, v, key, ENGINE_RULE_POOL, &b, full, now, e);
+        ipw_status r =
+            rule_acted ? IPW_OK : engine_pool_check(g, v, key, ENGINE_RULE_POOL, &b, full, now, e);
         if (r != IPW_OK)
             return r;
     }

@@ -536,6 +536,7 @@ enum q {
     Q_REASONS_EACH,
     Q_RULES_EACH,
     Q_ATTEMPT_COUNTS,
+    Q_LANES_RESUME,
     Q_COUNT
 };
 
@@ -762,6 +763,9 @@ static const char *const QSQL[Q_COUNT] = {
         "coalesce(sum(outcome = 'bounced'), 0) FROM attempts WHERE started_ms >= ?3 "
         "AND started_ms < ?4 AND provider = ?1 AND source_ip = ?2 AND dry_run = 0 "
         "AND outcome <> 'in-flight'",
+    [Q_LANES_RESUME] = "UPDATE providers SET paused_until_ms = NULL, pause_manual = 0, "
+                       "pause_reason = NULL, updated_ms = ?2 WHERE name = ?1 AND ip <> '' "
+                       "AND (paused_until_ms IS NOT NULL OR pause_manual = 1)",
     [Q_RULES_EACH] = "SELECT " RULE_COLS " FROM rule_actions WHERE (?1 IS NULL OR provider = ?1) "
                      "AND started_ms >= ?2 AND started_ms < ?3 ORDER BY started_ms, id",
 };
@@ -2212,6 +2216,22 @@ ipw_status store_attempt_counts(struct store *st, const char *provider, const ch
         r = db_fail(st, rc, doing, e);
     }
     stmt_done(s);
+    return r;
+}
+
+ipw_status store_lanes_resume(struct store *st, const char *name, int64_t now_ms, int64_t *count,
+                              struct err *e)
+{
+    const char *doing = "resume a provider's IPs";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_LANES_RESUME, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, name);
+    sqlite3_bind_int64(s, 2, now_ms);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && count)
+        *count = sqlite3_changes(st->db);
     return r;
 }
 

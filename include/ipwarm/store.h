@@ -378,6 +378,11 @@ typedef int (*store_name_cb)(const char *name, void *ctx);
 /* Calls cb with the name of every stored provider, by name, once each. */
 ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, struct err *e);
 
+/* Lifts the backoff pauses and holds of every IP lane of provider name (a pool's rows; the
+ * provider's own row is the caller's), for `resume`; *count (may be NULL) says how many. */
+ipw_status store_lanes_resume(struct store *st, const char *name, int64_t now_ms, int64_t *count,
+                              struct err *e);
+
 /* One source IP's finished attempts at a provider (dry runs left out). deferred counts the
  * deferred, failed and blocked ones. */
 struct store_attempt_counts {

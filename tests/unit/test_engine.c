@@ -667,6 +667,8 @@ static void test_engine_pool_rule_on_every_ip(void **state)
                                  "'every IP of the pool (2) was throttled within the hour "
                                  "(rule:yahoo-tss04)%'"),
                      1);
+    /* Once: the rule speaks for the reply, not the backoff's throttling as well. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE ip = ''"), 1);
     assert_int_equal(sql_int(&w, "SELECT expires_ms - started_ms FROM rule_actions WHERE ip = ''"),
                      2 * HOUR - 0);
     world_close(&w);
