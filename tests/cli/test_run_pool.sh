@@ -149,4 +149,23 @@ expect(any(x["ip"] is None and x["rule"] == "yahoo-tss04" for x in y["actions"])
 EOF
 tally "$work/check2.out"
 
+# metrics: the per-lane gauges carry ip (and provider, nothing else) in a pool.
+"$IPWARM" -p "$work/plan.yaml" metrics -o "$work/ipwarm.prom" 2>"$work/metrics.err"
+check "metrics exits 0" test $? -eq 0
+check "metrics: $b paused at microsoft365" grep -qx "ipwarm_provider_paused{provider=\"microsoft365\",ip=\"$b\"} 1" "$work/ipwarm.prom"
+check "metrics: $a not paused at microsoft365" grep -qx "ipwarm_provider_paused{provider=\"microsoft365\",ip=\"$a\"} 0" "$work/ipwarm.prom"
+check "metrics: each IP's state" grep -qx "ipwarm_provider_state{provider=\"microsoft365\",ip=\"$c\",state=\"sending\"} 1" "$work/ipwarm.prom"
+check "metrics: no provider gauge without its ip in a pool" test "$(grep -c '^ipwarm_provider_[a-z_]*{provider="[^"]*"}' "$work/ipwarm.prom")" -eq 0
+if command -v promtool >/dev/null; then
+  check "promtool accepts the exposition" promtool check metrics <"$work/ipwarm.prom"
+fi
+
+# report: a row per IP under each provider.
+"$IPWARM" -p "$work/plan.yaml" report -o "$work/report.html" 2>"$work/report.err"
+check "report exits 0" test $? -eq 0
+check "report: $b's row says paused" grep -q "data-provider=\"microsoft365\" data-ip=\"$b\" data-state=\"paused\"" "$work/report.html"
+for prov in microsoft365 yahoo; do
+  check "report: a row for each IP under $prov" test "$(grep -c "class=\"pr ip\" data-provider=\"$prov\"" "$work/report.html")" -eq 3
+done
+
 finish
