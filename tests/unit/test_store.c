@@ -1671,6 +1671,90 @@ static void test_provider_round_trip(void **state)
 
 /* ---- rule actions ---- */
 
+/* A pool's lanes: one row per (provider, ip) beside the provider's own (ip ""), rule actions
+ * with their ip, resume of every IP, and one IP's counts of a day. */
+static void test_lanes_of_a_pool(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("lanes"));
+    struct err e;
+    struct store_provider own = {.name = "gmail", .stage = 2, .updated_ms = T0};
+    struct store_provider a = {.name = "gmail", .ip = "192.0.2.10", .stage = 5, .updated_ms = T0};
+    struct store_provider b = {.name = "gmail",
+                               .ip = "192.0.2.11",
+                               .stage = 0,
+                               .paused_until_ms = T0 + 60000,
+                               .pause_reason = "451 4.7.500 busy",
+                               .updated_ms = T0};
+    assert_int_equal(store_provider_save(st, &own, &e), IPW_OK);
+    assert_int_equal(store_provider_save(st, &a, &e), IPW_OK);
+    assert_int_equal(store_provider_save(st, &b, &e), IPW_OK);
+    struct store_provider p;
+    assert_int_equal(store_provider_load(st, "gmail", &p, &e), IPW_OK);
+    assert_int_equal(p.stage, 2);
+    assert_string_equal(p.ip, "");
+    store_provider_clear(&p);
+    assert_int_equal(store_lane_load(st, "gmail", "192.0.2.10", &p, &e), IPW_OK);
+    assert_int_equal(p.stage, 5);
+    assert_string_equal(p.ip, "192.0.2.10");
+    store_provider_clear(&p);
+    assert_int_equal(store_lane_load(st, "gmail", "192.0.2.12", &p, &e), IPW_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "from 192.0.2.12"));
+    char names[64] = "";
+    assert_int_equal(store_provider_names(st, join_names, names, &e), IPW_OK);
+    assert_string_equal(names, "gmail,"); /* once, however many lanes */
+
+    /* resume lifts every IP's pause; the provider's own row is the caller's */
+    int64_t n = 0;
+    assert_int_equal(store_lanes_resume(st, "gmail", T0 + 1, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM providers WHERE paused_until_ms IS NULL "
+                                   "AND pause_reason IS NULL"),
+                     3);
+
+    /* rule actions keep their ip; "" (or none given) is the whole provider */
+    struct store_rule_action ra = {.provider = "gmail",
+                                   .ip = "192.0.2.11",
+                                   .rule = "r",
+                                   .action = "suspend",
+                                   .started_ms = T0,
+                                   .expires_ms = T0 + 60000};
+    struct store_rule_action rw = {
+        .provider = "gmail", .rule = "w", .action = "suspend", .started_ms = T0};
+    assert_int_equal(store_rule_add(st, &ra, NULL, &e), IPW_OK);
+    assert_int_equal(store_rule_add(st, &rw, NULL, &e), IPW_OK);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM rule_actions WHERE rule = 'r' AND ip = "
+                                   "'192.0.2.11'"),
+                     1);
+    assert_int_equal(
+        query_i64(st, "SELECT count(*) FROM rule_actions WHERE rule = 'w' AND ip = ''"), 1);
+
+    /* one IP's attempts of a time range */
+    const char *ips[] = {"192.0.2.10", "192.0.2.11", "192.0.2.11", "192.0.2.11"};
+    const char *outs[] = {"delivered", "delivered", "deferred", "bounced"};
+    for (int i = 0; i < 4; i++) {
+        struct store_attempt at = {.started_ms = T0 + i,
+                                   .recipient = "x@gmail.com",
+                                   .domain = "gmail.com",
+                                   .provider = "gmail",
+                                   .source_ip = ips[i]};
+        int64_t id = 0;
+        assert_int_equal(store_attempt_begin(st, &at, &id, &e), IPW_OK);
+        assert_int_equal(store_attempt_finish(st, id, T0 + 10, "data", 250, NULL, "x", outs[i], &e),
+                         IPW_OK);
+    }
+    struct store_attempt_counts c;
+    assert_int_equal(store_attempt_counts(st, "gmail", "192.0.2.11", T0, T0 + 100, &c, &e), IPW_OK);
+    assert_int_equal(c.attempts, 3);
+    assert_int_equal(c.delivered, 1);
+    assert_int_equal(c.deferred, 1);
+    assert_int_equal(c.bounced, 1);
+    assert_int_equal(store_attempt_counts(st, "gmail", "192.0.2.11", T0 + 2, T0 + 100, &c, &e),
+                     IPW_OK);
+    assert_int_equal(c.attempts, 2);
+    store_close(st);
+}
+
 struct rules_seen {
     int n;
     int64_t ids[8];
@@ -2215,6 +2299,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_provider_moves),
         cmocka_unit_test(test_campaign),
         cmocka_unit_test(test_provider_round_trip),
+        cmocka_unit_test(test_lanes_of_a_pool),
         cmocka_unit_test(test_rule_actions),
         cmocka_unit_test(test_mx_cache),
         cmocka_unit_test(test_preflight),
