@@ -1315,7 +1315,11 @@ static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_nod
         plan_fail(c, key, "source.ip", "expected the IP address to warm up, found nothing");
     }
     const plan_node *start = plan_get(m, "start");
-    if (start && p->n_source_ips > 0)
+    if (start && ip && !ips)
+        plan_fail(c, start, "source.start",
+                  "expected source.ips with it (the IPs of a pool that join later), found "
+                  "source.ip");
+    else if (start && p->n_source_ips > 0)
         plan_source_start_parse(c, start);
     if (helo)
         plan_domain(c, helo, "source.helo", "a domain name such as mx1.example.com", &p->helo);

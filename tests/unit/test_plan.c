@@ -357,6 +357,11 @@ static void test_source_start(void **state)
     snprintf(yaml, sizeof yaml, "%s  start: [192.0.2.12]\n%s%s%s", L_POOL, L_SENDER, L_MESSAGE,
              L_RECIPIENTS);
     refused_text(yaml, "source.start: expected a mapping of pool IPs");
+    snprintf(yaml, sizeof yaml,
+             "campaign: t\nsource:\n  ip: 192.0.2.10\n  helo: mx.example.com\n"
+             "  start: {192.0.2.10: 2026-12-10}\n%s%s%s",
+             L_SENDER, L_MESSAGE, L_RECIPIENTS);
+    refused_text(yaml, "source.start: expected source.ips with it");
 }
 
 static void test_relay_plan(void **state)
