@@ -805,6 +805,34 @@ static void test_engine_v4_state_goes_on_in_a_pool(void **state)
     world_close(&w);
 }
 
+/* Cron ticks: the first IP's throttling seen by one run still counts in the next, whose reply
+ * to the second IP makes it every IP of the pool within the hour. */
+static void test_engine_pool_across_runs(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {
+        .ip = {"192.0.2.10", "192.0.2.11"},
+        .from = {1, 8},
+        .to = {1, 8},
+        .reply = {"451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)",
+                  "451 4.7.500 Server busy. Please try again later from [192.0.2.11]. (S77714)"},
+        .phase = SMTP_PHASE_MAIL};
+    char *list = numbered("m", "outlook.test", 200);
+    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
+              "ramp: {start: 6/min}\n", &ps);
+    free(list);
+    world_run_ok(&w, MIN);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions"), 0);
+    int64_t second = w.clk.now_ms;
+    world_run_ok(&w, MIN);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE ip = '' AND rule = "
+                                 "'pool-throttled'"),
+                     1);
+    assert_true(sql_int(&w, "SELECT started_ms FROM rule_actions") >= second);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_engine_pool_ip_starts_later),
         cmocka_unit_test(test_engine_v4_state_goes_on),
         cmocka_unit_test(test_engine_v4_state_goes_on_in_a_pool),
+        cmocka_unit_test(test_engine_pool_across_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
