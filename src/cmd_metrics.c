@@ -17,6 +17,9 @@
  * With seeds (placement.h): the seed copies placed per provider and folder since the start
  * (ipwarm_placement_total), those not placed yet, and the inbox rate of each provider's latest
  * day with copies placed, as status shows it (ipwarm_inbox_rate, a ratio).
+ *
+ * With an IP pool each IP is a lane of its own: the gauges have one sample per provider and IP,
+ * labelled provider and ip (sum by provider for the provider's figures).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -110,6 +113,22 @@ static bool lane_waits(const struct lane_now *n)
     return n->activity == LANE_HELD || n->activity == LANE_SUSPENDED || n->activity == LANE_PAUSED;
 }
 
+/* A pool's lane: its ip label, after the provider's (the closing quote is the caller's). */
+static void prov_ip(FILE *f, const struct lane_view *v)
+{
+    if (!v->ip)
+        return;
+    fputs("\",ip=\"", f);
+    label(f, v->ip);
+}
+
+/* The lanes a gauge has samples for: the provider, or with a pool each of its IPs. */
+static const struct lane_view *prov_lanes(const struct lane_view *v, size_t *n)
+{
+    *n = v->ips ? v->n_ips : 1;
+    return v->ips ? v->ips : v;
+}
+
 /* One sample of gauge which for lane v; false when the lane has none (no cap, no reply). */
 static bool prov_sample(FILE *f, int which, const struct lane_view *v)
 {
@@ -131,6 +150,7 @@ static bool prov_sample(FILE *f, int which, const struct lane_view *v)
     };
     fprintf(f, "%s{provider=\"", names[which]);
     label(f, v->pp->name);
+    prov_ip(f, v);
     fputs("\"} ", f);
     bool waits = lane_waits(n);
     switch (which) {
@@ -296,8 +316,12 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         memset(&lanes, 0, sizeof lanes);
     for (int k = 0; r == IPW_OK && k < 8; k++) {
         head(f, GAUGES[k].name, "gauge", GAUGES[k].help);
-        for (size_t i = 0; i < lanes.n; i++)
-            prov_sample(f, k, &lanes.v[i]);
+        for (size_t i = 0; i < lanes.n; i++) {
+            size_t nl;
+            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
+            for (size_t x = 0; x < nl; x++)
+                prov_sample(f, k, &l[x]);
+        }
     }
     /* What each provider is doing now (lane.h): 1 for its state, 0 for the others, so that a
      * query can select one state without knowing the others. */
@@ -305,18 +329,27 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         head(f, "ipwarm_provider_state", "gauge",
              "1 for what the provider is doing now (sending, held, suspended, paused, capped, "
              "closed), 0 for the rest.");
-        for (size_t i = 0; i < lanes.n; i++)
-            for (int a = LANE_SENDING; a <= LANE_CLOSED; a++) {
-                fputs("ipwarm_provider_state{provider=\"", f);
-                label(f, lanes.v[i].pp->name);
-                fprintf(f, "\",state=\"%s\"} %d\n", lane_activity_name((enum lane_activity)a),
-                        lanes.v[i].now.activity == (enum lane_activity)a ? 1 : 0);
-            }
+        for (size_t i = 0; i < lanes.n; i++) {
+            size_t nl;
+            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
+            for (size_t x = 0; x < nl; x++)
+                for (int a = LANE_SENDING; a <= LANE_CLOSED; a++) {
+                    fputs("ipwarm_provider_state{provider=\"", f);
+                    label(f, l[x].pp->name);
+                    prov_ip(f, &l[x]);
+                    fprintf(f, "\",state=\"%s\"} %d\n", lane_activity_name((enum lane_activity)a),
+                            l[x].now.activity == (enum lane_activity)a ? 1 : 0);
+                }
+        }
         head(f, "ipwarm_provider_state_until_seconds", "gauge",
              "When the provider's state ends as a Unix time (0 while sending, or when it has "
              "no known end, such as a hold until resumed).");
-        for (size_t i = 0; i < lanes.n; i++)
-            prov_sample(f, 8, &lanes.v[i]);
+        for (size_t i = 0; i < lanes.n; i++) {
+            size_t nl;
+            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
+            for (size_t x = 0; x < nl; x++)
+                prov_sample(f, 8, &l[x]);
+        }
     }
     lane_views_free(&lanes);
     if (r == IPW_OK)

@@ -143,6 +143,9 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
             goto done;
         int64_t count = 0;
         r = store_rules_end(st, name, now, 0, &count, e);
+        /* A pool's IPs, each paused on its own, send again too. */
+        if (r == IPW_OK)
+            r = store_lanes_resume(st, name, now, NULL, e);
         if (r != IPW_OK)
             goto done;
 

@@ -137,6 +137,7 @@ struct cmd_run_ahead {
     int64_t now_ms;
     char names[256];
     size_t len;
+    char last[128]; /* the provider named last: a pool's lanes of one provider come in a row */
     int64_t latest_ms;
     char latest_date[TZ_DATE_MAX];
 };
@@ -149,8 +150,11 @@ static int cmd_run_ahead_cb(const struct store_provider *sp, void *arg)
     bool written_ahead = sp->updated_ms > a->now_ms + 60000;
     if (!day_ahead && !written_ahead)
         return 0;
-    int w =
-        snprintf(a->names + a->len, sizeof a->names - a->len, "%s%s", a->len ? ", " : "", sp->name);
+    bool named = strcmp(a->last, sp->name) == 0;
+    snprintf(a->last, sizeof a->last, "%s", sp->name);
+    int w = named ? 0
+                  : snprintf(a->names + a->len, sizeof a->names - a->len, "%s%s",
+                             a->len ? ", " : "", sp->name);
     if (w > 0 && (size_t)w < sizeof a->names - a->len)
         a->len += (size_t)w;
     if (sp->updated_ms > a->latest_ms)

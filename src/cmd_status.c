@@ -216,9 +216,42 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
             json_kv_string(&j, "reason", a->reason);
             status_json_time(&j, "started", a->started_ms, tz);
             status_json_time(&j, "expires", a->expires_ms, tz);
+            if (v->ips) /* a pool: the IP it acts on, null for the whole provider */
+                json_kv_string(&j, "ip", a->ip);
             json_object_end(&j);
         }
         json_array_end(&j);
+        if (v->ips) {
+            /* A pool: each IP's own lane. */
+            json_key(&j, "ips");
+            json_array_begin(&j);
+            for (size_t k = 0; k < v->n_ips; k++) {
+                const struct lane_view *x = &v->ips[k];
+                const struct lane_now *xn = &x->now;
+                bool xp = status_paused(xn);
+                json_object_begin(&j);
+                json_kv_string(&j, "ip", x->ip);
+                json_kv_int(&j, "stage", x->state.ramp.stage);
+                json_kv_int(&j, "sending_day", x->state.ramp.sending_day);
+                json_kv_double(&j, "rate_per_min", xn->rate_per_min);
+                json_kv_int(&j, "sent_today", xn->sent_today);
+                if (xn->cap_today >= 0)
+                    json_kv_int(&j, "cap_today", xn->cap_today);
+                else
+                    json_kv_null(&j, "cap_today");
+                status_json_time(&j, "paused_until", xp ? xn->until_ms : 0, tz);
+                json_kv_string(&j, "pause_reason", xp ? xn->reason : NULL);
+                json_kv_string(&j, "state", lane_activity_name(xn->activity));
+                json_kv_string(&j, "state_reason",
+                               xn->activity == LANE_SENDING ? NULL : xn->reason);
+                status_json_time(&j, "state_until", xn->until_ms, tz);
+                json_kv_int(&j, "stage_today", xn->stage);
+                json_kv_int(&j, "sending_day_today", xn->sending_day);
+                json_kv_string(&j, "last_reply", x->last_reply);
+                json_object_end(&j);
+            }
+            json_array_end(&j);
+        }
         json_object_end(&j);
     }
     json_array_end(&j);
@@ -290,6 +323,48 @@ static char *status_time(int64_t ms, const char *tz, char *buf, size_t n)
     return clock_format_rfc3339_local(ms - ms % 1000, tz, buf, n);
 }
 
+/* One row of the table: a provider, or an IP of a pool (name indented). */
+static void status_row(FILE *f, int wname, const char *name, const struct lane_view *v,
+                       const char *tz)
+{
+    const struct lane_now *n = &v->now;
+    char rate[32], today[48], state[CLOCK_RFC3339_MAX + 16], t[CLOCK_RFC3339_MAX];
+    status_format_rate(n->rate_per_min, rate, sizeof rate);
+    if (n->cap_today >= 0)
+        snprintf(today, sizeof today, "%lld/%lld", (long long)n->sent_today,
+                 (long long)n->cap_today);
+    else
+        snprintf(today, sizeof today, "%lld/-", (long long)n->sent_today);
+    /* A pause's end fits the column; capped and closed say their end under the table. */
+    if (n->activity == LANE_SENDING)
+        snprintf(state, sizeof state, "-");
+    else if (!status_paused(n))
+        snprintf(state, sizeof state, "%s", lane_activity_name(n->activity));
+    else if (n->until_ms == 0)
+        snprintf(state, sizeof state, "%s until resumed", lane_activity_name(n->activity));
+    else
+        snprintf(state, sizeof state, "until %s", status_time(n->until_ms, tz, t, sizeof t));
+    fprintf(f, "%-*s %5d %4d %8s %11s  %s\n", wname, name, v->state.ramp.stage,
+            v->state.ramp.sending_day, rate, today, state);
+}
+
+/* Why a lane does not send, and until when: one note. */
+static void status_why(FILE *f, const char *name, const struct lane_now *n, const char *tz)
+{
+    char t[CLOCK_RFC3339_MAX];
+    if (status_paused(n)) {
+        status_note(f, name, "", n->reason);
+        return;
+    }
+    char label[CLOCK_RFC3339_MAX + 32];
+    if (n->until_ms > 0)
+        snprintf(label, sizeof label, "%s until %s:", lane_activity_name(n->activity),
+                 status_time(n->until_ms, tz, t, sizeof t));
+    else
+        snprintf(label, sizeof label, "%s:", lane_activity_name(n->activity));
+    status_note(f, name, label, n->reason);
+}
+
 static ipw_status status_print_human(const struct status *s, const struct cli_ctx *ctx,
                                      struct err *e)
 {
@@ -326,30 +401,23 @@ static ipw_status status_print_human(const struct status *s, const struct cli_ct
         int n = (int)strlen(s->lanes.v[i].pp->name);
         if (n > wname)
             wname = n;
+        for (size_t k = 0; k < s->lanes.v[i].n_ips; k++) {
+            n = 2 + (int)strlen(s->lanes.v[i].ips[k].ip);
+            if (n > wname)
+                wname = n;
+        }
     }
     fprintf(f, "%-*s %5s %4s %8s %11s  %s\n", wname, "provider", "stage", "day", "rate/min",
             "today/cap", "state");
     for (size_t i = 0; i < s->lanes.n; i++) {
         const struct lane_view *v = &s->lanes.v[i];
-        const struct lane_now *n = &v->now;
-        char rate[32], today[48], state[CLOCK_RFC3339_MAX + 16];
-        status_format_rate(n->rate_per_min, rate, sizeof rate);
-        if (n->cap_today >= 0)
-            snprintf(today, sizeof today, "%lld/%lld", (long long)n->sent_today,
-                     (long long)n->cap_today);
-        else
-            snprintf(today, sizeof today, "%lld/-", (long long)n->sent_today);
-        /* A pause's end fits the column; capped and closed say their end under the table. */
-        if (n->activity == LANE_SENDING)
-            snprintf(state, sizeof state, "-");
-        else if (!status_paused(n))
-            snprintf(state, sizeof state, "%s", lane_activity_name(n->activity));
-        else if (n->until_ms == 0)
-            snprintf(state, sizeof state, "%s until resumed", lane_activity_name(n->activity));
-        else
-            snprintf(state, sizeof state, "until %s", status_time(n->until_ms, tz, t, sizeof t));
-        fprintf(f, "%-*s %5d %4d %8s %11s  %s\n", wname, v->pp->name, v->state.ramp.stage,
-                v->state.ramp.sending_day, rate, today, state);
+        status_row(f, wname, v->pp->name, v, tz);
+        /* A pool: a row per IP under its provider. */
+        for (size_t k = 0; k < v->n_ips; k++) {
+            char name[80];
+            snprintf(name, sizeof name, "  %s", v->ips[k].ip);
+            status_row(f, wname, name, &v->ips[k], tz);
+        }
     }
     /* Seed placement, for the providers that have figures: one line. */
     bool placed = false;
@@ -372,20 +440,23 @@ static ipw_status status_print_human(const struct status *s, const struct cli_ct
         const struct lane_now *n = &v->now;
         const char *name = v->pp->name;
         bool why = n->activity != LANE_SENDING;
-        if (!any && (v->n_actions > 0 || why || v->last_reply))
+        bool ipwhy = false; /* a pool: an IP that does not send */
+        for (size_t k = 0; k < v->n_ips; k++)
+            ipwhy = ipwhy || v->ips[k].now.activity != LANE_SENDING;
+        if (!any && (v->n_actions > 0 || why || ipwhy || v->last_reply))
             fputc('\n', f);
-        any = any || v->n_actions > 0 || why || v->last_reply;
-        if (why && status_paused(n)) {
-            status_note(f, name, "", n->reason);
-        } else if (why) {
-            char label[CLOCK_RFC3339_MAX + 32];
-            if (n->until_ms > 0)
-                snprintf(label, sizeof label, "%s until %s:", lane_activity_name(n->activity),
-                         status_time(n->until_ms, tz, t, sizeof t));
-            else
-                snprintf(label, sizeof label, "%s:", lane_activity_name(n->activity));
-            status_note(f, name, label, n->reason);
+        any = any || v->n_actions > 0 || why || ipwhy || v->last_reply;
+        /* A pool: the IPs that do not send, each on its line. */
+        for (size_t k = 0; k < v->n_ips; k++) {
+            const struct lane_now *xn = &v->ips[k].now;
+            if (xn->activity == LANE_SENDING)
+                continue;
+            char xname[160];
+            snprintf(xname, sizeof xname, "%s from %s", name, v->ips[k].ip);
+            status_why(f, xname, xn, tz);
         }
+        if (why)
+            status_why(f, name, n, tz);
         for (size_t k = 0; k < v->n_actions; k++) {
             const struct store_rule_action *a = &v->actions[k];
             if (!a->action || strcmp(a->action, "throttle") != 0)

@@ -2,9 +2,10 @@
  * engine: the warm-up loop behind `ipwarm run` (see engine.h).
  *
  * One event loop drives everything: libcurl's multi interface carries the SMTP transactions
- * (smtp.c), and between completions the loop asks pace_pick() which provider is due next and
- * when. Decisions are the pure modules' (ramp, pace, backoff, reply, provider); this file only
- * gathers their inputs from the store, applies their answers and writes the results back.
+ * (smtp.c), and between completions the loop asks sched_next() which lane (a provider, or
+ * with an IP pool one source IP at a provider) is due next and when. Decisions are the pure
+ * modules' (ramp, pace, backoff, reply, provider); this file only gathers their inputs from the
+ * store, applies their answers and writes the results back.
  *
  * Records (plan.md "Records"): every attempt is inserted as in-flight before its transaction
  * starts and finished, together with its recipient's next step, in one transaction when the
@@ -39,6 +40,8 @@
 #include "ipwarm/message.h"
 #include "ipwarm/pace.h"
 #include "ipwarm/placement.h"
+#include "ipwarm/pool.h"
+#include "ipwarm/sched.h"
 #include "ipwarm/provider.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
@@ -79,27 +82,32 @@ struct engine_qrec {
     int cycle;
 };
 
-struct engine_prov {
-    const struct plan_provider *pp;
-    size_t index;
-    bool loaded; /* a row exists in the store */
-    struct ramp_state ramp;
-    struct backoff_state bo;
-    struct pace_seq seq;
-    int64_t sent_today;
-    char sent_date[TZ_DATE_MAX];
-    int64_t paused_seen_ms; /* paused_until_ms as last read or written, to notice `pause` */
-    int pause_manual;
-    char last_reply[512];
-    int64_t last_reply_ms;
-    int refusals; /* sender refusals in a row (recent suspensions): the next one is longer */
-    struct backoff_rule_hits *hits; /* one per plan rule */
-    struct backoff_action *actions; /* active ones, from the store */
-    size_t n_actions;
-    int inflight;
-    struct engine_qrec *q; /* due recipients, FIFO */
+/* The recipients due at one provider: every lane (source IP) of the provider draws from it, so
+ * a recipient goes to whichever of its provider's lanes is due first. */
+struct engine_queue {
+    struct engine_qrec *q; /* FIFO */
     size_t q_head, q_n, q_cap;
     int64_t refill_after_ms; /* the queue was found empty: look again then */
+};
+
+/* A lane: a provider, or with an IP pool one source IP at a provider, paced on its own. */
+struct engine_lane {
+    const struct plan_provider *pp;
+    size_t index;      /* the provider's index in the plan */
+    const char *ip;    /* the source IP it sends from */
+    const char *key;   /* its key in the store (providers.ip, rule_actions.ip): "" for the only
+                          lane of a provider (one source IP, or relay mode), else ip */
+    const char *start; /* source.start's first date for ip, or NULL */
+    struct engine_queue *qu;
+    struct lane_state ls;
+    int64_t paused_seen_ms; /* paused_until_ms as last read or written, to notice `pause` */
+    int refusals; /* sender refusals in a row (recent suspensions): the next one is longer */
+    struct backoff_rule_hits *hits; /* one per plan rule */
+    struct lane_action *actions;    /* active ones, from the store and just fired */
+    size_t n_actions;
+    struct pool_hit recent[POOL_RECENT_MAX]; /* its recent throttling replies and rule hits */
+    size_t n_recent;
+    int inflight;
     bool dirty; /* state changed by a pick and not saved yet: goes with the attempt record */
 };
 
@@ -107,7 +115,7 @@ struct engine_prov {
 struct engine_flight {
     struct engine *eng;
     int64_t attempt_id;
-    size_t prov;
+    size_t lane;
     struct engine_qrec rec;
     struct message msg;
     char *mx_hosts[16]; /* direct mode: the MX hosts still to try, best first */
@@ -130,8 +138,10 @@ struct engine {
     struct transport tr; /* the opts' transport, or one of ours (own_tr) */
     bool own_tr;
     const struct clock_src *clk;
-    struct engine_prov *prov;
-    size_t n_prov;
+    struct engine_lane *lanes; /* provider by provider, each one's IPs in the pool's order */
+    size_t n_lanes;
+    size_t n_ips;                /* lanes per provider */
+    struct engine_queue *queues; /* one per provider */
     struct message_tmpl *tmpl;
     struct recipients *list;
     struct recipients *list_lookup; /* a second reader to fetch a recipient's columns */
@@ -158,7 +168,6 @@ struct engine {
     size_t n_mx, cap_mx;
     struct strmap claimed; /* addresses in flight (and, in a dry run, done) */
     int64_t seq;
-    size_t source_rr;
     char *relay_host;
     char *relay_ip; /* its address, resolved at start */
     int relay_port;
@@ -188,71 +197,32 @@ static int64_t engine_real(const struct engine *g)
 
 /* ---- providers: loading and saving their state ---- */
 
-static void engine_prov_from_row(struct engine *g, struct engine_prov *v,
-                                 const struct store_provider *row)
+/* The stored row of lane v (IPW_ENOTFOUND: none). A pool's first IP adopts the provider's row
+ * kept without an IP (a campaign that had one source IP before its pool, or a state file of
+ * schema version 4), and a campaign back to one IP the row of its first IP, so that a warm-up
+ * goes on where it was. */
+static ipw_status engine_lane_row(struct engine *g, const struct engine_lane *v,
+                                  struct store_provider *row, struct err *e)
 {
-    v->loaded = true;
-    v->ramp.stage = row->stage;
-    v->ramp.sending_day = row->sending_day;
-    snprintf(v->ramp.day_date, sizeof v->ramp.day_date, "%s",
-             row->sending_day_date ? row->sending_day_date : "");
-    v->ramp.rate_per_min = ramp_rate_for_stage(&v->pp->ramp, row->stage);
-    backoff_state_init(&v->bo, v->ramp.rate_per_min);
-    if (row->rate_per_min > 0 && row->rate_per_min < v->ramp.rate_per_min)
-        v->bo.rate_per_min = row->rate_per_min;
-    v->bo.paused_until_ms = row->paused_until_ms;
-    v->bo.pause_level = row->pause_level;
-    v->bo.last_deferral_ms = row->last_deferral_ms;
-    v->bo.last_recover_ms = row->rate_changed_ms;
-    snprintf(v->bo.pause_reason, sizeof v->bo.pause_reason, "%s",
-             row->pause_reason ? row->pause_reason : "");
-    v->paused_seen_ms = row->paused_until_ms;
-    v->pause_manual = row->pause_manual;
-    v->sent_today = row->sent_today;
-    snprintf(v->sent_date, sizeof v->sent_date, "%s",
-             row->sent_today_date ? row->sent_today_date : "");
-    snprintf(v->last_reply, sizeof v->last_reply, "%s", row->last_reply ? row->last_reply : "");
-    v->last_reply_ms = row->last_reply_ms;
-    v->seq.anchor_ms = row->pace_anchor_ms;
-    v->seq.n = row->pace_n;
-    v->seq.rate_per_min = row->pace_rate;
-    (void)g;
+    ipw_status r = store_lane_load(g->st, v->pp->name, v->key, row, e);
+    if (r != IPW_ENOTFOUND || strcmp(v->ip, g->p->source_ips[0]) != 0)
+        return r;
+    return store_lane_load(g->st, v->pp->name, v->key[0] ? "" : v->ip, row, e);
 }
 
-static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int64_t now,
+static ipw_status engine_lane_save(struct engine *g, struct engine_lane *v, int64_t now,
                                    struct err *e)
 {
     if (g->o->dry_run)
         return IPW_OK;
-    struct store_provider row = {
-        .name = v->pp->name,
-        .stage = v->ramp.stage,
-        .sending_day = v->ramp.sending_day,
-        .sending_day_date = v->ramp.day_date[0] ? v->ramp.day_date : NULL,
-        .rate_per_min = v->bo.rate_per_min > 0 ? v->bo.rate_per_min : v->ramp.rate_per_min,
-        .sent_today = v->sent_today,
-        .sent_today_date = v->sent_date[0] ? v->sent_date : NULL,
-        .paused_until_ms = v->bo.paused_until_ms,
-        .pause_reason = v->bo.pause_reason[0] ? v->bo.pause_reason : NULL,
-        .pause_level = v->bo.pause_level,
-        .pause_manual = v->pause_manual,
-        .last_deferral_ms = v->bo.last_deferral_ms,
-        .rate_changed_ms = v->bo.last_recover_ms > v->bo.last_deferral_ms ? v->bo.last_recover_ms
-                                                                          : v->bo.last_deferral_ms,
-        .last_reply = v->last_reply[0] ? v->last_reply : NULL,
-        .last_reply_ms = v->last_reply_ms,
-        .next_send_ms =
-            v->seq.rate_per_min > 0 ? pace_seq_due(&v->seq, v->seq.rate_per_min, now) : 0,
-        .updated_ms = now,
-        .pace_anchor_ms = v->seq.anchor_ms,
-        .pace_n = v->seq.n,
-        .pace_rate = v->seq.rate_per_min,
-    };
+    struct store_provider row;
+    lane_state_to_row(&v->ls, v->pp->name, now, &row);
+    row.ip = v->key;
     ipw_status r = store_provider_save(g->st, &row, e);
     if (r == IPW_OK) {
-        v->loaded = true;
+        v->ls.stored = true;
         v->dirty = false;
-        v->paused_seen_ms = v->bo.paused_until_ms;
+        v->paused_seen_ms = v->ls.bo.paused_until_ms;
     }
     return r;
 }
@@ -260,7 +230,7 @@ static ipw_status engine_prov_save(struct engine *g, struct engine_prov *v, int6
 /* Records the attempt a before it starts, and with it, in the same transaction, the state the
  * pick changed (pace step, count of the day) when it is not saved yet. One commit per message
  * instead of two: bench/ showed the commits, not the SMTP dialogue, bounding the send rate. */
-static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, int64_t now,
+static ipw_status engine_attempt_begin(struct engine *g, struct engine_lane *v, int64_t now,
                                        struct store_attempt *a, int64_t *id, char *mail_from,
                                        size_t mail_from_size, struct err *e)
 {
@@ -272,7 +242,7 @@ static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, 
         return store_attempt_begin(g->st, a, id, e);
     ipw_status r = store_batch_begin(g->st, e);
     if (r == IPW_OK && v->dirty && !g->o->dry_run)
-        r = engine_prov_save(g, v, now, e);
+        r = engine_lane_save(g, v, now, e);
     if (r == IPW_OK)
         r = store_attempt_begin(g->st, a, id, e);
     if (r == IPW_OK && verp) {
@@ -285,8 +255,44 @@ static ipw_status engine_attempt_begin(struct engine *g, struct engine_prov *v, 
     return store_batch_end(g->st, r, e);
 }
 
+/* Whether an action stored or fired with ip (NULL or "": the provider's, every IP) acts on v. */
+static bool engine_lane_concerned(const struct engine_lane *v, const char *ip)
+{
+    return !ip || !ip[0] || strcmp(ip, v->ip) == 0;
+}
+
+/* Puts action b (manual: a hand's hold) in force on v at once. */
+static ipw_status engine_lane_push(struct engine_lane *v, const struct backoff_action *b,
+                                   bool manual, struct err *e)
+{
+    struct lane_action *n = realloc(v->actions, (v->n_actions + 1) * sizeof *n);
+    if (!n)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    v->actions = n;
+    struct lane_action *a = &v->actions[v->n_actions++];
+    memset(a, 0, sizeof *a);
+    a->b = *b;
+    a->manual = manual;
+    return IPW_OK;
+}
+
+/* Puts b in force on every lane it concerns: lane v's, or with ip "" all its provider's. */
+static ipw_status engine_push(struct engine *g, const struct engine_lane *v, const char *ip,
+                              const struct backoff_action *b, struct err *e)
+{
+    for (size_t i = 0; i < g->n_lanes; i++) {
+        struct engine_lane *w = &g->lanes[i];
+        if (w->index != v->index || !(w == v || !ip || !ip[0]))
+            continue;
+        ipw_status r = engine_lane_push(w, b, false, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    return IPW_OK;
+}
+
 struct engine_rule_ctx {
-    struct engine_prov *v;
+    struct engine_lane *v;
     ipw_status r;
     struct err *e;
 };
@@ -294,31 +300,17 @@ struct engine_rule_ctx {
 static int engine_rule_cb(const struct store_rule_action *a, void *arg)
 {
     struct engine_rule_ctx *c = arg;
-    struct engine_prov *v = c->v;
-    struct backoff_action *n = realloc(v->actions, (v->n_actions + 1) * sizeof *n);
-    if (!n) {
-        c->r = err_set(c->e, IPW_ENOMEM, "out of memory");
-        return 1;
-    }
-    v->actions = n;
-    struct backoff_action *b = &v->actions[v->n_actions++];
-    memset(b, 0, sizeof *b);
-    b->name = "stored";
-    /* A manual `pause` holds the provider like a suspension. */
-    if (strcmp(a->action, "throttle") == 0)
-        b->action = PLAN_ACTION_THROTTLE;
-    else if (strcmp(a->action, "bounce") == 0)
-        b->action = PLAN_ACTION_BOUNCE;
-    else
-        b->action = PLAN_ACTION_SUSPEND;
-    b->rate_per_min = a->rate_per_min;
-    b->started_ms = a->started_ms;
-    b->expires_ms = a->expires_ms ? a->expires_ms : INT64_MAX;
-    return 0;
+    if (!engine_lane_concerned(c->v, a->ip))
+        return 0;
+    struct lane_action la;
+    lane_action_from_store(a, &la);
+    la.b.name = "stored"; /* the store's strings die on return */
+    c->r = engine_lane_push(c->v, &la.b, la.manual, c->e);
+    return c->r != IPW_OK;
 }
 
-/* Reloads the provider's active actions and notices holds set or lifted by `pause`/`resume`. */
-static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, int64_t now,
+/* Reloads the lane's active actions and notices holds set or lifted by `pause`/`resume`. */
+static ipw_status engine_lane_refresh(struct engine *g, struct engine_lane *v, int64_t now,
                                       struct err *e)
 {
     v->n_actions = 0;
@@ -329,17 +321,17 @@ static ipw_status engine_prov_refresh(struct engine *g, struct engine_prov *v, i
     if (c.r != IPW_OK)
         return c.r;
     struct store_provider row;
-    r = store_provider_load(g->st, v->pp->name, &row, e);
+    r = store_lane_load(g->st, v->pp->name, v->key, &row, e);
     if (r == IPW_ENOTFOUND)
         return IPW_OK;
     if (r != IPW_OK)
         return r;
-    if (row.paused_until_ms != v->paused_seen_ms || row.pause_manual != v->pause_manual) {
+    if (row.paused_until_ms != v->paused_seen_ms || (row.pause_manual != 0) != v->ls.manual) {
         /* Another process (pause, resume) changed the hold: its word wins. */
-        v->bo.paused_until_ms = row.paused_until_ms;
+        v->ls.bo.paused_until_ms = row.paused_until_ms;
         v->paused_seen_ms = row.paused_until_ms;
-        v->pause_manual = row.pause_manual;
-        snprintf(v->bo.pause_reason, sizeof v->bo.pause_reason, "%s",
+        v->ls.manual = row.pause_manual != 0;
+        snprintf(v->ls.bo.pause_reason, sizeof v->ls.bo.pause_reason, "%s",
                  row.pause_reason ? row.pause_reason : "");
     }
     store_provider_clear(&row);
@@ -450,10 +442,11 @@ static void engine_feedback_poll(struct engine *g, int64_t now)
 /* ---- the previous sending day's counts, for earned growth ---- */
 
 /* Counted as status, report and metrics count them (lane_store.h). */
-static ipw_status engine_day_counts(struct engine *g, struct engine_prov *v, const char *date,
+static ipw_status engine_day_counts(struct engine *g, struct engine_lane *v, const char *date,
                                     struct ramp_day_counts *out, struct err *e)
 {
-    ipw_status r = lane_store_day_counts(g->st, g->p->timezone, v->pp->name, date, out, e);
+    ipw_status r =
+        lane_store_ip_day_counts(g->st, g->p->timezone, v->pp->name, v->key, date, out, e);
     if (r == IPW_OK)
         r = placement_day_counts(g->p, g->st, v->pp->name, date, out, e);
     return r;
@@ -463,12 +456,15 @@ static ipw_status engine_day_counts(struct engine *g, struct engine_prov *v, con
 
 struct engine_hits_ctx {
     struct engine *g;
-    struct engine_prov *v;
+    struct engine_lane *v;
 };
 
 static int engine_hits_cb(const struct store_attempt *a, void *arg)
 {
     struct engine_hits_ctx *c = arg;
+    /* A pool's lane counts the replies its own IP received. */
+    if (c->v->key[0] && (!a->source_ip || strcmp(a->source_ip, c->v->ip) != 0))
+        return 0;
     char reply[REPLY_TEXT_MAX + 16];
     snprintf(reply, sizeof reply, "%d %s", a->code, a->text ? a->text : "");
     struct backoff_action *out = calloc(c->g->p->n_rules ? c->g->p->n_rules : 1, sizeof *out);
@@ -1293,7 +1289,7 @@ static void engine_qrec_free(struct engine_qrec *q)
 
 struct engine_fill_ctx {
     struct engine *g;
-    struct engine_prov *v;
+    struct engine_lane *v;
     size_t added;
     int oom;
 };
@@ -1301,24 +1297,24 @@ struct engine_fill_ctx {
 static int engine_fill_cb(const struct store_recipient *r, void *arg)
 {
     struct engine_fill_ctx *c = arg;
-    struct engine_prov *v = c->v;
+    struct engine_lane *v = c->v;
     if (strmap_find(&c->g->claimed, r->address))
         return 0;
-    if (v->q_n == v->q_cap) {
-        size_t ncap = v->q_cap ? v->q_cap * 2 : ENGINE_QUEUE_BATCH;
+    if (v->qu->q_n == v->qu->q_cap) {
+        size_t ncap = v->qu->q_cap ? v->qu->q_cap * 2 : ENGINE_QUEUE_BATCH;
         struct engine_qrec *nq = calloc(ncap, sizeof *nq);
         if (!nq) {
             c->oom = 1;
             return 1;
         }
-        for (size_t i = 0; i < v->q_n; i++)
-            nq[i] = v->q[(v->q_head + i) % v->q_cap];
-        free(v->q);
-        v->q = nq;
-        v->q_head = 0;
-        v->q_cap = ncap;
+        for (size_t i = 0; i < v->qu->q_n; i++)
+            nq[i] = v->qu->q[(v->qu->q_head + i) % v->qu->q_cap];
+        free(v->qu->q);
+        v->qu->q = nq;
+        v->qu->q_head = 0;
+        v->qu->q_cap = ncap;
     }
-    struct engine_qrec *q = &v->q[(v->q_head + v->q_n) % v->q_cap];
+    struct engine_qrec *q = &v->qu->q[(v->qu->q_head + v->qu->q_n) % v->qu->q_cap];
     q->address = strdup(r->address);
     q->domain = strdup(r->domain);
     if (!q->address || !q->domain) {
@@ -1337,14 +1333,14 @@ static int engine_fill_cb(const struct store_recipient *r, void *arg)
         c->oom = 1;
         return 1;
     }
-    v->q_n++;
+    v->qu->q_n++;
     c->added++;
     return 0;
 }
 
-static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t now, struct err *e)
+static ipw_status engine_fill(struct engine *g, struct engine_lane *v, int64_t now, struct err *e)
 {
-    if (v->q_n > 0 || now < v->refill_after_ms)
+    if (v->qu->q_n > 0 || now < v->qu->refill_after_ms)
         return IPW_OK;
     struct engine_fill_ctx c = {.g = g, .v = v};
     /* Ask for more than a batch: recipients already claimed in this run are skipped. */
@@ -1355,7 +1351,7 @@ static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t n
     if (c.oom)
         return err_set(e, IPW_ENOMEM, "out of memory");
     if (c.added == 0)
-        v->refill_after_ms = now + ENGINE_REFRESH_MS;
+        v->qu->refill_after_ms = now + ENGINE_REFRESH_MS;
     return IPW_OK;
 }
 
@@ -1364,16 +1360,16 @@ static ipw_status engine_fill(struct engine *g, struct engine_prov *v, int64_t n
  * those still pending. */
 static void engine_list_forget_queued(struct engine *g)
 {
-    for (size_t i = 0; i < g->n_prov; i++) {
-        struct engine_prov *v = &g->prov[i];
-        for (size_t k = 0; k < v->q_n; k++) {
-            struct engine_qrec *q = &v->q[(v->q_head + k) % v->q_cap];
+    for (size_t i = 0; i < g->n_lanes; i++) {
+        struct engine_lane *v = &g->lanes[i];
+        for (size_t k = 0; k < v->qu->q_n; k++) {
+            struct engine_qrec *q = &v->qu->q[(v->qu->q_head + k) % v->qu->q_cap];
             strmap_del(&g->claimed, q->address);
             engine_qrec_free(q);
         }
-        v->q_n = 0;
-        v->q_head = 0;
-        v->refill_after_ms = 0;
+        v->qu->q_n = 0;
+        v->qu->q_head = 0;
+        v->qu->refill_after_ms = 0;
     }
 }
 
@@ -1485,7 +1481,7 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
                                 struct err *e)
 {
     const struct plan *p = g->p;
-    struct engine_prov *v = &g->prov[f->prov];
+    struct engine_lane *v = &g->lanes[f->lane];
     const char *host = p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i];
     struct store_attempt a = {
         .started_ms = now,
@@ -1565,18 +1561,17 @@ static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f,
 static ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
 {
     const struct plan *p = g->p;
-    struct engine_prov *v = &g->prov[pi];
+    struct engine_lane *v = &g->lanes[pi];
     struct engine_flight *f = calloc(1, sizeof *f);
     if (!f)
         return err_set(e, IPW_ENOMEM, "out of memory");
     f->eng = g;
-    f->prov = pi;
-    f->rec = v->q[v->q_head];
-    memset(&v->q[v->q_head], 0, sizeof v->q[v->q_head]);
-    v->q_head = (v->q_head + 1) % v->q_cap;
-    v->q_n--;
-    snprintf(f->source_ip, sizeof f->source_ip, "%s",
-             p->source_ips[g->source_rr++ % p->n_source_ips]);
+    f->lane = pi;
+    f->rec = v->qu->q[v->qu->q_head];
+    memset(&v->qu->q[v->qu->q_head], 0, sizeof v->qu->q[v->qu->q_head]);
+    v->qu->q_head = (v->qu->q_head + 1) % v->qu->q_cap;
+    v->qu->q_n--;
+    snprintf(f->source_ip, sizeof f->source_ip, "%s", v->ip);
     int64_t seq = ++g->seq;
     char idl[200];
     message_id_left(p->campaign, seq, engine_random64(), idl, sizeof idl);
@@ -1723,11 +1718,11 @@ static ipw_status engine_finish_local(struct engine *g, struct engine_flight *f,
      * rates and caps count those), and the pick gives back what it took: its share of the
      * day's cap and its place in the even sequence, which the next recipient can use. What
      * happened is the recipient's state and reason, which `trace` shows. */
-    struct engine_prov *v = &g->prov[f->prov];
-    if (v->sent_today > 0)
-        v->sent_today--;
-    if (v->seq.n > 0)
-        v->seq.n--;
+    struct engine_lane *v = &g->lanes[f->lane];
+    if (v->ls.sent_today > 0)
+        v->ls.sent_today--;
+    if (v->ls.seq.n > 0)
+        v->ls.seq.n--;
     v->dirty = true;
     (void)now;
     /* A dry run leaves the queue as the real run will find it. */
@@ -1776,14 +1771,16 @@ static enum reply_phase engine_reply_phase(enum smtp_phase p)
     return REPLY_PHASE_CONNECT;
 }
 
-/* Records the suspension of a provider whose receiver refuses the sender, in force at once. */
-static ipw_status engine_suspend(struct engine *g, struct engine_prov *v, int64_t now, int64_t ms,
+/* Records the suspension of a lane whose receiver refuses the sender, in force at once: the
+ * lane's IP in a pool, else the provider. */
+static ipw_status engine_suspend(struct engine *g, struct engine_lane *v, int64_t now, int64_t ms,
                                  const char *reply, struct err *e)
 {
     char reason[700];
     snprintf(reason, sizeof reason, "the receiver refuses the sender: %.600s", reply);
     struct store_rule_action sa = {
         .provider = v->pp->name,
+        .ip = v->key,
         .rule = ENGINE_RULE_REFUSED,
         .action = "suspend",
         .reason = reason,
@@ -1795,21 +1792,110 @@ static ipw_status engine_suspend(struct engine *g, struct engine_prov *v, int64_
         if (r != IPW_OK)
             return r;
     }
-    struct backoff_action *na = realloc(v->actions, (v->n_actions + 1) * sizeof *na);
-    if (!na)
-        return err_set(e, IPW_ENOMEM, "out of memory");
-    v->actions = na;
-    struct backoff_action *b = &v->actions[v->n_actions++];
-    memset(b, 0, sizeof *b);
-    b->name = ENGINE_RULE_REFUSED;
-    b->action = PLAN_ACTION_SUSPEND;
-    b->started_ms = now;
-    b->expires_ms = now + ms;
+    struct backoff_action b = {.name = ENGINE_RULE_REFUSED,
+                               .action = PLAN_ACTION_SUSPEND,
+                               .started_ms = now,
+                               .expires_ms = now + ms};
+    ipw_status r = engine_lane_push(v, &b, false, e);
+    if (r != IPW_OK)
+        return r;
     v->refusals++;
-    if (g->o->log)
-        fprintf(g->o->log, "ipwarm: %s: suspended for %lld min: %s\n", v->pp->name,
-                (long long)(ms / 60000), reason);
+    if (g->o->log) {
+        if (v->key[0])
+            fprintf(g->o->log, "ipwarm: %s from %s: suspended for %lld min: %s\n", v->pp->name,
+                    v->ip, (long long)(ms / 60000), reason);
+        else
+            fprintf(g->o->log, "ipwarm: %s: suspended for %lld min: %s\n", v->pp->name,
+                    (long long)(ms / 60000), reason);
+    }
     return IPW_OK;
+}
+
+/* Whether lane w of a pool takes part on the local date today: its source.start has come. */
+static bool engine_lane_started(const struct engine_lane *w, const char *today)
+{
+    return !w->start || strcmp(today, w->start) >= 0;
+}
+
+struct engine_pool_find {
+    const char *rule;
+    bool found;
+};
+
+static int engine_pool_find_cb(const struct store_rule_action *a, void *arg)
+{
+    struct engine_pool_find *c = arg;
+    if ((!a->ip || !a->ip[0]) && a->rule && strcmp(a->rule, c->rule) == 0)
+        c->found = true;
+    return c->found;
+}
+
+/*
+ * Lane v of a pool just received a throttling reply or a rule hit of kind key (pool.h). When
+ * every started IP of the pool got the same within the hour, the trouble is the provider's,
+ * not an IP's (the sending domain, the content): the provider is acted on for the whole pool,
+ * with a rule action without an IP that says so. b is what acts (a rule's action, or for
+ * backoff a suspension until the pause v just began ends); rule names it (it outlives the run's
+ * use: the plan's, or a literal).
+ */
+static ipw_status engine_pool_check(struct engine *g, struct engine_lane *v, const char *key,
+                                    const char *rule, const struct backoff_action *b,
+                                    const char *reply, int64_t now, struct err *e)
+{
+    if (!v->key[0] || g->n_ips < 2)
+        return IPW_OK;
+    pool_hit_add(v->recent, &v->n_recent, key, now);
+    struct tz_local loc;
+    ipw_status r = tz_local(now, g->p->timezone, &loc, e);
+    if (r != IPW_OK)
+        return r;
+    struct pool_lane pl[64];
+    size_t n = 0;
+    struct engine_lane *first = &g->lanes[v->index * g->n_ips];
+    for (size_t k = 0; k < g->n_ips && n < 64; k++, n++) {
+        struct engine_lane *w = first + k;
+        pl[n] = (struct pool_lane){
+            .hits = w->recent, .n_hits = w->n_recent, .sending = engine_lane_started(w, loc.date)};
+    }
+    if (!pool_every_ip(pl, n, key, now))
+        return IPW_OK;
+    /* Once: an action of the whole pool already in force for this trouble stands. */
+    struct engine_pool_find pf = {.rule = rule};
+    if (!g->o->dry_run) {
+        r = store_rules_active(g->st, now, v->pp->name, engine_pool_find_cb, &pf, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    if (pf.found)
+        return IPW_OK;
+    char reason[900];
+    snprintf(reason, sizeof reason,
+             "every IP of the pool (%zu) was throttled within the hour (%s): the sending domain "
+             "or the content, not an IP: %.600s",
+             n, key, reply);
+    struct store_rule_action sa = {
+        .provider = v->pp->name,
+        .ip = "",
+        .rule = rule,
+        .action = b->action == PLAN_ACTION_THROTTLE ? "throttle" : "suspend",
+        .rate_per_min = b->action == PLAN_ACTION_THROTTLE ? b->rate_per_min : 0,
+        .reason = reason,
+        .started_ms = now,
+        .expires_ms = b->expires_ms == INT64_MAX ? 0 : b->expires_ms,
+    };
+    if (!g->o->dry_run) {
+        r = store_rule_add(g->st, &sa, NULL, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    struct backoff_action pb = *b;
+    pb.name = rule;
+    pb.started_ms = now;
+    r = engine_push(g, v, "", &pb, e);
+    if (r == IPW_OK && g->o->log)
+        fprintf(g->o->log, "ipwarm: %s: %s for the whole pool: %s\n", v->pp->name, sa.action,
+                reason);
+    return r;
 }
 
 /* The sentence that stops a run whose own set-up the server refused: what, and what to fix. */
@@ -1859,7 +1945,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
                                   const struct smtp_result *res, struct err *e)
 {
     const struct plan *p = g->p;
-    struct engine_prov *v = &g->prov[f->prov];
+    struct engine_lane *v = &g->lanes[f->lane];
     int64_t now = engine_now(g);
     v->inflight--;
     g->inflight--;
@@ -1881,7 +1967,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     bool decisive = !res->delivered && !res->unknown && !res->aborted;
 
     /* Rules see every reply that refused something. */
-    bool rule_bounce = false, rule_suspend = false;
+    bool rule_bounce = false, rule_suspend = false, rule_acted = false;
     struct backoff_action *fired = NULL;
     size_t n_fired = 0;
     if (decisive && p->n_rules > 0) {
@@ -1897,11 +1983,12 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         }
         if (fired[i].action == PLAN_ACTION_SUSPEND)
             rule_suspend = true;
+        rule_acted = true;
         const struct plan_rule *rule = &p->rules[fired[i].rule];
-        char rname[128];
-        snprintf(rname, sizeof rname, "%s", rule->name ? rule->name : rule->match);
+        const char *rname = rule->name ? rule->name : rule->match;
         struct store_rule_action sa = {
             .provider = v->pp->name,
+            .ip = v->key,
             .rule = rname,
             .action = fired[i].action == PLAN_ACTION_THROTTLE ? "throttle" : "suspend",
             .rate_per_min = fired[i].action == PLAN_ACTION_THROTTLE ? fired[i].rate_per_min : 0,
@@ -1909,22 +1996,28 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
             .started_ms = fired[i].started_ms,
             .expires_ms = fired[i].expires_ms,
         };
-        if (!g->o->dry_run) {
-            ipw_status r = store_rule_add(g->st, &sa, NULL, e);
-            if (r != IPW_OK) {
-                free(fired);
-                return r;
-            }
-        }
+        ipw_status r = g->o->dry_run ? IPW_OK : store_rule_add(g->st, &sa, NULL, e);
         /* In force at once, not only from the next refresh: a suspension that lets one more
          * message through would defeat it. */
-        struct backoff_action *na = realloc(v->actions, (v->n_actions + 1) * sizeof *na);
-        if (na) {
-            v->actions = na;
-            v->actions[v->n_actions++] = fired[i];
+        if (r == IPW_OK)
+            r = engine_lane_push(v, &fired[i], false, e);
+        if (r == IPW_OK && g->o->log) {
+            if (v->key[0])
+                fprintf(g->o->log, "ipwarm: %s from %s: rule %s fired: %s\n", v->pp->name, v->ip,
+                        rname, sa.action);
+            else
+                fprintf(g->o->log, "ipwarm: %s: rule %s fired: %s\n", v->pp->name, rname,
+                        sa.action);
         }
-        if (g->o->log)
-            fprintf(g->o->log, "ipwarm: %s: rule %s fired: %s\n", v->pp->name, rname, sa.action);
+        /* The same rule on every IP of the pool within the hour: the provider's trouble. */
+        char key[POOL_KEY_MAX];
+        pool_key(rname, 0, NULL, key, sizeof key);
+        if (r == IPW_OK)
+            r = engine_pool_check(g, v, key, rname, &fired[i], full, now, e);
+        if (r != IPW_OK) {
+            free(fired);
+            return r;
+        }
     }
     free(fired);
 
@@ -1954,8 +2047,22 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
 
     /* The provider counts one deferral for the message, not one per MX host. */
     if (vd.throttle && !f->deferral_counted) {
-        backoff_on_deferral(&v->bo, &p->backoff, now, full);
+        backoff_on_deferral(&v->ls.bo, &p->backoff, now, full);
         f->deferral_counted = true;
+        /* The same kind of throttling on every IP of the pool within the hour: the provider is
+         * suspended for the whole pool until the pause this reply began ends. A rule that
+         * fired for this reply speaks for it (above): the pool is acted on once. */
+        char key[POOL_KEY_MAX];
+        pool_key(NULL, code, rp.enhanced[0] ? rp.enhanced : NULL, key, sizeof key);
+        struct backoff_action b = {.action = PLAN_ACTION_SUSPEND,
+                                   .started_ms = now,
+                                   .expires_ms = v->ls.bo.paused_until_ms > now
+                                                     ? v->ls.bo.paused_until_ms
+                                                     : now + p->backoff.pause_ms};
+        ipw_status r =
+            rule_acted ? IPW_OK : engine_pool_check(g, v, key, ENGINE_RULE_POOL, &b, full, now, e);
+        if (r != IPW_OK)
+            return r;
     }
     if (vd.suspend_ms > 0 && !rule_suspend) {
         ipw_status r = engine_suspend(g, v, now, vd.suspend_ms, full, e);
@@ -1978,13 +2085,13 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         .outcome = vd.outcome,
     };
     /* The outcome and the provider's state it changed (last reply, backoff) in one commit. */
-    snprintf(v->last_reply, sizeof v->last_reply, "%.500s", full);
-    v->last_reply_ms = now;
+    snprintf(v->ls.last_reply, sizeof v->ls.last_reply, "%.500s", full);
+    v->ls.last_reply_ms = now;
     ipw_status r = g->o->dry_run ? IPW_OK : store_batch_begin(g->st, e);
     if (r == IPW_OK)
         r = store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
     if (r == IPW_OK)
-        r = engine_prov_save(g, v, now, e);
+        r = engine_lane_save(g, v, now, e);
     r = store_batch_end(g->st, r, e);
     if (r != IPW_OK)
         return r;
@@ -2029,7 +2136,7 @@ static void engine_done_cb(const struct smtp_result *r, void *arg)
     struct engine_flight *f = r->user;
     if (c->r != IPW_OK) {
         /* An earlier completion failed to record: keep the first error, still free. */
-        f->eng->prov[f->prov].inflight--;
+        f->eng->lanes[f->lane].inflight--;
         f->eng->inflight--;
         engine_flight_free(f);
         return;
@@ -2142,14 +2249,24 @@ static ipw_status engine_relay_probe(struct engine *g, struct err *e)
 #define ENGINE_REFUSALS_WINDOW_MS (24 * 3600000LL)
 
 struct engine_refusals_ctx {
-    struct engine_prov *v;
+    struct engine_lane *v;
+    int64_t now;
 };
 
+/* Counts the lane's recent sender refusals, and gives a pool's lane back the rule hits of its
+ * IP within the hour (engine_pool_check), so that cron ticks see what the previous ones saw. */
 static int engine_refusals_cb(const struct store_rule_action *a, void *arg)
 {
     struct engine_refusals_ctx *c = arg;
+    if (!engine_lane_concerned(c->v, a->ip))
+        return 0;
     if (a->rule && strcmp(a->rule, ENGINE_RULE_REFUSED) == 0)
         c->v->refusals++;
+    if (c->v->key[0] && a->ip && a->ip[0] && a->rule && a->started_ms > c->now - POOL_WINDOW_MS) {
+        char key[POOL_KEY_MAX];
+        pool_key(a->rule, 0, NULL, key, sizeof key);
+        pool_hit_add(c->v->recent, &c->v->n_recent, key, a->started_ms);
+    }
     return 0;
 }
 
@@ -2192,26 +2309,44 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
     for (size_t i = 0; i < p->n_rules; i++)
         if (p->rules[i].trigger_period_ms > window)
             window = p->rules[i].trigger_period_ms;
-    g->n_prov = p->n_providers;
-    g->prov = calloc(g->n_prov, sizeof *g->prov);
-    if (!g->prov)
+    /* One lane per provider and source IP: a pool's IPs are warmed each on its own. Relay
+     * mode sends from the relay's address, whatever ours are: one lane per provider. */
+    g->n_ips = p->mode == PLAN_RELAY ? 1 : p->n_source_ips;
+    g->n_lanes = p->n_providers * g->n_ips;
+    g->lanes = calloc(g->n_lanes ? g->n_lanes : 1, sizeof *g->lanes);
+    g->queues = calloc(p->n_providers ? p->n_providers : 1, sizeof *g->queues);
+    if (!g->lanes || !g->queues)
         return err_set(e, IPW_ENOMEM, "out of memory");
-    for (size_t i = 0; i < g->n_prov; i++) {
-        struct engine_prov *v = &g->prov[i];
-        v->pp = &p->providers[i];
-        v->index = i;
+    for (size_t i = 0; i < g->n_lanes; i++) {
+        struct engine_lane *v = &g->lanes[i];
+        v->index = i / g->n_ips;
+        v->pp = &p->providers[v->index];
+        v->qu = &g->queues[v->index];
+        v->ip = p->source_ips[i % g->n_ips];
+        v->key = g->n_ips > 1 ? v->ip : "";
+        v->start = g->n_ips > 1 ? plan_source_start(p, v->ip) : NULL;
         v->hits = calloc(p->n_rules ? p->n_rules : 1, sizeof *v->hits);
         if (!v->hits)
             return err_set(e, IPW_ENOMEM, "out of memory");
-        v->ramp.rate_per_min = ramp_rate_for_stage(&v->pp->ramp, 0);
-        backoff_state_init(&v->bo, v->ramp.rate_per_min);
+        lane_state_init(&v->ls, &v->pp->ramp);
         struct store_provider row;
-        r = store_provider_load(g->st, v->pp->name, &row, e);
+        r = engine_lane_row(g, v, &row, e);
         if (r == IPW_OK) {
-            engine_prov_from_row(g, v, &row);
+            lane_state_from_row(&v->ls, &v->pp->ramp, &row);
+            v->paused_seen_ms = row.paused_until_ms;
             store_provider_clear(&row);
         } else if (r != IPW_ENOTFOUND) {
             return r;
+        }
+        if (v->key[0] && v->ls.bo.last_deferral_ms > now - POOL_WINDOW_MS &&
+            v->ls.bo.pause_reason[0]) {
+            /* Its last throttling reply, for engine_pool_check. */
+            struct reply rp;
+            memset(&rp, 0, sizeof rp);
+            reply_parse(v->ls.bo.pause_reason, strlen(v->ls.bo.pause_reason), &rp);
+            char key[POOL_KEY_MAX];
+            pool_key(NULL, rp.code, rp.enhanced[0] ? rp.enhanced : NULL, key, sizeof key);
+            pool_hit_add(v->recent, &v->n_recent, key, v->ls.bo.last_deferral_ms);
         }
         if (window > 0) {
             struct engine_hits_ctx hc = {.g = g, .v = v};
@@ -2219,10 +2354,10 @@ static ipw_status engine_setup(struct engine *g, int64_t now, struct err *e)
             if (r != IPW_OK)
                 return r;
         }
-        r = engine_prov_refresh(g, v, now, e);
+        r = engine_lane_refresh(g, v, now, e);
         if (r != IPW_OK)
             return r;
-        struct engine_refusals_ctx rc = {.v = v};
+        struct engine_refusals_ctx rc = {.v = v, .now = now};
         r = store_rules_each(g->st, v->pp->name, now - ENGINE_REFUSALS_WINDOW_MS, 0,
                              engine_refusals_cb, &rc, e);
         if (r != IPW_OK)
@@ -2277,15 +2412,18 @@ static void engine_teardown(struct engine *g)
         transport_free(&g->tr);
     while (g->flights)
         engine_flight_free(g->flights);
-    for (size_t i = 0; i < g->n_prov; i++) {
-        struct engine_prov *v = &g->prov[i];
-        for (size_t k = 0; k < v->q_n; k++)
-            engine_qrec_free(&v->q[(v->q_head + k) % v->q_cap]);
-        free(v->q);
-        free(v->hits);
-        free(v->actions);
+    for (size_t i = 0; i < g->n_lanes; i++) {
+        free(g->lanes[i].hits);
+        free(g->lanes[i].actions);
     }
-    free(g->prov);
+    for (size_t i = 0; g->queues && i < g->p->n_providers; i++) {
+        struct engine_queue *qu = &g->queues[i];
+        for (size_t k = 0; k < qu->q_n; k++)
+            engine_qrec_free(&qu->q[(qu->q_head + k) % qu->q_cap]);
+        free(qu->q);
+    }
+    free(g->lanes);
+    free(g->queues);
     if (g->tmpl)
         message_tmpl_free(g->tmpl);
     if (g->list)
@@ -2332,19 +2470,19 @@ static int64_t engine_next_retry(struct engine *g, int64_t now)
 
 /* The provider's ramp state for today: its stored one, or the one its first send of today
  * will begin (growth earned by yesterday's counts). */
-static ipw_status engine_ramp_today(struct engine *g, struct engine_prov *v, const char *today,
+static ipw_status engine_ramp_today(struct engine *g, struct engine_lane *v, const char *today,
                                     struct ramp_state *out, enum ramp_change *why, struct err *e)
 {
     *why = RAMP_SAME_DAY;
-    if (strcmp(v->ramp.day_date, today) == 0) {
-        *out = v->ramp;
+    if (strcmp(v->ls.ramp.day_date, today) == 0) {
+        *out = v->ls.ramp;
         return IPW_OK;
     }
     struct ramp_day_counts prev;
-    ipw_status r = engine_day_counts(g, v, v->ramp.day_date, &prev, e);
+    ipw_status r = engine_day_counts(g, v, v->ls.ramp.day_date, &prev, e);
     if (r != IPW_OK)
         return r;
-    return ramp_begin_day(&v->pp->ramp, &v->ramp, &prev, today, out, why, e);
+    return ramp_begin_day(&v->pp->ramp, &v->ls.ramp, &prev, today, out, why, e);
 }
 
 static void engine_progress(struct engine *g, int64_t now)
@@ -2357,17 +2495,17 @@ static void engine_progress(struct engine *g, int64_t now)
             "failed; %d in flight",
             (long long)g->sum->attempts, (long long)g->sum->delivered, (long long)g->sum->deferred,
             (long long)g->sum->bounced, (long long)g->sum->failed, g->inflight);
-    for (size_t i = 0; i < g->n_prov; i++) {
-        struct engine_prov *v = &g->prov[i];
-        if (!v->loaded)
+    for (size_t i = 0; i < g->n_lanes; i++) {
+        struct engine_lane *v = &g->lanes[i];
+        if (!v->ls.stored)
             continue;
         char rate[32];
-        if (v->bo.paused_until_ms > now)
-            fprintf(out, " | %s paused", v->pp->name);
+        if (v->ls.bo.paused_until_ms > now)
+            fprintf(out, " | %s%s%s paused", v->pp->name, v->key[0] ? " " : "", v->key);
         else
-            fprintf(out, " | %s %s", v->pp->name,
+            fprintf(out, " | %s%s%s %s", v->pp->name, v->key[0] ? " " : "", v->key,
                     units_format_rate(rate, sizeof rate,
-                                      backoff_effective_rate(&v->bo, &g->p->backoff, now)));
+                                      backoff_effective_rate(&v->ls.bo, &g->p->backoff, now)));
     }
     fflush(out);
 }
@@ -2397,9 +2535,9 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
     if (r == IPW_OK)
         r = engine_import(&g, ENGINE_IMPORT_CHUNK, now, e);
 
-    struct pace_slot *slots = calloc(g.n_prov ? g.n_prov : 1, sizeof *slots);
-    struct ramp_state *today_ramp = calloc(g.n_prov ? g.n_prov : 1, sizeof *today_ramp);
-    enum ramp_change *today_why = calloc(g.n_prov ? g.n_prov : 1, sizeof *today_why);
+    struct sched_lane *slots = calloc(g.n_lanes ? g.n_lanes : 1, sizeof *slots);
+    struct ramp_state *today_ramp = calloc(g.n_lanes ? g.n_lanes : 1, sizeof *today_ramp);
+    enum ramp_change *today_why = calloc(g.n_lanes ? g.n_lanes : 1, sizeof *today_why);
     if (r == IPW_OK && (!slots || !today_ramp || !today_why))
         r = err_set(e, IPW_ENOMEM, "out of memory");
 
@@ -2441,7 +2579,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                     break;
                 frame_valid = fr.valid_until_ms;
                 /* A new local date: work out each provider's stage for it afresh. */
-                for (size_t i = 0; i < g.n_prov; i++)
+                for (size_t i = 0; i < g.n_lanes; i++)
                     today_ramp[i].day_date[0] = '\0';
                 if (!g.o->dry_run && p->n_seeds > 0) {
                     r = engine_seeds_requeue(&g, fr.today, now, e);
@@ -2461,15 +2599,15 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             if (now >= next_refresh) {
                 next_refresh = now + ENGINE_REFRESH_MS;
                 bool starving = false;
-                for (size_t i = 0; i < g.n_prov && r == IPW_OK; i++) {
-                    r = engine_prov_refresh(&g, &g.prov[i], now, e);
-                    if (r == IPW_OK && backoff_tick(&g.prov[i].bo, &p->backoff, now))
-                        r = engine_prov_save(&g, &g.prov[i], now, e);
+                for (size_t i = 0; i < g.n_lanes && r == IPW_OK; i++) {
+                    r = engine_lane_refresh(&g, &g.lanes[i], now, e);
+                    if (r == IPW_OK && backoff_tick(&g.lanes[i].ls.bo, &p->backoff, now))
+                        r = engine_lane_save(&g, &g.lanes[i], now, e);
                     if (r == IPW_OK) {
-                        g.prov[i].refill_after_ms = 0;
-                        r = engine_fill(&g, &g.prov[i], now, e);
+                        g.lanes[i].qu->refill_after_ms = 0;
+                        r = engine_fill(&g, &g.lanes[i], now, e);
                     }
-                    if (g.prov[i].q_n == 0)
+                    if (g.lanes[i].qu->q_n == 0)
                         starving = true;
                 }
                 if (r == IPW_OK && starving && !g.list_eof)
@@ -2480,8 +2618,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                     break;
                 if (p->recipients_mode == PLAN_RCPT_ONCE && g.list_eof && g.inflight == 0) {
                     bool empty = true;
-                    for (size_t i = 0; i < g.n_prov; i++)
-                        if (g.prov[i].q_n)
+                    for (size_t i = 0; i < g.n_lanes; i++)
+                        if (g.lanes[i].qu->q_n)
                             empty = false;
                     int64_t pending = 0;
                     if (empty && !o->dry_run)
@@ -2502,28 +2640,28 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                  * dry providers (their recipients are rare in the list) leaves the next read
                  * to the refresh, as before. */
                 bool dry[64] = {false}, any = false;
-                for (size_t i = 0; i < g.n_prov && r == IPW_OK; i++) {
-                    r = engine_fill(&g, &g.prov[i], now, e);
-                    if (g.prov[i].q_n == 0 && i < 64)
+                for (size_t i = 0; i < g.n_lanes && r == IPW_OK; i++) {
+                    r = engine_fill(&g, &g.lanes[i], now, e);
+                    if (g.lanes[i].qu->q_n == 0 && i < 64)
                         dry[i] = any = true;
                 }
                 if (r == IPW_OK && any)
                     r = engine_import(&g, ENGINE_IMPORT_CHUNK, now, e);
                 bool fed = false;
-                for (size_t i = 0; i < g.n_prov && i < 64 && r == IPW_OK && any; i++) {
+                for (size_t i = 0; i < g.n_lanes && i < 64 && r == IPW_OK && any; i++) {
                     if (!dry[i])
                         continue;
-                    g.prov[i].refill_after_ms = 0;
-                    r = engine_fill(&g, &g.prov[i], now, e);
-                    if (g.prov[i].q_n > 0)
+                    g.lanes[i].qu->refill_after_ms = 0;
+                    r = engine_fill(&g, &g.lanes[i], now, e);
+                    if (g.lanes[i].qu->q_n > 0)
                         fed = true;
                 }
                 if (r != IPW_OK)
                     break;
                 import_after = any && !fed ? now + ENGINE_REFRESH_MS : 0;
             }
-            for (size_t i = 0; i < g.n_prov && r == IPW_OK; i++) {
-                struct engine_prov *v = &g.prov[i];
+            for (size_t i = 0; i < g.n_lanes && r == IPW_OK; i++) {
+                struct engine_lane *v = &g.lanes[i];
                 r = engine_fill(&g, v, now, e);
                 if (r != IPW_OK)
                     break;
@@ -2532,17 +2670,16 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                     if (r != IPW_OK)
                         break;
                 }
-                struct backoff_state bo = v->bo;
-                if (today_ramp[i].rate_per_min != bo.planned_per_min)
-                    backoff_set_planned(&bo, today_ramp[i].rate_per_min);
-                struct backoff_decision d;
-                backoff_decide(&bo, &p->backoff, v->actions, v->n_actions, now, &d);
-                slots[i].rate_per_min = d.rate_per_min;
-                slots[i].seq = v->seq;
-                slots[i].paused_until_ms = d.may_send ? 0 : d.until_ms;
-                slots[i].sent_today = strcmp(v->sent_date, fr.today) == 0 ? v->sent_today : 0;
-                slots[i].cap = ramp_cap_today(&v->pp->ramp, today_ramp[i].sending_day);
-                slots[i].idle = v->q_n == 0 || v->inflight >= p->connections_per_provider;
+                slots[i] = (struct sched_lane){
+                    .state = &v->ls,
+                    .today = &today_ramp[i],
+                    .ramp = &v->pp->ramp,
+                    .actions = v->actions,
+                    .n_actions = v->n_actions,
+                    /* An IP that source.start names sends nothing before its date. */
+                    .has_work = v->qu->q_n > 0 && engine_lane_started(v, fr.today),
+                    .busy = v->inflight >= p->connections_per_provider,
+                };
             }
             if (r != IPW_OK)
                 break;
@@ -2550,31 +2687,32 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
              * against now: a provider back from a pause whose planned times have passed starts
              * a new sequence at now instead of catching up with a burst. */
             fr.now_ms = now;
-            struct pace_pick pk = pace_pick(slots, g.n_prov, &fr);
-            if (pk.slot >= 0 && pk.at_ms <= now) {
-                size_t i = (size_t)pk.slot;
-                struct engine_prov *v = &g.prov[i];
-                if (strcmp(v->ramp.day_date, fr.today) != 0) {
+            struct sched_pick pk = sched_next(slots, g.n_lanes, &p->backoff, &fr, NULL);
+            if (pk.lane >= 0 && pk.at_ms <= now) {
+                size_t i = (size_t)pk.lane;
+                struct engine_lane *v = &g.lanes[i];
+                if (strcmp(v->ls.ramp.day_date, fr.today) != 0) {
                     /* The first message of a sending day begins the day's stage. */
                     if (o->log && today_why[i] != RAMP_SAME_DAY)
-                        fprintf(o->log, "ipwarm: %s: sending day %d (%s): %s, rate %g/min\n",
-                                v->pp->name, today_ramp[i].sending_day, fr.today,
-                                ramp_change_name(today_why[i]), today_ramp[i].rate_per_min);
-                    v->ramp = today_ramp[i];
-                    backoff_set_planned(&v->bo, v->ramp.rate_per_min);
+                        fprintf(o->log, "ipwarm: %s%s%s: sending day %d (%s): %s, rate %g/min\n",
+                                v->pp->name, v->key[0] ? " from " : "", v->key,
+                                today_ramp[i].sending_day, fr.today, ramp_change_name(today_why[i]),
+                                today_ramp[i].rate_per_min);
+                    v->ls.ramp = today_ramp[i];
+                    backoff_set_planned(&v->ls.bo, v->ls.ramp.rate_per_min);
                 }
-                if (strcmp(v->sent_date, fr.today) != 0) {
-                    snprintf(v->sent_date, sizeof v->sent_date, "%s", fr.today);
-                    v->sent_today = 0;
+                if (strcmp(v->ls.sent_date, fr.today) != 0) {
+                    snprintf(v->ls.sent_date, sizeof v->ls.sent_date, "%s", fr.today);
+                    v->ls.sent_today = 0;
                 }
-                pace_seq_commit(&v->seq, slots[i].rate_per_min, pk.at_ms);
-                v->sent_today++;
+                pace_seq_commit(&v->ls.seq, pk.rate_per_min, pk.at_ms);
+                v->ls.sent_today++;
                 /* Saved with the attempt record (engine_attempt_begin); any path that ends
                  * without one saves it here. */
                 v->dirty = true;
                 r = engine_send(&g, i, now, e);
                 if (r == IPW_OK && v->dirty)
-                    r = engine_prov_save(&g, v, now, e);
+                    r = engine_lane_save(&g, v, now, e);
                 continue;
             }
             if (o->once && g.inflight == 0 && g.list_eof) {

@@ -124,7 +124,9 @@ static int64_t lane_until(const struct lane_action *a, size_t n, bool manual, in
             continue;
         *found = true;
         int64_t end = a[i].b.expires_ms == INT64_MAX ? 0 : a[i].b.expires_ms;
-        bool later = until != 0 && (end == 0 || end > until);
+        /* On a tie the newer one speaks (actions come oldest first): a whole pool's action
+         * recorded after the IP's own, for the same trouble and the same end. */
+        bool later = until != 0 && (end == 0 || end >= until);
         if (!later)
             continue;
         until = end;

@@ -8,6 +8,7 @@
  */
 #include "ipwarm/lane_store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,34 @@ ipw_status lane_store_day_counts(struct store *st, const char *zone, const char 
     return r;
 }
 
+ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const char *provider,
+                                    const char *ip, const char *date, struct ramp_day_counts *out,
+                                    struct err *e)
+{
+    ipw_status r = lane_store_day_counts(st, zone, provider, date, out, e);
+    if (r != IPW_OK || !ip || !ip[0] || !st || !date || !date[0])
+        return r;
+    int64_t from, to;
+    char next[TZ_DATE_MAX];
+    r = tz_local_midnight_utc(zone, date, &from, e);
+    if (r == IPW_OK)
+        r = tz_next_day(date, next, e);
+    if (r == IPW_OK)
+        r = tz_local_midnight_utc(zone, next, &to, e);
+    struct store_attempt_counts c;
+    if (r == IPW_OK)
+        r = store_attempt_counts(st, provider, ip, from, to, &c, e);
+    if (r != IPW_OK)
+        return r;
+    int64_t complaints = out->delivered > 0 ? out->complaints * c.delivered / out->delivered : 0;
+    out->attempts = c.attempts;
+    out->delivered = c.delivered;
+    out->deferred = c.deferred;
+    out->bounced = c.bounced;
+    out->complaints = complaints;
+    return IPW_OK;
+}
+
 static char *lane_store_strdup(const char *s, bool *nomem)
 {
     if (!s)
@@ -64,6 +93,7 @@ static char *lane_store_strdup(const char *s, bool *nomem)
 
 struct lane_store_collect {
     struct lane_view *v;
+    const char *ip; /* an IP's lane: only the actions on it and on the whole provider */
     bool nomem;
 };
 
@@ -72,6 +102,8 @@ static int lane_store_collect_action(const struct store_rule_action *a, void *ar
 {
     struct lane_store_collect *c = arg;
     struct lane_view *v = c->v;
+    if (c->ip && a->ip && a->ip[0] && strcmp(a->ip, c->ip) != 0)
+        return 0;
     struct store_rule_action *grown = realloc(v->actions, (v->n_actions + 1) * sizeof *grown);
     if (!grown) {
         c->nomem = true;
@@ -84,18 +116,26 @@ static int lane_store_collect_action(const struct store_rule_action *a, void *ar
     x->rule = lane_store_strdup(a->rule, &c->nomem);
     x->action = lane_store_strdup(a->action, &c->nomem);
     x->reason = lane_store_strdup(a->reason, &c->nomem);
+    x->ip = a->ip && a->ip[0] ? lane_store_strdup(a->ip, &c->nomem) : NULL;
     return c->nomem ? 1 : 0;
 }
 
-/* Loads lane v at fr from st (may be NULL). */
+bool lane_store_is_pool(const struct plan *p)
+{
+    return p->mode == PLAN_DIRECT && p->n_source_ips > 1;
+}
+
+/* Loads lane v at fr from st (may be NULL). key is its row's ip in the store ("" for the
+ * provider's only lane); a pool's first IP falls back to the row without an IP, as the engine
+ * adopts it. */
 static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
                                       const struct pace_frame *fr, struct lane_view *v,
-                                      struct err *e)
+                                      const char *key, struct err *e)
 {
     const struct plan_ramp *ramp = &v->pp->ramp;
     lane_state_from_row(&v->state, ramp, NULL);
     if (st) {
-        struct lane_store_collect c = {.v = v};
+        struct lane_store_collect c = {.v = v, .ip = v->ip};
         ipw_status r =
             store_rules_active(st, fr->now_ms, v->pp->name, lane_store_collect_action, &c, e);
         if (r == IPW_OK && c.nomem)
@@ -103,7 +143,9 @@ static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
         if (r != IPW_OK)
             return r;
         struct store_provider row;
-        r = store_provider_load(st, v->pp->name, &row, e);
+        r = store_lane_load(st, v->pp->name, key, &row, e);
+        if (r == IPW_ENOTFOUND && key[0] && strcmp(key, p->source_ips[0]) == 0)
+            r = store_lane_load(st, v->pp->name, "", &row, e);
         if (r == IPW_OK) {
             lane_state_from_row(&v->state, ramp, &row);
             bool nomem = false;
@@ -132,8 +174,8 @@ static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
     } else {
         struct ramp_day_counts prev;
         enum ramp_change why;
-        ipw_status r =
-            lane_store_day_counts(st, p->timezone, v->pp->name, v->state.ramp.day_date, &prev, e);
+        ipw_status r = lane_store_ip_day_counts(st, p->timezone, v->pp->name, key,
+                                                v->state.ramp.day_date, &prev, e);
         if (r == IPW_OK)
             r = placement_day_counts(p, st, v->pp->name, v->state.ramp.day_date, &prev, e);
         if (r == IPW_OK)
@@ -142,6 +184,100 @@ static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
             return r;
     }
     lane_now(&v->state, &v->today, ramp, &p->backoff, v->lane_actions, v->n_actions, fr, &v->now);
+    const char *start = v->ip ? plan_source_start(p, v->ip) : NULL;
+    if (start && strcmp(fr->today, start) < 0) {
+        /* Not in the pool yet (source.start): it sends nothing before that local date. */
+        int64_t at = 0;
+        ipw_status r = tz_local_midnight_utc(p->timezone, start, &at, e);
+        if (r != IPW_OK)
+            return r;
+        v->now.activity = LANE_CLOSED;
+        v->now.until_ms = at;
+        v->now.rate_per_min = 0;
+        snprintf(v->now.reason, sizeof v->now.reason, "joins the pool on %s (source.start)", start);
+    }
+    return IPW_OK;
+}
+
+/* When a lane that does not send sends again: its end, or never (0: no end known). */
+static int64_t lane_store_until(const struct lane_now *n)
+{
+    return n->until_ms > 0 ? n->until_ms : INT64_MAX;
+}
+
+/* The provider's view of a pool, summed up from its IPs' (see struct lane_view). */
+static ipw_status lane_store_load_pool(struct store *st, const struct plan *p,
+                                       const struct pace_frame *fr, struct lane_view *v,
+                                       struct err *e)
+{
+    v->n_ips = p->n_source_ips;
+    v->ips = calloc(v->n_ips, sizeof *v->ips);
+    if (!v->ips)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    for (size_t k = 0; k < v->n_ips; k++) {
+        struct lane_view *x = &v->ips[k];
+        x->pp = v->pp;
+        x->ip = p->source_ips[k];
+        ipw_status r = lane_store_load_one(st, p, fr, x, x->ip, e);
+        if (r != IPW_OK)
+            return r;
+    }
+    /* Every action at the provider, for the list status shows. */
+    if (st) {
+        struct lane_store_collect c = {.v = v};
+        ipw_status r =
+            store_rules_active(st, fr->now_ms, v->pp->name, lane_store_collect_action, &c, e);
+        if (r == IPW_OK && c.nomem)
+            r = err_set(e, IPW_ENOMEM, "out of memory");
+        if (r != IPW_OK)
+            return r;
+    }
+    lane_state_from_row(&v->state, &v->pp->ramp, NULL);
+    struct lane_now *n = &v->now;
+    memset(n, 0, sizeof *n);
+    const struct lane_view *first = NULL; /* the IP that sends again first, when none sends */
+    bool sending = false;
+    n->cap_today = 0;
+    for (size_t k = 0; k < v->n_ips; k++) {
+        const struct lane_view *x = &v->ips[k];
+        if (x->state.stored)
+            v->state.stored = true;
+        if (x->state.ramp.stage > v->state.ramp.stage ||
+            (x->state.ramp.stage == v->state.ramp.stage &&
+             x->state.ramp.sending_day > v->state.ramp.sending_day))
+            v->state.ramp = x->state.ramp;
+        if (x->today.stage > v->today.stage ||
+            (x->today.stage == v->today.stage && x->today.sending_day > v->today.sending_day))
+            v->today = x->today;
+        if (x->now.stage > n->stage ||
+            (x->now.stage == n->stage && x->now.sending_day > n->sending_day)) {
+            n->stage = x->now.stage;
+            n->sending_day = x->now.sending_day;
+            n->planned_per_min = x->now.planned_per_min;
+        }
+        if (x->last_reply && x->state.last_reply_ms >= v->state.last_reply_ms) {
+            free(v->last_reply);
+            v->last_reply = strdup(x->last_reply);
+            if (!v->last_reply)
+                return err_set(e, IPW_ENOMEM, "out of memory");
+            v->state.last_reply_ms = x->state.last_reply_ms;
+            snprintf(v->state.last_reply, sizeof v->state.last_reply, "%s", x->state.last_reply);
+        }
+        n->rate_per_min += x->now.rate_per_min;
+        n->sent_today += x->now.sent_today;
+        if (n->cap_today >= 0)
+            n->cap_today = x->now.cap_today < 0 ? -1 : n->cap_today + x->now.cap_today;
+        n->throttled = n->throttled || x->now.throttled;
+        if (x->now.activity == LANE_SENDING)
+            sending = true;
+        else if (!first || lane_store_until(&x->now) < lane_store_until(&first->now))
+            first = x;
+    }
+    if (!sending && first) {
+        n->activity = first->now.activity;
+        n->until_ms = first->now.until_ms;
+        snprintf(n->reason, sizeof n->reason, "%s", first->now.reason);
+    }
     return IPW_OK;
 }
 
@@ -159,23 +295,31 @@ ipw_status lane_store_load(struct store *st, const struct plan *p, int64_t now_m
     for (size_t i = 0; i < out->n; i++)
         out->v[i].pp = &p->providers[i];
     for (size_t i = 0; i < out->n && r == IPW_OK; i++)
-        r = lane_store_load_one(st, p, &out->frame, &out->v[i], e);
+        r = lane_store_is_pool(p) ? lane_store_load_pool(st, p, &out->frame, &out->v[i], e)
+                                  : lane_store_load_one(st, p, &out->frame, &out->v[i], "", e);
     return r;
+}
+
+static void lane_view_free(struct lane_view *x)
+{
+    for (size_t k = 0; k < x->n_actions; k++) {
+        free((char *)x->actions[k].rule);
+        free((char *)x->actions[k].action);
+        free((char *)x->actions[k].reason);
+        free((char *)x->actions[k].ip);
+    }
+    free(x->actions);
+    free(x->lane_actions);
+    free(x->last_reply);
+    for (size_t k = 0; x->ips && k < x->n_ips; k++)
+        lane_view_free(&x->ips[k]);
+    free(x->ips);
 }
 
 void lane_views_free(struct lane_views *v)
 {
-    for (size_t i = 0; v->v && i < v->n; i++) {
-        struct lane_view *x = &v->v[i];
-        for (size_t k = 0; k < x->n_actions; k++) {
-            free((char *)x->actions[k].rule);
-            free((char *)x->actions[k].action);
-            free((char *)x->actions[k].reason);
-        }
-        free(x->actions);
-        free(x->lane_actions);
-        free(x->last_reply);
-    }
+    for (size_t i = 0; v->v && i < v->n; i++)
+        lane_view_free(&v->v[i]);
     free(v->v);
     memset(v, 0, sizeof *v);
 }

@@ -194,6 +194,14 @@ static void plan_source_start_parse(struct plan_ctx *c, const plan_node *v)
     }
 }
 
+const char *plan_source_start(const struct plan *p, const char *ip)
+{
+    for (size_t i = 0; ip && p->source_start_dates && i < p->n_source_ips; i++)
+        if (strcmp(p->source_ips[i], ip) == 0)
+            return p->source_start_dates[i];
+    return NULL;
+}
+
 static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_node *m)
 {
     static const char *const keys[] = {"ip", "ips", "helo", "start", NULL};
@@ -225,7 +233,11 @@ static void plan_source(struct plan_ctx *c, const plan_node *key, const plan_nod
         plan_fail(c, key, "source.ip", "expected the IP address to warm up, found nothing");
     }
     const plan_node *start = plan_get(m, "start");
-    if (start)
+    if (start && ip && !ips)
+        plan_fail(c, start, "source.start",
+                  "expected source.ips with it (the IPs of a pool that join later), found "
+                  "source.ip");
+    else if (start && p->n_source_ips > 0)
         plan_source_start_parse(c, start);
     if (helo)
         plan_domain(c, helo, "source.helo", "a domain name such as mx1.example.com", &p->helo);

@@ -651,6 +651,7 @@ static const char CSS[] =
     /* A provider's last reply: a row of its own under the provider's, the table's full width,
      * so that a long reply wraps in a readable measure instead of a narrow column. */
     "tr.pr td{border-bottom:0}"
+    "td.ipn{padding-left:1.5em}"
     "td.rp{padding-top:0}"
     ".reply{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace;"
     "font-size:.8rem;color:#333;background:#f7f7f7;border-left:3px solid #90a4ae;"
@@ -736,7 +737,8 @@ static void text_cell(FILE *f, const char *cls, const char *s)
 
 /* One provider's row of "Providers now": what lane_store_load() says it is doing (the same
  * as status and metrics), and its last reply under it. data-state and data-until carry the
- * state for scripts. */
+ * state for scripts. With a pool, a row per IP follows (class "ip", data-ip), with the IP's
+ * own last reply. */
 static void state_row(FILE *f, const struct lane_view *v, const char *zone)
 {
     const struct lane_now *n = &v->now;
@@ -744,12 +746,22 @@ static void state_row(FILE *f, const struct lane_view *v, const char *zone)
     char until[CLOCK_RFC3339_MAX] = "";
     if (n->until_ms > 0)
         clock_format_rfc3339_local(n->until_ms, zone, until, sizeof until);
-    fputs("<tr class=\"pr\" data-provider=\"", f);
+    fprintf(f, "<tr class=\"pr%s\" data-provider=\"", v->ip ? " ip" : "");
     report_html_escape(f, v->pp->name);
+    if (v->ip) {
+        fputs("\" data-ip=\"", f);
+        report_html_escape(f, v->ip);
+    }
     fprintf(f, "\" data-state=\"%s\" data-until=\"", word);
     report_html_escape(f, until);
     fputs("\">", f);
-    text_cell(f, "", v->pp->name);
+    if (v->ip) {
+        fputs("<td class=\"ipn\">from ", f);
+        report_html_escape(f, v->ip);
+        fputs("</td>", f);
+    } else {
+        text_cell(f, "", v->pp->name);
+    }
     fprintf(f, "<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%.1f/min</td>",
             v->state.ramp.stage, v->state.ramp.sending_day, n->rate_per_min);
     fprintf(f, "<td class=\"n\">%lld</td>", (long long)n->sent_today);
@@ -778,7 +790,11 @@ static void state_row(FILE *f, const struct lane_view *v, const char *zone)
         fputs("</td>", f);
     }
     fputs("</tr>\n", f);
-    reply_row(f, v->last_reply, v->state.last_reply_ms, zone, 7);
+    /* A pool: the provider's last reply is its latest IP's, shown under that IP. */
+    if (!v->ips)
+        reply_row(f, v->last_reply, v->state.last_reply_ms, zone, 7);
+    for (size_t k = 0; k < v->n_ips; k++)
+        state_row(f, &v->ips[k], zone);
 }
 
 static void write_page(FILE *f, struct rep *r, struct store *st, const struct stats_result *hr,

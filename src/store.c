@@ -375,12 +375,55 @@ static const char SCHEMA_V4[] =
     "  found_ms   INTEGER NOT NULL\n"
     ");\n";
 
+/*
+ * Version 5: IP pools. Each (provider, source IP) pair is a lane with its own ramp, backoff and
+ * pacing, so providers is keyed by (name, ip); its rows are copied into the new table with ip
+ * '' (the provider's only lane: a campaign with one source IP keeps using it, and a pool's
+ * first IP adopts it, see store_lane_load). rule_actions gains ip: '' acts on the provider as a
+ * whole (every IP of the pool, as every existing action did), an address acts on that IP only.
+ */
+static const char SCHEMA_V5[] =
+    "CREATE TABLE providers_v5 (\n"
+    "  name             TEXT NOT NULL,\n"
+    "  ip               TEXT NOT NULL DEFAULT '',\n"
+    "  stage            INTEGER NOT NULL DEFAULT 0,\n"
+    "  sending_day      INTEGER NOT NULL DEFAULT 0,\n"
+    "  sending_day_date TEXT CHECK (sending_day_date GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),\n"
+    "  rate_per_min     REAL NOT NULL DEFAULT 0,\n"
+    "  sent_today       INTEGER NOT NULL DEFAULT 0,\n"
+    "  sent_today_date  TEXT CHECK (sent_today_date GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),\n"
+    "  paused_until_ms  INTEGER,\n"
+    "  pause_reason     TEXT,\n"
+    "  pause_level      INTEGER NOT NULL DEFAULT 0,\n"
+    "  pause_manual     INTEGER NOT NULL DEFAULT 0 CHECK (pause_manual IN (0, 1)),\n"
+    "  last_deferral_ms INTEGER,\n"
+    "  rate_changed_ms  INTEGER,\n"
+    "  last_reply       TEXT,\n"
+    "  last_reply_ms    INTEGER,\n"
+    "  next_send_ms     INTEGER,\n"
+    "  updated_ms       INTEGER NOT NULL,\n"
+    "  pace_anchor_ms   INTEGER,\n"
+    "  pace_n           INTEGER NOT NULL DEFAULT 0,\n"
+    "  pace_rate        REAL NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (name, ip)\n"
+    ");\n"
+    "INSERT INTO providers_v5 (name, ip, stage, sending_day, sending_day_date, rate_per_min, "
+    "sent_today, sent_today_date, paused_until_ms, pause_reason, pause_level, pause_manual, "
+    "last_deferral_ms, rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, "
+    "pace_anchor_ms, pace_n, pace_rate) "
+    "SELECT name, '', stage, sending_day, sending_day_date, rate_per_min, sent_today, "
+    "sent_today_date, paused_until_ms, pause_reason, pause_level, pause_manual, "
+    "last_deferral_ms, rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, "
+    "pace_anchor_ms, pace_n, pace_rate FROM providers;\n"
+    "DROP TABLE providers;\n"
+    "ALTER TABLE providers_v5 RENAME TO providers;\n"
+    "ALTER TABLE rule_actions ADD COLUMN ip TEXT NOT NULL DEFAULT '';\n";
+
 /* Entry i migrates version i to version i + 1. */
 static const char *const MIGRATIONS[] = {
-    SCHEMA_V1,
-    SCHEMA_V2,
-    SCHEMA_V3,
-    SCHEMA_V4,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5,
 };
 
 #define N_MIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -492,6 +535,8 @@ enum q {
     Q_REASON_ADD,
     Q_REASONS_EACH,
     Q_RULES_EACH,
+    Q_ATTEMPT_COUNTS,
+    Q_LANES_RESUME,
     Q_COUNT
 };
 
@@ -506,8 +551,9 @@ enum q {
     "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
     "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
     "rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, pace_anchor_ms, "       \
-    "pace_n, pace_rate"
-#define RULE_COLS "id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual"
+    "pace_n, pace_rate, ip"
+#define RULE_COLS                                                                                  \
+    "id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual, ip"
 
 static const char *const QSQL[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -606,7 +652,8 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_RCPT_COUNT] = "SELECT count(*) FROM recipients WHERE state = ?1",
     [Q_PROV_SAVE] =
         "INSERT INTO providers (" PROV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (name) DO UPDATE SET "
+        "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21) ON CONFLICT (name, ip) DO UPDATE "
+        "SET "
         "stage = excluded.stage, sending_day = excluded.sending_day, "
         "sending_day_date = excluded.sending_day_date, rate_per_min = excluded.rate_per_min, "
         "sent_today = excluded.sent_today, sent_today_date = excluded.sent_today_date, "
@@ -617,10 +664,11 @@ static const char *const QSQL[Q_COUNT] = {
         "last_reply_ms = excluded.last_reply_ms, next_send_ms = excluded.next_send_ms, "
         "updated_ms = excluded.updated_ms, pace_anchor_ms = excluded.pace_anchor_ms, "
         "pace_n = excluded.pace_n, pace_rate = excluded.pace_rate",
-    [Q_PROV_LOAD] = "SELECT " PROV_COLS " FROM providers WHERE name = ?1",
-    [Q_PROV_EACH] = "SELECT " PROV_COLS " FROM providers ORDER BY name",
-    [Q_RULE_ADD] = "INSERT INTO rule_actions (provider, rule, action, rate_per_min, reason, "
-                   "started_ms, expires_ms, manual) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_PROV_LOAD] = "SELECT " PROV_COLS " FROM providers WHERE name = ?1 AND ip = ?2",
+    [Q_PROV_EACH] = "SELECT " PROV_COLS " FROM providers ORDER BY name, ip",
+    [Q_RULE_ADD] =
+        "INSERT INTO rule_actions (provider, rule, action, rate_per_min, reason, "
+        "started_ms, expires_ms, manual, ip) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_RULES_ACTIVE] = "SELECT " RULE_COLS " FROM rule_actions WHERE started_ms <= ?1 "
                        "AND (expires_ms IS NULL OR expires_ms > ?1) ORDER BY started_ms, id",
     [Q_RULES_ACTIVE_PROVIDER] = "SELECT " RULE_COLS " FROM rule_actions WHERE provider = ?2 "
@@ -707,6 +755,17 @@ static const char *const QSQL[Q_COUNT] = {
         "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
         "WHERE (?1 IS NULL OR provider = ?1) AND hour_ms >= ?2 AND hour_ms < ?3 "
         "ORDER BY hour_ms, provider",
+    /* One source IP's outcomes at a provider over a time range (a pool's lane's sending day):
+     * the attempts_started index bounds the scan to the range. */
+    [Q_ATTEMPT_COUNTS] =
+        "SELECT count(*), coalesce(sum(outcome = 'delivered'), 0), "
+        "coalesce(sum(outcome IN ('deferred', 'failed', 'blocked')), 0), "
+        "coalesce(sum(outcome = 'bounced'), 0) FROM attempts WHERE started_ms >= ?3 "
+        "AND started_ms < ?4 AND provider = ?1 AND source_ip = ?2 AND dry_run = 0 "
+        "AND outcome <> 'in-flight'",
+    [Q_LANES_RESUME] = "UPDATE providers SET paused_until_ms = NULL, pause_manual = 0, "
+                       "pause_reason = NULL, updated_ms = ?2 WHERE name = ?1 AND ip <> '' "
+                       "AND (paused_until_ms IS NOT NULL OR pause_manual = 1)",
     [Q_RULES_EACH] = "SELECT " RULE_COLS " FROM rule_actions WHERE (?1 IS NULL OR provider = ?1) "
                      "AND started_ms >= ?2 AND started_ms < ?3 ORDER BY started_ms, id",
 };
@@ -1991,6 +2050,7 @@ static void prov_from_row(sqlite3_stmt *s, struct store_provider *p)
     p->pace_anchor_ms = sqlite3_column_int64(s, 17);
     p->pace_n = sqlite3_column_int64(s, 18);
     p->pace_rate = sqlite3_column_double(s, 19);
+    p->ip = col_text(s, 20);
 }
 
 ipw_status store_provider_save(struct store *st, const struct store_provider *p, struct err *e)
@@ -2024,12 +2084,14 @@ ipw_status store_provider_save(struct store *st, const struct store_provider *p,
     bind_opt(s, 18, p->pace_anchor_ms);
     sqlite3_bind_int64(s, 19, p->pace_n);
     sqlite3_bind_double(s, 20, p->pace_rate);
+    bind_text(s, 21, p->ip ? p->ip : "");
     return run(st, s, doing, e);
 }
 
 void store_provider_clear(struct store_provider *p)
 {
     free_str(p->name);
+    free_str(p->ip);
     free_str(p->sending_day_date);
     free_str(p->sent_today_date);
     free_str(p->pause_reason);
@@ -2037,8 +2099,8 @@ void store_provider_clear(struct store_provider *p)
     memset(p, 0, sizeof *p);
 }
 
-ipw_status store_provider_load(struct store *st, const char *name, struct store_provider *out,
-                               struct err *e)
+ipw_status store_lane_load(struct store *st, const char *name, const char *ip,
+                           struct store_provider *out, struct err *e)
 {
     const char *doing = "read a provider's state";
     memset(out, 0, sizeof *out);
@@ -2047,6 +2109,7 @@ ipw_status store_provider_load(struct store *st, const char *name, struct store_
     if (sr != IPW_OK)
         return sr;
     bind_text(s, 1, name);
+    bind_text(s, 2, ip ? ip : "");
     int rc = sqlite3_step(s);
     ipw_status r = IPW_OK;
     if (rc == SQLITE_ROW) {
@@ -2055,6 +2118,7 @@ ipw_status store_provider_load(struct store *st, const char *name, struct store_
         prov_from_row(s, &v);
         *out = v;
         out->name = dup_str(v.name, &oom);
+        out->ip = dup_str(v.ip, &oom);
         out->sending_day_date = dup_str(v.sending_day_date, &oom);
         out->sent_today_date = dup_str(v.sent_today_date, &oom);
         out->pause_reason = dup_str(v.pause_reason, &oom);
@@ -2064,12 +2128,23 @@ ipw_status store_provider_load(struct store *st, const char *name, struct store_
             r = err_set(e, IPW_ENOMEM, "out of memory");
         }
     } else if (rc == SQLITE_DONE) {
-        r = err_set(e, IPW_ENOTFOUND, "no state recorded for provider %s in %s", name, st->path);
+        if (ip && *ip)
+            r = err_set(e, IPW_ENOTFOUND, "no state recorded for provider %s from %s in %s", name,
+                        ip, st->path);
+        else
+            r = err_set(e, IPW_ENOTFOUND, "no state recorded for provider %s in %s", name,
+                        st->path);
     } else {
         r = db_fail(st, rc, doing, e);
     }
     stmt_done(s);
     return r;
+}
+
+ipw_status store_provider_load(struct store *st, const char *name, struct store_provider *out,
+                               struct err *e)
+{
+    return store_lane_load(st, name, "", out, e);
 }
 
 ipw_status store_providers_each(struct store *st, store_provider_cb cb, void *ctx, struct err *e)
@@ -2096,18 +2171,68 @@ ipw_status store_providers_each(struct store *st, store_provider_cb cb, void *ct
 struct names_ctx {
     store_name_cb cb;
     void *ctx;
+    char last[256]; /* the name given last: a pool's lanes of one provider come in a row */
+    bool any;
 };
 
 static int names_each(const struct store_provider *p, void *ctx)
 {
     struct names_ctx *n = ctx;
+    if (n->any && strcmp(n->last, p->name) == 0)
+        return 0;
+    n->any = true;
+    snprintf(n->last, sizeof n->last, "%s", p->name);
     return n->cb(p->name, n->ctx);
 }
 
 ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, struct err *e)
 {
-    struct names_ctx n = {cb, ctx};
+    struct names_ctx n = {.cb = cb, .ctx = ctx};
     return store_providers_each(st, names_each, &n, e);
+}
+
+ipw_status store_attempt_counts(struct store *st, const char *provider, const char *source_ip,
+                                int64_t since_ms, int64_t until_ms,
+                                struct store_attempt_counts *out, struct err *e)
+{
+    const char *doing = "count a source IP's attempts";
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_ATTEMPT_COUNTS, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, provider);
+    bind_text(s, 2, source_ip);
+    sqlite3_bind_int64(s, 3, since_ms);
+    sqlite3_bind_int64(s, 4, until_ms);
+    int rc = sqlite3_step(s);
+    ipw_status r = IPW_OK;
+    if (rc == SQLITE_ROW) {
+        out->attempts = sqlite3_column_int64(s, 0);
+        out->delivered = sqlite3_column_int64(s, 1);
+        out->deferred = sqlite3_column_int64(s, 2);
+        out->bounced = sqlite3_column_int64(s, 3);
+    } else {
+        r = db_fail(st, rc, doing, e);
+    }
+    stmt_done(s);
+    return r;
+}
+
+ipw_status store_lanes_resume(struct store *st, const char *name, int64_t now_ms, int64_t *count,
+                              struct err *e)
+{
+    const char *doing = "resume a provider's IPs";
+    sqlite3_stmt *s;
+    ipw_status sr = stmt_get(st, Q_LANES_RESUME, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    bind_text(s, 1, name);
+    sqlite3_bind_int64(s, 2, now_ms);
+    ipw_status r = run(st, s, doing, e);
+    if (r == IPW_OK && count)
+        *count = sqlite3_changes(st->db);
+    return r;
 }
 
 /* ---- rule actions ---- */
@@ -2136,6 +2261,7 @@ ipw_status store_rule_add(struct store *st, const struct store_rule_action *a, i
     sqlite3_bind_int64(s, 6, a->started_ms);
     bind_opt(s, 7, a->expires_ms);
     sqlite3_bind_int(s, 8, a->manual ? 1 : 0);
+    bind_text(s, 9, a->ip ? a->ip : "");
     ipw_status r = run(st, s, doing, e);
     if (r == IPW_OK && id)
         *id = sqlite3_last_insert_rowid(st->db);
@@ -2153,6 +2279,7 @@ static void rule_from_row(sqlite3_stmt *s, struct store_rule_action *a)
     a->started_ms = sqlite3_column_int64(s, 6);
     a->expires_ms = sqlite3_column_int64(s, 7);
     a->manual = sqlite3_column_int(s, 8);
+    a->ip = col_text(s, 9);
 }
 
 ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,

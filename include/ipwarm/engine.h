@@ -37,6 +37,8 @@
 #define ENGINE_DRAIN_MS 30000
 /* The rule name of the suspension recorded when a receiver refuses the sender. */
 #define ENGINE_RULE_REFUSED "sender-refused"
+/* The rule name of the suspension recorded when every IP of a pool was throttled alike. */
+#define ENGINE_RULE_POOL "pool-throttled"
 /* Ended transactions report back within this long (a safety net; see engine_run). */
 #define ENGINE_ABORT_WAIT_MS 10000
 

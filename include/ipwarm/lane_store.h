@@ -11,6 +11,7 @@
 #ifndef IPWARM_LANE_STORE_H
 #define IPWARM_LANE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +22,20 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/store.h"
 
-/* One provider's lane: what is stored, the actions in force, and what it is doing now. */
+/*
+ * One provider's lane: what is stored, the actions in force, and what it is doing now. With an
+ * IP pool (source.ips in direct mode) each IP is a lane of its own, in ips[0..n_ips) (the
+ * pool's order), and the provider's view sums them up: it sends while any IP sends, its rate
+ * and today's count and cap are the sums of the IPs' (cap -1 when an IP has none), its stage
+ * and sending day the most advanced IP's, its last reply the latest; when no IP sends, its
+ * activity, end and reason are those of the IP that sends again first. actions then holds
+ * every action in force at the provider, the whole pool's and each IP's (store_rule_action.ip).
+ */
 struct lane_view {
     const struct plan_provider *pp;
+    const char *ip;        /* an IP's lane of a pool: its address (into the plan); else NULL */
+    struct lane_view *ips; /* a pool: one lane per IP; else NULL */
+    size_t n_ips;
     struct lane_state state;           /* as stored (state.stored: the store has a row) */
     char *last_reply;                  /* whole (state.last_reply is cut); NULL = none */
     struct store_rule_action *actions; /* active at now, oldest first; strings owned here */
@@ -48,6 +60,9 @@ ipw_status lane_store_load(struct store *st, const struct plan *p, int64_t now_m
                            struct lane_views *out, struct err *e);
 void lane_views_free(struct lane_views *v);
 
+/* Whether the plan's source IPs are a pool warmed IP by IP (several IPs in direct mode). */
+bool lane_store_is_pool(const struct plan *p);
+
 /* The lane of the provider called name, or NULL. */
 const struct lane_view *lane_views_find(const struct lane_views *v, const char *name);
 
@@ -58,5 +73,14 @@ const struct lane_view *lane_views_find(const struct lane_views *v, const char *
  */
 ipw_status lane_store_day_counts(struct store *st, const char *zone, const char *provider,
                                  const char *date, struct ramp_day_counts *out, struct err *e);
+
+/*
+ * The same counts for one source IP of a pool at provider (ip NULL or "": the whole provider,
+ * lane_store_day_counts). Attempts, deferrals and bounces are the IP's own; complaints are read
+ * per provider, so the IP gets the provider's share in proportion to its deliveries.
+ */
+ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const char *provider,
+                                    const char *ip, const char *date, struct ramp_day_counts *out,
+                                    struct err *e);
 
 #endif

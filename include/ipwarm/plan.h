@@ -291,6 +291,10 @@ ipw_status plan_load_text(const char *text, size_t len, const char *name, const 
 
 void plan_free(struct plan *p);
 
+/* The local date ("YYYY-MM-DD") source.start gives ip, before which it sends nothing, or NULL
+ * (it sends from the start). */
+const char *plan_source_start(const struct plan *p, const char *ip);
+
 /* Index of the provider called name, or -1. */
 int plan_provider_find(const struct plan *p, const char *name);
 

@@ -331,11 +331,13 @@ ipw_status store_recipients_count(struct store *st, const char *state, int64_t *
 /* ---- provider state ---- */
 
 /*
- * One provider's ramp and pause state. Dates are the plan's local dates "YYYY-MM-DD" (NULL =
- * none yet). paused_until_ms 0 = not paused; pause_manual non-zero: held by `ipwarm pause`.
+ * One lane's ramp and pause state: a provider, or with an IP pool one source IP at a provider
+ * (keyed by name and ip). Dates are the plan's local dates "YYYY-MM-DD" (NULL = none yet).
+ * paused_until_ms 0 = not paused; pause_manual non-zero: held by `ipwarm pause`.
  */
 struct store_provider {
     const char *name;
+    const char *ip; /* the source IP of a pool's lane; NULL or "" = the provider's only lane */
     int stage;
     int sending_day;
     const char *sending_day_date;
@@ -357,18 +359,39 @@ struct store_provider {
     double pace_rate;       /* and the rate it is spaced at */
 };
 
-/* Loads provider name into *out (owned strings: store_provider_clear); IPW_ENOTFOUND. */
+/* Loads provider name's only lane (ip "") into *out (owned strings: store_provider_clear);
+ * IPW_ENOTFOUND. */
 ipw_status store_provider_load(struct store *st, const char *name, struct store_provider *out,
                                struct err *e);
-/* Inserts or replaces every field of p (keyed by p->name). IPW_EUSAGE on a malformed date. */
+/* Loads the lane of provider name from source IP ip (NULL or "": its only lane) into *out, as
+ * store_provider_load. */
+ipw_status store_lane_load(struct store *st, const char *name, const char *ip,
+                           struct store_provider *out, struct err *e);
+/* Inserts or replaces every field of p (keyed by p->name and p->ip). IPW_EUSAGE on a malformed
+ * date. */
 ipw_status store_provider_save(struct store *st, const struct store_provider *p, struct err *e);
 void store_provider_clear(struct store_provider *p);
 typedef int (*store_provider_cb)(const struct store_provider *p, void *ctx);
-/* Calls cb for every stored provider, by name. */
+/* Calls cb for every stored lane, by name then ip. */
 ipw_status store_providers_each(struct store *st, store_provider_cb cb, void *ctx, struct err *e);
 typedef int (*store_name_cb)(const char *name, void *ctx);
-/* Calls cb with the name of every stored provider, by name. */
+/* Calls cb with the name of every stored provider, by name, once each. */
 ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, struct err *e);
+
+/* Lifts the backoff pauses and holds of every IP lane of provider name (a pool's rows; the
+ * provider's own row is the caller's), for `resume`; *count (may be NULL) says how many. */
+ipw_status store_lanes_resume(struct store *st, const char *name, int64_t now_ms, int64_t *count,
+                              struct err *e);
+
+/* One source IP's finished attempts at a provider (dry runs left out). deferred counts the
+ * deferred, failed and blocked ones. */
+struct store_attempt_counts {
+    int64_t attempts, delivered, deferred, bounced;
+};
+/* Counts the attempts of provider from source_ip that started in [since_ms, until_ms). */
+ipw_status store_attempt_counts(struct store *st, const char *provider, const char *source_ip,
+                                int64_t since_ms, int64_t until_ms,
+                                struct store_attempt_counts *out, struct err *e);
 
 /* ---- rule actions (automatic and manual) ---- */
 
@@ -376,6 +399,7 @@ ipw_status store_provider_names(struct store *st, store_name_cb cb, void *ctx, s
 struct store_rule_action {
     int64_t id;
     const char *provider;
+    const char *ip;   /* the source IP it acts on; NULL or "" = the provider, every IP */
     const char *rule; /* the rule's name or pattern; "manual" for `ipwarm pause` */
     const char *action;
     double rate_per_min; /* throttle: the rate; else 0 */

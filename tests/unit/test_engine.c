@@ -112,6 +112,9 @@ static void write_file(const char *dir, const char *name, const char *text)
  * example.test), the recipients given (one address per line) and the plan's extra YAML
  * (ramp, backoff, ... at top level).
  */
+/* The plan's source line for the next world_open (NULL: one IP, 192.0.2.10). */
+static const char *world_source;
+
 static void world_open(struct world *w, const char *recipients, const char *extra)
 {
     memset(w, 0, sizeof *w);
@@ -123,7 +126,7 @@ static void world_open(struct world *w, const char *recipients, const char *extr
     snprintf(plan, sizeof plan,
              "campaign: replay\n"
              "timezone: UTC\n"
-             "source: {ip: 192.0.2.10, helo: mx1.example.com}\n"
+             "%s"
              "sender: {from: \"News <news@example.com>\", return_path: bounces@example.com}\n"
              "transport: {mode: direct, port: 25, connections_per_provider: 1,\n"
              "            timeouts: {connect: 30s, command: 5m}}\n"
@@ -131,6 +134,7 @@ static void world_open(struct world *w, const char *recipients, const char *extr
              "recipients: {file: recipients.txt, mode: once}\n"
              "preflight: {require: []}\n"
              "%s",
+             world_source ? world_source : "source: {ip: 192.0.2.10, helo: mx1.example.com}\n",
              extra);
     struct err e;
     ipw_status r = plan_load_text(plan, strlen(plan), "replay.yaml", w->dir, &w->plan, &e);
@@ -670,6 +674,349 @@ static void test_engine_no_burst_after_pause(void **state)
     world_close(&w);
 }
 
+/* ---- IP pools: each IP a lane of its own ---- */
+
+#define POOL3 "source: {ips: [192.0.2.10, 192.0.2.11, 192.0.2.12], helo: mx1.example.com}\n"
+
+/* What the providers answer in a pool replay: per source IP, the nth message (counted per IP,
+ * from 1) from..to gets reply; everyone else is accepted after a second. */
+struct pool_script {
+    const char *ip[3];
+    int from[3], to[3];
+    const char *reply[3];
+    enum smtp_phase phase;
+    int seen[3];
+};
+
+static void pool_script(const struct smtp_job *job, int64_t now, struct transport_fake_reply *out,
+                        void *ctx)
+{
+    struct pool_script *ps = ctx;
+    (void)now;
+    out->delay_ms = 1000;
+    out->phase = SMTP_PHASE_DATA;
+    out->reply = "250 2.0.0 OK queued";
+    out->delivered = true;
+    out->dot_sent = true;
+    for (int i = 0; i < 3; i++) {
+        if (!ps->ip[i] || !job->source_ip || strcmp(ps->ip[i], job->source_ip) != 0)
+            continue;
+        ps->seen[i]++;
+        if (ps->reply[i] && ps->seen[i] >= ps->from[i] &&
+            (!ps->to[i] || ps->seen[i] <= ps->to[i])) {
+            memset(out, 0, sizeof *out);
+            out->delay_ms = 500;
+            out->phase = ps->phase;
+            out->reply = ps->reply[i];
+        }
+    }
+}
+
+/* Opens a world whose plan has the source line source, answered by ps. */
+static void pool_open(struct world *w, const char *source, const char *recipients,
+                      const char *extra, struct pool_script *ps)
+{
+    world_source = source;
+    world_open(w, recipients, extra);
+    world_source = NULL;
+    transport_free(&w->tr);
+    struct err e;
+    assert_int_equal(transport_fake_new(&w->clk, pool_script, ps, &w->tr, &e), IPW_OK);
+}
+
+/* When the transactions from source IP ip were submitted, in order. */
+static size_t sends_from(const struct world *w, const char *ip, int64_t *at, size_t max)
+{
+    size_t n_log, k = 0;
+    const struct transport_fake_sent *log = transport_fake_log(&w->tr, &n_log);
+    for (size_t i = 0; i < n_log && k < max; i++)
+        if (log[i].source_ip && strcmp(log[i].source_ip, ip) == 0)
+            at[k++] = log[i].submitted_ms;
+    return k;
+}
+
+/* A pool of three: the IP Microsoft defers backs off alone; the other two keep their pace. */
+static void test_engine_pool_one_ip_backs_off(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {.ip = {"192.0.2.11"},
+                             .from = {2},
+                             .to = {2},
+                             .reply = {"451 4.7.500 Server busy. Please try again later from "
+                                       "[192.0.2.11]. (S77714)"},
+                             .phase = SMTP_PHASE_MAIL};
+    char *list = numbered("m", "outlook.test", 200);
+    pool_open(&w, POOL3, list, "ramp: {start: 6/min}\n", &ps);
+    free(list);
+    world_run_ok(&w, 10 * MIN);
+    int64_t a[128], b[128], c[128];
+    size_t na = sends_from(&w, "192.0.2.10", a, 128), nb = sends_from(&w, "192.0.2.11", b, 128),
+           nc = sends_from(&w, "192.0.2.12", c, 128);
+    /* Each IP on its own at 6/min: one every 10 s for ten minutes. */
+    assert_int_equal(na, 60);
+    assert_int_equal(nc, 60);
+    for (size_t i = 0; i < na; i++) {
+        assert_int_equal(a[i], T0 + (int64_t)i * 10000);
+        assert_int_equal(c[i], T0 + (int64_t)i * 10000);
+    }
+    /* The deferred IP: two messages, then its 15 min pause outlasts the run. */
+    assert_int_equal(nb, 2);
+    assert_int_equal(b[1], T0 + 10000);
+    /* A lane per IP in the store: only .11 is paused, and only .11's rate was cut. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM providers WHERE name = 'microsoft'"), 3);
+    assert_int_equal(sql_int(&w, "SELECT paused_until_ms FROM providers WHERE name = "
+                                 "'microsoft' AND ip = '192.0.2.11'"),
+                     T0 + 10000 + 500 + 15 * MIN);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM providers WHERE name = 'microsoft' "
+                                 "AND ip <> '192.0.2.11' AND paused_until_ms IS NULL "
+                                 "AND rate_per_min = 6 AND sent_today = 60"),
+                     2);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions"), 0);
+    /* Every message to the deferred IP's recipient went out from a pool IP, none twice. */
+    assert_int_equal(sql_int(&w, "SELECT count(DISTINCT source_ip) FROM attempts"), 3);
+    world_close(&w);
+}
+
+/* The same kind of throttling from every IP within the hour: the provider's trouble, acted on
+ * for the whole pool and recorded so. */
+static void test_engine_pool_every_ip_throttled(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {
+        .ip = {"192.0.2.10", "192.0.2.11", "192.0.2.12"},
+        .from = {2, 3, 4},
+        .to = {2, 3, 4},
+        .reply = {"451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)",
+                  "421 4.7.0 Too many messages from [192.0.2.11]",
+                  "451 4.7.500 Server busy. Please try again later from [192.0.2.12]. (S77714)"},
+        .phase = SMTP_PHASE_MAIL};
+    char *list = numbered("m", "outlook.test", 200);
+    pool_open(&w, POOL3, list, "ramp: {start: 6/min}\n", &ps);
+    free(list);
+    world_run_ok(&w, 10 * MIN);
+    /* One action on the provider (no IP), from the third IP's reply, until its pause ends. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions"), 1);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE provider = 'microsoft' "
+                                 "AND ip = '' AND rule = 'pool-throttled' AND action = 'suspend'"),
+                     1);
+    int64_t third = T0 + 30000; /* .12's fourth message */
+    assert_int_equal(sql_int(&w, "SELECT started_ms FROM rule_actions"), third + 500);
+    assert_int_equal(sql_int(&w, "SELECT expires_ms FROM rule_actions"), third + 500 + 15 * MIN);
+    char *reason = sql_text(&w, "SELECT reason FROM rule_actions");
+    assert_non_null(strstr(reason, "every IP of the pool (3) was throttled within the hour "
+                                   "(code:4.7)"));
+    assert_non_null(strstr(reason, "from [192.0.2.12]"));
+    free(reason);
+    /* Nothing from any IP after it. */
+    size_t n_log;
+    const struct transport_fake_sent *log = transport_fake_log(&w.tr, &n_log);
+    for (size_t i = 0; i < n_log; i++)
+        assert_true(log[i].submitted_ms <= third + 500);
+    world_close(&w);
+}
+
+/* A reply rule that fires on one IP suspends that IP; on every IP within the hour, the provider. */
+static void test_engine_pool_rule_on_every_ip(void **state)
+{
+    (void)state;
+    struct world w;
+    const char *tss = "421 4.7.0 [TSS04] Messages from 192.0.2.1x temporarily deferred due to "
+                      "unexpected volume or user complaints";
+    struct pool_script ps = {.ip = {"192.0.2.10", "192.0.2.11"},
+                             .from = {1, 5},
+                             .to = {1, 5},
+                             .reply = {tss, tss},
+                             .phase = SMTP_PHASE_MAIL};
+    char *list = numbered("y", "yahoo.test", 200);
+    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
+              "ramp: {start: 6/min}\n", &ps);
+    free(list);
+    world_run_ok(&w, 30 * MIN);
+    /* .10 suspended alone at its first message: .11 went on until its fifth. */
+    int64_t a[64], b[64];
+    assert_int_equal(sends_from(&w, "192.0.2.10", a, 64), 1);
+    assert_int_equal(sends_from(&w, "192.0.2.11", b, 64), 5);
+    assert_int_equal(b[4], T0 + 40000);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE rule = 'yahoo-tss04' "
+                                 "AND ip = '192.0.2.10'"),
+                     1);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE rule = 'yahoo-tss04' "
+                                 "AND ip = '192.0.2.11'"),
+                     1);
+    /* Both within the hour: the rule acts on the provider, for the rule's 2 h. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE rule = 'yahoo-tss04' "
+                                 "AND ip = '' AND action = 'suspend' AND reason LIKE "
+                                 "'every IP of the pool (2) was throttled within the hour "
+                                 "(rule:yahoo-tss04)%'"),
+                     1);
+    /* Once: the rule speaks for the reply, not the backoff's throttling as well. */
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE ip = ''"), 1);
+    assert_int_equal(sql_int(&w, "SELECT expires_ms - started_ms FROM rule_actions WHERE ip = ''"),
+                     2 * HOUR - 0);
+    world_close(&w);
+}
+
+/* An IP named in source.start sends nothing before its date, then joins at the first stage
+ * while the other goes on growing. */
+static void test_engine_pool_ip_starts_later(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {0};
+    char *list = numbered("g", "gmail.test", 400);
+    pool_open(&w,
+              "source:\n"
+              "  ips: [192.0.2.10, 192.0.2.11]\n"
+              "  start: {192.0.2.11: 2026-12-02}\n"
+              "  helo: mx1.example.com\n",
+              list, "ramp: {start: 6/min, growth: 2, daily_cap: [10, 20]}\n", &ps);
+    free(list);
+    /* Day 1 (2026-12-01): only .10, up to its cap. */
+    world_run_ok(&w, HOUR);
+    int64_t a[128], b[128];
+    assert_int_equal(sends_from(&w, "192.0.2.10", a, 128), 10);
+    assert_int_equal(sends_from(&w, "192.0.2.11", b, 128), 0);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM providers WHERE ip = '192.0.2.11'"), 0);
+    /* Day 2: .10 earned its growth (stage 1, 12/min, cap 20); .11 begins at stage 0, 6/min,
+     * on its first sending day (cap 10). */
+    w.clk.now_ms = T0 + DAY;
+    world_run_ok(&w, HOUR);
+    size_t na = sends_from(&w, "192.0.2.10", a, 128), nb = sends_from(&w, "192.0.2.11", b, 128);
+    assert_int_equal(na, 30);
+    assert_int_equal(nb, 10);
+    assert_int_equal(b[0], T0 + DAY);
+    assert_int_equal(b[1] - b[0], 10000);
+    assert_int_equal(a[11] - a[10], 5000);
+    assert_int_equal(sql_int(&w, "SELECT stage * 100 + sending_day FROM providers "
+                                 "WHERE name = 'gmail' AND ip = '192.0.2.10'"),
+                     102);
+    assert_int_equal(sql_int(&w, "SELECT stage * 100 + sending_day FROM providers "
+                                 "WHERE name = 'gmail' AND ip = '192.0.2.11'"),
+                     1);
+    world_close(&w);
+}
+
+/*
+ * A state file written at schema version 4 (the schema before pools, made by the migrations of
+ * that version): Microsoft mid-ramp at stage 3 on its fourth sending day, today, 7 messages
+ * sent; Yahoo suspended by a rule for another hour. Opened by this version, it migrates and the
+ * warm-up goes on where it was.
+ */
+static void v4_fixture(struct world *w)
+{
+    char db[128];
+    snprintf(db, sizeof db, "%s/state.db", w->dir);
+    store_close(w->st);
+    unlink(db);
+    struct err e;
+    struct store *st = NULL;
+    assert_int_equal(store_open_at_version(db, 4, &st, &e), IPW_OK);
+    char sql[2048];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO providers (name, stage, sending_day, sending_day_date, rate_per_min, "
+             "sent_today, sent_today_date, updated_ms, pace_anchor_ms, pace_n, pace_rate) VALUES "
+             "('microsoft', 3, 4, '2026-12-01', 48, 7, '2026-12-01', %lld, %lld, 7, 48);"
+             "INSERT INTO rule_actions (provider, rule, action, reason, started_ms, expires_ms, "
+             "manual) VALUES ('yahoo', 'yahoo-tss04', 'suspend', '421 4.7.0 [TSS04] ...', %lld, "
+             "%lld, 0);",
+             (long long)(T0 - MIN), (long long)(T0 - 7 * 1250), (long long)(T0 - HOUR),
+             (long long)(T0 + HOUR));
+    assert_int_equal(sqlite3_exec(store_db(st), sql, NULL, NULL, NULL), SQLITE_OK);
+    store_close(st);
+    assert_int_equal(store_open(db, &w->st, &e), IPW_OK);
+    assert_int_equal(store_version(w->st), store_schema_version());
+}
+
+static void test_engine_v4_state_goes_on(void **state)
+{
+    (void)state;
+    struct world w;
+    char *a = numbered("m", "outlook.test", 60), *b = numbered("y", "yahoo.test", 10);
+    char list[8192];
+    snprintf(list, sizeof list, "%s%s", a, b);
+    free(a);
+    free(b);
+    world_open(&w, list, "ramp: {start: 6/min, growth: 2}\n");
+    v4_fixture(&w);
+    world_run_ok(&w, 20 * MIN);
+    /* Stage 3 (48/min: one every 1.25 s), the same sending day, the sequence continued. */
+    int64_t m[128], y[16];
+    size_t n = sends(&w, "m", m, 128);
+    assert_int_equal(n, 60);
+    assert_int_equal(m[0], T0);
+    assert_int_equal(m[1] - m[0], 1250);
+    assert_int_equal(sql_int(&w, "SELECT stage * 100 + sending_day FROM providers "
+                                 "WHERE name = 'microsoft' AND ip = ''"),
+                     304);
+    assert_int_equal(sql_int(&w, "SELECT sent_today FROM providers WHERE name = 'microsoft'"), 67);
+    /* Yahoo's suspension still holds: nothing before T0 + 1 h. */
+    assert_int_equal(sends(&w, "y", y, 16), 0);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM providers"), 1);
+    world_close(&w);
+}
+
+/* The same state under a pool: the first IP adopts the provider's row, the second starts at
+ * the first stage, and the provider's suspension holds both. */
+static void test_engine_v4_state_goes_on_in_a_pool(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {0};
+    char *a = numbered("m", "outlook.test", 60), *b = numbered("y", "yahoo.test", 10);
+    char list[8192];
+    snprintf(list, sizeof list, "%s%s", a, b);
+    free(a);
+    free(b);
+    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
+              "ramp: {start: 6/min, growth: 2}\n", &ps);
+    v4_fixture(&w);
+    world_run_ok(&w, 2 * MIN);
+    int64_t x[128];
+    size_t n10 = sends_from(&w, "192.0.2.10", x, 128);
+    assert_int_equal(x[1] - x[0], 1250);
+    size_t n11 = sends_from(&w, "192.0.2.11", x, 128);
+    assert_int_equal(x[1] - x[0], 10000);
+    assert_int_equal(n10 + n11, 60);
+    assert_int_equal(sql_int(&w, "SELECT stage * 100 + sending_day FROM providers "
+                                 "WHERE name = 'microsoft' AND ip = '192.0.2.10'"),
+                     304);
+    assert_int_equal(sql_int(&w, "SELECT stage * 100 + sending_day FROM providers "
+                                 "WHERE name = 'microsoft' AND ip = '192.0.2.11'"),
+                     1);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM attempts WHERE recipient LIKE 'y%'"), 0);
+    world_close(&w);
+}
+
+/* Cron ticks: the first IP's throttling seen by one run still counts in the next, whose reply
+ * to the second IP makes it every IP of the pool within the hour. */
+static void test_engine_pool_across_runs(void **state)
+{
+    (void)state;
+    struct world w;
+    struct pool_script ps = {
+        .ip = {"192.0.2.10", "192.0.2.11"},
+        .from = {1, 8},
+        .to = {1, 8},
+        .reply = {"451 4.7.500 Server busy. Please try again later from [192.0.2.10]. (S77714)",
+                  "451 4.7.500 Server busy. Please try again later from [192.0.2.11]. (S77714)"},
+        .phase = SMTP_PHASE_MAIL};
+    char *list = numbered("m", "outlook.test", 200);
+    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
+              "ramp: {start: 6/min}\n", &ps);
+    free(list);
+    world_run_ok(&w, MIN);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions"), 0);
+    int64_t second = w.clk.now_ms;
+    world_run_ok(&w, MIN);
+    assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions WHERE ip = '' AND rule = "
+                                 "'pool-throttled'"),
+                     1);
+    assert_true(sql_int(&w, "SELECT started_ms FROM rule_actions") >= second);
+    world_close(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,6 +1032,13 @@ int main(void)
         cmocka_unit_test(test_engine_providers_throttled_suspended_while_gmail_paces),
         cmocka_unit_test(test_engine_once_sends_what_is_due_then_returns),
         cmocka_unit_test(test_engine_no_burst_after_pause),
+        cmocka_unit_test(test_engine_pool_one_ip_backs_off),
+        cmocka_unit_test(test_engine_pool_every_ip_throttled),
+        cmocka_unit_test(test_engine_pool_rule_on_every_ip),
+        cmocka_unit_test(test_engine_pool_ip_starts_later),
+        cmocka_unit_test(test_engine_v4_state_goes_on),
+        cmocka_unit_test(test_engine_v4_state_goes_on_in_a_pool),
+        cmocka_unit_test(test_engine_pool_across_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

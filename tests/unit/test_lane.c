@@ -258,6 +258,23 @@ static void test_sched_next_skips_stopped_lanes(void **state)
     assert_int_equal(pk.at_ms, NOW + 10 * MIN);
 }
 
+/* Two suspensions ending together (an IP's own rule hit, then the whole pool's for the same
+ * trouble): the newer one says why. */
+static void test_lane_tie_goes_to_the_newer(void **state)
+{
+    (void)state;
+    struct lane_state s = sending_lane();
+    struct lane_action a[] = {
+        action("yahoo-tss04", PLAN_ACTION_SUSPEND, false, NOW + 2 * HOUR, "this IP"),
+        action("yahoo-tss04", PLAN_ACTION_SUSPEND, false, NOW + 2 * HOUR, "every IP of the pool"),
+    };
+    struct pace_frame fr = open_frame();
+    struct lane_now n;
+    lane_now(&s, NULL, &ramp, &backoff, a, 2, &fr, &n);
+    assert_int_equal(n.activity, LANE_SUSPENDED);
+    assert_string_equal(n.reason, "suspend by rule yahoo-tss04: every IP of the pool");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_lane_capped_and_closed),
         cmocka_unit_test(test_lane_row_round_trip),
         cmocka_unit_test(test_sched_next_skips_stopped_lanes),
+        cmocka_unit_test(test_lane_tie_goes_to_the_newer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

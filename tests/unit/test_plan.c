@@ -322,6 +322,35 @@ static void test_full_plan(void **state)
     plan_free(p);
 }
 
+#define L_POOL                                                                                     \
+    "campaign: t\n"                                                                                \
+    "source:\n"                                                                                    \
+    "  ips: [192.0.2.10, 192.0.2.11, 192.0.2.12]\n"                                                \
+    "  helo: mx.example.com\n"
+
+/* source.start: the date a pool IP joins, looked up by IP; a single source.ip has no pool. */
+static void test_source_start_lookup(void **state)
+{
+    (void)state;
+    char yaml[4096];
+    snprintf(yaml, sizeof yaml, "%s  start: {192.0.2.12: 2026-12-10}\n%s%s%s", L_POOL, L_SENDER,
+             L_MESSAGE, L_RECIPIENTS);
+    struct plan *p = NULL;
+    struct err e;
+    if (load_text(yaml, &p, &e) != IPW_OK)
+        fail_msg("%s", e.msg);
+    assert_string_equal(p->source_start_dates[2], "2026-12-10");
+    assert_string_equal(plan_source_start(p, "192.0.2.12"), "2026-12-10");
+    assert_null(plan_source_start(p, "192.0.2.10"));
+    plan_free(p);
+
+    snprintf(yaml, sizeof yaml,
+             "campaign: t\nsource:\n  ip: 192.0.2.10\n  helo: mx.example.com\n"
+             "  start: {192.0.2.10: 2026-12-10}\n%s%s%s",
+             L_SENDER, L_MESSAGE, L_RECIPIENTS);
+    refused_text(yaml, "source.start: expected source.ips with it");
+}
+
 static void test_relay_plan(void **state)
 {
     (void)state;
@@ -936,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_full_plan),
         cmocka_unit_test(test_relay_plan),
         cmocka_unit_test(test_source_start),
+        cmocka_unit_test(test_source_start_lookup),
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_custom_table),
         cmocka_unit_test(test_bad_plans),

@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 4);
-    assert_int_equal(store_version(st), 4);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 4);
+    assert_int_equal(store_schema_version(), 5);
+    assert_int_equal(store_version(st), 5);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 5);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 4);
+    assert_int_equal(store_version(st), 5);
     store_close(st);
 }
 
@@ -183,6 +183,15 @@ static const struct {
      "VALUES (7300000, 'imap://x/INBOX', 'sha256:00', 'other');",
      "SELECT count(*) FROM feedback_reports f, attempts a WHERE a.recipient = 's@gmail.com' "
      "AND NOT EXISTS (SELECT 1 FROM placements p WHERE p.attempt_id = a.id)",
+     1},
+    /* Version 4: a provider mid-ramp and a rule's suspension (version 5 keys providers by
+     * (name, ip) and gives rule_actions an ip; test_migrate_v4_lane checks more). */
+    {"INSERT INTO providers (name, stage, sending_day, sending_day_date, rate_per_min, "
+     "updated_ms, pace_n, pace_rate) VALUES ('gmail', 3, 4, '2026-12-01', 16.875, 1, 7, 16.875);"
+     "INSERT INTO rule_actions (provider, rule, action, reason, started_ms, expires_ms) "
+     "VALUES ('gmail', 'gmail-rate', 'suspend', '421 4.7.28', 1, 99);",
+     "SELECT count(*) FROM providers p JOIN rule_actions r ON r.provider = p.name "
+     "WHERE p.ip = '' AND r.ip = '' AND p.stage = 3 AND p.sending_day = 4 AND p.pace_n = 7",
      1},
 };
 
@@ -620,8 +629,12 @@ static const char *const V1_UNCHANGED[] = {
     "FROM summary_hourly ORDER BY provider, hour_ms",
     "SELECT provider, hour_ms, outcome, code, enhanced, text, count FROM summary_reasons "
     "ORDER BY provider, hour_ms, outcome, code, enhanced, text",
-    "SELECT * FROM providers ORDER BY name",
-    "SELECT * FROM rule_actions ORDER BY id",
+    "SELECT name, stage, sending_day, sending_day_date, rate_per_min, sent_today, "
+    "sent_today_date, paused_until_ms, pause_reason, pause_level, pause_manual, "
+    "last_deferral_ms, rate_changed_ms, last_reply, last_reply_ms, next_send_ms, updated_ms, "
+    "pace_anchor_ms, pace_n, pace_rate FROM providers ORDER BY name",
+    "SELECT id, provider, rule, action, rate_per_min, reason, started_ms, expires_ms, manual "
+    "FROM rule_actions ORDER BY id",
     "SELECT * FROM mx_cache ORDER BY domain",
     "SELECT * FROM preflight_runs ORDER BY id",
     "SELECT * FROM meta ORDER BY key",
@@ -1658,6 +1671,90 @@ static void test_provider_round_trip(void **state)
 
 /* ---- rule actions ---- */
 
+/* A pool's lanes: one row per (provider, ip) beside the provider's own (ip ""), rule actions
+ * with their ip, resume of every IP, and one IP's counts of a day. */
+static void test_lanes_of_a_pool(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("lanes"));
+    struct err e;
+    struct store_provider own = {.name = "gmail", .stage = 2, .updated_ms = T0};
+    struct store_provider a = {.name = "gmail", .ip = "192.0.2.10", .stage = 5, .updated_ms = T0};
+    struct store_provider b = {.name = "gmail",
+                               .ip = "192.0.2.11",
+                               .stage = 0,
+                               .paused_until_ms = T0 + 60000,
+                               .pause_reason = "451 4.7.500 busy",
+                               .updated_ms = T0};
+    assert_int_equal(store_provider_save(st, &own, &e), IPW_OK);
+    assert_int_equal(store_provider_save(st, &a, &e), IPW_OK);
+    assert_int_equal(store_provider_save(st, &b, &e), IPW_OK);
+    struct store_provider p;
+    assert_int_equal(store_provider_load(st, "gmail", &p, &e), IPW_OK);
+    assert_int_equal(p.stage, 2);
+    assert_string_equal(p.ip, "");
+    store_provider_clear(&p);
+    assert_int_equal(store_lane_load(st, "gmail", "192.0.2.10", &p, &e), IPW_OK);
+    assert_int_equal(p.stage, 5);
+    assert_string_equal(p.ip, "192.0.2.10");
+    store_provider_clear(&p);
+    assert_int_equal(store_lane_load(st, "gmail", "192.0.2.12", &p, &e), IPW_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "from 192.0.2.12"));
+    char names[64] = "";
+    assert_int_equal(store_provider_names(st, join_names, names, &e), IPW_OK);
+    assert_string_equal(names, "gmail,"); /* once, however many lanes */
+
+    /* resume lifts every IP's pause; the provider's own row is the caller's */
+    int64_t n = 0;
+    assert_int_equal(store_lanes_resume(st, "gmail", T0 + 1, &n, &e), IPW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM providers WHERE paused_until_ms IS NULL "
+                                   "AND pause_reason IS NULL"),
+                     3);
+
+    /* rule actions keep their ip; "" (or none given) is the whole provider */
+    struct store_rule_action ra = {.provider = "gmail",
+                                   .ip = "192.0.2.11",
+                                   .rule = "r",
+                                   .action = "suspend",
+                                   .started_ms = T0,
+                                   .expires_ms = T0 + 60000};
+    struct store_rule_action rw = {
+        .provider = "gmail", .rule = "w", .action = "suspend", .started_ms = T0};
+    assert_int_equal(store_rule_add(st, &ra, NULL, &e), IPW_OK);
+    assert_int_equal(store_rule_add(st, &rw, NULL, &e), IPW_OK);
+    assert_int_equal(query_i64(st, "SELECT count(*) FROM rule_actions WHERE rule = 'r' AND ip = "
+                                   "'192.0.2.11'"),
+                     1);
+    assert_int_equal(
+        query_i64(st, "SELECT count(*) FROM rule_actions WHERE rule = 'w' AND ip = ''"), 1);
+
+    /* one IP's attempts of a time range */
+    const char *ips[] = {"192.0.2.10", "192.0.2.11", "192.0.2.11", "192.0.2.11"};
+    const char *outs[] = {"delivered", "delivered", "deferred", "bounced"};
+    for (int i = 0; i < 4; i++) {
+        struct store_attempt at = {.started_ms = T0 + i,
+                                   .recipient = "x@gmail.com",
+                                   .domain = "gmail.com",
+                                   .provider = "gmail",
+                                   .source_ip = ips[i]};
+        int64_t id = 0;
+        assert_int_equal(store_attempt_begin(st, &at, &id, &e), IPW_OK);
+        assert_int_equal(store_attempt_finish(st, id, T0 + 10, "data", 250, NULL, "x", outs[i], &e),
+                         IPW_OK);
+    }
+    struct store_attempt_counts c;
+    assert_int_equal(store_attempt_counts(st, "gmail", "192.0.2.11", T0, T0 + 100, &c, &e), IPW_OK);
+    assert_int_equal(c.attempts, 3);
+    assert_int_equal(c.delivered, 1);
+    assert_int_equal(c.deferred, 1);
+    assert_int_equal(c.bounced, 1);
+    assert_int_equal(store_attempt_counts(st, "gmail", "192.0.2.11", T0 + 2, T0 + 100, &c, &e),
+                     IPW_OK);
+    assert_int_equal(c.attempts, 2);
+    store_close(st);
+}
+
 struct rules_seen {
     int n;
     int64_t ids[8];
@@ -2202,6 +2299,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_provider_moves),
         cmocka_unit_test(test_campaign),
         cmocka_unit_test(test_provider_round_trip),
+        cmocka_unit_test(test_lanes_of_a_pool),
         cmocka_unit_test(test_rule_actions),
         cmocka_unit_test(test_mx_cache),
         cmocka_unit_test(test_preflight),
