@@ -112,28 +112,25 @@ static ipw_status engine_relay_setup(struct engine *g, struct err *e)
     g->relay_tls = p->relay_implicit_tls;
     char **addrs = NULL;
     size_t n_addrs = 0;
-    struct err de;
-    ipw_status r = dns_host_addresses(g->dns, g->relay_host, &addrs, &n_addrs, &de);
+    ipw_status r = dns_host_addresses(g->dns, g->relay_host, &addrs, &n_addrs, e);
     if (r == IPW_ENOMEM)
         return err_set(e, r, "out of memory");
     if (r != IPW_OK)
-        return err_set(e, r == IPW_ETEMP ? IPW_ETEMP : IPW_EUNAVAIL,
-                       "relay %s (transport.relay.url): cannot resolve it: %s", g->relay_host,
-                       de.msg);
+        return err_prefix(e, r == IPW_ETEMP ? IPW_ETEMP : IPW_EUNAVAIL,
+                          "relay %s (transport.relay.url): cannot resolve it: ", g->relay_host);
     g->relay_ip = strdup(addrs[0]);
     dns_addresses_free(addrs, n_addrs);
     if (!g->relay_ip)
         return err_set(e, IPW_ENOMEM, "out of memory");
     if (p->relay_password_env || p->relay_password_file) {
         /* secret.c: the file must be a regular one (a FIFO would hang the run). */
-        struct err sub;
         r = secret_password_read(p->relay_password_env, p->relay_password_file,
                                  p->relay_password_env ? "transport.relay.password_env"
                                                        : "transport.relay.password_file",
-                                 &g->relay_password, &sub);
+                                 &g->relay_password, e);
         if (r != IPW_OK)
-            return err_set(e, r == IPW_ENOMEM ? r : IPW_ECONFIG, "%s: %s",
-                           p->name ? p->name : p->path, sub.msg);
+            return err_prefix(e, r == IPW_ENOMEM ? r : IPW_ECONFIG,
+                              "%s: ", p->name ? p->name : p->path);
     }
     return IPW_OK;
 }

@@ -284,11 +284,11 @@ ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
             with_fbid[k] = NULL;
             so.headers = with_fbid;
         }
-        r = dkim_sign(g->dkim, &so, &f->msg, now, &ce);
+        r = dkim_sign(g->dkim, &so, &f->msg, now, e);
         if (r != IPW_OK) {
             /* Signing is not the recipient's fault: stop rather than send unsigned mail. */
             engine_flight_free(f);
-            return err_set(e, r, "DKIM signing failed: %s", ce.msg);
+            return err_prefix(e, r, "DKIM signing failed: ");
         }
     }
     if (r == IPW_ENOTFOUND) {

@@ -63,6 +63,49 @@ static void engine_mx_record(struct engine *g, const struct dns_mx_result *m, in
     free(buf);
 }
 
+/* Records the answer res (taken over, cleared on failure) for domain, in the store's cache and
+ * in memory for its TTL (at least a minute: a temporary failure is asked again soon). Returns
+ * where it is kept, or NULL on out of memory (e set). */
+static struct dns_mx_result *engine_mx_park(struct engine *g, const char *domain,
+                                            struct dns_mx_result *res, int64_t now, struct err *e)
+{
+    int64_t ttl = (int64_t)res->ttl * 1000;
+    if (res->status == DNS_MX_TEMPERROR || ttl < ENGINE_MX_TTL_MIN_MS)
+        ttl = ENGINE_MX_TTL_MIN_MS;
+    if (ttl > ENGINE_MX_TTL_MAX_MS)
+        ttl = ENGINE_MX_TTL_MAX_MS;
+    engine_mx_record(g, res, now, ttl);
+    intptr_t *idx = strmap_find(&g->mx_index, domain);
+    if (idx) {
+        dns_mx_result_clear(&g->mx[*idx]);
+        g->mx[*idx] = *res;
+        g->mx_expires[*idx] = now + ttl;
+        return &g->mx[*idx];
+    }
+    if (g->n_mx == g->cap_mx) {
+        size_t ncap = g->cap_mx ? g->cap_mx * 2 : 64;
+        struct dns_mx_result *nm = realloc(g->mx, ncap * sizeof *nm);
+        int64_t *ne = nm ? realloc(g->mx_expires, ncap * sizeof *ne) : NULL;
+        if (nm)
+            g->mx = nm;
+        if (!nm || !ne) {
+            dns_mx_result_clear(res);
+            err_set(e, IPW_ENOMEM, "out of memory");
+            return NULL;
+        }
+        g->mx_expires = ne;
+        g->cap_mx = ncap;
+    }
+    g->mx[g->n_mx] = *res;
+    g->mx_expires[g->n_mx] = now + ttl;
+    if (strmap_put(&g->mx_index, domain, (intptr_t)g->n_mx) != 0) {
+        dns_mx_result_clear(&g->mx[g->n_mx]);
+        err_set(e, IPW_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return &g->mx[g->n_mx++];
+}
+
 /* The MX result for domain, resolving it when unknown or stale. Returns NULL on out of memory
  * (e set). */
 struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int64_t now, struct err *e)
@@ -75,44 +118,7 @@ struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int64_t no
     ipw_status r = dns_mx_resolve(g->dns, doms, 1, &res, e);
     if (r != IPW_OK)
         return NULL;
-    int64_t ttl = (int64_t)res.ttl * 1000;
-    if (res.status == DNS_MX_TEMPERROR || ttl < ENGINE_MX_TTL_MIN_MS)
-        ttl = ENGINE_MX_TTL_MIN_MS;
-    if (ttl > ENGINE_MX_TTL_MAX_MS)
-        ttl = ENGINE_MX_TTL_MAX_MS;
-    engine_mx_record(g, &res, now, ttl);
-    if (idx) {
-        dns_mx_result_clear(&g->mx[*idx]);
-        g->mx[*idx] = res;
-        g->mx_expires[*idx] = now + ttl;
-        return &g->mx[*idx];
-    }
-    if (g->n_mx == g->cap_mx) {
-        size_t ncap = g->cap_mx ? g->cap_mx * 2 : 64;
-        struct dns_mx_result *nm = realloc(g->mx, ncap * sizeof *nm);
-        if (!nm) {
-            dns_mx_result_clear(&res);
-            err_set(e, IPW_ENOMEM, "out of memory");
-            return NULL;
-        }
-        g->mx = nm;
-        int64_t *ne = realloc(g->mx_expires, ncap * sizeof *ne);
-        if (!ne) {
-            dns_mx_result_clear(&res);
-            err_set(e, IPW_ENOMEM, "out of memory");
-            return NULL;
-        }
-        g->mx_expires = ne;
-        g->cap_mx = ncap;
-    }
-    g->mx[g->n_mx] = res;
-    g->mx_expires[g->n_mx] = now + ttl;
-    if (strmap_put(&g->mx_index, domain, (intptr_t)g->n_mx) != 0) {
-        dns_mx_result_clear(&g->mx[g->n_mx]);
-        err_set(e, IPW_ENOMEM, "out of memory");
-        return NULL;
-    }
-    return &g->mx[g->n_mx++];
+    return engine_mx_park(g, domain, &res, now, e);
 }
 
 /* Resolves the domains of a batch in parallel, so that the first sends need not wait. */
@@ -145,43 +151,8 @@ ipw_status engine_mx_prefetch(struct engine *g, const char **domains, size_t n, 
         for (size_t i = 0; i < k; i++) {
             if (r == IPW_OK) {
                 /* Park each result where engine_mx() finds it. */
-                intptr_t *idx = strmap_find(&g->mx_index, todo[i]);
-                int64_t ttl = (int64_t)res[i].ttl * 1000;
-                if (res[i].status == DNS_MX_TEMPERROR || ttl < ENGINE_MX_TTL_MIN_MS)
-                    ttl = ENGINE_MX_TTL_MIN_MS;
-                if (ttl > ENGINE_MX_TTL_MAX_MS)
-                    ttl = ENGINE_MX_TTL_MAX_MS;
-                engine_mx_record(g, &res[i], now, ttl);
-                if (idx) {
-                    dns_mx_result_clear(&g->mx[*idx]);
-                    g->mx[*idx] = res[i];
-                    g->mx_expires[*idx] = now + ttl;
-                    continue;
-                }
-                if (g->n_mx == g->cap_mx) {
-                    size_t ncap = g->cap_mx ? g->cap_mx * 2 : 64;
-                    while (ncap < g->n_mx + 1)
-                        ncap *= 2;
-                    struct dns_mx_result *nm = realloc(g->mx, ncap * sizeof *nm);
-                    int64_t *ne = nm ? realloc(g->mx_expires, ncap * sizeof *ne) : NULL;
-                    if (nm)
-                        g->mx = nm;
-                    if (!nm || !ne) {
-                        r = err_set(e, IPW_ENOMEM, "out of memory");
-                        dns_mx_result_clear(&res[i]);
-                        continue;
-                    }
-                    g->mx_expires = ne;
-                    g->cap_mx = ncap;
-                }
-                g->mx[g->n_mx] = res[i];
-                g->mx_expires[g->n_mx] = now + ttl;
-                if (strmap_put(&g->mx_index, todo[i], (intptr_t)g->n_mx) != 0) {
-                    dns_mx_result_clear(&g->mx[g->n_mx]);
-                    r = err_set(e, IPW_ENOMEM, "out of memory");
-                    continue;
-                }
-                g->n_mx++;
+                if (!engine_mx_park(g, todo[i], &res[i], now, e))
+                    r = e->status;
             } else {
                 dns_mx_result_clear(&res[i]);
             }
