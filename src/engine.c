@@ -40,7 +40,6 @@
 #include "ipwarm/message.h"
 #include "ipwarm/pace.h"
 #include "ipwarm/pool.h"
-#include "ipwarm/provider.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/recipients.h"
 #include "ipwarm/reply.h"

@@ -15,7 +15,6 @@
 #include "ipwarm/lane_store.h"
 #include "ipwarm/placement.h"
 #include "ipwarm/pool.h"
-#include "ipwarm/provider.h"
 #include "ipwarm/ramp.h"
 #include "ipwarm/tz.h"
 
@@ -147,6 +146,8 @@ static ipw_status engine_day_counts(struct engine *g, struct engine_lane *v, con
     return r;
 }
 
+/* ---- suspensions, and actions on a whole pool ---- */
+
 /* Records the suspension of a lane whose receiver refuses the sender, in force at once: the
  * lane's IP in a pool, else the provider. */
 ipw_status engine_suspend(struct engine *g, struct engine_lane *v, int64_t now, int64_t ms,
@@ -273,6 +274,8 @@ ipw_status engine_pool_check(struct engine *g, struct engine_lane *v, const char
                 reason);
     return r;
 }
+
+/* ---- the stage of the day ---- */
 
 /* The provider's ramp state for today: its stored one, or the one its first send of today
  * will begin (growth earned by yesterday's counts). */

@@ -713,6 +713,8 @@ static void engine_list_forget_queued(struct engine *g)
     }
 }
 
+/* ---- a recipient's columns, just before its message ---- */
+
 /*
  * Just before a message is composed: when the list changed since it was last looked at (one
  * stat), it is read again now, and the recipient's row with it. IPW_ENOTFOUND (e says why) when
