@@ -358,15 +358,31 @@ const char *store_col_text(sqlite3_stmt *s, int i)
     return (const char *)sqlite3_column_text(s, i);
 }
 
+/* Ends a cached statement after its last step, rc: SQLITE_DONE, or a failure to report. */
+ipw_status store_rows_end(struct store *st, sqlite3_stmt *s, int rc, const char *doing,
+                          struct err *e)
+{
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
+    store_stmt_done(s);
+    return r;
+}
+
+/* The same for a one-use statement (store_prep), which it finalizes. */
+ipw_status store_rows_end_once(struct store *st, sqlite3_stmt *s, int rc, const char *doing,
+                               struct err *e)
+{
+    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
+    sqlite3_finalize(s);
+    return r;
+}
+
 /* Runs a statement that returns no rows (or whose rows do not matter). */
 ipw_status store_run(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e)
 {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         ;
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_run_plain(struct store *st, enum q q, const char *doing, struct err *e)
@@ -425,6 +441,28 @@ void store_free_str(const char *s)
     free((void *)(uintptr_t)s);
 }
 
+/* The field at offset off of obj, a const char * (offs below come from offsetof). */
+static const char **store_str_at(void *obj, size_t off)
+{
+    return (const char **)(void *)((char *)obj + off);
+}
+
+int store_strs_dup(void *obj, const size_t *offs, size_t n)
+{
+    int oom = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char **f = store_str_at(obj, offs[i]);
+        *f = store_dup_str(*f, &oom);
+    }
+    return oom;
+}
+
+void store_strs_free(void *obj, const size_t *offs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_free_str(*store_str_at(obj, offs[i]));
+}
+
 ipw_status store_count_query(struct store *st, enum q q, const char *arg, int64_t *n,
                              const char *doing, struct err *e)
 {
@@ -465,9 +503,7 @@ ipw_status store_run_once(struct store *st, sqlite3_stmt *s, const char *doing, 
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         ;
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    sqlite3_finalize(s);
-    return r;
+    return store_rows_end_once(st, s, rc, doing, e);
 }
 
 /* ---- checking a value against a set (the sets are in the files that use them) ---- */

@@ -29,6 +29,16 @@ static int64_t store_attempts_hour_of(int64_t ms)
     return (ms / HOUR_MS) * HOUR_MS;
 }
 
+/* The strings a struct store_attempt owns once copied out of a row. */
+static const size_t ATTEMPT_STRS[] = {
+    offsetof(struct store_attempt, recipient), offsetof(struct store_attempt, domain),
+    offsetof(struct store_attempt, provider),  offsetof(struct store_attempt, mx),
+    offsetof(struct store_attempt, source_ip), offsetof(struct store_attempt, message_id),
+    offsetof(struct store_attempt, phase),     offsetof(struct store_attempt, enhanced),
+    offsetof(struct store_attempt, text),      offsetof(struct store_attempt, outcome),
+    offsetof(struct store_attempt, mail_from),
+};
+
 static void store_attempts_from_row(sqlite3_stmt *s, struct store_attempt *a)
 {
     a->id = sqlite3_column_int64(s, 0);
@@ -319,24 +329,12 @@ ipw_status store_attempts_for_recipient(struct store *st, const char *recipient,
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 void store_attempt_clear(struct store_attempt *a)
 {
-    store_free_str(a->recipient);
-    store_free_str(a->domain);
-    store_free_str(a->provider);
-    store_free_str(a->mx);
-    store_free_str(a->source_ip);
-    store_free_str(a->message_id);
-    store_free_str(a->phase);
-    store_free_str(a->enhanced);
-    store_free_str(a->text);
-    store_free_str(a->outcome);
-    store_free_str(a->mail_from);
+    STORE_STRS_FREE(a, ATTEMPT_STRS);
     memset(a, 0, sizeof *a);
 }
 
@@ -352,22 +350,8 @@ ipw_status store_attempt_get(struct store *st, int64_t id, struct store_attempt 
     int rc = sqlite3_step(s);
     ipw_status r = IPW_OK;
     if (rc == SQLITE_ROW) {
-        struct store_attempt a;
-        int oom = 0;
-        store_attempts_from_row(s, &a);
-        *out = a;
-        out->recipient = store_dup_str(a.recipient, &oom);
-        out->domain = store_dup_str(a.domain, &oom);
-        out->provider = store_dup_str(a.provider, &oom);
-        out->mx = store_dup_str(a.mx, &oom);
-        out->source_ip = store_dup_str(a.source_ip, &oom);
-        out->message_id = store_dup_str(a.message_id, &oom);
-        out->phase = store_dup_str(a.phase, &oom);
-        out->enhanced = store_dup_str(a.enhanced, &oom);
-        out->text = store_dup_str(a.text, &oom);
-        out->outcome = store_dup_str(a.outcome, &oom);
-        out->mail_from = store_dup_str(a.mail_from, &oom);
-        if (oom) {
+        store_attempts_from_row(s, out);
+        if (STORE_STRS_DUP(out, ATTEMPT_STRS)) {
             store_attempt_clear(out);
             r = err_set(e, IPW_ENOMEM, "out of memory");
         }
@@ -406,9 +390,7 @@ ipw_status store_attempts_since(struct store *st, const char *provider, int64_t 
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char *mail_from,
@@ -488,9 +470,7 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_reasons_each(struct store *st, const char *provider, int64_t since_ms,
@@ -521,7 +501,5 @@ ipw_status store_reasons_each(struct store *st, const char *provider, int64_t si
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }

@@ -180,12 +180,17 @@ ipw_status store_mx_put(struct store *st, const struct store_mx *m, struct err *
     return store_run(st, s, doing, e);
 }
 
+/* The strings a struct store_mx owns. */
+static const size_t MX_STRS[] = {
+    offsetof(struct store_mx, domain),
+    offsetof(struct store_mx, status),
+    offsetof(struct store_mx, provider),
+    offsetof(struct store_mx, hosts_json),
+};
+
 void store_mx_clear(struct store_mx *m)
 {
-    store_free_str(m->domain);
-    store_free_str(m->status);
-    store_free_str(m->provider);
-    store_free_str(m->hosts_json);
+    STORE_STRS_FREE(m, MX_STRS);
     memset(m, 0, sizeof *m);
 }
 
@@ -203,14 +208,13 @@ ipw_status store_mx_get(struct store *st, const char *domain, int64_t now_ms, st
     int rc = sqlite3_step(s);
     ipw_status r = IPW_OK;
     if (rc == SQLITE_ROW) {
-        int oom = 0;
-        out->domain = store_dup_str(store_col_text(s, 0), &oom);
-        out->status = store_dup_str(store_col_text(s, 1), &oom);
-        out->provider = store_dup_str(store_col_text(s, 2), &oom);
-        out->hosts_json = store_dup_str(store_col_text(s, 3), &oom);
+        out->domain = store_col_text(s, 0);
+        out->status = store_col_text(s, 1);
+        out->provider = store_col_text(s, 2);
+        out->hosts_json = store_col_text(s, 3);
         out->fetched_ms = sqlite3_column_int64(s, 4);
         out->expires_ms = sqlite3_column_int64(s, 5);
-        if (oom) {
+        if (STORE_STRS_DUP(out, MX_STRS)) {
             store_mx_clear(out);
             r = err_set(e, IPW_ENOMEM, "out of memory");
         }

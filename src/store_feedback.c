@@ -268,9 +268,7 @@ ipw_status store_reports_for_recipient(struct store *st, const char *recipient, 
             break;
         }
     }
-    r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    sqlite3_finalize(s);
-    return r;
+    return store_rows_end_once(st, s, rc, doing, e);
 }
 
 /* ---- inbox placement ---- */

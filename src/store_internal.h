@@ -10,6 +10,7 @@
 #include "ipwarm/store.h"
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -108,6 +109,10 @@ void store_stmt_done(sqlite3_stmt *s);
 void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 void store_bind_opt(sqlite3_stmt *s, int i, int64_t v);
 const char *store_col_text(sqlite3_stmt *s, int i);
+ipw_status store_rows_end(struct store *st, sqlite3_stmt *s, int rc, const char *doing,
+                          struct err *e);
+ipw_status store_rows_end_once(struct store *st, sqlite3_stmt *s, int rc, const char *doing,
+                               struct err *e);
 ipw_status store_run(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e);
 ipw_status store_run_plain(struct store *st, enum q q, const char *doing, struct err *e);
 ipw_status store_tx_begin(struct store *st, const char *doing, struct err *e);
@@ -116,6 +121,16 @@ ipw_status store_tx_commit(struct store *st, const char *doing, struct err *e);
 ipw_status store_tx_end(struct store *st, ipw_status r, const char *doing, struct err *e);
 const char *store_dup_str(const char *s, int *oom);
 void store_free_str(const char *s);
+/*
+ * A struct read from a row first points into the statement's memory; store_strs_dup replaces
+ * each string field named in offs (offsetof values) by a copy the struct owns, and returns
+ * nonzero when out of memory (the fields it could not copy are then NULL). store_strs_free
+ * frees them again (the _clear functions).
+ */
+int store_strs_dup(void *obj, const size_t *offs, size_t n);
+void store_strs_free(void *obj, const size_t *offs, size_t n);
+#define STORE_STRS_DUP(obj, offs)  store_strs_dup((obj), (offs), sizeof(offs) / sizeof((offs)[0]))
+#define STORE_STRS_FREE(obj, offs) store_strs_free((obj), (offs), sizeof(offs) / sizeof((offs)[0]))
 ipw_status store_count_query(struct store *st, enum q q, const char *arg, int64_t *n,
                              const char *doing, struct err *e);
 ipw_status store_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,

@@ -23,6 +23,16 @@ static int store_lanes_date_ok(const char *s)
     return s[10] == '\0';
 }
 
+/* The strings a struct store_provider owns once copied out of a row. */
+static const size_t PROV_STRS[] = {
+    offsetof(struct store_provider, name),
+    offsetof(struct store_provider, ip),
+    offsetof(struct store_provider, sending_day_date),
+    offsetof(struct store_provider, sent_today_date),
+    offsetof(struct store_provider, pause_reason),
+    offsetof(struct store_provider, last_reply),
+};
+
 static void store_lanes_from_row(sqlite3_stmt *s, struct store_provider *p)
 {
     p->name = store_col_text(s, 0);
@@ -85,12 +95,7 @@ ipw_status store_provider_save(struct store *st, const struct store_provider *p,
 
 void store_provider_clear(struct store_provider *p)
 {
-    store_free_str(p->name);
-    store_free_str(p->ip);
-    store_free_str(p->sending_day_date);
-    store_free_str(p->sent_today_date);
-    store_free_str(p->pause_reason);
-    store_free_str(p->last_reply);
+    STORE_STRS_FREE(p, PROV_STRS);
     memset(p, 0, sizeof *p);
 }
 
@@ -108,17 +113,8 @@ ipw_status store_lane_load(struct store *st, const char *name, const char *ip,
     int rc = sqlite3_step(s);
     ipw_status r = IPW_OK;
     if (rc == SQLITE_ROW) {
-        struct store_provider v;
-        int oom = 0;
-        store_lanes_from_row(s, &v);
-        *out = v;
-        out->name = store_dup_str(v.name, &oom);
-        out->ip = store_dup_str(v.ip, &oom);
-        out->sending_day_date = store_dup_str(v.sending_day_date, &oom);
-        out->sent_today_date = store_dup_str(v.sent_today_date, &oom);
-        out->pause_reason = store_dup_str(v.pause_reason, &oom);
-        out->last_reply = store_dup_str(v.last_reply, &oom);
-        if (oom) {
+        store_lanes_from_row(s, out);
+        if (STORE_STRS_DUP(out, PROV_STRS)) {
             store_provider_clear(out);
             r = err_set(e, IPW_ENOMEM, "out of memory");
         }
@@ -158,9 +154,7 @@ ipw_status store_providers_each(struct store *st, store_provider_cb cb, void *ct
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 struct store_lanes_names_ctx {
@@ -298,9 +292,7 @@ ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *prov
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_rules_each(struct store *st, const char *provider, int64_t since_ms,
@@ -323,9 +315,7 @@ ipw_status store_rules_each(struct store *st, const char *provider, int64_t sinc
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_rules_end(struct store *st, const char *provider, int64_t now_ms, int manual_only,

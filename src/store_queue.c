@@ -14,6 +14,13 @@ static const char *const ALL_OUTCOMES[] = {"in-flight", "delivered", "deferred",
 static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
                                           "held",    "removed", "skipped"};
 
+/* The strings a struct store_recipient owns once copied out of a row. */
+static const size_t RCPT_STRS[] = {
+    offsetof(struct store_recipient, address),  offsetof(struct store_recipient, domain),
+    offsetof(struct store_recipient, provider), offsetof(struct store_recipient, state),
+    offsetof(struct store_recipient, reason),   offsetof(struct store_recipient, last_outcome),
+};
+
 static void store_queue_from_row(sqlite3_stmt *s, struct store_recipient *r)
 {
     r->id = sqlite3_column_int64(s, 0);
@@ -113,12 +120,7 @@ ipw_status store_recipient_save(struct store *st, const struct store_recipient *
 
 void store_recipient_clear(struct store_recipient *r)
 {
-    store_free_str(r->address);
-    store_free_str(r->domain);
-    store_free_str(r->provider);
-    store_free_str(r->state);
-    store_free_str(r->reason);
-    store_free_str(r->last_outcome);
+    STORE_STRS_FREE(r, RCPT_STRS);
     memset(r, 0, sizeof *r);
 }
 
@@ -135,17 +137,8 @@ ipw_status store_recipient_get(struct store *st, const char *address, struct sto
     int rc = sqlite3_step(s);
     ipw_status r = IPW_OK;
     if (rc == SQLITE_ROW) {
-        struct store_recipient v;
-        int oom = 0;
-        store_queue_from_row(s, &v);
-        *out = v;
-        out->address = store_dup_str(v.address, &oom);
-        out->domain = store_dup_str(v.domain, &oom);
-        out->provider = store_dup_str(v.provider, &oom);
-        out->state = store_dup_str(v.state, &oom);
-        out->reason = store_dup_str(v.reason, &oom);
-        out->last_outcome = store_dup_str(v.last_outcome, &oom);
-        if (oom) {
+        store_queue_from_row(s, out);
+        if (STORE_STRS_DUP(out, RCPT_STRS)) {
             store_recipient_clear(out);
             r = err_set(e, IPW_ENOMEM, "out of memory");
         }
@@ -196,9 +189,7 @@ ipw_status store_recipients_due(struct store *st, int64_t now_ms, const char *pr
             break;
         }
     }
-    ipw_status r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_recipients_count(struct store *st, const char *state, int64_t *n, struct err *e)
@@ -397,9 +388,7 @@ static ipw_status store_queue_names(struct store *st, enum q q, const char *a, s
             break;
         }
     }
-    r = rc == SQLITE_DONE ? IPW_OK : store_db_fail(st, rc, doing, e);
-    store_stmt_done(s);
-    return r;
+    return store_rows_end(st, s, rc, doing, e);
 }
 
 ipw_status store_recipient_providers(struct store *st, store_name_cb cb, void *ctx, struct err *e)
