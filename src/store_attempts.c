@@ -398,15 +398,13 @@ ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char 
 {
     const char *doing = "record an attempt's envelope sender";
     sqlite3_stmt *s;
-    ipw_status r = store_tx_begin(st, doing, e);
+    ipw_status r =
+        store_tx_prep(st, "UPDATE attempts SET mail_from = ?2 WHERE id = ?1", doing, &s, e);
     if (r != IPW_OK)
         return r;
-    r = store_prep(st, "UPDATE attempts SET mail_from = ?2 WHERE id = ?1", doing, &s, e);
-    if (r == IPW_OK) {
-        sqlite3_bind_int64(s, 1, id);
-        store_bind_text(s, 2, mail_from);
-        r = store_run_once(st, s, doing, e);
-    }
+    sqlite3_bind_int64(s, 1, id);
+    store_bind_text(s, 2, mail_from);
+    r = store_run_once(st, s, doing, e);
     return store_tx_end(st, r, doing, e);
 }
 

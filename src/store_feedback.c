@@ -63,23 +63,21 @@ ipw_status store_checkpoint_set(struct store *st, const char *mailbox, int64_t u
                                 int64_t last_uid, int64_t now_ms, struct err *e)
 {
     const char *doing = "record where the poll of a mailbox stopped";
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r =
+        store_tx_prep(st,
+                      "INSERT INTO feedback_mailboxes (name, uidvalidity, last_uid, polled_ms) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
+                      "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
+                      "polled_ms = excluded.polled_ms",
+                      doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_prep(st,
-                   "INSERT INTO feedback_mailboxes (name, uidvalidity, last_uid, polled_ms) "
-                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET "
-                   "uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid, "
-                   "polled_ms = excluded.polled_ms",
-                   doing, &s, e);
-    if (r == IPW_OK) {
-        store_bind_text(s, 1, mailbox);
-        sqlite3_bind_int64(s, 2, uidvalidity);
-        sqlite3_bind_int64(s, 3, last_uid);
-        sqlite3_bind_int64(s, 4, now_ms);
-        r = store_run_once(st, s, doing, e);
-    }
+    store_bind_text(s, 1, mailbox);
+    sqlite3_bind_int64(s, 2, uidvalidity);
+    sqlite3_bind_int64(s, 3, last_uid);
+    sqlite3_bind_int64(s, 4, now_ms);
+    r = store_run_once(st, s, doing, e);
     return store_tx_end(st, r, doing, e);
 }
 
@@ -330,22 +328,20 @@ ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char 
     if (!known)
         return err_set(e, IPW_EUSAGE, "%s: result %s is not inbox, junk or missing", doing,
                        result ? result : "(none)");
-    ipw_status r = store_tx_begin(st, doing, e);
-    if (r != IPW_OK)
-        return r;
     sqlite3_stmt *s;
     /* First finding wins: a copy moved by someone after it was found keeps its first folder. */
-    r = store_prep(st,
-                   "INSERT OR IGNORE INTO placements (attempt_id, seed, result, folder, found_ms) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5)",
-                   doing, &s, e);
-    if (r == IPW_OK) {
-        sqlite3_bind_int64(s, 1, attempt_id);
-        store_bind_text(s, 2, seed);
-        store_bind_text(s, 3, result);
-        store_bind_text(s, 4, folder);
-        sqlite3_bind_int64(s, 5, found_ms);
-        r = store_run_once(st, s, doing, e);
-    }
+    ipw_status r = store_tx_prep(
+        st,
+        "INSERT OR IGNORE INTO placements (attempt_id, seed, result, folder, found_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)",
+        doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    sqlite3_bind_int64(s, 1, attempt_id);
+    store_bind_text(s, 2, seed);
+    store_bind_text(s, 3, result);
+    store_bind_text(s, 4, folder);
+    sqlite3_bind_int64(s, 5, found_ms);
+    r = store_run_once(st, s, doing, e);
     return store_tx_end(st, r, doing, e);
 }

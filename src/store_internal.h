@@ -135,6 +135,8 @@ ipw_status store_count_query(struct store *st, enum q q, const char *arg, int64_
                              const char *doing, struct err *e);
 ipw_status store_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
                       struct err *e);
+ipw_status store_tx_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
+                         struct err *e);
 ipw_status store_run_once(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e);
 int store_in_set(const char *s, const char *const *set, size_t n);
 ipw_status store_query_int(struct store *st, const char *sql, int64_t *v, const char *doing,

@@ -244,23 +244,21 @@ ipw_status store_recipient_requeue(struct store *st, const char *address, int64_
     const char *doing = "queue a seed again for today";
     if (requeued)
         *requeued = 0;
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r =
+        store_tx_prep(st,
+                      "UPDATE recipients SET state = 'pending', next_at_ms = ?3, retries = 0, "
+                      "reason = NULL WHERE address = ?1 COLLATE NOCASE AND state = 'done' "
+                      "AND last_attempt_ms IS NOT NULL AND last_attempt_ms < ?2",
+                      doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_prep(st,
-                   "UPDATE recipients SET state = 'pending', next_at_ms = ?3, retries = 0, "
-                   "reason = NULL WHERE address = ?1 COLLATE NOCASE AND state = 'done' "
-                   "AND last_attempt_ms IS NOT NULL AND last_attempt_ms < ?2",
-                   doing, &s, e);
-    if (r == IPW_OK) {
-        store_bind_text(s, 1, address);
-        sqlite3_bind_int64(s, 2, before_ms);
-        sqlite3_bind_int64(s, 3, now_ms);
-        r = store_run_once(st, s, doing, e);
-        if (r == IPW_OK && requeued)
-            *requeued = sqlite3_changes(st->db) > 0;
-    }
+    store_bind_text(s, 1, address);
+    sqlite3_bind_int64(s, 2, before_ms);
+    sqlite3_bind_int64(s, 3, now_ms);
+    r = store_run_once(st, s, doing, e);
+    if (r == IPW_OK && requeued)
+        *requeued = sqlite3_changes(st->db) > 0;
     return store_tx_end(st, r, doing, e);
 }
 
