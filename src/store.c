@@ -497,6 +497,19 @@ ipw_status store_prep(struct store *st, const char *sql, const char *doing, sqli
     return IPW_OK;
 }
 
+/* Begins a write transaction and gets the cached statement q for it. On failure the
+ * transaction is already ended (rolled back), so the caller only returns. */
+ipw_status store_tx_stmt(struct store *st, enum q q, const char *doing, sqlite3_stmt **out,
+                         struct err *e)
+{
+    *out = NULL;
+    ipw_status r = store_tx_begin(st, doing, e);
+    if (r != IPW_OK)
+        return r;
+    r = store_stmt_get(st, q, doing, out, e);
+    return r == IPW_OK ? r : store_tx_end(st, r, doing, e);
+}
+
 /* Begins a write transaction and prepares sql for one use in it. On failure the transaction is
  * already ended (rolled back), so the caller only returns. */
 ipw_status store_tx_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,

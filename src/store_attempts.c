@@ -75,13 +75,10 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
         domain = at + 1;
     }
     const char *doing = "record an attempt";
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r = store_tx_stmt(st, Q_ATTEMPT_INSERT, doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_stmt_get(st, Q_ATTEMPT_INSERT, doing, &s, e);
-    if (r != IPW_OK)
-        return store_tx_end(st, r, doing, e);
     sqlite3_bind_int64(s, 1, a->started_ms);
     store_bind_text(s, 2, a->recipient);
     store_bind_text(s, 3, domain);
@@ -216,13 +213,10 @@ ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct st
         return err_set(e, IPW_EUSAGE, "SMTP reply code %d is outside 100..599", o->code);
 
     const char *doing = "record an attempt's outcome";
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r = store_tx_stmt(st, Q_ATTEMPT_FINISH, doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_stmt_get(st, Q_ATTEMPT_FINISH, doing, &s, e);
-    if (r != IPW_OK)
-        return store_tx_end(st, r, doing, e);
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, o->finished_ms);
     store_bind_text(s, 3, o->phase);

@@ -135,6 +135,8 @@ ipw_status store_count_query(struct store *st, enum q q, const char *arg, int64_
                              const char *doing, struct err *e);
 ipw_status store_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
                       struct err *e);
+ipw_status store_tx_stmt(struct store *st, enum q q, const char *doing, sqlite3_stmt **out,
+                         struct err *e);
 ipw_status store_tx_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
                          struct err *e);
 ipw_status store_run_once(struct store *st, sqlite3_stmt *s, const char *doing, struct err *e);

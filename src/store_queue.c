@@ -296,18 +296,15 @@ ipw_status store_recipients_sweep(struct store *st, int64_t scan, const char *re
     if (removed)
         *removed = 0;
     const char *doing = "mark the recipients no longer in the list";
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r = store_tx_stmt(st, Q_RCPT_SWEEP, doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_stmt_get(st, Q_RCPT_SWEEP, doing, &s, e);
-    if (r == IPW_OK) {
-        sqlite3_bind_int64(s, 1, scan);
-        store_bind_text(s, 2, reason);
-        r = store_run(st, s, doing, e);
-        if (r == IPW_OK && removed)
-            *removed = sqlite3_changes(st->db);
-    }
+    sqlite3_bind_int64(s, 1, scan);
+    store_bind_text(s, 2, reason);
+    r = store_run(st, s, doing, e);
+    if (r == IPW_OK && removed)
+        *removed = sqlite3_changes(st->db);
     return store_tx_end(st, r, doing, e);
 }
 
@@ -342,13 +339,10 @@ ipw_status store_recipients_release_held(struct store *st, const char *provider,
     if (count)
         *count = 0;
     const char *doing = "release held recipients";
-    ipw_status r = store_tx_begin(st, doing, e);
+    sqlite3_stmt *s;
+    ipw_status r = store_tx_stmt(st, Q_RCPT_RELEASE_HELD, doing, &s, e);
     if (r != IPW_OK)
         return r;
-    sqlite3_stmt *s;
-    r = store_stmt_get(st, Q_RCPT_RELEASE_HELD, doing, &s, e);
-    if (r != IPW_OK)
-        return store_tx_end(st, r, doing, e);
     sqlite3_bind_int64(s, 1, now_ms);
     store_bind_text(s, 2, provider);
     int rc;
