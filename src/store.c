@@ -353,6 +353,15 @@ void store_bind_opt(sqlite3_stmt *s, int i, int64_t v)
         sqlite3_bind_null(s, i);
 }
 
+/* ?1 a provider (NULL: all), ?2 and ?3 a time range [since, until) where 0 leaves that end
+ * open: the parameters of the queries that read a history (counters, rule actions). */
+void store_bind_range(sqlite3_stmt *s, const char *provider, int64_t since_ms, int64_t until_ms)
+{
+    store_bind_text(s, 1, provider);
+    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
+    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+}
+
 const char *store_col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);

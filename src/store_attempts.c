@@ -438,9 +438,7 @@ ipw_status store_summary_each(struct store *st, const char *provider, int64_t si
     ipw_status sr = store_stmt_get(st, Q_SUMMARY_EACH, doing, &s, e);
     if (sr != IPW_OK)
         return sr;
-    store_bind_text(s, 1, provider);
-    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
-    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    store_bind_range(s, provider, since_ms, until_ms);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_summary_row row = {
@@ -473,9 +471,7 @@ ipw_status store_reasons_each(struct store *st, const char *provider, int64_t si
     ipw_status sr = store_stmt_get(st, Q_REASONS_EACH, doing, &s, e);
     if (sr != IPW_OK)
         return sr;
-    store_bind_text(s, 1, provider);
-    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
-    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    store_bind_range(s, provider, since_ms, until_ms);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *enh = store_col_text(s, 4);

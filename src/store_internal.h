@@ -108,6 +108,7 @@ ipw_status store_stmt_get(struct store *st, enum q q, const char *doing, sqlite3
 void store_stmt_done(sqlite3_stmt *s);
 void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 void store_bind_opt(sqlite3_stmt *s, int i, int64_t v);
+void store_bind_range(sqlite3_stmt *s, const char *provider, int64_t since_ms, int64_t until_ms);
 const char *store_col_text(sqlite3_stmt *s, int i);
 ipw_status store_rows_end(struct store *st, sqlite3_stmt *s, int rc, const char *doing,
                           struct err *e);

@@ -303,9 +303,7 @@ ipw_status store_rules_each(struct store *st, const char *provider, int64_t sinc
     ipw_status sr = store_stmt_get(st, Q_RULES_EACH, doing, &s, e);
     if (sr != IPW_OK)
         return sr;
-    store_bind_text(s, 1, provider);
-    sqlite3_bind_int64(s, 2, since_ms ? since_ms : INT64_MIN);
-    sqlite3_bind_int64(s, 3, until_ms ? until_ms : INT64_MAX);
+    store_bind_range(s, provider, since_ms, until_ms);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_rule_action a;

@@ -51,6 +51,33 @@ static const char *store_queue_domain_of(const char *address, const char *domain
     return at && at[1] ? at + 1 : NULL;
 }
 
+/* What a recipient row needs before it is written: an address, a domain (its own, else the
+ * address's) and a known state (none: pending). */
+static ipw_status store_queue_check(const struct store_recipient *rc_, const char **domain,
+                                    const char **state, struct err *e)
+{
+    if (!rc_->address || !*rc_->address)
+        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
+    *domain = store_queue_domain_of(rc_->address, rc_->domain);
+    if (!*domain)
+        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", rc_->address);
+    *state = rc_->state ? rc_->state : "pending";
+    if (!IN_SET(*state, RCPT_STATES))
+        return err_set(e, IPW_EUSAGE, "unknown recipient state \"%s\"", *state);
+    return IPW_OK;
+}
+
+/* ?1..?5 of Q_RCPT_SAVE and Q_RCPT_QUEUE: address, domain, provider, state, next_at_ms. */
+static void store_queue_bind_head(sqlite3_stmt *s, const struct store_recipient *rc_,
+                                  const char *domain, const char *state)
+{
+    store_bind_text(s, 1, rc_->address);
+    store_bind_text(s, 2, domain);
+    store_bind_text(s, 3, rc_->provider);
+    store_bind_text(s, 4, state);
+    sqlite3_bind_int64(s, 5, rc_->next_at_ms);
+}
+
 ipw_status store_recipient_add(struct store *st, const char *address, const char *domain,
                                const char *provider, int64_t next_at_ms, int64_t now_ms, int *added,
                                struct err *e)
@@ -81,14 +108,10 @@ ipw_status store_recipient_add(struct store *st, const char *address, const char
 
 ipw_status store_recipient_save(struct store *st, const struct store_recipient *rc_, struct err *e)
 {
-    if (!rc_->address || !*rc_->address)
-        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
-    const char *domain = store_queue_domain_of(rc_->address, rc_->domain);
-    if (!domain)
-        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", rc_->address);
-    const char *state = rc_->state ? rc_->state : "pending";
-    if (!IN_SET(state, RCPT_STATES))
-        return err_set(e, IPW_EUSAGE, "unknown recipient state \"%s\"", state);
+    const char *domain = NULL, *state = NULL;
+    ipw_status cr = store_queue_check(rc_, &domain, &state, e);
+    if (cr != IPW_OK)
+        return cr;
     if (rc_->last_outcome && !IN_SET(rc_->last_outcome, ALL_OUTCOMES))
         return err_set(e, IPW_EUSAGE, "unknown attempt outcome \"%s\"", rc_->last_outcome);
     const char *doing = "save a recipient";
@@ -96,11 +119,7 @@ ipw_status store_recipient_save(struct store *st, const struct store_recipient *
     ipw_status sr = store_stmt_get(st, Q_RCPT_SAVE, doing, &s, e);
     if (sr != IPW_OK)
         return sr;
-    store_bind_text(s, 1, rc_->address);
-    store_bind_text(s, 2, domain);
-    store_bind_text(s, 3, rc_->provider);
-    store_bind_text(s, 4, state);
-    sqlite3_bind_int64(s, 5, rc_->next_at_ms);
+    store_queue_bind_head(s, rc_, domain, state);
     sqlite3_bind_int(s, 6, rc_->retries > 0 ? rc_->retries : 0);
     store_bind_text(s, 7, rc_->reason);
     store_bind_opt(s, 8, rc_->first_attempt_ms);
@@ -204,24 +223,16 @@ ipw_status store_recipient_queue(struct store *st, const struct store_recipient 
 {
     if (added)
         *added = 0;
-    if (!rc_->address || !*rc_->address)
-        return err_set(e, IPW_EUSAGE, "a recipient needs an address");
-    const char *domain = store_queue_domain_of(rc_->address, rc_->domain);
-    if (!domain)
-        return err_set(e, IPW_EUSAGE, "recipient \"%s\" has no domain", rc_->address);
-    const char *state = rc_->state ? rc_->state : "pending";
-    if (!IN_SET(state, RCPT_STATES))
-        return err_set(e, IPW_EUSAGE, "unknown recipient state \"%s\"", state);
+    const char *domain = NULL, *state = NULL;
+    ipw_status cr = store_queue_check(rc_, &domain, &state, e);
+    if (cr != IPW_OK)
+        return cr;
     const char *doing = "queue a recipient";
     sqlite3_stmt *s;
     ipw_status sr = store_stmt_get(st, Q_RCPT_QUEUE, doing, &s, e);
     if (sr != IPW_OK)
         return sr;
-    store_bind_text(s, 1, rc_->address);
-    store_bind_text(s, 2, domain);
-    store_bind_text(s, 3, rc_->provider);
-    store_bind_text(s, 4, state);
-    sqlite3_bind_int64(s, 5, rc_->next_at_ms);
+    store_queue_bind_head(s, rc_, domain, state);
     store_bind_text(s, 6, rc_->reason);
     sqlite3_bind_int64(s, 7, rc_->added_ms);
     if (rc_->list_offset >= 0)
