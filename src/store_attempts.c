@@ -60,6 +60,23 @@ static void store_attempts_from_row(sqlite3_stmt *s, struct store_attempt *a)
     a->mail_from = store_col_text(s, 16);
 }
 
+/* Steps s, bound by the caller, to its end: each row becomes an attempt for cb, which
+ * stops the walk by returning nonzero. */
+static ipw_status store_attempts_run(struct store *st, sqlite3_stmt *s, store_attempt_cb cb,
+                                     void *ctx, const char *doing, struct err *e)
+{
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_attempt a;
+        store_attempts_from_row(s, &a);
+        if (cb(&a, ctx)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return store_rows_end(st, s, rc, doing, e);
+}
+
 ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, int64_t *id,
                                struct err *e)
 {
@@ -314,16 +331,7 @@ ipw_status store_attempts_for_recipient(struct store *st, const char *recipient,
     if (sr != IPW_OK)
         return sr;
     store_bind_text(s, 1, recipient);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_attempt a;
-        store_attempts_from_row(s, &a);
-        if (cb(&a, ctx)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    return store_rows_end(st, s, rc, doing, e);
+    return store_attempts_run(st, s, cb, ctx, doing, e);
 }
 
 void store_attempt_clear(struct store_attempt *a)
@@ -375,16 +383,7 @@ ipw_status store_attempts_since(struct store *st, const char *provider, int64_t 
         return sr;
     store_bind_text(s, 1, provider);
     sqlite3_bind_int64(s, 2, since_ms);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_attempt a;
-        store_attempts_from_row(s, &a);
-        if (cb(&a, ctx)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    return store_rows_end(st, s, rc, doing, e);
+    return store_attempts_run(st, s, cb, ctx, doing, e);
 }
 
 ipw_status store_attempt_set_mail_from(struct store *st, int64_t id, const char *mail_from,

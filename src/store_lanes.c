@@ -271,18 +271,11 @@ static void store_lanes_rule_from_row(sqlite3_stmt *s, struct store_rule_action 
     a->ip = store_col_text(s, 9);
 }
 
-ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,
-                              store_rule_cb cb, void *ctx, struct err *e)
+/* Steps s, bound by the caller, to its end: each row becomes a rule action for cb, which
+ * stops the walk by returning nonzero. */
+static ipw_status store_lanes_rules_run(struct store *st, sqlite3_stmt *s, store_rule_cb cb,
+                                        void *ctx, const char *doing, struct err *e)
 {
-    const char *doing = "read the active rule actions";
-    enum q q = provider ? Q_RULES_ACTIVE_PROVIDER : Q_RULES_ACTIVE;
-    sqlite3_stmt *s;
-    ipw_status sr = store_stmt_get(st, q, doing, &s, e);
-    if (sr != IPW_OK)
-        return sr;
-    sqlite3_bind_int64(s, 1, now_ms);
-    if (provider)
-        store_bind_text(s, 2, provider);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct store_rule_action a;
@@ -295,6 +288,21 @@ ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *prov
     return store_rows_end(st, s, rc, doing, e);
 }
 
+ipw_status store_rules_active(struct store *st, int64_t now_ms, const char *provider,
+                              store_rule_cb cb, void *ctx, struct err *e)
+{
+    const char *doing = "read the active rule actions";
+    enum q q = provider ? Q_RULES_ACTIVE_PROVIDER : Q_RULES_ACTIVE;
+    sqlite3_stmt *s;
+    ipw_status sr = store_stmt_get(st, q, doing, &s, e);
+    if (sr != IPW_OK)
+        return sr;
+    sqlite3_bind_int64(s, 1, now_ms);
+    if (provider)
+        store_bind_text(s, 2, provider);
+    return store_lanes_rules_run(st, s, cb, ctx, doing, e);
+}
+
 ipw_status store_rules_each(struct store *st, const char *provider, int64_t since_ms,
                             int64_t until_ms, store_rule_cb cb, void *ctx, struct err *e)
 {
@@ -304,16 +312,7 @@ ipw_status store_rules_each(struct store *st, const char *provider, int64_t sinc
     if (sr != IPW_OK)
         return sr;
     store_bind_range(s, provider, since_ms, until_ms);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct store_rule_action a;
-        store_lanes_rule_from_row(s, &a);
-        if (cb(&a, ctx)) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    return store_rows_end(st, s, rc, doing, e);
+    return store_lanes_rules_run(st, s, cb, ctx, doing, e);
 }
 
 ipw_status store_rules_end(struct store *st, const char *provider, int64_t now_ms, int manual_only,
