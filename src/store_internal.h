@@ -98,7 +98,7 @@ struct store {
     char lock_host[256];
     sqlite3_stmt *stmt[Q_COUNT];
     int batch;     /* inside store_batch_begin(): writes join its transaction */
-    int wal_pages; /* pages in the WAL after this handle's last commit (wal_hook) */
+    int wal_pages; /* pages in the WAL after this handle's last commit (store_wal_hook) */
 };
 
 /* store.c: errors, statements, bindings, transactions */
