@@ -2,8 +2,8 @@
  * gen_store: fills an ipwarm state file with a long history, for bench/scale.sh.
  *
  * The file must exist with ipwarm's schema (bench/scale.sh creates it with `ipwarm status`), so
- * the tables are exactly the ones store.c migrates to (docs/schema.md); this program only adds
- * rows, in one transaction, with the indexes dropped during the load and rebuilt afterwards
+ * the tables are exactly the ones store_schema.c migrates to (docs/schema.md); this program only
+ * adds rows, in one transaction, with the indexes dropped during the load and rebuilt afterwards
  * from their own CREATE statements (sorting once is far faster than ten million B-tree
  * inserts). What it writes is consistent the way the engine keeps it:
  *   - ATTEMPTS attempts spread evenly over DAYS days before NOW_MS, over the plan's providers,

@@ -3,8 +3,8 @@
  *
  * A seed is a mailbox the operator owns at a provider (plan `seeds`). A copy sent to it is a
  * delivered attempt to its address; every message ipwarm sends carries X-Ipwarm-Id with its
- * Message-ID's contents (engine.c), so placement_poll() finds each copy not placed yet by that
- * header with UID SEARCH HEADER (RFC 3501 6.4.4) in the seed's inbox folder, then in its junk
+ * Message-ID's contents (engine_attempt.c), so placement_poll() finds each copy not placed yet by
+ * that header with UID SEARCH HEADER (RFC 3501 6.4.4) in the seed's inbox folder, then in its junk
  * folder, both opened with EXAMINE: the mailbox is never changed (no flag set, nothing moved).
  * A copy found is recorded with its folder and the time; one in neither folder 24 h after it
  * was sent is missing. Provider tabs (Gmail Promotions) are labels on the inbox, so they count
