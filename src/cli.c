@@ -770,6 +770,23 @@ ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err
     return r;
 }
 
+ipw_status cli_load_plan_store(const struct cli_ctx *ctx, struct plan **p, struct store **st,
+                               struct err *e)
+{
+    *p = NULL;
+    *st = NULL;
+    ipw_status r = cli_load_plan(ctx, p, e);
+    if (r == IPW_OK)
+        r = cli_store_read(ctx, *p, st, e);
+    if (r != IPW_OK) {
+        store_close(*st);
+        plan_free(*p);
+        *st = NULL;
+        *p = NULL;
+    }
+    return r;
+}
+
 const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p, size_t *n)
 {
     if (ctx->n_dns > 0) {
@@ -807,6 +824,22 @@ ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *ind
     return err_set(e, IPW_EUSAGE, "unknown provider '%s' (known: %s)", name, known);
 }
 
+ipw_status cli_load_plan_provider(const struct cli_ctx *ctx, const char *name, struct plan **out,
+                                  size_t *index, struct err *e)
+{
+    struct plan *p = NULL;
+    *out = NULL;
+    ipw_status r = cli_load_plan(ctx, &p, e);
+    if (r == IPW_OK)
+        r = cli_find_provider(p, name, index, e);
+    if (r != IPW_OK) {
+        plan_free(p);
+        return r;
+    }
+    *out = p;
+    return IPW_OK;
+}
+
 void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -841,15 +874,22 @@ struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p,
     return preflight_dns_new(&cfg, e);
 }
 
+/* One diagnostic line on ctx->diag: "ipwarm: " and prefix, then the message. */
+__attribute__((format(printf, 3, 0))) static void
+cli_say(const struct cli_ctx *ctx, const char *prefix, const char *fmt, va_list ap)
+{
+    fprintf(ctx->diag, "ipwarm: %s", prefix);
+    vfprintf(ctx->diag, fmt, ap);
+    fputc('\n', ctx->diag);
+}
+
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)
 {
     if (ctx->verbosity < 0)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("ipwarm: ", ctx->diag);
-    vfprintf(ctx->diag, fmt, ap);
-    fputc('\n', ctx->diag);
+    cli_say(ctx, "", fmt, ap);
     va_end(ap);
 }
 
@@ -857,9 +897,7 @@ void cli_warn(const struct cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("ipwarm: warning: ", ctx->diag);
-    vfprintf(ctx->diag, fmt, ap);
-    fputc('\n', ctx->diag);
+    cli_say(ctx, "warning: ", fmt, ap);
     va_end(ap);
 }
 
@@ -869,8 +907,6 @@ void cli_verbose(const struct cli_ctx *ctx, const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    fputs("ipwarm: ", ctx->diag);
-    vfprintf(ctx->diag, fmt, ap);
-    fputc('\n', ctx->diag);
+    cli_say(ctx, "", fmt, ap);
     va_end(ap);
 }
