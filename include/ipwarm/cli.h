@@ -3,7 +3,7 @@
  *
  *     ipwarm [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
  *
- * One table (cli_commands[] in cli.c) describes every command: its name, a summary for
+ * One table (cli_commands[] in cli_help.c) describes every command: its name, a summary for
  * `ipwarm --help`, a description, its options with the kind of value each takes, how many
  * arguments it accepts, and the function that runs it. The parser reads global options
  * before or after the command, the command's own options (`--opt value` and `--opt=value`),
