@@ -21,15 +21,13 @@
 ipw_status cmd_report(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
     const char *out = cli_args_get(args, "output");
-    struct plan *p = NULL;
-    ipw_status r = cli_load_plan(ctx, &p, e);
+    struct plan *p;
+    struct store *st;
+    ipw_status r = cli_load_plan_store(ctx, &p, &st, e);
     if (r != IPW_OK)
         return r;
-    struct store *st = NULL;
-    r = cli_store_read(ctx, p, &st, e);
     struct afile af;
-    if (r == IPW_OK)
-        r = afile_open(&af, out, 0644, 0, e);
+    r = afile_open(&af, out, 0644, 0, e);
     if (r == IPW_OK) {
         struct err sub;
         errno = 0;

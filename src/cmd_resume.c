@@ -111,13 +111,10 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
     char *cleared_reason = NULL;
     const char *name = args->argv[0];
 
-    ipw_status r = cli_load_plan(ctx, &p, e);
+    size_t idx = 0;
+    ipw_status r = cli_load_plan_provider(ctx, name, &p, &idx, e);
     if (r != IPW_OK)
         return r;
-    size_t idx = 0;
-    r = cli_find_provider(p, name, &idx, e);
-    if (r != IPW_OK)
-        goto done;
     name = p->providers[idx].name;
     const char *tz = p->timezone;
     int64_t now = clock_now_ms();

@@ -329,17 +329,11 @@ static ipw_status trace_queue(struct store *st, const char *address, const struc
 ipw_status cmd_trace(struct cli_ctx *ctx, const struct cli_args *args, struct err *e)
 {
     const char *address = args->argv[0];
-    struct plan *p = NULL;
-    ipw_status r = cli_load_plan(ctx, &p, e);
+    struct plan *p;
+    struct store *st;
+    ipw_status r = cli_load_plan_store(ctx, &p, &st, e);
     if (r != IPW_OK)
         return r;
-    struct store *st = NULL;
-    r = cli_store_read(ctx, p, &st, e);
-    if (r != IPW_OK) {
-        store_close(st);
-        plan_free(p);
-        return r;
-    }
     struct json j;
     struct trace_ctx t = {.zone = p->timezone ? p->timezone : "UTC", .out = ctx->out};
     if (ctx->json) {

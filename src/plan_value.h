@@ -1,8 +1,9 @@
 /*
  * plan_value: what the files of the plan loader share: the walk's context, problems, key
  * paths and typed readers of plan_value.c, which plan.c and the sections kept in files of their
- * own (plan_feedback.c) build on. Not a public interface: only src/plan*.c include it. The
- * section files' own entry points are in their headers (plan_feedback.h), so that the
+ * own (plan_sections.c, plan_rules.c, plan_feedback.c, ...) build on. Not a public interface:
+ * only src/plan*.c include it. The section files' own entry points are in their headers
+ * (plan_sections.h, plan_rules.h, plan_feedback.h), so that the
  * dependencies run one way: sections -> plan_value, plan -> sections.
  *
  * A section walker receives the context of the walk (struct plan_ctx), reads the YAML nodes
@@ -111,7 +112,7 @@ bool plan_host_valid(const char *s, size_t len);
  * literal) and an optional port 1-65535; *host_len is the length of the HOST part. */
 bool plan_authority_valid(const char *s, size_t len, size_t *host_len);
 
-/* Used by plan.c's sections only (the shared ones above serve every section file). */
+/* Used by plan.c, plan_sections.c and plan_rules.c (the ones above serve every section file). */
 /* Joins two strings with a separator into a new string. */
 char *plan_concat(struct plan_ctx *c, const char *a, const char *sep, const char *b);
 /* plan_fail for a node of another file (the provider table) or rank. */

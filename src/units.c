@@ -62,6 +62,18 @@ struct units_unit {
     double factor;
 };
 
+/* The number a rate or a percentage starts with (blanks around it skipped); *rest is what
+ * follows. Otherwise the "expect, found" problem of the caller. */
+static ipw_status units_leading_number(const char *s, const char *expect, double *n,
+                                       const char **rest, struct err *e)
+{
+    const char *end;
+    if (units_number(units_skip_space(s ? s : ""), n, &end) != 0)
+        return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
+    *rest = units_skip_space(end);
+    return IPW_OK;
+}
+
 /* Rate denominators, as minutes per unit. */
 static const struct units_unit units_rate_units[] = {
     {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60}, {"m", 1},    {"min", 1},
@@ -71,12 +83,11 @@ static const struct units_unit units_rate_units[] = {
 ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
 {
     static const char expect[] = "expected a rate such as 5/min, 300/h or 2000/day";
-    const char *p = units_skip_space(s ? s : "");
     double n;
-    const char *end;
-    if (units_number(p, &n, &end) != 0)
-        return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
-    p = units_skip_space(end);
+    const char *p;
+    ipw_status r = units_leading_number(s, expect, &n, &p, e);
+    if (r != IPW_OK)
+        return r;
     if (*p != '/')
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (no /unit)", expect, s);
     p = units_skip_space(p + 1);
@@ -148,12 +159,11 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
 ipw_status units_parse_percent(const char *s, double *pct, struct err *e)
 {
     static const char expect[] = "expected a percentage from 0% to 100%";
-    const char *p = units_skip_space(s ? s : "");
     double n;
-    const char *end;
-    if (units_number(p, &n, &end) != 0)
-        return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
-    p = units_skip_space(end);
+    const char *p;
+    ipw_status r = units_leading_number(s, expect, &n, &p, e);
+    if (r != IPW_OK)
+        return r;
     if (*p != '%' || *units_skip_space(p + 1) != '\0')
         return err_set(e, IPW_ECONFIG, "%s such as 5%%, found \"%s\"", expect, s);
     if (n > 100)

@@ -3,7 +3,7 @@
  *
  *     ipwarm [GLOBAL OPTIONS] COMMAND [OPTIONS] [ARGS]
  *
- * One table (cli_commands[] in cli.c) describes every command: its name, a summary for
+ * One table (cli_commands[] in cli_help.c) describes every command: its name, a summary for
  * `ipwarm --help`, a description, its options with the kind of value each takes, how many
  * arguments it accepts, and the function that runs it. The parser reads global options
  * before or after the command, the command's own options (`--opt value` and `--opt=value`),
@@ -185,6 +185,10 @@ ipw_status cli_store_campaign(const struct plan *p, struct store *st, struct err
  * store_close after. */
 ipw_status cli_store_read(const struct cli_ctx *ctx, const struct plan *p, struct store **out,
                           struct err *e);
+/* cli_load_plan, then cli_store_read, for the commands that read the plan and its state
+ * (report, trace); on failure both are NULL and nothing is left to free. */
+ipw_status cli_load_plan_store(const struct cli_ctx *ctx, struct plan **p, struct store **st,
+                               struct err *e);
 const struct dns_server *cli_dns_servers(const struct cli_ctx *ctx, const struct plan *p,
                                          size_t *n);
 int64_t cli_dns_timeout_ms(const struct cli_ctx *ctx, const struct plan *p);
@@ -195,6 +199,10 @@ void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_
 /* The index of the plan's provider called name: IPW_OK, or IPW_EUSAGE with "unknown provider
  * 'x' (known: ...)" (exit 64), for commands that take a provider name. */
 ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e);
+/* cli_load_plan, then cli_find_provider of name, for the commands that act on one provider
+ * (pause, resume); on failure nothing is left to free. */
+ipw_status cli_load_plan_provider(const struct cli_ctx *ctx, const char *name, struct plan **out,
+                                  size_t *index, struct err *e);
 /* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
  * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);

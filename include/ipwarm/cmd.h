@@ -5,7 +5,7 @@
  * its options and arguments, so a command reads them with cli_args_get() and friends, does
  * its work, writes its result to ctx->out (as JSON when ctx->json) and returns IPW_OK or a
  * status with e set. Commands never print errors; main.c does. To add one: write the
- * function here and in its file, and set .run in its entry of cli_commands[] (cli.c).
+ * function here and in its file, and set .run in its entry of cli_commands[] (cli_help.c).
  */
 #ifndef IPWARM_CMD_H
 #define IPWARM_CMD_H

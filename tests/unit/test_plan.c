@@ -1,5 +1,5 @@
 /*
- * test_plan: the plan loader (plan.c, plan_yaml.c).
+ * test_plan: the plan loader (plan*.c, plan_yaml.c).
  *
  * Good plans (config/ and tests/plans/good/) must load into exactly the values they say; every
  * bad plan in tests/plans/bad/ must be refused at the FILE:LINE:COLUMN and key its first line

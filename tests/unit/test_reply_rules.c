@@ -1,7 +1,7 @@
 /*
  * test_reply_rules: the judgement (reply_judge) agrees with the reply rules ipwarm ships
- * (config/providers.yaml, compiled in and merged by plan.c) and with the replies of the sandbox
- * (config/sandbox/sandbox.yaml, read with the project's YAML reader, never written).
+ * (config/providers.yaml, compiled in and merged by plan_rules.c) and with the replies of the
+ * sandbox (config/sandbox/sandbox.yaml, read with the project's YAML reader, never written).
  *
  * A throttle rule is a provider slowing us down: every reply it fires on must be judged
  * PROVIDER. A suspend rule for a block list or for authentication (its name says block or
