@@ -9,6 +9,8 @@ where PLANNED is the number of messages the plan allows in the run (one at the s
 one every 60/RATE seconds: ceil(DURATION * RATE / 60)), CV the coefficient of variation
 (population standard deviation / mean) of the gaps between consecutive messages, and
 MIN_GAP_RATIO the smallest gap divided by the planned gap.
+NAME is a listener, or LISTENER@IP: the messages that listener received from source IP IP
+(the peer address it logged), for a pool of source IPs each paced on its own.
 Usage: pacing.py LOG DURATION_S NAME=RATE_PER_MIN...
 """
 import json
@@ -25,8 +27,11 @@ def main():
         for line in f:
             d = json.loads(line)
             if d.get("ev") == "cmd" and d.get("line", "").upper().startswith("MAIL FROM"):
-                if d.get("listener") in times:
-                    times[d["listener"]].append(d["t"])
+                listener = d.get("listener")
+                peer = "%s@%s" % (listener, d.get("peer", "").rsplit(":", 1)[0])
+                for name in (listener, peer):
+                    if name in times:
+                        times[name].append(d["t"])
     for name, rate in rates.items():
         t = sorted(times[name])
         planned = math.ceil(duration * rate / 60 - 1e-9)

@@ -10,7 +10,10 @@
  * the past days were not necessarily clean. The schedule is plan-wide, so day N has the same
  * date for every provider, and the day's total is the sum of the providers' planned messages.
  * With a pool of source IPs (simulate_pool.h) each IP is projected on its own at each provider,
- * an IP named in source.start from its date, and the provider's day is the pool's sum.
+ * an IP named in source.start from its date, and the provider's day is the pool's sum; what
+ * each IP has reached is read from its own lane in the state file (the store keys a pool's
+ * state by provider and IP), so an IP already under way is shown at its own sending day and
+ * stage, and the provider at its most advanced IP's.
  *
  * A provider gated on inbox placement (advance_if.inbox_rate_above) whose last sending day
  * sent seed copies gets a sentence on what that evidence does to its next sending day (grows,
@@ -36,13 +39,53 @@
 
 #define SIMULATE_DEFAULT_DAYS 30
 
+/* What one IP of a pool has reached at a provider (sending_day 0: not started). */
+struct sim_ip_current {
+    int sending_day;
+    int stage;
+};
+
 /* What a provider has reached so far, from the state file (sending_day 0: not started). */
 struct sim_current {
     int sending_day;
     int stage;
     char placement[512]; /* placement_gate_why() of its next sending day, or "" */
     bool placement_holds;
+    /* A pool: each IP's own lane (n_source_ips entries, the pool's order), else NULL; the
+     * provider's sending_day and stage above are then the most advanced IP's. */
+    struct sim_ip_current *ips;
 };
+
+/* Reads each IP's own lane of provider i into cur->ips, as the engine keys it: by (provider,
+ * IP), the pool's first IP adopting the provider's row kept without an IP (a campaign that had
+ * one source IP before its pool). An IP already under way is so shown at its own stage, not at
+ * the provider's. */
+static ipw_status simulate_pool_current(const struct plan *p, struct store *st, size_t i,
+                                        struct sim_current *cur, struct err *e)
+{
+    const char *name = p->providers[i].name;
+    for (size_t k = 0; k < p->n_source_ips; k++) {
+        struct store_provider sp;
+        ipw_status r = store_lane_load(st, name, p->source_ips[k], &sp, e);
+        if (r == IPW_ENOTFOUND && k == 0)
+            r = store_lane_load(st, name, "", &sp, e);
+        if (r == IPW_ENOTFOUND) {
+            err_clear(e);
+            continue;
+        }
+        if (r != IPW_OK)
+            return r;
+        cur->ips[k].sending_day = sp.sending_day;
+        cur->ips[k].stage = sp.stage;
+        store_provider_clear(&sp);
+        if (cur->ips[k].sending_day > cur->sending_day ||
+            (cur->ips[k].sending_day == cur->sending_day && cur->ips[k].stage > cur->stage)) {
+            cur->sending_day = cur->ips[k].sending_day;
+            cur->stage = cur->ips[k].stage;
+        }
+    }
+    return IPW_OK;
+}
 
 /* What the provider's seed placement does to its next sending day (today when its last
  * sending day was before today, else the day after it): cur->placement, "" when placement
@@ -152,6 +195,19 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
             json_kv_null(&j, "max_date");
         json_kv_int(&j, "current_sending_day", cur[i].sending_day);
         json_kv_int(&j, "current_stage", cur[i].stage);
+        if (cur[i].ips) {
+            /* Each IP of a pool where it is now: its own sending day and stage. */
+            json_key(&j, "current_ips");
+            json_array_begin(&j);
+            for (size_t k = 0; k < p->n_source_ips; k++) {
+                json_object_begin(&j);
+                json_kv_string(&j, "ip", p->source_ips[k]);
+                json_kv_int(&j, "current_sending_day", cur[i].ips[k].sending_day);
+                json_kv_int(&j, "current_stage", cur[i].ips[k].stage);
+                json_object_end(&j);
+            }
+            json_array_end(&j);
+        }
         /* Why seed placement lets the next sending day grow or holds it (null: not judged). */
         if (cur[i].placement[0]) {
             json_key(&j, "placement");
@@ -193,6 +249,15 @@ static void write_human(FILE *f, const struct plan *p, const char *start, int da
         if (cur[i].sending_day > 0)
             fprintf(f, "; now on day %d, stage %d", cur[i].sending_day, cur[i].stage);
         fputc('\n', f);
+        /* A pool already under way: where each IP is, under its provider. */
+        for (size_t k = 0; cur[i].ips && cur[i].sending_day > 0 && k < p->n_source_ips; k++) {
+            fprintf(f, "  %-12s ", p->source_ips[k]);
+            if (cur[i].ips[k].sending_day > 0)
+                fprintf(f, "now on day %d, stage %d\n", cur[i].ips[k].sending_day,
+                        cur[i].ips[k].stage);
+            else
+                fputs("not started\n", f);
+        }
     }
     for (size_t i = 0; i < p->n_providers; i++)
         if (cur[i].placement[0])
@@ -254,6 +319,7 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
                                   pool + i * p->n_source_ips * (size_t)days, e);
     if (r == IPW_OK)
         r = cli_store_read(ctx, p, &st, e);
+    bool per_ip = lane_store_is_pool(p);
     for (size_t i = 0; r == IPW_OK && i < p->n_providers; i++) {
         struct store_provider sp;
         ipw_status lr = store_provider_load(st, p->providers[i].name, &sp, e);
@@ -264,6 +330,16 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
             store_provider_clear(&sp);
         } else if (lr != IPW_ENOTFOUND) {
             r = lr;
+        } else {
+            err_clear(e);
+        }
+        if (r == IPW_OK && per_ip) {
+            /* A pool's lanes are its IPs': the provider's row (if any) is the first IP's. */
+            cur[i].sending_day = 0;
+            cur[i].stage = 0;
+            cur[i].ips = calloc(p->n_source_ips, sizeof *cur[i].ips);
+            r = cur[i].ips ? simulate_pool_current(p, st, i, &cur[i], e)
+                           : err_set(e, IPW_ENOMEM, "out of memory");
         }
     }
     if (r == IPW_OK) {
@@ -275,6 +351,8 @@ ipw_status cmd_simulate(struct cli_ctx *ctx, const struct cli_args *args, struct
             r = err_set(e, IPW_EIO, "simulate: cannot write the output");
     }
     store_close(st);
+    for (size_t i = 0; cur && i < p->n_providers; i++)
+        free(cur[i].ips);
     free(sim);
     free(cur);
     free(pool);

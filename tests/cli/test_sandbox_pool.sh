@@ -7,10 +7,14 @@
 # is rate-limited on its own: past Microsoft's 4 a minute from one IP that IP is throttled while
 # another still gets 250. The shipped pool demo plan (config/sandbox/pool.yaml) validates, and
 # `ipwarm check` passes for every IP of the pool against the sandbox's DNS, one line per IP.
+# Then, on a sandbox started afresh (its per-IP rate counts empty), the pool demo plan runs for
+# 25 s: from the store and from the MX's log, the distrusted IP got the 451 at Microsoft, was
+# paused there with its rate halved and sent it nothing more, while the other two delivered to
+# Microsoft, and no action fell on Microsoft for the whole pool.
 # Environment: IPWARM (the binary), SRCDIR (the source tree).
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
-. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl py:yaml
+. "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl sqlite3 py:yaml
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/servers.sh" # free_port and SERVERS_PY only: the sandbox starts its own
 py=$SERVERS_PY
@@ -120,4 +124,66 @@ json_true "PTR, HELO, SPF and DNSBL pass for each IP" \
 
 "$sandbox" stop --dir "$sb" >"$work/stop.out" 2>&1
 check "sandbox stop exits 0" test $? -eq 0
+
+# --- the pool demo plan against a fresh sandbox ----------------------------------------------
+# The wire tests above used up the per-IP minute at Microsoft: a fresh start forgets it (the
+# same directory, so pool.yaml's DKIM key is the one the sandbox generates anew). Its log goes
+# on in the same file: the lines logged so far are left out below.
+seen=$(wc -l <"$sb/smtpd.jsonl")
+"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start2.out" 2>"$work/start2.err"
+rc=$?
+check "sandbox starts again (got $rc: $(tail -3 "$work/start2.err"))" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+# 4/min per IP and provider: the first round leaves within seconds, the second 15 s later.
+t "the pool plan runs 25 s" 0 -p "$work/pool.yaml" run --for 25s
+q() { sqlite3 -separator ' ' "$work/pool.db" "$1" 2>&1; }
+# The store: at Microsoft .12's one attempt is deferred with the 451 naming it; .11's and .13's
+# are all delivered; at gmail and other each IP delivered.
+check "$net.12 deferred once at microsoft, nothing else there" test "$(q "SELECT count(*) FILTER (WHERE outcome = 'deferred' AND code = 451 AND text LIKE '%from [$net.12]%'), count(*) FROM attempts WHERE provider = 'microsoft' AND source_ip = '$net.12'")" = "1 1"
+for ip in "$net.11" "$net.13"; do
+  n=$(q "SELECT count(*) FROM attempts WHERE provider = 'microsoft' AND source_ip = '$ip' AND outcome = 'delivered'")
+  nd=$(q "SELECT count(*) FROM attempts WHERE provider = 'microsoft' AND source_ip = '$ip' AND outcome <> 'delivered'")
+  check "$ip delivered at microsoft ($n delivered, $nd not)" test "$n" -ge 1 -a "$nd" = 0
+done
+for p in gmail other; do
+  n=$(q "SELECT count(DISTINCT source_ip) FROM attempts WHERE provider = '$p' AND outcome = 'delivered'")
+  check "all three IPs delivered at $p (got $n)" test "$n" = 3
+done
+# .12's lane at Microsoft is paused past the run with its rate halved; the other two are not.
+now_ms=$(($(date +%s) * 1000))
+check "microsoft from $net.12 paused, rate halved" test "$(q "SELECT paused_until_ms > $now_ms, rate_per_min FROM providers WHERE name = 'microsoft' AND ip = '$net.12'")" = "1 2.0"
+check "microsoft from $net.11 and $net.13 not paused" test "$(q "SELECT count(*) FROM providers WHERE name = 'microsoft' AND ip IN ('$net.11', '$net.13') AND coalesce(paused_until_ms, 0) <= $now_ms")" = 2
+check "no action on microsoft for the whole pool" test "$(q "SELECT count(*) FROM rule_actions WHERE provider = 'microsoft' AND ip = ''")" = 0
+# The MX's log: .12 sent Microsoft one MAIL (answered 451) and none after; every MAIL from .11
+# and .13 got 250, and each of those transactions ended queued.
+"$py" - "$sb/smtpd.jsonl" "$net" "$seen" >"$work/log2.out" 2>&1 <<'EOF'
+import json, sys
+net, seen = sys.argv[2], int(sys.argv[3])
+mail = {}     # source IP -> the reply code to each of its MAILs, in order
+queued = {}   # source IP -> its transactions answered 250 2.0.0 (queued)
+pending = set()
+for n, line in enumerate(open(sys.argv[1])):
+    if n < seen:
+        continue
+    ev = json.loads(line)
+    if ev.get("listener") != "microsoft":
+        continue
+    ip = ev["peer"].rsplit(":", 1)[0]
+    if ev.get("ev") == "cmd" and ev.get("line", "").upper().startswith("MAIL FROM"):
+        pending.add(ev["conn"])
+    elif ev.get("ev") == "reply" and ev["conn"] in pending:
+        pending.discard(ev["conn"])
+        mail.setdefault(ip, []).append(ev["text"][:3])
+    elif ev.get("ev") == "reply" and ev.get("text", "").startswith("250 2.0.0"):
+        queued[ip] = queued.get(ip, 0) + 1
+assert mail.get(net + ".12") == ["451"], mail
+for ip in (net + ".11", net + ".13"):
+    assert mail.get(ip) and set(mail[ip]) == {"250"}, mail
+    assert queued.get(ip, 0) == len(mail[ip]), (queued, mail)
+print("ok")
+EOF
+if grep -qx ok "$work/log2.out"; then ok "the MX's log: one MAIL from $net.12 (451), none after; $net.11 and $net.13 delivered"; else
+  bad "the MX's log of the pool run: $(tail -3 "$work/log2.out")"; fi
+"$sandbox" stop --dir "$sb" >"$work/stop2.out" 2>&1
+check "sandbox stop exits 0 after the pool run" test $? -eq 0
 finish
