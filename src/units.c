@@ -84,7 +84,7 @@ ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
 {
     static const char expect[] = "expected a rate such as 5/min, 300/h or 2000/day";
     double n;
-    const char *p;
+    const char *p = NULL; /* set on success; -O3 cannot see that an error returns non-zero */
     ipw_status r = units_leading_number(s, expect, &n, &p, e);
     if (r != IPW_OK)
         return r;
@@ -160,7 +160,7 @@ ipw_status units_parse_percent(const char *s, double *pct, struct err *e)
 {
     static const char expect[] = "expected a percentage from 0% to 100%";
     double n;
-    const char *p;
+    const char *p = NULL; /* set on success; -O3 cannot see that an error returns non-zero */
     ipw_status r = units_leading_number(s, expect, &n, &p, e);
     if (r != IPW_OK)
         return r;
