@@ -5,7 +5,8 @@
 # two go on sending at their own pace, counted at the receiver by the source address of each
 # connection. Yahoo answers [TSS04] to every IP: each IP is suspended by the shipped rule, and
 # the third time within the hour acts on Yahoo for the whole pool. Then status shows a row per
-# IP, in the table and in JSON.
+# IP, in the table and in JSON. Last, an IP named in source.start for tomorrow sends nothing
+# today and starts on its date (--now) at the first stage.
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
@@ -167,5 +168,38 @@ check "report: $b's row says paused" grep -q "data-provider=\"microsoft365\" dat
 for prov in microsoft365 yahoo; do
   check "report: a row for each IP under $prov" test "$(grep -c "class=\"pr ip\" data-provider=\"$prov\"" "$work/report.html")" -eq 3
 done
+
+
+# source.start: an IP that joins the pool tomorrow sends nothing today, and starts on its date
+# (the scheduler's clock moved there with --now) at the first stage while the others go on.
+tomorrow=$(date -u -d tomorrow +%F)
+for i in $(seq 1 30); do echo "late$i@outlook.test"; done >"$work/late.txt"
+sed -e "s/^  ips: .*/  ips: [$a, $b, $c]\n  start: {$c: $tomorrow}/" -e "s/^campaign: .*/campaign: pool-late/" \
+  -e "s/seeds.txt/late.txt/" -e "s/^state: .*//" "$work/plan.yaml" >"$work/late.yaml"
+echo "state: late.db" >>"$work/late.yaml"
+count_from() { # MAIL commands from source $1 at microsoft in the dialogue after line $2
+  tail -n +"$(($2 + 1))" "$dialogue" | $py -c '
+import json, sys
+print(sum(1 for l in sys.stdin for d in [json.loads(l)] if d["listener"] == "microsoft"
+          and d["ev"] == "cmd" and d["line"].startswith("MAIL FROM")
+          and d["peer"].rsplit(":", 1)[0] == sys.argv[1]))' "$1"
+}
+mark=$(wc -l <"$dialogue")
+"$IPWARM" -p "$work/late.yaml" run --for 6s >"$work/late1.out" 2>"$work/late1.err"
+check "late-start run exits 0 ($(tail -1 "$work/late1.err"))" test $? -eq 0
+check "before its date, $c sent nothing (got $(count_from "$c" "$mark"))" test "$(count_from "$c" "$mark")" -eq 0
+check "meanwhile $a sent (got $(count_from "$a" "$mark"))" test "$(count_from "$a" "$mark")" -ge 1
+"$IPWARM" -p "$work/late.yaml" status --json >"$work/late-status.json" 2>/dev/null
+check "status: $c does not send yet, and says when it joins" $py -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+m = [p for p in s["providers"] if p["name"] == "microsoft365"][0]
+x = [i for i in m["ips"] if i["ip"] == sys.argv[2]][0]
+sys.exit(0 if x["sent_today"] == 0 and sys.argv[3] in json.dumps(m) else 1)' "$work/late-status.json" "$c" "$tomorrow"
+mark=$(wc -l <"$dialogue")
+"$IPWARM" -p "$work/late.yaml" --now "${tomorrow}T09:00:00Z" run --for 6s >"$work/late2.out" 2>"$work/late2.err"
+check "the run on its date exits 0 ($(tail -1 "$work/late2.err"))" test $? -eq 0
+check "on its date, $c sends (got $(count_from "$c" "$mark"))" test "$(count_from "$c" "$mark")" -ge 1
+check "$c starts at the first stage" test "$(sqlite3 "$work/late.db" "SELECT stage FROM providers WHERE name = 'microsoft365' AND ip = '$c'")" = 0
 
 finish
