@@ -15,7 +15,7 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 "$py" "$SRCDIR/tests/faults/fakedns.py" "$work/dns.port" "$net.2" "$work/heal" 2>"$work/dns.log" &
 SERVERS_PIDS+=("$!")
 file_wait "$work/dns.port"

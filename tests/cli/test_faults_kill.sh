@@ -13,7 +13,7 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF || exit 1
 mx-host=kill.test,mx.kill.test,10
 host-record=mx.kill.test,$net.2

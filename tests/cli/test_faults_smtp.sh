@@ -18,7 +18,7 @@ servers_init "$work"
 py=/usr/bin/python3
 # Counts the ok:/FAIL: lines of a python check into pass/fail.
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 faults="greet middata silent garbage overlong huge good"
 {
   i=2

@@ -22,7 +22,7 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=$NEED_PY
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF || exit 1
 mx-host=tarpit.test,mx.tarpit.test,10
 host-record=mx.tarpit.test,$net.2

@@ -31,7 +31,7 @@ pw='Unused-pw-5512'
 dovecot_start "bounces:$pw" "gs1:$pw" "ms1:$pw" "mbad:$pw" || { bad "dovecot started"; finish; exit 1; }
 ok "dovecot started with the oauth2 passdb (IMAP $DOVECOT_IMAP_PORT, introspection $DOVECOT_OAUTH2_URL)"
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
 host-record=gmail-smtp-in.l.google.com,$net.2

@@ -23,7 +23,7 @@ pw='Seed-pw-5120'
 dovecot_start "gs1:$pw" "gs2:$pw" "ys1:$pw" "ys2:$pw" "ms1:$pw" "ms2:$pw" || { bad "dovecot started"; finish; exit 1; }
 ok "dovecot started (IMAP $DOVECOT_IMAP_PORT, LMTP $DOVECOT_LMTP_PORT)"
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
 host-record=gmail-smtp-in.l.google.com,$net.2

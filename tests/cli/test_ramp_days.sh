@@ -10,7 +10,7 @@ set -u
 work=$(mktemp -d /tmp/ipwarm-days-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
 host-record=gmail-smtp-in.l.google.com,$net.2

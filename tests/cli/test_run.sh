@@ -18,7 +18,7 @@ servers_init "$work"
 py=/usr/bin/python3
 
 # Addresses of our own, so that parallel tests do not meet.
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=gmail.test,gmail-smtp-in.l.google.com,10
 host-record=gmail-smtp-in.l.google.com,$net.2

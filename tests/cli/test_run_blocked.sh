@@ -10,7 +10,7 @@ work=$(mktemp -d /tmp/ipwarm-blocked-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=outlook.test,x.olc.protection.outlook.com,10
 host-record=x.olc.protection.outlook.com,$net.3

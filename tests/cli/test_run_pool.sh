@@ -16,7 +16,7 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 a=$net.11 b=$net.12 c=$net.13
 dnsmasq_start <<EOF
 mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10

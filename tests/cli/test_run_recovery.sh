@@ -13,7 +13,7 @@ unset IPWARM_PLAN
 work=$(mktemp -d /tmp/ipwarm-recovery-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 
 dnsmasq_start <<EOF || bad "dnsmasq"
 mx-host=other.test,mx.other.test,10

@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/ipwarm-relay-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 
 dnsmasq_start <<EOF
 local=/in-addr.arpa/

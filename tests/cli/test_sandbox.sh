@@ -49,7 +49,7 @@ json_true() {
 # The shipped config and demo plan, moved to addresses and ports of our own so that a demo or
 # another test running at the same time does not meet this one. Gmail throttles past 5 a minute
 # here (30 in the shipped file) so that its 421-4.7.28 shows within 20 s.
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 sport=$(free_port)
 dport=$(free_port)
 iport=$(free_port)

@@ -27,7 +27,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 . "$SRCDIR/tests/lib/assert.sh"
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 sport=$(free_port)
 dport=$(free_port)
 iport=$(free_port)

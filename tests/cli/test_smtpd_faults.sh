@@ -14,7 +14,7 @@ servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 port=$(free_port)
 make_cert "$work/tls"
 smtpd_start faults "[

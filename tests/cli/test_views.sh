@@ -20,7 +20,7 @@ work=$(mktemp -d /tmp/ipwarm-views-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((20 + RANDOM % 200))
+net=127.0.$((26 + RANDOM % 200))
 dnsmasq_start <<EOF
 mx-host=yahoo.test,mta5.am0.yahoodns.net,10
 host-record=mta5.am0.yahoodns.net,$net.4

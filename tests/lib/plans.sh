@@ -28,7 +28,7 @@
 #   plans_message DIR       Writes DIR/message.txt, the body "Hello {{recipient}}" (message.text_file).
 
 plans_net() {
-  echo "127.0.$((20 + RANDOM % 200))"
+  echo "127.0.$((26 + RANDOM % 200))"
 }
 
 plans_mx() {
