@@ -70,6 +70,35 @@ ipw_status infile_open(const char *path, const char *what, int *fd, struct err *
     return err_set(e, IPW_ENOINPUT, "%s: cannot open %s: %s", what, path, strerror(errno));
 }
 
+int infile_read_fd(int fd, size_t max, char **text, size_t *len)
+{
+    *text = NULL;
+    *len = 0;
+    size_t cap = max + 2; /* one byte more than max tells a larger file, one for the NUL */
+    char *buf = malloc(cap);
+    if (!buf)
+        return ENOMEM;
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int saved = errno;
+            explicit_bzero(buf, n); /* it may be a key or a password */
+            free(buf);
+            return saved;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
 ipw_status infile_read(const char *path, const char *what, size_t max, char **text, size_t *len,
                        struct err *e)
 {
@@ -79,35 +108,19 @@ ipw_status infile_read(const char *path, const char *what, size_t max, char **te
     ipw_status s = infile_open(path, what, &fd, e);
     if (s != IPW_OK)
         return s;
-    size_t cap = max + 2; /* one byte more than max tells a larger file, one for the NUL */
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return err_set(e, IPW_ENOMEM, "%s: out of memory reading %s", what, path);
-    }
-    size_t n = 0;
-    while (n < cap - 1) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int saved = errno;
-            close(fd);
-            explicit_bzero(buf, n); /* it may be a key or a password */
-            free(buf);
-            return err_set(e, IPW_EIO, "%s: cannot read %s: %s", what, path, strerror(saved));
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
+    char *buf;
+    size_t n;
+    int rc = infile_read_fd(fd, max, &buf, &n);
     close(fd);
+    if (rc == ENOMEM)
+        return err_set(e, IPW_ENOMEM, "%s: out of memory reading %s", what, path);
+    if (rc != 0)
+        return err_set(e, IPW_EIO, "%s: cannot read %s: %s", what, path, strerror(rc));
     if (n > max) {
         explicit_bzero(buf, n);
         free(buf);
         return err_set(e, IPW_EDATA, "%s: %s is larger than %zu bytes", what, path, max);
     }
-    buf[n] = '\0';
     *text = buf;
     *len = n;
     return IPW_OK;

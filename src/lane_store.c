@@ -120,6 +120,18 @@ static int lane_store_collect_action(const struct store_rule_action *a, void *ar
     return c->nomem ? 1 : 0;
 }
 
+/* Copies into v->actions the actions active at now_ms at v's provider: those of IP ip and of
+ * the whole provider, or all of them when ip is NULL. */
+static ipw_status lane_store_actions(struct store *st, int64_t now_ms, struct lane_view *v,
+                                     const char *ip, struct err *e)
+{
+    struct lane_store_collect c = {.v = v, .ip = ip};
+    ipw_status r = store_rules_active(st, now_ms, v->pp->name, lane_store_collect_action, &c, e);
+    if (r == IPW_OK && c.nomem)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    return r;
+}
+
 bool lane_store_is_pool(const struct plan *p)
 {
     return p->mode == PLAN_DIRECT && p->n_source_ips > 1;
@@ -135,11 +147,7 @@ static ipw_status lane_store_load_one(struct store *st, const struct plan *p,
     const struct plan_ramp *ramp = &v->pp->ramp;
     lane_state_from_row(&v->state, ramp, NULL);
     if (st) {
-        struct lane_store_collect c = {.v = v, .ip = v->ip};
-        ipw_status r =
-            store_rules_active(st, fr->now_ms, v->pp->name, lane_store_collect_action, &c, e);
-        if (r == IPW_OK && c.nomem)
-            r = err_set(e, IPW_ENOMEM, "out of memory");
+        ipw_status r = lane_store_actions(st, fr->now_ms, v, v->ip, e);
         if (r != IPW_OK)
             return r;
         struct store_provider row;
@@ -224,11 +232,7 @@ static ipw_status lane_store_load_pool(struct store *st, const struct plan *p,
     }
     /* Every action at the provider, for the list status shows. */
     if (st) {
-        struct lane_store_collect c = {.v = v};
-        ipw_status r =
-            store_rules_active(st, fr->now_ms, v->pp->name, lane_store_collect_action, &c, e);
-        if (r == IPW_OK && c.nomem)
-            r = err_set(e, IPW_ENOMEM, "out of memory");
+        ipw_status r = lane_store_actions(st, fr->now_ms, v, NULL, e);
         if (r != IPW_OK)
             return r;
     }

@@ -295,31 +295,14 @@ static ipw_status plan_read_file(const char *path, char **text, size_t *len, int
         *err_no = errno;
         return IPW_ENOINPUT;
     }
-    size_t cap = PLAN_YAML_MAX_BYTES + 2;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return IPW_ENOMEM;
-    }
-    size_t n = 0;
-    while (n < cap - 1) {
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            *err_no = errno;
-            free(buf);
-            close(fd);
-            return IPW_ENOINPUT;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
+    int rc = infile_read_fd(fd, PLAN_YAML_MAX_BYTES, text, len);
     close(fd);
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
+    if (rc == ENOMEM)
+        return IPW_ENOMEM;
+    if (rc != 0) {
+        *err_no = rc;
+        return IPW_ENOINPUT;
+    }
     return IPW_OK;
 }
 

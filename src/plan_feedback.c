@@ -363,19 +363,16 @@ static void plan_complaints(struct plan_ctx *c, const plan_node *m)
         plan_duration(c, v, "feedback.complaints.for", true, &f->complaint_for_ms);
 }
 
+/* The keys of an IMAP account, the same in feedback.mailbox and in each seed. */
+#define PLAN_FEEDBACK_IMAP_KEYS                                                                    \
+    "url", "username", "password_env", "password_file", "oauth2_token_env", "oauth2_token_file",   \
+        "ca_file", "tls"
+
 void plan_feedback_walk(struct plan_ctx *c, const plan_node *key, const plan_node *m)
 {
     static const char *const keys[] = {"mailbox",    "verp",        "poll_every",
                                        "complaints", "feedback_id", NULL};
-    static const char *const mkeys[] = {"url",
-                                        "username",
-                                        "password_env",
-                                        "password_file",
-                                        "oauth2_token_env",
-                                        "oauth2_token_file",
-                                        "ca_file",
-                                        "tls",
-                                        NULL};
+    static const char *const mkeys[] = {PLAN_FEEDBACK_IMAP_KEYS, NULL};
     struct plan_feedback *f = &c->p->feedback;
     if (!plan_mapping(c, m, "feedback", "a mapping with mailbox", keys))
         return;
@@ -414,17 +411,7 @@ static void plan_folder(struct plan_ctx *c, const plan_node *v, const char *path
 static void plan_seed_parse(struct plan_ctx *c, const plan_node *m, size_t index,
                             struct plan_seed *out)
 {
-    static const char *const keys[] = {"address",
-                                       "url",
-                                       "username",
-                                       "password_env",
-                                       "password_file",
-                                       "oauth2_token_env",
-                                       "oauth2_token_file",
-                                       "ca_file",
-                                       "tls",
-                                       "folders",
-                                       NULL};
+    static const char *const keys[] = {"address", PLAN_FEEDBACK_IMAP_KEYS, "folders", NULL};
     static const char *const fkeys[] = {"inbox", "junk", NULL};
     char path[PLAN_PATH_MAX], kp[PLAN_PATH_MAX];
     plan_path_index(path, "seeds", index);

@@ -1,9 +1,9 @@
 /*
  * plan_value: what the files of the plan loader share: the walk's context, problems, key
- * paths and typed readers of plan_value.c, which plan.c and the sections kept in files of their
- * own (plan_sections.c, plan_rules.c, plan_feedback.c, ...) build on. Not a public interface:
- * only src/plan*.c include it. The section files' own entry points are in their headers
- * (plan_sections.h, plan_rules.h, plan_feedback.h), so that the
+ * paths and typed readers of plan_value.c and the string validators of plan_valid.c, which plan.c
+ * and the sections kept in files of their own (plan_sections.c, plan_rules.c, plan_feedback.c, ...)
+ * build on. Not a public interface: only src/plan*.c include it. The section files' own entry
+ * points are in their headers (plan_sections.h, plan_rules.h, plan_feedback.h), so that the
  * dependencies run one way: sections -> plan_value, plan -> sections.
  *
  * A section walker receives the context of the walk (struct plan_ctx), reads the YAML nodes
@@ -101,7 +101,7 @@ void plan_warn_secret_file(struct plan_ctx *c, const char *path, const char *key
 /* An addr-spec, written bare or as <addr-spec>. */
 bool plan_addr(struct plan_ctx *c, const plan_node *v, const char *path, char **out);
 
-/* Validators of plain strings. */
+/* Validators of plain strings (plan_valid.c). */
 bool plan_ip_valid(const char *s);
 bool plan_domain_valid(const char *s, size_t len, int min_labels, bool alpha_tld);
 bool plan_addr_spec_valid(const char *s, size_t len);

@@ -25,50 +25,17 @@
 #include "ipwarm/lane.h"
 #include "ipwarm/lane_store.h"
 #include "ipwarm/placement.h"
-#include "ipwarm/ramp.h"
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
 #include "ipwarm/tz.h"
+
+#include "report_chart.h"
 
 #define HOUR_MS INT64_C(3600000)
 /* Beyond this many days the x axis leaves empty days out instead of drawing them. */
 #define REPORT_MAX_PERIODS 800
 /* Reasons listed per provider. */
 #define REPORT_TOP_REASONS 8
-
-/* blocked: refused because of the sender (a block list, a policy), not the recipient. */
-enum { C_DELIVERED, C_DEFERRED, C_BOUNCED, C_FAILED, C_BLOCKED, C_OTHER, N_C };
-static const char *const C_NAMES[N_C] = {"delivered", "deferred", "bounced",
-                                         "failed",    "blocked",  "expired or unknown"};
-static const char *const C_COLORS[N_C] = {"#2e7d32", "#f9a825", "#c62828",
-                                          "#6d4c41", "#6a1b9a", "#90a4ae"};
-
-struct period {
-    char label[40];
-    char day[40]; /* the local date it belongs to (a stats_period_of() label, like label) */
-    int64_t start_ms;
-};
-
-struct cell {
-    int64_t c[N_C];
-    int64_t peak_hour;  /* attempts in the busiest hour */
-    int64_t unknown;    /* of C_OTHER: no final reply after the whole message went out */
-    int64_t late;       /* of C_BOUNCED: bounces read from the feedback mailbox after a 250 */
-    int64_t complaints; /* complaint reports about the period's messages */
-};
-
-struct rep {
-    const struct plan *p;
-    const char *zone;
-    bool by_hour;
-    struct period *per;
-    size_t n_per;
-    char **prov;
-    size_t n_prov;
-    struct cell *cells;            /* [period * n_prov + provider] */
-    struct stats_reason **reasons; /* per provider */
-    size_t *n_reasons;
-};
 
 void report_html_escape(FILE *f, const char *s)
 {
@@ -288,268 +255,8 @@ static int reason_row(const struct store_reason_row *s, void *arg)
     return 0;
 }
 
-/* ---- drawing ---- */
-
-/* A round number at or above v for the top of an axis: 1, 2 or 5 times a power of ten. */
-static double nice_ceiling(double v)
-{
-    if (v <= 0)
-        return 1;
-    double p = 1;
-    while (p * 10 <= v)
-        p *= 10;
-    while (p > v)
-        p /= 10;
-    if (v <= p)
-        return p;
-    if (v <= 2 * p)
-        return 2 * p;
-    if (v <= 5 * p)
-        return 5 * p;
-    return 10 * p;
-}
-
-#define SVG_W 640.0
-#define SVG_H 220.0
-#define PAD_L 52.0
-#define PAD_R 10.0
-#define PAD_T 12.0
-#define PAD_B 42.0
-
-/* A short x-axis label: "12-01" for a day, "12-01 09h" for an hour. */
-static void x_label(const struct rep *r, size_t i, char *buf, size_t n)
-{
-    const char *l = r->per[i].label;
-    if (r->by_hour && strlen(l) >= 13)
-        snprintf(buf, n, "%.5s %.2sh", l + 5, l + 11);
-    else if (strlen(l) >= 10)
-        snprintf(buf, n, "%.5s", l + 5);
-    else
-        snprintf(buf, n, "%s", l);
-}
-
-static void axes(FILE *f, const struct rep *r, double ymax, const char *unit)
-{
-    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
-    for (int k = 0; k <= 4; k++) {
-        double y = PAD_T + ph - ph * k / 4.0;
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" "
-                "fill=\"#555\">%g</text>\n",
-                PAD_L, y, PAD_L + pw, y, PAD_L - 4, y + 4, ymax * k / 4.0);
-    }
-    fprintf(f,
-            "<text x=\"12\" y=\"%.1f\" font-size=\"11\" fill=\"#555\" "
-            "transform=\"rotate(-90 12 %.1f)\" text-anchor=\"middle\">%s</text>\n",
-            PAD_T + ph / 2, PAD_T + ph / 2, unit);
-    size_t step = r->n_per / 8 + 1;
-    double bw = pw / (double)r->n_per;
-    for (size_t i = 0; i < r->n_per; i += step) {
-        char l[24];
-        x_label(r, i, l, sizeof l);
-        fprintf(f,
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\" "
-                "fill=\"#555\">%s</text>\n",
-                PAD_L + bw * ((double)i + 0.5), SVG_H - PAD_B + 16, l);
-    }
-}
-
-static void bars_svg(FILE *f, const struct rep *r, size_t pi)
-{
-    int64_t max = 0;
-    for (size_t i = 0; i < r->n_per; i++) {
-        const struct cell *c = &r->cells[i * r->n_prov + pi];
-        int64_t t = 0;
-        for (int k = 0; k < N_C; k++)
-            t += c->c[k];
-        if (t > max)
-            max = t;
-    }
-    double ymax = nice_ceiling((double)max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"attempts of %s per %s\" "
-            "xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
-    axes(f, r, ymax, r->by_hour ? "attempts per hour" : "attempts per day");
-    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
-    double bw = pw / (double)r->n_per;
-    for (size_t i = 0; i < r->n_per; i++) {
-        const struct cell *c = &r->cells[i * r->n_prov + pi];
-        double y = PAD_T + ph;
-        for (int k = 0; k < N_C; k++) {
-            if (c->c[k] == 0)
-                continue;
-            double h = ph * (double)c->c[k] / ymax;
-            y -= h;
-            fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    "<title>%s %s: %lld</title></rect>\n",
-                    PAD_L + bw * (double)i + bw * 0.1, y, bw * 0.8, h, C_COLORS[k], r->per[i].label,
-                    C_NAMES[k], (long long)c->c[k]);
-        }
-    }
-    fputs("</svg>\n", f);
-}
-
-static void rates_svg(FILE *f, const struct rep *r, size_t pi)
-{
-    int idx = plan_provider_find(r->p, r->prov[pi]);
-    const struct plan_ramp *ramp = idx >= 0 ? &r->p->providers[idx].ramp : NULL;
-    double *planned = calloc(r->n_per, sizeof *planned);
-    double *achieved = calloc(r->n_per, sizeof *achieved);
-    if (!planned || !achieved) {
-        free(planned);
-        free(achieved);
-        return;
-    }
-    /* The k-th local day with attempts is sending day k + 1: stage k on clean days. */
-    int k = -1;
-    const char *day = "";
-    double max = 0;
-    for (size_t i = 0; i < r->n_per; i++) {
-        const struct cell *c = &r->cells[i * r->n_prov + pi];
-        if (strcmp(r->per[i].day, day) != 0) {
-            /* A new day: it is a sending day if any of its periods had attempts. */
-            bool sent = false;
-            for (size_t j = i; j < r->n_per && strcmp(r->per[j].day, r->per[i].day) == 0; j++)
-                sent |= r->cells[j * r->n_prov + pi].peak_hour > 0;
-            if (sent)
-                k++;
-            day = r->per[i].day;
-        }
-        planned[i] = ramp && k >= 0 ? ramp_rate_for_stage(ramp, k) : 0;
-        achieved[i] = (double)c->peak_hour / 60.0;
-        if (planned[i] > max)
-            max = planned[i];
-        if (achieved[i] > max)
-            max = achieved[i];
-    }
-    double ymax = nice_ceiling(max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"planned and achieved rate "
-            "of %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi]);
-    axes(f, r, ymax, "messages a minute");
-    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
-    double bw = pw / (double)r->n_per;
-    for (int line = 0; line < 2; line++) {
-        const double *v = line == 0 ? planned : achieved;
-        if (line == 0 && !ramp)
-            continue;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"",
-                line == 0 ? "#1565c0" : "#6a1b9a", line == 0 ? " stroke-dasharray=\"6 4\"" : "");
-        for (size_t i = 0; i < r->n_per; i++)
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "", PAD_L + bw * ((double)i + 0.5),
-                    PAD_T + ph - ph * v[i] / ymax);
-        fputs("\"/>\n", f);
-        if (line == 1)
-            for (size_t i = 0; i < r->n_per; i++)
-                if (v[i] > 0)
-                    fprintf(f,
-                            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#6a1b9a\"><title>%s "
-                            "achieved %.2f/min, planned %.2f/min</title></circle>\n",
-                            PAD_L + bw * ((double)i + 0.5), PAD_T + ph - ph * v[i] / ymax,
-                            r->per[i].label, v[i], planned[i]);
-    }
-    fputs("</svg>\n", f);
-    free(planned);
-    free(achieved);
-}
-
-/* Late bounces and complaints per period: two bars side by side, so that a day with
- * complaints stands out even when there are few (they are counted apart from the attempts). */
-static const char *const FB_COLORS[2] = {"#ad1457", "#e65100"};
-static const char *const FB_NAMES[2] = {"late bounces", "complaints"};
-
-static void feedback_svg(FILE *f, const struct rep *r, size_t pi)
-{
-    int64_t max = 0;
-    for (size_t i = 0; i < r->n_per; i++) {
-        const struct cell *c = &r->cells[i * r->n_prov + pi];
-        if (c->late > max)
-            max = c->late;
-        if (c->complaints > max)
-            max = c->complaints;
-    }
-    double ymax = nice_ceiling((double)max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"late bounces and "
-            "complaints of %s per %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
-    axes(f, r, ymax, r->by_hour ? "reports per hour" : "reports per day");
-    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
-    double bw = pw / (double)r->n_per;
-    for (size_t i = 0; i < r->n_per; i++) {
-        const struct cell *c = &r->cells[i * r->n_prov + pi];
-        int64_t v[2] = {c->late, c->complaints};
-        for (int k = 0; k < 2; k++) {
-            if (v[k] == 0)
-                continue;
-            double h = ph * (double)v[k] / ymax;
-            fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    "<title>%s %s: %lld</title></rect>\n",
-                    PAD_L + bw * (double)i + bw * (0.1 + 0.4 * k), PAD_T + ph - h, bw * 0.4, h,
-                    FB_COLORS[k], r->per[i].label, FB_NAMES[k], (long long)v[k]);
-        }
-    }
-    fputs("</svg>\n", f);
-}
-
-/* Seed placement per local day: stacked bars of the copies sent that day, by where they
- * landed. Its x axis is the days with seed copies (placement_collect by day), not the
- * attempts' periods. */
+/* Defined below, with the other table cells. */
 static void text_cell(FILE *f, const char *cls, const char *s);
-
-enum { PL_INBOX, PL_JUNK, PL_MISSING, PL_PENDING, N_PL };
-static const char *const PL_NAMES[N_PL] = {"inbox", "junk", "missing", "not placed yet"};
-static const char *const PL_COLORS[N_PL] = {"#2e7d32", "#ef6c00", "#546e7a", "#cfd8dc"};
-
-static void placement_svg(FILE *f, const struct placement_result *pl, struct period *days,
-                          size_t n_days, const char *provider)
-{
-    struct rep axis;
-    memset(&axis, 0, sizeof axis);
-    axis.per = days;
-    axis.n_per = n_days;
-    int64_t max = 0;
-    for (size_t i = 0; i < pl->n; i++)
-        if (!strcmp(pl->rows[i].provider, provider) && pl->rows[i].sent > max)
-            max = pl->rows[i].sent;
-    double ymax = nice_ceiling((double)max);
-    fputs("<svg viewBox=\"0 0 ", f);
-    fprintf(f, "%.0f %.0f\" role=\"img\" aria-label=\"seed placement of ", SVG_W, SVG_H);
-    report_html_escape(f, provider);
-    fputs(" per day\" xmlns=\"http://www.w3.org/2000/svg\">\n", f);
-    axes(f, &axis, ymax, "seed copies per day");
-    double pw = SVG_W - PAD_L - PAD_R, ph = SVG_H - PAD_T - PAD_B;
-    double bw = pw / (double)n_days;
-    for (size_t d = 0; d < n_days; d++) {
-        const struct placement_row *row = NULL;
-        for (size_t i = 0; i < pl->n && !row; i++)
-            if (!strcmp(pl->rows[i].provider, provider) &&
-                !strcmp(pl->rows[i].period, days[d].label))
-                row = &pl->rows[i];
-        if (!row)
-            continue;
-        int64_t v[N_PL] = {row->inbox, row->junk, row->missing,
-                           row->sent - row->inbox - row->junk - row->missing};
-        double y = PAD_T + ph;
-        for (int k = 0; k < N_PL; k++) {
-            if (v[k] <= 0)
-                continue;
-            double h = ph * (double)v[k] / ymax;
-            y -= h;
-            fprintf(f,
-                    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    "<title>%s %s: %lld of %lld</title></rect>\n",
-                    PAD_L + bw * (double)d + bw * 0.1, y, bw * 0.8, h, PL_COLORS[k], days[d].label,
-                    PL_NAMES[k], (long long)v[k], (long long)row->sent);
-        }
-    }
-    fputs("</svg>\n", f);
-}
 
 /* The section: a chart per provider with seed copies, then the figures as `placement` prints
  * them. Nothing without seeds. */
@@ -585,11 +292,11 @@ static void placement_section(FILE *f, const struct plan *p, const struct placem
         fputs("<div class=\"chart\">\n<h3>", f);
         report_html_escape(f, pl->rows[i].provider);
         fputs("</h3>\n", f);
-        placement_svg(f, pl, days, n_days, pl->rows[i].provider);
+        report_chart_placement(f, pl, days, n_days, pl->rows[i].provider);
         fputs("<p class=\"legend\">", f);
         for (int k = 0; k < N_PL; k++)
-            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", PL_COLORS[k],
-                    PL_NAMES[k]);
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s",
+                    report_chart_placement_colors[k], report_chart_placement_names[k]);
         fputs("</p>\n</div>\n", f);
     }
     fputs("</div>\n<div class=\"wrap\"><table>\n<tr><th>day</th><th>provider</th><th "
@@ -886,24 +593,24 @@ static void write_page(FILE *f, struct rep *r, struct store *st, const struct st
         fputs("<h3>", f);
         report_html_escape(f, r->prov[pi]);
         fputs("</h3>\n<div class=\"charts\">\n<div class=\"chart\">\n", f);
-        bars_svg(f, r, pi);
+        report_chart_attempts(f, r, pi);
         fputs("<p class=\"legend\">", f);
         for (int k = 0; k < N_C; k++)
-            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", C_COLORS[k],
-                    C_NAMES[k]);
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s",
+                    report_chart_outcome_colors[k], report_chart_outcome_names[k]);
         fputs("</p>\n</div>\n<div class=\"chart\">\n", f);
-        rates_svg(f, r, pi);
+        report_chart_rates(f, r, pi);
         fputs("<p class=\"legend\"><span class=\"sw\" style=\"background:#1565c0\"></span>planned: "
               "the ramp's rate for that sending day had every earlier day been clean (stage "
               "history is not stored)<span class=\"sw\" style=\"background:#6a1b9a\"></span>"
               "achieved: attempts in the busiest hour &divide; 60</p>\n</div>\n<div "
               "class=\"chart\">\n",
               f);
-        feedback_svg(f, r, pi);
+        report_chart_feedback(f, r, pi);
         fputs("<p class=\"legend\">", f);
         for (int k = 0; k < 2; k++)
-            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s", FB_COLORS[k],
-                    FB_NAMES[k]);
+            fprintf(f, "<span class=\"sw\" style=\"background:%s\"></span>%s",
+                    report_chart_feedback_colors[k], report_chart_feedback_names[k]);
         fputs(": read from the feedback mailbox, on the day the message went out (a late bounce "
               "is also in bounced)</p>\n</div>\n</div>\n",
               f);

@@ -44,4 +44,12 @@ ipw_status infile_open(const char *path, const char *what, int *fd, struct err *
 ipw_status infile_read(const char *path, const char *what, size_t max, char **text, size_t *len,
                        struct err *e);
 
+/*
+ * Reads open descriptor fd to its end, or up to max + 1 bytes (so that the caller sees a file
+ * larger than max), into a new NUL-terminated buffer (*text, its length in *len). fd is left
+ * open. Returns 0, or an errno value (ENOMEM, or read's) with nothing allocated; what was read
+ * before a failure is wiped first, for it may be a key or a password.
+ */
+int infile_read_fd(int fd, size_t max, char **text, size_t *len);
+
 #endif
