@@ -20,6 +20,7 @@
 #include "ipwarm/feedback.h"
 #include "ipwarm/json.h"
 #include "ipwarm/placement.h"
+#include "ipwarm/placement_fall.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/returns.h"
 #include "ipwarm/store.h"

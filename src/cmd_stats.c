@@ -47,7 +47,8 @@ ipw_status cmd_stats(struct cli_ctx *ctx, const struct cli_args *args, struct er
     struct stats_result res;
     memset(&res, 0, sizeof res);
     if (r == IPW_OK)
-        r = stats_collect(st, &q, &res, e);
+        r = q.by == STATS_BY_IP ? stats_ip_collect(st, &q, &res, e)
+                                : stats_collect(st, &q, &res, e);
     if (r == IPW_OK) {
         if (strcmp(format, "json") == 0)
             r = stats_write_json(&res, &q, ctx->out, true, e);

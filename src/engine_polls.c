@@ -12,6 +12,7 @@
 
 #include "ipwarm/feedback.h"
 #include "ipwarm/placement.h"
+#include "ipwarm/placement_fall.h"
 #include "ipwarm/returns.h"
 #include "ipwarm/tz.h"
 

@@ -11,7 +11,32 @@
 #include <string.h>
 
 #include "ipwarm/ramp.h"
-#include "ipwarm/report.h"
+
+/* s written as HTML text (and attribute value) content: the five special characters escaped. */
+void report_chart_escape(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
+}
 
 const char *const report_chart_outcome_names[N_C] = {"delivered", "deferred", "bounced",
                                                      "failed",    "blocked",  "expired or unknown"};
@@ -263,7 +288,7 @@ void report_chart_placement(FILE *f, const struct placement_result *pl, struct p
     double ymax = report_chart_ceiling((double)max);
     fputs("<svg viewBox=\"0 0 ", f);
     fprintf(f, "%.0f %.0f\" role=\"img\" aria-label=\"seed placement of ", SVG_W, SVG_H);
-    report_html_escape(f, provider);
+    report_chart_escape(f, provider);
     fputs(" per day\" xmlns=\"http://www.w3.org/2000/svg\">\n", f);
     report_chart_axes(f, &axis, ymax, "seed copies per day");
     for (size_t d = 0; d < n_days; d++) {

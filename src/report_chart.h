@@ -68,4 +68,7 @@ void report_chart_feedback(FILE *f, const struct rep *r, size_t pi);
 void report_chart_placement(FILE *f, const struct placement_result *pl, struct period *days,
                             size_t n_days, const char *provider);
 
+/* Writes s escaped for HTML text and attribute values (report_html_escape is this). */
+void report_chart_escape(FILE *f, const char *s);
+
 #endif

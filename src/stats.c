@@ -355,6 +355,8 @@ ipw_status stats_collect(struct store *st, const struct stats_query *q, struct s
                          struct err *e)
 {
     memset(out, 0, sizeof *out);
+    if (q->by == STATS_BY_IP)
+        return err_set(e, IPW_EUSAGE, "stats by IP come from stats_ip_collect()");
     const char *zone = q->zone ? q->zone : "UTC";
     ipw_status r = tz_zone_check(zone, e);
     if (r != IPW_OK)
@@ -364,35 +366,38 @@ ipw_status stats_collect(struct store *st, const struct stats_query *q, struct s
     if (q->since_ms && since == 0)
         since = 1; /* 0 means unbounded to the store */
     struct collect c = {.q = q, .res = out, .e = e, .status = IPW_OK};
-    if (q->by == STATS_BY_IP) {
-        /* The summary counters have no IP: these rows come from the attempts (stats_ip.c). */
-        out->by_ip = true;
-        r = stats_ip_rows(st, q, out, e);
-    } else {
-        r = store_summary_each(st, q->provider, since, q->until_ms, collect_summary, &c, e);
-        if (r == IPW_OK)
-            r = c.status;
-    }
-    if (r == IPW_OK && q->by != STATS_BY_IP) {
+    r = store_summary_each(st, q->provider, since, q->until_ms, collect_summary, &c, e);
+    if (r == IPW_OK)
+        r = c.status;
+    if (r == IPW_OK) {
         if (out->n_rows > 1)
             qsort(out->rows, out->n_rows, sizeof *out->rows, row_cmp);
         r = store_reasons_each(st, q->provider, since, q->until_ms, collect_reason, &c, e);
         if (r == IPW_OK)
             r = c.status;
     }
-    for (size_t i = 0; r == IPW_OK && i < out->n_rows; i++) {
+    if (r == IPW_OK)
+        return stats_finish(st, q, out, e);
+    stats_result_free(out);
+    return r;
+}
+
+ipw_status stats_finish(struct store *st, const struct stats_query *q, struct stats_result *out,
+                        struct err *e)
+{
+    ipw_status r = IPW_OK;
+    struct collect c = {.q = q, .res = out, .e = e, .status = IPW_OK};
+    for (size_t i = 0; i < out->n_rows; i++) {
         struct stats_row *row = &out->rows[i];
         stats_reasons_sort(row->reasons, row->n_reasons);
         while (row->n_reasons > STATS_TOP_REASONS)
             reason_free(&row->reasons[--row->n_reasons]);
     }
-    if (r == IPW_OK) {
-        r = store_rules_each(st, q->provider, q->since_ms, q->until_ms, collect_rule, &c, e);
-        if (r == IPW_OK)
-            r = c.status;
-        if (r == IPW_OK && out->n_rules > 1)
-            qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
-    }
+    r = store_rules_each(st, q->provider, q->since_ms, q->until_ms, collect_rule, &c, e);
+    if (r == IPW_OK)
+        r = c.status;
+    if (r == IPW_OK && out->n_rules > 1)
+        qsort(out->rules, out->n_rules, sizeof *out->rules, rule_cmp);
     if (r != IPW_OK)
         stats_result_free(out);
     return r;

@@ -19,6 +19,7 @@
 
 #include "ipwarm/stats.h"
 #include "ipwarm/store.h"
+#include "ipwarm/tz.h"
 
 /* Filters shared by the three queries: ?1 provider (NULL = all), ?2 since, ?3 until (ms). */
 #define STATS_IP_WHERE                                                                             \
@@ -226,4 +227,20 @@ ipw_status stats_ip_rows(struct store *st, const struct stats_query *q, struct s
     if (out->n_rows > 1)
         qsort(out->rows, out->n_rows, sizeof *out->rows, stats_ip_row_cmp);
     return IPW_OK;
+}
+
+ipw_status stats_ip_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
+                            struct err *e)
+{
+    memset(out, 0, sizeof *out);
+    ipw_status r = tz_zone_check(q->zone ? q->zone : "UTC", e);
+    if (r != IPW_OK)
+        return r;
+    out->by_ip = true;
+    r = stats_ip_rows(st, q, out, e);
+    if (r != IPW_OK) {
+        stats_result_free(out);
+        return r;
+    }
+    return stats_finish(st, q, out, e);
 }

@@ -136,17 +136,4 @@ double placement_fall_rate(double rate_now, const struct plan_backoff *b);
 void placement_fall_reason(char *out, size_t size, const char *date, int64_t inbox, int64_t placed,
                            double threshold_pct);
 
-/*
- * Applies the sharp-fall throttle at now_ms: for each provider of p with inbox_rate_above, the
- * latest local day (within PLACEMENT_FALL_WINDOW_MS) with at least placement.fall.min_placed
- * seed copies placed is judged by placement_fall(); a fall not acted on yet for that day gets a
- * throttle rule action (PLACEMENT_RULE_FALL, rate placement_fall_rate() of the provider's rate
- * now as lane_store_load() works it out, for placement.fall.for) with the reason above; `run`
- * picks it up like any other. acted (size bytes, may be NULL) gets the providers acted on,
- * comma-separated. A later day that is not a fall lifts nothing: the throttle runs its course.
- * Returns IPW_OK or a store status.
- */
-ipw_status placement_fall_act(const struct plan *p, struct store *st, int64_t now_ms, char *acted,
-                              size_t size, struct err *e);
-
 #endif

@@ -112,14 +112,29 @@ struct stats_result {
 /*
  * Fills out from the store for q: one row per period and provider that has counts. Returns
  * IPW_OK; IPW_ECONFIG for an unknown zone; IPW_ENOMEM; or a store status. out is empty (and
- * needs no free) on failure.
+ * needs no free) on failure. Rows by IP (STATS_BY_IP) come from stats_ip_collect() instead
+ * (IPW_EUSAGE here).
  */
 ipw_status stats_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
                          struct err *e);
 void stats_result_free(struct stats_result *r);
 
 /*
- * The rows of STATS_BY_IP (stats_collect calls it): one per source IP and provider with
+ * What every kind of rows ends with: each row's reasons sorted and cut to STATS_TOP_REASONS, and
+ * the rule actions of the range. Frees out on failure.
+ */
+ipw_status stats_finish(struct store *st, const struct stats_query *q, struct stats_result *out,
+                        struct err *e);
+
+/*
+ * stats_collect() for STATS_BY_IP: the rows of stats_ip_rows(), then stats_finish(). The
+ * summary counters have no IP, so these rows come from the attempts (stats_ip.c).
+ */
+ipw_status stats_ip_collect(struct store *st, const struct stats_query *q, struct stats_result *out,
+                            struct err *e);
+
+/*
+ * The rows of STATS_BY_IP (stats_ip_collect calls it): one per source IP and provider with
  * attempts in [q->since_ms, q->until_ms), from the attempts table (stats_ip.c), sorted by IP
  * (numerically) then provider; reasons are all of them, unsorted. Returns IPW_OK, IPW_ENOMEM,
  * IPW_EIO when the store cannot be read.
