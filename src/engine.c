@@ -17,7 +17,7 @@
  * recipients' queue nor the providers' ramp state is written, so a rehearsal costs nothing.
  *
  * This file holds the loop (engine_run), setting up and tearing down. Read in this order:
- * engine_internal.h (the run's state: lanes, queues, flights), this file, then
+ * engine_state.h (the run's state: lanes, queues, flights), this file, then
  * engine_list.c (the recipient list read into the queue, and the per-provider queues),
  * engine_mx.c (MX answers and their cache), engine_lane.c (a lane's state, rule actions,
  * suspensions and pool-wide actions), engine_attempt.c (one message from its pick to its
@@ -50,7 +50,7 @@
 #include "ipwarm/token.h"
 #include "ipwarm/units.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- rule trigger counts, rebuilt from recent replies ---- */
 

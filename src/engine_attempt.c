@@ -27,7 +27,7 @@
 #include "ipwarm/verdict.h"
 #include "ipwarm/verp.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- sending one message ---- */
 

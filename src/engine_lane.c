@@ -1,5 +1,5 @@
 /*
- * engine_lane: the run's lanes (engine_internal.h): a provider, or with an IP pool one source IP
+ * engine_lane: the run's lanes (engine_state.h): a provider, or with an IP pool one source IP
  * at a provider, each paced on its own. Loading and saving a lane's state row, the rule actions
  * in force on it (from the store, fired by a reply, or a hand's hold), a suspension when the
  * receiver refuses the sender, the pool-wide action when every IP of a pool is throttled alike
@@ -18,7 +18,7 @@
 #include "ipwarm/ramp.h"
 #include "ipwarm/tz.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- providers: loading and saving their state ---- */
 

@@ -14,7 +14,7 @@
 #include "ipwarm/recipients.h"
 #include "ipwarm/strmap.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- importing the recipient list into the queue ---- */
 

@@ -13,7 +13,7 @@
 #include "ipwarm/provider.h"
 #include "ipwarm/strmap.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- MX ---- */
 

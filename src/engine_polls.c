@@ -16,7 +16,7 @@
 #include "ipwarm/returns.h"
 #include "ipwarm/tz.h"
 
-#include "engine_internal.h"
+#include "engine_state.h"
 
 /* ---- what comes back after the 250 ---- */
 

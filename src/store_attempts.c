@@ -4,7 +4,7 @@
  * per-reason counters (summary_hourly, summary_reasons) that every finished attempt adds to in
  * the same transaction, so that `stats` never has to scan attempts.
  */
-#include "store_internal.h"
+#include "store_db.h"
 #include "ipwarm/stats_mask.h"
 
 /* ---- attempts ---- */

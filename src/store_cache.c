@@ -4,7 +4,7 @@
  * resolved hosts until they expire), pre-flight results (preflight_runs) and the key/value meta
  * table (including the campaign a file belongs to).
  */
-#include "store_internal.h"
+#include "store_db.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * suppress its recipient and count in the hour of the attempt it answers; placements holds
  * where each copy sent to a seed mailbox was found (inbox, junk or missing).
  */
-#include "store_internal.h"
+#include "store_db.h"
 
 /* ---- feedback read from mailboxes ---- */
 

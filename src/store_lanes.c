@@ -3,7 +3,7 @@
  * IP of a pool, with its ramp, backoff and pacing state) and rule_actions (throttles,
  * suspensions and pauses that classification rules or the operator put on a provider or IP).
  */
-#include "store_internal.h"
+#include "store_db.h"
 
 /* ---- provider state ---- */
 

@@ -4,7 +4,7 @@
  * (store_recipient_seen) and sweeps out the ones it did not, and the runner takes the due ones
  * (store_recipients_due). Attempts move a row on through store_attempts.c.
  */
-#include "store_internal.h"
+#include "store_db.h"
 
 /* ---- recipient queue ---- */
 

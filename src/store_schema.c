@@ -7,7 +7,7 @@
  * store_open (store.c) reads PRAGMA user_version and calls store_schema_migrate for each
  * missing version, each in its own transaction.
  */
-#include "store_internal.h"
+#include "store_db.h"
 
 /* ---- schema ---- */
 

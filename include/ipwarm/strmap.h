@@ -1,7 +1,7 @@
 /*
  * strmap: a small hash table from strings to intptr_t values (an index into an array, a flag,
  * or a pointer cast to intptr_t), for the run's in-flight addresses and MX index
- * (engine_internal.h) and the host names an MX resolution shares (dns.c).
+ * (engine_state.h) and the host names an MX resolution shares (dns.c).
  *
  * Open addressing with linear probing over a power-of-two table kept at most half full, FNV-1a
  * hashing; the map owns copies of its keys, never the values. A zeroed struct is an empty map.

@@ -1,10 +1,10 @@
 /*
- * engine_internal: what the files of the run loop (engine.c, engine_lane.c, engine_polls.c,
+ * engine_state: what the files of the run loop (engine.c, engine_lane.c, engine_polls.c,
  * engine_mx.c, engine_list.c, engine_attempt.c) share and no user of engine.h needs: the
  * run's state and the functions one file calls in another.
  */
-#ifndef IPWARM_ENGINE_INTERNAL_H
-#define IPWARM_ENGINE_INTERNAL_H
+#ifndef IPWARM_ENGINE_STATE_H
+#define IPWARM_ENGINE_STATE_H
 
 #include "ipwarm/backoff.h"
 #include "ipwarm/dkim.h"

@@ -1,11 +1,11 @@
 /*
- * store_internal: what the files of the store share (src/store*.c only; everyone else uses
- * include/ipwarm/store.h). The handle, the list of cached statements (their SQL is in store.c)
+ * store_db: what the files of the store share (src/store*.c only; everyone else uses
+ * include/ipwarm/store.h). The handle, the list of cached statements (their SQL is in store_db.c)
  * and the helpers that prepare, bind, step and end them and turn SQLite's errors into
  * sentences.
  */
-#ifndef IPWARM_STORE_INTERNAL_H
-#define IPWARM_STORE_INTERNAL_H
+#ifndef IPWARM_STORE_DB_H
+#define IPWARM_STORE_DB_H
 
 #include "ipwarm/store.h"
 
@@ -23,7 +23,7 @@
 /* Whether s is one of the strings of the array set (a value set mirrored by a CHECK). */
 #define IN_SET(s, set) store_in_set((s), (set), sizeof(set) / sizeof((set)[0]))
 
-/* The statements each handle prepares once and keeps (QSQL in store.c holds their SQL). */
+/* The statements each handle prepares once and keeps (QSQL in store_db.c holds their SQL). */
 enum q {
     Q_BEGIN,
     Q_COMMIT,
@@ -101,7 +101,7 @@ struct store {
     int wal_pages; /* pages in the WAL after this handle's last commit (store_wal_hook) */
 };
 
-/* store.c: errors, statements, bindings, transactions */
+/* store_db.c: errors, statements, bindings, transactions */
 ipw_status store_db_fail(struct store *st, int rc, const char *doing, struct err *e);
 ipw_status store_stmt_get(struct store *st, enum q q, const char *doing, sqlite3_stmt **out,
                           struct err *e);
