@@ -66,7 +66,7 @@ ipw_status store_lock_acquire(struct store *st, int64_t now_ms, struct err *e)
         struct err ignored;
         if (store_cache_lock_row(st, &h, &ignored) != IPW_OK || h.pid == 0)
             return err_set(e, IPW_ELOCKED,
-                           "state file %s is in use by another ipwarm store_run (which has not "
+                           "state file %s is in use by another ipwarm run (which has not "
                            "recorded its pid yet)",
                            st->path);
         char when[64];
