@@ -468,6 +468,13 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             stopping = true;
             stop_real = real;
         }
+        /* Messages picked before a stop, or before a feedback poll (which talks IMAP for a
+         * while), are recorded and started now, not after. */
+        if (g.ready && (stopping || (g.feedback_next_ms && now >= g.feedback_next_ms))) {
+            r = engine_flush(&g, e);
+            if (r != IPW_OK)
+                break;
+        }
         /* What is in flight when the run must end is ended: at once after a short grace on
          * a signal (an operator or systemd waits), at the tick's hard end, or after a longer
          * grace at the end of --for. A transaction whose final dot had gone comes back
@@ -620,12 +627,12 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
                 }
                 pace_seq_commit(&v->ls.seq, pk.rate_per_min, pk.at_ms);
                 v->ls.sent_today++;
-                /* Saved with the attempt record (engine_attempt_begin); any path that ends
-                 * without one saves it here. */
+                /* Saved with the attempt records by the next flush. */
                 v->dirty = true;
+                /* The message is made ready, not started: the loop comes round again for
+                 * every other message due now, and engine_flush records them all in one
+                 * commit before any of them starts. */
                 r = engine_send(&g, i, now, e);
-                if (r == IPW_OK && v->dirty)
-                    r = engine_lane_save(&g, v, now, e);
                 continue;
             }
             if (o->once && g.inflight == 0 && g.list_eof) {
@@ -644,6 +651,10 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             if (next_refresh < wait_until)
                 wait_until = next_refresh;
         }
+        /* What the picks made ready is recorded and started before the loop waits. */
+        r = engine_flush(&g, e);
+        if (r != IPW_OK)
+            break;
         int timeout = (int)(wait_until - now);
         if (timeout < 0)
             timeout = 0;
@@ -654,8 +665,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
         if (g.inflight > 0) {
             int before = g.inflight;
             g.tr.ops->perform(g.tr.impl, timeout, engine_done_cb, &dc);
-            if (dc.r != IPW_OK)
-                r = dc.r;
+            /* The outcomes it reported, in one commit. */
+            r = engine_group_end(&g, dc.r, e);
             /* The last message in flight ended with the list read: look now whether all is
              * done, so that a once-list run ends at once rather than at the next refresh. */
             if (before > 0 && g.inflight == 0 && g.list_eof)

@@ -1,10 +1,12 @@
 /*
  * engine_attempt: one message from its pick to its verdict. engine_send() takes the next due
  * recipient of a lane, finds where it goes (its MX hosts, or the relay), composes and signs the
- * message and starts its transaction; engine_done_cb() gets the reply, lets the rules, the
- * verdict (verdict.h) and the backoff judge it, and records the outcome with the recipient's
- * next step and the lane's state in one commit. An attempt is recorded as in flight before its
- * transaction starts, so that a run that dies in between is noticed by the next one.
+ * message and makes it ready; engine_flush() records the attempts of all ready messages in one
+ * commit, and only then starts their transactions; engine_done_cb() gets the reply, lets the
+ * rules, the verdict (verdict.h) and the backoff judge it, and records the outcome with the
+ * recipient's next step and the lane's state in the commit shared by the completions of one
+ * perform(). An attempt is recorded as in flight before its transaction starts, so that a run
+ * that dies in between is noticed by the next one.
  */
 #include "ipwarm/engine.h"
 
@@ -52,32 +54,36 @@ void engine_flight_free(struct engine_flight *f)
     free(f);
 }
 
-/* Records the attempt a before it starts, and with it, in the same transaction, the state the
- * pick changed (pace step, count of the day) when it is not saved yet. One commit per message
- * instead of two: bench/ showed the commits, not the SMTP dialogue, bounding the send rate. */
-static ipw_status engine_attempt_begin(struct engine *g, struct engine_lane *v, int64_t now,
-                                       struct store_attempt *a, int64_t *id, char *mail_from,
-                                       size_t mail_from_size, struct err *e)
+/* Records the attempt of f, inside engine_flush's transaction. */
+static ipw_status engine_attempt_record(struct engine *g, struct engine_flight *f, struct err *e)
 {
     const struct plan *p = g->p;
+    struct engine_lane *v = &g->lanes[f->lane];
     bool verp = p->feedback.enabled && p->feedback.verp;
-    snprintf(mail_from, mail_from_size, "%s", p->return_path);
-    a->mail_from = mail_from;
-    if (!verp && (!v->dirty || g->o->dry_run))
-        return store_attempt_begin(g->st, a, id, e);
-    ipw_status r = store_batch_begin(g->st, e);
-    if (r == IPW_OK && v->dirty && !g->o->dry_run)
-        r = engine_lane_save(g, v, now, e);
-    if (r == IPW_OK)
-        r = store_attempt_begin(g->st, a, id, e);
+    snprintf(f->mail_from, sizeof f->mail_from, "%s", p->return_path);
+    struct store_attempt a = {
+        .started_ms = f->picked_ms,
+        .recipient = f->rec.address,
+        .domain = f->rec.domain,
+        .provider = v->pp->name,
+        .mx = p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i],
+        .source_ip = f->source_ip,
+        .message_id = f->message_id,
+        .phase = "connect",
+        .retry_no = f->rec.retries,
+        .dry_run = g->o->dry_run,
+        .mail_from = f->mail_from,
+    };
+    ipw_status r = store_attempt_begin(g->st, &a, &f->attempt_id, e);
     if (r == IPW_OK && verp) {
         /* The token carries the attempt's id, so a bounce names the attempt whatever it says
          * inside; the row records the address used, in the same commit. */
-        r = verp_make(&g->token, p->return_path, *id, mail_from, mail_from_size, e);
+        r = verp_make(&g->token, p->return_path, f->attempt_id, f->mail_from, sizeof f->mail_from,
+                      e);
         if (r == IPW_OK)
-            r = store_attempt_set_mail_from(g->st, *id, mail_from, e);
+            r = store_attempt_set_mail_from(g->st, f->attempt_id, f->mail_from, e);
     }
-    return store_batch_end(g->st, r, e);
+    return r;
 }
 
 static uint64_t engine_random64(void)
@@ -88,30 +94,35 @@ static uint64_t engine_random64(void)
     return v;
 }
 
-/* Starts the transaction of f to its current MX host (or the relay). */
-static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64_t now,
-                                struct err *e)
+/* Makes f ready: it counts as in flight from now on (the lane is busy, a stop waits for it),
+ * and engine_flush records its attempt and starts it. */
+static void engine_ready(struct engine *g, struct engine_flight *f, int64_t now)
+{
+    f->picked_ms = now;
+    if (!f->linked) {
+        /* Kept in a list so that a run that stops on an error frees what is still in flight. */
+        f->linked = true;
+        f->lprev = NULL;
+        f->lnext = g->flights;
+        if (g->flights)
+            g->flights->lprev = f;
+        g->flights = f;
+    }
+    f->rnext = NULL;
+    if (!g->ready)
+        g->ready_tail = &g->ready;
+    *g->ready_tail = f;
+    g->ready_tail = &f->rnext;
+    g->lanes[f->lane].inflight++;
+    g->inflight++;
+}
+
+/* Starts the transaction of f, whose attempt is committed, to its current MX host (or the
+ * relay). */
+static ipw_status engine_start(struct engine *g, struct engine_flight *f, struct err *e)
 {
     const struct plan *p = g->p;
-    struct engine_lane *v = &g->lanes[f->lane];
     const char *host = p->mode == PLAN_RELAY ? g->relay_host : f->mx_hosts[f->mx_i];
-    struct store_attempt a = {
-        .started_ms = now,
-        .recipient = f->rec.address,
-        .domain = f->rec.domain,
-        .provider = v->pp->name,
-        .mx = host,
-        .source_ip = f->source_ip,
-        .message_id = f->message_id,
-        .phase = "connect",
-        .retry_no = f->rec.retries,
-        .dry_run = g->o->dry_run,
-    };
-    /* The record comes first: if the process dies from here on, the next run knows. */
-    ipw_status r =
-        engine_attempt_begin(g, v, now, &a, &f->attempt_id, f->mail_from, sizeof f->mail_from, e);
-    if (r != IPW_OK)
-        return r;
     int64_t command_ms = p->command_timeout_ms;
     int64_t connect_ms = p->connect_timeout_ms;
     if (g->hard_end_real_ms) {
@@ -145,21 +156,55 @@ static ipw_status engine_submit(struct engine *g, struct engine_flight *f, int64
         .len = f->msg.len,
         .user = f,
     };
-    r = g->tr.ops->submit(g->tr.impl, &job, e);
-    if (r != IPW_OK)
-        return r;
-    v->inflight++;
-    if (!f->linked) {
-        /* Kept in a list so that a run that stops on an error frees what is still in flight. */
-        f->linked = true;
-        f->lprev = NULL;
-        f->lnext = g->flights;
-        if (g->flights)
-            g->flights->lprev = f;
-        g->flights = f;
+    return g->tr.ops->submit(g->tr.impl, &job, e);
+}
+
+/*
+ * Group commit. plan.md's rule is that every attempt is committed before the command that could
+ * deliver it, and its outcome after; not that each has a commit of its own. The loop picks
+ * every message due now, one after another, and only then flushes: their records, and the
+ * lanes' state the picks changed (pace step, count of the day), go in one transaction, and
+ * only once it is committed do their transactions start. A crash before the commit loses the
+ * picks, none of which had started; after it, the records are there for the next run to find
+ * in flight. bench/ showed the commits, not the SMTP dialogues, bounding the send rate.
+ */
+ipw_status engine_flush(struct engine *g, struct err *e)
+{
+    bool dirty = false;
+    for (size_t i = 0; i < g->n_lanes && !g->o->dry_run; i++)
+        dirty = dirty || g->lanes[i].dirty;
+    if (!g->ready && !dirty)
+        return IPW_OK;
+    ipw_status r = store_batch_begin(g->st, e);
+    for (struct engine_flight *f = g->ready; f && r == IPW_OK; f = f->rnext)
+        r = engine_attempt_record(g, f, e);
+    for (size_t i = 0; i < g->n_lanes && r == IPW_OK; i++)
+        if (g->lanes[i].dirty)
+            r = engine_lane_save(g, &g->lanes[i], engine_now(g), e);
+    r = store_batch_end(g->st, r, e);
+    while (g->ready) {
+        struct engine_flight *f = g->ready;
+        g->ready = f->rnext;
+        f->rnext = NULL;
+        if (r == IPW_OK)
+            r = engine_start(g, f, e);
+        else {
+            /* Not recorded, so not started: the run ends with r, and the recipient's row is
+             * as it was before the pick. */
+            g->lanes[f->lane].inflight--;
+            g->inflight--;
+            engine_flight_free(f);
+        }
     }
-    g->inflight++;
-    return IPW_OK;
+    return r;
+}
+
+ipw_status engine_group_end(struct engine *g, ipw_status r, struct err *e)
+{
+    if (!g->group)
+        return r;
+    g->group = false;
+    return store_batch_end(g->st, r, e);
 }
 
 /* Ends the message of f that could not start for a local reason (DNS trouble, a domain that
@@ -314,11 +359,7 @@ ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
         struct store_recipient_update u = {.step = STORE_RCPT_SKIP, .reason = ce.msg};
         return engine_finish_local(g, f, now, ce.msg, &u, e);
     }
-    r = engine_submit(g, f, now, e);
-    if (r != IPW_OK) {
-        engine_flight_free(f);
-        return r;
-    }
+    engine_ready(g, f, now);
     return IPW_OK;
 }
 
@@ -428,6 +469,15 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     int64_t now = engine_now(g);
     v->inflight--;
     g->inflight--;
+    if (!g->group) {
+        /* The first completion this perform() reports: what it and the others write (rule
+         * actions, outcomes, recipients' next steps, lanes' state) goes in one transaction,
+         * which the loop commits when perform() returns (engine_group_end). */
+        ipw_status r = store_batch_begin(g->st, e);
+        if (r != IPW_OK)
+            return r;
+        g->group = true;
+    }
 
     struct reply rp;
     memset(&rp, 0, sizeof rp);
@@ -563,15 +613,13 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
         .text = text,
         .outcome = vd.outcome,
     };
-    /* The outcome and the provider's state it changed (last reply, backoff) in one commit. */
+    /* The outcome and the provider's state it changed (last reply, backoff), in the group. */
     snprintf(v->ls.last_reply, sizeof v->ls.last_reply, "%.500s", full);
     v->ls.last_reply_ms = now;
-    ipw_status r = g->o->dry_run ? IPW_OK : store_batch_begin(g->st, e);
-    if (r == IPW_OK)
-        r = store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
+    ipw_status r =
+        store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
     if (r == IPW_OK)
         r = engine_lane_save(g, v, now, e);
-    r = store_batch_end(g->st, r, e);
     if (r != IPW_OK)
         return r;
 
@@ -596,12 +644,11 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
                 vd.outcome, smtp_phase_name(res->phase), full);
 
     if (vd.next_mx) {
-        /* The same message (same Message-ID) to the next address, as its own attempt. */
+        /* The same message (same Message-ID) to the next address, as its own attempt, recorded
+         * and started by the next flush. */
         f->mx_i++;
-        r = engine_submit(g, f, now, e);
-        if (r != IPW_OK)
-            engine_flight_free(f);
-        return r;
+        engine_ready(g, f, now);
+        return IPW_OK;
     }
     if (!g->o->dry_run)
         strmap_del(&g->claimed, f->rec.address);

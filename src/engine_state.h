@@ -84,8 +84,10 @@ struct engine_flight {
     char message_id[256];
     char mail_from[320]; /* the envelope sender: the return path, or its VERP form */
     bool deferral_counted;
-    struct engine_flight *lnext, *lprev; /* in engine.flights while submitted */
+    int64_t picked_ms;                   /* when it was picked: its attempt's started_ms */
+    struct engine_flight *lnext, *lprev; /* in engine.flights from its pick to its end */
     bool linked;
+    struct engine_flight *rnext; /* in engine.ready until its group is committed */
 };
 
 struct engine {
@@ -136,7 +138,12 @@ struct engine {
     int64_t hard_end_real_ms;      /* real time by which everything must be over; 0 = none */
     struct dkim_key *dkim;         /* sender.dkim's key, loaded once */
     struct token_secret token;     /* for {{token}} and List-Unsubscribe */
-    struct engine_flight *flights; /* submitted and not yet finished, freed at teardown */
+    struct engine_flight *flights; /* picked and not yet finished, freed at teardown */
+    /* Group commit (engine_flush): the flights picked since the last flush, whose attempt
+     * records go in one transaction before any of them starts, and whether the outcomes of
+     * the completions being reported share one (engine_group_end ends it). */
+    struct engine_flight *ready, **ready_tail;
+    bool group;
     bool have_token;
     int64_t feedback_next_ms; /* the feedback mailbox is read then (scheduler time); 0 = never */
     ipw_status fatal;         /* a set-up failure stops the run once what is in flight is ended */
@@ -245,8 +252,16 @@ ipw_status engine_columns(struct engine *g, struct engine_qrec *q, const char *c
 /* Frees a message in flight, unlinking it from engine.flights. */
 void engine_flight_free(struct engine_flight *f);
 
-/* Takes the next recipient of lane pi and starts its message. */
+/* Takes the next recipient of lane pi and makes its message ready (engine_flush starts it). */
 ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e);
+
+/* Records the attempts of every ready flight and the lanes' changed state in one commit, then
+ * starts their transactions. A failure to record starts none of them. */
+ipw_status engine_flush(struct engine *g, struct err *e);
+
+/* Ends the transaction that the outcomes reported by one transport perform() share: commits
+ * it when r is IPW_OK, else rolls it back. Returns the final status. */
+ipw_status engine_group_end(struct engine *g, ipw_status r, struct err *e);
 
 /* The transport's completion callback (arg: a struct engine_done_ctx). */
 void engine_done_cb(const struct smtp_result *r, void *arg);
