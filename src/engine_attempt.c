@@ -204,6 +204,9 @@ ipw_status engine_group_end(struct engine *g, ipw_status r, struct err *e)
     if (!g->group)
         return r;
     g->group = false;
+    for (size_t i = 0; i < g->n_lanes && r == IPW_OK; i++)
+        if (g->lanes[i].dirty)
+            r = engine_lane_save(g, &g->lanes[i], engine_now(g), e);
     return store_batch_end(g->st, r, e);
 }
 
@@ -618,10 +621,10 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     v->ls.last_reply_ms = now;
     ipw_status r =
         store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
-    if (r == IPW_OK)
-        r = engine_lane_save(g, v, now, e);
     if (r != IPW_OK)
         return r;
+    /* The lane's row is written once when the group ends, in its commit. */
+    v->dirty = true;
 
     g->sum->attempts++;
     if (strcmp(vd.outcome, "delivered") == 0)

@@ -220,6 +220,8 @@ void store_close(struct store *st)
         sqlite3_busy_timeout(st->db, 200);
         sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
+    store_attempts_sums_drop(st);
+    free(st->sums);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     /* Every statement is finalized, so close cannot fail for statements left open. */
@@ -246,4 +248,26 @@ void store_set_busy_timeout(struct store *st, int ms)
 const char *store_path(const struct store *st)
 {
     return st->path;
+}
+
+ipw_status store_batch_begin(struct store *st, struct err *e)
+{
+    if (st->batch)
+        return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
+    ipw_status r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
+    if (r == IPW_OK)
+        st->batch = 1;
+    return r;
+}
+
+ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
+{
+    if (!st->batch)
+        return r;
+    /* The hourly counters the batch's outcomes added to, one row write each. */
+    if (r == IPW_OK)
+        r = store_attempts_sums_write(st, e);
+    store_attempts_sums_drop(st);
+    st->batch = 0;
+    return store_tx_end(st, r, "commit a batch", e);
 }

@@ -5,7 +5,7 @@
  * sentences, and transactions. Every write is one short BEGIN IMMEDIATE transaction: taking the
  * write lock up front means a transaction never has to upgrade from reader to writer halfway,
  * which in SQLite fails without waiting. Values are always bound, never formatted into SQL.
- * A batch (store_batch_begin) makes the writes of several calls one transaction:
+ * Inside a batch (store_batch_begin, store.c) the writes of several calls are one transaction:
  * store_tx_begin and store_tx_end then leave the commit to the batch's end.
  */
 #include "store_db.h"
@@ -51,8 +51,8 @@ static const char *const QSQL[Q_COUNT] = {
                          "RETURNING provider, started_ms, dry_run, recipient",
     [Q_SUMMARY_ADD] =
         "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, deferred, bounced, "
-        "failed, expired, unknown, blocked) VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-        "ON CONFLICT (provider, hour_ms) DO UPDATE SET attempts = attempts + 1, "
+        "failed, expired, unknown, blocked) VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT (provider, hour_ms) DO UPDATE SET attempts = attempts + excluded.attempts, "
         "delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred, "
         "bounced = bounced + excluded.bounced, failed = failed + excluded.failed, "
         "expired = expired + excluded.expired, unknown = unknown + excluded.unknown, "
@@ -563,24 +563,6 @@ ipw_status store_exec_sql(struct store *st, const char *sql, const char *doing, 
 {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? IPW_OK : store_db_fail(st, rc, doing, e);
-}
-
-ipw_status store_batch_begin(struct store *st, struct err *e)
-{
-    if (st->batch)
-        return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
-    ipw_status r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
-    if (r == IPW_OK)
-        st->batch = 1;
-    return r;
-}
-
-ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
-{
-    if (!st->batch)
-        return r;
-    st->batch = 0;
-    return store_tx_end(st, r, "commit a batch", e);
 }
 
 struct sqlite3 *store_db(struct store *st)

@@ -97,7 +97,11 @@ struct store {
     long lock_pid;
     char lock_host[256];
     sqlite3_stmt *stmt[Q_COUNT];
-    int batch;     /* inside store_batch_begin(): writes join its transaction */
+    int batch; /* inside store_batch_begin(): writes join its transaction */
+    /* Inside a batch: what its outcomes add to summary_hourly, written once per row at its end
+     * (store_attempts_sums_write) instead of once per outcome. */
+    struct store_sum *sums;
+    size_t n_sums, cap_sums;
     int wal_pages; /* pages in the WAL after this handle's last commit (store_wal_hook) */
 };
 
@@ -145,6 +149,19 @@ int store_in_set(const char *s, const char *const *set, size_t n);
 ipw_status store_query_int(struct store *st, const char *sql, int64_t *v, const char *doing,
                            struct err *e);
 ipw_status store_exec_sql(struct store *st, const char *sql, const char *doing, struct err *e);
+
+/* One summary_hourly row's additions held by a batch (store_attempts.c). */
+struct store_sum {
+    char *provider;
+    int64_t hour_ms;
+    int64_t attempts;
+    int64_t n[7]; /* per final outcome, in summary_hourly's column order */
+};
+
+/* store_attempts.c: writes the batch's held counter additions (in its transaction), and forgets
+ * them (after a commit, or a rollback that undid nothing of theirs). */
+ipw_status store_attempts_sums_write(struct store *st, struct err *e);
+void store_attempts_sums_drop(struct store *st);
 
 /* store_attempts.c: applies a queue step to one recipient, in the caller's transaction. */
 ipw_status store_attempts_rcpt_apply(struct store *st, const char *address, int64_t attempt_ms,
