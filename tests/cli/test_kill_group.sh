@@ -255,8 +255,9 @@ expect(not unreleased, "each was released before it was sent again (not: %s)" % 
 unk_rcpt = collections.Counter(a["rcpt"] for a in unknown)
 expect(released == unk_rcpt, "one release per unknown attempt (%d released, %d unknown)"
        % (sum(released.values()), len(unknown)))
-print("info: per killed run, unknown attempts %s; %d accepted twice: %s"
-      % (dict(sorted(per_round.items())), len(dups), sorted(dups)))
+print("info: per killed run, attempts %s, unknown %s; %d accepted twice: %s"
+      % (dict(sorted(collections.Counter(a["round"] for a in att if a["round"]).items())),
+         dict(sorted(per_round.items())), len(dups), sorted(dups)))
 EOF
 tally "$work/check.out"
 
