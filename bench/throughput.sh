@@ -10,10 +10,16 @@
 #   smtp-source Postfix's own client, `smtp-source -d -s C` (not libcurl: for scale).
 # Rates are messages per second of wall time of the whole process (start-up included), the
 # best of ROUNDS rounds for each sender. Also prints CPU time per message of ipwarm and curl.
-# Environment: N (20000), C (10), ROUNDS (2), SINK_ADDR (127.0.0.51); see bench/lib.sh.
+# Then the store's write cost per message, from one more ipwarm run of WRITE_N messages (the
+# first of the same list, the same plan) under strace, untimed so that strace's slowdown touches
+# none of the rates: write transactions committed and WAL frames (pages) written, per message
+# delivered, as bench/store_writes.py counts them from the trace; the list import is included.
+# Environment: N (20000), C (10), ROUNDS (2), SINK_ADDR (127.0.0.51), WRITE_N (2000, at most N);
+# see bench/lib.sh.
 set -u
 . "$(dirname "$0")/lib.sh"
 N=${N:-20000} C=${C:-10} ROUNDS=${ROUNDS:-2} SINK_ADDR=${SINK_ADDR:-127.0.0.51}
+WRITE_N=${WRITE_N:-2000}
 bench_init throughput
 
 port=$(free_port)
@@ -84,3 +90,18 @@ rat=$(ratio "$best_ipw" "$best_curl")
 figure throughput.ratio "${rat}x" ">= 0.9x" "$(verdict "$rat" ">=" 0.9)" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us"
 figure throughput.vs-smtp-source "$(ratio "$best_ipw" "$best_src")x" "-" info "ipwarm / smtp-source (a non-libcurl client written for speed)"
 figure throughput.recorded "$recorded/$N" "$N/$N" "$(verdict "$recorded" ">=" "$N")" "attempts recorded delivered with their outcome"
+
+# The store's write cost per message: a separate, untimed run under strace (see the header).
+head -n "$WRITE_N" "$WORK/rcpts.txt" >"$WORK/rcpts-write.txt"
+sed 's/^recipients: .*/recipients: {file: rcpts-write.txt, mode: once}/' "$WORK/plan.yaml" \
+  >"$WORK/plan-write.yaml"
+rm -f "$WORK"/write.db*
+strace -f -y -xx -s 24 -e trace=pwrite64,fdatasync,fsync -o "$WORK/write.strace" \
+  "$IPWARM" -q -p "$WORK/plan-write.yaml" --db "$WORK/write.db" run >"$WORK/write.out" 2>&1 ||
+  echo "bench: the ipwarm run under strace failed: $(tail -n 1 "$WORK/write.out")" >&2
+wn=$(sqlite3 "$WORK/write.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered'" 2>/dev/null)
+read -r frames commits syncs unread < <("$PY" "$BENCH_SRC/bench/store_writes.py" "$WORK/write.strace")
+echo "store writes: $wn delivered, $commits commits, $frames WAL frames, $syncs syncs, $unread unread pwrite64 lines"
+per() { awk -v a="$1" -v n="${wn:-0}" -v d="$2" 'BEGIN { if (n == 0) print "?"; else printf "%.*f", d, a / n }'; }
+figure throughput.commits "$(per "$commits" 2)" "-" info "write transactions committed per message: WAL frames that end a transaction, in strace of a separate untimed run ($wn messages delivered, list import included)"
+figure throughput.wal-pages "$(per "$frames" 1)" "-" info "WAL frames (a 24-byte header and one page) written per message, same run; $syncs fdatasync/fsync in it$([ "${unread:-0}" -eq 0 ] || echo ", $unread pwrite64 lines unread")"

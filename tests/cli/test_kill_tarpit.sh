@@ -20,6 +20,7 @@ unset IPWARM_PLAN
 work=$(mktemp -d /tmp/ipwarm-kill-tarpit-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
+. "$SRCDIR/tests/lib/kill.sh"
 py=$NEED_PY
 
 net=127.0.$((26 + RANDOM % 200))
@@ -81,18 +82,13 @@ for k in $(seq 1 $rounds); do
   if [ $((k % 2)) -eq 1 ]; then echo tarpit >"$work/tarpit.mode"; else echo fast >"$work/tarpit.mode"; fi
   msgs=$(log_count "$log" "$msg_re")
   datas=$(log_count "$log" "$tarpit_data_re")
-  "$IPWARM" -p "$work/plan.yaml" run --for 120s >/dev/null 2>"$work/kill$k.err" &
-  victim=$!
   if [ $((k % 2)) -eq 1 ]; then
-    log_wait "$log" $((datas + 1)) "$tarpit_data_re" 30 && fired=$((fired + 1))
+    kill_on_event "$log" $((datas + 1)) "$tarpit_data_re" "$work/kill$k.err" "$work/plan.yaml" --for 120s
   else
-    log_wait "$log" $((msgs + 1 + (k / 2) % 3)) "$msg_re" 30 && fired=$((fired + 1))
+    kill_on_event "$log" $((msgs + 1 + (k / 2) % 3)) "$msg_re" "$work/kill$k.err" "$work/plan.yaml" --for 120s
   fi
-  if kill -0 "$victim" 2>/dev/null; then
-    kill -KILL "$victim"
-    kills=$((kills + 1))
-  fi
-  wait "$victim" 2>/dev/null
+  fired=$((fired + KILL_FIRED))
+  kills=$((kills + KILL_SENT))
   check "round $k: no sanitizer report before the kill" clean "$work/kill$k.err"
 done
 check "each round's event came ($fired of $rounds)" test "$fired" -eq "$rounds"
@@ -102,25 +98,9 @@ held_after_kills=$(q "SELECT count(*) FROM recipients WHERE state = 'held'")
 # --- runs to the end, releasing what is held after each -----------------------------------------
 echo fast >"$work/tarpit.mode"
 : >"$work/released.txt"
-for fin in 1 2 3 4 5; do
-  timeout 120 "$IPWARM" -p "$work/plan.yaml" run >"$work/final$fin.out" 2>"$work/final$fin.err"
-  rc=$?
-  check "final run $fin exits 0 (got $rc: $(tail -1 "$work/final$fin.err"))" test "$rc" -eq 0
-  check "final run $fin: no sanitizer report" clean "$work/final$fin.err"
-  [ "$rc" -eq 0 ] || break
-  [ "$(q "SELECT count(*) FROM recipients WHERE state = 'held'")" -eq 0 ] && break
-  "$IPWARM" -p "$work/plan.yaml" release --all >"$work/release$fin.out" 2>&1
-  rc=$?
-  check "release --all $fin exits 0 (got $rc)" test "$rc" -eq 0
-  sed -n 's/^released \([^ ]*\)$/\1/p' "$work/release$fin.out" >>"$work/released.txt"
-done
+settle_runs "$work/plan.yaml" "$db" "$work/released.txt"
 
-# Every DATA the servers received has its outcome logged (a tarpit a killed run left behind
-# answers into the void 2.5 s later): only then is the log complete.
-all_data=$(log_count "$log" '"line": "DATA", .*"ev": "cmd"')
-log_wait "$log" "$all_data" '"ev": "(message|eof-in-data)"' 30
-check "the servers logged an outcome for each of the $all_data DATA commands" \
-  test "$(log_count "$log" '"ev": "(message|eof-in-data)"')" -ge "$all_data"
+check "the server logged an end for each DATA command" data_ends_wait "$log"
 
 "$py" - "$log" "$db" "$work/released.txt" "$kills" "$max_inflight" "$held_after_kills" \
   >"$work/check.out" 2>&1 <<'EOF'

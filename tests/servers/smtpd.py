@@ -6,7 +6,9 @@ refusal, throttle past a per-minute rate with a (multi-line) reply, answer per-r
 bounces and deferrals, offer STARTTLS with a given certificate and TLS versions, ask for AUTH,
 advertise SIZE, stall (tarpit) and switch behaviour while running (a "mode" file). Every line it
 receives and every reply it sends is written as a JSON line to the log, so tests can assert the
-exact dialogue; accepted messages are saved whole.
+exact dialogue; accepted messages are saved whole. The event that ends a transaction after its
+final dot ("message") names its recipients, whether it was accepted and its Message-ID; it is
+written before the reply goes out, so it is there even when the client has gone.
 
 Usage: smtpd.py CONFIG.json
 CONFIG: {"log": "dialogue.jsonl", "maildir": "dir", "ready_file": "path",
@@ -25,6 +27,10 @@ Behaviour keys (per listener):
   delay_ms            {"greeting"|"ehlo"|"starttls"|"auth"|"mail"|"rcpt"|"data"|"quit": N}:
                       tarpit N ms before replying; "data" waits after the final dot, before
                       the reply that decides the message (the 354 goes out at once)
+  data_delay_by_rcpt  {"regex": N}: the "data" delay, in ms, of a transaction with a recipient
+                      matching regex (first match wins), instead of delay_ms's: some messages
+                      held after their dot while others are answered at once. A mode may set
+                      its own.
   mode_file           a file whose content (a key of "modes") switches behaviour at run time
   modes               {"blocklist": {"mail": "550 5.7.1 ... (S3150)"}}: per-mode overrides of
                       the reply to "mail", "rcpt" or "data", and of "delay_ms"
@@ -168,6 +174,14 @@ def tls_version(name):
 PHASES = ("greeting", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "quit")
 
 
+def header_message_id(body):
+    """The Message-ID of a message as received (its header section only), or None: the
+    "message" event carries it, so a test can tell which recorded attempt a message was."""
+    head = body.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    m = re.search(rb"(?im)^message-id:[ \t]*(\S[^\r\n]*?)[ \t]*\r?$", head)
+    return m.group(1).decode("utf-8", "replace") if m else None
+
+
 def check_phases(spec, where):
     """A misspelt step in replies, endless or delay_ms would silently do nothing: refuse it."""
     for key in ("replies", "endless", "delay_ms"):
@@ -273,6 +287,12 @@ class Session:
 
     async def delay(self, what):
         ms = self.mode().get("delay_ms", self.spec.get("delay_ms", {})).get(what, 0)
+        if what == "data":
+            by_rcpt = self.mode().get("data_delay_by_rcpt", self.spec.get("data_delay_by_rcpt"))
+            for pattern, n in (by_rcpt or {}).items():
+                if any(re.search(pattern, r, re.I) for r in self.rcpts):
+                    ms = n
+                    break
         if ms:
             await asyncio.sleep(ms / 1000)
 
@@ -480,7 +500,7 @@ class Session:
             handled = await self.fault_reply("data")
             if handled is not None:
                 self.ev("message", mail_from=self.mail_from, rcpts=self.rcpts, size=len(body),
-                        accepted=False)
+                        accepted=False, message_id=header_message_id(body))
                 self.mail_from = None
                 self.rcpts = []
                 return handled
@@ -491,7 +511,7 @@ class Session:
                 self.accept()
                 self.save(body)
             self.ev("message", mail_from=self.mail_from, rcpts=self.rcpts, size=len(body),
-                    accepted=reply.startswith("2"))
+                    accepted=reply.startswith("2"), message_id=header_message_id(body))
             await self.reply(reply)
             if reply.startswith("2"):
                 after_accept(self, body)
