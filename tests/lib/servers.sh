@@ -34,6 +34,10 @@
 #                           to DIR/NAME.jsonl (SMTPD_LOG) and mail to DIR/NAME.mail; waits for
 #                           its ready file. TOP_JSON: more top-level members of the config,
 #                           e.g. '"deliver": {"lmtp": "127.0.0.1:'$DOVECOT_LMTP_PORT'"}'.
+#   smtpd_wait_placed N [SECONDS]
+#                           Waits until smtpd.py (SMTPD_LOG) has logged N "placed" events, the
+#                           seed copies it delivers after its 250 (at most SECONDS, default 60);
+#                           true when it logged exactly N and delivered every one.
 #   make_cert DIR [CN]      Writes DIR/cert.pem and DIR/key.pem: a self-signed certificate for
 #                           CN (default localhost) with subjectAltName DNS:CN, IP:127.0.0.1;
 #                           usable as its own CA (transport.relay.ca_file).
@@ -225,6 +229,19 @@ smtpd_start() {
   echo "servers.sh: smtpd.py ($name) did not start:" >&2
   sed 's/^/    /' "$SERVERS_DIR/$name.err" >&2
   return 1
+}
+
+smtpd_wait_placed() {
+  "$SERVERS_PY" - "$SMTPD_LOG" "$1" "${2:-60}" <<'PYEOF'
+import json, sys, time
+end = time.time() + int(sys.argv[3])
+while True:
+    got = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
+    if len(got) >= int(sys.argv[2]) or time.time() > end:
+        break
+    time.sleep(0.1)
+sys.exit(0 if len(got) == int(sys.argv[2]) and all(e["delivered"] for e in got) else 1)
+PYEOF
 }
 
 make_cert() {
