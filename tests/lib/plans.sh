@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Pieces of warm-up plans and their surroundings that the CLI tests share, so that each test
 # writes only what it is about. Source it after tests/lib/servers.sh (plans_head uses DNS_SERVER,
-# set by dnsmasq_start):
+# set by dnsmasq_start; plans_stats needs neither):
 #
 #     . "$SRCDIR/tests/lib/plans.sh"
 #     net=$(plans_net)
@@ -52,6 +52,12 @@
 #                           Prints one seeds entry: ADDRESS read over IMAP (no TLS) from the
 #                           test's Dovecot (DOVECOT_IMAP_PORT), logging in as ADDRESS's local
 #                           part with the password in environment variable ENV [SEED_PW].
+#   plans_stats CAMPAIGN    For the tests of the views (stats, metrics, report) on a filled state:
+#                           writes plan.yaml in the current directory (CAMPAIGN, Asia/Tokyo,
+#                           source 192.0.2.10, state state.db) with tests/plans' message and
+#                           seeds beside it, and fills state.db with the scenario of
+#                           tests/unit/test_stats.c (BUILDDIR/test_stats --fill, its output
+#                           discarded). False when the fill fails.
 #   plans_message DIR       Writes DIR/message.txt, the body "Hello {{recipient}}" (message.text_file).
 
 plans_net() {
@@ -95,7 +101,7 @@ plans_listener() {
 }
 
 plans_head() {
-  local zone=UTC state= ips= timeouts=3s/5s tls= per= dns=${DNS_SERVER:-} dns_timeout=2s
+  local zone=UTC state='' ips='' timeouts=3s/5s tls='' per='' dns=${DNS_SERVER:-} dns_timeout=2s
   while [ $# -gt 3 ]; do
     case $1 in
       --zone) zone=$2 ;;
@@ -150,4 +156,18 @@ plans_seed() {
 
 plans_message() {
   printf 'Hello {{recipient}}\n' >"$1/message.txt"
+}
+
+plans_stats() {
+  cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" . || return 1
+  cat >plan.yaml <<EOF
+campaign: $1
+timezone: Asia/Tokyo
+source: {ip: 192.0.2.10, helo: mx.example.com}
+sender: {from: "News <news@example.com>"}
+message: {subject: Hi, text_file: message.txt}
+recipients: {file: seeds.csv}
+state: state.db
+EOF
+  "${BUILDDIR:?plans_stats: set BUILDDIR}/test_stats" --fill state.db >/dev/null 2>&1
 }
