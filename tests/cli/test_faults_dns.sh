@@ -10,12 +10,13 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-dns-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 "$py" "$SRCDIR/tests/faults/fakedns.py" "$work/dns.port" "$net.2" "$work/heal" 2>"$work/dns.log" &
 SERVERS_PIDS+=("$!")
 file_wait "$work/dns.port"
@@ -30,20 +31,11 @@ faulty="servfail timeout tc garbage short loop overrun aservfail"
   for z in ok tcok $faulty; do echo "a@$z.test"; done
 } >"$work/seeds.csv"
 printf 'Hello,\n\na DNS fault test.\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: faults-dns
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --dns "$dns" --dns-timeout 1s faults-dns "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 3s, command: 5s}
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 600/min, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$dns"], timeout: 1s}
 EOF
 db=$work/ipwarm.db
 

@@ -8,18 +8,14 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-kill-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF || exit 1
-mx-host=kill.test,mx.kill.test,10
-host-record=mx.kill.test,$net.2
-mx-host=twice.test,mx.twice.test,10
-host-record=mx.twice.test,$net.3
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" kill:2 twice:3) || exit 1
 sport=$(free_port)
 # The server takes 300 ms before each reply to the message, so that kills often land while a
 # message is in flight (after DATA, before the reply: the hardest case to record).
@@ -34,22 +30,11 @@ plan() { # plan NAME DOMAIN COUNT RATE
     echo email
     for i in $(seq 1 "$3"); do echo "r$i@$2"; done
   } >"$work/$1.csv"
-  cat >"$work/$1.yaml" <<EOF
-campaign: faults-$1
-timezone: UTC
-state: $1.db
-source: {ip: $net.1, helo: mx1.example.com}
+  { plans_head --state "$1.db" --per-provider 1 "faults-$1" "$net" "$sport"; cat <<EOF; } >"$work/$1.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 3s, command: 5s}
-  connections_per_provider: 1
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: $1.csv, mode: once}
 ramp: {start: $4, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 }
 

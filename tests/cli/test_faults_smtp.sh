@@ -12,23 +12,18 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-smtp-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 # Counts the ok:/FAIL: lines of a python check into pass/fail.
 
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 faults="greet middata silent garbage overlong huge good"
-{
-  i=2
-  for f in $faults tlsbreak notls; do
-    echo "mx-host=$f.test,mx.$f.test,10"
-    echo "host-record=mx.$f.test,$net.$i"
-    i=$((i + 1))
-  done
-} >"$work/zone.conf"
-dnsmasq_start <"$work/zone.conf" || exit 1
+zones=() # each fault's domain on an address of its own: NET.2, NET.3, ...
+for f in $faults tlsbreak notls; do zones+=("$f:$((${#zones[@]} + 2))"); done
+dnsmasq_start < <(plans_mx "$net" "${zones[@]}") || exit 1
 make_cert "$work/tls"
 sport=$(free_port)
 smtpd_start faults "[
@@ -58,23 +53,12 @@ plan() { # plan NAME TLS DOMAINS...
     for d in "$@"; do echo "a1@$d.test"; echo "a2@$d.test"; done
   } >"$work/$name.csv"
   {
+    plans_head --state "$name.db" --tls "$tls" --timeouts 3s/3s --per-provider 1 "faults-$name" "$net" "$sport"
     cat <<EOF
-campaign: faults-$name
-timezone: UTC
-state: $name.db
-source: {ip: $net.1, helo: mx1.example.com}
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  tls: $tls
-  timeouts: {connect: 3s, command: 3s}
-  connections_per_provider: 1
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: $name.csv, mode: once}
 ramp: {start: 60/min, growth: 1.5, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 providers:
 EOF
     for d in "$@"; do printf '  - name: f-%s\n    mx: [.%s.test]\n' "$d" "$d"; done

@@ -9,16 +9,14 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-faults-store-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF || exit 1
-mx-host=store.test,mx.store.test,10
-host-record=mx.store.test,$net.2
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" store:2) || exit 1
 sport=$(free_port)
 smtpd_start mx "[{\"name\": \"mx\", \"host\": \"$net.2\", \"port\": $sport, \"delay_ms\": {\"data\": 100}}]" || exit 1
 log=$SMTPD_LOG
@@ -27,21 +25,11 @@ printf 'Hello,\n\na state file fault test.\n' >"$work/message.txt"
   echo email
   for i in $(seq 1 200); do echo "r$i@store.test"; done
 } >"$work/seeds.csv"
-cat >"$work/plan.yaml" <<EOF
-campaign: faults-store
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --per-provider 1 faults-store "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 3s, command: 5s}
-  connections_per_provider: 1
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 600/min, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 

@@ -19,14 +19,14 @@ servers_init "$work"
 PY=$SERVERS_PY
 
 pw='Days-Secret-3310'
-dovecot_start "bounces:$pw" || { bad "dovecot started"; finish; exit 1; }
+must "dovecot started" dovecot_start "bounces:$pw"
 net=$(plans_net)
 dnsmasq_start < <(plans_mx "$net" gmail yahoo)
 port=$(free_port)
-smtpd_start days "[
+must "smtpd.py started" smtpd_start days "[
  {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"complain\": {\"regex\": \"^c1@\"}},
  {\"name\": \"yahoo\", \"host\": \"$net.3\", \"port\": $port}
-]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}" || { bad "smtpd.py started"; finish; exit 1; }
+]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}"
 
 for d in gmail yahoo; do
   for u in c1 a1 a2 a3 a4 a5 a6 a7 a8 a9; do echo "$u@$d.test"; done

@@ -22,18 +22,14 @@ servers_init "$work"
 PY=$SERVERS_PY
 
 pw='Fb-p0ll-Secret-4417'
-dovecot_start "bounces:$pw" || { bad "dovecot started"; finish; exit 1; }
-ok "dovecot started (IMAP $DOVECOT_IMAP_PORT, LMTP $DOVECOT_LMTP_PORT)"
-
+must "dovecot started" dovecot_start "bounces:$pw"
 net=$(plans_net)
 dnsmasq_start < <(plans_mx "$net" gmail yahoo)
 port=$(free_port)
-smtpd_start fb "[
- {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"hostname\": \"gmail-smtp-in.l.google.com\",
-  \"complain\": {\"regex\": \"^complain1@\"}},
- {\"name\": \"yahoo\", \"host\": \"$net.3\", \"port\": $port, \"hostname\": \"mta5.am0.yahoodns.net\",
-  \"late_bounce\": {\"regex\": \"^late1@\", \"format\": \"dsn\", \"status\": \"5.1.1\"}}
-]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}, \"maildir\": \"$work/sent\"" || { bad "smtpd.py started"; finish; exit 1; }
+must "smtpd.py started" smtpd_start fb "[
+ $(plans_listener gmail "$net" "$port" '"complain": {"regex": "^complain1@"}'),
+ $(plans_listener yahoo "$net" "$port" '"late_bounce": {"regex": "^late1@", "format": "dsn", "status": "5.1.1"}')
+]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}, \"maildir\": \"$work/sent\""
 
 printf '%s\n' complain1@gmail.test g1@gmail.test g2@gmail.test late1@yahoo.test late2@yahoo.test \
   late3@yahoo.test late4@yahoo.test y1@yahoo.test y2@yahoo.test >"$work/list.txt"

@@ -17,19 +17,15 @@ set -u
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-kill-tarpit-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 . "$SRCDIR/tests/lib/kill.sh"
 py=$NEED_PY
 
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF || exit 1
-mx-host=tarpit.test,mx.tarpit.test,10
-host-record=mx.tarpit.test,$net.2
-mx-host=healthy.test,mx.healthy.test,10
-host-record=mx.healthy.test,$net.3
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" tarpit:2 healthy:3) || exit 1
 sport=$(free_port)
 echo tarpit >"$work/tarpit.mode"
 smtpd_start mx "[
@@ -47,26 +43,18 @@ log=$SMTPD_LOG
 printf 'Hello,\n\nkill -9 and a tarpit, message {{seq}}.\n' >"$work/message.txt"
 # A command timeout far above the tarpit: an unknown outcome here comes from a kill, not from
 # a slow machine. Two connections per provider: up to four messages in flight at a kill.
-cat >"$work/plan.yaml" <<EOF
-campaign: kill-tarpit
-timezone: UTC
-state: state.db
-source: {ip: $net.1, helo: mx1.example.com}
+{
+  plans_head --state state.db --timeouts 10s/60s --per-provider 2 --dns-timeout 5s kill-tarpit "$net" "$sport"
+  cat <<EOF
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 10s, command: 60s}
-  connections_per_provider: 2
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: list.csv, mode: once}
 ramp: {start: 120/min, max: 600/min}
 providers:
   - {name: tarpit, mx: [.tarpit.test]}
   - {name: healthy, mx: [.healthy.test]}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 5s}
 EOF
+} >"$work/plan.yaml"
 db=$work/state.db
 q() { sqlite3 "$db" "$1" 2>/dev/null; }
 max_inflight=4

@@ -19,12 +19,13 @@
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-lists-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 # slow.test is asked of a server that never answers: its MX lookups fail temporarily.
 silent_udp_start
 dnsmasq_start <<EOF
@@ -48,19 +49,12 @@ printf 'Hello,\nmessage {{seq}}.\n' >"$work/message-recipient.txt"
 plan() {
   local field=recipient
   case $3 in *.csv) field=name ;; esac
-  cat >"$work/$1.yaml" <<EOF
-campaign: $2
-timezone: UTC
-state: $4
-source: {ip: $net.1, helo: mx1.example.com}
+  { plans_head --state "$4" --timeouts 3s/20s --per-provider 1 --dns-timeout 1s "$2" "$net" "$port"; cat <<EOF; } >"$work/$1.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 20s}, connections_per_provider: 1}
 message: {subject: "Hello {{$field}}", text_file: message-$field.txt}
 recipients: {file: $3, mode: once}
 ramp: {start: 600/min, max: 600/min${5:+, $5}}
 backoff: {retry: {first: 5m, max: 1h, give_up_after: 1d}}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 1s}
 ${6:-}
 EOF
 }

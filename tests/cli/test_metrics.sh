@@ -10,6 +10,7 @@ set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
 . "$SRCDIR/tests/lib/need.sh" && need promtool sqlite3 unit:test_stats
 . "$SRCDIR/tests/lib/assert.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
@@ -25,17 +26,7 @@ promtool_ok() {
   fi
 }
 
-cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" .
-cat >plan.yaml <<'YAML'
-campaign: metrics-test
-timezone: Asia/Tokyo
-source: {ip: 192.0.2.10, helo: mx.example.com}
-sender: {from: "News <news@example.com>"}
-message: {subject: Hi, text_file: message.txt}
-recipients: {file: seeds.csv}
-state: state.db
-YAML
-check "fill the scenario" "$BUILDDIR/test_stats" --fill state.db
+check "fill the scenario" plans_stats metrics-test
 # Feedback read after the 250, as a poll records it: microsoft's first hour with bounces gets a
 # late bounce and two complaints, and the feedback mailbox has been polled.
 check "store feedback counters and a poll" sqlite3 state.db \

@@ -13,6 +13,7 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot doveadm
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-oauth2-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
@@ -26,48 +27,34 @@ tok_ms1='msTok.Q5w4E3-SEED_MS1_0003'
 tok_bad='badTok.R2t1Y0-REVOKED_0004'
 tok_fb2='fbTok.N3w-ROTATED_0005'
 printf '%s bounces\n%s gs1\n%s ms1\n' "$tok_fb" "$tok_gs1" "$tok_ms1" >"$work/tokens"
-oauth2_introspect_start "$work/tokens" || { bad "oauth2_introspect.py started"; finish; exit 1; }
+must "oauth2_introspect.py started" oauth2_introspect_start "$work/tokens"
 pw='Unused-pw-5512'
-dovecot_start "bounces:$pw" "gs1:$pw" "ms1:$pw" "mbad:$pw" || { bad "dovecot started"; finish; exit 1; }
-ok "dovecot started with the oauth2 passdb (IMAP $DOVECOT_IMAP_PORT, introspection $DOVECOT_OAUTH2_URL)"
+must "dovecot started with the oauth2 passdb" dovecot_start "bounces:$pw" "gs1:$pw" "ms1:$pw" "mbad:$pw"
 
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
-host-record=outlook-test.mail.protection.outlook.com,$net.4
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail outlook)
 port=$(free_port)
-smtpd_start oauth "[
- {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"hostname\": \"gmail-smtp-in.l.google.com\",
-  \"seeds\": {\"regex\": \"^gs1@\"}},
- {\"name\": \"microsoft\", \"host\": \"$net.4\", \"port\": $port,
-  \"hostname\": \"outlook-test.mail.protection.outlook.com\",
-  \"seeds\": {\"regex\": \"^m\", \"junk_every\": 1}}
-]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}" || { bad "smtpd.py started"; finish; exit 1; }
+must "smtpd.py started" smtpd_start oauth "[
+ $(plans_listener gmail "$net" "$port" '"seeds": {"regex": "^gs1@"}'),
+ $(plans_listener outlook "$net" "$port" '"seeds": {"regex": "^m", "junk_every": 1}')
+]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}"
 
 printf '%s\n' gs1@gmail.test ms1@outlook.test mbad@outlook.test >"$work/list.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
+plans_message "$work"
 printf '%s\n' "$tok_fb" >"$work/fb.token"   # with its line end, as an editor writes it
 printf '%s\r\n' "$tok_gs1" >"$work/gs1.token" # and CRLF
 chmod 600 "$work/fb.token" "$work/gs1.token"
 imap="imap://127.0.0.1:$DOVECOT_IMAP_PORT"
-cat >"$work/plan.yaml" <<EOF
-campaign: oauth-test
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+{
+  plans_head oauth-test "$net" "$port"
+  cat <<EOF
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "OAuth test", text_file: message.txt}
 recipients: {file: list.txt}
 ramp: {start: 100/min, growth: 2, max: 800/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
-providers:
-  - {name: gmail, mx: [.google.com]}
-  - {name: microsoft, mx: [.protection.outlook.com]}
-  - {name: other, default: true}
+EOF
+  plans_providers gmail microsoft
+  cat <<EOF
 feedback:
   mailbox: {url: "$imap/INBOX", username: bounces, oauth2_token_file: fb.token, tls: none}
 seeds:
@@ -75,6 +62,7 @@ seeds:
   - {address: ms1@outlook.test, url: "$imap", username: ms1, oauth2_token_env: SEED_MS1_TOKEN, tls: none}
   - {address: mbad@outlook.test, url: "$imap", username: mbad, oauth2_token_env: SEED_BAD_TOKEN, tls: none}
 EOF
+} >"$work/plan.yaml"
 db=$work/ipwarm.db
 q() { sqlite3 "$db" "$1"; }
 export SEED_MS1_TOKEN=$tok_ms1 SEED_BAD_TOKEN=$tok_bad
@@ -135,16 +123,7 @@ check "validate: no token in its output" no_token "$work/validate644.out"  "$wor
 ipw --now 2026-12-01T10:00:00Z run --for 20s >"$work/run.out" 2>"$work/run.err"
 check "run exits 0 ($(tail -n 2 "$work/run.err"))" test $? -eq 0
 check "three messages delivered" test "$(q "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" = 3
-check "smtpd.py delivered the three seed copies" "$PY" - "$SMTPD_LOG" <<'PYEOF'
-import json, sys, time
-end = time.time() + 60
-while True:
-    got = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
-    if len(got) >= 3 or time.time() > end:
-        break
-    time.sleep(0.1)
-sys.exit(0 if len(got) == 3 and all(e["delivered"] for e in got) else 1)
-PYEOF
+check "smtpd.py delivered the three seed copies" smtpd_wait_placed 3
 for i in 1 2; do
   printf 'From: someone@example.org\nTo: bounces@example.com\nSubject: Out of office %s\nMessage-ID: <ooo%s@example.org>\n\nAway.\n' "$i" "$i" >"$work/ooo$i.eml"
   dovecot_deliver bounces INBOX "$work/ooo$i.eml" || bad "delivered ooo$i to the feedback mailbox"

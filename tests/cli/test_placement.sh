@@ -14,69 +14,41 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot doveadm
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-place-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 PY=$SERVERS_PY
 
 pw='Seed-pw-7731'
-dovecot_start "gs1:$pw" "gs2:$pw" "ys1:$pw" "ys2:$pw" "ms1:$pw" "ms2:$pw" "mbad:$pw" || { bad "dovecot started"; finish; exit 1; }
-ok "dovecot started (IMAP $DOVECOT_IMAP_PORT, LMTP $DOVECOT_LMTP_PORT)"
-
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.3
-mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
-host-record=outlook-test.mail.protection.outlook.com,$net.4
-EOF
+must "dovecot started" dovecot_start "gs1:$pw" "gs2:$pw" "ys1:$pw" "ys2:$pw" "ms1:$pw" "ms2:$pw" "mbad:$pw"
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail yahoo outlook)
 port=$(free_port)
 # ys2 is a seed whose copy is accepted and never delivered (not in the Yahoo policy's regex).
-smtpd_start place "[
- {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"hostname\": \"gmail-smtp-in.l.google.com\",
-  \"seeds\": {\"regex\": \"^g\"}},
- {\"name\": \"yahoo\", \"host\": \"$net.3\", \"port\": $port, \"hostname\": \"mta5.am0.yahoodns.net\",
-  \"seeds\": {\"regex\": \"^ys1@\", \"junk_every\": 1}},
- {\"name\": \"microsoft\", \"host\": \"$net.4\", \"port\": $port,
-  \"hostname\": \"outlook-test.mail.protection.outlook.com\",
-  \"seeds\": {\"regex\": \"^m\", \"junk_every\": 2}}
-]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}" || { bad "smtpd.py started"; finish; exit 1; }
+must "smtpd.py started" smtpd_start place "[
+ $(plans_listener gmail "$net" "$port" '"seeds": {"regex": "^g"}'),
+ $(plans_listener yahoo "$net" "$port" '"seeds": {"regex": "^ys1@", "junk_every": 1}'),
+ $(plans_listener outlook "$net" "$port" '"seeds": {"regex": "^m", "junk_every": 2}')
+]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}"
 
 printf '%s\n' gs1@gmail.test gs2@gmail.test other@gmail.test ys1@yahoo.test ys2@yahoo.test \
   ms1@outlook.test ms2@outlook.test mbad@outlook.test >"$work/list.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
-seed() { # ADDRESS USER [ENV]
-  printf '  - {address: %s, url: "imap://127.0.0.1:%s", username: %s, password_env: %s, tls: none}\n' \
-    "$1" "$DOVECOT_IMAP_PORT" "$2" "${3:-SEED_PW}"
-}
+plans_message "$work"
 {
+  plans_head place-test "$net" "$port"
   cat <<EOF
-campaign: place-test
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
 sender: {from: "Example <news@example.com>"}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "Placement test", text_file: message.txt}
 recipients: {file: list.txt}
 ramp: {start: 100/min, growth: 2, max: 800/min, advance_if: {inbox_rate_above: 60%}}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
-providers:
-  - {name: gmail, mx: [.google.com]}
-  - {name: yahoo, mx: [.yahoodns.net]}
-  - {name: microsoft, mx: [.protection.outlook.com]}
-  - {name: other, default: true}
-seeds:
 EOF
-  seed gs1@gmail.test gs1
-  seed gs2@gmail.test gs2
-  seed ys1@yahoo.test ys1
-  seed ys2@yahoo.test ys2
-  seed ms1@outlook.test ms1
-  seed ms2@outlook.test ms2
-  seed mbad@outlook.test mbad SEED_BAD_PW
+  plans_providers gmail yahoo microsoft
+  echo "seeds:"
+  for u in gs1@gmail.test gs2@gmail.test ys1@yahoo.test ys2@yahoo.test ms1@outlook.test ms2@outlook.test; do
+    plans_seed "$u"
+  done
+  plans_seed mbad@outlook.test SEED_BAD_PW
 } >"$work/plan.yaml"
 db=$work/ipwarm.db
 q() { sqlite3 "$db" "$1"; }
@@ -91,16 +63,7 @@ check "run exits 0 ($(tail -n 2 "$work/run.err"))" test $? -eq 0
 check "eight messages delivered" test "$(q "SELECT count(*) FROM attempts WHERE outcome = 'delivered'")" = 8
 
 # smtpd.py delivers its copies after the 250: wait for its six "placed" events.
-check "smtpd.py delivered six seed copies" "$PY" - "$SMTPD_LOG" <<'PYEOF'
-import json, sys, time
-end = time.time() + 60
-while True:
-    got = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
-    if len(got) >= 6 or time.time() > end:
-        break
-    time.sleep(0.1)
-sys.exit(0 if len(got) == 6 and all(e["delivered"] for e in got) else 1)
-PYEOF
+check "smtpd.py delivered six seed copies" smtpd_wait_placed 6
 
 flags() { # USER: every message's mailbox, uid and flags
   doveadm -c "$DOVECOT_DIR/dovecot.conf" fetch -u "$1" 'mailbox uid flags' all 2>&1 | tr '\n' ' '

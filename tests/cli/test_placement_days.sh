@@ -14,61 +14,39 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 dovecot doveadm
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-pdays-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 PY=$SERVERS_PY
 
 pw='Seed-pw-5120'
-dovecot_start "gs1:$pw" "gs2:$pw" "ys1:$pw" "ys2:$pw" "ms1:$pw" "ms2:$pw" || { bad "dovecot started"; finish; exit 1; }
-ok "dovecot started (IMAP $DOVECOT_IMAP_PORT, LMTP $DOVECOT_LMTP_PORT)"
-
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.3
-mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
-host-record=outlook-test.mail.protection.outlook.com,$net.4
-EOF
+must "dovecot started" dovecot_start "gs1:$pw" "gs2:$pw" "ys1:$pw" "ys2:$pw" "ms1:$pw" "ms2:$pw"
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail yahoo outlook)
 port=$(free_port)
-smtpd_start pdays "[
- {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port, \"hostname\": \"gmail-smtp-in.l.google.com\",
-  \"seeds\": {\"regex\": \"^g\"}},
- {\"name\": \"yahoo\", \"host\": \"$net.3\", \"port\": $port, \"hostname\": \"mta5.am0.yahoodns.net\",
-  \"seeds\": {\"regex\": \"^y\", \"junk_every\": 1}},
- {\"name\": \"microsoft\", \"host\": \"$net.4\", \"port\": $port,
-  \"hostname\": \"outlook-test.mail.protection.outlook.com\",
-  \"seeds\": {\"regex\": \"^m\", \"junk_every\": 2}}
-]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}" || { bad "smtpd.py started"; finish; exit 1; }
+must "smtpd.py started" smtpd_start pdays "[
+ $(plans_listener gmail "$net" "$port" '"seeds": {"regex": "^g"}'),
+ $(plans_listener yahoo "$net" "$port" '"seeds": {"regex": "^y", "junk_every": 1}'),
+ $(plans_listener outlook "$net" "$port" '"seeds": {"regex": "^m", "junk_every": 2}')
+]" "\"deliver\": {\"lmtp\": \"127.0.0.1:$DOVECOT_LMTP_PORT\"}"
 
 printf '%s\n' gs1@gmail.test gs2@gmail.test ys1@yahoo.test ys2@yahoo.test \
   ms1@outlook.test ms2@outlook.test >"$work/list.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
+plans_message "$work"
 {
+  plans_head place-days "$net" "$port"
   cat <<EOF
-campaign: place-days
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
 sender: {from: "Example <news@example.com>"}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "Placement days", text_file: message.txt}
 recipients: {file: list.txt}
 ramp: {start: 100/min, growth: 2, max: 800/min, advance_if: {inbox_rate_above: 60%}}
 placement: {fall: {min_placed: 2, for: 36h}}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
-providers:
-  - {name: gmail, mx: [.google.com]}
-  - {name: yahoo, mx: [.yahoodns.net]}
-  - {name: microsoft, mx: [.protection.outlook.com]}
-  - {name: other, default: true}
-seeds:
 EOF
+  plans_providers gmail yahoo microsoft
+  echo "seeds:"
   for u in gs1@gmail.test ys1@yahoo.test ys2@yahoo.test gs2@gmail.test ms1@outlook.test ms2@outlook.test; do
-    printf '  - {address: %s, url: "imap://127.0.0.1:%s", username: %s, password_env: SEED_PW, tls: none}\n' \
-      "$u" "$DOVECOT_IMAP_PORT" "${u%@*}"
+    plans_seed "$u"
   done
 } >"$work/plan.yaml"
 db=$work/ipwarm.db
@@ -76,19 +54,6 @@ q() { sqlite3 "$db" "$1"; }
 export SEED_PW=$pw
 ipw() { "$IPWARM" -p "$work/plan.yaml" "$@"; }
 
-# wait_placed N: smtpd.py has delivered N copies (it delivers after its 250).
-wait_placed() {
-  "$PY" - "$SMTPD_LOG" "$1" <<'PYEOF'
-import json, sys, time
-end = time.time() + 60
-while True:
-    got = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
-    if len(got) >= int(sys.argv[2]) or time.time() > end:
-        break
-    time.sleep(0.1)
-sys.exit(0 if len(got) == int(sys.argv[2]) and all(e["delivered"] for e in got) else 1)
-PYEOF
-}
 # want DATE: per provider "inbox junk" of the copies smtpd.py placed for messages sent on DATE
 # (the store's attempt start date), as JSON.
 want() {
@@ -122,7 +87,7 @@ check "... naming the key" grep -q "placement.fall.min_placed" "$work/bad.err"
 # --- day 1 --------------------------------------------------------------------------------------
 ipw --now 2026-12-01T10:00:00Z run --for 15s >"$work/run1.out" 2>"$work/run1.err"
 check "day 1: run exits 0 ($(tail -n 2 "$work/run1.err"))" test $? -eq 0
-check "day 1: smtpd.py placed the six seed copies" wait_placed 6
+check "day 1: smtpd.py placed the six seed copies" smtpd_wait_placed 6
 want 2026-12-01 >"$work/want1.json"
 check "day 1: the server put gmail 2/0, microsoft 1/1, yahoo 0/2 (inbox/junk) ($(cat "$work/want1.json"))" \
   test "$(cat "$work/want1.json")" = '{"gmail": [2, 0], "yahoo": [0, 2], "microsoft": [1, 1]}'
@@ -224,7 +189,7 @@ ipw --now 2026-12-02T10:00:00Z run --for 15s >"$work/run2.out" 2>"$work/run2.err
 check "day 2: run exits 0 ($(tail -n 2 "$work/run2.err"))" test $? -eq 0
 check "day 2: gmail runs at stage 1, microsoft and yahoo at stage 0 (stored)" \
   test "$(q "SELECT group_concat(name || '=' || stage, ' ') FROM (SELECT * FROM providers WHERE name IN ('gmail','yahoo','microsoft') ORDER BY name)")" = "gmail=1 microsoft=0 yahoo=0"
-check "day 2: smtpd.py placed six more copies" wait_placed 12
+check "day 2: smtpd.py placed six more copies" smtpd_wait_placed 12
 want 2026-12-02 >"$work/want2.json"
 # This time `run` reads the seeds (it polls when it starts) and acts on the fall itself.
 ipw --now 2026-12-02T12:00:00Z run --for 5s >"$work/run2b.out" 2>"$work/run2b.err"

@@ -7,31 +7,23 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-days-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail)
 port=$(free_port)
 smtpd_start days "[{\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port,
   \"mode_file\": \"$work/mode\", \"modes\": {\"busy\": {\"mail\": \"421 4.7.0 Try again later, closing connection.\"}}}]"
 printf 'a@gmail.test\nb@gmail.test\nc@gmail.test\n' >"$work/seeds.txt"
-printf 'Hello {{recipient}}\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: days-test
-timezone: Asia/Tokyo
-source: {ip: $net.1, helo: mx1.example.com}
+plans_message "$work"
+{ plans_head --zone Asia/Tokyo days-test "$net" "$port"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message: {subject: "Day test", text_file: message.txt}
 recipients: {file: seeds.txt, mode: cycle}
 ramp: {start: 60/min, growth: 2, max: 600/min, advance_if: {deferral_rate_below: 5%, bounce_rate_below: 2%}}
 backoff: {retry: {first: 1s, max: 1s, give_up_after: 1d}}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 day() { # day DATE: a short run on that local date (6 s: room for a slow start on a loaded machine)

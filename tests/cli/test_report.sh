@@ -11,8 +11,7 @@
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3 unit:test_stats
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+PY=$NEED_PY
 work=$(mktemp -d)
 chrome_pid=
 cleanup() {
@@ -23,22 +22,11 @@ trap cleanup EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+. "$SRCDIR/tests/lib/assert.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 has() { if grep -qF -- "$2" "$3"; then ok "$1"; else bad "$1: $3 lacks '$2'"; fi; }
 
-cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" .
-cat >plan.yaml <<'YAML'
-campaign: report-test
-timezone: Asia/Tokyo
-source: {ip: 192.0.2.10, helo: mx.example.com}
-sender: {from: "News <news@example.com>"}
-message: {subject: Hi, text_file: message.txt}
-recipients: {file: seeds.csv}
-state: state.db
-YAML
-if "$BUILDDIR/test_stats" --fill state.db >/dev/null 2>&1; then ok "fill the scenario"; else bad "fill the scenario"; fi
+check "fill the scenario" plans_stats report-test
 # Long last replies, as multi-line replies are stored (the lines joined by spaces): Gmail's
 # 421-4.7.28 (about 440 characters, shown whole) and a Microsoft reply of three lines repeated
 # (over 480: folded, its start shown).
@@ -249,7 +237,6 @@ PYEOF
   then ok "screenshot is not blank and shows the chart colours"; else bad "screenshot is not blank"; fi
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ] || exit 1
+finish || exit 1
 # Without chromium the rendering was not checked: skipped, not passed.
 [ -n "$chrome" ] || exit 77

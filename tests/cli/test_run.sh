@@ -12,23 +12,14 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-run-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-# Addresses of our own, so that parallel tests do not meet.
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
-host-record=outlook-test.mail.protection.outlook.com,$net.3
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.4
-mx-host=other.test,mx.other.test,10
-host-record=mx.other.test,$net.5
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail outlook:3 yahoo:4 other:5)
 sport=$(free_port)
 smtpd_start providers "[
   {\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $sport, \"size\": 10485760,
@@ -52,21 +43,11 @@ mail=$SERVERS_DIR/providers.mail
   echo "nobody@other.test,Nobody"
 } >"$work/seeds.csv"
 printf 'Hello {{first_name}},\n\nthis is message {{seq}} of {{campaign}}.\n.a line that starts with a dot\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: run-test
-timezone: Asia/Tokyo
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --zone Asia/Tokyo --timeouts 5s/10s --per-provider 1 run-test "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 5s, command: 10s}
-  connections_per_provider: 1
 message: {subject: "Hello {{first_name}}", text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 120/min, growth: 1.5, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 

@@ -6,11 +6,12 @@
 set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-blocked-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 dnsmasq_start <<EOF
 mx-host=outlook.test,x.olc.protection.outlook.com,10
 host-record=x.olc.protection.outlook.com,$net.3
@@ -30,18 +31,11 @@ log=$SMTPD_LOG
   for i in 1 2 3; do echo "g$i@gmail.test"; done
 } >"$work/list.txt"
 printf 'Hello {{recipient}}\n' >"$work/m.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: blocked-test
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --timeouts 3s/10s --per-provider 1 blocked-test "$net" "$port"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "news@example.com", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, connections_per_provider: 1,
-            timeouts: {connect: 3s, command: 10s}}
 message: {subject: hello, text_file: m.txt}
 recipients: {file: list.txt, mode: once}
 ramp: {start: 60/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 t0=2026-12-01T09:00:00Z

@@ -9,15 +9,13 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 py:dkim
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-rdkim-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((26 + RANDOM % 200))
-dnsmasq_start <<EOF
-mx-host=gmail.test,gmail-smtp-in.l.google.com,10
-host-record=gmail-smtp-in.l.google.com,$net.2
-EOF
+net=$(plans_net)
+dnsmasq_start < <(plans_mx "$net" gmail)
 port=$(free_port)
 smtpd_start dkim "[{\"name\": \"gmail\", \"host\": \"$net.2\", \"port\": $port}]"
 maildir=$SERVERS_DIR/dkim.mail
@@ -31,15 +29,11 @@ for type in rsa ed25519; do
   "$IPWARM" dkim keygen --selector "s$type" --domain example.com --type "$type" -o "$type.pem" \
     --json >"$type.json"
   check "dkim keygen --type $type exits 0" test $? -eq 0
-  cat >"$type.yaml" <<EOF
-campaign: dkim-$type
-timezone: Asia/Tokyo
-source: {ip: $net.1, helo: mx1.example.com}
+  { plans_head --zone Asia/Tokyo "dkim-$type" "$net" "$port"; cat <<EOF; } >"$type.yaml"
 sender:
   from: "山田 太郎 <news@example.com>"
   return_path: bounces@example.com
   dkim: {domain: example.com, selector: s$type, key_file: $type.pem}
-transport: {mode: direct, port: $port, timeouts: {connect: 3s, command: 5s}}
 message:
   subject: "こんにちは、{{first_name}}さん"
   text_file: message.txt
@@ -47,8 +41,6 @@ message:
   list_unsubscribe: "https://example.com/u/{{token}}"
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 120/min, growth: 1.5, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
   "$IPWARM" -p "$type.yaml" --db "$type.db" run >"$type.out" 2>"$type.err"
   rc=$?

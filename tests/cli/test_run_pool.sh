@@ -11,19 +11,15 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-pool-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 a=$net.11 b=$net.12 c=$net.13
-dnsmasq_start <<EOF
-mx-host=outlook.test,outlook-test.mail.protection.outlook.com,10
-host-record=outlook-test.mail.protection.outlook.com,$net.3
-mx-host=yahoo.test,mta5.am0.yahoodns.net,10
-host-record=mta5.am0.yahoodns.net,$net.4
-EOF
+dnsmasq_start < <(plans_mx "$net" outlook:3 yahoo:4)
 sport=$(free_port)
 smtpd_start pool "[
   {\"name\": \"microsoft\", \"host\": \"$net.3\", \"port\": $sport,
@@ -38,23 +34,11 @@ dialogue=$SMTPD_LOG
   for i in $(seq 1 6); do echo "y$i@yahoo.test"; done
 } >"$work/seeds.txt"
 printf 'Hello,\n\nmessage {{seq}} of {{campaign}}.\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: pool-test
-timezone: UTC
-source:
-  ips: [$a, $b, $c]
-  helo: mx1.example.com
+{ plans_head --ips "$a, $b, $c" --timeouts 5s/10s --per-provider 1 pool-test "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport:
-  mode: direct
-  port: $sport
-  timeouts: {connect: 5s, command: 10s}
-  connections_per_provider: 1
 message: {subject: "Hello", text_file: message.txt}
 recipients: {file: seeds.txt, mode: once}
 ramp: {start: 30/min, growth: 1.5, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 

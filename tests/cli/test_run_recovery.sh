@@ -10,15 +10,13 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-recovery-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 
-dnsmasq_start <<EOF || bad "dnsmasq"
-mx-host=other.test,mx.other.test,10
-host-record=mx.other.test,$net.5
-EOF
+dnsmasq_start < <(plans_mx "$net" other:5) || bad "dnsmasq"
 sport=$(free_port)
 smtpd_start mx "[{\"name\": \"other\", \"host\": \"$net.5\", \"port\": $sport,
   \"mode_file\": \"$work/mx.mode\", \"modes\": {\"slow\": {\"delay_ms\": {\"data\": 4000}}}}]" ||
@@ -29,18 +27,11 @@ log=$SMTPD_LOG
   for i in $(seq 1 40); do echo "o$i@other.test"; done
 } >"$work/seeds.csv"
 printf 'Hello,\n\nwarm-up message {{seq}}.\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: recovery
-timezone: UTC
-state: state.db
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --state state.db --timeouts 5s/10s recovery "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>"}
-transport: {mode: direct, port: $sport, timeouts: {connect: 5s, command: 10s}}
 message: {subject: Hello, text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 60/min, growth: 1.5, max: 600/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/state.db
 q() { sqlite3 "$db" "$1" 2>/dev/null; }

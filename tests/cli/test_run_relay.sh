@@ -10,11 +10,12 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq sqlite3 openssl
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-relay-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 
 dnsmasq_start <<EOF
 local=/in-addr.arpa/
@@ -196,16 +197,10 @@ check "SIGTERM: the message in flight is delivered, unknown and held, or failed 
 check "SIGTERM: no attempt left in flight" test "$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome = 'in-flight'")" -eq 0
 
 # Direct mode: the first MX does not answer, the next one takes the message.
-cat >"$work/direct.yaml" <<EOF
-campaign: fallback-test
-timezone: UTC
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --timeouts 2s/5s fallback-test "$net" "$dport"; cat <<EOF; } >"$work/direct.yaml"
 sender: {from: "Example <news@example.com>", return_path: bounces@example.com}
-transport: {mode: direct, port: $dport, timeouts: {connect: 2s, command: 5s}}
 message: {subject: "Fallback", text_file: message.txt}
 recipients: {file: fb.txt, mode: once}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 echo "f1@fb.test" >"$work/fb.txt"
 "$IPWARM" -p "$work/direct.yaml" --db "$work/fb.db" run >"$work/fb.out" 2>"$work/fb.err"

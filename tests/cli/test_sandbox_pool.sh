@@ -16,37 +16,21 @@ set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq openssl sqlite3 py:yaml
 unset IPWARM_PLAN
-. "$SRCDIR/tests/lib/servers.sh" # free_port and SERVERS_PY only: the sandbox starts its own
+. "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 py=$SERVERS_PY
 work=$(mktemp -d /tmp/ipwarm-sandbox-pool-XXXXXX)
-chmod 711 "$work" # Dovecot keeps the mail as nobody, who must reach the sandbox
-sb=$work/sb
-sandbox=$SRCDIR/scripts/sandbox
-trap '"$sandbox" stop --dir "$sb" >/dev/null 2>&1; rm -rf "$work"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+servers_init "$work" # servers_stop_all stops the sandbox
 . "$SRCDIR/tests/lib/assert.sh"
 
-net=127.0.$((26 + RANDOM % 200))
-sport=$(free_port)
-dport=$(free_port)
-iport=$(free_port)
-lport=$(free_port)
-sed -e "s/127\.0\.25\./$net./g" -e "s/smtp_port: 2525/smtp_port: $sport/" \
-  -e "s/\(dns: $net\.53\):5300/\1:$dport/" \
-  -e "s/\(imap: $net\.7\):1143/\1:$iport/" -e "s/\(lmtp: $net\.7\):2424/\1:$lport/" \
-  "$SRCDIR/config/sandbox/sandbox.yaml" >"$work/sandbox.yaml"
-sed -e "s/127\.0\.25\./$net./g" -e "s/port: 2525/port: $sport/" -e "s/:5300/:$dport/" \
-  -e "s|key_file: .*|key_file: $sb/dkim.pem|" -e "s|^state: .*|state: $work/pool.db|" \
-  "$SRCDIR/config/sandbox/pool.yaml" >"$work/pool.yaml"
-cp "$SRCDIR/config/sandbox/message.txt" "$SRCDIR/config/sandbox/recipients.csv" "$work/"
+sandbox_config "$(plans_net)"
+sandbox_plan pool "$work/pool.db"
+net=$SANDBOX_NET sb=$SANDBOX_DIR sport=$SANDBOX_SMTP_PORT
+sandbox=$SRCDIR/scripts/sandbox
 check "the shipped config has a pool" grep -q "pool: \[$net.11, $net.12, $net.13\]" "$work/sandbox.yaml"
 check "the shipped config defers one IP at Microsoft" grep -q "defer_ips: \[$net.12\]" "$work/sandbox.yaml"
 
-"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start.out" 2>"$work/start.err"
-rc=$?
-check "sandbox start exits 0 (got $rc: $(tail -3 "$work/start.err"))" test "$rc" -eq 0
-[ "$rc" -eq 0 ] || { echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+must "sandbox start exits 0" sandbox_start start
 check "start names the pool" grep -qF "sender pool $net.11, $net.12, $net.13" "$work/start.out"
 
 # --- at the wire: MAIL from each IP of the pool ---------------------------------------------
@@ -130,10 +114,7 @@ check "sandbox stop exits 0" test $? -eq 0
 # same directory, so pool.yaml's DKIM key is the one the sandbox generates anew). Its log goes
 # on in the same file: the lines logged so far are left out below.
 seen=$(wc -l <"$sb/smtpd.jsonl")
-"$sandbox" start --config "$work/sandbox.yaml" --dir "$sb" >"$work/start2.out" 2>"$work/start2.err"
-rc=$?
-check "sandbox starts again (got $rc: $(tail -3 "$work/start2.err"))" test "$rc" -eq 0
-[ "$rc" -eq 0 ] || { echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+must "sandbox starts again" sandbox_start start2
 # 4/min per IP and provider: the first round leaves within seconds, the second 15 s later.
 t "the pool plan runs 25 s" 0 -p "$work/pool.yaml" run --for 25s
 q() { sqlite3 -separator ' ' "$work/pool.db" "$1" 2>&1; }

@@ -9,12 +9,13 @@
 set -u
 : "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-smtpd-faults-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
 
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 port=$(free_port)
 make_cert "$work/tls"
 smtpd_start faults "[

@@ -10,48 +10,15 @@
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 dnsmasq
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+. "$SRCDIR/tests/lib/servers.sh"
+PY=$SERVERS_PY
 work=$(mktemp -d)
-dnsmasq_pid=
-cleanup() {
-  if [ -n "$dnsmasq_pid" ]; then
-    kill "$dnsmasq_pid" 2>/dev/null
-    wait "$dnsmasq_pid" 2>/dev/null
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+servers_init "$work"
 cd "$work" || exit 1
 unset IPWARM_PLAN
+. "$SRCDIR/tests/lib/assert.sh"
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-
-DNSMASQ=
-for p in /usr/sbin/dnsmasq /sbin/dnsmasq /usr/bin/dnsmasq /usr/local/sbin/dnsmasq; do
-  [ -x "$p" ] && DNSMASQ=$p && break
-done
-if [ -z "$DNSMASQ" ]; then
-  echo "FAIL: dnsmasq is not installed (Debian: dnsmasq-base; scripts/deps test)"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-write_conf() {
-  cat >"$work/dnsmasq.conf" <<EOF
-port=$1
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-local-ttl=60
+must "dnsmasq started" dnsmasq_start <<'EOF'
 txt-record=pass.test,"v=spf1 ip4:192.0.2.0/24 -all"
 txt-record=soft.test,"v=spf1 a:mail.soft.test ~all"
 host-record=mail.soft.test,192.0.2.20
@@ -72,37 +39,7 @@ host-record=10.2.0.192.news.rbl.test,127.0.0.2
 txt-record=v6.test,"v=spf1 ip6:2001:db8:6::/48 -all"
 host-record=nospf.test,192.0.2.50
 EOF
-}
-
-# Start dnsmasq at a free port; a port free a moment ago may be taken by then: retry.
-port=
-for attempt in 1 2 3 4 5; do
-  p=$(free_port)
-  write_conf "$p"
-  "$DNSMASQ" --conf-file="$work/dnsmasq.conf" --pid-file="$work/dnsmasq.pid" \
-    --keep-in-foreground >"$work/dnsmasq.log" 2>&1 &
-  dnsmasq_pid=$!
-  for i in $(seq 1 50); do
-    kill -0 "$dnsmasq_pid" 2>/dev/null || break
-    if "$IPWARM" --dns "127.0.0.1:$p" --dns-timeout 200 spf --ip 192.0.2.10 \
-      --sender a@pass.test --helo h.test 2>/dev/null | grep -q '^pass:'; then
-      port=$p
-      break
-    fi
-    sleep 0.1
-  done
-  [ -n "$port" ] && break
-  kill "$dnsmasq_pid" 2>/dev/null
-  wait "$dnsmasq_pid" 2>/dev/null
-  dnsmasq_pid=
-done
-if [ -z "$port" ]; then
-  echo "FAIL: dnsmasq did not start"
-  sed 's/^/    dnsmasq: /' "$work/dnsmasq.log" | head -5
-  echo "0 passed, 1 failed"
-  exit 1
-fi
-DNS=(--dns "127.0.0.1:$port")
+DNS=(--dns "$DNS_SERVER")
 
 # run CODE ARGS...: ipwarm with our DNS server, stdout in out, stderr in err; checks the code.
 run() {
@@ -220,5 +157,4 @@ run 64 spf --ip 192.0.2.1 --sender "" && ok "null sender without HELO or plan: e
 if grep -qF -- "--helo" "$work/err"; then ok "null sender message names --helo"; else bad "null sender message: $(cat "$work/err")"; fi
 run 64 spf --ip 192.0.2.1 --sender x@ --helo h.test && ok "sender without a domain: exit 64"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -8,31 +8,21 @@
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}" "${BUILDDIR:?set BUILDDIR}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 unit:test_stats
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+PY=$NEED_PY
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
 . "$SRCDIR/tests/lib/assert.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 # py DESCRIPTION CODE: runs python with the last stdout as sys.stdin; CODE asserts.
 py() {
   if "$PY" -c "import sys, json, csv, io
 $2" <"$work/out" 2>"$work/pyerr"; then ok "$1"; else bad "$1"; sed 's/^/    /' "$work/pyerr" | tail -3; fi
 }
 
-cp "$SRCDIR/tests/plans/message.txt" "$SRCDIR/tests/plans/seeds.csv" .
-cat >plan.yaml <<'YAML'
-campaign: stats-test
-timezone: Asia/Tokyo
-source: {ip: 192.0.2.10, helo: mx.example.com}
-sender: {from: "News <news@example.com>"}
-message: {subject: Hi, text_file: message.txt}
-recipients: {file: seeds.csv}
-state: state.db
-YAML
-if "$BUILDDIR/test_stats" --fill state.db >/dev/null 2>&1; then ok "fill the scenario"; else bad "fill the scenario"; fi
+check "fill the scenario" plans_stats stats-test
 P=(-p plan.yaml)
 
 # --- stats ---------------------------------------------------------------------------------

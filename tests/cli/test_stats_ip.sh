@@ -8,8 +8,7 @@
 set -u
 : "${IPWARM:?set IPWARM}" "${SRCDIR:?set SRCDIR}"
 . "$SRCDIR/tests/lib/need.sh" && need python3
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+PY=$NEED_PY
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1

@@ -10,8 +10,7 @@
 set -u
 : "${IPWARM:?set IPWARM to the ipwarm binary}" "${SRCDIR:?set SRCDIR to the source tree}"
 . "$SRCDIR/tests/lib/need.sh" && need python3 sqlite3
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+PY=$NEED_PY
 work=$(mktemp -d)
 bg_pids=()
 cleanup() {
@@ -23,9 +22,7 @@ trap cleanup EXIT
 cd "$work" || exit 1
 unset IPWARM_PLAN
 
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok: $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
+. "$SRCDIR/tests/lib/assert.sh"
 
 # t DESCRIPTION CODE ARGS...: runs ipwarm with the plan and --now at $sec seconds after
 # 2026-12-01T09:00:00+09:00, then moves the clock on by one second (time only moves forward, as
@@ -44,12 +41,6 @@ t() {
     bad "$what: exit $rc, expected $want"
     sed 's/^/    stderr: /' "$work/err" | head -5
   fi
-}
-out_has() {
-  if grep -qF -- "$2" "$work/out"; then ok "$1"; else bad "$1: stdout lacks '$2'"; sed 's/^/    stdout: /' "$work/out" | head -40; fi
-}
-err_has() {
-  if grep -qF -- "$2" "$work/err"; then ok "$1"; else bad "$1: stderr lacks '$2'"; sed 's/^/    stderr: /' "$work/err" | head -5; fi
 }
 # js DESCRIPTION PYTHON-EXPRESSION: the expression over d (the JSON document in out) and p
 # (name -> provider object) is true.
@@ -329,5 +320,4 @@ if [ -n "${SRCDIR:-}" ] && [ -f "$units/ipwarm.service" ]; then
   fi
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -10,17 +10,13 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 unset IPWARM_PLAN
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-trace-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 
-dnsmasq_start <<EOF || bad "dnsmasq"
-mx-host=other.test,mx.other.test,10
-host-record=mx.other.test,$net.5
-mx-host=close.test,mx.close.test,10
-host-record=mx.close.test,$net.6
-EOF
+dnsmasq_start < <(plans_mx "$net" other:5 close:6) || bad "dnsmasq"
 sport=$(free_port)
 smtpd_start mx "[{\"name\": \"other\", \"host\": \"$net.5\", \"port\": $sport,
   \"recipients\": {\"^grey@\": \"451-4.7.1 Greylisted, see https://grey.test/\\n451 4.7.1 try again later\"},
@@ -29,18 +25,11 @@ smtpd_start mx "[{\"name\": \"other\", \"host\": \"$net.5\", \"port\": $sport,
   bad "smtpd.py"
 printf 'email\ngrey@other.test\nfine@other.test\ngone@close.test\n' >"$work/seeds.csv"
 printf 'Hello\n' >"$work/message.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: trace
-timezone: UTC
-state: state.db
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --state state.db --timeouts 5s/10s trace "$net" "$sport"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "Example <news@example.com>"}
-transport: {mode: direct, port: $sport, timeouts: {connect: 5s, command: 10s}}
 message: {subject: Hello, text_file: message.txt}
 recipients: {file: seeds.csv, mode: once}
 ramp: {start: 120/min}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 timeout 60 "$IPWARM" -p "$work/plan.yaml" run --for 3s >"$work/run.out" 2>"$work/run.err"
 rc=$?

@@ -16,11 +16,12 @@ set -u
 : "${IPWARM:?}" "${SRCDIR:?}"
 . "$SRCDIR/tests/lib/need.sh" && need sqlite3
 . "$SRCDIR/tests/lib/servers.sh"
+. "$SRCDIR/tests/lib/plans.sh"
 work=$(mktemp -d /tmp/ipwarm-views-XXXXXX)
 servers_init "$work"
 . "$SRCDIR/tests/lib/assert.sh"
 py=/usr/bin/python3
-net=127.0.$((26 + RANDOM % 200))
+net=$(plans_net)
 dnsmasq_start <<EOF
 mx-host=yahoo.test,mta5.am0.yahoodns.net,10
 host-record=mta5.am0.yahoodns.net,$net.4
@@ -56,13 +57,8 @@ smtpd_start views "[
   echo "o1@calm.test"
 } >"$work/list.txt"
 printf 'Hello {{recipient}}\n' >"$work/m.txt"
-cat >"$work/plan.yaml" <<EOF
-campaign: views-test
-timezone: Asia/Tokyo
-source: {ip: $net.1, helo: mx1.example.com}
+{ plans_head --zone Asia/Tokyo --timeouts 3s/10s --per-provider 1 views-test "$net" "$port"; cat <<EOF; } >"$work/plan.yaml"
 sender: {from: "news@example.com", return_path: bounces@example.com}
-transport: {mode: direct, port: $port, connections_per_provider: 1,
-            timeouts: {connect: 3s, command: 10s}}
 message: {subject: hello, text_file: m.txt}
 recipients: {file: list.txt, mode: once}
 schedule: {days: [mon, tue, wed, thu, fri, sat, sun], hours: "08:00-20:00"}
@@ -71,8 +67,6 @@ providers:
   - name: corp
     mx: [.mx.corp.test]
     ramp: {daily_cap: [2]}
-preflight: {require: []}
-dns: {servers: ["$DNS_SERVER"], timeout: 2s}
 EOF
 db=$work/ipwarm.db
 ipw() { "$IPWARM" -p "$work/plan.yaml" "$@"; }

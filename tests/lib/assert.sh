@@ -3,6 +3,8 @@
 # closing "N passed, M failed" line that ctest's log and CI read. Source it, then:
 #   ok TEXT / bad TEXT        count a result
 #   check TEXT COMMAND...     ok when COMMAND succeeds, else bad
+#   must TEXT COMMAND...      the same for a step the rest of the test cannot do without (a
+#                             server's start): on failure the test ends there, with finish
 #   tally FILE                print FILE (lines from a checker script), count its ok:/FAIL:,
 #                             and count a crash of the checker itself (a Traceback) as a failure
 #   clean FILE                true when FILE (a run's stderr) holds no sanitizer report or crash
@@ -23,6 +25,15 @@ check() {
   local what=$1
   shift
   if "$@"; then ok "$what"; else bad "$what"; fi
+}
+must() {
+  local what=$1
+  shift
+  if "$@"; then ok "$what"; else
+    bad "$what"
+    finish
+    exit 1
+  fi
 }
 tally() {
   cat "$1"

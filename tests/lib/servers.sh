@@ -34,6 +34,10 @@
 #                           to DIR/NAME.jsonl (SMTPD_LOG) and mail to DIR/NAME.mail; waits for
 #                           its ready file. TOP_JSON: more top-level members of the config,
 #                           e.g. '"deliver": {"lmtp": "127.0.0.1:'$DOVECOT_LMTP_PORT'"}'.
+#   smtpd_wait_placed N [SECONDS]
+#                           Waits until smtpd.py (SMTPD_LOG) has logged N "placed" events, the
+#                           seed copies it delivers after its 250 (at most SECONDS, default 60);
+#                           true when it logged exactly N and delivered every one.
 #   make_cert DIR [CN]      Writes DIR/cert.pem and DIR/key.pem: a self-signed certificate for
 #                           CN (default localhost) with subjectAltName DNS:CN, IP:127.0.0.1;
 #                           usable as its own CA (transport.relay.ca_file).
@@ -67,7 +71,25 @@
 #                           Returns 1 on timeout.
 #   dns_query NAME [TYPE]   Asks DNS_SERVER once (A by default); prints the rcode, exits 0 when
 #                           an answer came. For readiness checks; tests use ipwarm itself.
-#   servers_stop_all        Stops every server started (TERM, then KILL after 2 s).
+#   sandbox_config NET [SED_ARG...]
+#                           The shipped sandbox (scripts/sandbox) on addresses and ports of the
+#                           test's own, so that a demo or another test running at the same time
+#                           does not meet it: writes DIR/sandbox.yaml, config/sandbox/sandbox.yaml
+#                           moved from 127.0.25 to NET and to free ports, with SED_ARGs (more
+#                           sed -e EXPR) applied too. Sets SANDBOX_DIR (DIR/sb, where it runs),
+#                           SANDBOX_NET, SANDBOX_SMTP_PORT, SANDBOX_DNS_PORT, SANDBOX_IMAP_PORT
+#                           and SANDBOX_LMTP_PORT, and lets nobody reach DIR (as root, its Dovecot
+#                           keeps the mail as nobody). servers_stop_all stops the sandbox.
+#   sandbox_plan NAME STATE [SED_ARG...]
+#                           Writes DIR/NAME.yaml, the shipped demo plan config/sandbox/NAME.yaml
+#                           moved the same way, its DKIM key, mailbox password and CA those of
+#                           SANDBOX_DIR and its state file STATE; copies the demo's message and
+#                           recipients beside it.
+#   sandbox_start NAME      Starts the sandbox of DIR/sandbox.yaml in SANDBOX_DIR, its output in
+#                           DIR/NAME.out and DIR/NAME.err; on failure the end of its stderr goes
+#                           to stderr and its exit status is returned.
+#   servers_stop_all        Stops every server started (TERM, then KILL after 2 s), and the
+#                           sandbox of sandbox_config.
 #
 # Python: /usr/bin/python3 (Debian's; the python3 on PATH may be a build without Debian
 # modules).
@@ -77,9 +99,11 @@ SERVERS_PY=/usr/bin/python3
 SERVERS_PIDS=()
 SERVERS_DIR=
 SERVERS_SRC=${SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+SANDBOX_DIR=
 
 servers_stop_all() {
   local pid i
+  [ -z "$SANDBOX_DIR" ] || "$SERVERS_SRC/scripts/sandbox" stop --dir "$SANDBOX_DIR" >/dev/null 2>&1
   for pid in "${SERVERS_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -225,6 +249,19 @@ smtpd_start() {
   echo "servers.sh: smtpd.py ($name) did not start:" >&2
   sed 's/^/    /' "$SERVERS_DIR/$name.err" >&2
   return 1
+}
+
+smtpd_wait_placed() {
+  "$SERVERS_PY" - "$SMTPD_LOG" "$1" "${2:-60}" <<'PYEOF'
+import json, sys, time
+end = time.time() + int(sys.argv[3])
+while True:
+    got = [e for e in map(json.loads, open(sys.argv[1])) if e["ev"] == "placed"]
+    if len(got) >= int(sys.argv[2]) or time.time() > end:
+        break
+    time.sleep(0.1)
+sys.exit(0 if len(got) == int(sys.argv[2]) and all(e["delivered"] for e in got) else 1)
+PYEOF
 }
 
 make_cert() {
@@ -416,4 +453,43 @@ with smtplib.LMTP("127.0.0.1", port, timeout=20) as l:
     refused = l.sendmail("sender@example.test", [rcpt], msg)
 sys.exit(1 if refused else 0)
 EOF
+}
+
+sandbox_config() {
+  SANDBOX_NET=$1
+  shift
+  SANDBOX_DIR=$SERVERS_DIR/sb
+  chmod 711 "$SERVERS_DIR" || return 1
+  SANDBOX_SMTP_PORT=$(free_port)
+  SANDBOX_DNS_PORT=$(free_port)
+  SANDBOX_IMAP_PORT=$(free_port)
+  SANDBOX_LMTP_PORT=$(free_port)
+  local net=$SANDBOX_NET
+  sed -e "s/127\.0\.25\./$net./g" -e "s/smtp_port: 2525/smtp_port: $SANDBOX_SMTP_PORT/" \
+    -e "s/\(dns: $net\.53\):5300/\1:$SANDBOX_DNS_PORT/" \
+    -e "s/\(imap: $net\.7\):1143/\1:$SANDBOX_IMAP_PORT/" -e "s/\(lmtp: $net\.7\):2424/\1:$SANDBOX_LMTP_PORT/" \
+    "$@" "$SERVERS_SRC/config/sandbox/sandbox.yaml" >"$SERVERS_DIR/sandbox.yaml"
+}
+
+sandbox_plan() {
+  local name=$1 state=$2 d=$SERVERS_SRC/config/sandbox
+  shift 2
+  sed -e "s/127\.0\.25\./$SANDBOX_NET./g" -e "s/port: 2525/port: $SANDBOX_SMTP_PORT/" \
+    -e "s/:5300/:$SANDBOX_DNS_PORT/" \
+    -e "s|key_file: .*|key_file: $SANDBOX_DIR/dkim.pem|" -e "s|^state: .*|state: $state|" \
+    -e "s|\.\./\.\./build/sandbox/|$SANDBOX_DIR/|g" -e "s|:1143|:$SANDBOX_IMAP_PORT|g" \
+    "$@" "$d/$name.yaml" >"$SERVERS_DIR/$name.yaml" &&
+    cp "$d/message.txt" "$d/recipients.csv" "$SERVERS_DIR/"
+}
+
+sandbox_start() {
+  local out=$SERVERS_DIR/$1
+  "$SERVERS_SRC/scripts/sandbox" start --config "$SERVERS_DIR/sandbox.yaml" --dir "$SANDBOX_DIR" \
+    >"$out.out" 2>"$out.err"
+  local rc=$?
+  if [ $rc -ne 0 ]; then
+    echo "servers.sh: the sandbox did not start (exit $rc):" >&2
+    tail -3 "$out.err" | sed 's/^/    /' >&2
+  fi
+  return $rc
 }

@@ -676,6 +676,7 @@ static void test_engine_no_burst_after_pause(void **state)
 
 /* ---- IP pools: each IP a lane of its own ---- */
 
+#define POOL2 "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n"
 #define POOL3 "source: {ips: [192.0.2.10, 192.0.2.11, 192.0.2.12], helo: mx1.example.com}\n"
 
 /* What the providers answer in a pool replay: per source IP, the nth message (counted per IP,
@@ -830,8 +831,7 @@ static void test_engine_pool_rule_on_every_ip(void **state)
                              .reply = {tss, tss},
                              .phase = SMTP_PHASE_MAIL};
     char *list = numbered("y", "yahoo.test", 200);
-    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
-              "ramp: {start: 6/min}\n", &ps);
+    pool_open(&w, POOL2, list, "ramp: {start: 6/min}\n", &ps);
     free(list);
     world_run_ok(&w, 30 * MIN);
     /* .10 suspended alone at its first message: .11 went on until its fifth. */
@@ -929,15 +929,21 @@ static void v4_fixture(struct world *w)
     assert_int_equal(store_version(w->st), store_schema_version());
 }
 
+/* The recipients of the v4 replays: 60 at Microsoft, then 10 at Yahoo. */
+static void v4_recipients(char *list, size_t cap)
+{
+    char *m = numbered("m", "outlook.test", 60), *y = numbered("y", "yahoo.test", 10);
+    snprintf(list, cap, "%s%s", m, y);
+    free(m);
+    free(y);
+}
+
 static void test_engine_v4_state_goes_on(void **state)
 {
     (void)state;
     struct world w;
-    char *a = numbered("m", "outlook.test", 60), *b = numbered("y", "yahoo.test", 10);
     char list[8192];
-    snprintf(list, sizeof list, "%s%s", a, b);
-    free(a);
-    free(b);
+    v4_recipients(list, sizeof list);
     world_open(&w, list, "ramp: {start: 6/min, growth: 2}\n");
     v4_fixture(&w);
     world_run_ok(&w, 20 * MIN);
@@ -964,13 +970,9 @@ static void test_engine_v4_state_goes_on_in_a_pool(void **state)
     (void)state;
     struct world w;
     struct pool_script ps = {0};
-    char *a = numbered("m", "outlook.test", 60), *b = numbered("y", "yahoo.test", 10);
     char list[8192];
-    snprintf(list, sizeof list, "%s%s", a, b);
-    free(a);
-    free(b);
-    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
-              "ramp: {start: 6/min, growth: 2}\n", &ps);
+    v4_recipients(list, sizeof list);
+    pool_open(&w, POOL2, list, "ramp: {start: 6/min, growth: 2}\n", &ps);
     v4_fixture(&w);
     world_run_ok(&w, 2 * MIN);
     int64_t x[128];
@@ -1003,8 +1005,7 @@ static void test_engine_pool_across_runs(void **state)
                   "451 4.7.500 Server busy. Please try again later from [192.0.2.11]. (S77714)"},
         .phase = SMTP_PHASE_MAIL};
     char *list = numbered("m", "outlook.test", 200);
-    pool_open(&w, "source: {ips: [192.0.2.10, 192.0.2.11], helo: mx1.example.com}\n", list,
-              "ramp: {start: 6/min}\n", &ps);
+    pool_open(&w, POOL2, list, "ramp: {start: 6/min}\n", &ps);
     free(list);
     world_run_ok(&w, MIN);
     assert_int_equal(sql_int(&w, "SELECT count(*) FROM rule_actions"), 0);
