@@ -512,7 +512,7 @@ ipw_status store_tx_stmt(struct store *st, enum q q, const char *doing, sqlite3_
 ipw_status store_tx_prep(struct store *st, const char *sql, const char *doing, sqlite3_stmt **out,
                          struct err *e)
 {
-    return store_tx_get(st, Q_COUNT, sql, doing, out, e);
+    return store_tx_get(st, Q_BEGIN, sql, doing, out, e); /* q is not used with sql */
 }
 
 /* Runs a one-use statement to its end and finalizes it. */
