@@ -107,6 +107,14 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One sample of a counter labelled by provider alone. */
+static void metrics_provider_sample(FILE *f, const char *name, const char *provider, int64_t v)
+{
+    fprintf(f, "%s{provider=\"", name);
+    label(f, provider);
+    fprintf(f, "\"} %lld\n", (long long)v);
+}
+
 /* Held, suspended or paused: what ipwarm_provider_paused has always meant. */
 static bool lane_waits(const struct lane_now *n)
 {
@@ -280,19 +288,15 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         head(f, "ipwarm_late_bounces_total", "counter",
              "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
              "ipwarm_attempts_total as bounced), by provider.");
-        for (size_t i = 0; i < m.n; i++) {
-            fputs("ipwarm_late_bounces_total{provider=\"", f);
-            label(f, m.t[i].provider);
-            fprintf(f, "\"} %lld\n", (long long)m.t[i].late_bounces);
-        }
+        for (size_t i = 0; i < m.n; i++)
+            metrics_provider_sample(f, "ipwarm_late_bounces_total", m.t[i].provider,
+                                    m.t[i].late_bounces);
         head(f, "ipwarm_complaints_total", "counter",
              "Complaint reports (ARF) read from the feedback mailbox, by the provider of the "
              "attempt they answer.");
-        for (size_t i = 0; i < m.n; i++) {
-            fputs("ipwarm_complaints_total{provider=\"", f);
-            label(f, m.t[i].provider);
-            fprintf(f, "\"} %lld\n", (long long)m.t[i].complaints);
-        }
+        for (size_t i = 0; i < m.n; i++)
+            metrics_provider_sample(f, "ipwarm_complaints_total", m.t[i].provider,
+                                    m.t[i].complaints);
     }
     static const struct {
         const char *name, *help;

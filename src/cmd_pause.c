@@ -24,8 +24,8 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/plan.h"
-#include "ipwarm/ramp.h"
 #include "ipwarm/store.h"
 
 /*
@@ -83,17 +83,9 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     if (r != IPW_OK)
         goto done;
 
-    r = store_provider_load(st, name, &row, e);
-    if (r == IPW_OK) {
-        have_row = true;
-    } else if (r == IPW_ENOTFOUND) {
-        /* A provider never sent to: the state a first sending day starts from. */
-        err_clear(e);
-        row.name = name;
-        row.rate_per_min = ramp_rate_for_stage(&p->providers[idx].ramp, 0);
-    } else {
+    r = lane_store_row_load(st, &p->providers[idx], &row, &have_row, e);
+    if (r != IPW_OK)
         goto done;
-    }
 
     /*
      * The row first: while the old manual action is ended and the new one added (two short
@@ -103,13 +95,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     int64_t row_until = until;
     if (until > 0 && row.paused_until_ms > until)
         row_until = row.paused_until_ms;
-    const char *old_reason = row.pause_reason;
-    row.paused_until_ms = row_until;
-    row.pause_manual = 1;
-    row.pause_reason = reason;
-    row.updated_ms = now;
-    r = store_provider_save(st, &row, e);
-    row.pause_reason = old_reason;
+    r = lane_store_row_pause(st, &row, row_until, true, reason, now, e);
     if (r != IPW_OK)
         goto done;
 

@@ -20,6 +20,7 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/store.h"
 
@@ -146,15 +147,9 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
         if (r != IPW_OK)
             goto done;
 
-        r = store_provider_load(st, name, &row, e);
-        if (r == IPW_OK) {
-            have_row = true;
-        } else if (r == IPW_ENOTFOUND) {
-            err_clear(e);
-            r = IPW_OK;
-        } else {
+        r = lane_store_row_load(st, &p->providers[idx], &row, &have_row, e);
+        if (r != IPW_OK)
             goto done;
-        }
     }
     if (have_row && (row.pause_manual || row.paused_until_ms != 0 || row.pause_reason)) {
         if (row.paused_until_ms > now) {
@@ -166,13 +161,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
             }
         }
         was_manual = row.pause_manual != 0;
-        const char *old_reason = row.pause_reason;
-        row.pause_manual = 0;
-        row.paused_until_ms = 0;
-        row.pause_reason = NULL;
-        row.updated_ms = now;
-        r = store_provider_save(st, &row, e);
-        row.pause_reason = old_reason;
+        r = lane_store_row_pause(st, &row, 0, false, NULL, now, e);
         if (r != IPW_OK)
             goto done;
     }

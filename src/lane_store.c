@@ -1,10 +1,10 @@
 /*
  * lane_store: every plan provider's lane as the store has it (see lane_store.h).
  *
- * Reads only: the provider rows, the active rule actions and the hourly summary rows of the
- * previous sending day. The decisions are lane_now()'s and ramp_begin_day()'s; this file only
- * gathers their inputs, so that the commands that show a lane and the engine that drives it
- * weigh the same facts.
+ * Reads the provider rows, the active rule actions and the hourly summary rows of the
+ * previous sending day; writes only the hold on a provider's row, for pause and resume. The
+ * decisions are lane_now()'s and ramp_begin_day()'s; this file only gathers their inputs, so that
+ * the commands that show a lane and the engine that drives it weigh the same facts.
  */
 #include "ipwarm/lane_store.h"
 
@@ -334,4 +334,36 @@ const struct lane_view *lane_views_find(const struct lane_views *v, const char *
         if (strcmp(v->v[i].pp->name, name) == 0)
             return &v->v[i];
     return NULL;
+}
+
+ipw_status lane_store_row_load(struct store *st, const struct plan_provider *pp,
+                               struct store_provider *row, bool *stored, struct err *e)
+{
+    memset(row, 0, sizeof *row);
+    *stored = false;
+    ipw_status r = store_provider_load(st, pp->name, row, e);
+    if (r == IPW_OK) {
+        *stored = true;
+    } else if (r == IPW_ENOTFOUND) {
+        /* A provider never sent to: the state a first sending day starts from. */
+        err_clear(e);
+        memset(row, 0, sizeof *row);
+        row->name = pp->name;
+        row->rate_per_min = ramp_rate_for_stage(&pp->ramp, 0);
+        r = IPW_OK;
+    }
+    return r;
+}
+
+ipw_status lane_store_row_pause(struct store *st, struct store_provider *row, int64_t until_ms,
+                                bool manual, const char *reason, int64_t now_ms, struct err *e)
+{
+    const char *old_reason = row->pause_reason;
+    row->paused_until_ms = until_ms;
+    row->pause_manual = manual ? 1 : 0;
+    row->pause_reason = reason;
+    row->updated_ms = now_ms;
+    ipw_status r = store_provider_save(st, row, e);
+    row->pause_reason = old_reason; /* the row's own string, freed with it */
+    return r;
 }
