@@ -125,10 +125,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
         json_object_begin(&j);
         json_kv_string(&j, "provider", name);
         json_kv_string(&j, "action", "pause");
-        if (until > 0)
-            json_kv_string(&j, "paused_until", t);
-        else
-            json_kv_null(&j, "paused_until");
+        json_kv_string(&j, "paused_until", until > 0 ? t : NULL);
         json_kv_bool(&j, "held", until == 0);
         json_kv_string(&j, "reason", reason);
         json_kv_int(&j, "replaced", replaced);

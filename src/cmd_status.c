@@ -172,10 +172,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
         json_kv_int(&j, "sending_day", v->state.ramp.sending_day);
         json_kv_double(&j, "rate_per_min", n->rate_per_min);
         json_kv_int(&j, "sent_today", n->sent_today);
-        if (n->cap_today >= 0)
-            json_kv_int(&j, "cap_today", n->cap_today);
-        else
-            json_kv_null(&j, "cap_today");
+        json_kv_int_or_null(&j, "cap_today", n->cap_today, n->cap_today >= 0);
         status_json_time(&j, "paused_until", paused ? n->until_ms : 0, tz);
         json_kv_string(&j, "pause_reason", paused ? n->reason : NULL);
         json_kv_string(&j, "last_reply", v->last_reply);
@@ -209,10 +206,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
             json_kv_string(&j, "action", a->action);
             json_kv_string(&j, "rule", a->rule);
             json_kv_bool(&j, "manual", a->manual != 0);
-            if (a->rate_per_min > 0)
-                json_kv_double(&j, "rate_per_min", a->rate_per_min);
-            else
-                json_kv_null(&j, "rate_per_min");
+            json_kv_double_or_null(&j, "rate_per_min", a->rate_per_min, a->rate_per_min > 0);
             json_kv_string(&j, "reason", a->reason);
             status_json_time(&j, "started", a->started_ms, tz);
             status_json_time(&j, "expires", a->expires_ms, tz);
@@ -235,10 +229,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
                 json_kv_int(&j, "sending_day", x->state.ramp.sending_day);
                 json_kv_double(&j, "rate_per_min", xn->rate_per_min);
                 json_kv_int(&j, "sent_today", xn->sent_today);
-                if (xn->cap_today >= 0)
-                    json_kv_int(&j, "cap_today", xn->cap_today);
-                else
-                    json_kv_null(&j, "cap_today");
+                json_kv_int_or_null(&j, "cap_today", xn->cap_today, xn->cap_today >= 0);
                 status_json_time(&j, "paused_until", xp ? xn->until_ms : 0, tz);
                 json_kv_string(&j, "pause_reason", xp ? xn->reason : NULL);
                 json_kv_string(&j, "state", lane_activity_name(xn->activity));
