@@ -53,16 +53,14 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
 {
     struct plan *p = NULL;
     struct store *st = NULL;
-    struct store_provider row;
-    memset(&row, 0, sizeof row);
+    struct store_provider row = {0};
     bool have_row = false;
-    const char *name = args->argv[0];
 
-    size_t idx = 0;
-    ipw_status r = cli_load_plan_provider(ctx, name, &p, &idx, e);
+    const struct plan_provider *pp;
+    ipw_status r = cli_load_plan_provider(ctx, args->argv[0], &p, &pp, e);
     if (r != IPW_OK)
         return r;
-    name = p->providers[idx].name;
+    const char *name = pp->name;
 
     int64_t now = clock_now_ms();
     int64_t for_ms = cli_args_duration_ms(args, "for", 0);
@@ -83,7 +81,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     if (r != IPW_OK)
         goto done;
 
-    r = lane_store_row_load(st, &p->providers[idx], &row, &have_row, e);
+    r = lane_store_row_load(st, pp, &row, &have_row, e);
     if (r != IPW_OK)
         goto done;
 

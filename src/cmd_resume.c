@@ -104,19 +104,17 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
     struct plan *p = NULL;
     struct store *st = NULL;
     struct resume_list ended = {0};
-    struct store_provider row;
-    memset(&row, 0, sizeof row);
+    struct store_provider row = {0};
     bool have_row = false;
     int64_t cleared_until = 0; /* the row's pause that was cleared; 0 = none */
     bool was_manual = false;   /* that pause was `ipwarm pause`'s */
     char *cleared_reason = NULL;
-    const char *name = args->argv[0];
 
-    size_t idx = 0;
-    ipw_status r = cli_load_plan_provider(ctx, name, &p, &idx, e);
+    const struct plan_provider *pp;
+    ipw_status r = cli_load_plan_provider(ctx, args->argv[0], &p, &pp, e);
     if (r != IPW_OK)
         return r;
-    name = p->providers[idx].name;
+    const char *name = pp->name;
     const char *tz = p->timezone;
     int64_t now = clock_now_ms();
 
@@ -147,7 +145,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
         if (r != IPW_OK)
             goto done;
 
-        r = lane_store_row_load(st, &p->providers[idx], &row, &have_row, e);
+        r = lane_store_row_load(st, pp, &row, &have_row, e);
         if (r != IPW_OK)
             goto done;
     }

@@ -668,6 +668,19 @@ static bool imap_string(struct imap_tok *t, const char **s, size_t *n, bool *nil
     return *n > 0;
 }
 
+/* Inside a parenthesized list: 1 when an item follows (spaces skipped), 0 at the closing
+ * parenthesis (consumed), -1 when the text ends first. */
+static int imap_list_next(struct imap_tok *t)
+{
+    imap_skip_sp(t);
+    if (t->p >= t->end)
+        return -1;
+    if (*t->p != ')')
+        return 1;
+    t->p++;
+    return 0;
+}
+
 /* Skips one item: a string of any form, or a parenthesized list (nested). */
 static bool imap_skip_item(struct imap_tok *t, int depth)
 {
@@ -677,13 +690,9 @@ static bool imap_skip_item(struct imap_tok *t, int depth)
     if (*t->p == '(') {
         t->p++;
         for (;;) {
-            imap_skip_sp(t);
-            if (t->p >= t->end)
-                return false;
-            if (*t->p == ')') {
-                t->p++;
-                return true;
-            }
+            int more = imap_list_next(t);
+            if (more <= 0)
+                return more == 0;
             if (!imap_skip_item(t, depth + 1))
                 return false;
         }
@@ -721,13 +730,9 @@ static bool imap_flag_list(struct imap_tok *t, bool mbox, unsigned *bits)
         return false;
     t->p++;
     for (;;) {
-        imap_skip_sp(t);
-        if (t->p >= t->end)
-            return false;
-        if (*t->p == ')') {
-            t->p++;
-            return true;
-        }
+        int more = imap_list_next(t);
+        if (more <= 0)
+            return more == 0;
         const char *s;
         size_t n;
         bool nil;
