@@ -193,6 +193,17 @@ static bool prov_sample(FILE *f, int which, const struct lane_view *v)
     return true;
 }
 
+/* Sample which of every lane: each provider's, or each IP's of a pool. */
+static void metrics_lanes_sample(FILE *f, const struct lane_views *lanes, int which)
+{
+    for (size_t i = 0; i < lanes->n; i++) {
+        size_t nl;
+        const struct lane_view *l = prov_lanes(&lanes->v[i], &nl);
+        for (size_t x = 0; x < nl; x++)
+            prov_sample(f, which, &l[x]);
+    }
+}
+
 /* One mailbox's last poll (store_checkpoint_each). */
 static int poll_sample(const char *mailbox, int64_t uidvalidity, int64_t last_uid,
                        int64_t polled_ms, void *arg)
@@ -320,12 +331,7 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         memset(&lanes, 0, sizeof lanes);
     for (int k = 0; r == IPW_OK && k < 8; k++) {
         head(f, GAUGES[k].name, "gauge", GAUGES[k].help);
-        for (size_t i = 0; i < lanes.n; i++) {
-            size_t nl;
-            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
-            for (size_t x = 0; x < nl; x++)
-                prov_sample(f, k, &l[x]);
-        }
+        metrics_lanes_sample(f, &lanes, k);
     }
     /* What each provider is doing now (lane.h): 1 for its state, 0 for the others, so that a
      * query can select one state without knowing the others. */
@@ -348,12 +354,7 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         head(f, "ipwarm_provider_state_until_seconds", "gauge",
              "When the provider's state ends as a Unix time (0 while sending, or when it has "
              "no known end, such as a hold until resumed).");
-        for (size_t i = 0; i < lanes.n; i++) {
-            size_t nl;
-            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
-            for (size_t x = 0; x < nl; x++)
-                prov_sample(f, 8, &l[x]);
-        }
+        metrics_lanes_sample(f, &lanes, 8);
     }
     lane_views_free(&lanes);
     if (r == IPW_OK)
