@@ -195,26 +195,11 @@ static void template_put_value(struct buf *b, const char *v, unsigned flags)
             }
             continue;
         }
-        switch (*p) {
-        case '&':
-            buf_str(b, "&amp;");
-            break;
-        case '<':
-            buf_str(b, "&lt;");
-            break;
-        case '>':
-            buf_str(b, "&gt;");
-            break;
-        case '"':
-            buf_str(b, "&quot;");
-            break;
-        case '\'':
-            buf_str(b, "&#39;");
-            break;
-        default:
+        const char *entity = chars_html_entity(*p);
+        if (entity)
+            buf_str(b, entity);
+        else
             buf_put(b, p, 1);
-            break;
-        }
     }
 }
 
