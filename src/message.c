@@ -507,6 +507,20 @@ static ipw_status message_read_body(const char *path, const char *key, char **ou
     return IPW_OK;
 }
 
+/* A body from the file path (the plan key names it): read (message_read_body), the file's name
+ * in *where for the errors that point into it, and its placeholders checked against columns. */
+static ipw_status message_body_file(const char *path, const char *key, const char *const *columns,
+                                    size_t n, char **where, char **body, struct err *e)
+{
+    *where = message_strdup(path);
+    if (!*where)
+        return err_set(e, IPW_ENOMEM, "out of memory loading the message");
+    ipw_status s = message_read_body(path, key, body, e);
+    if (s)
+        return s;
+    return template_check(*body, columns, n, *where, e);
+}
+
 ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, size_t n,
                              struct message_tmpl **out, struct err *e)
 {
@@ -542,13 +556,8 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         goto fail;
 
     if (p->text_file) {
-        t->text_where = message_strdup(p->text_file);
-        if (!t->text_where)
-            goto nomem;
-        s = message_read_body(p->text_file, "message.text_file", &t->text, e);
-        if (s)
-            goto fail;
-        s = template_check(t->text, columns, n, t->text_where, e);
+        s = message_body_file(p->text_file, "message.text_file", columns, n, &t->text_where,
+                              &t->text, e);
     } else {
         t->text_where = message_where(p->path, "message.text");
         t->text = message_strdup(p->text);
@@ -564,13 +573,8 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         goto fail;
 
     if (p->html_file) {
-        t->html_where = message_strdup(p->html_file);
-        if (!t->html_where)
-            goto nomem;
-        s = message_read_body(p->html_file, "message.html_file", &t->html, e);
-        if (s)
-            goto fail;
-        s = template_check(t->html, columns, n, t->html_where, e);
+        s = message_body_file(p->html_file, "message.html_file", columns, n, &t->html_where,
+                              &t->html, e);
         if (s)
             goto fail;
     }
