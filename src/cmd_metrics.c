@@ -43,10 +43,23 @@ static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced", "fail
 static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
                                           "held",    "removed", "skipped"};
 
+/* The counters of what the feedback mailbox said, by provider (struct totals.feedback). */
+static const struct {
+    const char *name, *help;
+} FEEDBACK_COUNTERS[2] = {
+    {"ipwarm_late_bounces_total",
+     "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
+     "ipwarm_attempts_total as bounced), by provider."},
+    {"ipwarm_complaints_total", "Complaint reports (ARF) read from the feedback mailbox, by the "
+                                "provider of the attempt they answer."},
+};
+
 struct totals {
     char *provider;
     int64_t n[N_OUTCOMES];
-    int64_t late_bounces, complaints; /* read from the feedback mailbox after a 250 */
+    /* read from the feedback mailbox: late bounces (after a 250) and complaints, in the order
+     * of FEEDBACK_COUNTERS */
+    int64_t feedback[2];
 };
 
 struct metrics_ctx {
@@ -82,8 +95,8 @@ static int add_summary(const struct store_summary_row *r, void *arg)
                              r->expired,   r->unknown,  r->blocked};
     for (int i = 0; i < N_OUTCOMES; i++)
         t->n[i] += v[i];
-    t->late_bounces += r->late_bounces;
-    t->complaints += r->complaints;
+    t->feedback[0] += r->late_bounces;
+    t->feedback[1] += r->complaints;
     return 0;
 }
 
@@ -296,18 +309,12 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
                 label(f, m.t[i].provider);
                 fprintf(f, "\",outcome=\"%s\"} %lld\n", OUTCOMES[k], (long long)m.t[i].n[k]);
             }
-        head(f, "ipwarm_late_bounces_total", "counter",
-             "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
-             "ipwarm_attempts_total as bounced), by provider.");
-        for (size_t i = 0; i < m.n; i++)
-            metrics_provider_sample(f, "ipwarm_late_bounces_total", m.t[i].provider,
-                                    m.t[i].late_bounces);
-        head(f, "ipwarm_complaints_total", "counter",
-             "Complaint reports (ARF) read from the feedback mailbox, by the provider of the "
-             "attempt they answer.");
-        for (size_t i = 0; i < m.n; i++)
-            metrics_provider_sample(f, "ipwarm_complaints_total", m.t[i].provider,
-                                    m.t[i].complaints);
+        for (int k = 0; k < 2; k++) {
+            head(f, FEEDBACK_COUNTERS[k].name, "counter", FEEDBACK_COUNTERS[k].help);
+            for (size_t i = 0; i < m.n; i++)
+                metrics_provider_sample(f, FEEDBACK_COUNTERS[k].name, m.t[i].provider,
+                                        m.t[i].feedback[k]);
+        }
     }
     static const struct {
         const char *name, *help;

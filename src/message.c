@@ -507,6 +507,19 @@ static ipw_status message_read_body(const char *path, const char *key, char **ou
     return IPW_OK;
 }
 
+/* A text written in the plan itself (where names its key): valid UTF-8, on one line for the
+ * subject, and its placeholders checked against columns. */
+static ipw_status message_check_inline(const char *text, const char *where, bool subject,
+                                       const char *const *columns, size_t n, struct err *e)
+{
+    size_t bad;
+    if (!mime_utf8_valid(text, strlen(text), &bad))
+        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", where, bad);
+    if (subject && strpbrk(text, "\r\n"))
+        return err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", where);
+    return template_check_at(text, columns, n, where, 0, e);
+}
+
 /* A body from the file path (the plan key names it): read (message_read_body), the file's name
  * in *where for the errors that point into it, and its placeholders checked against columns. */
 static ipw_status message_body_file(const char *path, const char *key, const char *const *columns,
@@ -542,16 +555,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
     if (!t->from_addr || (p->from_name && !t->from_name) || !t->subject || !t->subject_where)
         goto nomem;
 
-    size_t bad;
-    if (!mime_utf8_valid(p->subject, strlen(p->subject), &bad)) {
-        s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->subject_where, bad);
-        goto fail;
-    }
-    if (strpbrk(p->subject, "\r\n")) {
-        s = err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", t->subject_where);
-        goto fail;
-    }
-    s = template_check_at(t->subject, columns, n, t->subject_where, 0, e);
+    s = message_check_inline(t->subject, t->subject_where, true, columns, n, e);
     if (s)
         goto fail;
 
@@ -563,11 +567,7 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
         t->text = message_strdup(p->text);
         if (!t->text_where || !t->text)
             goto nomem;
-        if (!mime_utf8_valid(t->text, strlen(t->text), &bad)) {
-            s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->text_where, bad);
-            goto fail;
-        }
-        s = template_check_at(t->text, columns, n, t->text_where, 0, e);
+        s = message_check_inline(t->text, t->text_where, false, columns, n, e);
     }
     if (s)
         goto fail;
