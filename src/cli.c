@@ -870,11 +870,13 @@ struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct
     return d;
 }
 
-struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
+ipw_status cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct dns **out,
+                               struct err *e)
 {
     struct dns_config cfg;
     cli_dns_config(ctx, p, &cfg);
-    return preflight_dns_new(&cfg, e);
+    *out = preflight_dns_new(&cfg, e);
+    return *out ? IPW_OK : e->status;
 }
 
 /* One diagnostic line on ctx->diag: "ipwarm: " and prefix, then the message. */
