@@ -507,17 +507,23 @@ static ipw_status message_read_body(const char *path, const char *key, char **ou
     return IPW_OK;
 }
 
-/* A text written in the plan itself (where names its key): valid UTF-8, on one line for the
- * subject, and its placeholders checked against columns. */
-static ipw_status message_check_inline(const char *text, const char *where, bool subject,
-                                       const char *const *columns, size_t n, struct err *e)
+/* A text written in the plan itself (plan_path's key): copied to *text with the place errors
+ * point at in *where, and checked: valid UTF-8, on one line for the subject, and its
+ * placeholders known among columns. */
+static ipw_status message_inline(const char *plan_path, const char *key, const char *value,
+                                 bool subject, const char *const *columns, size_t n, char **where,
+                                 char **text, struct err *e)
 {
+    *where = message_where(plan_path, key);
+    *text = message_strdup(value);
+    if (!*where || !*text)
+        return err_set(e, IPW_ENOMEM, "out of memory loading the message");
     size_t bad;
-    if (!mime_utf8_valid(text, strlen(text), &bad))
-        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", where, bad);
-    if (subject && strpbrk(text, "\r\n"))
-        return err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", where);
-    return template_check_at(text, columns, n, where, 0, e);
+    if (!mime_utf8_valid(*text, strlen(*text), &bad))
+        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", *where, bad);
+    if (subject && strpbrk(*text, "\r\n"))
+        return err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", *where);
+    return template_check_at(*text, columns, n, *where, 0, e);
 }
 
 /* A body from the file path (the plan key names it): read (message_read_body), the file's name
@@ -550,25 +556,19 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
     ipw_status s = IPW_ENOMEM;
     t->from_name = message_strdup(p->from_name);
     t->from_addr = message_strdup(p->from_addr);
-    t->subject = message_strdup(p->subject);
-    t->subject_where = message_where(p->path, "message.subject");
-    if (!t->from_addr || (p->from_name && !t->from_name) || !t->subject || !t->subject_where)
+    if (!t->from_addr || (p->from_name && !t->from_name))
         goto nomem;
-
-    s = message_check_inline(t->subject, t->subject_where, true, columns, n, e);
+    s = message_inline(p->path, "message.subject", p->subject, true, columns, n, &t->subject_where,
+                       &t->subject, e);
     if (s)
         goto fail;
 
-    if (p->text_file) {
+    if (p->text_file)
         s = message_body_file(p->text_file, "message.text_file", columns, n, &t->text_where,
                               &t->text, e);
-    } else {
-        t->text_where = message_where(p->path, "message.text");
-        t->text = message_strdup(p->text);
-        if (!t->text_where || !t->text)
-            goto nomem;
-        s = message_check_inline(t->text, t->text_where, false, columns, n, e);
-    }
+    else
+        s = message_inline(p->path, "message.text", p->text, false, columns, n, &t->text_where,
+                           &t->text, e);
     if (s)
         goto fail;
 
