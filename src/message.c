@@ -174,6 +174,20 @@ static void message_part_headers(struct buf *b, const char *type, enum mime_cte 
     buf_put(b, "\r\n", 2);
 }
 
+/* One part of a multipart body: its delimiter line, its headers, a blank line, the encoded body
+ * and the CRLF that belongs to the next delimiter. */
+static void message_part(struct buf *b, const char *boundary, const char *type,
+                         const struct mime_body *part)
+{
+    buf_str(b, "--");
+    buf_str(b, boundary);
+    buf_put(b, "\r\n", 2);
+    message_part_headers(b, type, part->cte);
+    buf_put(b, "\r\n", 2);
+    buf_put(b, part->enc.p, part->enc.len);
+    buf_put(b, "\r\n", 2);
+}
+
 ipw_status message_build(const struct message_parts *p, struct message *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
@@ -271,19 +285,9 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         /* RFC 2046 5.1.1: the CRLF before a delimiter line belongs to the delimiter, so each
          * part (which ends in its own CRLF) gets one more; without it a part would decode
          * without its last line break. */
+        message_part(&b, boundary, "text/plain", &text);
+        message_part(&b, boundary, "text/html", &html);
         buf_str(&b, "--");
-        buf_str(&b, boundary);
-        buf_put(&b, "\r\n", 2);
-        message_part_headers(&b, "text/plain", text.cte);
-        buf_put(&b, "\r\n", 2);
-        buf_put(&b, text.enc.p, text.enc.len);
-        buf_str(&b, "\r\n--");
-        buf_str(&b, boundary);
-        buf_put(&b, "\r\n", 2);
-        message_part_headers(&b, "text/html", html.cte);
-        buf_put(&b, "\r\n", 2);
-        buf_put(&b, html.enc.p, html.enc.len);
-        buf_str(&b, "\r\n--");
         buf_str(&b, boundary);
         buf_str(&b, "--\r\n");
     } else {
