@@ -87,6 +87,16 @@ ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const ch
                                     struct err *e);
 
 /*
+ * Copies the rule actions active at now_ms at provider (the whole provider's and each IP's) into
+ * *out, oldest first, *n of them, as a lane_view holds them (strings owned, provider NULL).
+ * Returns IPW_OK, IPW_ENOMEM or a store status (then *out is NULL). Free with
+ * lane_store_actions_free().
+ */
+ipw_status lane_store_actions_load(struct store *st, int64_t now_ms, const char *provider,
+                                   struct store_rule_action **out, size_t *n, struct err *e);
+void lane_store_actions_free(struct store_rule_action *a, size_t n);
+
+/*
  * Loads provider pp's row (its only lane) into *row and sets *stored. A provider never sent to
  * has no row: *row is then the state a first sending day starts from (the rate of the ramp's
  * first stage; row->name points into pp) and *stored is false. Returns IPW_OK or a store
