@@ -9,7 +9,8 @@
  * lane_store_day_counts(), as the engine computes it when a new local date begins.
  *
  * pause and resume change one thing in a lane, the hold on the provider's row: they read the
- * row with lane_store_row_load() and write the hold with lane_store_row_pause().
+ * row with lane_store_row_load() and write the hold with lane_store_row_pause(); resume lists
+ * the actions it ends with lane_store_actions_load(), the copy a lane holds.
  */
 #ifndef IPWARM_LANE_STORE_H
 #define IPWARM_LANE_STORE_H
