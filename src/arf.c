@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ipwarm/chars.h"
 #include "ipwarm/feedback.h"
 #include "ipwarm/fields.h"
 
@@ -43,17 +42,7 @@ static char *arf_value(const char *v, bool address, bool lower)
         }
         n = strcspn(v, "> \t");
     }
-    if (n == 0)
-        return NULL;
-    if (n > FEEDBACK_MAX_TEXT)
-        n = FEEDBACK_MAX_TEXT;
-    char *d = malloc(n + 1);
-    if (!d)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        d[i] = lower ? (char)chars_lower((unsigned char)v[i]) : v[i];
-    d[n] = '\0';
-    return d;
+    return fields_value_copy(v, n, FEEDBACK_MAX_TEXT, lower ? FIELDS_COPY_LOWER : 0);
 }
 
 ipw_status arf_parse(const char *text, size_t len, struct arf *out)

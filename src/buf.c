@@ -61,3 +61,22 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
     b->oom = false;
 }
+
+void *buf_grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return p;
+    size_t ncap = *cap ? *cap : (first ? first : 1);
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return NULL;
+        ncap *= 2;
+    }
+    if (ncap > SIZE_MAX / size)
+        return NULL;
+    void *np = realloc(p, ncap * size);
+    if (!np)
+        return NULL;
+    *cap = ncap;
+    return np;
+}

@@ -825,18 +825,21 @@ ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *ind
 }
 
 ipw_status cli_load_plan_provider(const struct cli_ctx *ctx, const char *name, struct plan **out,
-                                  size_t *index, struct err *e)
+                                  const struct plan_provider **pp, struct err *e)
 {
     struct plan *p = NULL;
+    size_t index = 0;
     *out = NULL;
+    *pp = NULL;
     ipw_status r = cli_load_plan(ctx, &p, e);
     if (r == IPW_OK)
-        r = cli_find_provider(p, name, index, e);
+        r = cli_find_provider(p, name, &index, e);
     if (r != IPW_OK) {
         plan_free(p);
         return r;
     }
     *out = p;
+    *pp = &p->providers[index];
     return IPW_OK;
 }
 
@@ -867,11 +870,13 @@ struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct
     return d;
 }
 
-struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e)
+ipw_status cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct dns **out,
+                               struct err *e)
 {
     struct dns_config cfg;
     cli_dns_config(ctx, p, &cfg);
-    return preflight_dns_new(&cfg, e);
+    *out = preflight_dns_new(&cfg, e);
+    return *out ? IPW_OK : e->status;
 }
 
 /* One diagnostic line on ctx->diag: "ipwarm: " and prefix, then the message. */

@@ -82,11 +82,9 @@ ipw_status cmd_check(struct cli_ctx *ctx, const struct cli_args *args, struct er
     ipw_status s = cli_load_plan(ctx, &p, e);
     if (s != IPW_OK)
         return s;
-    dns = cli_dns_open_lookup(ctx, p, e);
-    if (!dns) {
-        s = e->status;
+    s = cli_dns_open_lookup(ctx, p, &dns, e);
+    if (s != IPW_OK)
         goto done;
-    }
     s = preflight_run(p, dns, NULL, &r, e);
     if (s != IPW_OK)
         goto done;

@@ -90,11 +90,9 @@ ipw_status cmd_dnsbl(struct cli_ctx *ctx, const struct cli_args *args, struct er
         s = err_set(e, IPW_EUSAGE, "dnsbl: no zones: give --zone or preflight.dnsbl in the plan");
         goto done;
     }
-    dns = cli_dns_open_lookup(ctx, p, e);
-    if (!dns) {
-        s = e->status;
+    s = cli_dns_open_lookup(ctx, p, &dns, e);
+    if (s != IPW_OK)
         goto done;
-    }
     struct dnsbl_result r;
     s = dnsbl_lookup(dns, &ip, 1, nz ? zones : (const char *const *)p->dnsbl_zones,
                      nz ? nz : p->n_dnsbl_zones, &r, e);

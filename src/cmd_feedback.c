@@ -219,10 +219,7 @@ static void cmd_feedback_mailbox_json(struct json *j, const struct returns_mailb
         s += n + (s[n] == ',');
     }
     json_array_end(j);
-    if (mb->error[0])
-        json_kv_string(j, "error", mb->error);
-    else
-        json_kv_null(j, "error");
+    json_kv_string(j, "error", mb->error[0] ? mb->error : NULL);
 }
 
 /*

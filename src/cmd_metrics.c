@@ -43,10 +43,23 @@ static const char *const OUTCOMES[] = {"delivered", "deferred", "bounced", "fail
 static const char *const RCPT_STATES[] = {"pending", "done",    "suppressed", "expired",
                                           "held",    "removed", "skipped"};
 
+/* The counters of what the feedback mailbox said, by provider (struct totals.feedback). */
+static const struct {
+    const char *name, *help;
+} FEEDBACK_COUNTERS[2] = {
+    {"ipwarm_late_bounces_total",
+     "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
+     "ipwarm_attempts_total as bounced), by provider."},
+    {"ipwarm_complaints_total", "Complaint reports (ARF) read from the feedback mailbox, by the "
+                                "provider of the attempt they answer."},
+};
+
 struct totals {
     char *provider;
     int64_t n[N_OUTCOMES];
-    int64_t late_bounces, complaints; /* read from the feedback mailbox after a 250 */
+    /* read from the feedback mailbox: late bounces (after a 250) and complaints, in the order
+     * of FEEDBACK_COUNTERS */
+    int64_t feedback[2];
 };
 
 struct metrics_ctx {
@@ -82,8 +95,8 @@ static int add_summary(const struct store_summary_row *r, void *arg)
                              r->expired,   r->unknown,  r->blocked};
     for (int i = 0; i < N_OUTCOMES; i++)
         t->n[i] += v[i];
-    t->late_bounces += r->late_bounces;
-    t->complaints += r->complaints;
+    t->feedback[0] += r->late_bounces;
+    t->feedback[1] += r->complaints;
     return 0;
 }
 
@@ -105,6 +118,14 @@ static void label(FILE *f, const char *s)
 static void head(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample of a counter labelled by provider alone. */
+static void metrics_provider_sample(FILE *f, const char *name, const char *provider, int64_t v)
+{
+    fprintf(f, "%s{provider=\"", name);
+    label(f, provider);
+    fprintf(f, "\"} %lld\n", (long long)v);
 }
 
 /* Held, suspended or paused: what ipwarm_provider_paused has always meant. */
@@ -183,6 +204,17 @@ static bool prov_sample(FILE *f, int which, const struct lane_view *v)
         break;
     }
     return true;
+}
+
+/* Sample which of every lane: each provider's, or each IP's of a pool. */
+static void metrics_lanes_sample(FILE *f, const struct lane_views *lanes, int which)
+{
+    for (size_t i = 0; i < lanes->n; i++) {
+        size_t nl;
+        const struct lane_view *l = prov_lanes(&lanes->v[i], &nl);
+        for (size_t x = 0; x < nl; x++)
+            prov_sample(f, which, &l[x]);
+    }
 }
 
 /* One mailbox's last poll (store_checkpoint_each). */
@@ -277,21 +309,11 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
                 label(f, m.t[i].provider);
                 fprintf(f, "\",outcome=\"%s\"} %lld\n", OUTCOMES[k], (long long)m.t[i].n[k]);
             }
-        head(f, "ipwarm_late_bounces_total", "counter",
-             "Bounces read from the feedback mailbox for attempts that had a 250 (counted in "
-             "ipwarm_attempts_total as bounced), by provider.");
-        for (size_t i = 0; i < m.n; i++) {
-            fputs("ipwarm_late_bounces_total{provider=\"", f);
-            label(f, m.t[i].provider);
-            fprintf(f, "\"} %lld\n", (long long)m.t[i].late_bounces);
-        }
-        head(f, "ipwarm_complaints_total", "counter",
-             "Complaint reports (ARF) read from the feedback mailbox, by the provider of the "
-             "attempt they answer.");
-        for (size_t i = 0; i < m.n; i++) {
-            fputs("ipwarm_complaints_total{provider=\"", f);
-            label(f, m.t[i].provider);
-            fprintf(f, "\"} %lld\n", (long long)m.t[i].complaints);
+        for (int k = 0; k < 2; k++) {
+            head(f, FEEDBACK_COUNTERS[k].name, "counter", FEEDBACK_COUNTERS[k].help);
+            for (size_t i = 0; i < m.n; i++)
+                metrics_provider_sample(f, FEEDBACK_COUNTERS[k].name, m.t[i].provider,
+                                        m.t[i].feedback[k]);
         }
     }
     static const struct {
@@ -316,12 +338,7 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         memset(&lanes, 0, sizeof lanes);
     for (int k = 0; r == IPW_OK && k < 8; k++) {
         head(f, GAUGES[k].name, "gauge", GAUGES[k].help);
-        for (size_t i = 0; i < lanes.n; i++) {
-            size_t nl;
-            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
-            for (size_t x = 0; x < nl; x++)
-                prov_sample(f, k, &l[x]);
-        }
+        metrics_lanes_sample(f, &lanes, k);
     }
     /* What each provider is doing now (lane.h): 1 for its state, 0 for the others, so that a
      * query can select one state without knowing the others. */
@@ -344,12 +361,7 @@ static ipw_status write_metrics(FILE *f, struct store *st, const struct plan *p,
         head(f, "ipwarm_provider_state_until_seconds", "gauge",
              "When the provider's state ends as a Unix time (0 while sending, or when it has "
              "no known end, such as a hold until resumed).");
-        for (size_t i = 0; i < lanes.n; i++) {
-            size_t nl;
-            const struct lane_view *l = prov_lanes(&lanes.v[i], &nl);
-            for (size_t x = 0; x < nl; x++)
-                prov_sample(f, 8, &l[x]);
-        }
+        metrics_lanes_sample(f, &lanes, 8);
     }
     lane_views_free(&lanes);
     if (r == IPW_OK)

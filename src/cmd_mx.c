@@ -74,11 +74,9 @@ ipw_status cmd_mx(struct cli_ctx *ctx, const struct cli_args *args, struct err *
     ipw_status s = cli_load_plan_or_builtin(ctx, &p, "using the shipped provider table", e);
     if (s != IPW_OK)
         return s;
-    dns = cli_dns_open_lookup(ctx, p, e);
-    if (!dns) {
-        s = e->status;
+    s = cli_dns_open_lookup(ctx, p, &dns, e);
+    if (s != IPW_OK)
         goto done;
-    }
     res = calloc(n + 1, sizeof *res);
     if (!res) {
         s = err_set(e, IPW_ENOMEM, "mx: out of memory");

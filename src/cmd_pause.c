@@ -24,8 +24,8 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/plan.h"
-#include "ipwarm/ramp.h"
 #include "ipwarm/store.h"
 
 /*
@@ -53,16 +53,14 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
 {
     struct plan *p = NULL;
     struct store *st = NULL;
-    struct store_provider row;
-    memset(&row, 0, sizeof row);
+    struct store_provider row = {0};
     bool have_row = false;
-    const char *name = args->argv[0];
 
-    size_t idx = 0;
-    ipw_status r = cli_load_plan_provider(ctx, name, &p, &idx, e);
+    const struct plan_provider *pp;
+    ipw_status r = cli_load_plan_provider(ctx, args->argv[0], &p, &pp, e);
     if (r != IPW_OK)
         return r;
-    name = p->providers[idx].name;
+    const char *name = pp->name;
 
     int64_t now = clock_now_ms();
     int64_t for_ms = cli_args_duration_ms(args, "for", 0);
@@ -83,17 +81,9 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     if (r != IPW_OK)
         goto done;
 
-    r = store_provider_load(st, name, &row, e);
-    if (r == IPW_OK) {
-        have_row = true;
-    } else if (r == IPW_ENOTFOUND) {
-        /* A provider never sent to: the state a first sending day starts from. */
-        err_clear(e);
-        row.name = name;
-        row.rate_per_min = ramp_rate_for_stage(&p->providers[idx].ramp, 0);
-    } else {
+    r = lane_store_row_load(st, pp, &row, &have_row, e);
+    if (r != IPW_OK)
         goto done;
-    }
 
     /*
      * The row first: while the old manual action is ended and the new one added (two short
@@ -103,13 +93,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
     int64_t row_until = until;
     if (until > 0 && row.paused_until_ms > until)
         row_until = row.paused_until_ms;
-    const char *old_reason = row.pause_reason;
-    row.paused_until_ms = row_until;
-    row.pause_manual = 1;
-    row.pause_reason = reason;
-    row.updated_ms = now;
-    r = store_provider_save(st, &row, e);
-    row.pause_reason = old_reason;
+    r = lane_store_row_pause(st, &row, row_until, true, reason, now, e);
     if (r != IPW_OK)
         goto done;
 
@@ -139,10 +123,7 @@ ipw_status cmd_pause(struct cli_ctx *ctx, const struct cli_args *args, struct er
         json_object_begin(&j);
         json_kv_string(&j, "provider", name);
         json_kv_string(&j, "action", "pause");
-        if (until > 0)
-            json_kv_string(&j, "paused_until", t);
-        else
-            json_kv_null(&j, "paused_until");
+        json_kv_string(&j, "paused_until", until > 0 ? t : NULL);
         json_kv_bool(&j, "held", until == 0);
         json_kv_string(&j, "reason", reason);
         json_kv_int(&j, "replaced", replaced);

@@ -30,20 +30,14 @@ static void cmd_placement_json(FILE *f, const struct placement_result *res)
         json_object_begin(&j);
         json_kv_string(&j, "period", r->period);
         json_kv_string(&j, "provider", r->provider);
-        if (r->ip[0])
-            json_kv_string(&j, "ip", r->ip);
-        else
-            json_kv_null(&j, "ip");
+        json_kv_string(&j, "ip", r->ip[0] ? r->ip : NULL);
         json_kv_int(&j, "sent", r->sent);
         json_kv_int(&j, "inbox", r->inbox);
         json_kv_int(&j, "junk", r->junk);
         json_kv_int(&j, "missing", r->missing);
         json_kv_int(&j, "pending", r->sent - r->inbox - r->junk - r->missing);
         double rate = placement_inbox_rate(r);
-        if (rate < 0)
-            json_kv_null(&j, "inbox_rate");
-        else
-            json_kv_double(&j, "inbox_rate", rate);
+        json_kv_double_or_null(&j, "inbox_rate", rate, rate >= 0);
         json_object_end(&j);
     }
     json_array_end(&j);

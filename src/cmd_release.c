@@ -157,10 +157,7 @@ ipw_status cmd_release(struct cli_ctx *ctx, const struct cli_args *args, struct 
                 continue;
             json_object_begin(&j);
             json_kv_string(&j, "address", named[i].address);
-            if (named[i].state)
-                json_kv_string(&j, "state", named[i].state);
-            else
-                json_kv_null(&j, "state");
+            json_kv_string(&j, "state", named[i].state);
             json_object_end(&j);
         }
         json_array_end(&j);

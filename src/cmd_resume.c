@@ -20,66 +20,17 @@
 #include "ipwarm/clock.h"
 #include "ipwarm/cmd.h"
 #include "ipwarm/json.h"
+#include "ipwarm/lane_store.h"
 #include "ipwarm/plan.h"
 #include "ipwarm/store.h"
-
-/* One ended action, copied out of the store's callback. */
-struct resume_action {
-    char *rule;
-    char *action;
-    char *reason;
-    double rate_per_min;
-    int64_t expires_ms;
-    bool manual;
-};
-
-struct resume_list {
-    struct resume_action *v;
-    size_t n;
-    bool nomem;
-};
-
-static void resume_list_free(struct resume_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].rule);
-        free(l->v[i].action);
-        free(l->v[i].reason);
-    }
-    free(l->v);
-}
 
 static char *resume_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
 
-/* store_rules_active() callback: keeps a copy of each action (the strings die on return). */
-static int resume_collect(const struct store_rule_action *a, void *vctx)
-{
-    struct resume_list *l = vctx;
-    struct resume_action *grown = realloc(l->v, (l->n + 1) * sizeof *grown);
-    if (!grown) {
-        l->nomem = true;
-        return 1;
-    }
-    l->v = grown;
-    struct resume_action *x = &l->v[l->n++];
-    x->rule = resume_strdup(a->rule);
-    x->action = resume_strdup(a->action);
-    x->reason = resume_strdup(a->reason);
-    x->rate_per_min = a->rate_per_min;
-    x->expires_ms = a->expires_ms;
-    x->manual = a->manual != 0;
-    if ((a->rule && !x->rule) || (a->action && !x->action) || (a->reason && !x->reason)) {
-        l->nomem = true;
-        return 1;
-    }
-    return 0;
-}
-
 /* "pause (manual)", "suspend by rule yahoo-tss04 until T", "throttle to 1/min by rule x". */
-static void resume_describe(const struct resume_action *a, const char *tz, char *buf, size_t n)
+static void resume_describe(const struct store_rule_action *a, const char *tz, char *buf, size_t n)
 {
     char t[CLOCK_RFC3339_MAX] = "";
     char until[CLOCK_RFC3339_MAX + 8] = "";
@@ -102,20 +53,19 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
 {
     struct plan *p = NULL;
     struct store *st = NULL;
-    struct resume_list ended = {0};
-    struct store_provider row;
-    memset(&row, 0, sizeof row);
+    struct store_rule_action *ended = NULL; /* the actions ended */
+    size_t n_ended = 0;
+    struct store_provider row = {0};
     bool have_row = false;
     int64_t cleared_until = 0; /* the row's pause that was cleared; 0 = none */
     bool was_manual = false;   /* that pause was `ipwarm pause`'s */
     char *cleared_reason = NULL;
-    const char *name = args->argv[0];
 
-    size_t idx = 0;
-    ipw_status r = cli_load_plan_provider(ctx, name, &p, &idx, e);
+    const struct plan_provider *pp;
+    ipw_status r = cli_load_plan_provider(ctx, args->argv[0], &p, &pp, e);
     if (r != IPW_OK)
         return r;
-    name = p->providers[idx].name;
+    const char *name = pp->name;
     const char *tz = p->timezone;
     int64_t now = clock_now_ms();
 
@@ -133,9 +83,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
 
     if (st) {
         /* What is active now, to say what was ended; then end exactly that (same now). */
-        r = store_rules_active(st, now, name, resume_collect, &ended, e);
-        if (r == IPW_OK && ended.nomem)
-            r = err_set(e, IPW_ENOMEM, "resume: out of memory");
+        r = lane_store_actions_load(st, now, name, &ended, &n_ended, e);
         if (r != IPW_OK)
             goto done;
         int64_t count = 0;
@@ -146,15 +94,9 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
         if (r != IPW_OK)
             goto done;
 
-        r = store_provider_load(st, name, &row, e);
-        if (r == IPW_OK) {
-            have_row = true;
-        } else if (r == IPW_ENOTFOUND) {
-            err_clear(e);
-            r = IPW_OK;
-        } else {
+        r = lane_store_row_load(st, pp, &row, &have_row, e);
+        if (r != IPW_OK)
             goto done;
-        }
     }
     if (have_row && (row.pause_manual || row.paused_until_ms != 0 || row.pause_reason)) {
         if (row.paused_until_ms > now) {
@@ -166,13 +108,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
             }
         }
         was_manual = row.pause_manual != 0;
-        const char *old_reason = row.pause_reason;
-        row.pause_manual = 0;
-        row.paused_until_ms = 0;
-        row.pause_reason = NULL;
-        row.updated_ms = now;
-        r = store_provider_save(st, &row, e);
-        row.pause_reason = old_reason;
+        r = lane_store_row_pause(st, &row, 0, false, NULL, now, e);
         if (r != IPW_OK)
             goto done;
     }
@@ -183,15 +119,15 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
         json_init(&j, ctx->out, true);
         json_object_begin(&j);
         json_kv_string(&j, "provider", name);
-        json_kv_bool(&j, "resumed", ended.n > 0 || cleared_until > 0);
+        json_kv_bool(&j, "resumed", n_ended > 0 || cleared_until > 0);
         json_key(&j, "ended");
         json_array_begin(&j);
-        for (size_t i = 0; i < ended.n; i++) {
-            const struct resume_action *a = &ended.v[i];
+        for (size_t i = 0; i < n_ended; i++) {
+            const struct store_rule_action *a = &ended[i];
             json_object_begin(&j);
             json_kv_string(&j, "action", a->action);
             json_kv_string(&j, "rule", a->rule);
-            json_kv_bool(&j, "manual", a->manual);
+            json_kv_bool(&j, "manual", a->manual != 0);
             json_kv_string(&j, "reason", a->reason);
             if (a->expires_ms > 0)
                 json_kv_string(&j, "expires",
@@ -211,19 +147,19 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
         goto done;
     }
 
-    if (ended.n == 0 && cleared_until == 0) {
+    if (n_ended == 0 && cleared_until == 0) {
         fprintf(ctx->out, "%s was not paused: nothing to end\n", name);
     } else {
         fprintf(ctx->out, "resumed %s\n", name);
-        for (size_t i = 0; i < ended.n; i++) {
-            resume_describe(&ended.v[i], tz, line, sizeof line);
-            fprintf(ctx->out, "  ended %s%s%s\n", line, ended.v[i].reason ? ": " : "",
-                    ended.v[i].reason ? ended.v[i].reason : "");
+        for (size_t i = 0; i < n_ended; i++) {
+            resume_describe(&ended[i], tz, line, sizeof line);
+            fprintf(ctx->out, "  ended %s%s%s\n", line, ended[i].reason ? ": " : "",
+                    ended[i].reason ? ended[i].reason : "");
         }
         /* A timed manual hold is both an action and the row's pause: report it once. */
         bool manual_said = false;
-        for (size_t i = 0; i < ended.n; i++)
-            manual_said = manual_said || ended.v[i].manual;
+        for (size_t i = 0; i < n_ended; i++)
+            manual_said = manual_said || ended[i].manual != 0;
         if (cleared_until > 0 && !(was_manual && manual_said))
             fprintf(ctx->out, "  cleared the %s pause until %s%s%s\n",
                     was_manual ? "manual" : "backoff",
@@ -235,7 +171,7 @@ ipw_status cmd_resume(struct cli_ctx *ctx, const struct cli_args *args, struct e
 
 done:
     free(cleared_reason);
-    resume_list_free(&ended);
+    lane_store_actions_free(ended, n_ended);
     if (have_row)
         store_provider_clear(&row);
     store_close(st);

@@ -161,10 +161,7 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
             json_object_begin(&j);
             json_kv_string(&j, "name", p->providers[i].name);
             json_kv_double(&j, "rate_per_min", s->rate_per_min);
-            if (s->cap >= 0)
-                json_kv_int(&j, "cap", s->cap);
-            else
-                json_kv_null(&j, "cap");
+            json_kv_int_or_null(&j, "cap", s->cap, s->cap >= 0);
             json_kv_int(&j, "planned", s->planned);
             json_kv_int(&j, "stage", s->stage);
             json_kv_bool(&j, "at_max", s->at_max);
@@ -189,10 +186,7 @@ static void write_json(FILE *f, const struct plan *p, const char *start, int day
         json_kv_double(&j, "start_per_min", r->start_per_min);
         json_kv_double(&j, "max_per_min", r->max_per_min);
         json_kv_int(&j, "max_day", ramp_max_day(r));
-        if (md)
-            json_kv_string(&j, "max_date", s[md - 1].date);
-        else
-            json_kv_null(&j, "max_date");
+        json_kv_string(&j, "max_date", md ? s[md - 1].date : NULL);
         json_kv_int(&j, "current_sending_day", cur[i].sending_day);
         json_kv_int(&j, "current_stage", cur[i].stage);
         if (cur[i].ips) {

@@ -54,10 +54,7 @@ static ipw_status cmd_spf_json(const struct cli_ctx *ctx, const struct spf_resul
     json_kv_string(&j, "explanation", r->explanation);
     json_kv_int(&j, "lookups", r->lookups);
     json_kv_int(&j, "void_lookups", r->void_lookups);
-    if (r->mechanism[0])
-        json_kv_string(&j, "mechanism", r->mechanism);
-    else
-        json_kv_null(&j, "mechanism");
+    json_kv_string(&j, "mechanism", r->mechanism[0] ? r->mechanism : NULL);
     json_kv_string(&j, "domain", r->domain);
     json_kv_string(&j, "ip", ip);
     json_kv_string(&j, "sender", sender);

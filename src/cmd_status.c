@@ -123,6 +123,31 @@ static void status_json_time(struct json *j, const char *key, int64_t ms, const 
         json_kv_null(j, key);
 }
 
+/* The members a lane's object opens with, a provider's or a pool's IP's: where its ramp stands
+ * and what it sends today, and its pause. */
+static void status_json_lane_head(struct json *j, const struct lane_view *v, const char *tz)
+{
+    const struct lane_now *n = &v->now;
+    bool paused = status_paused(n);
+    json_kv_int(j, "stage", v->state.ramp.stage);
+    json_kv_int(j, "sending_day", v->state.ramp.sending_day);
+    json_kv_double(j, "rate_per_min", n->rate_per_min);
+    json_kv_int(j, "sent_today", n->sent_today);
+    json_kv_int_or_null(j, "cap_today", n->cap_today, n->cap_today >= 0);
+    status_json_time(j, "paused_until", paused ? n->until_ms : 0, tz);
+    json_kv_string(j, "pause_reason", paused ? n->reason : NULL);
+}
+
+/* What a lane is doing now (lane.h), as report and metrics show it. */
+static void status_json_lane_now(struct json *j, const struct lane_now *n, const char *tz)
+{
+    json_kv_string(j, "state", lane_activity_name(n->activity));
+    json_kv_string(j, "state_reason", n->activity == LANE_SENDING ? NULL : n->reason);
+    status_json_time(j, "state_until", n->until_ms, tz);
+    json_kv_int(j, "stage_today", n->stage);
+    json_kv_int(j, "sending_day_today", n->sending_day);
+}
+
 static ipw_status status_print_json(const struct status *s, const struct cli_ctx *ctx,
                                     struct err *e)
 {
@@ -168,16 +193,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
         bool paused = status_paused(n);
         json_object_begin(&j);
         json_kv_string(&j, "name", v->pp->name);
-        json_kv_int(&j, "stage", v->state.ramp.stage);
-        json_kv_int(&j, "sending_day", v->state.ramp.sending_day);
-        json_kv_double(&j, "rate_per_min", n->rate_per_min);
-        json_kv_int(&j, "sent_today", n->sent_today);
-        if (n->cap_today >= 0)
-            json_kv_int(&j, "cap_today", n->cap_today);
-        else
-            json_kv_null(&j, "cap_today");
-        status_json_time(&j, "paused_until", paused ? n->until_ms : 0, tz);
-        json_kv_string(&j, "pause_reason", paused ? n->reason : NULL);
+        status_json_lane_head(&j, v, tz);
         json_kv_string(&j, "last_reply", v->last_reply);
         /* Beyond the contract's keys: */
         json_kv_bool(&j, "paused", paused);
@@ -185,11 +201,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
         json_kv_double(&j, "ramp_rate_per_min", n->planned_per_min);
         status_json_time(&j, "last_reply_at", v->state.last_reply_ms, tz);
         /* What it is doing now, as report and metrics show it (lane.h). */
-        json_kv_string(&j, "state", lane_activity_name(n->activity));
-        json_kv_string(&j, "state_reason", n->activity == LANE_SENDING ? NULL : n->reason);
-        status_json_time(&j, "state_until", n->until_ms, tz);
-        json_kv_int(&j, "stage_today", n->stage);
-        json_kv_int(&j, "sending_day_today", n->sending_day);
+        status_json_lane_now(&j, n, tz);
         json_kv_bool(&j, "throttled", n->throttled);
         /* Seed placement: the inbox rate of the latest day with copies placed. */
         char pday[16] = "";
@@ -209,10 +221,7 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
             json_kv_string(&j, "action", a->action);
             json_kv_string(&j, "rule", a->rule);
             json_kv_bool(&j, "manual", a->manual != 0);
-            if (a->rate_per_min > 0)
-                json_kv_double(&j, "rate_per_min", a->rate_per_min);
-            else
-                json_kv_null(&j, "rate_per_min");
+            json_kv_double_or_null(&j, "rate_per_min", a->rate_per_min, a->rate_per_min > 0);
             json_kv_string(&j, "reason", a->reason);
             status_json_time(&j, "started", a->started_ms, tz);
             status_json_time(&j, "expires", a->expires_ms, tz);
@@ -227,26 +236,10 @@ static ipw_status status_print_json(const struct status *s, const struct cli_ctx
             json_array_begin(&j);
             for (size_t k = 0; k < v->n_ips; k++) {
                 const struct lane_view *x = &v->ips[k];
-                const struct lane_now *xn = &x->now;
-                bool xp = status_paused(xn);
                 json_object_begin(&j);
                 json_kv_string(&j, "ip", x->ip);
-                json_kv_int(&j, "stage", x->state.ramp.stage);
-                json_kv_int(&j, "sending_day", x->state.ramp.sending_day);
-                json_kv_double(&j, "rate_per_min", xn->rate_per_min);
-                json_kv_int(&j, "sent_today", xn->sent_today);
-                if (xn->cap_today >= 0)
-                    json_kv_int(&j, "cap_today", xn->cap_today);
-                else
-                    json_kv_null(&j, "cap_today");
-                status_json_time(&j, "paused_until", xp ? xn->until_ms : 0, tz);
-                json_kv_string(&j, "pause_reason", xp ? xn->reason : NULL);
-                json_kv_string(&j, "state", lane_activity_name(xn->activity));
-                json_kv_string(&j, "state_reason",
-                               xn->activity == LANE_SENDING ? NULL : xn->reason);
-                status_json_time(&j, "state_until", xn->until_ms, tz);
-                json_kv_int(&j, "stage_today", xn->stage);
-                json_kv_int(&j, "sending_day_today", xn->sending_day);
+                status_json_lane_head(&j, x, tz);
+                status_json_lane_now(&j, &x->now, tz);
                 json_kv_string(&j, "last_reply", x->last_reply);
                 json_object_end(&j);
             }

@@ -151,14 +151,8 @@ static void trace_placement_of(const struct trace_ctx *t, const struct store_att
         json_key(t->j, "placement");
         json_object_begin(t->j);
         json_kv_string(t->j, "result", w->result ? w->result : "pending");
-        if (w->folder)
-            json_kv_string(t->j, "folder", w->folder);
-        else
-            json_kv_null(t->j, "folder");
-        if (when[0])
-            json_kv_string(t->j, "found", when);
-        else
-            json_kv_null(t->j, "found");
+        json_kv_string(t->j, "folder", w->folder);
+        json_kv_string(t->j, "found", when[0] ? when : NULL);
         json_object_end(t->j);
         return;
     }
@@ -236,10 +230,7 @@ static int trace_one(const struct store_attempt *a, void *arg)
         json_kv_string(j, "mx", a->mx);
         json_kv_string(j, "source_ip", a->source_ip);
         json_kv_string(j, "phase", a->phase);
-        if (a->code)
-            json_kv_int(j, "code", a->code);
-        else
-            json_kv_null(j, "code");
+        json_kv_int_or_null(j, "code", a->code, a->code != 0);
         json_kv_string(j, "enhanced", a->enhanced);
         json_kv_string(j, "text", a->text);
         json_kv_string(j, "outcome", a->outcome);

@@ -398,14 +398,8 @@ static void cmd_validate_json_ramp(struct json *j, const struct plan_ramp *r)
     json_array_end(j);
     json_kv_double(j, "deferral_rate_below", r->deferral_below_pct);
     json_kv_double(j, "bounce_rate_below", r->bounce_below_pct);
-    if (r->complaint_gate)
-        json_kv_double(j, "complaint_rate_below", r->complaint_below_pct);
-    else
-        json_kv_null(j, "complaint_rate_below");
-    if (r->inbox_gate)
-        json_kv_double(j, "inbox_rate_above", r->inbox_above_pct);
-    else
-        json_kv_null(j, "inbox_rate_above");
+    json_kv_double_or_null(j, "complaint_rate_below", r->complaint_below_pct, r->complaint_gate);
+    json_kv_double_or_null(j, "inbox_rate_above", r->inbox_above_pct, r->inbox_gate);
     json_object_end(j);
 }
 
@@ -574,10 +568,8 @@ static ipw_status cmd_validate_json(const struct cli_ctx *ctx, const struct plan
         cmd_validate_json_strings(&j, "providers", r->providers, r->n_providers);
         json_kv_string(&j, "match", r->match);
         json_kv_string(&j, "action", cmd_validate_action(r->action));
-        if (r->action == PLAN_ACTION_THROTTLE)
-            json_kv_double(&j, "rate_per_min", r->rate_per_min);
-        else
-            json_kv_null(&j, "rate_per_min");
+        json_kv_double_or_null(&j, "rate_per_min", r->rate_per_min,
+                               r->action == PLAN_ACTION_THROTTLE);
         cmd_validate_json_duration(&j, "for", r->for_ms);
         cmd_validate_trigger(r, buf, sizeof buf);
         json_kv_string(&j, "trigger", buf);
@@ -627,10 +619,8 @@ static ipw_status cmd_validate_json(const struct cli_ctx *ctx, const struct plan
         json_kv_int(&j, "min_delivered", fb->complaint_min_delivered);
         json_kv_string(&j, "action",
                        fb->complaint_action == PLAN_COMPLAINT_THROTTLE ? "throttle" : "suspend");
-        if (fb->complaint_action == PLAN_COMPLAINT_THROTTLE)
-            json_kv_double(&j, "rate_per_min", fb->complaint_rate_per_min);
-        else
-            json_kv_null(&j, "rate_per_min");
+        json_kv_double_or_null(&j, "rate_per_min", fb->complaint_rate_per_min,
+                               fb->complaint_action == PLAN_COMPLAINT_THROTTLE);
         cmd_validate_json_duration(&j, "for", fb->complaint_for_ms);
         json_object_end(&j);
         json_kv_string(&j, "feedback_id", fb->feedback_id);

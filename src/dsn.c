@@ -194,16 +194,7 @@ static char *dsn_typed_value(const char *v, bool address)
         if (sp < n)
             n = sp;
     }
-    if (n == 0)
-        return NULL;
-    if (n > FEEDBACK_MAX_TEXT)
-        n = FEEDBACK_MAX_TEXT;
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
+    return fields_value_copy(s, n, FEEDBACK_MAX_TEXT, 0);
 }
 
 ipw_status dsn_parse(const char *text, size_t len, struct dsn *out)

@@ -31,6 +31,7 @@
 #include "ipwarm/bounce.h"
 #include "ipwarm/chars.h"
 #include "ipwarm/dsn.h"
+#include "ipwarm/fields.h"
 #include "ipwarm/verp.h"
 
 #define FEEDBACK_MAX_TEXT_BYTES (512u * 1024) /* human-readable text gathered for bounce.c */
@@ -116,17 +117,7 @@ static char *feedback_clean(const char *s, size_t n)
     }
     while (n && chars_is_space((unsigned char)s[n - 1]))
         n--;
-    if (n == 0)
-        return NULL;
-    if (n > FEEDBACK_MAX_TEXT)
-        n = FEEDBACK_MAX_TEXT;
-    char *d = malloc(n + 1);
-    if (!d)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        d[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i];
-    d[n] = '\0';
-    return d;
+    return fields_value_copy(s, n, FEEDBACK_MAX_TEXT, FIELDS_COPY_PRINTABLE);
 }
 
 static char *feedback_dup(const char *s)

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ipwarm/chars.h"
+
 void fields_free(struct fields *f)
 {
     for (size_t i = 0; f->g && i < f->n; i++) {
@@ -142,4 +144,25 @@ ipw_status fields_parse(const char *text, size_t len, struct fields *out)
 oom:
     fields_free(out);
     return IPW_ENOMEM;
+}
+
+char *fields_value_copy(const char *s, size_t n, size_t max, unsigned how)
+{
+    if (!s || n == 0)
+        return NULL;
+    if (n > max)
+        n = max;
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (how & FIELDS_COPY_LOWER)
+            c = (unsigned char)chars_lower(c);
+        if ((how & FIELDS_COPY_PRINTABLE) && (c < 0x20 || c == 0x7f))
+            c = ' ';
+        d[i] = (char)c;
+    }
+    d[n] = '\0';
+    return d;
 }

@@ -18,6 +18,7 @@
 #include "ipwarm/imap.h"
 
 #include "ipwarm/base64.h"
+#include "ipwarm/buf.h"
 #include "ipwarm/chars.h"
 
 #include <errno.h>
@@ -58,8 +59,7 @@ struct imap {
     char *buf;
     size_t start, end, cap;
     /* the response being read */
-    char *resp;
-    size_t resp_len, resp_cap;
+    struct buf resp;
 };
 
 static int64_t imap_now_ms(void)
@@ -386,22 +386,35 @@ static ipw_status imap_wait(struct imap *s, short events, int64_t deadline, cons
     }
 }
 
+/* Sends out[0..len) or receives into in[0..len) (the other is NULL), waiting on the socket
+ * while libcurl says it would block; *n is the count moved (0 on a receive: the peer closed). */
+static ipw_status imap_transfer(struct imap *s, const char *out, char *in, size_t len, size_t *n,
+                                int64_t deadline, const char *doing, struct err *e)
+{
+    for (;;) {
+        *n = 0;
+        CURLcode rc =
+            out ? curl_easy_send(s->curl, out, len, n) : curl_easy_recv(s->curl, in, len, n);
+        if (rc == CURLE_OK)
+            return IPW_OK;
+        if (rc != CURLE_AGAIN)
+            return imap_fail(s, e, "the connection failed while %s: %s", doing,
+                             curl_easy_strerror(rc));
+        ipw_status st = imap_wait(s, out ? POLLOUT : POLLIN, deadline, doing, e);
+        if (st)
+            return st;
+    }
+}
+
 static ipw_status imap_send(struct imap *s, const char *data, size_t len, int64_t deadline,
                             const char *doing, struct err *e)
 {
     size_t done = 0;
     while (done < len) {
-        size_t n = 0;
-        CURLcode rc = curl_easy_send(s->curl, data + done, len - done, &n);
-        if (rc == CURLE_AGAIN) {
-            ipw_status st = imap_wait(s, POLLOUT, deadline, doing, e);
-            if (st)
-                return st;
-            continue;
-        }
-        if (rc != CURLE_OK)
-            return imap_fail(s, e, "the connection failed while %s: %s", doing,
-                             curl_easy_strerror(rc));
+        size_t n;
+        ipw_status st = imap_transfer(s, data + done, NULL, len - done, &n, deadline, doing, e);
+        if (st)
+            return st;
         done += n;
     }
     return IPW_OK;
@@ -427,41 +440,23 @@ static ipw_status imap_fill(struct imap *s, int64_t deadline, const char *doing,
             s->cap = cap;
         }
     }
-    for (;;) {
-        size_t n = 0;
-        CURLcode rc = curl_easy_recv(s->curl, s->buf + s->end, s->cap - s->end, &n);
-        if (rc == CURLE_AGAIN) {
-            ipw_status st = imap_wait(s, POLLIN, deadline, doing, e);
-            if (st)
-                return st;
-            continue;
-        }
-        if (rc != CURLE_OK)
-            return imap_fail(s, e, "the connection failed while %s: %s", doing,
-                             curl_easy_strerror(rc));
-        if (n == 0)
-            return imap_fail(s, e, "the server closed the connection while %s", doing);
-        s->end += n;
-        return IPW_OK;
-    }
+    size_t n;
+    ipw_status st =
+        imap_transfer(s, NULL, s->buf + s->end, s->cap - s->end, &n, deadline, doing, e);
+    if (st)
+        return st;
+    if (n == 0)
+        return imap_fail(s, e, "the server closed the connection while %s", doing);
+    s->end += n;
+    return IPW_OK;
 }
 
 static ipw_status imap_resp_add(struct imap *s, const char *p, size_t n, const char *doing,
                                 struct err *e)
 {
-    if (s->resp_len + n + 1 > s->resp_cap) {
-        size_t cap = s->resp_cap ? s->resp_cap : 8192;
-        while (cap < s->resp_len + n + 1)
-            cap *= 2;
-        char *r = realloc(s->resp, cap);
-        if (!r)
-            return imap_fail(s, e, "out of memory while %s", doing);
-        s->resp = r;
-        s->resp_cap = cap;
-    }
-    memcpy(s->resp + s->resp_len, p, n);
-    s->resp_len += n;
-    s->resp[s->resp_len] = '\0';
+    buf_put(&s->resp, p, n);
+    if (s->resp.oom)
+        return imap_fail(s, e, "out of memory while %s", doing);
     return IPW_OK;
 }
 
@@ -469,7 +464,7 @@ static ipw_status imap_resp_add(struct imap *s, const char *p, size_t n, const c
 static ipw_status imap_read_response(struct imap *s, int64_t deadline, const char *doing,
                                      struct err *e)
 {
-    s->resp_len = 0;
+    s->resp.len = 0;
     size_t lines = 0; /* bytes of lines (not literals) */
     for (;;) {
         char *nl = s->end > s->start ? memchr(s->buf + s->start, '\n', s->end - s->start) : NULL;
@@ -492,19 +487,19 @@ static ipw_status imap_read_response(struct imap *s, int64_t deadline, const cha
             return st;
         s->start += n;
         /* a line ending in {N} announces N bytes of literal, then the line goes on */
-        size_t l = s->resp_len;
+        size_t l = s->resp.len;
         size_t end = l - 1;
-        if (end > 0 && s->resp[end - 1] == '\r')
+        if (end > 0 && s->resp.p[end - 1] == '\r')
             end--;
-        if (end == 0 || s->resp[end - 1] != '}')
+        if (end == 0 || s->resp.p[end - 1] != '}')
             return IPW_OK;
         size_t k = end - 1;
-        while (k > 0 && chars_is_digit((unsigned char)s->resp[k - 1]))
+        while (k > 0 && chars_is_digit((unsigned char)s->resp.p[k - 1]))
             k--;
-        if (k == 0 || s->resp[k - 1] != '{' || k == end - 1)
+        if (k == 0 || s->resp.p[k - 1] != '{' || k == end - 1)
             return IPW_OK;
         char *stop = NULL;
-        unsigned long long lit = strtoull(s->resp + k, &stop, 10);
+        unsigned long long lit = strtoull(s->resp.p + k, &stop, 10);
         if (lit > s->max_bytes + 65536u)
             return imap_fail(s, e, "a literal of %llu bytes, more than asked for, while %s", lit,
                              doing);
@@ -559,8 +554,8 @@ static ipw_status imap_command(struct imap *s, const char *command, imap_untagge
         st = imap_read_response(s, deadline, doing, e);
         if (st)
             return st;
-        const char *r = s->resp;
-        size_t len = s->resp_len;
+        const char *r = s->resp.p;
+        size_t len = s->resp.len;
         if (len > tl && strncmp(r, tag, tl) == 0 && r[tl] == ' ') {
             const char *status = r + tl + 1;
             if (strncasecmp(status, "OK", 2) == 0)
@@ -673,6 +668,19 @@ static bool imap_string(struct imap_tok *t, const char **s, size_t *n, bool *nil
     return *n > 0;
 }
 
+/* Inside a parenthesized list: 1 when an item follows (spaces skipped), 0 at the closing
+ * parenthesis (consumed), -1 when the text ends first. */
+static int imap_list_next(struct imap_tok *t)
+{
+    imap_skip_sp(t);
+    if (t->p >= t->end)
+        return -1;
+    if (*t->p != ')')
+        return 1;
+    t->p++;
+    return 0;
+}
+
 /* Skips one item: a string of any form, or a parenthesized list (nested). */
 static bool imap_skip_item(struct imap_tok *t, int depth)
 {
@@ -682,13 +690,9 @@ static bool imap_skip_item(struct imap_tok *t, int depth)
     if (*t->p == '(') {
         t->p++;
         for (;;) {
-            imap_skip_sp(t);
-            if (t->p >= t->end)
-                return false;
-            if (*t->p == ')') {
-                t->p++;
-                return true;
-            }
+            int more = imap_list_next(t);
+            if (more <= 0)
+                return more == 0;
             if (!imap_skip_item(t, depth + 1))
                 return false;
         }
@@ -726,13 +730,9 @@ static bool imap_flag_list(struct imap_tok *t, bool mbox, unsigned *bits)
         return false;
     t->p++;
     for (;;) {
-        imap_skip_sp(t);
-        if (t->p >= t->end)
-            return false;
-        if (*t->p == ')') {
-            t->p++;
-            return true;
-        }
+        int more = imap_list_next(t);
+        if (more <= 0)
+            return more == 0;
         const char *s;
         size_t n;
         bool nil;
@@ -970,7 +970,7 @@ void imap_close(struct imap *s)
         curl_easy_cleanup(s->curl);
     free(s->caps);
     free(s->buf);
-    free(s->resp);
+    buf_free(&s->resp);
     free(s);
 }
 
@@ -1076,14 +1076,10 @@ static ipw_status imap_search_cb(struct imap *s, const char *r, size_t len, void
     while (imap_number(&t, &v, UINT32_MAX)) {
         if (v <= sr->above)
             continue;
-        if (sr->u->n == sr->cap) {
-            size_t cap = sr->cap ? sr->cap * 2 : 64;
-            uint32_t *n = realloc(sr->u->uid, cap * sizeof *n);
-            if (!n)
-                return imap_fail(s, e, "out of memory reading a search result");
-            sr->u->uid = n;
-            sr->cap = cap;
-        }
+        uint32_t *n = buf_grow(sr->u->uid, &sr->cap, sr->u->n + 1, sizeof *n, 64);
+        if (!n)
+            return imap_fail(s, e, "out of memory reading a search result");
+        sr->u->uid = n;
         sr->u->uid[sr->u->n++] = (uint32_t)v;
     }
     return IPW_OK;
@@ -1325,14 +1321,10 @@ static ipw_status imap_list_cb(struct imap *s, const char *r, size_t len, void *
     if (!imap_flag_list(&t, true, &attrs) || !imap_string(&t, &d, &dl, &dnil) ||
         !imap_string(&t, &name, &nl, &nnil) || nnil)
         return IPW_OK; /* a line it cannot read names no folder it could use */
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        struct imap_mailbox *m = realloc(l->list, cap * sizeof *m);
-        if (!m)
-            return imap_fail(s, e, "out of memory reading the folder list");
-        l->list = m;
-        l->cap = cap;
-    }
+    struct imap_mailbox *list = buf_grow(l->list, &l->cap, l->n + 1, sizeof *list, 16);
+    if (!list)
+        return imap_fail(s, e, "out of memory reading the folder list");
+    l->list = list;
     struct imap_mailbox *m = &l->list[l->n];
     memset(m, 0, sizeof *m);
     m->attrs = attrs;

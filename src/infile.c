@@ -16,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A phrase for a file that is not regular. */
-static const char *infile_kind(mode_t m)
+const char *infile_kind(mode_t m)
 {
     if (S_ISFIFO(m))
         return "a FIFO (named pipe)";

@@ -304,6 +304,24 @@ void json_kv_null(struct json *j, const char *key)
     json_null(j);
 }
 
+void json_kv_int_or_null(struct json *j, const char *key, int64_t v, bool present)
+{
+    json_key(j, key);
+    if (present)
+        json_int(j, v);
+    else
+        json_null(j);
+}
+
+void json_kv_double_or_null(struct json *j, const char *key, double v, bool present)
+{
+    json_key(j, key);
+    if (present)
+        json_double(j, v);
+    else
+        json_null(j);
+}
+
 ipw_status json_finish(struct json *j, struct err *e)
 {
     if (j->misuse || j->depth != 0 || !j->done)

@@ -1,10 +1,10 @@
 /*
  * lane_store: every plan provider's lane as the store has it (see lane_store.h).
  *
- * Reads only: the provider rows, the active rule actions and the hourly summary rows of the
- * previous sending day. The decisions are lane_now()'s and ramp_begin_day()'s; this file only
- * gathers their inputs, so that the commands that show a lane and the engine that drives it
- * weigh the same facts.
+ * Reads the provider rows, the active rule actions and the hourly summary rows of the
+ * previous sending day; writes only the hold on a provider's row, for pause and resume. The
+ * decisions are lane_now()'s and ramp_begin_day()'s; this file only gathers their inputs, so that
+ * the commands that show a lane and the engine that drives it weigh the same facts.
  */
 #include "ipwarm/lane_store.h"
 
@@ -92,7 +92,8 @@ static char *lane_store_strdup(const char *s, bool *nomem)
 }
 
 struct lane_store_collect {
-    struct lane_view *v;
+    struct store_rule_action *v;
+    size_t n;
     const char *ip; /* an IP's lane: only the actions on it and on the whole provider */
     bool nomem;
 };
@@ -101,16 +102,15 @@ struct lane_store_collect {
 static int lane_store_collect_action(const struct store_rule_action *a, void *arg)
 {
     struct lane_store_collect *c = arg;
-    struct lane_view *v = c->v;
     if (c->ip && a->ip && a->ip[0] && strcmp(a->ip, c->ip) != 0)
         return 0;
-    struct store_rule_action *grown = realloc(v->actions, (v->n_actions + 1) * sizeof *grown);
+    struct store_rule_action *grown = realloc(c->v, (c->n + 1) * sizeof *grown);
     if (!grown) {
         c->nomem = true;
         return 1;
     }
-    v->actions = grown;
-    struct store_rule_action *x = &v->actions[v->n_actions++];
+    c->v = grown;
+    struct store_rule_action *x = &c->v[c->n++];
     *x = *a;
     x->provider = NULL; /* the lane's own name; not kept */
     x->rule = lane_store_strdup(a->rule, &c->nomem);
@@ -120,16 +120,50 @@ static int lane_store_collect_action(const struct store_rule_action *a, void *ar
     return c->nomem ? 1 : 0;
 }
 
+/* The actions active at now_ms at provider: those of IP ip and of the whole provider, or all of
+ * them when ip is NULL. *out holds what was copied even on failure. */
+static ipw_status lane_store_collect(struct store *st, int64_t now_ms, const char *provider,
+                                     const char *ip, struct store_rule_action **out, size_t *n,
+                                     struct err *e)
+{
+    struct lane_store_collect c = {.ip = ip};
+    ipw_status r = store_rules_active(st, now_ms, provider, lane_store_collect_action, &c, e);
+    if (r == IPW_OK && c.nomem)
+        r = err_set(e, IPW_ENOMEM, "out of memory");
+    *out = c.v;
+    *n = c.n;
+    return r;
+}
+
 /* Copies into v->actions the actions active at now_ms at v's provider: those of IP ip and of
  * the whole provider, or all of them when ip is NULL. */
 static ipw_status lane_store_actions(struct store *st, int64_t now_ms, struct lane_view *v,
                                      const char *ip, struct err *e)
 {
-    struct lane_store_collect c = {.v = v, .ip = ip};
-    ipw_status r = store_rules_active(st, now_ms, v->pp->name, lane_store_collect_action, &c, e);
-    if (r == IPW_OK && c.nomem)
-        r = err_set(e, IPW_ENOMEM, "out of memory");
+    return lane_store_collect(st, now_ms, v->pp->name, ip, &v->actions, &v->n_actions, e);
+}
+
+ipw_status lane_store_actions_load(struct store *st, int64_t now_ms, const char *provider,
+                                   struct store_rule_action **out, size_t *n, struct err *e)
+{
+    ipw_status r = lane_store_collect(st, now_ms, provider, NULL, out, n, e);
+    if (r != IPW_OK) {
+        lane_store_actions_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
     return r;
+}
+
+void lane_store_actions_free(struct store_rule_action *a, size_t n)
+{
+    for (size_t k = 0; a && k < n; k++) {
+        free((char *)a[k].rule);
+        free((char *)a[k].action);
+        free((char *)a[k].reason);
+        free((char *)a[k].ip);
+    }
+    free(a);
 }
 
 bool lane_store_is_pool(const struct plan *p)
@@ -306,13 +340,7 @@ ipw_status lane_store_load(struct store *st, const struct plan *p, int64_t now_m
 
 static void lane_view_free(struct lane_view *x)
 {
-    for (size_t k = 0; k < x->n_actions; k++) {
-        free((char *)x->actions[k].rule);
-        free((char *)x->actions[k].action);
-        free((char *)x->actions[k].reason);
-        free((char *)x->actions[k].ip);
-    }
-    free(x->actions);
+    lane_store_actions_free(x->actions, x->n_actions);
     free(x->lane_actions);
     free(x->last_reply);
     for (size_t k = 0; x->ips && k < x->n_ips; k++)
@@ -334,4 +362,36 @@ const struct lane_view *lane_views_find(const struct lane_views *v, const char *
         if (strcmp(v->v[i].pp->name, name) == 0)
             return &v->v[i];
     return NULL;
+}
+
+ipw_status lane_store_row_load(struct store *st, const struct plan_provider *pp,
+                               struct store_provider *row, bool *stored, struct err *e)
+{
+    memset(row, 0, sizeof *row);
+    *stored = false;
+    ipw_status r = store_provider_load(st, pp->name, row, e);
+    if (r == IPW_OK) {
+        *stored = true;
+    } else if (r == IPW_ENOTFOUND) {
+        /* A provider never sent to: the state a first sending day starts from. */
+        err_clear(e);
+        memset(row, 0, sizeof *row);
+        row->name = pp->name;
+        row->rate_per_min = ramp_rate_for_stage(&pp->ramp, 0);
+        r = IPW_OK;
+    }
+    return r;
+}
+
+ipw_status lane_store_row_pause(struct store *st, struct store_provider *row, int64_t until_ms,
+                                bool manual, const char *reason, int64_t now_ms, struct err *e)
+{
+    const char *old_reason = row->pause_reason;
+    row->paused_until_ms = until_ms;
+    row->pause_manual = manual ? 1 : 0;
+    row->pause_reason = reason;
+    row->updated_ms = now_ms;
+    ipw_status r = store_provider_save(st, row, e);
+    row->pause_reason = old_reason; /* the row's own string, freed with it */
+    return r;
 }

@@ -174,6 +174,20 @@ static void message_part_headers(struct buf *b, const char *type, enum mime_cte 
     buf_put(b, "\r\n", 2);
 }
 
+/* One part of a multipart body: its delimiter line, its headers, a blank line, the encoded body
+ * and the CRLF that belongs to the next delimiter. */
+static void message_part(struct buf *b, const char *boundary, const char *type,
+                         const struct mime_body *part)
+{
+    buf_str(b, "--");
+    buf_str(b, boundary);
+    buf_put(b, "\r\n", 2);
+    message_part_headers(b, type, part->cte);
+    buf_put(b, "\r\n", 2);
+    buf_put(b, part->enc.p, part->enc.len);
+    buf_put(b, "\r\n", 2);
+}
+
 ipw_status message_build(const struct message_parts *p, struct message *out, struct err *e)
 {
     memset(out, 0, sizeof *out);
@@ -271,19 +285,9 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
         /* RFC 2046 5.1.1: the CRLF before a delimiter line belongs to the delimiter, so each
          * part (which ends in its own CRLF) gets one more; without it a part would decode
          * without its last line break. */
+        message_part(&b, boundary, "text/plain", &text);
+        message_part(&b, boundary, "text/html", &html);
         buf_str(&b, "--");
-        buf_str(&b, boundary);
-        buf_put(&b, "\r\n", 2);
-        message_part_headers(&b, "text/plain", text.cte);
-        buf_put(&b, "\r\n", 2);
-        buf_put(&b, text.enc.p, text.enc.len);
-        buf_str(&b, "\r\n--");
-        buf_str(&b, boundary);
-        buf_put(&b, "\r\n", 2);
-        message_part_headers(&b, "text/html", html.cte);
-        buf_put(&b, "\r\n", 2);
-        buf_put(&b, html.enc.p, html.enc.len);
-        buf_str(&b, "\r\n--");
         buf_str(&b, boundary);
         buf_str(&b, "--\r\n");
     } else {
@@ -507,6 +511,39 @@ static ipw_status message_read_body(const char *path, const char *key, char **ou
     return IPW_OK;
 }
 
+/* A text written in the plan itself (plan_path's key): copied to *text with the place errors
+ * point at in *where, and checked: valid UTF-8, on one line for the subject, and its
+ * placeholders known among columns. */
+static ipw_status message_inline(const char *plan_path, const char *key, const char *value,
+                                 bool subject, const char *const *columns, size_t n, char **where,
+                                 char **text, struct err *e)
+{
+    *where = message_where(plan_path, key);
+    *text = message_strdup(value);
+    if (!*where || !*text)
+        return err_set(e, IPW_ENOMEM, "out of memory loading the message");
+    size_t bad;
+    if (!mime_utf8_valid(*text, strlen(*text), &bad))
+        return err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", *where, bad);
+    if (subject && strpbrk(*text, "\r\n"))
+        return err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", *where);
+    return template_check_at(*text, columns, n, *where, 0, e);
+}
+
+/* A body from the file path (the plan key names it): read (message_read_body), the file's name
+ * in *where for the errors that point into it, and its placeholders checked against columns. */
+static ipw_status message_body_file(const char *path, const char *key, const char *const *columns,
+                                    size_t n, char **where, char **body, struct err *e)
+{
+    *where = message_strdup(path);
+    if (!*where)
+        return err_set(e, IPW_ENOMEM, "out of memory loading the message");
+    ipw_status s = message_read_body(path, key, body, e);
+    if (s)
+        return s;
+    return template_check(*body, columns, n, *where, e);
+}
+
 ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, size_t n,
                              struct message_tmpl **out, struct err *e)
 {
@@ -523,54 +560,25 @@ ipw_status message_tmpl_load(const struct plan *p, const char *const *columns, s
     ipw_status s = IPW_ENOMEM;
     t->from_name = message_strdup(p->from_name);
     t->from_addr = message_strdup(p->from_addr);
-    t->subject = message_strdup(p->subject);
-    t->subject_where = message_where(p->path, "message.subject");
-    if (!t->from_addr || (p->from_name && !t->from_name) || !t->subject || !t->subject_where)
+    if (!t->from_addr || (p->from_name && !t->from_name))
         goto nomem;
-
-    size_t bad;
-    if (!mime_utf8_valid(p->subject, strlen(p->subject), &bad)) {
-        s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->subject_where, bad);
-        goto fail;
-    }
-    if (strpbrk(p->subject, "\r\n")) {
-        s = err_set(e, IPW_EDATA, "%s: a subject cannot hold a line break", t->subject_where);
-        goto fail;
-    }
-    s = template_check_at(t->subject, columns, n, t->subject_where, 0, e);
+    s = message_inline(p->path, "message.subject", p->subject, true, columns, n, &t->subject_where,
+                       &t->subject, e);
     if (s)
         goto fail;
 
-    if (p->text_file) {
-        t->text_where = message_strdup(p->text_file);
-        if (!t->text_where)
-            goto nomem;
-        s = message_read_body(p->text_file, "message.text_file", &t->text, e);
-        if (s)
-            goto fail;
-        s = template_check(t->text, columns, n, t->text_where, e);
-    } else {
-        t->text_where = message_where(p->path, "message.text");
-        t->text = message_strdup(p->text);
-        if (!t->text_where || !t->text)
-            goto nomem;
-        if (!mime_utf8_valid(t->text, strlen(t->text), &bad)) {
-            s = err_set(e, IPW_EDATA, "%s: invalid UTF-8 at byte offset %zu", t->text_where, bad);
-            goto fail;
-        }
-        s = template_check_at(t->text, columns, n, t->text_where, 0, e);
-    }
+    if (p->text_file)
+        s = message_body_file(p->text_file, "message.text_file", columns, n, &t->text_where,
+                              &t->text, e);
+    else
+        s = message_inline(p->path, "message.text", p->text, false, columns, n, &t->text_where,
+                           &t->text, e);
     if (s)
         goto fail;
 
     if (p->html_file) {
-        t->html_where = message_strdup(p->html_file);
-        if (!t->html_where)
-            goto nomem;
-        s = message_read_body(p->html_file, "message.html_file", &t->html, e);
-        if (s)
-            goto fail;
-        s = template_check(t->html, columns, n, t->html_where, e);
+        s = message_body_file(p->html_file, "message.html_file", columns, n, &t->html_where,
+                              &t->html, e);
         if (s)
             goto fail;
     }

@@ -15,7 +15,6 @@
 #include "ipwarm/recipients.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include <unistd.h>
 
 #include "ipwarm/chars.h"
+#include "ipwarm/infile.h"
 #include "ipwarm/mime.h"
 
 struct recipients {
@@ -558,48 +558,21 @@ static ipw_status recipients_detect(struct recipients *r, const char *column, st
     }
 }
 
-/* The kind of a file that is not a regular one, for the refusal. */
-static const char *recipients_kind(mode_t m)
-{
-    if (S_ISDIR(m))
-        return "a directory";
-    if (S_ISFIFO(m))
-        return "a named pipe";
-    if (S_ISCHR(m))
-        return "a character device";
-    if (S_ISBLK(m))
-        return "a block device";
-    if (S_ISSOCK(m))
-        return "a socket";
-    return "not a regular file";
-}
-
 /*
- * Opens r->path for reading, refusing anything but a regular file: a list is read again from
- * its start whenever it changes and its size and times say whether it did, which a pipe or a
- * device cannot give (/dev/zero would be read for ever). O_NONBLOCK, so that opening a named
- * pipe does not wait for a writer before it can be refused.
+ * Opens r->path for reading, refusing anything but a regular file (infile_open_fd): a list is
+ * read again from its start whenever it changes and its size and times say whether it did,
+ * which a pipe or a device cannot give (/dev/zero would be read for ever).
  */
 static ipw_status recipients_open_file(struct recipients *r, struct err *e)
 {
-    int fd = open(r->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", r->path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int err = errno;
-        close(fd);
-        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", r->path, strerror(err));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
+    const char *kind;
+    int fd = infile_open_fd(r->path, &kind);
+    if (fd < 0 && kind)
         return err_set(e, IPW_ENOINPUT,
                        "%s is %s, not a regular file: the recipient list must be a file", r->path,
-                       recipients_kind(sb.st_mode));
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl != -1)
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+                       kind);
+    if (fd < 0)
+        return err_set(e, IPW_ENOINPUT, "cannot open %s: %s", r->path, strerror(errno));
     r->f = fdopen(fd, "rb");
     if (!r->f) {
         int err = errno;
@@ -852,7 +825,7 @@ ipw_status recipients_stat(const char *path, struct recipients_file_state *out, 
     if (!S_ISREG(sb.st_mode))
         return err_set(e, IPW_ENOINPUT,
                        "%s is %s, not a regular file: the recipient list must be a file", path,
-                       recipients_kind(sb.st_mode));
+                       infile_kind(sb.st_mode));
     recipients_state_from(&sb, out);
     return IPW_OK;
 }

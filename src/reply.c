@@ -966,22 +966,40 @@ static enum reply_fault reply_decide(const struct reply_view *v, bool *keep)
     }
 }
 
+/* Whose the trouble is, for each fault: the mailbox, the message, or the receiving side. */
+static enum reply_scope reply_scope_of(enum reply_fault f)
+{
+    switch (f) {
+    case REPLY_FAULT_NONE:
+        return REPLY_SCOPE_NONE;
+    case REPLY_FAULT_RECIPIENT:
+        return REPLY_SCOPE_RECIPIENT;
+    case REPLY_FAULT_MESSAGE:
+        return REPLY_SCOPE_MESSAGE;
+    case REPLY_FAULT_PROVIDER:
+    case REPLY_FAULT_SENDER:
+    case REPLY_FAULT_SETUP:
+    case REPLY_FAULT_NETWORK:
+        break;
+    }
+    return REPLY_SCOPE_PROVIDER;
+}
+
 /* The class that follows from a fault (see struct reply_class). */
 static struct reply_class reply_class_of(enum reply_fault f, const struct reply_view *v, bool keep)
 {
     struct reply_class c;
     memset(&c, 0, sizeof c);
     c.fault = f;
+    c.scope = reply_scope_of(f);
     switch (f) {
     case REPLY_FAULT_NONE:
         break;
     case REPLY_FAULT_NETWORK:
         c.outcome = REPLY_FAILED;
-        c.scope = REPLY_SCOPE_PROVIDER;
         c.throttle = c.retry = true;
         break;
     case REPLY_FAULT_PROVIDER:
-        c.scope = REPLY_SCOPE_PROVIDER;
         if (v->temp || !reply_rcpt_or_data(v) || reply_has_clue(v, REPLY_CLUE_THROTTLE)) {
             c.outcome = REPLY_DEFERRED;
             c.throttle = c.retry = true;
@@ -991,24 +1009,19 @@ static struct reply_class reply_class_of(enum reply_fault f, const struct reply_
         break;
     case REPLY_FAULT_SENDER:
         c.outcome = REPLY_BLOCKED;
-        c.scope = REPLY_SCOPE_PROVIDER;
         c.suspend = c.requeue = true;
         break;
     case REPLY_FAULT_SETUP:
         c.outcome = REPLY_FAILED;
-        c.scope = REPLY_SCOPE_PROVIDER;
         c.stop = c.requeue = true;
         break;
     case REPLY_FAULT_MESSAGE:
-        c.scope = REPLY_SCOPE_MESSAGE;
-        c.outcome = v->temp ? REPLY_DEFERRED : REPLY_BOUNCED;
-        c.retry = v->temp;
-        break;
     case REPLY_FAULT_RECIPIENT:
-        c.scope = REPLY_SCOPE_RECIPIENT;
+        /* A temporary refusal is tried again; a final one bounces, and only a mailbox that
+         * will not take mail is never sent to again. */
         c.outcome = v->temp ? REPLY_DEFERRED : REPLY_BOUNCED;
         c.retry = v->temp;
-        c.suppress = !v->temp && !keep;
+        c.suppress = f == REPLY_FAULT_RECIPIENT && !v->temp && !keep;
         break;
     }
     return c;

@@ -10,31 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipwarm/chars.h"
 #include "ipwarm/ramp.h"
 
 /* s written as HTML text (and attribute value) content: the five special characters escaped. */
 void report_chart_escape(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\'':
-            fputs("&#39;", f);
-            break;
-        default:
+        const char *entity = chars_html_entity((unsigned char)*s);
+        if (entity)
+            fputs(entity, f);
+        else
             fputc(*s, f);
-        }
     }
 }
 
@@ -111,6 +98,18 @@ static void report_chart_axes(FILE *f, const struct rep *r, double ymax, const c
     }
 }
 
+/* Opens a chart: the svg element, named "WHAT of PROVIDER TAIL" for screen readers, and its
+ * axes up to ymax with the y axis titled unit. */
+static void report_chart_open(FILE *f, const struct rep *axis, double ymax, const char *what,
+                              const char *provider, const char *tail, const char *unit)
+{
+    fprintf(f, "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"%s of ", SVG_W, SVG_H,
+            what);
+    report_chart_escape(f, provider);
+    fprintf(f, "%s\" xmlns=\"http://www.w3.org/2000/svg\">\n", tail);
+    report_chart_axes(f, axis, ymax, unit);
+}
+
 /* One bar of period (or day) i of a chart of n periods: the values v[0..n_v) stacked from the
  * x axis up, each a rect with a title "LABEL NAME: V" (" of OF" after it when of >= 0, the
  * placement chart's copies sent). A value of 0 draws nothing. */
@@ -148,11 +147,8 @@ void report_chart_attempts(FILE *f, const struct rep *r, size_t pi)
             max = t;
     }
     double ymax = report_chart_ceiling((double)max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"attempts of %s per %s\" "
-            "xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
-    report_chart_axes(f, r, ymax, r->by_hour ? "attempts per hour" : "attempts per day");
+    report_chart_open(f, r, ymax, "attempts", r->prov[pi], r->by_hour ? " per hour" : " per day",
+                      r->by_hour ? "attempts per hour" : "attempts per day");
     for (size_t i = 0; i < r->n_per; i++)
         report_chart_stack(f, i, r->n_per, ymax, r->cells[i * r->n_prov + pi].c, N_C,
                            report_chart_outcome_colors, report_chart_outcome_names, r->per[i].label,
@@ -194,11 +190,8 @@ void report_chart_rates(FILE *f, const struct rep *r, size_t pi)
             max = achieved[i];
     }
     double ymax = report_chart_ceiling(max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"planned and achieved rate "
-            "of %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi]);
-    report_chart_axes(f, r, ymax, "messages a minute");
+    report_chart_open(f, r, ymax, "planned and achieved rate", r->prov[pi], "",
+                      "messages a minute");
     double pw = PLOT_W, ph = PLOT_H;
     double bw = pw / (double)r->n_per;
     for (int line = 0; line < 2; line++) {
@@ -241,11 +234,9 @@ void report_chart_feedback(FILE *f, const struct rep *r, size_t pi)
             max = c->complaints;
     }
     double ymax = report_chart_ceiling((double)max);
-    fprintf(f,
-            "<svg viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"late bounces and "
-            "complaints of %s per %s\" xmlns=\"http://www.w3.org/2000/svg\">\n",
-            SVG_W, SVG_H, r->prov[pi], r->by_hour ? "hour" : "day");
-    report_chart_axes(f, r, ymax, r->by_hour ? "reports per hour" : "reports per day");
+    report_chart_open(f, r, ymax, "late bounces and complaints", r->prov[pi],
+                      r->by_hour ? " per hour" : " per day",
+                      r->by_hour ? "reports per hour" : "reports per day");
     double pw = PLOT_W, ph = PLOT_H;
     double bw = pw / (double)r->n_per;
     for (size_t i = 0; i < r->n_per; i++) {
@@ -286,11 +277,8 @@ void report_chart_placement(FILE *f, const struct placement_result *pl, struct p
         if (!strcmp(pl->rows[i].provider, provider) && pl->rows[i].sent > max)
             max = pl->rows[i].sent;
     double ymax = report_chart_ceiling((double)max);
-    fputs("<svg viewBox=\"0 0 ", f);
-    fprintf(f, "%.0f %.0f\" role=\"img\" aria-label=\"seed placement of ", SVG_W, SVG_H);
-    report_chart_escape(f, provider);
-    fputs(" per day\" xmlns=\"http://www.w3.org/2000/svg\">\n", f);
-    report_chart_axes(f, &axis, ymax, "seed copies per day");
+    report_chart_open(f, &axis, ymax, "seed placement", provider, " per day",
+                      "seed copies per day");
     for (size_t d = 0; d < n_days; d++) {
         const struct placement_row *row = NULL;
         for (size_t i = 0; i < pl->n && !row; i++)

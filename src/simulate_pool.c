@@ -101,10 +101,7 @@ void simulate_pool_json(struct json *j, const struct plan *p, const struct simul
         json_object_begin(j);
         json_kv_string(j, "ip", p->source_ips[k]);
         json_kv_double(j, "rate_per_min", o->rate_per_min);
-        if (o->cap >= 0)
-            json_kv_int(j, "cap", o->cap);
-        else
-            json_kv_null(j, "cap");
+        json_kv_int_or_null(j, "cap", o->cap, o->cap >= 0);
         json_kv_int(j, "planned", o->planned);
         json_kv_bool(j, "joined", o->joined);
         json_kv_int(j, "stage", o->stage);

@@ -706,10 +706,7 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         json_time(&j, "end", w->end_ms, zone);
         json_kv_string(&j, "provider", w->provider);
         if (r->by_ip) {
-            if (w->ip && *w->ip)
-                json_kv_string(&j, "ip", w->ip);
-            else
-                json_kv_null(&j, "ip");
+            json_kv_string(&j, "ip", w->ip && *w->ip ? w->ip : NULL);
         }
         json_kv_int(&j, "attempts", w->attempts);
         json_kv_int(&j, "delivered", w->delivered);
@@ -729,10 +726,7 @@ ipw_status stats_write_json(const struct stats_result *r, const struct stats_que
         for (size_t k = 0; k < w->n_reasons; k++) {
             const struct stats_reason *t = &w->reasons[k];
             json_object_begin(&j);
-            if (t->code)
-                json_kv_int(&j, "code", t->code);
-            else
-                json_kv_null(&j, "code");
+            json_kv_int_or_null(&j, "code", t->code, t->code != 0);
             json_kv_string(&j, "enhanced", t->enhanced);
             json_kv_string(&j, "text", t->text);
             json_kv_int(&j, "count", t->count);

@@ -10,6 +10,7 @@
  */
 #include "ipwarm/template.h"
 
+#include "ipwarm/buf.h"
 #include "ipwarm/chars.h"
 
 #include <inttypes.h>
@@ -29,31 +30,6 @@ struct template_tok {
     size_t len;
     int line; /* the line the token starts on */
 };
-
-struct template_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static ipw_status template_buf_put(struct template_buf *b, const char *s, size_t n)
-{
-    if (n > SIZE_MAX - b->len - 1)
-        return IPW_ENOMEM;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            return IPW_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return IPW_OK;
-}
 
 /* "WHERE:LINE" or just "WHERE" when lines are not numbered (first_line 0). */
 static void template_where(char *buf, size_t n, const char *where, int first_line, int line)
@@ -202,61 +178,42 @@ ipw_status template_check(const char *text, const char *const *names, size_t n, 
 }
 
 /* Appends value as the flags ask: escaped for HTML, percent-encoded for a URI. */
-static ipw_status template_put_value(struct template_buf *b, const char *v, unsigned flags)
+static void template_put_value(struct buf *b, const char *v, unsigned flags)
 {
-    if (!(flags & (TEMPLATE_HTML | TEMPLATE_URL)))
-        return template_buf_put(b, v, strlen(v));
+    if (!(flags & (TEMPLATE_HTML | TEMPLATE_URL))) {
+        buf_str(b, v);
+        return;
+    }
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        ipw_status s;
         if (flags & TEMPLATE_URL) {
             if (chars_is_unreserved(*p)) {
-                s = template_buf_put(b, (const char *)p, 1);
+                buf_put(b, p, 1);
             } else {
                 char hex[4];
                 snprintf(hex, sizeof hex, "%%%02X", *p);
-                s = template_buf_put(b, hex, 3);
+                buf_put(b, hex, 3);
             }
-        } else {
-            switch (*p) {
-            case '&':
-                s = template_buf_put(b, "&amp;", 5);
-                break;
-            case '<':
-                s = template_buf_put(b, "&lt;", 4);
-                break;
-            case '>':
-                s = template_buf_put(b, "&gt;", 4);
-                break;
-            case '"':
-                s = template_buf_put(b, "&quot;", 6);
-                break;
-            case '\'':
-                s = template_buf_put(b, "&#39;", 5);
-                break;
-            default:
-                s = template_buf_put(b, (const char *)p, 1);
-                break;
-            }
+            continue;
         }
-        if (s)
-            return s;
+        const char *entity = chars_html_entity(*p);
+        if (entity)
+            buf_str(b, entity);
+        else
+            buf_put(b, p, 1);
     }
-    return IPW_OK;
 }
 
 ipw_status template_expand(const char *text, const struct template_vars *v, unsigned flags,
                            const char *where, char **out, size_t *out_len, struct err *e)
 {
-    struct template_buf b = {NULL, 0, 0};
+    struct buf b = {0};
     ipw_status s = IPW_OK;
     size_t i = 0;
     int line = 1;
     *out = NULL;
     if (out_len)
         *out_len = 0;
-    s = template_buf_put(&b, "", 0); /* an empty template still yields "" */
-    if (s)
-        goto nomem;
+    buf_put(&b, "", 0); /* an empty template still yields "" */
     for (;;) {
         struct template_tok t;
         s = template_next(text, &i, &line, &t, where, 1, e);
@@ -265,9 +222,7 @@ ipw_status template_expand(const char *text, const struct template_vars *v, unsi
         if (t.kind == TEMPLATE_TOK_END)
             break;
         if (t.kind == TEMPLATE_TOK_TEXT) {
-            s = template_buf_put(&b, t.p, t.len);
-            if (s)
-                goto nomem;
+            buf_put(&b, t.p, t.len);
             continue;
         }
         const char *val = NULL;
@@ -319,17 +274,14 @@ ipw_status template_expand(const char *text, const struct template_vars *v, unsi
                             where ? where : "template", (int)t.len, t.p);
             goto done;
         }
-        s = template_put_value(&b, val, flags);
-        if (s)
-            goto nomem;
+        template_put_value(&b, val, flags);
     }
-    *out = b.p;
-    if (out_len)
-        *out_len = b.len;
+    /* One check for every append above: the buffer's out-of-memory flag is sticky. */
+    *out = buf_take(&b, out_len);
+    if (!*out)
+        return err_set(e, IPW_ENOMEM, "out of memory expanding %s", where ? where : "a template");
     return IPW_OK;
-nomem:
-    s = err_set(e, IPW_ENOMEM, "out of memory expanding %s", where ? where : "a template");
 done:
-    free(b.p);
+    buf_free(&b);
     return s;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ipwarm/buf.h"
 #include "ipwarm/reply.h"
 
 struct transport_fake_job {
@@ -42,22 +43,14 @@ static char *transport_fake_dup(const char *s)
 static ipw_status transport_fake_submit(void *impl, const struct smtp_job *job, struct err *e)
 {
     struct transport_fake *f = impl;
-    if (f->n_jobs == f->cap_jobs) {
-        size_t ncap = f->cap_jobs ? f->cap_jobs * 2 : 16;
-        struct transport_fake_job *nj = realloc(f->jobs, ncap * sizeof *nj);
-        if (!nj)
-            return err_set(e, IPW_ENOMEM, "out of memory");
-        f->jobs = nj;
-        f->cap_jobs = ncap;
-    }
-    if (f->n_log == f->cap_log) {
-        size_t ncap = f->cap_log ? f->cap_log * 2 : 64;
-        struct transport_fake_sent *nl = realloc(f->log, ncap * sizeof *nl);
-        if (!nl)
-            return err_set(e, IPW_ENOMEM, "out of memory");
-        f->log = nl;
-        f->cap_log = ncap;
-    }
+    struct transport_fake_job *nj = buf_grow(f->jobs, &f->cap_jobs, f->n_jobs + 1, sizeof *nj, 16);
+    if (!nj)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    f->jobs = nj;
+    struct transport_fake_sent *nl = buf_grow(f->log, &f->cap_log, f->n_log + 1, sizeof *nl, 64);
+    if (!nl)
+        return err_set(e, IPW_ENOMEM, "out of memory");
+    f->log = nl;
     int64_t now = f->clock->now_ms;
     struct transport_fake_reply rep = {.phase = SMTP_PHASE_DATA};
     f->script(job, now, &rep, f->ctx);

@@ -74,6 +74,26 @@ static ipw_status units_leading_number(const char *s, const char *expect, double
     return IPW_OK;
 }
 
+/* The unit named by the letters at *p, which it moves past them: its factor in table t (of n
+ * units; names matched ASCII case-insensitively when nocase), or 0 when it is not there. *name
+ * and *len say what was read (len 0: no letters). */
+static double units_unit_find(const struct units_unit *t, size_t n, bool nocase, const char **p,
+                              const char **name, size_t *len)
+{
+    *name = *p;
+    while (chars_is_alpha((unsigned char)**p))
+        (*p)++;
+    *len = (size_t)(*p - *name);
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(t[i].name) != *len)
+            continue;
+        if (nocase ? strncasecmp(*name, t[i].name, *len) == 0
+                   : strncmp(*name, t[i].name, *len) == 0)
+            return t[i].factor;
+    }
+    return 0;
+}
+
 /* Rate denominators, as minutes per unit. */
 static const struct units_unit units_rate_units[] = {
     {"s", 1.0 / 60}, {"sec", 1.0 / 60}, {"second", 1.0 / 60}, {"m", 1},    {"min", 1},
@@ -91,23 +111,20 @@ ipw_status units_parse_rate(const char *s, double *per_min, struct err *e)
     if (*p != '/')
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (no /unit)", expect, s);
     p = units_skip_space(p + 1);
-    const char *unit = p;
-    while (chars_is_alpha((unsigned char)*p))
-        p++;
-    size_t ulen = (size_t)(p - unit);
+    const char *unit;
+    size_t ulen;
+    double factor =
+        units_unit_find(units_rate_units, sizeof units_rate_units / sizeof units_rate_units[0],
+                        true, &p, &unit, &ulen);
     if (*units_skip_space(p) != '\0')
         return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s);
-    for (size_t i = 0; i < sizeof units_rate_units / sizeof units_rate_units[0]; i++) {
-        if (strlen(units_rate_units[i].name) == ulen &&
-            strncasecmp(unit, units_rate_units[i].name, ulen) == 0) {
-            if (n <= 0)
-                return err_set(e, IPW_ECONFIG, "expected a rate > 0, found \"%s\"", s);
-            *per_min = n / units_rate_units[i].factor;
-            return IPW_OK;
-        }
-    }
-    return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (unknown unit; use /s, /min, /h or /day)",
-                   expect, s);
+    if (factor == 0)
+        return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (unknown unit; use /s, /min, /h or /day)",
+                       expect, s);
+    if (n <= 0)
+        return err_set(e, IPW_ECONFIG, "expected a rate > 0, found \"%s\"", s);
+    *per_min = n / factor;
+    return IPW_OK;
 }
 
 /* Duration units in milliseconds, longest names first so "ms" is not read as "m". */
@@ -127,18 +144,13 @@ ipw_status units_parse_duration(const char *s, int64_t *ms, struct err *e)
         if (units_number(p, &n, &end) != 0)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\"", expect, s ? s : "");
         p = end;
-        const char *unit = p;
-        while (chars_is_alpha((unsigned char)*p))
-            p++;
-        size_t ulen = (size_t)(p - unit);
+        const char *unit;
+        size_t ulen;
+        double factor = units_unit_find(
+            units_duration_units, sizeof units_duration_units / sizeof units_duration_units[0],
+            false, &p, &unit, &ulen);
         if (ulen == 0)
             return err_set(e, IPW_ECONFIG, "%s, found \"%s\" (a number needs a unit)", expect, s);
-        double factor = 0;
-        for (size_t i = 0; i < sizeof units_duration_units / sizeof units_duration_units[0]; i++) {
-            if (strlen(units_duration_units[i].name) == ulen &&
-                strncmp(unit, units_duration_units[i].name, ulen) == 0)
-                factor = units_duration_units[i].factor;
-        }
         if (factor == 0)
             return err_set(e, IPW_ECONFIG,
                            "%s, found \"%s\" (unknown unit \"%.*s\"; use ms, s, m, h, d or w)",

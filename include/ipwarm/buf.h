@@ -2,6 +2,8 @@
  * buf: a growable string with a sticky out-of-memory flag, for code that appends many pieces
  * (message composition, DKIM signatures, SPF macro expansion): append freely, check b.oom
  * once at the end. The string is always NUL-terminated once anything was appended.
+ * buf_grow() is the same doubling for an array of any element, for lists built one item at
+ * a time.
  */
 #ifndef IPWARM_BUF_H
 #define IPWARM_BUF_H
@@ -24,5 +26,13 @@ void buf_str(struct buf *b, const char *s);
 char *buf_take(struct buf *b, size_t *len);
 /* Frees the string and empties b. */
 void buf_free(struct buf *b);
+
+/*
+ * Makes room in the array p, of *cap elements of size bytes, for at least need elements:
+ * the capacity doubles, starting at first. Returns the array (moved, with *cap updated, when
+ * it had to grow), or NULL when out of memory; p and *cap are then untouched and p is still
+ * the caller's to free.
+ */
+void *buf_grow(void *p, size_t *cap, size_t need, size_t size, size_t first);
 
 #endif

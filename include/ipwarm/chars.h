@@ -10,6 +10,7 @@
 #define IPWARM_CHARS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 static inline bool chars_is_digit(int c)
 {
@@ -104,6 +105,26 @@ static inline bool chars_is_ldh(int c)
 static inline bool chars_is_unreserved(int c)
 {
     return chars_is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* The HTML 5 character reference for one of the five characters that text and attribute values
+ * escape (& < > " '), or NULL for any other byte. */
+static inline const char *chars_html_entity(int c)
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return "&quot;";
+    case '\'':
+        return "&#39;";
+    default:
+        return NULL;
+    }
 }
 
 /* c in lower case, when it is an ASCII capital; any other byte as it is. */

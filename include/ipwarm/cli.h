@@ -200,15 +200,18 @@ void cli_dns_config(const struct cli_ctx *ctx, const struct plan *p, struct dns_
  * 'x' (known: ...)" (exit 64), for commands that take a provider name. */
 ipw_status cli_find_provider(const struct plan *p, const char *name, size_t *index, struct err *e);
 /* cli_load_plan, then cli_find_provider of name, for the commands that act on one provider
- * (pause, resume); on failure nothing is left to free. */
+ * (pause, resume): *pp is that provider in *out (its name as the plan spells it). On failure
+ * nothing is left to free. */
 ipw_status cli_load_plan_provider(const struct cli_ctx *ctx, const char *name, struct plan **out,
-                                  size_t *index, struct err *e);
+                                  const struct plan_provider **pp, struct err *e);
 /* A resolver for the command: --dns servers, else the plan's dns.servers (p may be NULL),
  * else /etc/resolv.conf, with the effective timeout. Returns NULL with e set on failure. */
 struct dns *cli_dns_open(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
-/* The same for the look-up commands (check, mx, dnsbl), through preflight_dns_new: a resolver
- * that cannot start is IPW_ETEMP (exit 75). */
-struct dns *cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct err *e);
+/* The same for the look-up commands (check, mx, dnsbl), through preflight_dns_new, into *out.
+ * Returns IPW_OK, or with *out NULL preflight_dns_new's failure: IPW_EUSAGE for a bad server,
+ * IPW_ETEMP (exit 75) for a resolver that cannot start, IPW_ENOMEM. */
+ipw_status cli_dns_open_lookup(const struct cli_ctx *ctx, const struct plan *p, struct dns **out,
+                               struct err *e);
 
 /* An informational line "ipwarm: ..." on ctx->diag, unless --quiet. */
 void cli_info(const struct cli_ctx *ctx, const char *fmt, ...)

@@ -44,4 +44,14 @@ void fields_free(struct fields *f);
 /* The value of the first field called name (ASCII case-insensitive) in g, or NULL. */
 const char *fields_get(const struct fields_group *g, const char *name);
 
+/* How fields_value_copy() copies: ASCII letters lower-cased; control characters made spaces. */
+#define FIELDS_COPY_LOWER     1u
+#define FIELDS_COPY_PRINTABLE 2u
+
+/*
+ * A copy of s[0..n) cut at max bytes, for a value a report's reader keeps, changed as how asks
+ * (FIELDS_COPY_*, 0 for none). Returns NULL when s is NULL, n is 0, or out of memory.
+ */
+char *fields_value_copy(const char *s, size_t n, size_t max, unsigned how);
+
 #endif

@@ -13,8 +13,13 @@
 #define IPWARM_INFILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "ipwarm/err.h"
+
+/* A phrase for a file of mode m that is not regular ("a FIFO (named pipe)", "a character
+ * device", "a directory", ...), for a refusal. */
+const char *infile_kind(mode_t m);
 
 /*
  * Opens path read-only (O_CLOEXEC), refusing what is not a regular file without reading it.

@@ -63,6 +63,10 @@ void json_kv_int(struct json *j, const char *key, int64_t v);
 void json_kv_double(struct json *j, const char *key, double v);
 void json_kv_bool(struct json *j, const char *key, bool v);
 void json_kv_null(struct json *j, const char *key);
+/* An optional member: the value when present, else null (a string needs none of these:
+ * json_kv_string(NULL) writes null). */
+void json_kv_int_or_null(struct json *j, const char *key, int64_t v, bool present);
+void json_kv_double_or_null(struct json *j, const char *key, double v, bool present);
 
 /*
  * Ends the document with a newline and flushes. Returns IPW_OK; IPW_ESOFTWARE when the calls

@@ -7,6 +7,10 @@
  * for the ramp's earned growth) and hands it to the pure lane_now() (lane.h) with the schedule's
  * frame at now (pace_frame_at). The ramp state for today comes from ramp_begin_day() over
  * lane_store_day_counts(), as the engine computes it when a new local date begins.
+ *
+ * pause and resume change one thing in a lane, the hold on the provider's row: they read the
+ * row with lane_store_row_load() and write the hold with lane_store_row_pause(); resume lists
+ * the actions it ends with lane_store_actions_load(), the copy a lane holds.
  */
 #ifndef IPWARM_LANE_STORE_H
 #define IPWARM_LANE_STORE_H
@@ -82,5 +86,31 @@ ipw_status lane_store_day_counts(struct store *st, const char *zone, const char 
 ipw_status lane_store_ip_day_counts(struct store *st, const char *zone, const char *provider,
                                     const char *ip, const char *date, struct ramp_day_counts *out,
                                     struct err *e);
+
+/*
+ * Copies the rule actions active at now_ms at provider (the whole provider's and each IP's) into
+ * *out, oldest first, *n of them, as a lane_view holds them (strings owned, provider NULL).
+ * Returns IPW_OK, IPW_ENOMEM or a store status (then *out is NULL). Free with
+ * lane_store_actions_free().
+ */
+ipw_status lane_store_actions_load(struct store *st, int64_t now_ms, const char *provider,
+                                   struct store_rule_action **out, size_t *n, struct err *e);
+void lane_store_actions_free(struct store_rule_action *a, size_t n);
+
+/*
+ * Loads provider pp's row (its only lane) into *row and sets *stored. A provider never sent to
+ * has no row: *row is then the state a first sending day starts from (the rate of the ramp's
+ * first stage; row->name points into pp) and *stored is false. Returns IPW_OK or a store
+ * status. row needs store_provider_clear() when *stored.
+ */
+ipw_status lane_store_row_load(struct store *st, const struct plan_provider *pp,
+                               struct store_provider *row, bool *stored, struct err *e);
+/*
+ * Saves row with its hold set: paused until until_ms (0: none, or until resumed when manual),
+ * by hand or not, for reason (NULL: none; the caller's string, row keeps its own), updated at
+ * now_ms. Returns IPW_OK or a store status.
+ */
+ipw_status lane_store_row_pause(struct store *st, struct store_provider *row, int64_t until_ms,
+                                bool manual, const char *reason, int64_t now_ms, struct err *e);
 
 #endif

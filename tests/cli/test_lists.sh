@@ -342,7 +342,7 @@ ipw fifo run --for 10s
 rc=$?
 check "a named-pipe list is refused with exit 66 (got $rc), without waiting for a writer" test "$rc" -eq 66
 check "... at once ($(($(date +%s) - t0)) s)" test $(($(date +%s) - t0)) -le 5
-check "... saying what it is" grep -q "fifo is a named pipe, not a regular file" "$work/err"
+check "... saying what it is" grep -q "fifo is a FIFO (named pipe), not a regular file" "$work/err"
 
 # A regular file that is one enormous line (sparse: 20 GB of NUL bytes on no disk): the read
 # ends with --for, and with SIGTERM.

@@ -193,6 +193,25 @@ static void test_json_double(void **state)
     sink_close(&s);
 }
 
+/* The optional members: the value when present (0 included), else null. */
+static void test_json_kv_or_null(void **state)
+{
+    (void)state;
+    struct sink s;
+    sink_open(&s);
+    struct json j;
+    json_init(&j, s.f, false);
+    json_object_begin(&j);
+    json_kv_int_or_null(&j, "a", 0, true);
+    json_kv_int_or_null(&j, "b", 7, false);
+    json_kv_double_or_null(&j, "c", 0.5, true);
+    json_kv_double_or_null(&j, "d", 0.5, false);
+    json_object_end(&j);
+    assert_int_equal(json_finish(&j, NULL), IPW_OK);
+    assert_string_equal(sink_text(&s), "{\"a\":0,\"b\":null,\"c\":0.5,\"d\":null}\n");
+    sink_close(&s);
+}
+
 /* json_finish: misuse (value without key, unclosed container, mismatched end, second
  * top-level value) is reported as IPW_ESOFTWARE. */
 static void test_json_finish_misuse(void **state)
@@ -268,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_json_nesting_pretty),
         cmocka_unit_test(test_json_key_escaped),
         cmocka_unit_test(test_json_double),
+        cmocka_unit_test(test_json_kv_or_null),
         cmocka_unit_test(test_json_finish_misuse),
         cmocka_unit_test(test_json_finish_write_error),
     };

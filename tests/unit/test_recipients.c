@@ -440,7 +440,7 @@ static void test_recipients_not_a_regular_file(void **state)
     assert_int_equal(mkfifo(fifo, 0600), 0);
     /* No writer: opening must not wait for one. */
     assert_int_equal(recipients_open(fifo, NULL, &r, &e), IPW_ENOINPUT);
-    assert_non_null(strstr(e.msg, "is a named pipe, not a regular file"));
+    assert_non_null(strstr(e.msg, "is a FIFO (named pipe), not a regular file"));
     struct recipients_file_state fs;
     assert_int_equal(recipients_stat(fifo, &fs, &e), IPW_ENOINPUT);
     unlink(fifo);
