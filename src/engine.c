@@ -519,6 +519,7 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             if (now >= next_refresh) {
                 next_refresh = now + ENGINE_REFRESH_MS;
                 bool starving = false;
+                r = engine_queues_recheck(&g, e);
                 for (size_t i = 0; i < g.n_lanes && r == IPW_OK; i++) {
                     r = engine_lane_refresh(&g, &g.lanes[i], now, e);
                     if (r == IPW_OK && backoff_tick(&g.lanes[i].ls.bo, &p->backoff, now))

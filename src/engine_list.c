@@ -713,6 +713,17 @@ static void engine_list_forget_queued(struct engine *g)
     }
 }
 
+ipw_status engine_queues_recheck(struct engine *g, struct err *e)
+{
+    int64_t id = 0;
+    ipw_status r = store_report_last_id(g->st, &id, e);
+    if (r == IPW_OK && id != g->report_seen_id) {
+        engine_list_forget_queued(g);
+        g->report_seen_id = id;
+    }
+    return r;
+}
+
 /* ---- a recipient's columns, just before its message ---- */
 
 /*

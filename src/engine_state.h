@@ -146,6 +146,7 @@ struct engine {
     bool group;
     bool have_token;
     int64_t feedback_next_ms; /* the feedback mailbox is read then (scheduler time); 0 = never */
+    int64_t report_seen_id;   /* the latest feedback report when the queues were last filled */
     ipw_status fatal;         /* a set-up failure stops the run once what is in flight is ended */
     char fatal_msg[1024];
 };
@@ -239,6 +240,11 @@ ipw_status engine_list_poll(struct engine *g, int64_t now, struct err *e);
 
 /* Fills the queue of lane v's provider with due recipients when it is empty. */
 ipw_status engine_fill(struct engine *g, struct engine_lane *v, int64_t now, struct err *e);
+
+/* When a feedback report was recorded since the last look (by this run's poll or another
+ * process's), forgets the queued recipients, so that the queues are filled again from the store
+ * and a recipient suppressed meanwhile (a complaint, a late bounce) gets no copy from memory. */
+ipw_status engine_queues_recheck(struct engine *g, struct err *e);
 
 /* Frees a queued recipient's strings and clears it. */
 void engine_qrec_free(struct engine_qrec *q);

@@ -345,3 +345,9 @@ ipw_status store_placement_set(struct store *st, int64_t attempt_id, const char 
     r = store_run_once(st, s, doing, e);
     return store_tx_end(st, r, doing, e);
 }
+
+ipw_status store_report_last_id(struct store *st, int64_t *id, struct err *e)
+{
+    return store_query_int(st, "SELECT coalesce(max(id), 0) FROM feedback_reports", id,
+                           "read the latest feedback report", e);
+}

@@ -611,6 +611,9 @@ struct store_report {
  * On IPW_OK rep->provider is the attempt's provider (malloc'd: free it), or NULL.
  */
 ipw_status store_report_add(struct store *st, struct store_report *rep, int *added, struct err *e);
+/* The id of the latest report recorded (0: none yet): a running engine compares it to notice
+ * that a poll, its own or another process's, may have suppressed recipients. */
+ipw_status store_report_last_id(struct store *st, int64_t *id, struct err *e);
 typedef int (*store_report_cb)(const struct store_report *r, void *ctx);
 /* Calls cb for every report naming recipient, oldest first. */
 ipw_status store_reports_for_recipient(struct store *st, const char *recipient, store_report_cb cb,

@@ -55,6 +55,8 @@ struct world {
     int stop_at_submit; /* set stop when this many transactions were submitted (0: never) */
     int submitted;
     struct engine_summary sum;
+    /* Called at each submission, after the reply is scripted (another process's doing). */
+    void (*on_submit)(struct world *w, const struct smtp_job *job);
 };
 
 static void script(const struct smtp_job *job, int64_t now, struct transport_fake_reply *out,
@@ -80,6 +82,8 @@ static void script(const struct smtp_job *job, int64_t now, struct transport_fak
     out->phase = SMTP_PHASE_DATA;
     out->reply = "250 2.0.0 OK queued";
     out->delivered = true;
+    if (w->on_submit)
+        w->on_submit(w, job);
 }
 
 static void add_rule(struct world *w, const char *prefix, int from, int to, int64_t delay,
@@ -114,6 +118,8 @@ static void write_file(const char *dir, const char *name, const char *text)
  */
 /* The plan's source line for the next world_open (NULL: one IP, 192.0.2.10). */
 static const char *world_source;
+/* recipients.mode for the next world_open (NULL: once). */
+static const char *world_mode;
 
 static void world_open(struct world *w, const char *recipients, const char *extra)
 {
@@ -131,11 +137,11 @@ static void world_open(struct world *w, const char *recipients, const char *extr
              "transport: {mode: direct, port: 25, connections_per_provider: 1,\n"
              "            timeouts: {connect: 30s, command: 5m}}\n"
              "message: {subject: \"Hello\", text_file: message.txt}\n"
-             "recipients: {file: recipients.txt, mode: once}\n"
+             "recipients: {file: recipients.txt, mode: %s}\n"
              "preflight: {require: []}\n"
              "%s",
              world_source ? world_source : "source: {ip: 192.0.2.10, helo: mx1.example.com}\n",
-             extra);
+             world_mode ? world_mode : "once", extra);
     struct err e;
     ipw_status r = plan_load_text(plan, strlen(plan), "replay.yaml", w->dir, &w->plan, &e);
     if (r != IPW_OK)
@@ -637,6 +643,58 @@ static void test_engine_once_sends_what_is_due_then_returns(void **state)
     world_close(&w);
 }
 
+/* A complaint about a03's first message, recorded as `ipwarm feedback poll` (or the run's own
+ * poll) records it, at the first submission of a01's second cycle. */
+static void complain_about_a03(struct world *w, const struct smtp_job *job)
+{
+    if (strcmp(job->rcpt, "a01@gmail.test") != 0 || w->submitted != 5)
+        return;
+    struct store_report rep = {
+        .read_ms = w->clk.now_ms,
+        .mailbox = "imap://fbl.example.test/INBOX",
+        .digest = "<complaint-a03@fbl.example.test>",
+        .kind = "complaint",
+        .format = "arf",
+        .matched_by = "message-id",
+        .attempt_id = sql_int(w, "SELECT min(id) FROM attempts WHERE recipient = "
+                                 "'a03@gmail.test' AND outcome = 'delivered'"),
+        .recipient = "a03@gmail.test",
+        .feedback_type = "abuse",
+    };
+    int added = 0;
+    struct err e;
+    assert_int_equal(store_report_add(w->st, &rep, &added, &e), IPW_OK);
+    assert_int_equal(added, 1);
+    free((char *)rep.provider);
+}
+
+/*
+ * In `cycle` mode a recipient whose complaint arrives while its next copy waits in the run's
+ * queue gets no more mail: 60/min over a01..a04 (each accepted after 1 s), the complaint about
+ * a03 is recorded at the fifth submission (a01's second cycle, with a02 and a03 queued); a03 is
+ * never sent again while the others go on cycling.
+ */
+static void test_engine_cycle_complaint_drops_queued_copy(void **state)
+{
+    (void)state;
+    struct world w;
+    world_mode = "cycle";
+    world_open(&w, "a01@gmail.test\na02@gmail.test\na03@gmail.test\na04@gmail.test\n",
+               "ramp: {start: 60/min}\n");
+    world_mode = NULL;
+    w.on_submit = complain_about_a03;
+    world_run_ok(&w, 20000);
+    int64_t at[32];
+    assert_int_equal(sends(&w, "a03", at, 32), 1);
+    assert_true(sends(&w, "a01", at, 32) >= 4);
+    assert_true(sends(&w, "a02", at, 32) >= 4);
+    assert_true(sends(&w, "a04", at, 32) >= 4);
+    char *state_a03 = sql_text(&w, "SELECT state FROM recipients WHERE address = 'a03@gmail.test'");
+    assert_string_equal(state_a03, "suppressed");
+    free(state_a03);
+    world_close(&w);
+}
+
 /*
  * No burst after a pause: at 20/min (3 s apart) the fourth message is deferred; the provider
  * pauses 8 s (backoff.deferral.pause) from the reply, then sends one message and keeps the cut
@@ -1032,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_engine_days_grow_hold_and_step_back),
         cmocka_unit_test(test_engine_providers_throttled_suspended_while_gmail_paces),
         cmocka_unit_test(test_engine_once_sends_what_is_due_then_returns),
+        cmocka_unit_test(test_engine_cycle_complaint_drops_queued_copy),
         cmocka_unit_test(test_engine_no_burst_after_pause),
         cmocka_unit_test(test_engine_pool_one_ip_backs_off),
         cmocka_unit_test(test_engine_pool_every_ip_throttled),
