@@ -284,7 +284,8 @@ plan notlocal ip=192.0.2.10 "require=[smtp]"
 t "source IP not local" 1 -p notlocal.yaml --json check
 json_true "source IP not local: named with the fix" \
   'any("add the IP 192.0.2.10 to an interface" in (c["fix"] or "") for c in d["checks"] if c["name"]=="smtp")'
-closed=$(free_port)
+closed_tcp_start || exit 1
+closed=$CLOSED_PORT
 plan closed port=$closed "require=[smtp]"
 t "closed port" 1 -p closed.yaml --json check
 json_true "closed port: named" \

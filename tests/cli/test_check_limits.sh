@@ -194,7 +194,8 @@ bounded "run again: the lock was released (not exit 75)" 30 -p runehlo.yaml run 
 check "run again: exit 1, not 75 (got $rc)" test "$rc" -eq 1
 
 # --- a port where nothing listens: the sentence says where, what, and the fix ---------------
-closed=$(free_port)
+closed_tcp_start || exit 1
+closed=$CLOSED_PORT
 plan closed "$closed"
 bounded "a closed port" 30 -p closed.yaml --json check
 detail_has "closed port: where and what" smtp "cannot connect to 127.0.0.1:$closed: Connection refused"

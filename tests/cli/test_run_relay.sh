@@ -91,7 +91,8 @@ check "no relay password: the message names the variable" grep -q "IPWARM_TEST_R
 
 # A relay that does not answer at start: service unavailable.
 export IPWARM_TEST_RELAY_PW='s3cret-Pw'
-relay_plan "$work/dead.yaml" "$(free_port)"
+closed_tcp_start || exit 1
+relay_plan "$work/dead.yaml" "$CLOSED_PORT"
 "$IPWARM" -p "$work/dead.yaml" --db "$work/dead.db" run --once >"$work/dead.out" 2>"$work/dead.err"
 rc=$?
 check "relay does not answer: exit 69 (got $rc)" test "$rc" -eq 69

@@ -28,7 +28,9 @@ mail=$DOVECOT_DIR/mail
 
 # One listener per behaviour; "broken" delivers to a port where nothing listens.
 p_gmail=$(free_port) p_dsn=$(free_port) p_ms=$(free_port) p_outlook=$(free_port)
-p_yahoo=$(free_port) p_broken=$(free_port) dead=$(free_port)
+p_yahoo=$(free_port) p_broken=$(free_port)
+closed_tcp_start || exit 1
+dead=$CLOSED_PORT
 cat >"$work/listeners.json" <<EOF
 [
  {"name": "gmail", "host": "127.0.0.1", "port": $p_gmail, "hostname": "gmail-smtp-in.l.google.com",

@@ -141,7 +141,8 @@ spf_json "no such domain: none" none 0 --ip 192.0.2.1 --sender x@nowhere.test --
 spf_json "no --helo, no plan" pass 1 --ip 192.0.2.30 --sender x@helo.test
 
 # No server answers: the result is temperror, and the lookup still completed (exit 0).
-closed=$(free_port)
+silent_udp_start || exit 1
+closed=$SILENT_PORT
 "$IPWARM" --dns "127.0.0.1:$closed" --dns-timeout 300 spf --ip 192.0.2.1 \
   --sender x@pass.test --helo h.test --json >"$work/out" 2>"$work/err"
 rc=$?

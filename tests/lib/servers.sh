@@ -28,6 +28,8 @@
 #   silent_udp_start        Binds a UDP socket on 127.0.0.1 that reads nothing and answers
 #                           nothing; sets SILENT_PORT. Point a zone at it for timeouts:
 #                             server=/slow.test/127.0.0.1#$SILENT_PORT
+#   closed_tcp_start        Binds a TCP port on 127.0.0.1 that never listens (a connection is
+#                           refused), held until the servers stop; sets CLOSED_PORT.
 #   smtpd_start NAME LISTENERS_JSON [TOP_JSON]
 #                           Starts tests/servers/smtpd.py with {"listeners": LISTENERS_JSON}
 #                           (a JSON array; see the docstring of smtpd.py for the keys), logs
@@ -205,29 +207,43 @@ dnsmasq_start() {
   return 1
 }
 
-silent_udp_start() {
-  local f=$SERVERS_DIR/silent.port.$RANDOM
+# Binds a socket of KIND (udp or tcp) on 127.0.0.1 in a process of its own, held until the
+# servers stop, and sets HELD_PORT to its port.
+port_hold() {
+  local f=$SERVERS_DIR/held.port.$RANDOM
   "$SERVERS_PY" -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+import os, socket, sys, time
+kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
+s = socket.socket(socket.AF_INET, kind)
 s.bind(("127.0.0.1", 0))
 with open(sys.argv[1] + ".tmp", "w") as f:
     f.write(str(s.getsockname()[1]))
-import os
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(3600)
-' "$f" &
+' "$f" "$1" &
   SERVERS_PIDS+=("$!")
   local i
   for ((i = 0; i < 100; i++)); do
     if [ -s "$f" ]; then
-      SILENT_PORT=$(cat "$f")
+      HELD_PORT=$(cat "$f")
       return 0
     fi
     sleep 0.05
   done
-  echo "servers.sh: the silent UDP socket did not start" >&2
+  echo "servers.sh: the held $1 socket did not start" >&2
   return 1
+}
+
+silent_udp_start() {
+  port_hold udp || return 1
+  SILENT_PORT=$HELD_PORT
+}
+
+# A TCP port that refuses connections (bound, never listening) and that no other process can
+# take while the servers run: free_port's port may be taken by a test beside this one.
+closed_tcp_start() {
+  port_hold tcp || return 1
+  CLOSED_PORT=$HELD_PORT
 }
 
 smtpd_start() {
