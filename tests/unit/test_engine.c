@@ -472,8 +472,8 @@ static void test_engine_days_grow_hold_and_step_back(void **state)
     world_open(&w, list, "ramp: {start: 6/min, growth: 2, daily_cap: [5]}\n");
     free(list);
     int64_t at[256];
-    /* Day 1: five messages 10 s apart. */
-    world_run_ok(&w, HOUR);
+    /* Day 1: five messages 10 s apart (the cap is reached within a minute). */
+    world_run_ok(&w, 10 * MIN);
     assert_int_equal(sends(&w, "m", at, 256), 5);
     assert_int_equal(at[4] - at[3], 10000);
     /* Day 2: a clean day 1 earned growth: 12/min, one every 5 s. One deferral in five. */
@@ -487,7 +487,7 @@ static void test_engine_days_grow_hold_and_step_back(void **state)
     /* Day 3: 20 % deferred on day 2 is over twice the 5 % threshold: one stage back. */
     w.clk.now_ms = T0 + 2 * DAY;
     size_t before = n;
-    world_run_ok(&w, HOUR);
+    world_run_ok(&w, 10 * MIN);
     n = sends(&w, "m", at, 256);
     assert_true(n > before + 1);
     assert_int_equal(at[before + 1] - at[before], 10000);
@@ -931,8 +931,8 @@ static void test_engine_pool_ip_starts_later(void **state)
               "  helo: mx1.example.com\n",
               list, "ramp: {start: 6/min, growth: 2, daily_cap: [10, 20]}\n", &ps);
     free(list);
-    /* Day 1 (2026-12-01): only .10, up to its cap. */
-    world_run_ok(&w, HOUR);
+    /* Day 1 (2026-12-01): only .10, up to its cap (within two minutes). */
+    world_run_ok(&w, 10 * MIN);
     int64_t a[128], b[128];
     assert_int_equal(sends_from(&w, "192.0.2.10", a, 128), 10);
     assert_int_equal(sends_from(&w, "192.0.2.11", b, 128), 0);
@@ -940,7 +940,7 @@ static void test_engine_pool_ip_starts_later(void **state)
     /* Day 2: .10 earned its growth (stage 1, 12/min, cap 20); .11 begins at stage 0, 6/min,
      * on its first sending day (cap 10). */
     w.clk.now_ms = T0 + DAY;
-    world_run_ok(&w, HOUR);
+    world_run_ok(&w, 10 * MIN);
     size_t na = sends_from(&w, "192.0.2.10", a, 128), nb = sends_from(&w, "192.0.2.11", b, 128);
     assert_int_equal(na, 30);
     assert_int_equal(nb, 10);
