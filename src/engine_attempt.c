@@ -159,6 +159,17 @@ static ipw_status engine_start(struct engine *g, struct engine_flight *f, struct
     return g->tr.ops->submit(g->tr.impl, &job, e);
 }
 
+/* Writes the rows of the lanes whose state changed, in the caller's transaction, when r is
+ * IPW_OK; returns the final status. */
+static ipw_status engine_lanes_save(struct engine *g, ipw_status r, struct err *e)
+{
+    int64_t now = engine_now(g);
+    for (size_t i = 0; i < g->n_lanes && r == IPW_OK; i++)
+        if (g->lanes[i].dirty)
+            r = engine_lane_save(g, &g->lanes[i], now, e);
+    return r;
+}
+
 /*
  * Group commit. plan.md's rule is that every attempt is committed before the command that could
  * deliver it, and its outcome after; not that each has a commit of its own. The loop picks
@@ -178,9 +189,7 @@ ipw_status engine_flush(struct engine *g, struct err *e)
     ipw_status r = store_batch_begin(g->st, e);
     for (struct engine_flight *f = g->ready; f && r == IPW_OK; f = f->rnext)
         r = engine_attempt_record(g, f, e);
-    for (size_t i = 0; i < g->n_lanes && r == IPW_OK; i++)
-        if (g->lanes[i].dirty)
-            r = engine_lane_save(g, &g->lanes[i], engine_now(g), e);
+    r = engine_lanes_save(g, r, e);
     r = store_batch_end(g->st, r, e);
     while (g->ready) {
         struct engine_flight *f = g->ready;
@@ -204,10 +213,7 @@ ipw_status engine_group_end(struct engine *g, ipw_status r, struct err *e)
     if (!g->group)
         return r;
     g->group = false;
-    for (size_t i = 0; i < g->n_lanes && r == IPW_OK; i++)
-        if (g->lanes[i].dirty)
-            r = engine_lane_save(g, &g->lanes[i], engine_now(g), e);
-    return store_batch_end(g->st, r, e);
+    return store_batch_end(g->st, engine_lanes_save(g, r, e), e);
 }
 
 /* Ends the message of f that could not start for a local reason (DNS trouble, a domain that
