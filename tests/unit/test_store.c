@@ -128,9 +128,9 @@ static void test_migrate_from_empty(void **state)
     (void)state;
     const char *path = db_path("empty");
     struct store *st = open_ok(path);
-    assert_int_equal(store_schema_version(), 5);
-    assert_int_equal(store_version(st), 5);
-    assert_int_equal(query_i64(st, "PRAGMA user_version"), 5);
+    assert_int_equal(store_schema_version(), 6);
+    assert_int_equal(store_version(st), 6);
+    assert_int_equal(query_i64(st, "PRAGMA user_version"), 6);
     assert_int_equal(query_i64(st, "PRAGMA application_id"), 0x49505741);
     for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
         assert_int_equal(table_exists(st, TABLES[i]), 1);
@@ -142,7 +142,7 @@ static void test_migrate_from_empty(void **state)
 
     /* Opening again changes nothing. */
     st = open_ok(path);
-    assert_int_equal(store_version(st), 5);
+    assert_int_equal(store_version(st), 6);
     store_close(st);
 }
 
@@ -193,7 +193,32 @@ static const struct {
      "SELECT count(*) FROM providers p JOIN rule_actions r ON r.provider = p.name "
      "WHERE p.ip = '' AND r.ip = '' AND p.stage = 3 AND p.sending_day = 4 AND p.pace_n = 7",
      1},
+    /* Version 5: a value of every set that version 6 rewrites the CHECK of (only the text of
+     * the schema changes: the rows are the same rows). */
+    {"INSERT INTO attempts (id, started_ms, recipient, domain, provider, phase, outcome) "
+     "VALUES (41, 1, 'q@gmail.com', 'gmail.com', 'gmail', 'quit', 'blocked');"
+     "INSERT INTO recipients (address, domain, provider, state, next_at_ms, added_ms, "
+     "last_outcome) VALUES ('q@gmail.com', 'gmail.com', 'gmail', 'skipped', 0, 1, 'blocked');"
+     "INSERT INTO summary_reasons (provider, hour_ms, outcome, count) "
+     "VALUES ('gmail', 0, 'blocked', 2);"
+     "INSERT INTO rule_actions (provider, rule, action, started_ms) "
+     "VALUES ('gmail', 'r', 'throttle', 1);"
+     "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind, matched_by, attempt_id) "
+     "VALUES (2, 'imap://x/INBOX', 'sha256:01', 'complaint', 'header', 41);"
+     "INSERT INTO placements (attempt_id, seed, result, found_ms) "
+     "VALUES (41, 'seed@gmail.com', 'junk', 3);",
+     "SELECT count(*) FROM attempts a JOIN recipients r ON r.address = a.recipient "
+     "JOIN summary_reasons s ON s.outcome = a.outcome JOIN rule_actions x ON x.rule = 'r' "
+     "JOIN feedback_reports f ON f.attempt_id = a.id JOIN placements p ON p.attempt_id = a.id "
+     "WHERE a.phase = 'quit' AND r.state = 'skipped' AND r.last_outcome = 'blocked' "
+     "AND s.count = 2 AND x.action = 'throttle' AND f.kind = 'complaint' "
+     "AND f.matched_by = 'header' AND p.result = 'junk'",
+     1},
 };
+
+/* Tables whose text still has a CHECK with an IN list of three or more values (version 6). */
+static const char CHECK_LISTS[] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                                  "AND sql LIKE '% IN (''%'',''%'',''%'')%'";
 
 static void test_migrate_from_each_earlier(void **state)
 {
@@ -219,6 +244,81 @@ static void test_migrate_from_each_earlier(void **state)
         for (size_t i = 0; i < sizeof TABLES / sizeof TABLES[0]; i++)
             assert_int_equal(table_exists(st, TABLES[i]), 1);
         assert_int_equal(query_i64(st, EARLIER[v].check), EARLIER[v].expect);
+        assert_int_equal(query_i64(st, CHECK_LISTS), 0);
+        store_close(st);
+    }
+}
+
+/* How many instructions named op the statement sql compiles to, on st's connection. */
+static int count_opcode(struct store *st, const char *sql, const char *op)
+{
+    char explain[1024];
+    snprintf(explain, sizeof explain, "EXPLAIN %s", sql);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(store_db(st), explain, -1, &s, NULL), SQLITE_OK);
+    int n = 0;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        if (strcmp((const char *)sqlite3_column_text(s, 1), op) == 0)
+            n++;
+    sqlite3_finalize(s);
+    return n;
+}
+
+/* Version 6: the CHECKs refuse what they refused before, and writing a checked column builds
+ * no temporary B-tree, on the connection that migrated (it read the new schema) and on a new
+ * one. */
+static void test_migrate_v6_checks(void **state)
+{
+    (void)state;
+    static const char *const writes[] = {
+        "INSERT INTO attempts (started_ms, recipient, domain, provider, phase, outcome) "
+        "VALUES (1, 'a@b.c', 'b.c', 'p', 'data', 'in-flight')",
+        "UPDATE attempts SET phase = 'data', outcome = 'delivered' WHERE id = 1",
+        "UPDATE recipients SET state = 'done', last_outcome = 'delivered' WHERE id = 1",
+        "INSERT INTO summary_reasons (provider, hour_ms, outcome) VALUES ('p', 0, 'deferred')",
+    };
+    static const char *const refused[] = {
+        "INSERT INTO attempts (started_ms, recipient, domain, provider, phase) "
+        "VALUES (1, 'a@b.c', 'b.c', 'p', 'bogus')",
+        "INSERT INTO attempts (started_ms, recipient, domain, provider, outcome) "
+        "VALUES (1, 'a@b.c', 'b.c', 'p', 'Delivered')",
+        "INSERT INTO recipients (address, domain, state, next_at_ms, added_ms) "
+        "VALUES ('a@b.c', 'b.c', 'gone', 0, 0)",
+        "INSERT INTO recipients (address, domain, next_at_ms, added_ms, last_outcome) "
+        "VALUES ('a@b.c', 'b.c', 0, 0, 'bogus')",
+        "INSERT INTO summary_reasons (provider, hour_ms, outcome) VALUES ('p', 0, 'delivered')",
+        "INSERT INTO rule_actions (provider, rule, action, started_ms) "
+        "VALUES ('p', 'r', 'stop', 1)",
+        "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind) "
+        "VALUES (1, 'm', 'd', 'spam')",
+        "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind, matched_by) "
+        "VALUES (1, 'm', 'd', 'other', 'guess')",
+        "INSERT INTO placements (attempt_id, seed, result, found_ms) VALUES (1, 's', 'spam', 1)",
+    };
+    const char *path = db_path("v6-checks");
+    struct store *st = NULL;
+    struct err e;
+    assert_int_equal(store_open_at_version(path, 5, &st, &e), IPW_OK);
+    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+        assert_int_not_equal(count_opcode(st, writes[i], "OpenEphemeral"), 0);
+    store_close(st);
+    for (int round = 0; round < 2; round++) {
+        /* Round 0 migrates to the newest version; round 1 opens the migrated file anew. */
+        st = open_ok(path);
+        assert_int_equal(store_version(st), store_schema_version());
+        for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+            assert_int_equal(count_opcode(st, writes[i], "OpenEphemeral"), 0);
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            char *msg = NULL;
+            int rc = sqlite3_exec(store_db(st), refused[i], NULL, NULL, &msg);
+            if (rc != SQLITE_CONSTRAINT || !msg || !strstr(msg, "CHECK constraint failed"))
+                print_error("%s: %d %s\n", refused[i], rc, msg ? msg : "?");
+            assert_int_equal(rc, SQLITE_CONSTRAINT);
+            /* The constraint that refused is the rewritten one. */
+            if (i == 0)
+                assert_non_null(strstr(msg, "(phase = 'connect' OR phase = 'ehlo' OR "));
+            sqlite3_free(msg);
+        }
         store_close(st);
     }
 }
@@ -2272,6 +2372,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_migrate_from_empty),
         cmocka_unit_test(test_placement_rows),
         cmocka_unit_test(test_migrate_from_each_earlier),
+        cmocka_unit_test(test_migrate_v6_checks),
         cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_report_late_bounce_once),
         cmocka_unit_test(test_report_suppression_sticks),
