@@ -120,6 +120,7 @@ struct smtp {
     struct smtp_xfer *queue, **queue_tail; /* submitted, waiting for a connection */
     struct smtp_xfer *done, **done_tail;   /* finished, to report */
     int running;
+    bool waiting; /* the caller's thread sleeps in smtp_perform's poll (under the mutex) */
     smtp_mask_fn mask;
 };
 
@@ -491,8 +492,8 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     s->queue_tail = &x->next;
     s->running++;
     pthread_mutex_unlock(&s->mu);
-    /* The caller's next smtp_perform() hands it to a connection. */
-    smtp_wake(s);
+    /* The caller's next smtp_perform() hands it to a connection before it waits for anything:
+     * no wake-up needed (this is the caller's thread). */
     return IPW_OK;
 }
 
@@ -640,7 +641,10 @@ static void *smtp_conn_main(void *arg)
         x->next = NULL;
         *s->done_tail = x;
         s->done_tail = &x->next;
-        smtp_wake(s);
+        /* A caller busy elsewhere finds the result when it next looks, without a system call;
+         * only one asleep in smtp_perform needs the byte. */
+        if (s->waiting)
+            smtp_wake(s);
     }
     c->state = SMTP_CONN_CLOSING;
     atomic_store(&c->deadline_ms, smtp_wall_ms() + SMTP_QUIT_MS);
@@ -855,6 +859,9 @@ int smtp_perform(struct smtp *s, int timeout_ms, smtp_done_fn done, void *arg)
         struct smtp_xfer *list = s->done;
         s->done = NULL;
         s->done_tail = &s->done;
+        /* Set with the look at the done list, under the mutex: a result that arrives after
+         * the look finds it set and writes to the pipe. Cleared by the look that returns. */
+        s->waiting = !list && now < until;
         pthread_mutex_unlock(&s->mu);
         if (list) {
             while (list) {
