@@ -510,6 +510,10 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             /* Before the refresh, which ends a run whose recipients are all done: late
              * bounces and complaints keep coming after the last message. */
             if (g.feedback_next_ms && now >= g.feedback_next_ms) {
+                /* Not while the last round's outcomes wait for a commit: IMAP takes time. */
+                r = store_batch_release(g.st, e);
+                if (r != IPW_OK)
+                    break;
                 engine_feedback_poll(&g, now);
                 /* The poll took time, and may have suspended a provider: look at the clock
                  * and the stored actions again before anything is sent. */
@@ -666,7 +670,8 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
         if (g.inflight > 0) {
             int before = g.inflight;
             g.tr.ops->perform(g.tr.impl, timeout, engine_done_cb, &dc);
-            /* The outcomes it reported, in one commit. */
+            /* The outcomes it reported, in one transaction, committed with the next round's
+             * records (engine_flush). */
             r = engine_group_end(&g, dc.r, e);
             /* The last message in flight ended with the list read: look now whether all is
              * done, so that a once-list run ends at once rather than at the next refresh. */
@@ -676,6 +681,10 @@ ipw_status engine_run(const struct plan *p, struct store *st, struct dns *dns,
             g.clk->sleep_ms(g.clk->ctx, timeout);
         }
     }
+    /* The last round's outcomes, when the loop ended before another flush. */
+    ipw_status held = store_batch_release(g.st, r == IPW_OK ? e : NULL);
+    if (r == IPW_OK)
+        r = held;
     if (r == IPW_OK && g.fatal)
         r = err_set(e, g.fatal, "%s", g.fatal_msg);
     if (o->progress) {

@@ -194,8 +194,10 @@ ipw_status engine_flush(struct engine *g, struct err *e)
     for (size_t i = 0; i < g->n_lanes && !g->o->dry_run; i++)
         dirty = dirty || g->lanes[i].dirty;
     if (!g->ready && !dirty)
-        return IPW_OK;
-    ipw_status r = store_batch_begin(g->st, e);
+        return store_batch_release(g->st, e);
+    /* Joins the outcomes of the last round when engine_group_end held them: one commit for
+     * both (a failure here rolls back only the records). */
+    ipw_status r = store_batch_join(g->st, e);
     for (struct engine_flight *f = g->ready; f && r == IPW_OK; f = f->rnext)
         r = engine_attempt_record(g, f, e);
     r = engine_lanes_save(g, r, e);
@@ -222,7 +224,12 @@ ipw_status engine_group_end(struct engine *g, ipw_status r, struct err *e)
     if (!g->group)
         return r;
     g->group = false;
-    return store_batch_end(g->st, engine_lanes_save(g, r, e), e);
+    r = engine_lanes_save(g, r, e);
+    if (r != IPW_OK)
+        return store_batch_end(g->st, r, e);
+    /* Committed with the next records (engine_flush), or before anything slow (store.h). */
+    store_batch_hold(g->st);
+    return IPW_OK;
 }
 
 /* Ends the message of f that could not start for a local reason (DNS trouble, a domain that

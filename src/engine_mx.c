@@ -115,7 +115,10 @@ struct dns_mx_result *engine_mx(struct engine *g, const char *domain, int64_t no
         return &g->mx[*idx];
     struct dns_mx_result res;
     const char *doms[1] = {domain};
-    ipw_status r = dns_mx_resolve(g->dns, doms, 1, &res, e);
+    /* The last round's outcomes are not left uncommitted while DNS answers. */
+    ipw_status r = store_batch_release(g->st, e);
+    if (r == IPW_OK)
+        r = dns_mx_resolve(g->dns, doms, 1, &res, e);
     if (r != IPW_OK)
         return NULL;
     return engine_mx_park(g, domain, &res, now, e);
@@ -145,7 +148,9 @@ ipw_status engine_mx_prefetch(struct engine *g, const char **domains, size_t n, 
             free(todo);
             return err_set(e, IPW_ENOMEM, "out of memory");
         }
-        r = dns_mx_resolve(g->dns, todo, k, res, e);
+        r = store_batch_release(g->st, e);
+        if (r == IPW_OK)
+            r = dns_mx_resolve(g->dns, todo, k, res, e);
         /* The cache rows of the answers, in one short transaction after the lookups. */
         bool tx = r == IPW_OK && store_batch_begin(g->st, NULL) == IPW_OK;
         for (size_t i = 0; i < k; i++) {

@@ -24,13 +24,19 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Before SQLite initialises (it refuses configuration after): no allocator statistics, which
- * ipwarm never reads and which take a global mutex on every allocation. */
+/*
+ * Before SQLite initialises (it refuses configuration after):
+ *  - no allocator statistics, which ipwarm never reads and which take a global mutex on every
+ *    allocation;
+ *  - a savepoint's journal (store_batch_join) kept in memory up to 4 MB: at SQLite's default of
+ *    64 KB, the records of one round spilled it to a temporary file several times a second.
+ */
 static pthread_once_t store_sqlite_once = PTHREAD_ONCE_INIT;
 
 static void store_sqlite_setup(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
 }
 
 /*
@@ -266,9 +272,12 @@ const char *store_path(const struct store *st)
 
 ipw_status store_batch_begin(struct store *st, struct err *e)
 {
+    ipw_status r = store_batch_release(st, e);
+    if (r != IPW_OK)
+        return r;
     if (st->batch)
         return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
-    ipw_status r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
+    r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
     if (r == IPW_OK)
         st->batch = 1;
     return r;
@@ -278,10 +287,47 @@ ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
 {
     if (!st->batch)
         return r;
+    st->held = 0;
+    ipw_status kept = IPW_OK;
+    if (r != IPW_OK && st->marked) {
+        /* The joiner failed: undo its writes only, and commit what the held batch wrote. */
+        kept = r;
+        r = store_exec_sql(st, "ROLLBACK TO joined; RELEASE joined", "roll back a batch", e);
+    }
+    st->marked = 0;
     /* The hourly counters the batch's outcomes added to, one row write each. */
     if (r == IPW_OK)
         r = store_attempts_sums_write(st, e);
     store_attempts_sums_drop(st);
     st->batch = 0;
-    return store_tx_end(st, r, "commit a batch", e);
+    r = store_tx_end(st, r, "commit a batch", e);
+    return kept != IPW_OK ? kept : r;
+}
+
+void store_batch_hold(struct store *st)
+{
+    if (st->batch)
+        st->held = 1;
+}
+
+ipw_status store_batch_join(struct store *st, struct err *e)
+{
+    if (!st->held)
+        return store_batch_begin(st, e);
+    st->held = 0;
+    ipw_status r = store_exec_sql(st, "SAVEPOINT joined", "begin a batch", e);
+    if (r != IPW_OK) {
+        /* What the held batch wrote is still committed; the joiner does not start. */
+        store_batch_end(st, IPW_OK, NULL);
+        return r;
+    }
+    st->marked = 1;
+    return IPW_OK;
+}
+
+ipw_status store_batch_release(struct store *st, struct err *e)
+{
+    if (!st->held)
+        return IPW_OK;
+    return store_batch_end(st, IPW_OK, e);
 }

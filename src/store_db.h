@@ -97,7 +97,9 @@ struct store {
     long lock_pid;
     char lock_host[256];
     sqlite3_stmt *stmt[Q_COUNT];
-    int batch; /* inside store_batch_begin(): writes join its transaction */
+    int batch;  /* inside store_batch_begin(): writes join its transaction */
+    int held;   /* the open batch waits for the next one to join it (store_batch_hold) */
+    int marked; /* a batch joined after a hold: its own writes are after a savepoint */
     /* Inside a batch: what its outcomes add to summary_hourly, written once per row at its end
      * (store_attempts_sums_write) instead of once per outcome. */
     struct store_sum *sums;

@@ -482,6 +482,20 @@ void store_preflight_clear(struct store_preflight *p);
 ipw_status store_batch_begin(struct store *st, struct err *e);
 ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e);
 /*
+ * Leaves the open batch uncommitted for the next batch to join, so that two batches that follow
+ * each other in a loop (the outcomes of one round and the records of the next) cost one commit.
+ * Only store_batch_join() joins it: store_batch_begin() and store_batch_release() commit it
+ * first. Nothing that must be durable before something else happens may be left held: the
+ * caller releases before it waits or acts outside the store.
+ */
+void store_batch_hold(struct store *st);
+/* Joins a held batch, or begins one. What the joiner writes comes after a savepoint: if its
+ * store_batch_end() is given an error, only the joiner's writes are rolled back and the held
+ * batch's are still committed. */
+ipw_status store_batch_join(struct store *st, struct err *e);
+/* Commits a held batch, if any. */
+ipw_status store_batch_release(struct store *st, struct err *e);
+/*
  * Queues r (address, domain, provider, state, next_at_ms, reason, added_ms, list_offset,
  * list_line, cycle, list_scan, list_digest) unless the address is already queued in any case;
  * *added (may be NULL) is 1 when a row was inserted.

@@ -341,6 +341,88 @@ static void test_reopen_keeps_rows(void **state)
     store_close(st);
 }
 
+/* Attempts another connection to path sees committed. */
+static int64_t committed_attempts(const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *s = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM attempts", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static void attempt_add(struct store *st, const char *rcpt)
+{
+    struct err e;
+    struct store_attempt a = {.started_ms = T0, .recipient = rcpt, .provider = "p"};
+    int64_t id = 0;
+    assert_int_equal(store_attempt_begin(st, &a, &id, &e), IPW_OK);
+}
+
+/* A held batch is committed with the batch that joins it, or alone before any other batch
+ * begins or when released; a joiner that fails takes only its own writes back. */
+static void test_batch_hold_join(void **state)
+{
+    (void)state;
+    const char *path = db_path("hold");
+    struct store *st = open_ok(path);
+    struct err e;
+
+    /* Held, then joined: nothing is visible until the joiner's end, then both are. */
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    attempt_add(st, "a@example.org");
+    store_batch_hold(st);
+    assert_int_equal(committed_attempts(path), 0);
+    assert_int_equal(store_batch_join(st, &e), IPW_OK);
+    attempt_add(st, "b@example.org");
+    assert_int_equal(committed_attempts(path), 0);
+    assert_int_equal(store_batch_end(st, IPW_OK, &e), IPW_OK);
+    assert_int_equal(committed_attempts(path), 2);
+
+    /* The joiner fails: its end returns its error, the held write is committed, its own is
+     * not. */
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    attempt_add(st, "c@example.org");
+    store_batch_hold(st);
+    assert_int_equal(store_batch_join(st, &e), IPW_OK);
+    attempt_add(st, "d@example.org");
+    assert_int_equal(store_batch_end(st, IPW_EIO, &e), IPW_EIO);
+    assert_int_equal(committed_attempts(path), 3);
+    assert_int_equal(
+        query_i64(st, "SELECT count(*) FROM attempts WHERE recipient = 'd@example.org'"), 0);
+
+    /* Another batch begins: the held one is committed first, on its own. */
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    attempt_add(st, "e@example.org");
+    store_batch_hold(st);
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    assert_int_equal(committed_attempts(path), 4);
+    attempt_add(st, "f@example.org");
+    assert_int_equal(store_batch_end(st, IPW_EIO, &e), IPW_EIO);
+    assert_int_equal(committed_attempts(path), 4);
+
+    /* Released: committed; releasing again, or with nothing held, does nothing. */
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    attempt_add(st, "g@example.org");
+    store_batch_hold(st);
+    assert_int_equal(store_batch_release(st, &e), IPW_OK);
+    assert_int_equal(committed_attempts(path), 5);
+    assert_int_equal(store_batch_release(st, &e), IPW_OK);
+
+    /* Joining with nothing held begins a batch of its own. */
+    assert_int_equal(store_batch_join(st, &e), IPW_OK);
+    attempt_add(st, "h@example.org");
+    assert_int_equal(committed_attempts(path), 5);
+    assert_int_equal(store_batch_end(st, IPW_OK, &e), IPW_OK);
+    assert_int_equal(committed_attempts(path), 6);
+    store_close(st);
+}
+
 static void test_at_version_bounds(void **state)
 {
     (void)state;
@@ -2373,6 +2455,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_placement_rows),
         cmocka_unit_test(test_migrate_from_each_earlier),
         cmocka_unit_test(test_migrate_v6_checks),
+        cmocka_unit_test(test_batch_hold_join),
         cmocka_unit_test(test_migrate_v1_rows),
         cmocka_unit_test(test_report_late_bounce_once),
         cmocka_unit_test(test_report_suppression_sticks),
