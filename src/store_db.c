@@ -386,6 +386,13 @@ ipw_status store_run_plain(struct store *st, enum q q, const char *doing, struct
 
 ipw_status store_tx_begin(struct store *st, const char *doing, struct err *e)
 {
+    /* A held batch is joined only by store_batch_join: anything else commits it first, so
+     * that a write that fails halfway is rolled back alone, never committed with it. */
+    if (st->held) {
+        ipw_status r = store_batch_release(st, e);
+        if (r != IPW_OK)
+            return r;
+    }
     if (st->batch)
         return IPW_OK;
     return store_run_plain(st, Q_BEGIN, doing, e);

@@ -484,9 +484,10 @@ ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e);
 /*
  * Leaves the open batch uncommitted for the next batch to join, so that two batches that follow
  * each other in a loop (the outcomes of one round and the records of the next) cost one commit.
- * Only store_batch_join() joins it: store_batch_begin() and store_batch_release() commit it
- * first. Nothing that must be durable before something else happens may be left held: the
- * caller releases before it waits or acts outside the store.
+ * Only store_batch_join() joins it: store_batch_begin(), store_batch_release() and every other
+ * write (each store function's own transaction) commit it first. Nothing that must be durable
+ * before something else happens may be left held: the caller releases before it waits or acts
+ * outside the store.
  */
 void store_batch_hold(struct store *st);
 /* Joins a held batch, or begins one. What the joiner writes comes after a savepoint: if its

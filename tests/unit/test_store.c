@@ -406,20 +406,27 @@ static void test_batch_hold_join(void **state)
     assert_int_equal(store_batch_end(st, IPW_EIO, &e), IPW_EIO);
     assert_int_equal(committed_attempts(path), 4);
 
+    /* A write of its own (not a join) commits the held batch first, then itself. */
+    assert_int_equal(store_batch_begin(st, &e), IPW_OK);
+    attempt_add(st, "i@example.org");
+    store_batch_hold(st);
+    attempt_add(st, "j@example.org");
+    assert_int_equal(committed_attempts(path), 6);
+
     /* Released: committed; releasing again, or with nothing held, does nothing. */
     assert_int_equal(store_batch_begin(st, &e), IPW_OK);
     attempt_add(st, "g@example.org");
     store_batch_hold(st);
     assert_int_equal(store_batch_release(st, &e), IPW_OK);
-    assert_int_equal(committed_attempts(path), 5);
+    assert_int_equal(committed_attempts(path), 7);
     assert_int_equal(store_batch_release(st, &e), IPW_OK);
 
     /* Joining with nothing held begins a batch of its own. */
     assert_int_equal(store_batch_join(st, &e), IPW_OK);
     attempt_add(st, "h@example.org");
-    assert_int_equal(committed_attempts(path), 5);
+    assert_int_equal(committed_attempts(path), 7);
     assert_int_equal(store_batch_end(st, IPW_OK, &e), IPW_OK);
-    assert_int_equal(committed_attempts(path), 6);
+    assert_int_equal(committed_attempts(path), 8);
     store_close(st);
 }
 
