@@ -271,28 +271,28 @@ static void test_migrate_v6_checks(void **state)
 {
     (void)state;
     static const char *const writes[] = {
-        "INSERT INTO attempts (started_ms, recipient, domain, provider, phase, outcome) "
-        "VALUES (1, 'a@b.c', 'b.c', 'p', 'data', 'in-flight')",
+        ("INSERT INTO attempts (started_ms, recipient, domain, provider, phase, outcome) "
+         "VALUES (1, 'a@b.c', 'b.c', 'p', 'data', 'in-flight')"),
         "UPDATE attempts SET phase = 'data', outcome = 'delivered' WHERE id = 1",
         "UPDATE recipients SET state = 'done', last_outcome = 'delivered' WHERE id = 1",
         "INSERT INTO summary_reasons (provider, hour_ms, outcome) VALUES ('p', 0, 'deferred')",
     };
     static const char *const refused[] = {
-        "INSERT INTO attempts (started_ms, recipient, domain, provider, phase) "
-        "VALUES (1, 'a@b.c', 'b.c', 'p', 'bogus')",
-        "INSERT INTO attempts (started_ms, recipient, domain, provider, outcome) "
-        "VALUES (1, 'a@b.c', 'b.c', 'p', 'Delivered')",
-        "INSERT INTO recipients (address, domain, state, next_at_ms, added_ms) "
-        "VALUES ('a@b.c', 'b.c', 'gone', 0, 0)",
-        "INSERT INTO recipients (address, domain, next_at_ms, added_ms, last_outcome) "
-        "VALUES ('a@b.c', 'b.c', 0, 0, 'bogus')",
+        ("INSERT INTO attempts (started_ms, recipient, domain, provider, phase) "
+         "VALUES (1, 'a@b.c', 'b.c', 'p', 'bogus')"),
+        ("INSERT INTO attempts (started_ms, recipient, domain, provider, outcome) "
+         "VALUES (1, 'a@b.c', 'b.c', 'p', 'Delivered')"),
+        ("INSERT INTO recipients (address, domain, state, next_at_ms, added_ms) "
+         "VALUES ('a@b.c', 'b.c', 'gone', 0, 0)"),
+        ("INSERT INTO recipients (address, domain, next_at_ms, added_ms, last_outcome) "
+         "VALUES ('a@b.c', 'b.c', 0, 0, 'bogus')"),
         "INSERT INTO summary_reasons (provider, hour_ms, outcome) VALUES ('p', 0, 'delivered')",
-        "INSERT INTO rule_actions (provider, rule, action, started_ms) "
-        "VALUES ('p', 'r', 'stop', 1)",
-        "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind) "
-        "VALUES (1, 'm', 'd', 'spam')",
-        "INSERT INTO feedback_reports (read_ms, mailbox, digest, kind, matched_by) "
-        "VALUES (1, 'm', 'd', 'other', 'guess')",
+        ("INSERT INTO rule_actions (provider, rule, action, started_ms) "
+         "VALUES ('p', 'r', 'stop', 1)"),
+        ("INSERT INTO feedback_reports (read_ms, mailbox, digest, kind) "
+         "VALUES (1, 'm', 'd', 'spam')"),
+        ("INSERT INTO feedback_reports (read_ms, mailbox, digest, kind, matched_by) "
+         "VALUES (1, 'm', 'd', 'other', 'guess')"),
         "INSERT INTO placements (attempt_id, seed, result, found_ms) VALUES (1, 's', 'spam', 1)",
     };
     const char *path = db_path("v6-checks");
