@@ -59,11 +59,12 @@ timed() {
   return $rc
 }
 
-best_ipw=0 best_curl=0 best_src=0 ipw_cpu='' curl_cpu='' recorded=0
+best_ipw=0 best_curl=0 best_src=0 ipw_cpu='' curl_cpu='' recorded=0 worst_curl=0
 for ((round = 1; round <= ROUNDS; round++)); do
   read -r w u s < <(timed "$BENCH_BIN/curl_sender" "$SINK_ADDR" "$port" "$N" "$C" 1024)
   r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
   echo "round $round: curl_sender $N in $w s ($r/s, cpu ${u}+${s} s)"
+  { [ "$worst_curl" -eq 0 ] || [ "$r" -lt "$worst_curl" ]; } && worst_curl=$r
   [ "$r" -gt "$best_curl" ] && best_curl=$r curl_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
 
   read -r w u s < <(timed /usr/sbin/smtp-source -d -s "$C" -m "$N" -l 1024 \
@@ -87,7 +88,15 @@ figure throughput.ipwarm "${best_ipw}/s" "-" info "ipwarm run: $N messages, $C c
 figure throughput.curl "${best_curl}/s" "-" info "bare libcurl multi sender (bench/curl_sender.c), same sink, same run"
 figure throughput.smtp-source "${best_src}/s" "-" info "Postfix smtp-source -d -s $C -l 1024, same sink, same run"
 rat=$(ratio "$best_ipw" "$best_curl")
-figure throughput.ratio "${rat}x" ">= 0.9x" "$(verdict "$rat" ">=" 0.9)" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us"
+# The ratio is only as good as its reference: when the bare sender's rounds disagree by more
+# than 30 %, something else had the machine (a run on 2026-12-03 saw 2,172/s and 3,300/s where
+# 10,000/s is usual, and its ratio "passed"), so the figure is not trusted either way.
+rat_verdict=$(verdict "$rat" ">=" 0.9) rat_note=''
+if [ "$(awk -v a="$best_curl" -v b="$worst_curl" 'BEGIN { print (b > 0 && a / b > 1.3) }')" = 1 ]; then
+  rat_verdict=MISS
+  rat_note="; the bare sender's rounds disagree ($worst_curl/s to $best_curl/s): the machine was disturbed, run again"
+fi
+figure throughput.ratio "${rat}x" ">= 0.9x" "$rat_verdict" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us$rat_note"
 figure throughput.vs-smtp-source "$(ratio "$best_ipw" "$best_src")x" "-" info "ipwarm / smtp-source (a non-libcurl client written for speed)"
 figure throughput.recorded "$recorded/$N" "$N/$N" "$(verdict "$recorded" ">=" "$N")" "attempts recorded delivered with their outcome"
 
