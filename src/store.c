@@ -315,7 +315,7 @@ ipw_status store_batch_join(struct store *st, struct err *e)
     if (!st->held)
         return store_batch_begin(st, e);
     st->held = 0;
-    ipw_status r = store_exec_sql(st, "SAVEPOINT joined", "begin a batch", e);
+    ipw_status r = store_run_plain(st, Q_SAVEPOINT_JOINED, "begin a batch", e);
     if (r != IPW_OK) {
         /* What the held batch wrote is still committed; the joiner does not start. */
         store_batch_end(st, IPW_OK, NULL);

@@ -36,6 +36,8 @@ static const char *const QSQL[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
+    /* A batch joined after a hold (store_batch_join): once per round of the run loop. */
+    [Q_SAVEPOINT_JOINED] = "SAVEPOINT joined",
     [Q_USER_VERSION] = "PRAGMA user_version",
     [Q_ATTEMPT_INSERT] =
         "INSERT INTO attempts (started_ms, recipient, domain, provider, mx, source_ip, "
