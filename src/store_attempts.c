@@ -309,27 +309,39 @@ ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct st
     store_bind_text(s, 6, o->text);
     store_bind_text(s, 7, o->outcome);
     int rc = sqlite3_step(s);
-    char *provider = NULL, *recipient = NULL;
-    int64_t started = 0;
-    int dry_run = 0;
-    if (rc == SQLITE_ROW) {
-        provider = strdup(store_col_text(s, 0));
-        started = sqlite3_column_int64(s, 1);
-        dry_run = sqlite3_column_int(s, 2);
-        recipient = strdup(store_col_text(s, 3));
-        if (!provider || !recipient)
-            r = err_set(e, IPW_ENOMEM, "out of memory");
-        else
-            rc = sqlite3_step(s); /* RETURNING has done its work; finish the statement */
-    } else if (rc == SQLITE_DONE) {
+    int changed = rc == SQLITE_DONE ? sqlite3_changes(st->db) : 0;
+    if (rc != SQLITE_DONE)
+        r = store_db_fail(st, rc, doing, e);
+    else if (changed == 0)
         r = err_set(e, IPW_ENOTFOUND,
                     "attempt %lld is not in flight in %s (unknown id, or its outcome is "
                     "already recorded)",
                     (long long)id, st->path);
-    }
-    if (r == IPW_OK && rc != SQLITE_DONE)
-        r = store_db_fail(st, rc, doing, e);
     store_stmt_done(s);
+
+    char *provider = NULL, *recipient = NULL;
+    int64_t started = 0;
+    int dry_run = 0;
+    if (r == IPW_OK)
+        r = store_stmt_get(st, Q_ATTEMPT_FACTS, doing, &s, e);
+    if (r == IPW_OK) {
+        sqlite3_bind_int64(s, 1, id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            provider = strdup(store_col_text(s, 0));
+            started = sqlite3_column_int64(s, 1);
+            dry_run = sqlite3_column_int(s, 2);
+            recipient = strdup(store_col_text(s, 3));
+            if (!provider || !recipient)
+                r = err_set(e, IPW_ENOMEM, "out of memory");
+        } else if (rc == SQLITE_DONE) { /* cannot be: the UPDATE above just found it */
+            r = err_set(e, IPW_ESOFTWARE, "attempt %lld vanished from %s while being recorded",
+                        (long long)id, st->path);
+        } else {
+            r = store_db_fail(st, rc, doing, e);
+        }
+        store_stmt_done(s);
+    }
 
     if (r == IPW_OK && !dry_run) {
         struct store_sum one = {

@@ -49,8 +49,11 @@ static const char *const QSQL[Q_COUNT] = {
                              "last_outcome = 'in-flight' WHERE address = ?1",
     [Q_ATTEMPT_FINISH] = "UPDATE attempts SET finished_ms = ?2, phase = coalesce(?3, phase), "
                          "code = ?4, enhanced = ?5, text = ?6, outcome = ?7 "
-                         "WHERE id = ?1 AND outcome = 'in-flight' "
-                         "RETURNING provider, started_ms, dry_run, recipient",
+                         "WHERE id = ?1 AND outcome = 'in-flight'",
+    /* Not a RETURNING clause on the UPDATE above: SQLite gathers RETURNING rows in a temporary
+     * table first, and that cost more than this second look-up by row id (bench/). */
+    [Q_ATTEMPT_FACTS] =
+        "SELECT provider, started_ms, dry_run, recipient FROM attempts WHERE id = ?1",
     [Q_SUMMARY_ADD] =
         "INSERT INTO summary_hourly (provider, hour_ms, attempts, delivered, deferred, bounced, "
         "failed, expired, unknown, blocked) VALUES (?1, ?2, ?10, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
