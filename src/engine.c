@@ -356,6 +356,7 @@ static void engine_teardown(struct engine *g)
     free(g->queues);
     if (g->tmpl)
         message_tmpl_free(g->tmpl);
+    message_memo_free(&g->memo);
     if (g->list)
         recipients_close(g->list);
     if (g->list_lookup)

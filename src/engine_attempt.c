@@ -337,8 +337,11 @@ ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
                                     fbid, sizeof fbid, &ce);
             xh[n_xh++] = (struct message_header){.name = "Feedback-ID", .value = fbid};
         }
-        struct message_args ma = {
-            .id_left = idl, .boundary_seed = engine_random64(), .extra = xh, .n_extra = n_xh};
+        struct message_args ma = {.id_left = idl,
+                                  .boundary_seed = engine_random64(),
+                                  .extra = xh,
+                                  .n_extra = n_xh,
+                                  .memo = &g->memo};
         if (r == IPW_OK)
             r = message_compose(g->tmpl, &tv, &ma, &f->msg, &ce);
     }

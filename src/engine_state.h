@@ -104,6 +104,7 @@ struct engine {
     size_t n_ips;                /* lanes per provider */
     struct engine_queue *queues; /* one per provider */
     struct message_tmpl *tmpl;
+    struct message_memo memo; /* the bodies encoded last (message_compose) */
     struct recipients *list;
     struct recipients *list_lookup; /* a second reader to fetch a recipient's columns */
     const char *const *columns;

@@ -201,11 +201,12 @@ ipw_status message_build(const struct message_parts *p, struct message *out, str
     struct message_fields f = {0};
     char boundary[sizeof out->boundary] = "";
 
-    s = mime_body_make(p->text ? p->text : "", p->text ? p->text_len : 0, "text body", &text, e);
+    s = mime_body_make_memo(p->text_memo, p->text ? p->text : "", p->text ? p->text_len : 0,
+                            "text body", &text, e);
     if (s)
         goto done;
     if (p->html) {
-        s = mime_body_make(p->html, p->html_len, "HTML body", &html, e);
+        s = mime_body_make_memo(p->html_memo, p->html, p->html_len, "HTML body", &html, e);
         if (s)
             goto done;
         /* RFC 2046 5.1.1: the boundary must not occur in the parts. "=_" cannot occur in
@@ -666,6 +667,14 @@ static ipw_status message_unsubscribe(const struct message_tmpl *t, const struct
     return IPW_OK;
 }
 
+void message_memo_free(struct message_memo *m)
+{
+    if (!m)
+        return;
+    mime_memo_free(&m->text);
+    mime_memo_free(&m->html);
+}
+
 ipw_status message_compose(const struct message_tmpl *t, const struct template_vars *v,
                            const struct message_args *a, struct message *out, struct err *e)
 {
@@ -703,6 +712,8 @@ ipw_status message_compose(const struct message_tmpl *t, const struct template_v
         .boundary_seed = a->boundary_seed,
         .extra = extra ? extra : a->extra,
         .n_extra = extra ? n_extra : a->n_extra,
+        .text_memo = a->memo ? &a->memo->text : NULL,
+        .html_memo = a->memo ? &a->memo->html : NULL,
     };
     s = message_build(&parts, out, e);
 done:

@@ -445,3 +445,36 @@ ipw_status mime_body_make(const char *s, size_t n, const char *what, struct mime
         return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
     return IPW_OK;
 }
+
+void mime_memo_free(struct mime_memo *m)
+{
+    if (!m)
+        return;
+    buf_free(&m->src);
+    buf_free(&m->body.enc);
+    m->valid = false;
+}
+
+ipw_status mime_body_make_memo(struct mime_memo *m, const char *s, size_t n, const char *what,
+                               struct mime_body *out, struct err *e)
+{
+    if (!m)
+        return mime_body_make(s, n, what, out, e);
+    if (!(m->valid && m->src.len == n && (n == 0 || memcmp(m->src.p, s, n) == 0))) {
+        mime_memo_free(m);
+        ipw_status r = mime_body_make(s, n, what, &m->body, e);
+        if (r != IPW_OK)
+            return r;
+        buf_put(&m->src, s, n);
+        if (m->src.oom) {
+            mime_memo_free(m);
+            return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
+        }
+        m->valid = true;
+    }
+    *out = (struct mime_body){{0}, m->body.cte};
+    buf_put(&out->enc, m->body.enc.p, m->body.enc.len);
+    if (out->enc.oom)
+        return err_set(e, IPW_ENOMEM, "out of memory encoding the %s", what);
+    return IPW_OK;
+}

@@ -86,6 +86,7 @@ struct message_parts {
     uint64_t boundary_seed;             /* random bits for the multipart boundary */
     const struct message_header *extra; /* added after MIME-Version, in order */
     size_t n_extra;
+    struct mime_memo *text_memo, *html_memo; /* or NULL: see mime_body_make_memo() */
 };
 
 /*
@@ -157,7 +158,15 @@ struct message_args {
     uint64_t boundary_seed; /* random bits */
     const struct message_header *extra;
     size_t n_extra;
+    struct message_memo *memo; /* or NULL: the bodies last encoded, for the next message */
 };
+
+/* The bodies a run encoded last (mime_body_make_memo), kept by the caller of
+ * message_compose() from one message to the next. Zero it before use. */
+struct message_memo {
+    struct mime_memo text, html;
+};
+void message_memo_free(struct message_memo *m);
 
 /*
  * Expands t for the recipient of v (v->recipient is the To address, v->date the Date header)

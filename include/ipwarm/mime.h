@@ -91,4 +91,22 @@ struct mime_body {
 ipw_status mime_body_make(const char *s, size_t n, const char *what, struct mime_body *out,
                           struct err *e);
 
+/*
+ * The last text mime_body_make_memo() encoded, and what it became. A warm-up sends the same
+ * body to every recipient unless its template names a per-recipient value, and encoding it
+ * again for each message was a tenth of the run loop's work (bench/throughput.sh). Zero it
+ * before use; free with mime_memo_free. One thread at a time.
+ */
+struct mime_memo {
+    struct buf src;
+    struct mime_body body;
+    bool valid;
+};
+
+/* As mime_body_make(), but when s[0..n) is the text m holds, copies its encoding instead of
+ * encoding again; otherwise encodes and, on success, remembers. m NULL: mime_body_make(). */
+ipw_status mime_body_make_memo(struct mime_memo *m, const char *s, size_t n, const char *what,
+                               struct mime_body *out, struct err *e);
+void mime_memo_free(struct mime_memo *m);
+
 #endif

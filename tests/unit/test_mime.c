@@ -296,6 +296,48 @@ static void test_mime_body_refusals(void **state)
     assert_null(body.enc.p);
 }
 
+/* The memo gives each caller its own copy of exactly what mime_body_make() gives, and
+ * encodes again when the text differs, even by one byte or in length only. */
+static void test_mime_body_memo(void **state)
+{
+    (void)state;
+    struct mime_memo m = {0};
+    struct err e;
+    const char *texts[] = {"Hello,\nsecond line\n",      "Hello,\nsecond line\n",
+                           "Hello,\nsecond lime\n",      "Hello,\nsecond line\n\n",
+                           "caf\xC3\xA9 \xE2\x82\xAC\n", ""};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        struct mime_body want = {{0}, MIME_7BIT}, got = {{0}, MIME_7BIT};
+        size_t n = strlen(texts[i]);
+        assert_int_equal(mime_body_make(texts[i], n, "text body", &want, &e), IPW_OK);
+        assert_int_equal(mime_body_make_memo(&m, texts[i], n, "text body", &got, &e), IPW_OK);
+        assert_int_equal(got.cte, want.cte);
+        assert_int_equal(got.enc.len, want.enc.len);
+        assert_memory_equal(got.enc.p, want.enc.p, want.enc.len);
+        assert_ptr_not_equal(got.enc.p, m.body.enc.p); /* a copy: the caller frees it */
+        assert_true(m.valid);
+        assert_int_equal(m.src.len, n);
+        buf_free(&got.enc);
+        buf_free(&want.enc);
+    }
+    /* Refused text is refused again, and leaves nothing remembered. */
+    struct mime_body bad = {{0}, MIME_7BIT};
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(mime_body_make_memo(&m, "abc\xE3\x81", 5, "text body", &bad, &e),
+                         IPW_EDATA);
+        assert_string_equal(e.msg, "text body: invalid UTF-8 at byte offset 3");
+        assert_false(m.valid);
+        assert_null(bad.enc.p);
+    }
+    /* Without a memo it is mime_body_make(). */
+    assert_int_equal(mime_body_make_memo(NULL, "x\n", 2, "text body", &bad, &e), IPW_OK);
+    assert_int_equal(bad.enc.len, 3);
+    assert_memory_equal(bad.enc.p, "x\r\n", 3);
+    buf_free(&bad.enc);
+    mime_memo_free(&m);
+    mime_memo_free(&m); /* twice is harmless */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_mime_body_line_ends_canonical),
         cmocka_unit_test(test_mime_body_base64_for_non_latin),
         cmocka_unit_test(test_mime_body_refusals),
+        cmocka_unit_test(test_mime_body_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
