@@ -93,13 +93,21 @@ static ipw_status template_next(const char *s, size_t *i, int *line, struct temp
         *i = j + 2;
         return IPW_OK;
     }
-    /* Literal text up to the next "{{". */
-    size_t j = k;
-    while (s[j] != '\0' && !(s[j] == '{' && s[j + 1] == '{')) {
-        if (s[j] == '\n')
-            (*line)++;
-        j++;
+    /* Literal text up to the next "{{", found with strchr and its line ends counted with
+     * memchr: a body is expanded for every message, and a byte at a time was most of it. */
+    const char *q = s + k, *stop;
+    for (;;) {
+        stop = strchr(q, '{');
+        if (!stop || stop[1] == '{') {
+            if (!stop)
+                stop = q + strlen(q);
+            break;
+        }
+        q = stop + 1;
     }
+    for (const char *nl = s + k; (nl = memchr(nl, '\n', (size_t)(stop - nl))) != NULL; nl++)
+        (*line)++;
+    size_t j = (size_t)(stop - s);
     t->kind = TEMPLATE_TOK_TEXT;
     t->p = s + k;
     t->len = j - k;

@@ -57,6 +57,9 @@ static void test_template_expand_builtins_and_columns(void **state)
     out = expand_ok("no placeholders } here }}", &v, 0);
     assert_string_equal(out, "no placeholders } here }}");
     free(out);
+    out = expand_ok("{a}\n{ {{seq}}{\n{{{{x}{", &v, 0);
+    assert_string_equal(out, "{a}\n{ 42{\n{{x}{");
+    free(out);
 }
 
 static void test_template_literal_braces(void **state)
@@ -102,6 +105,9 @@ static void test_template_check_syntax_errors(void **state)
     assert_non_null(strstr(e.msg, "m.txt:1: unterminated placeholder"));
     assert_int_equal(template_check("a\nb\nc {{  }}", cols, 3, "m.txt", &e), IPW_EDATA);
     assert_string_equal(e.msg, "m.txt:3: empty placeholder {{  }}");
+    /* Single braces are text, and the lines they are on are counted. */
+    assert_int_equal(template_check("{a}\n{ b {\n}{\n x{ {{}}", cols, 3, "m.txt", &e), IPW_EDATA);
+    assert_string_equal(e.msg, "m.txt:4: empty placeholder {{}}");
     /* Expansion refuses the same text the same way. */
     struct template_vars v = vars_for((const char *[]){"a@b.cd", "Bob", ""});
     char *out = (char *)1;
