@@ -412,18 +412,48 @@ static int smtp_close_cb(void *arg, curl_socket_t fd)
     return r;
 }
 
-static char *smtp_bracket(const char *addr)
-{
-    size_t n = strlen(addr) + 3;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "<%s>", addr);
-    return s;
-}
-
 static char *smtp_strdup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/* The strings parts[0..n) joined, NULL ones as "", in one new allocation. A job's URL and
+ * connection key are built for every message, and snprintf was most of submitting it. */
+static char *smtp_join(const char *const *parts, size_t n)
+{
+    size_t len[16], total = 1;
+    if (n > sizeof len / sizeof len[0])
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        total += len[i] = parts[i] ? strlen(parts[i]) : 0;
+    char *out = malloc(total), *w = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (len[i])
+            memcpy(w, parts[i], len[i]);
+        w += len[i];
+    }
+    *w = '\0';
+    return out;
+}
+
+static char *smtp_bracket(const char *addr)
+{
+    const char *p[] = {"<", addr, ">"};
+    return smtp_join(p, 3);
+}
+
+/* A small non-negative number as decimal, into buf[12]. */
+static const char *smtp_decimal(char buf[12], int v)
+{
+    char *p = buf + 11;
+    unsigned u = v < 0 ? 0u : (unsigned)v;
+    *p = '\0';
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    return p;
 }
 
 ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e)
@@ -442,11 +472,17 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     x->command_ms = job->command_timeout_ms;
     /* The EHLO name travels as the URL path: smtp://host:port/helo.name. */
     bool v6 = strchr(job->host, ':') != NULL;
-    size_t ul = strlen(job->host) + strlen(job->helo ? job->helo : "") + 32;
-    x->url = malloc(ul);
-    if (x->url)
-        snprintf(x->url, ul, "%s://%s%s%s:%d/%s", job->implicit_tls ? "smtps" : "smtp",
-                 v6 ? "[" : "", job->host, v6 ? "]" : "", job->port, job->helo ? job->helo : "");
+    char port[12];
+    const char *ports = smtp_decimal(port, job->port);
+    const char *url[] = {job->implicit_tls ? "smtps://" : "smtp://",
+                         v6 ? "[" : "",
+                         job->host,
+                         v6 ? "]" : "",
+                         ":",
+                         ports,
+                         "/",
+                         job->helo};
+    x->url = smtp_join(url, sizeof url / sizeof url[0]);
     x->mail_from = smtp_bracket(job->mail_from ? job->mail_from : "");
     char *rcpt = smtp_bracket(job->rcpt);
     if (rcpt) {
@@ -455,31 +491,41 @@ ipw_status smtp_submit(struct smtp *s, const struct smtp_job *job, struct err *e
     }
     if (job->connect_ip) {
         /* Pin the address we resolved ourselves (MX order, address family) while keeping the
-         * host name for the TLS SNI and the certificate check. */
-        char ct[512];
+         * host name for the TLS SNI and the certificate check: HOST:PORT:ADDRESS:PORT. */
         bool ip6 = strchr(job->connect_ip, ':') != NULL;
-        snprintf(ct, sizeof ct, "%s%s%s:%d:%s%s%s:%d", v6 ? "[" : "", job->host, v6 ? "]" : "",
-                 job->port, ip6 ? "[" : "", job->connect_ip, ip6 ? "]" : "", job->port);
-        x->connect_to = curl_slist_append(NULL, ct);
+        const char *ct[] = {v6 ? "[" : "",  job->host,       v6 ? "]" : "",  ":", ports, ":",
+                            ip6 ? "[" : "", job->connect_ip, ip6 ? "]" : "", ":", ports};
+        char *c = smtp_join(ct, sizeof ct / sizeof ct[0]);
+        if (c)
+            x->connect_to = curl_slist_append(NULL, c);
+        free(c);
     }
     if (job->source_ip) {
-        size_t il = strlen(job->source_ip) + 6;
-        x->interface = malloc(il);
-        if (x->interface)
-            snprintf(x->interface, il, "host!%s", job->source_ip);
+        const char *in[] = {"host!", job->source_ip};
+        x->interface = smtp_join(in, 2);
     }
     x->username = smtp_strdup_or_null(job->username);
     x->password = smtp_strdup_or_null(job->password);
     x->ca_file = smtp_strdup_or_null(job->ca_file);
     /* What makes two jobs able to share a connection: everything libcurl matches a cached
      * connection on, and what we set per connection. */
-    size_t kl = ul + 512 + (job->username ? strlen(job->username) : 0);
-    x->key = malloc(kl);
-    if (x->key)
-        snprintf(x->key, kl, "%s|%s|%s|%d|%d|%d|%s|%s", x->url,
-                 job->connect_ip ? job->connect_ip : "", job->source_ip ? job->source_ip : "",
-                 (int)job->tls, (int)job->tls_min, (int)job->verify_peer,
-                 job->ca_file ? job->ca_file : "", job->username ? job->username : "");
+    char tls[12], tls_min[12];
+    const char *key[] = {x->url,
+                         "|",
+                         job->connect_ip,
+                         "|",
+                         job->source_ip,
+                         "|",
+                         smtp_decimal(tls, (int)job->tls),
+                         "|",
+                         smtp_decimal(tls_min, (int)job->tls_min),
+                         "|",
+                         job->verify_peer ? "1" : "0",
+                         "|",
+                         job->ca_file,
+                         "|",
+                         job->username};
+    x->key = x->url ? smtp_join(key, sizeof key / sizeof key[0]) : NULL;
     if (!x->url || !x->mail_from || !x->rcpts || !x->key || (job->connect_ip && !x->connect_to) ||
         (job->source_ip && !x->interface) || (job->username && !x->username) ||
         (job->password && !x->password) || (job->ca_file && !x->ca_file)) {
