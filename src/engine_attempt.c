@@ -73,6 +73,7 @@ static ipw_status engine_attempt_record(struct engine *g, struct engine_flight *
         .retry_no = f->rec.retries,
         .dry_run = g->o->dry_run,
         .mail_from = f->mail_from,
+        .rcpt_id = f->rec.id,
     };
     ipw_status r = store_attempt_begin(g->st, &a, &f->attempt_id, e);
     if (r == IPW_OK && verp) {
@@ -644,6 +645,7 @@ static ipw_status engine_complete(struct engine *g, struct engine_flight *f,
     /* The outcome and the provider's state it changed (last reply, backoff), in the group. */
     snprintf(v->ls.last_reply, sizeof v->ls.last_reply, "%.500s", full);
     v->ls.last_reply_ms = now;
+    vd.step.rcpt_id = f->rec.id;
     ipw_status r =
         store_attempt_finish_ex(g->st, f->attempt_id, &o, g->o->dry_run ? NULL : &vd.step, e);
     if (r != IPW_OK)

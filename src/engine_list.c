@@ -662,6 +662,7 @@ static int engine_fill_cb(const struct store_recipient *r, void *arg)
         c->oom = 1;
         return 1;
     }
+    q->id = r->id;
     q->retries = r->retries;
     q->first_attempt_ms = r->first_attempt_ms;
     q->list_offset = r->list_offset;

@@ -32,6 +32,7 @@
 
 /* A due recipient waiting in a provider's queue. */
 struct engine_qrec {
+    int64_t id; /* its row in the store */
     char *address;
     char *domain;
     int retries;

@@ -183,6 +183,7 @@ ipw_status store_attempt_begin(struct store *st, const struct store_attempt *a, 
         if (r == IPW_OK) {
             store_bind_text(s, 1, a->recipient);
             sqlite3_bind_int64(s, 2, a->started_ms);
+            store_bind_opt(s, 6, a->rcpt_id);
             r = store_run(st, s, doing, e);
         }
     }
@@ -255,6 +256,7 @@ ipw_status store_attempts_rcpt_apply(struct store *st, const char *address, int6
     }
     if (q != Q_RCPT_SKIP)
         store_bind_text(s, 4, outcome);
+    store_bind_opt(s, 6, u->rcpt_id);
     ipw_status r = store_run(st, s, doing, e);
     if (r == IPW_OK && sqlite3_changes(st->db) == 0)
         r = err_set(e, IPW_ENOTFOUND, "recipient %s is not in the queue of %s", address, st->path);

@@ -24,6 +24,11 @@
     "id, address, domain, provider, state, next_at_ms, retries, reason, first_attempt_ms, "        \
     "last_attempt_ms, last_outcome, cycle, added_ms, list_offset, list_line, list_scan, "          \
     "list_digest"
+/* A recipient's row by its id (?6) when the caller knows it, else by its address (?1), which
+ * must match either way: a look-up of the address (case-insensitive, in an index of every
+ * recipient) cost as much as the rest of the update, and the run knows each id. */
+#define RCPT_BY_ID                                                                                 \
+    "id = coalesce(?6, (SELECT id FROM recipients WHERE address = ?1)) AND address = ?1"
 #define PROV_COLS                                                                                  \
     "name, stage, sending_day, sending_day_date, rate_per_min, sent_today, sent_today_date, "      \
     "paused_until_ms, pause_reason, pause_level, pause_manual, last_deferral_ms, "                 \
@@ -46,7 +51,7 @@ static const char *const QSQL[Q_COUNT] = {
     /* first_attempt_ms is set by the outcome (Q_RCPT_RETRY, Q_RCPT_FINAL), not here: an
      * attempt that ends blocked or requeued does not start the recipient's give-up clock. */
     [Q_ATTEMPT_STAMP_RCPT] = "UPDATE recipients SET last_attempt_ms = ?2, "
-                             "last_outcome = 'in-flight' WHERE address = ?1",
+                             "last_outcome = 'in-flight' WHERE " RCPT_BY_ID,
     [Q_ATTEMPT_FINISH] = "UPDATE attempts SET finished_ms = ?2, phase = coalesce(?3, phase), "
                          "code = ?4, enhanced = ?5, text = ?6, outcome = ?7 "
                          "WHERE id = ?1 AND outcome = 'in-flight'",
@@ -106,24 +111,24 @@ static const char *const QSQL[Q_COUNT] = {
                      "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                      "retries = retries + 1, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
-                     "WHERE address = ?1",
+                     "WHERE " RCPT_BY_ID,
     [Q_RCPT_FINAL] = "UPDATE recipients SET state = CASE WHEN state = 'suppressed' THEN "
                      "state ELSE ?2 END, reason = CASE WHEN state = 'suppressed' THEN reason "
                      "ELSE ?5 END, last_attempt_ms = ?3, "
                      "first_attempt_ms = coalesce(first_attempt_ms, ?3), last_outcome = ?4 "
-                     "WHERE address = ?1",
+                     "WHERE " RCPT_BY_ID,
     /* Not the recipient's fault (the sender was refused, the run could not set up): its retry
      * count and give-up clock stay as they were. */
     [Q_RCPT_REQUEUE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
                        "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                        "last_attempt_ms = coalesce(?3, last_attempt_ms), "
                        "last_outcome = coalesce(?4, last_outcome), reason = ?5 "
-                       "WHERE address = ?1",
+                       "WHERE " RCPT_BY_ID,
     [Q_RCPT_NEXT_CYCLE] = "UPDATE recipients SET state = CASE WHEN state IN ('removed', "
                           "'suppressed') THEN state ELSE 'pending' END, next_at_ms = ?2, "
                           "retries = 0, cycle = cycle + 1, first_attempt_ms = NULL, "
                           "reason = NULL, last_attempt_ms = ?3, last_outcome = ?4 "
-                          "WHERE address = ?1",
+                          "WHERE " RCPT_BY_ID,
     /* state = 'pending' literally, so that the planner can use the partial indexes. */
     [Q_RCPT_DUE] = "SELECT " RCPT_COLS " FROM recipients WHERE state = 'pending' "
                    "AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2",
@@ -209,7 +214,7 @@ static const char *const QSQL[Q_COUNT] = {
                      "AND (list_scan IS NULL OR list_scan < ?1)",
     [Q_RCPT_SKIP] = "UPDATE recipients SET state = CASE WHEN state = 'removed' THEN 'removed' "
                     "ELSE 'skipped' END, removed_state = CASE WHEN state = 'removed' THEN "
-                    "'pending' END, reason = ?5 WHERE address = ?1",
+                    "'pending' END, reason = ?5 WHERE " RCPT_BY_ID,
     [Q_RCPT_RELEASE] = "UPDATE recipients SET state = 'pending', next_at_ms = ?2, reason = NULL "
                        "WHERE address = ?1 AND state IN ('held', 'skipped')",
     [Q_RCPT_RELEASE_HELD] = "UPDATE recipients SET state = 'pending', next_at_ms = ?1, "

@@ -138,6 +138,7 @@ struct store_attempt {
     int retry_no;          /* 0 for the first attempt of this recipient (in this cycle) */
     int dry_run;           /* non-zero: decided and recorded, nothing sent */
     const char *mail_from; /* the envelope sender (MAIL FROM) used; NULL = not recorded */
+    int64_t rcpt_id;       /* the recipient's row (store_recipient.id) when known; 0 = look up */
 };
 
 /* How an attempt ended (input of store_attempt_finish_ex). */
@@ -177,6 +178,7 @@ struct store_recipient_update {
     enum store_recipient_step step;
     int64_t next_at_ms; /* RETRY, NEXT_CYCLE and REQUEUE */
     const char *reason; /* SUPPRESS, EXPIRE, REQUEUE and SKIP; NULL = none */
+    int64_t rcpt_id;    /* the recipient's row (store_recipient.id) when known; 0 = look up */
 };
 
 /*

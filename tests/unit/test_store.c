@@ -1469,6 +1469,68 @@ static void test_recipient_save_and_cycle(void **state)
     store_close(st);
 }
 
+/* The run names a recipient by its row id as well as its address: the row changes only when
+ * both agree, and an id of 0 looks the address up, as before. */
+static void test_recipient_by_id(void **state)
+{
+    (void)state;
+    struct store *st = open_ok(db_path("byid"));
+    struct err e;
+    struct store_recipient a = {
+        .address = "a@example.org", .provider = "other", .state = "pending", .added_ms = T0};
+    struct store_recipient b = a;
+    b.address = "b@example.org";
+    assert_int_equal(store_recipient_save(st, &a, &e), IPW_OK);
+    assert_int_equal(store_recipient_save(st, &b, &e), IPW_OK);
+    struct store_recipient ra, rb;
+    assert_int_equal(store_recipient_get(st, "a@example.org", &ra, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "b@example.org", &rb, &e), IPW_OK);
+    int64_t id_a = ra.id, id_b = rb.id;
+    assert_true(id_a > 0 && id_b > 0 && id_a != id_b);
+    store_recipient_clear(&ra);
+    store_recipient_clear(&rb);
+
+    /* The stamp of a begun attempt, by id (the address written in another case). */
+    struct store_attempt at = {
+        .started_ms = T0 + 10, .recipient = "A@Example.org", .provider = "other", .rcpt_id = id_a};
+    int64_t aid = 0;
+    assert_int_equal(store_attempt_begin(st, &at, &aid, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "a@example.org", &ra, &e), IPW_OK);
+    assert_int_equal(ra.last_attempt_ms, T0 + 10);
+    assert_string_equal(ra.last_outcome, "in-flight");
+    store_recipient_clear(&ra);
+
+    /* An id that is another recipient's changes neither. */
+    struct store_recipient_update done = {.step = STORE_RCPT_DONE, .rcpt_id = id_b};
+    assert_int_equal(store_recipient_update(st, "a@example.org", T0 + 20, "delivered", &done, &e),
+                     IPW_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "recipient a@example.org is not in the queue"));
+    assert_int_equal(store_recipient_get(st, "a@example.org", &ra, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "b@example.org", &rb, &e), IPW_OK);
+    assert_string_equal(ra.state, "pending");
+    assert_string_equal(rb.state, "pending");
+    assert_null(rb.last_outcome);
+    store_recipient_clear(&ra);
+    store_recipient_clear(&rb);
+
+    /* The right id, and then no id at all (by address). */
+    done.rcpt_id = id_a;
+    assert_int_equal(store_recipient_update(st, "a@example.org", T0 + 20, "delivered", &done, &e),
+                     IPW_OK);
+    done.rcpt_id = 0;
+    assert_int_equal(store_recipient_update(st, "B@example.org", T0 + 30, "delivered", &done, &e),
+                     IPW_OK);
+    assert_int_equal(store_recipient_get(st, "a@example.org", &ra, &e), IPW_OK);
+    assert_int_equal(store_recipient_get(st, "b@example.org", &rb, &e), IPW_OK);
+    assert_string_equal(ra.state, "done");
+    assert_int_equal(ra.last_attempt_ms, T0 + 20);
+    assert_string_equal(rb.state, "done");
+    assert_int_equal(rb.last_attempt_ms, T0 + 30);
+    store_recipient_clear(&ra);
+    store_recipient_clear(&rb);
+    store_close(st);
+}
+
 /* ---- the recipient list: scans, removals, skips, releases ---- */
 
 static void rcpt_expect(struct store *st, const char *address, const char *state,
@@ -2483,6 +2545,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_recipients_due),
         cmocka_unit_test(test_blocked_requeue),
         cmocka_unit_test(test_recipient_save_and_cycle),
+        cmocka_unit_test(test_recipient_by_id),
         cmocka_unit_test(test_list_scan_and_sweep),
         cmocka_unit_test(test_skip_and_line_change),
         cmocka_unit_test(test_dry_run_leaves_queue),
