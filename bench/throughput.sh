@@ -114,3 +114,33 @@ echo "store writes: $wn delivered, $commits commits, $frames WAL frames, $syncs 
 per() { awk -v a="$1" -v n="${wn:-0}" -v d="$2" 'BEGIN { if (n == 0) print "?"; else printf "%.*f", d, a / n }'; }
 figure throughput.commits "$(per "$commits" 2)" "-" info "write transactions committed per message: WAL frames that end a transaction, in strace of a separate untimed run ($wn messages delivered, list import included)"
 figure throughput.wal-pages "$(per "$frames" 1)" "-" info "WAL frames (a 24-byte header and one page) written per message, same run; $syncs fdatasync/fsync in it$([ "${unread:-0}" -eq 0 ] || echo ", $unread pwrite64 lines unread")"
+
+# Instructions per message, counted by callgrind over the same WRITE_N messages: user-space
+# instructions of every thread, start-up included, for ipwarm and for the bare sender. Unlike
+# CPU seconds, which swing by a fifth from one run to the next on a shared host (other guests
+# steal cycles, caches are cold or warm), the count moves by well under 1 % between runs, so a
+# change of a few per cent in what ipwarm does per message shows here. It leaves out the
+# kernel's share (sendto, poll, the WAL's pwrite64), which CPU per message above includes.
+# Under callgrind the threads take turns, so the groups committed together are not those of a
+# real run: the figure is the work per message, not its timing.
+if command -v valgrind >/dev/null; then
+  # Sums the totals of callgrind's per-thread files PREFIX.*; prints "all first-thread".
+  cg_sum() {
+    awk '/^totals:/ { t += $2; if (FILENAME ~ /-01$/) m = $2 } END { printf "%d %d\n", t, m }' "$1".*
+  }
+  rm -f "$WORK"/cg.ipw.* "$WORK"/cg.curl.* "$WORK"/write.db*
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.ipw.%p" \
+    "$IPWARM" -q -p "$WORK/plan-write.yaml" --db "$WORK/write.db" run >"$WORK/cg.out" 2>&1 ||
+    echo "bench: the ipwarm run under callgrind failed: $(tail -n 1 "$WORK/cg.out")" >&2
+  cn=$(sqlite3 "$WORK/write.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered'" 2>/dev/null)
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.curl.%p" \
+    "$BENCH_BIN/curl_sender" "$SINK_ADDR" "$port" "$WRITE_N" "$C" 1024 >>"$WORK/cg.out" 2>&1 ||
+    echo "bench: curl_sender under callgrind failed: $(tail -n 1 "$WORK/cg.out")" >&2
+  read -r ipw_all ipw_loop < <(cg_sum "$WORK/cg.ipw")
+  read -r curl_all _ < <(cg_sum "$WORK/cg.curl")
+  k() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", a / n / 1000; else print "?" }'; }
+  echo "instructions: ipwarm $ipw_all ($cn delivered; run loop $ipw_loop), curl_sender $curl_all"
+  figure throughput.instructions "$(k "$ipw_all" "${cn:-0}")k" "-" info "user-space instructions per message (callgrind, $cn messages, start-up included): ipwarm's run loop $(k "$ipw_loop" "${cn:-0}")k, its connection threads $(k $((ipw_all - ipw_loop)) "${cn:-0}")k; the bare sender $(k "$curl_all" "$WRITE_N")k in all ($(ratio "$(k "$ipw_all" "${cn:-0}")" "$(k "$curl_all" "$WRITE_N")")x)"
+else
+  echo "bench: valgrind is not installed (scripts/deps bench): no instruction counts" >&2
+fi
