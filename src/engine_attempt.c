@@ -309,9 +309,15 @@ ipw_status engine_send(struct engine *g, size_t pi, int64_t now, struct err *e)
     struct err ce;
     err_clear(&ce);
     r = engine_columns(g, &f->rec, &values, &n_values, &ce);
-    char date[MESSAGE_DATE_MAX];
     char tok[TOKEN_LEN + 1];
-    message_format_date(now, clock_utc_offset(now, p->timezone), date, sizeof date);
+    int off = clock_utc_offset(now, p->timezone);
+    int64_t sec = now / 1000 - (now % 1000 < 0);
+    if (!g->memo_date[0] || sec != g->memo_date_sec || off != g->memo_date_off) {
+        message_format_date(now, off, g->memo_date, sizeof g->memo_date);
+        g->memo_date_sec = sec;
+        g->memo_date_off = off;
+    }
+    const char *date = g->memo_date;
     if (r == IPW_OK) {
         struct template_vars tv = {
             .recipient = f->rec.address,

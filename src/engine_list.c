@@ -736,11 +736,13 @@ ipw_status engine_queues_recheck(struct engine *g, struct err *e)
 static ipw_status engine_list_current(struct engine *g, struct engine_qrec *q, struct err *e)
 {
     struct recipients_file_state fs;
-    char cur[sizeof g->list_stat];
     if (recipients_stat(g->p->recipients_file, &fs, NULL) != IPW_OK)
         return IPW_OK; /* gone for a moment: engine_import says so when it reads */
-    recipients_file_state_format(&fs, cur, sizeof cur);
-    if (strcmp(cur, g->list_stat) == 0)
+    if (!g->memo_fs_text[0] || memcmp(&fs, &g->memo_fs, sizeof fs) != 0) {
+        recipients_file_state_format(&fs, g->memo_fs_text, sizeof g->memo_fs_text);
+        g->memo_fs = fs;
+    }
+    if (strcmp(g->memo_fs_text, g->list_stat) == 0)
         return IPW_OK;
     g->list_eof = false;
     ipw_status r = engine_import(g, ENGINE_IMPORT_CHUNK, clock_now_ms(), e);

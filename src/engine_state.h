@@ -123,9 +123,16 @@ struct engine {
     bool list_read;                       /* it was read once in this run */
     char list_sha[RECIPIENTS_SHA256_HEX]; /* of the bytes parsed before list_offset */
     char list_stat[128];                  /* the file's state before they were read */
-    int64_t list_poll_real_ms;            /* engine_list_poll looks at the file then */
-    int64_t list_until_real_ms;           /* reading stops then (the run's end); 0 = never */
-    struct strmap mx_index;               /* domain -> index in mx[] */
+    /* The list's state last formatted for list_stat's comparison, and the Date header last
+     * formatted: the same for every message until the file changes or the second turns. */
+    struct recipients_file_state memo_fs;
+    char memo_fs_text[128];
+    int64_t memo_date_sec;
+    int memo_date_off;
+    char memo_date[MESSAGE_DATE_MAX];
+    int64_t list_poll_real_ms;  /* engine_list_poll looks at the file then */
+    int64_t list_until_real_ms; /* reading stops then (the run's end); 0 = never */
+    struct strmap mx_index;     /* domain -> index in mx[] */
     struct dns_mx_result *mx;
     int64_t *mx_expires;
     size_t n_mx, cap_mx;
