@@ -1,9 +1,9 @@
 /*
  * engine: the warm-up loop behind `ipwarm run` (see engine.h).
  *
- * One event loop drives everything: libcurl's multi interface carries the SMTP transactions
- * (smtp.c), and between completions the loop asks sched_next() which lane (a provider, or
- * with an IP pool one source IP at a provider) is due next and when. Decisions are the pure
+ * One event loop drives everything: libcurl carries the SMTP transactions, a thread per
+ * connection (smtp.c), and between completions the loop asks sched_next() which lane (a provider,
+ * or with an IP pool one source IP at a provider) is due next and when. Decisions are the pure
  * modules' (ramp, pace, backoff, reply, provider); this file only gathers their inputs from the
  * store, applies their answers and writes the results back.
  *

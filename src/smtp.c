@@ -15,6 +15,10 @@
  * thread owns the queue: it hands jobs to idle connections (or starts new ones, up to the
  * limit), collects results, closes connections that stayed idle, and enforces deadlines. One
  * mutex guards everything the two sides share; a pipe wakes the caller when a result is ready.
+ * Threads, not libcurl's multi interface on one thread: libcurl 7.88 waits for the reply to
+ * the final dot in a blocking call even there (smtp_done), so one provider slow to accept a
+ * message would hold up every other connection. The price is a thread wake-up per reply
+ * (docs/benchmarks.md, part 2).
  *
  * Deadlines. The reply to each command must arrive within the command timeout counted from when
  * the command went out (or the last piece of the message did); a reply that trickles in line by
