@@ -118,7 +118,7 @@ figure throughput.wal-pages "$(per "$frames" 1)" "-" info "WAL frames (a 24-byte
 # Instructions per message, counted by callgrind over the same WRITE_N messages: user-space
 # instructions of every thread, start-up included, for ipwarm and for the bare sender. Unlike
 # CPU seconds, which swing by a fifth from one run to the next on a shared host (other guests
-# steal cycles, caches are cold or warm), the count moves by well under 1 % between runs, so a
+# steal cycles, caches are cold or warm), the count moves by about 2 % between runs, so a
 # change of a few per cent in what ipwarm does per message shows here. It leaves out the
 # kernel's share (sendto, poll, the WAL's pwrite64), which CPU per message above includes.
 # Under callgrind the threads take turns, so the groups committed together are not those of a
