@@ -9,8 +9,8 @@
  * forward scripts, and store_open applies each missing one in its own transaction.
  *
  * Reading order: store_db.h (the handle) and store_db.c (the SQL of the cached statements, the
- * helpers every part uses to prepare, bind, step and end them, transactions), then this file
- * (open, close, batches), store_schema.c (the tables, version by version), store_attempts.c
+ * helpers every part uses to prepare, bind, step and end them, transactions and batches), then
+ * this file (open and close), store_schema.c (the tables, version by version), store_attempts.c
  * (attempts and the hourly and reason counters), store_queue.c (recipients), store_lanes.c
  * (providers, lanes and rule actions), store_cache.c (run lock, MX cache, pre-flight results,
  * meta) and store_feedback.c (mailboxes, reports, inbox placement).
@@ -240,7 +240,7 @@ void store_close(struct store *st)
         sqlite3_busy_timeout(st->db, 200);
         sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
-    store_attempts_sums_drop(st);
+    store_sums_drop(st);
     free(st->sums);
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
@@ -268,66 +268,4 @@ void store_set_busy_timeout(struct store *st, int ms)
 const char *store_path(const struct store *st)
 {
     return st->path;
-}
-
-ipw_status store_batch_begin(struct store *st, struct err *e)
-{
-    ipw_status r = store_batch_release(st, e);
-    if (r != IPW_OK)
-        return r;
-    if (st->batch)
-        return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
-    r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
-    if (r == IPW_OK)
-        st->batch = 1;
-    return r;
-}
-
-ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
-{
-    if (!st->batch)
-        return r;
-    st->held = 0;
-    ipw_status kept = IPW_OK;
-    if (r != IPW_OK && st->marked) {
-        /* The joiner failed: undo its writes only, and commit what the held batch wrote. */
-        kept = r;
-        r = store_exec_sql(st, "ROLLBACK TO joined; RELEASE joined", "roll back a batch", e);
-    }
-    st->marked = 0;
-    /* The hourly counters the batch's outcomes added to, one row write each. */
-    if (r == IPW_OK)
-        r = store_attempts_sums_write(st, e);
-    store_attempts_sums_drop(st);
-    st->batch = 0;
-    r = store_tx_end(st, r, "commit a batch", e);
-    return kept != IPW_OK ? kept : r;
-}
-
-void store_batch_hold(struct store *st)
-{
-    if (st->batch)
-        st->held = 1;
-}
-
-ipw_status store_batch_join(struct store *st, struct err *e)
-{
-    if (!st->held)
-        return store_batch_begin(st, e);
-    st->held = 0;
-    ipw_status r = store_run_plain(st, Q_SAVEPOINT_JOINED, "begin a batch", e);
-    if (r != IPW_OK) {
-        /* What the held batch wrote is still committed; the joiner does not start. */
-        store_batch_end(st, IPW_OK, NULL);
-        return r;
-    }
-    st->marked = 1;
-    return IPW_OK;
-}
-
-ipw_status store_batch_release(struct store *st, struct err *e)
-{
-    if (!st->held)
-        return IPW_OK;
-    return store_batch_end(st, IPW_OK, e);
 }

@@ -33,69 +33,6 @@ static int64_t store_attempts_hour_of(int64_t ms)
     return (ms / HOUR_MS) * HOUR_MS;
 }
 
-/* ---- the hourly counters ---- */
-
-/* Adds a's counts to their summary_hourly row, in the caller's transaction. */
-static ipw_status store_attempts_sum_put(struct store *st, const struct store_sum *a, struct err *e)
-{
-    const char *doing = "count an attempt's outcome";
-    sqlite3_stmt *s;
-    ipw_status r = store_stmt_get(st, Q_SUMMARY_ADD, doing, &s, e);
-    if (r != IPW_OK)
-        return r;
-    store_bind_text(s, 1, a->provider);
-    sqlite3_bind_int64(s, 2, a->hour_ms);
-    for (size_t i = 0; i < N_FINAL; i++)
-        sqlite3_bind_int64(s, 3 + (int)i, a->n[i]);
-    sqlite3_bind_int64(s, 10, a->attempts);
-    return store_run(st, s, doing, e);
-}
-
-/* Inside a batch: adds a's counts to the row the batch holds for its provider and hour. A
- * batch of outcomes (engine_group_end) mostly shares one row, so it writes it once. */
-static ipw_status store_attempts_sum_hold(struct store *st, const struct store_sum *a,
-                                          struct err *e)
-{
-    struct store_sum *h = NULL;
-    for (size_t i = 0; i < st->n_sums && !h; i++)
-        if (st->sums[i].hour_ms == a->hour_ms && strcmp(st->sums[i].provider, a->provider) == 0)
-            h = &st->sums[i];
-    if (!h) {
-        if (st->n_sums == st->cap_sums) {
-            size_t cap = st->cap_sums ? st->cap_sums * 2 : 8;
-            struct store_sum *n = realloc(st->sums, cap * sizeof *n);
-            if (!n)
-                return err_set(e, IPW_ENOMEM, "out of memory");
-            st->sums = n;
-            st->cap_sums = cap;
-        }
-        h = &st->sums[st->n_sums];
-        *h = (struct store_sum){.provider = strdup(a->provider), .hour_ms = a->hour_ms};
-        if (!h->provider)
-            return err_set(e, IPW_ENOMEM, "out of memory");
-        st->n_sums++;
-    }
-    h->attempts += a->attempts;
-    for (size_t i = 0; i < N_FINAL; i++)
-        h->n[i] += a->n[i];
-    return IPW_OK;
-}
-
-ipw_status store_attempts_sums_write(struct store *st, struct err *e)
-{
-    ipw_status r = IPW_OK;
-    for (size_t i = 0; i < st->n_sums && r == IPW_OK; i++)
-        r = store_attempts_sum_put(st, &st->sums[i], e);
-    return r;
-}
-
-void store_attempts_sums_drop(struct store *st)
-{
-    for (size_t i = 0; i < st->n_sums; i++)
-        free(st->sums[i].provider);
-    st->n_sums = 0;
-}
-
 /* The strings a struct store_attempt owns once copied out of a row. */
 static const size_t ATTEMPT_STRS[] = {
     offsetof(struct store_attempt, recipient), offsetof(struct store_attempt, domain),
@@ -350,7 +287,7 @@ ipw_status store_attempt_finish_ex(struct store *st, int64_t id, const struct st
             .provider = provider, .hour_ms = store_attempts_hour_of(started), .attempts = 1};
         for (size_t i = 0; i < N_FINAL; i++)
             one.n[i] = strcmp(o->outcome, FINAL_OUTCOMES[i]) == 0;
-        r = st->batch ? store_attempts_sum_hold(st, &one, e) : store_attempts_sum_put(st, &one, e);
+        r = st->batch ? store_sum_hold(st, &one, e) : store_sum_put(st, &one, e);
     }
     if (r == IPW_OK && !dry_run && IN_SET(o->outcome, REASON_OUTCOMES))
         r = store_attempts_reason_add(st, provider, store_attempts_hour_of(started), o, doing, e);

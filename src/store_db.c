@@ -2,11 +2,12 @@
  * store_db: the bottom of the store, which every other store file uses: the SQL of the
  * statements each handle prepares once and keeps (the engine runs the same few for every
  * message), the helpers that prepare, bind, step and end them, SQLite's errors turned into
- * sentences, and transactions. Every write is one short BEGIN IMMEDIATE transaction: taking the
- * write lock up front means a transaction never has to upgrade from reader to writer halfway,
- * which in SQLite fails without waiting. Values are always bound, never formatted into SQL.
- * Inside a batch (store_batch_begin, store.c) the writes of several calls are one transaction:
- * store_tx_begin and store_tx_end then leave the commit to the batch's end.
+ * sentences, transactions and batches. Every write is one short BEGIN IMMEDIATE transaction:
+ * taking the write lock up front means a transaction never has to upgrade from reader to writer
+ * halfway, which in SQLite fails without waiting. Values are always bound, never formatted into
+ * SQL. Inside a batch (store_batch_begin, at the end of this file) the writes of several calls
+ * are one transaction: store_tx_begin and store_tx_end then leave the commit to the batch's end,
+ * which also writes the hourly counters the batch's outcomes added to (store_sum_hold) once.
  */
 #include "store_db.h"
 
@@ -585,4 +586,130 @@ ipw_status store_exec_sql(struct store *st, const char *sql, const char *doing, 
 struct sqlite3 *store_db(struct store *st)
 {
     return st->db;
+}
+
+/* ---- the hourly counters ---- */
+
+/* Adds a's counts to their summary_hourly row, in the caller's transaction. */
+ipw_status store_sum_put(struct store *st, const struct store_sum *a, struct err *e)
+{
+    const char *doing = "count an attempt's outcome";
+    sqlite3_stmt *s;
+    ipw_status r = store_stmt_get(st, Q_SUMMARY_ADD, doing, &s, e);
+    if (r != IPW_OK)
+        return r;
+    store_bind_text(s, 1, a->provider);
+    sqlite3_bind_int64(s, 2, a->hour_ms);
+    for (size_t i = 0; i < sizeof a->n / sizeof a->n[0]; i++)
+        sqlite3_bind_int64(s, 3 + (int)i, a->n[i]);
+    sqlite3_bind_int64(s, 10, a->attempts);
+    return store_run(st, s, doing, e);
+}
+
+/* Inside a batch: adds a's counts to the row the batch holds for its provider and hour. A
+ * batch of outcomes (engine_group_end) mostly shares one row, so it writes it once. */
+ipw_status store_sum_hold(struct store *st, const struct store_sum *a, struct err *e)
+{
+    struct store_sum *h = NULL;
+    for (size_t i = 0; i < st->n_sums && !h; i++)
+        if (st->sums[i].hour_ms == a->hour_ms && strcmp(st->sums[i].provider, a->provider) == 0)
+            h = &st->sums[i];
+    if (!h) {
+        if (st->n_sums == st->cap_sums) {
+            size_t cap = st->cap_sums ? st->cap_sums * 2 : 8;
+            struct store_sum *n = realloc(st->sums, cap * sizeof *n);
+            if (!n)
+                return err_set(e, IPW_ENOMEM, "out of memory");
+            st->sums = n;
+            st->cap_sums = cap;
+        }
+        h = &st->sums[st->n_sums];
+        *h = (struct store_sum){.provider = strdup(a->provider), .hour_ms = a->hour_ms};
+        if (!h->provider)
+            return err_set(e, IPW_ENOMEM, "out of memory");
+        st->n_sums++;
+    }
+    h->attempts += a->attempts;
+    for (size_t i = 0; i < sizeof a->n / sizeof a->n[0]; i++)
+        h->n[i] += a->n[i];
+    return IPW_OK;
+}
+
+ipw_status store_sums_write(struct store *st, struct err *e)
+{
+    ipw_status r = IPW_OK;
+    for (size_t i = 0; i < st->n_sums && r == IPW_OK; i++)
+        r = store_sum_put(st, &st->sums[i], e);
+    return r;
+}
+
+void store_sums_drop(struct store *st)
+{
+    for (size_t i = 0; i < st->n_sums; i++)
+        free(st->sums[i].provider);
+    st->n_sums = 0;
+}
+
+/* ---- batches: one transaction for many writes (store.h) ---- */
+
+ipw_status store_batch_begin(struct store *st, struct err *e)
+{
+    ipw_status r = store_batch_release(st, e);
+    if (r != IPW_OK)
+        return r;
+    if (st->batch)
+        return err_set(e, IPW_ESOFTWARE, "state file %s: a batch is already open", st->path);
+    r = store_run_plain(st, Q_BEGIN, "begin a batch", e);
+    if (r == IPW_OK)
+        st->batch = 1;
+    return r;
+}
+
+ipw_status store_batch_end(struct store *st, ipw_status r, struct err *e)
+{
+    if (!st->batch)
+        return r;
+    st->held = 0;
+    ipw_status kept = IPW_OK;
+    if (r != IPW_OK && st->marked) {
+        /* The joiner failed: undo its writes only, and commit what the held batch wrote. */
+        kept = r;
+        r = store_exec_sql(st, "ROLLBACK TO joined; RELEASE joined", "roll back a batch", e);
+    }
+    st->marked = 0;
+    /* The hourly counters the batch's outcomes added to, one row write each. */
+    if (r == IPW_OK)
+        r = store_sums_write(st, e);
+    store_sums_drop(st);
+    st->batch = 0;
+    r = store_tx_end(st, r, "commit a batch", e);
+    return kept != IPW_OK ? kept : r;
+}
+
+void store_batch_hold(struct store *st)
+{
+    if (st->batch)
+        st->held = 1;
+}
+
+ipw_status store_batch_join(struct store *st, struct err *e)
+{
+    if (!st->held)
+        return store_batch_begin(st, e);
+    st->held = 0;
+    ipw_status r = store_run_plain(st, Q_SAVEPOINT_JOINED, "begin a batch", e);
+    if (r != IPW_OK) {
+        /* What the held batch wrote is still committed; the joiner does not start. */
+        store_batch_end(st, IPW_OK, NULL);
+        return r;
+    }
+    st->marked = 1;
+    return IPW_OK;
+}
+
+ipw_status store_batch_release(struct store *st, struct err *e)
+{
+    if (!st->held)
+        return IPW_OK;
+    return store_batch_end(st, IPW_OK, e);
 }

@@ -103,7 +103,7 @@ struct store {
     int held;   /* the open batch waits for the next one to join it (store_batch_hold) */
     int marked; /* a batch joined after a hold: its own writes are after a savepoint */
     /* Inside a batch: what its outcomes add to summary_hourly, written once per row at its end
-     * (store_attempts_sums_write) instead of once per outcome. */
+     * (store_sums_write) instead of once per outcome. */
     struct store_sum *sums;
     size_t n_sums, cap_sums;
     int wal_pages; /* pages in the WAL after this handle's last commit (store_wal_hook) */
@@ -164,8 +164,13 @@ struct store_sum {
 
 /* store_attempts.c: writes the batch's held counter additions (in its transaction), and forgets
  * them (after a commit, or a rollback that undid nothing of theirs). */
-ipw_status store_attempts_sums_write(struct store *st, struct err *e);
-void store_attempts_sums_drop(struct store *st);
+/* The hourly counters (summary_hourly): put adds a's counts to their row now; hold, inside a
+ * batch, adds them to the row the batch keeps, which store_batch_end writes once
+ * (store_sums_write) and forgets (store_sums_drop). All in the caller's transaction. */
+ipw_status store_sum_put(struct store *st, const struct store_sum *a, struct err *e);
+ipw_status store_sum_hold(struct store *st, const struct store_sum *a, struct err *e);
+ipw_status store_sums_write(struct store *st, struct err *e);
+void store_sums_drop(struct store *st);
 
 /* store_attempts.c: applies a queue step to one recipient, in the caller's transaction. */
 ipw_status store_attempts_rcpt_apply(struct store *st, const char *address, int64_t attempt_ms,
