@@ -11,6 +11,8 @@
  */
 #include "store_db.h"
 
+#include "ipwarm/buf.h"
+
 /* Why a recipient is held (an SQL string literal): what `trace` and `status` show. */
 #define STORE_HELD_REASON                                                                          \
     "'the run stopped while a message to this recipient was in flight; it may have been "          \
@@ -615,14 +617,10 @@ ipw_status store_sum_hold(struct store *st, const struct store_sum *a, struct er
         if (st->sums[i].hour_ms == a->hour_ms && strcmp(st->sums[i].provider, a->provider) == 0)
             h = &st->sums[i];
     if (!h) {
-        if (st->n_sums == st->cap_sums) {
-            size_t cap = st->cap_sums ? st->cap_sums * 2 : 8;
-            struct store_sum *n = realloc(st->sums, cap * sizeof *n);
-            if (!n)
-                return err_set(e, IPW_ENOMEM, "out of memory");
-            st->sums = n;
-            st->cap_sums = cap;
-        }
+        struct store_sum *n = buf_grow(st->sums, &st->cap_sums, st->n_sums + 1, sizeof *n, 8);
+        if (!n)
+            return err_set(e, IPW_ENOMEM, "out of memory");
+        st->sums = n;
         h = &st->sums[st->n_sums];
         *h = (struct store_sum){.provider = strdup(a->provider), .hour_ms = a->hour_ms};
         if (!h->provider)
