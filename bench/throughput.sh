@@ -7,6 +7,11 @@
 #              dnsmasq; every attempt recorded before and after, as always;
 #   curl       bench/curl_sender.c, a bare libcurl multi sender (the ceiling for a
 #              libcurl-based sender: no scheduling, no recording);
+#   floor      the same program with --threads --record: a thread per connection (what libcurl
+#              7.88's blocking end of data asks of a sender that one slow server must not stall)
+#              and every attempt committed before its transfer and its outcome after, with one
+#              table, no index and group commit: the least any libcurl sender keeping ipwarm's
+#              two rules can do; the rows it recorded are counted;
 #   smtp-source Postfix's own client, `smtp-source -d -s C` (not libcurl: for scale).
 # Rates are messages per second of wall time of the whole process (start-up included), the
 # best of ROUNDS rounds for each sender. Also prints CPU time per message of ipwarm and curl.
@@ -60,12 +65,24 @@ timed() {
 }
 
 best_ipw=0 best_curl=0 best_src=0 ipw_cpu='' curl_cpu='' recorded=0 worst_curl=0
+best_floor=0 floor_cpu='' floor_recorded=0
 for ((round = 1; round <= ROUNDS; round++)); do
   read -r w u s < <(timed "$BENCH_BIN/curl_sender" "$SINK_ADDR" "$port" "$N" "$C" 1024)
   r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
   echo "round $round: curl_sender $N in $w s ($r/s, cpu ${u}+${s} s)"
   { [ "$worst_curl" -eq 0 ] || [ "$r" -lt "$worst_curl" ]; } && worst_curl=$r
   [ "$r" -gt "$best_curl" ] && best_curl=$r curl_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+
+  rm -f "$WORK"/floor.db*
+  read -r w u s < <(timed "$BENCH_BIN/curl_sender" --threads --record "$WORK/floor.db" \
+    "$SINK_ADDR" "$port" "$N" "$C" 1024)
+  n=$(sqlite3 "$WORK/floor.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND finished_ms IS NOT NULL")
+  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
+  echo "round $round: floor $n recorded and delivered of $N in $w s ($r/s, cpu ${u}+${s} s)"
+  if [ "$r" -gt "$best_floor" ]; then
+    best_floor=$r floor_recorded=$n
+    floor_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+  fi
 
   read -r w u s < <(timed /usr/sbin/smtp-source -d -s "$C" -m "$N" -l 1024 \
     -f bench@example.com -t rcpt@example.com "$SINK_ADDR:$port")
@@ -97,6 +114,10 @@ if [ "$(awk -v a="$best_curl" -v b="$worst_curl" 'BEGIN { print (b > 0 && a / b 
   rat_note="; the bare sender's rounds disagree ($worst_curl/s to $best_curl/s): the machine was disturbed, run again"
 fi
 figure throughput.ratio "${rat}x" ">= 0.9x" "$rat_verdict" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us$rat_note"
+# The floor: what the two rules cost any libcurl sender, and how far ipwarm is above it.
+figure throughput.floor "${best_floor}/s" "-" info "bench/curl_sender.c --threads --record: a thread per connection, every attempt committed before and after (one table, no index, group commit; $floor_recorded of $N recorded delivered); CPU per message ${floor_cpu} us"
+figure throughput.floor-ratio "$(ratio "$best_floor" "$best_curl")x" "-" info "the floor / bare libcurl: the most any libcurl 7.88 sender keeping both rules reached here; CPU per message $(ratio "${floor_cpu:-0}" "${curl_cpu:-0}")x the bare sender's"
+figure throughput.vs-floor "$(ratio "$best_ipw" "$best_floor")x" "-" info "ipwarm / the floor: what ipwarm's scheduling, composition, queue and history cost on top of the rules"
 figure throughput.vs-smtp-source "$(ratio "$best_ipw" "$best_src")x" "-" info "ipwarm / smtp-source (a non-libcurl client written for speed)"
 figure throughput.recorded "$recorded/$N" "$N/$N" "$(verdict "$recorded" ">=" "$N")" "attempts recorded delivered with their outcome"
 
@@ -128,7 +149,7 @@ if command -v valgrind >/dev/null; then
   cg_sum() {
     awk '/^totals:/ { t += $2; if (FILENAME ~ /-01$/) m = $2 } END { printf "%d %d\n", t, m }' "$1".*
   }
-  rm -f "$WORK"/cg.ipw.* "$WORK"/cg.curl.* "$WORK"/write.db*
+  rm -f "$WORK"/cg.ipw.* "$WORK"/cg.curl.* "$WORK"/cg.floor.* "$WORK"/write.db* "$WORK"/floor.db*
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.ipw.%p" \
     "$IPWARM" -q -p "$WORK/plan-write.yaml" --db "$WORK/write.db" run >"$WORK/cg.out" 2>&1 ||
     echo "bench: the ipwarm run under callgrind failed: $(tail -n 1 "$WORK/cg.out")" >&2
@@ -136,11 +157,15 @@ if command -v valgrind >/dev/null; then
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.curl.%p" \
     "$BENCH_BIN/curl_sender" "$SINK_ADDR" "$port" "$WRITE_N" "$C" 1024 >>"$WORK/cg.out" 2>&1 ||
     echo "bench: curl_sender under callgrind failed: $(tail -n 1 "$WORK/cg.out")" >&2
+  valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/cg.floor.%p" \
+    "$BENCH_BIN/curl_sender" --threads --record "$WORK/floor.db" "$SINK_ADDR" "$port" "$WRITE_N" "$C" 1024 \
+    >>"$WORK/cg.out" 2>&1 || echo "bench: the floor under callgrind failed: $(tail -n 1 "$WORK/cg.out")" >&2
   read -r ipw_all ipw_loop < <(cg_sum "$WORK/cg.ipw")
   read -r curl_all _ < <(cg_sum "$WORK/cg.curl")
+  read -r floor_all _ < <(cg_sum "$WORK/cg.floor")
   k() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", a / n / 1000; else print "?" }'; }
-  echo "instructions: ipwarm $ipw_all ($cn delivered; run loop $ipw_loop), curl_sender $curl_all"
-  figure throughput.instructions "$(k "$ipw_all" "${cn:-0}")k" "-" info "user-space instructions per message (callgrind, $cn messages, start-up included): ipwarm's run loop $(k "$ipw_loop" "${cn:-0}")k, its connection threads $(k $((ipw_all - ipw_loop)) "${cn:-0}")k; the bare sender $(k "$curl_all" "$WRITE_N")k in all ($(ratio "$(k "$ipw_all" "${cn:-0}")" "$(k "$curl_all" "$WRITE_N")")x)"
+  echo "instructions: ipwarm $ipw_all ($cn delivered; run loop $ipw_loop), curl_sender $curl_all, floor $floor_all"
+  figure throughput.instructions "$(k "$ipw_all" "${cn:-0}")k" "-" info "user-space instructions per message (callgrind, $cn messages, start-up included): ipwarm's run loop $(k "$ipw_loop" "${cn:-0}")k, its connection threads $(k $((ipw_all - ipw_loop)) "${cn:-0}")k; the bare sender $(k "$curl_all" "$WRITE_N")k in all ($(ratio "$(k "$ipw_all" "${cn:-0}")" "$(k "$curl_all" "$WRITE_N")")x); the floor $(k "$floor_all" "$WRITE_N")k"
 else
   echo "bench: valgrind is not installed (scripts/deps bench): no instruction counts" >&2
 fi
