@@ -64,6 +64,21 @@ timed() {
   return $rc
 }
 
+# One timed round of a sender that records its attempts in the store DB (ipwarm, the floor):
+# recorded_round LABEL DB COMMAND... starts from an empty DB, prints the round's line and sets
+# rec_n (attempts delivered and finished in DB), rec_rate (messages a second) and rec_cpu (CPU
+# microseconds per message).
+recorded_round() {
+  local label=$1 db=$2 w u s
+  shift 2
+  rm -f "$db"*
+  read -r w u s < <(timed "$@")
+  rec_n=$(sqlite3 "$db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND finished_ms IS NOT NULL")
+  rec_rate=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
+  rec_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+  echo "round $round: $label $rec_n recorded and delivered of $N in $w s ($rec_rate/s, cpu ${u}+${s} s)"
+}
+
 best_ipw=0 best_curl=0 best_src=0 ipw_cpu='' curl_cpu='' recorded=0 worst_curl=0
 best_floor=0 floor_cpu='' floor_recorded=0
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -73,15 +88,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
   { [ "$worst_curl" -eq 0 ] || [ "$r" -lt "$worst_curl" ]; } && worst_curl=$r
   [ "$r" -gt "$best_curl" ] && best_curl=$r curl_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
 
-  rm -f "$WORK"/floor.db*
-  read -r w u s < <(timed "$BENCH_BIN/curl_sender" --threads --record "$WORK/floor.db" \
-    "$SINK_ADDR" "$port" "$N" "$C" 1024)
-  n=$(sqlite3 "$WORK/floor.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND finished_ms IS NOT NULL")
-  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
-  echo "round $round: floor $n recorded and delivered of $N in $w s ($r/s, cpu ${u}+${s} s)"
-  if [ "$r" -gt "$best_floor" ]; then
-    best_floor=$r floor_recorded=$n
-    floor_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+  recorded_round floor "$WORK/floor.db" "$BENCH_BIN/curl_sender" --threads --record \
+    "$WORK/floor.db" "$SINK_ADDR" "$port" "$N" "$C" 1024
+  if [ "$rec_rate" -gt "$best_floor" ]; then
+    best_floor=$rec_rate floor_recorded=$rec_n floor_cpu=$rec_cpu
   fi
 
   read -r w u s < <(timed /usr/sbin/smtp-source -d -s "$C" -m "$N" -l 1024 \
@@ -90,14 +100,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
   echo "round $round: smtp-source $N in $w s ($r/s)"
   [ "$r" -gt "$best_src" ] && best_src=$r
 
-  rm -f "$WORK"/ipwarm.db*
-  read -r w u s < <(timed "$IPWARM" -q -p "$WORK/plan.yaml" --db "$WORK/ipwarm.db" run)
-  n=$(sqlite3 "$WORK/ipwarm.db" "SELECT count(*) FROM attempts WHERE outcome = 'delivered' AND finished_ms IS NOT NULL")
-  r=$(awk -v n="$N" -v w="$w" 'BEGIN { printf "%.0f", n / w }')
-  echo "round $round: ipwarm $n recorded and delivered of $N in $w s ($r/s, cpu ${u}+${s} s)"
-  if [ "$r" -gt "$best_ipw" ]; then
-    best_ipw=$r recorded=$n
-    ipw_cpu=$(awk -v u="$u" -v s="$s" -v n="$N" 'BEGIN { printf "%.0f", (u + s) * 1e6 / n }')
+  recorded_round ipwarm "$WORK/ipwarm.db" "$IPWARM" -q -p "$WORK/plan.yaml" --db "$WORK/ipwarm.db" run
+  if [ "$rec_rate" -gt "$best_ipw" ]; then
+    best_ipw=$rec_rate recorded=$rec_n ipw_cpu=$rec_cpu
   fi
 done
 
