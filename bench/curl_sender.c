@@ -8,12 +8,12 @@
  * on top of the same library (pacing, store writes, composition) shows as the gap between its
  * rate and this one.
  *
- * Two options turn it into the floor under any libcurl sender that keeps ipwarm's two rules, so
+ * Two options turn it into a floor for libcurl senders that keep ipwarm's two rules, so
  * that the gap between ipwarm and the ceiling splits into what the rules cost and what ipwarm
  * adds on top of them (docs/benchmarks.md, "The floor"):
  *   --record DB  every attempt is committed to SQLite (WAL, synchronous=NORMAL, as ipwarm's
  *                store) before the transfer that could deliver it starts, and its outcome after
- *                it ended, in the cheapest way the rule allows: one table with no index, a row per
+ *                it ended, in the cheapest form we know: one table with no index, a row per
  *                attempt, and group commit (a commit carries every start and outcome waiting at
  *                that moment);
  *   --threads    a thread per connection, each with curl_easy_perform. libcurl 7.88 waits for
