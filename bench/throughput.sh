@@ -117,6 +117,11 @@ rat_verdict=$(verdict "$rat" ">=" 0.9) rat_note=''
 if [ "$(awk -v a="$best_curl" -v b="$worst_curl" 'BEGIN { print (b > 0 && a / b > 1.3) }')" = 1 ]; then
   rat_verdict=MISS
   rat_note="; the bare sender's rounds disagree ($worst_curl/s to $best_curl/s): the machine was disturbed, run again"
+elif [ "$ROUNDS" -lt 2 ]; then
+  # One round cannot show a disturbed machine: a run with ROUNDS=1 on 2026-12-03 "passed" at
+  # 1.39x because the bare sender ran at a third of its usual rate.
+  rat_verdict=MISS
+  rat_note="; one round cannot tell a disturbed machine from a fair one: run with ROUNDS=2 or more"
 fi
 figure throughput.ratio "${rat}x" ">= 0.9x" "$rat_verdict" "ipwarm / bare libcurl; CPU per message: ipwarm ${ipw_cpu} us, libcurl ${curl_cpu} us$rat_note"
 # The floor: what the two rules cost a libcurl sender, and how far ipwarm is above it.
